@@ -1,0 +1,206 @@
+//! Label sets: sorted, unique names, no empty values (an empty value means the
+//! label is absent, as in Prometheus), and a builder to edit them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use scrapegrid_proto::v1 as pb;
+
+/// The label that names a metric.
+pub const METRIC_NAME: &str = "__name__";
+
+/// One label.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Label {
+    pub name: String,
+    pub value: String,
+}
+
+/// A label set, sorted by name with unique names and no empty values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Labels(Vec<Label>);
+
+impl Labels {
+    /// Returns the empty label set.
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Builds a set from pairs: sorts them, drops empty values, and keeps the
+    /// last value of a repeated name.
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
+        let mut b = LabelsBuilder::new();
+        for (n, v) in pairs {
+            b.set(n, v);
+        }
+        b.labels()
+    }
+
+    /// Wraps labels that are already sorted by name, unique and non-empty.
+    /// Callers that cannot promise that use [`Labels::from_pairs`].
+    pub fn from_sorted_unchecked(labels: Vec<Label>) -> Self {
+        debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name));
+        Self(labels)
+    }
+
+    /// Returns the value of `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .ok()
+            .map(|i| self.0[i].value.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Label> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn as_slice(&self) -> &[Label] {
+        &self.0
+    }
+
+    pub fn into_vec(self) -> Vec<Label> {
+        self.0
+    }
+
+    /// Returns a builder seeded with this set.
+    pub fn builder(&self) -> LabelsBuilder {
+        LabelsBuilder {
+            map: self
+                .0
+                .iter()
+                .map(|l| (l.name.clone(), l.value.clone()))
+                .collect(),
+        }
+    }
+
+    /// Returns a stable 64-bit hash (xxh3) of the set; stable across
+    /// processes and versions, so it may be persisted and sent on the wire.
+    pub fn stable_hash(&self) -> u64 {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        for l in &self.0 {
+            h.update(l.name.as_bytes());
+            h.update(&[0xff]);
+            h.update(l.value.as_bytes());
+            h.update(&[0xff]);
+        }
+        h.digest()
+    }
+
+    /// Converts to wire labels.
+    pub fn to_proto(&self) -> Vec<pb::Label> {
+        self.0
+            .iter()
+            .map(|l| pb::Label {
+                name: l.name.clone(),
+                value: l.value.clone(),
+            })
+            .collect()
+    }
+
+    /// Converts from wire labels, normalising order, duplicates and empties.
+    pub fn from_proto(labels: &[pb::Label]) -> Self {
+        Self::from_pairs(labels.iter().map(|l| (l.name.clone(), l.value.clone())))
+    }
+}
+
+impl fmt::Display for Labels {
+    /// Formats as Prometheus does: `{a="1", b="2"}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, l) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{}={:?}", l.name, l.value)?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// A mutable label set; setting an empty value deletes the label.
+#[derive(Clone, Debug, Default)]
+pub struct LabelsBuilder {
+    map: BTreeMap<String, String>,
+}
+
+impl LabelsBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.map.get(name).map(String::as_str)
+    }
+
+    /// Sets `name` to `value`; an empty value deletes the label.
+    pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        let (name, value) = (name.into(), value.into());
+        if value.is_empty() {
+            self.map.remove(&name);
+        } else {
+            self.map.insert(name, value);
+        }
+        self
+    }
+
+    pub fn del(&mut self, name: &str) -> &mut Self {
+        self.map.remove(name);
+        self
+    }
+
+    /// Keeps only the labels for which `keep` returns true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &str) -> bool) -> &mut Self {
+        self.map.retain(|n, v| keep(n, v));
+        self
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// Returns the current set.
+    pub fn labels(&self) -> Labels {
+        Labels(
+            self.map
+                .iter()
+                .map(|(n, v)| Label {
+                    name: n.clone(),
+                    value: v.clone(),
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_pairs_sorts_dedups_and_drops_empty_values() {
+        let l = Labels::from_pairs([("b", "2"), ("a", "1"), ("c", ""), ("a", "3")]);
+        assert_eq!(l.to_string(), r#"{a="3", b="2"}"#);
+        assert_eq!(l.get("a"), Some("3"));
+        assert_eq!(l.get("c"), None);
+    }
+
+    #[test]
+    fn stable_hash_depends_on_names_and_values() {
+        let a = Labels::from_pairs([("a", "1"), ("b", "2")]);
+        let b = Labels::from_pairs([("a", "12")]);
+        let c = Labels::from_pairs([("b", "2"), ("a", "1")]);
+        assert_ne!(a.stable_hash(), b.stable_hash());
+        assert_eq!(a.stable_hash(), c.stable_hash());
+    }
+}

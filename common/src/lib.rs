@@ -1,0 +1,22 @@
+//! What the control plane and the scraper nodes share.
+//!
+//! - [`labels`]: the label set type every plane uses.
+//! - [`relabel`]: one relabeling engine for target relabeling (control plane)
+//!   and metric relabeling (scrapers), with Prometheus's actions and defaults.
+//! - [`config`]: the `prometheus.yml` model: serde structs that accept what
+//!   Prometheus accepts, then `validate()` into a typed config whose errors name
+//!   the file, the job and the field.
+//! - [`duration`]: Prometheus duration syntax (`15s`, `1m30s`).
+//! - [`telemetry`]: tracing and the `/metrics` recorder every binary installs.
+//!
+//! Data flows one way: the control plane loads [`config`], relabels targets
+//! with [`relabel`], and ships each job's metric relabel rules to scrapers as
+//! `RelabelRule` messages that scrapers turn back into [`relabel::RelabelConfig`].
+
+pub mod config;
+pub mod duration;
+pub mod labels;
+pub mod relabel;
+pub mod telemetry;
+
+pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};

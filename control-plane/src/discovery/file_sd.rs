@@ -1,0 +1,284 @@
+//! `file_sd_configs`: target groups read from JSON or YAML files.
+//!
+//! The provider expands each pattern (a `*`/`?` glob in the file name part),
+//! reads every matching file, and sends the groups whose content changed. A
+//! group's source is `<path>:<index>`. Files are checked for changes (size and
+//! mtime) every [`POLL_INTERVAL`] and re-read in full every `refresh_interval`.
+//! A file that cannot be read or parsed keeps its last good groups and logs the
+//! error; a file that disappears deletes its groups.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use scrapegrid_common::config::FileSdConfig;
+use scrapegrid_common::Labels;
+
+use super::{ProviderUpdate, TargetGroup};
+use crate::metrics;
+
+/// How often files are checked for changes.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// One entry of a file_sd file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGroup {
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+/// Parses a file_sd file's content; YAML for `.yml`/`.yaml`, JSON otherwise.
+pub fn parse_file(path: &Path, content: &str) -> Result<Vec<TargetGroup>, String> {
+    let is_yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yml" | "yaml")
+    );
+    let groups: Vec<FileGroup> = if is_yaml {
+        yaml_serde::from_str(content).map_err(|e| e.to_string())?
+    } else {
+        serde_json::from_str(content).map_err(|e| e.to_string())?
+    };
+    let filepath = path.display().to_string();
+    let mut out = Vec::with_capacity(groups.len());
+    for (i, g) in groups.into_iter().enumerate() {
+        for name in g.labels.keys() {
+            if !is_valid_label_name(name) {
+                return Err(format!("group {i}: invalid label name {name:?}"));
+            }
+        }
+        let mut labels = g.labels;
+        labels.insert("__meta_filepath".into(), filepath.clone());
+        out.push(TargetGroup {
+            source: format!("{filepath}:{i}"),
+            targets: g
+                .targets
+                .iter()
+                .map(|t| Labels::from_pairs([("__address__", t.as_str())]))
+                .collect(),
+            labels: Labels::from_pairs(labels),
+        });
+    }
+    Ok(out)
+}
+
+fn is_valid_label_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// Returns whether `name` matches a glob with `*` and `?`.
+fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    match (pattern.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => {
+            glob_match(&pattern[1..], name) || (!name.is_empty() && glob_match(pattern, &name[1..]))
+        }
+        (Some(b'?'), Some(_)) => glob_match(&pattern[1..], &name[1..]),
+        (Some(p), Some(n)) if p == n => glob_match(&pattern[1..], &name[1..]),
+        _ => false,
+    }
+}
+
+/// Expands a pattern whose file name part may hold `*` or `?`.
+pub fn expand(pattern: &Path) -> Vec<PathBuf> {
+    let Some(file) = pattern.file_name().and_then(|f| f.to_str()) else {
+        return Vec::new();
+    };
+    if !file.contains(['*', '?']) {
+        return if pattern.is_file() {
+            vec![pattern.to_path_buf()]
+        } else {
+            Vec::new()
+        };
+    }
+    let dir = pattern.parent().unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| glob_match(file.as_bytes(), n.as_bytes()))
+        })
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+/// What the provider remembers of one file.
+struct FileState {
+    stamp: (u64, SystemTime),
+    groups: Vec<TargetGroup>,
+}
+
+/// Runs one file_sd provider until `cancel` fires.
+pub async fn run(
+    job: String,
+    provider: usize,
+    config: FileSdConfig,
+    tx: mpsc::Sender<ProviderUpdate>,
+    cancel: CancellationToken,
+) {
+    let mut files: HashMap<PathBuf, FileState> = HashMap::new();
+    let mut last_full = Instant::now();
+    let mut first = true;
+    let mut tick = tokio::time::interval(POLL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let full = first || last_full.elapsed() >= config.refresh_interval;
+        if full {
+            last_full = Instant::now();
+        }
+        let job2 = job.clone();
+        let patterns = config.files.clone();
+        let stamps: HashMap<PathBuf, (u64, SystemTime)> =
+            files.iter().map(|(p, s)| (p.clone(), s.stamp)).collect();
+        // File IO runs off the async threads.
+        let Ok(scan) =
+            tokio::task::spawn_blocking(move || scan(&job2, &patterns, &stamps, full)).await
+        else {
+            continue;
+        };
+        let mut changed = Vec::new();
+        for (path, result) in scan.read {
+            let (stamp, groups) = result;
+            let old = files.insert(path, FileState { stamp, groups: groups.clone() });
+            let old_groups = old.map(|s| s.groups).unwrap_or_default();
+            push_changes(&mut changed, &old_groups, &groups);
+        }
+        files.retain(|path, state| {
+            if scan.present.contains(path) {
+                return true;
+            }
+            push_changes(&mut changed, &state.groups, &[]);
+            false
+        });
+        if first || !changed.is_empty() {
+            first = false;
+            let update = ProviderUpdate { job: job.clone(), provider, groups: changed };
+            if tx.send(update).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Appends to `out` the groups of `new` that differ from `old`, and an empty
+/// group for each source of `old` that `new` no longer has.
+fn push_changes(out: &mut Vec<TargetGroup>, old: &[TargetGroup], new: &[TargetGroup]) {
+    for g in new {
+        if !old.contains(g) {
+            out.push(g.clone());
+        }
+    }
+    for g in old {
+        if !new.iter().any(|n| n.source == g.source) {
+            out.push(TargetGroup { source: g.source.clone(), ..Default::default() });
+        }
+    }
+}
+
+struct Scan {
+    /// Every file that currently matches a pattern.
+    present: Vec<PathBuf>,
+    /// Files that were (re-)read successfully, with their new stamp and groups.
+    read: Vec<(PathBuf, ((u64, SystemTime), Vec<TargetGroup>))>,
+}
+
+fn scan(
+    job: &str,
+    patterns: &[PathBuf],
+    stamps: &HashMap<PathBuf, (u64, SystemTime)>,
+    full: bool,
+) -> Scan {
+    let mut present = Vec::new();
+    let mut read = Vec::new();
+    for pattern in patterns {
+        for path in expand(pattern) {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            present.push(path.clone());
+            let stamp = (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+            if !full && stamps.get(&path) == Some(&stamp) {
+                continue;
+            }
+            let parsed = std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|c| parse_file(&path, &c));
+            match parsed {
+                Ok(groups) => read.push((path, (stamp, groups))),
+                Err(error) => {
+                    ::metrics::counter!(metrics::FILE_SD_READ_ERRORS, "job" => job.to_string())
+                        .increment(1);
+                    tracing::warn!(job, file = %path.display(), %error, "file_sd: keeping last good groups");
+                }
+            }
+        }
+    }
+    Scan { present, read }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches_file_names() {
+        assert!(glob_match(b"*.json", b"a.json"));
+        assert!(glob_match(b"tg_?.yml", b"tg_1.yml"));
+        assert!(!glob_match(b"*.json", b"a.yml"));
+        assert!(glob_match(b"*", b""));
+    }
+
+    #[test]
+    fn parses_json_and_yaml_with_filepath_label() {
+        let j = parse_file(
+            Path::new("/x/a.json"),
+            r#"[{"targets":["h:1","h:2"],"labels":{"env":"prod"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(j.len(), 1);
+        assert_eq!(j[0].source, "/x/a.json:0");
+        assert_eq!(j[0].targets.len(), 2);
+        assert_eq!(j[0].labels.get("__meta_filepath"), Some("/x/a.json"));
+        assert_eq!(j[0].labels.get("env"), Some("prod"));
+        let y = parse_file(Path::new("b.yml"), "- targets: ['h:3']\n").unwrap();
+        assert_eq!(y[0].targets[0].get("__address__"), Some("h:3"));
+        assert!(parse_file(Path::new("c.json"), "[{\"targets\": 1}]").is_err());
+        assert!(parse_file(Path::new("c.json"), r#"[{"labels":{"1x":"a"}}]"#).is_err());
+    }
+
+    #[test]
+    fn push_changes_deletes_vanished_sources() {
+        let g = |s: &str, n: usize| TargetGroup {
+            source: s.into(),
+            targets: (0..n)
+                .map(|i| Labels::from_pairs([("__address__", format!("h:{i}"))]))
+                .collect(),
+            labels: Labels::new(),
+        };
+        let mut out = Vec::new();
+        push_changes(&mut out, &[g("a", 1), g("b", 1)], &[g("a", 1)]);
+        assert_eq!(out, vec![TargetGroup { source: "b".into(), ..Default::default() }]);
+        out.clear();
+        push_changes(&mut out, &[g("a", 1)], &[g("a", 2)]);
+        assert_eq!(out, vec![g("a", 2)]);
+    }
+}

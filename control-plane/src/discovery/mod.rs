@@ -1,0 +1,35 @@
+//! Service discovery: providers and the manager that merges their output.
+//!
+//! Each SD config of each job runs one provider task (`static_sd`, `file_sd`).
+//! A provider sends `ProviderUpdate`s: its first send holds every group it
+//! knows, later sends only groups that changed, and a group with no targets
+//! deletes its `source` (seed 000). The [`manager`] keeps the latest groups per
+//! (job, provider, source) and, at most once per update interval, publishes
+//! the full set per job on a `watch` channel that the coordinator reads.
+
+pub mod file_sd;
+pub mod manager;
+pub mod static_sd;
+
+use scrapegrid_common::Labels;
+
+/// A group of targets sharing labels, keyed by a source unique in its provider.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct TargetGroup {
+    pub source: String,
+    /// Each target's own labels; `__address__` at least.
+    pub targets: Vec<Labels>,
+    /// Labels common to every target of the group.
+    pub labels: Labels,
+}
+
+/// What one provider sends: groups that are new or changed since its last send.
+#[derive(Debug)]
+pub struct ProviderUpdate {
+    pub job: String,
+    /// Index of the provider within the job.
+    pub provider: usize,
+    pub groups: Vec<TargetGroup>,
+}
+
+pub use manager::{DiscoveredTargets, DiscoveryManager};

@@ -1,0 +1,126 @@
+//! The control plane's HTTP endpoints: `/metrics`, `/-/healthy`, `/-/ready`,
+//! and `/api/v1/targets` in Prometheus's JSON shape (plus the owning scraper).
+
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use scrapegrid_common::duration::format_duration;
+use scrapegrid_common::Labels;
+use scrapegrid_proto::v1 as pb;
+
+use crate::coordinator::Coordinator;
+
+pub fn router(coordinator: Coordinator) -> Router {
+    let metrics = scrapegrid_common::telemetry::metrics_handle();
+    Router::new()
+        .route("/metrics", get(move || async move { metrics.render() }))
+        .route("/-/healthy", get(|| async { "Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Ready.\n" }))
+        .route("/api/v1/targets", get(targets))
+        .with_state(coordinator)
+}
+
+#[derive(Deserialize)]
+struct TargetsParams {
+    state: Option<String>,
+}
+
+async fn targets(State(c): State<Coordinator>, Query(p): Query<TargetsParams>) -> Json<Value> {
+    let view = c.view().await.unwrap_or_default();
+    let state = p.state.unwrap_or_default().to_ascii_lowercase();
+    let (show_active, show_dropped) = match state.as_str() {
+        "active" => (true, false),
+        "dropped" => (false, true),
+        _ => (true, true),
+    };
+    let mut active = Vec::new();
+    if show_active {
+        for (t, owner) in &view.active {
+            let health = owner.as_ref().and_then(|o| o.health.as_ref());
+            let (health_str, last_error, last_scrape, duration) = match health {
+                Some(h) => (
+                    match pb::Health::try_from(h.health) {
+                        Ok(pb::Health::Up) => "up",
+                        Ok(pb::Health::Down) => "down",
+                        _ => "unknown",
+                    },
+                    h.last_error.clone(),
+                    rfc3339_ms(h.last_scrape_ms),
+                    h.last_scrape_duration_seconds,
+                ),
+                None => ("unknown", String::new(), "0001-01-01T00:00:00Z".into(), 0.0),
+            };
+            active.push(json!({
+                "discoveredLabels": label_map(&t.discovered),
+                "labels": label_map(&t.labels),
+                "scrapePool": t.job,
+                "scrapeUrl": t.url,
+                "globalUrl": t.url,
+                "lastError": last_error,
+                "lastScrape": last_scrape,
+                "lastScrapeDuration": duration,
+                "health": health_str,
+                "scrapeInterval": format_duration(t.interval),
+                "scrapeTimeout": format_duration(t.timeout),
+                "scraper": owner.as_ref().map(|o| o.scraper.clone()),
+            }));
+        }
+    }
+    let dropped: Vec<Value> = if show_dropped {
+        view.dropped
+            .iter()
+            .map(|d| json!({ "discoveredLabels": label_map(&d.discovered) }))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Json(json!({
+        "status": "success",
+        "data": { "activeTargets": active, "droppedTargets": dropped },
+    }))
+}
+
+fn label_map(l: &Labels) -> Value {
+    Value::Object(
+        l.iter()
+            .map(|l| (l.name.clone(), Value::String(l.value.clone())))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// Formats milliseconds since the epoch as RFC 3339 in UTC.
+fn rfc3339_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339() {
+        assert_eq!(super::rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::rfc3339_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(super::rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

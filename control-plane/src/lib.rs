@@ -1,0 +1,94 @@
+//! The scrapegrid control plane.
+//!
+//! It loads `prometheus.yml` ([`scrapegrid_common::config`]), runs service
+//! discovery ([`discovery`]: one provider per SD config, merged and throttled
+//! by the manager), turns discovered groups into relabeled targets
+//! ([`targets`]), and lets the [`coordinator`] shard them over the scrapers
+//! that hold a `Session` stream ([`service`], [`sharding`]). Each scraper gets
+//! a full assignment snapshot, then deltas. [`http`] serves `/metrics` and
+//! `/api/v1/targets`.
+//!
+//! Data flow: prometheus.yml -> discovery providers -> discovery manager
+//! (watch) -> coordinator (relabel, shard) -> per-scraper stream.
+
+pub mod coordinator;
+pub mod discovery;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod service;
+pub mod sharding;
+pub mod targets;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use error::{Error, Result};
+
+/// How the control plane node runs.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The prometheus.yml to load.
+    pub config_path: PathBuf,
+    /// The storage node's gRPC endpoint, passed on to scrapers.
+    pub storage_endpoint: String,
+    /// Minimum time between two discovery results reaching sharding.
+    pub discovery_update_interval: Duration,
+    /// A scraper that sends no status for this long is removed.
+    pub membership_timeout: Duration,
+}
+
+/// Runs the control plane on already-bound listeners until `shutdown` fires.
+pub async fn run(
+    node: NodeConfig,
+    grpc: TcpListener,
+    http: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    metrics::describe();
+    let config = Arc::new(scrapegrid_common::config::load_file(&node.config_path)?);
+    for warning in &config.warnings {
+        tracing::warn!(file = %node.config_path.display(), "{warning}");
+    }
+    tracing::info!(
+        file = %node.config_path.display(),
+        jobs = config.scrape_configs.len(),
+        "loaded configuration"
+    );
+    let discovery = discovery::DiscoveryManager::start(
+        &config,
+        node.discovery_update_interval,
+        shutdown.child_token(),
+    );
+    let coordinator = coordinator::Coordinator::start(
+        config,
+        node.storage_endpoint,
+        discovery.targets,
+        node.membership_timeout,
+        shutdown.child_token(),
+    );
+
+    let grpc_service = scrapegrid_proto::v1::control_plane_server::ControlPlaneServer::new(
+        service::ControlPlaneService::new(coordinator.clone()),
+    );
+    let grpc_shutdown = shutdown.clone();
+    let grpc_server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(5)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(5)))
+        .add_service(grpc_service)
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
+            async move { grpc_shutdown.cancelled().await },
+        );
+    let http_shutdown = shutdown.clone();
+    let http_server = axum::serve(http, http::router(coordinator))
+        .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
+    let (g, h) = tokio::join!(grpc_server, http_server);
+    g?;
+    h?;
+    Ok(())
+}

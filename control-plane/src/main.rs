@@ -1,0 +1,70 @@
+//! `control-plane`: loads prometheus.yml, discovers targets and shards them
+//! over the scraper nodes that connect to it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(name = "control-plane", version, about)]
+struct Flags {
+    /// The Prometheus configuration file.
+    #[arg(long, default_value = "prometheus.yml")]
+    config: PathBuf,
+    /// gRPC listen address (scraper sessions).
+    #[arg(long, default_value = "127.0.0.1:9091")]
+    grpc_addr: String,
+    /// HTTP listen address (/metrics, /api/v1/targets).
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    http_addr: String,
+    /// The storage node's gRPC endpoint, passed on to scrapers.
+    #[arg(long, default_value = "http://127.0.0.1:9095")]
+    storage: String,
+    /// Minimum time between discovery updates reaching sharding (Prometheus duration).
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    discovery_update_interval: Duration,
+    /// A scraper that reports nothing for this long loses its targets.
+    #[arg(long, default_value = "15s", value_parser = duration)]
+    membership_timeout: Duration,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    scrapegrid_common::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::parse();
+    scrapegrid_common::telemetry::init_tracing();
+    let grpc = tokio::net::TcpListener::bind(&flags.grpc_addr)
+        .await
+        .with_context(|| format!("binding --grpc-addr {}", flags.grpc_addr))?;
+    let http = tokio::net::TcpListener::bind(&flags.http_addr)
+        .await
+        .with_context(|| format!("binding --http-addr {}", flags.http_addr))?;
+    tracing::info!(grpc = %flags.grpc_addr, http = %flags.http_addr, "control plane listening");
+    let node = control_plane::NodeConfig {
+        config_path: flags.config,
+        storage_endpoint: flags.storage,
+        discovery_update_interval: flags.discovery_update_interval,
+        membership_timeout: flags.membership_timeout,
+    };
+    let shutdown = CancellationToken::new();
+    let mut server = tokio::spawn(control_plane::run(node, grpc, http, shutdown.clone()));
+    tokio::select! {
+        r = &mut server => return r?.map_err(Into::into),
+        _ = scrapegrid_common::telemetry::shutdown_signal() => {}
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
+        Ok(r) => r?.map_err(Into::into),
+        Err(_) => anyhow::bail!("shutdown took longer than {SHUTDOWN_DEADLINE:?}"),
+    }
+}
+
+/// How long a graceful shutdown may take.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);

@@ -1,0 +1,74 @@
+//! The gRPC `ControlPlane` service: thin glue between scraper streams and the
+//! coordinator. Each `Session` stream becomes a member session: the Hello
+//! joins, every Status is a heartbeat, and the end of the stream (or a
+//! Goodbye) leaves.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use scrapegrid_proto::v1 as pb;
+use scrapegrid_proto::v1::scraper_message::Msg;
+
+use crate::coordinator::{Coordinator, Event, OUTBOUND_CAPACITY};
+
+pub struct ControlPlaneService {
+    coordinator: Coordinator,
+    sessions: AtomicU64,
+}
+
+impl ControlPlaneService {
+    pub fn new(coordinator: Coordinator) -> Self {
+        Self { coordinator, sessions: AtomicU64::new(1) }
+    }
+}
+
+type ControlStream = Pin<Box<dyn Stream<Item = Result<pb::ControlMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::control_plane_server::ControlPlane for ControlPlaneService {
+    type SessionStream = ControlStream;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<pb::ScraperMessage>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let mut inbound = request.into_inner();
+        let hello = match inbound.message().await? {
+            Some(pb::ScraperMessage { msg: Some(Msg::Hello(h)) }) => h,
+            _ => return Err(Status::invalid_argument("the first message must be a hello")),
+        };
+        if hello.scraper_id.is_empty() {
+            return Err(Status::invalid_argument("hello: scraper_id is empty"));
+        }
+        let scraper_id = hello.scraper_id.clone();
+        let session = self.sessions.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        self.coordinator.send(Event::Join { hello, session, tx }).await;
+        let coordinator = self.coordinator.clone();
+        tokio::spawn(async move {
+            loop {
+                match inbound.message().await {
+                    Ok(Some(pb::ScraperMessage { msg: Some(Msg::Status(status)) })) => {
+                        let scraper_id = scraper_id.clone();
+                        coordinator.send(Event::Status { scraper_id, session, status }).await;
+                    }
+                    Ok(Some(pb::ScraperMessage { msg: Some(Msg::Goodbye(_)) })) | Ok(None) => break,
+                    Ok(Some(_)) => {
+                        tracing::warn!(scraper = %scraper_id, "unexpected message on session stream");
+                    }
+                    Err(error) => {
+                        tracing::info!(scraper = %scraper_id, %error, "scraper stream ended");
+                        break;
+                    }
+                }
+            }
+            coordinator.send(Event::Leave { scraper_id, session }).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,315 @@
+//! Target construction: discovered groups -> relabeled scrape targets.
+//!
+//! Follows Prometheus's `PopulateLabels`: group labels under target labels,
+//! then the job's defaults (`job`, `__scheme__`, `__metrics_path__`,
+//! `__scrape_interval__`, `__scrape_timeout__`, `__param_<name>`), then
+//! `relabel_configs`; a target without `__address__` is an error, a missing
+//! port is filled in from the scheme, `instance` defaults to the address,
+//! `__meta_*` labels go, and the final label set keeps no `__` labels. The
+//! target id is a stable hash of the final labels and the scrape URL, so it is
+//! the same on every control plane.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use scrapegrid_common::config::ScrapeConfig;
+use scrapegrid_common::duration::{format_duration, parse_duration};
+use scrapegrid_common::relabel;
+use scrapegrid_common::Labels;
+
+use crate::discovery::TargetGroup;
+
+/// A target that survived relabeling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScrapeTarget {
+    pub id: String,
+    pub job: String,
+    pub url: String,
+    /// Final labels, none starting with `__`.
+    pub labels: Labels,
+    /// Labels before relabeling.
+    pub discovered: Labels,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+/// A target that relabeling dropped or that is invalid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DroppedTarget {
+    pub job: String,
+    pub discovered: Labels,
+    /// Why it is not scraped when it is invalid; `None` when relabeling dropped it.
+    pub error: Option<String>,
+}
+
+/// Builds the targets of one job from its discovered groups.
+pub fn build(sc: &ScrapeConfig, groups: &[TargetGroup]) -> (Vec<ScrapeTarget>, Vec<DroppedTarget>) {
+    let mut active = Vec::new();
+    let mut dropped = Vec::new();
+    for g in groups {
+        for t in &g.targets {
+            let mut lb = g.labels.builder();
+            for l in t.iter() {
+                lb.set(l.name.clone(), l.value.clone());
+            }
+            for (name, value) in defaults(sc) {
+                if lb.get(&name).is_none() {
+                    lb.set(name, value);
+                }
+            }
+            let discovered = lb.labels();
+            match populate(sc, discovered.clone()) {
+                Ok(Some(target)) => active.push(target),
+                Ok(None) => dropped.push(DroppedTarget {
+                    job: sc.job_name.clone(),
+                    discovered,
+                    error: None,
+                }),
+                Err(error) => {
+                    tracing::warn!(job = %sc.job_name, labels = %discovered, %error, "invalid target");
+                    dropped.push(DroppedTarget {
+                        job: sc.job_name.clone(),
+                        discovered,
+                        error: Some(error),
+                    })
+                }
+            }
+        }
+    }
+    // Several groups may yield the same target; scrape it once.
+    active.sort_by(|a, b| a.id.cmp(&b.id));
+    active.dedup_by(|a, b| a.id == b.id);
+    (active, dropped)
+}
+
+fn defaults(sc: &ScrapeConfig) -> Vec<(String, String)> {
+    let mut d = vec![
+        ("job".to_string(), sc.job_name.clone()),
+        ("__scheme__".into(), sc.scheme.clone()),
+        ("__metrics_path__".into(), sc.metrics_path.clone()),
+        ("__scrape_interval__".into(), format_duration(sc.scrape_interval)),
+        ("__scrape_timeout__".into(), format_duration(sc.scrape_timeout)),
+    ];
+    for (name, values) in &sc.params {
+        if let Some(first) = values.first() {
+            d.push((format!("__param_{name}"), first.clone()));
+        }
+    }
+    d
+}
+
+/// Relabels one target; `Ok(None)` when relabeling drops it.
+fn populate(sc: &ScrapeConfig, discovered: Labels) -> Result<Option<ScrapeTarget>, String> {
+    let mut lb = discovered.builder();
+    if !relabel::process(&mut lb, &sc.relabel_configs) {
+        return Ok(None);
+    }
+    let Some(addr) = lb.get("__address__").map(str::to_string) else {
+        return Err("no address".into());
+    };
+    let scheme = lb.get("__scheme__").unwrap_or("http").to_string();
+    let addr = match with_default_port(&addr, &scheme)? {
+        Some(a) => {
+            lb.set("__address__", a.clone());
+            a
+        }
+        None => addr,
+    };
+    if addr.contains('/') {
+        return Err(format!("{addr:?} is not a valid hostname"));
+    }
+    let interval = label_duration(lb.get("__scrape_interval__"), sc.scrape_interval, "interval")?;
+    let timeout = label_duration(lb.get("__scrape_timeout__"), sc.scrape_timeout, "timeout")?;
+    if interval.is_zero() {
+        return Err("scrape interval cannot be 0".into());
+    }
+    if timeout.is_zero() {
+        return Err("scrape timeout cannot be 0".into());
+    }
+    if timeout > interval {
+        return Err(format!(
+            "scrape timeout cannot be greater than scrape interval ({:?} > {:?})",
+            format_duration(timeout),
+            format_duration(interval)
+        ));
+    }
+    lb.retain(|name, _| !name.starts_with("__meta_"));
+    if lb.get("instance").is_none() {
+        lb.set("instance", addr.clone());
+    }
+    let url = scrape_url(&lb.labels(), sc);
+    let labels = Labels::from_pairs(
+        lb.iter()
+            .filter(|(n, _)| !n.starts_with("__"))
+            .map(|(n, v)| (n.to_string(), v.to_string())),
+    );
+    let id = target_id(&labels, &url);
+    Ok(Some(ScrapeTarget {
+        id,
+        job: sc.job_name.clone(),
+        url,
+        labels,
+        discovered,
+        interval,
+        timeout,
+    }))
+}
+
+fn label_duration(v: Option<&str>, default: Duration, what: &str) -> Result<Duration, String> {
+    match v {
+        None => Ok(default),
+        Some(s) => parse_duration(s).map_err(|e| format!("error parsing scrape {what}: {e}")),
+    }
+}
+
+/// Returns the address with the scheme's default port when it has none,
+/// `None` when it has a port already.
+fn with_default_port(addr: &str, scheme: &str) -> Result<Option<String>, String> {
+    if has_port(addr) {
+        return Ok(None);
+    }
+    let port = match scheme {
+        "http" | "" => 80,
+        "https" => 443,
+        other => return Err(format!("invalid scheme: {other:?}")),
+    };
+    Ok(Some(format!("{addr}:{port}")))
+}
+
+fn has_port(addr: &str) -> bool {
+    if let Some(rest) = addr.strip_prefix('[') {
+        return rest.split_once("]:").is_some_and(|(_, p)| !p.is_empty());
+    }
+    matches!(addr.rsplit_once(':'), Some((host, port)) if !host.contains(':') && !port.is_empty())
+}
+
+/// Builds the scrape URL from `__scheme__`, `__address__`, `__metrics_path__`,
+/// the job's params and `__param_<name>` labels (which override the first value).
+fn scrape_url(labels: &Labels, sc: &ScrapeConfig) -> String {
+    let mut params: BTreeMap<String, Vec<String>> = sc.params.clone();
+    for l in labels.iter() {
+        if let Some(name) = l.name.strip_prefix("__param_") {
+            let values = params.entry(name.to_string()).or_default();
+            match values.first_mut() {
+                Some(first) => *first = l.value.clone(),
+                None => values.push(l.value.clone()),
+            }
+        }
+    }
+    let mut url = format!(
+        "{}://{}{}",
+        labels.get("__scheme__").unwrap_or("http"),
+        labels.get("__address__").unwrap_or_default(),
+        labels.get("__metrics_path__").unwrap_or("/metrics"),
+    );
+    let mut sep = '?';
+    for (name, values) in &params {
+        for v in values {
+            url.push(sep);
+            sep = '&';
+            url.push_str(&query_escape(name));
+            url.push('=');
+            url.push_str(&query_escape(v));
+        }
+    }
+    url
+}
+
+/// Escapes like Go's `url.QueryEscape`.
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Returns the stable id of a target: hex of xxh3 over its labels and URL.
+pub fn target_id(labels: &Labels, url: &str) -> String {
+    let h = xxhash_rust::xxh3::xxh3_64_with_seed(url.as_bytes(), labels.stable_hash());
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scrapegrid_common::config::load_str;
+
+    fn job(yaml_tail: &str) -> ScrapeConfig {
+        let yaml = format!("scrape_configs:\n- job_name: j\n{yaml_tail}");
+        load_str(&yaml, "t.yml").unwrap().scrape_configs.remove(0)
+    }
+
+    fn group(addrs: &[&str], labels: &[(&str, &str)]) -> TargetGroup {
+        TargetGroup {
+            source: "0".into(),
+            targets: addrs
+                .iter()
+                .map(|a| Labels::from_pairs([("__address__", *a)]))
+                .collect(),
+            labels: Labels::from_pairs(labels.iter().copied()),
+        }
+    }
+
+    #[test]
+    fn defaults_port_instance_and_url() {
+        let sc = job("  params:\n    module: [a b, c]\n");
+        let (active, dropped) = build(&sc, &[group(&["h", "h2:9"], &[("__meta_x", "1"), ("env", "p")])]);
+        assert!(dropped.is_empty());
+        assert_eq!(active.len(), 2);
+        let t = active.iter().find(|t| t.labels.get("instance") == Some("h:80")).unwrap();
+        assert_eq!(t.url, "http://h:80/metrics?module=a+b&module=c");
+        assert_eq!(t.labels.to_string(), r#"{env="p", instance="h:80", job="j"}"#);
+        assert_eq!(t.discovered.get("__meta_x"), Some("1"));
+        assert_eq!(t.discovered.get("__address__"), Some("h"));
+        assert_eq!(t.interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn relabeling_drops_rewrites_and_params_override() {
+        let sc = job(concat!(
+            "  relabel_configs:\n",
+            "  - source_labels: [env]\n    regex: dev\n    action: drop\n",
+            "  - target_label: __param_target\n    source_labels: [__address__]\n",
+            "  - target_label: __address__\n    replacement: probe:9115\n",
+            "  - target_label: __scrape_interval__\n    replacement: 30s\n",
+        ));
+        let (active, dropped) = build(
+            &sc,
+            &[group(&["a:1"], &[("env", "prod")]), group(&["b:1"], &[("env", "dev")])],
+        );
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].error, None);
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].url, "http://probe:9115/metrics?target=a%3A1");
+        assert_eq!(active[0].labels.get("instance"), Some("probe:9115"));
+        assert_eq!(active[0].interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn invalid_targets_are_dropped_with_an_error() {
+        let sc = job("  relabel_configs:\n  - regex: __address__\n    action: labeldrop\n");
+        let (active, dropped) = build(&sc, &[group(&["a:1"], &[])]);
+        assert!(active.is_empty());
+        assert_eq!(dropped[0].error.as_deref(), Some("no address"));
+        let sc = job("");
+        let (_, dropped) = build(&sc, &[group(&["a:1/x"], &[])]);
+        assert!(dropped[0].error.as_deref().unwrap().contains("not a valid hostname"));
+    }
+
+    #[test]
+    fn ports_and_ids() {
+        assert!(has_port("a:1"));
+        assert!(has_port("[::1]:9"));
+        assert!(!has_port("[::1]"));
+        assert!(!has_port("a"));
+        let l = Labels::from_pairs([("job", "j")]);
+        assert_eq!(target_id(&l, "http://a"), target_id(&l, "http://a"));
+        assert_ne!(target_id(&l, "http://a"), target_id(&l, "http://b"));
+        assert_eq!(target_id(&l, "http://a").len(), 16);
+    }
+}

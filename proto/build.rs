@@ -1,0 +1,20 @@
+//! Generates the tonic/prost code for `proto/scrapegrid/v1/*.proto` into
+//! `OUT_DIR`, using the protoc shipped in the `protoc-bin-vendored` crate so no
+//! system protoc is needed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protoc = protoc_bin_vendored::protoc_bin_path()?;
+    // SAFETY: build scripts are single-threaded; prost-build reads PROTOC.
+    unsafe { std::env::set_var("PROTOC", protoc) };
+    let files = [
+        "proto/scrapegrid/v1/types.proto",
+        "proto/scrapegrid/v1/control.proto",
+        "proto/scrapegrid/v1/ingest.proto",
+        "proto/scrapegrid/v1/query.proto",
+    ];
+    for f in files {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    tonic_prost_build::configure().compile_protos(&files, &["proto"])?;
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! The scrapegrid wire contract.
+//!
+//! `proto/scrapegrid/v1/` holds the documented `.proto` files: `control.proto`
+//! (the scraper membership and assignment stream), `ingest.proto` (batches from
+//! scrapers to the storage node, acked once durable) and `query.proto` (series
+//! selection on the storage node). `build.rs` generates the tonic/prost code,
+//! re-exported here as [`v1`]. `STALE_NAN_BITS` is the one constant every plane
+//! must agree on.
+
+/// Generated messages, clients and servers of package `scrapegrid.v1`.
+pub mod v1 {
+    tonic::include_proto!("scrapegrid.v1");
+}
+
+/// Bits of the NaN that marks a series as stale, as in Prometheus.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// Returns whether `v` is the stale marker (bit-exact, not any NaN).
+pub fn is_stale_marker(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// Returns the stale marker value.
+pub fn stale_marker() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}

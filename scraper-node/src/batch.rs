@@ -1,0 +1,57 @@
+//! What a scrape produces: series with process-unique ids, and the batch of
+//! samples of one scrape that travels to the storage node whole.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use scrapegrid_common::Labels;
+
+/// A series as the scraper knows it. The id is unique in this process and is
+/// used as the stream-scoped series reference on the ingest stream.
+#[derive(Debug)]
+pub struct Series {
+    pub id: u64,
+    pub labels: Labels,
+}
+
+pub type SeriesRef = Arc<Series>;
+
+static NEXT_SERIES_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Series {
+    pub fn new(labels: Labels) -> SeriesRef {
+        Arc::new(Series { id: NEXT_SERIES_ID.fetch_add(1, Ordering::Relaxed), labels })
+    }
+}
+
+/// All samples of one scrape (report series and stale markers included).
+#[derive(Debug, Default)]
+pub struct ScrapeBatch {
+    pub target_id: String,
+    pub generation: u64,
+    /// Scrape start, milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    pub series: Vec<SeriesRef>,
+    pub values: Vec<f64>,
+    pub timestamps_ms: Vec<i64>,
+}
+
+impl ScrapeBatch {
+    pub fn new(target_id: &str, generation: u64, timestamp_ms: i64) -> Self {
+        Self { target_id: target_id.to_string(), generation, timestamp_ms, ..Default::default() }
+    }
+
+    pub fn push(&mut self, series: &SeriesRef, timestamp_ms: i64, value: f64) {
+        self.series.push(series.clone());
+        self.timestamps_ms.push(timestamp_ms);
+        self.values.push(value);
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}

@@ -1,0 +1,335 @@
+//! The ingest client: delivers batches to the storage node exactly once.
+//!
+//! Scrape loops `submit` batches into a bounded channel (capacity
+//! [`SUBMIT_CAPACITY`]; a full channel makes the loop wait). One task owns the
+//! outbox and the `Write` stream. On every (re)connect it sends a WriteHello,
+//! learns from the Welcome the last sequence the storage node has durably
+//! applied for this scraper id, drops what is already stored, and (re)sends
+//! the rest in order. Sequence numbers are assigned at first send and never
+//! change, so a resend is recognised as a duplicate. At most [`WINDOW`]
+//! batches are unacked at once. Series travel as labels the first time on a
+//! stream and as references (the scraper's series id) after that.
+//!
+//! The outbox is bounded ([`MAX_PENDING`] batches): when the storage node is
+//! away that long, new batches are dropped and counted in
+//! `scrapegrid_scraper_batches_dropped_total`.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use scrapegrid_proto::v1 as pb;
+use scrapegrid_proto::v1::ingest_client::IngestClient;
+
+use crate::batch::ScrapeBatch;
+use crate::metrics;
+
+pub const SUBMIT_CAPACITY: usize = 1024;
+pub const WINDOW: usize = 128;
+pub const MAX_PENDING: usize = 20_000;
+/// How long shutdown waits for unacked batches.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Where scrape loops put their batches.
+#[derive(Clone)]
+pub struct IngestHandle {
+    tx: mpsc::Sender<ScrapeBatch>,
+}
+
+impl IngestHandle {
+    pub async fn submit(&self, batch: ScrapeBatch) {
+        // Fails only after shutdown, when the batch can no longer be delivered.
+        let _ = self.tx.send(batch).await;
+    }
+}
+
+/// Starts the ingest task. `endpoint` is the storage node's gRPC endpoint as
+/// the control plane last said; the task follows its changes. After `cancel`
+/// it drains unacked batches for up to [`DRAIN_DEADLINE`].
+pub fn start(
+    scraper_id: String,
+    endpoint: watch::Receiver<String>,
+    cancel: CancellationToken,
+) -> (IngestHandle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(SUBMIT_CAPACITY);
+    let task = Task { scraper_id, endpoint, rx, cancel, outbox: Outbox::default() };
+    (IngestHandle { tx }, tokio::spawn(task.run()))
+}
+
+struct Pending {
+    seq: Option<u64>,
+    batch: ScrapeBatch,
+}
+
+#[derive(Default)]
+struct Outbox {
+    pending: VecDeque<Pending>,
+    /// Next sequence number; 0 until the first Welcome.
+    next_seq: u64,
+    /// How many of `pending` (from the front) were sent on this stream.
+    sent: usize,
+    /// Series ids defined on this stream.
+    defined: HashSet<u64>,
+}
+
+impl Outbox {
+    fn push(&mut self, batch: ScrapeBatch) {
+        if self.pending.len() >= MAX_PENDING {
+            ::metrics::counter!(metrics::BATCHES_DROPPED).increment(1);
+            return;
+        }
+        self.pending.push_back(Pending { seq: None, batch });
+        ::metrics::gauge!(metrics::BATCHES_PENDING).set(self.pending.len() as f64);
+    }
+
+    /// Starts a new stream whose Welcome said `last` is durable.
+    fn on_welcome(&mut self, last: u64) {
+        while self.pending.front().is_some_and(|p| p.seq.is_some_and(|s| s <= last)) {
+            self.pending.pop_front();
+        }
+        self.next_seq = self.next_seq.max(last + 1);
+        self.sent = 0;
+        self.defined.clear();
+    }
+
+    /// Returns the next batch to send, if the window allows.
+    fn next_to_send(&mut self) -> Option<pb::Batch> {
+        if self.sent >= WINDOW || self.sent >= self.pending.len() {
+            return None;
+        }
+        let p = &mut self.pending[self.sent];
+        let seq = *p.seq.get_or_insert_with(|| {
+            let s = self.next_seq;
+            self.next_seq += 1;
+            s
+        });
+        self.sent += 1;
+        Some(encode(seq, &p.batch, &mut self.defined))
+    }
+
+    /// Removes everything up to `seq` (acks arrive in order).
+    fn on_ack(&mut self, seq: u64) {
+        while self.pending.front().is_some_and(|p| p.seq.is_some_and(|s| s <= seq)) {
+            self.pending.pop_front();
+            self.sent = self.sent.saturating_sub(1);
+        }
+        ::metrics::gauge!(metrics::BATCHES_PENDING).set(self.pending.len() as f64);
+    }
+}
+
+/// Encodes a batch for this stream: labels for series not yet defined on it.
+fn encode(seq: u64, b: &ScrapeBatch, defined: &mut HashSet<u64>) -> pb::Batch {
+    let mut new_series = Vec::new();
+    for s in &b.series {
+        if defined.insert(s.id) {
+            new_series.push(pb::SeriesDef { r#ref: s.id, labels: s.labels.to_proto() });
+        }
+    }
+    let all_at_batch_time = b.timestamps_ms.iter().all(|t| *t == b.timestamp_ms);
+    pb::Batch {
+        sequence: seq,
+        target_id: b.target_id.clone(),
+        target_generation: b.generation,
+        timestamp_ms: b.timestamp_ms,
+        new_series,
+        refs: b.series.iter().map(|s| s.id).collect(),
+        values: b.values.clone(),
+        timestamps_ms: if all_at_batch_time { Vec::new() } else { b.timestamps_ms.clone() },
+    }
+}
+
+enum SessionEnd {
+    Shutdown,
+    EndpointChanged,
+    Failed(String),
+}
+
+struct Task {
+    scraper_id: String,
+    endpoint: watch::Receiver<String>,
+    rx: mpsc::Receiver<ScrapeBatch>,
+    cancel: CancellationToken,
+    outbox: Outbox,
+}
+
+impl Task {
+    async fn run(mut self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let endpoint = self.endpoint.borrow_and_update().clone();
+            let end = if endpoint.is_empty() {
+                self.idle(Duration::from_secs(3600)).await
+            } else {
+                self.session(&endpoint).await
+            };
+            match end {
+                SessionEnd::Shutdown => return,
+                SessionEnd::EndpointChanged => backoff = Duration::from_millis(100),
+                SessionEnd::Failed(error) => {
+                    ::metrics::counter!(metrics::INGEST_RECONNECTS).increment(1);
+                    tracing::warn!(%endpoint, %error, pending = self.outbox.pending.len(), "ingest stream failed; retrying");
+                    if let SessionEnd::Shutdown = self.idle(backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Queues batches while not connected, for up to `wait`.
+    async fn idle(&mut self, wait: Duration) -> SessionEnd {
+        let deadline = tokio::time::sleep(wait);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return SessionEnd::Shutdown,
+                _ = &mut deadline => return SessionEnd::Failed("retry".into()),
+                Ok(()) = self.endpoint.changed() => return SessionEnd::EndpointChanged,
+                Some(b) = self.rx.recv() => self.outbox.push(b),
+            }
+        }
+    }
+
+    async fn session(&mut self, endpoint: &str) -> SessionEnd {
+        let channel = match tonic::transport::Endpoint::from_shared(endpoint.to_string()) {
+            Ok(e) => e.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true),
+            Err(e) => return SessionEnd::Failed(format!("invalid storage endpoint: {e}")),
+        };
+        let connect = tokio::select! {
+            _ = self.cancel.cancelled() => return SessionEnd::Shutdown,
+            c = channel.connect() => c,
+        };
+        let channel = match connect {
+            Ok(c) => c,
+            Err(e) => return SessionEnd::Failed(format!("connect: {e}")),
+        };
+        let (req_tx, req_rx) = mpsc::channel(WINDOW + 2);
+        let hello = pb::WriteRequest {
+            msg: Some(pb::write_request::Msg::Hello(pb::WriteHello { scraper_id: self.scraper_id.clone() })),
+        };
+        let _ = req_tx.try_send(hello);
+        let mut client = IngestClient::new(channel)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20);
+        let mut responses = match client.write(ReceiverStream::new(req_rx)).await {
+            Ok(r) => r.into_inner(),
+            Err(e) => return SessionEnd::Failed(format!("write: {e}")),
+        };
+        match tokio::time::timeout(Duration::from_secs(10), responses.message()).await {
+            Ok(Ok(Some(pb::WriteResponse { msg: Some(pb::write_response::Msg::Welcome(w)) }))) => {
+                self.outbox.on_welcome(w.last_sequence);
+                tracing::info!(%endpoint, last_sequence = w.last_sequence, pending = self.outbox.pending.len(), "ingest stream open");
+            }
+            other => return SessionEnd::Failed(format!("no welcome: {other:?}")),
+        }
+        let mut drain_deadline: Option<tokio::time::Instant> = None;
+        loop {
+            while let Some(batch) = self.outbox.next_to_send() {
+                let req = pb::WriteRequest { msg: Some(pb::write_request::Msg::Batch(batch)) };
+                // Never full: at most WINDOW batches are unacked.
+                if req_tx.try_send(req).is_err() {
+                    return SessionEnd::Failed("request stream closed".into());
+                }
+            }
+            if drain_deadline.is_some() && self.outbox.pending.is_empty() {
+                return SessionEnd::Shutdown;
+            }
+            let deadline = drain_deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+            tokio::select! {
+                biased;
+                r = responses.message() => match r {
+                    Ok(Some(pb::WriteResponse { msg: Some(pb::write_response::Msg::Ack(ack)) })) => self.on_ack(ack),
+                    Ok(Some(_)) => {}
+                    Ok(None) => return SessionEnd::Failed("stream closed by storage".into()),
+                    Err(e) => return SessionEnd::Failed(e.to_string()),
+                },
+                Some(b) = self.rx.recv() => self.outbox.push(b),
+                _ = self.cancel.cancelled(), if drain_deadline.is_none() => {
+                    // Take what the loops submitted before they stopped.
+                    while let Ok(b) = self.rx.try_recv() {
+                        self.outbox.push(b);
+                    }
+                    drain_deadline = Some(tokio::time::Instant::now() + DRAIN_DEADLINE);
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(pending = self.outbox.pending.len(), "shutdown: unacked batches left");
+                    return SessionEnd::Shutdown;
+                }
+                Ok(()) = self.endpoint.changed(), if drain_deadline.is_none() => return SessionEnd::EndpointChanged,
+            }
+        }
+    }
+
+    fn on_ack(&mut self, ack: pb::Ack) {
+        let status = pb::AckStatus::try_from(ack.status).unwrap_or(pb::AckStatus::Unspecified);
+        let label = match status {
+            pb::AckStatus::Applied => "applied",
+            pb::AckStatus::Duplicate => "duplicate",
+            pb::AckStatus::Refused => "refused",
+            pb::AckStatus::Unspecified => "unspecified",
+        };
+        ::metrics::counter!(metrics::BATCHES_ACKED, "status" => label).increment(1);
+        if status == pb::AckStatus::Refused {
+            tracing::warn!(sequence = ack.sequence, reason = ack.reason, message = %ack.message, "batch refused by storage");
+        }
+        self.outbox.on_ack(ack.sequence);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Series;
+    use scrapegrid_common::Labels;
+
+    fn batch(ts: i64, series: &[crate::batch::SeriesRef]) -> ScrapeBatch {
+        let mut b = ScrapeBatch::new("t", 1, ts);
+        for s in series {
+            b.push(s, ts, 1.0);
+        }
+        b
+    }
+
+    #[test]
+    fn sequences_refs_and_resend_after_reconnect() {
+        let a = Series::new(Labels::from_pairs([("__name__", "a")]));
+        let mut o = Outbox::default();
+        o.push(batch(1, &[a.clone()]));
+        o.push(batch(2, &[a.clone()]));
+        o.on_welcome(41);
+        let b1 = o.next_to_send().unwrap();
+        let b2 = o.next_to_send().unwrap();
+        assert!(o.next_to_send().is_none());
+        assert_eq!((b1.sequence, b2.sequence), (42, 43));
+        assert_eq!(b1.new_series.len(), 1, "labels travel the first time");
+        assert!(b2.new_series.is_empty(), "then only the reference");
+        assert!(b2.timestamps_ms.is_empty(), "all samples at the batch timestamp");
+        o.on_ack(42);
+        assert_eq!(o.pending.len(), 1);
+        // Reconnect: the storage node had 43 already.
+        o.on_welcome(43);
+        assert!(o.pending.is_empty());
+        o.push(batch(3, &[a.clone()]));
+        let b3 = o.next_to_send().unwrap();
+        assert_eq!(b3.sequence, 44);
+        assert_eq!(b3.new_series.len(), 1, "a new stream defines series again");
+    }
+
+    #[test]
+    fn unacked_batches_are_resent_with_the_same_sequence() {
+        let a = Series::new(Labels::from_pairs([("__name__", "a")]));
+        let mut o = Outbox::default();
+        o.on_welcome(0);
+        o.push(batch(1, &[a.clone()]));
+        assert_eq!(o.next_to_send().unwrap().sequence, 1);
+        o.on_welcome(0);
+        let again = o.next_to_send().unwrap();
+        assert_eq!(again.sequence, 1);
+        assert_eq!(again.new_series.len(), 1);
+    }
+}

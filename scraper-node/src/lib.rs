@@ -1,0 +1,71 @@
+//! The scrapegrid scraper node.
+//!
+//! [`control`] keeps the session with the control plane and applies each
+//! assignment to the [`manager`], which runs one [`scrape`] loop per target.
+//! A loop fetches its target, parses the exposition ([`textparse`]), and its
+//! [`scrape::state`] turns the result into one [`batch::ScrapeBatch`]
+//! (target labels, metric relabeling, limits, staleness, report series) that
+//! the [`ingest`] client delivers to the storage node exactly once.
+//!
+//! Data flow: assignment -> manager -> scrape loop -> batch -> ingest stream.
+//! Shutdown order: say goodbye to the control plane, stop the loops (each
+//! hands in its last batch), then drain unacked batches under a deadline.
+
+pub mod batch;
+pub mod control;
+pub mod ingest;
+pub mod manager;
+pub mod metrics;
+pub mod scrape;
+pub mod target;
+pub mod textparse;
+
+use std::time::Duration;
+
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// How the scraper node runs.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub scraper_id: String,
+    /// Control plane gRPC endpoints (http://host:port), tried in turn.
+    pub control_planes: Vec<String>,
+    /// How often health is reported (also the membership heartbeat).
+    pub status_interval: Duration,
+}
+
+/// Runs the scraper node until `shutdown`; `http` serves `/metrics`.
+pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    metrics::describe();
+    let http_addr = http.local_addr()?.to_string();
+    let (endpoint_tx, endpoint_rx) = watch::channel(String::new());
+    let ingest_cancel = CancellationToken::new();
+    let (ingest, ingest_task) = ingest::start(node.scraper_id.clone(), endpoint_rx, ingest_cancel.clone());
+    let client = scrape::http_client::TargetClient::new()?;
+    let manager = manager::ScrapeManager::new(client, ingest, endpoint_tx, shutdown.child_token());
+    let session = control::SessionConfig {
+        scraper_id: node.scraper_id.clone(),
+        http_addr,
+        endpoints: node.control_planes.clone(),
+        status_interval: node.status_interval,
+    };
+    let control_task = tokio::spawn(control::run(session, manager, shutdown.clone()));
+
+    let handle = scrapegrid_common::telemetry::metrics_handle();
+    let router = axum::Router::new()
+        .route("/metrics", get(move || async move { handle.render() }))
+        .route("/-/healthy", get(|| async { "Healthy.\n" }));
+    let http_shutdown = shutdown.clone();
+    let http_server = axum::serve(http, router).with_graceful_shutdown(async move { http_shutdown.cancelled().await });
+
+    let (h, c) = tokio::join!(http_server, control_task);
+    // The loops have stopped and handed in their batches: drain them.
+    ingest_cancel.cancel();
+    let _ = ingest_task.await;
+    h?;
+    c?;
+    Ok(())
+}

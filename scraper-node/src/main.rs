@@ -1,0 +1,64 @@
+//! `scraper-node`: scrapes the targets the control plane assigns to it and
+//! streams every scrape to the storage node.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser, Debug)]
+#[command(name = "scraper-node", version, about)]
+struct Flags {
+    /// Control plane gRPC endpoints, comma-separated (http://host:port,...).
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:9091")]
+    control_plane: Vec<String>,
+    /// HTTP listen address (/metrics).
+    #[arg(long, default_value = "127.0.0.1:9093")]
+    http_addr: String,
+    /// Stable scraper id; defaults to scraper-<http port>@<hostname>.
+    #[arg(long)]
+    id: Option<String>,
+    /// How often target health is reported to the control plane.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    status_interval: Duration,
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    scrapegrid_common::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// How long a graceful shutdown may take.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let flags = Flags::parse();
+    scrapegrid_common::telemetry::init_tracing();
+    let http = tokio::net::TcpListener::bind(&flags.http_addr)
+        .await
+        .with_context(|| format!("binding --http-addr {}", flags.http_addr))?;
+    let port = http.local_addr()?.port();
+    let scraper_id = flags.id.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "localhost".into());
+        format!("scraper-{port}@{}", host.trim())
+    });
+    tracing::info!(id = %scraper_id, http = %flags.http_addr, "scraper node starting");
+    let node = scraper_node::NodeConfig {
+        scraper_id,
+        control_planes: flags.control_plane,
+        status_interval: flags.status_interval,
+    };
+    let shutdown = CancellationToken::new();
+    let mut server = tokio::spawn(scraper_node::run(node, http, shutdown.clone()));
+    tokio::select! {
+        r = &mut server => return r?,
+        _ = scrapegrid_common::telemetry::shutdown_signal() => {}
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
+        Ok(r) => r?,
+        Err(_) => anyhow::bail!("shutdown took longer than {SHUTDOWN_DEADLINE:?}"),
+    }
+}

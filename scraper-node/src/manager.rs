@@ -1,0 +1,179 @@
+//! The scrape manager: runs one scrape loop per assigned target and applies
+//! assignments from the control plane.
+//!
+//! A snapshot replaces the running set (targets missing from it stop without
+//! stale markers: they may run elsewhere now); a delta adds or replaces the
+//! listed targets and stops the removed ones, writing end-of-run stale markers
+//! only for targets that left discovery. A target whose definition or pool
+//! changed is restarted. The manager is owned by the control session task, so
+//! it needs no lock; loop health is shared through a small mutex per loop.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU8;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use scrapegrid_proto::v1 as pb;
+
+use crate::ingest::IngestHandle;
+use crate::metrics;
+use crate::scrape::http_client::TargetClient;
+use crate::scrape::scrape_loop::{self, LoopControl, StopMode};
+use crate::target::{PoolConfig, TargetSpec};
+
+struct RunningLoop {
+    spec: Arc<TargetSpec>,
+    control: Arc<LoopControl>,
+    task: JoinHandle<()>,
+}
+
+pub struct ScrapeManager {
+    pools: HashMap<String, Arc<PoolConfig>>,
+    loops: HashMap<String, RunningLoop>,
+    client: TargetClient,
+    ingest: IngestHandle,
+    storage_endpoint: watch::Sender<String>,
+    cancel: CancellationToken,
+}
+
+impl ScrapeManager {
+    pub fn new(
+        client: TargetClient,
+        ingest: IngestHandle,
+        storage_endpoint: watch::Sender<String>,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            pools: HashMap::new(),
+            loops: HashMap::new(),
+            client,
+            ingest,
+            storage_endpoint,
+            cancel,
+        }
+    }
+
+    /// Applies one assignment message.
+    pub fn apply(&mut self, a: pb::Assignment) {
+        if !a.storage_endpoint.is_empty() {
+            self.storage_endpoint.send_if_modified(|e| {
+                let changed = *e != a.storage_endpoint;
+                if changed {
+                    e.clone_from(&a.storage_endpoint);
+                }
+                changed
+            });
+        }
+        for p in &a.pools {
+            if self.pools.get(&p.name).is_some_and(|old| old.source == *p) {
+                continue;
+            }
+            match PoolConfig::try_from(p) {
+                Ok(pool) => {
+                    self.pools.insert(p.name.clone(), Arc::new(pool));
+                }
+                Err(error) => tracing::error!(pool = %p.name, %error, "invalid scrape pool; its targets are not scraped"),
+            }
+        }
+        if a.full {
+            let keep: std::collections::HashSet<&str> = a.targets.iter().map(|t| t.id.as_str()).collect();
+            let gone: Vec<String> = self.loops.keys().filter(|id| !keep.contains(id.as_str())).cloned().collect();
+            for id in gone {
+                self.stop(&id, StopMode::Quiet);
+            }
+        }
+        for r in &a.removals {
+            let mode = match pb::RemovalReason::try_from(r.reason) {
+                Ok(pb::RemovalReason::Gone) => StopMode::Gone,
+                _ => StopMode::Quiet,
+            };
+            self.stop(&r.target_id, mode);
+        }
+        for t in &a.targets {
+            self.upsert(t);
+        }
+        // Restart loops whose pool definition changed under them.
+        let stale: Vec<pb::Target> = self
+            .loops
+            .values()
+            .filter(|l| self.pools.get(&l.spec.pool.name).is_some_and(|p| !Arc::ptr_eq(p, &l.spec.pool)))
+            .map(|l| l.spec.source.clone())
+            .collect();
+        for t in stale {
+            self.stop(&t.id, StopMode::Quiet);
+            self.upsert(&t);
+        }
+        ::metrics::gauge!(metrics::TARGETS).set(self.loops.len() as f64);
+        tracing::info!(generation = a.generation, full = a.full, targets = self.loops.len(), "applied assignment");
+    }
+
+    fn upsert(&mut self, t: &pb::Target) {
+        if self.loops.get(&t.id).is_some_and(|l| l.spec.source == *t) {
+            return;
+        }
+        let Some(pool) = self.pools.get(&t.pool).cloned() else {
+            tracing::error!(target = %t.id, pool = %t.pool, "target refers to an unknown pool");
+            return;
+        };
+        let spec = match TargetSpec::from_proto(t, pool) {
+            Ok(s) => Arc::new(s),
+            Err(error) => {
+                tracing::error!(target = %t.id, %error, "invalid target");
+                return;
+            }
+        };
+        self.stop(&t.id, StopMode::Quiet);
+        let control = Arc::new(LoopControl {
+            cancel: self.cancel.child_token(),
+            mode: Arc::new(AtomicU8::new(StopMode::Quiet as u8)),
+            health: Arc::new(Mutex::new(pb::TargetHealth {
+                target_id: t.id.clone(),
+                generation: t.generation,
+                ..Default::default()
+            })),
+        });
+        let task = tokio::spawn(scrape_loop::run(
+            spec.clone(),
+            self.client.clone(),
+            self.ingest.clone(),
+            control.clone(),
+        ));
+        self.loops.insert(t.id.clone(), RunningLoop { spec, control, task });
+    }
+
+    fn stop(&mut self, id: &str, mode: StopMode) {
+        if let Some(l) = self.loops.remove(id) {
+            l.control.stop(mode);
+        }
+    }
+
+    /// Returns the health of every running target.
+    pub fn health(&self) -> Vec<pb::TargetHealth> {
+        self.loops
+            .values()
+            .filter_map(|l| l.control.health.lock().ok().map(|h| h.clone()))
+            .collect()
+    }
+
+    /// Returns the running targets and their generations.
+    pub fn running(&self) -> Vec<pb::RunningTarget> {
+        self.loops
+            .values()
+            .map(|l| pb::RunningTarget { target_id: l.spec.id.clone(), generation: l.spec.generation })
+            .collect()
+    }
+
+    /// Stops every loop quietly and waits for them to hand in their last batch.
+    pub async fn stop_all(&mut self) {
+        let loops: Vec<RunningLoop> = self.loops.drain().map(|(_, l)| l).collect();
+        for l in &loops {
+            l.control.stop(StopMode::Quiet);
+        }
+        for l in loops {
+            let _ = l.task.await;
+        }
+    }
+}

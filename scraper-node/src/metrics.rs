@@ -1,0 +1,28 @@
+//! The scraper node's own metrics, served on `/metrics`.
+
+/// Targets this scraper runs.
+pub const TARGETS: &str = "scrapegrid_scraper_targets";
+/// Scrapes by result (`success`, `failure`).
+pub const SCRAPES: &str = "scrapegrid_scraper_scrapes_total";
+/// Samples parsed from target responses.
+pub const SAMPLES_SCRAPED: &str = "scrapegrid_scraper_samples_scraped_total";
+/// Batches waiting for an ack from the storage node.
+pub const BATCHES_PENDING: &str = "scrapegrid_scraper_batches_pending";
+/// Batches dropped because the outbox was full.
+pub const BATCHES_DROPPED: &str = "scrapegrid_scraper_batches_dropped_total";
+/// Acks by status (`applied`, `duplicate`, `refused`).
+pub const BATCHES_ACKED: &str = "scrapegrid_scraper_batches_acked_total";
+/// Ingest stream failures.
+pub const INGEST_RECONNECTS: &str = "scrapegrid_scraper_ingest_reconnects_total";
+
+/// Describes every metric for the exposition's HELP lines.
+pub fn describe() {
+    use ::metrics::{describe_counter, describe_gauge};
+    describe_gauge!(TARGETS, "Targets this scraper runs.");
+    describe_counter!(SCRAPES, "Scrapes by result.");
+    describe_counter!(SAMPLES_SCRAPED, "Samples parsed from target responses.");
+    describe_gauge!(BATCHES_PENDING, "Batches waiting for a storage ack.");
+    describe_counter!(BATCHES_DROPPED, "Batches dropped because the outbox was full.");
+    describe_counter!(BATCHES_ACKED, "Batches acked by the storage node, by status.");
+    describe_counter!(INGEST_RECONNECTS, "Ingest stream failures.");
+}

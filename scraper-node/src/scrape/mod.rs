@@ -1,0 +1,13 @@
+//! The scrape path of one target.
+//!
+//! - [`http_client`]: GET with Prometheus's headers, timeout, gzip, body limit.
+//! - [`state`]: the pure step from a scrape result to one batch (parse, target
+//!   labels, metric relabeling, limits, staleness, report series), with its
+//!   series cache.
+//! - [`sample_labels`]: honor_labels and `exported_` renaming.
+//! - [`scrape_loop`]: timing at a fixed per-target phase, and stop modes.
+
+pub mod http_client;
+pub mod sample_labels;
+pub mod scrape_loop;
+pub mod state;

@@ -1,0 +1,141 @@
+//! One scrape loop per target: waits for the target's slot in its interval,
+//! fetches, turns the result into a batch, and hands it to the ingest client.
+//!
+//! The slot is a fixed offset inside the interval derived from the target id
+//! only (no per-host seed), so a target that moves to another scraper keeps
+//! its phase. A loop stops when its token is cancelled; with
+//! [`StopMode::Gone`] it first writes end-of-run stale markers.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
+
+use scrapegrid_proto::v1 as pb;
+
+use super::http_client::TargetClient;
+use super::state::TargetState;
+use crate::ingest::IngestHandle;
+use crate::metrics;
+use crate::target::TargetSpec;
+
+/// How a loop ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StopMode {
+    /// Shut down or moved elsewhere: no stale markers.
+    Quiet = 0,
+    /// Left discovery: stale markers for every series.
+    Gone = 1,
+}
+
+/// Control of a running loop.
+pub struct LoopControl {
+    pub cancel: CancellationToken,
+    pub mode: Arc<AtomicU8>,
+    pub health: Arc<Mutex<pb::TargetHealth>>,
+}
+
+impl LoopControl {
+    pub fn stop(&self, mode: StopMode) {
+        self.mode.store(mode as u8, Ordering::SeqCst);
+        self.cancel.cancel();
+    }
+}
+
+/// Returns milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Returns the target's offset inside its interval.
+pub fn offset_ms(target_id: &str, interval_ms: i64) -> i64 {
+    (xxhash_rust::xxh3::xxh3_64(target_id.as_bytes()) % interval_ms as u64) as i64
+}
+
+/// Returns the first slot strictly after `now` (slots are `offset + k*interval`).
+pub fn next_slot(now: i64, interval: i64, offset: i64) -> i64 {
+    let base = now - now.rem_euclid(interval) + offset;
+    if base > now {
+        base
+    } else {
+        base + interval
+    }
+}
+
+/// Runs the loop until cancelled.
+pub async fn run(
+    spec: Arc<TargetSpec>,
+    client: TargetClient,
+    ingest: IngestHandle,
+    control: Arc<LoopControl>,
+) {
+    let interval = spec.interval.as_millis().max(1) as i64;
+    let offset = offset_ms(&spec.id, interval);
+    let mut state = TargetState::new(spec.clone());
+    let mut slot = next_slot(now_ms(), interval, offset);
+    loop {
+        let wait = Duration::from_millis((slot - now_ms()).max(0) as u64);
+        tokio::select! {
+            _ = control.cancel.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let ts = now_ms();
+        let started = Instant::now();
+        let fetched = client.fetch(&spec.url, spec.timeout, spec.pool.body_size_limit).await;
+        let duration = started.elapsed().as_secs_f64();
+        let (batch, report) = match fetched {
+            Ok(f) => state.on_body(&f.body, f.content_type.as_deref(), ts, duration),
+            Err(e) => state.on_error(e, ts, duration),
+        };
+        let result = if report.error.is_none() { "success" } else { "failure" };
+        ::metrics::counter!(metrics::SCRAPES, "result" => result).increment(1);
+        ::metrics::counter!(metrics::SAMPLES_SCRAPED).increment(report.samples_scraped);
+        if let Some(e) = &report.error {
+            tracing::debug!(target = %spec.url, error = %e, "scrape failed");
+        }
+        ingest.submit(batch).await;
+        if let Ok(mut h) = control.health.lock() {
+            *h = pb::TargetHealth {
+                target_id: spec.id.clone(),
+                generation: spec.generation,
+                health: if report.error.is_none() { pb::Health::Up } else { pb::Health::Down } as i32,
+                last_error: report.error.unwrap_or_default(),
+                last_scrape_ms: ts,
+                last_scrape_duration_seconds: duration,
+                series_count: state.series_count() as u64,
+            };
+        }
+        let now = now_ms();
+        slot += interval;
+        if slot <= now {
+            // Missed slots (a scrape longer than the interval) are skipped.
+            slot = next_slot(now, interval, offset);
+        }
+    }
+    if control.mode.load(Ordering::SeqCst) == StopMode::Gone as u8 {
+        let batch = state.end_of_run(now_ms());
+        if !batch.is_empty() {
+            ingest.submit(batch).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_the_offset() {
+        assert_eq!(next_slot(10_500, 1000, 200), 11_200);
+        assert_eq!(next_slot(10_100, 1000, 200), 10_200);
+        assert_eq!(next_slot(10_200, 1000, 200), 11_200);
+        let o = offset_ms("abc", 15_000);
+        assert!((0..15_000).contains(&o));
+        assert_eq!(o, offset_ms("abc", 15_000), "the phase depends only on the target");
+    }
+}

@@ -1,0 +1,288 @@
+//! The per-target scrape state and the pure scrape-to-batch step.
+//!
+//! [`TargetState`] turns one scrape result into one [`ScrapeBatch`]: parse,
+//! attach target labels, metric relabeling, limits, staleness and the report
+//! series. It caches, per raw series text, the relabeled series (or that the
+//! series is dropped), so steady-state scrapes skip label parsing and
+//! relabeling entirely. A scrape is all or nothing: any parse error or limit
+//! breach discards its samples and produces the failed-scrape batch instead
+//! (`up` 0 and stale markers for every series of the previous scrape), as
+//! Prometheus rolls back its appender.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use scrapegrid_common::relabel;
+use scrapegrid_common::{Labels, METRIC_NAME};
+use scrapegrid_proto::stale_marker;
+
+use super::sample_labels::attach_target_labels;
+use crate::batch::{ScrapeBatch, Series, SeriesRef};
+use crate::target::TargetSpec;
+use crate::textparse::{Entry, Format, Parser};
+
+/// Cache entries not seen for this many scrapes are evicted.
+const CACHE_KEEP_SCRAPES: u64 = 2;
+
+struct CacheEntry {
+    /// `None` when metric relabeling drops the series.
+    series: Option<SeriesRef>,
+    last_seen: u64,
+}
+
+/// The report series of a target, in Prometheus's order.
+struct ReportSeries {
+    up: SeriesRef,
+    duration: SeriesRef,
+    scraped: SeriesRef,
+    post_relabel: SeriesRef,
+    added: SeriesRef,
+}
+
+impl ReportSeries {
+    fn new(target: &Labels) -> Self {
+        let s = |name: &str| {
+            let mut lb = target.builder();
+            lb.set(METRIC_NAME, name);
+            Series::new(lb.labels())
+        };
+        Self {
+            up: s("up"),
+            duration: s("scrape_duration_seconds"),
+            scraped: s("scrape_samples_scraped"),
+            post_relabel: s("scrape_samples_post_metric_relabeling"),
+            added: s("scrape_series_added"),
+        }
+    }
+
+    fn all(&self) -> [&SeriesRef; 5] {
+        [&self.up, &self.duration, &self.scraped, &self.post_relabel, &self.added]
+    }
+}
+
+/// What a scrape amounted to, for the report series and the target's health.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScrapeReport {
+    pub error: Option<String>,
+    pub samples_scraped: u64,
+    pub samples_post_relabel: u64,
+    pub series_added: u64,
+}
+
+/// Scrape state of one target.
+pub struct TargetState {
+    spec: Arc<TargetSpec>,
+    cache: HashMap<Box<str>, CacheEntry>,
+    /// Staleness-tracked series of the last scrape, by id.
+    previous: HashMap<u64, SeriesRef>,
+    report: ReportSeries,
+    iteration: u64,
+}
+
+impl TargetState {
+    pub fn new(spec: Arc<TargetSpec>) -> Self {
+        let report = ReportSeries::new(&spec.labels);
+        Self { spec, cache: HashMap::new(), previous: HashMap::new(), report, iteration: 0 }
+    }
+
+    /// Number of series in the last successful scrape.
+    pub fn series_count(&self) -> usize {
+        self.previous.len()
+    }
+
+    /// Builds the batch of a scrape whose HTTP part succeeded.
+    pub fn on_body(
+        &mut self,
+        body: &[u8],
+        content_type: Option<&str>,
+        timestamp_ms: i64,
+        duration_seconds: f64,
+    ) -> (ScrapeBatch, ScrapeReport) {
+        self.iteration += 1;
+        let mut batch = self.new_batch(timestamp_ms);
+        let mut seen = HashMap::with_capacity(self.previous.len());
+        let outcome = self.append(body, content_type, timestamp_ms, &mut batch, &mut seen);
+        let report = match outcome {
+            Ok(report) => {
+                for (id, s) in &self.previous {
+                    if !seen.contains_key(id) {
+                        batch.push(s, timestamp_ms, stale_marker());
+                    }
+                }
+                self.previous = seen;
+                report
+            }
+            Err(mut report) => {
+                batch = self.new_batch(timestamp_ms);
+                self.stale_all_previous(&mut batch, timestamp_ms);
+                report.samples_post_relabel = 0;
+                report.series_added = 0;
+                report
+            }
+        };
+        self.push_report(&mut batch, timestamp_ms, duration_seconds, &report);
+        self.evict();
+        (batch, report)
+    }
+
+    /// Builds the batch of a scrape that failed before a body arrived.
+    pub fn on_error(&mut self, error: String, timestamp_ms: i64, duration_seconds: f64) -> (ScrapeBatch, ScrapeReport) {
+        self.iteration += 1;
+        let mut batch = self.new_batch(timestamp_ms);
+        self.stale_all_previous(&mut batch, timestamp_ms);
+        let report = ScrapeReport { error: Some(error), ..Default::default() };
+        self.push_report(&mut batch, timestamp_ms, duration_seconds, &report);
+        (batch, report)
+    }
+
+    /// Builds the end-of-run batch of a target that left discovery: stale
+    /// markers for every series, report series included.
+    pub fn end_of_run(&mut self, timestamp_ms: i64) -> ScrapeBatch {
+        let mut batch = self.new_batch(timestamp_ms);
+        self.stale_all_previous(&mut batch, timestamp_ms);
+        for s in self.report.all() {
+            batch.push(s, timestamp_ms, stale_marker());
+        }
+        batch
+    }
+
+    fn new_batch(&self, timestamp_ms: i64) -> ScrapeBatch {
+        ScrapeBatch::new(&self.spec.id, self.spec.generation, timestamp_ms)
+    }
+
+    fn stale_all_previous(&mut self, batch: &mut ScrapeBatch, timestamp_ms: i64) {
+        for s in self.previous.values() {
+            batch.push(s, timestamp_ms, stale_marker());
+        }
+        self.previous.clear();
+    }
+
+    /// Appends the parsed samples; on error returns the partial report.
+    fn append(
+        &mut self,
+        body: &[u8],
+        content_type: Option<&str>,
+        timestamp_ms: i64,
+        batch: &mut ScrapeBatch,
+        seen: &mut HashMap<u64, SeriesRef>,
+    ) -> Result<ScrapeReport, ScrapeReport> {
+        let pool = self.spec.pool.clone();
+        let mut report = ScrapeReport::default();
+        let mut parser = Parser::new(Format::from_content_type(content_type), body);
+        loop {
+            let sample = match parser.next_entry() {
+                Ok(Some(Entry::Sample(s))) => s,
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(e) => {
+                    report.error = Some(e.to_string());
+                    return Err(report);
+                }
+            };
+            report.samples_scraped += 1;
+            let series = match self.cache.get_mut(sample.series) {
+                Some(entry) => {
+                    entry.last_seen = self.iteration;
+                    entry.series.clone()
+                }
+                None => {
+                    let series = match self.new_series(&sample.labels()) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            report.error = Some(e);
+                            return Err(report);
+                        }
+                    };
+                    let entry = CacheEntry { series: series.clone(), last_seen: self.iteration };
+                    self.cache.insert(sample.series.into(), entry);
+                    series
+                }
+            };
+            let Some(series) = series else { continue };
+            let explicit_ts = pool.honor_timestamps && sample.timestamp_ms.is_some();
+            let ts = if explicit_ts { sample.timestamp_ms.unwrap_or(timestamp_ms) } else { timestamp_ms };
+            if seen.contains_key(&series.id) {
+                // Prometheus rejects a repeated series in one scrape
+                // ("duplicate sample for timestamp") and keeps the first.
+                continue;
+            }
+            batch.push(&series, ts, sample.value);
+            report.samples_post_relabel += 1;
+            if !self.previous.contains_key(&series.id) {
+                report.series_added += 1;
+            }
+            if !explicit_ts || pool.track_timestamps_staleness {
+                seen.insert(series.id, series);
+            }
+        }
+        if pool.sample_limit > 0 && report.samples_post_relabel > pool.sample_limit {
+            report.error = Some("sample limit exceeded".into());
+            return Err(report);
+        }
+        Ok(report)
+    }
+
+    /// Labels a scraped series for storage; `Ok(None)` when relabeling drops it.
+    fn new_series(&self, scraped: &Labels) -> Result<Option<SeriesRef>, String> {
+        let pool = &self.spec.pool;
+        let mut lb = attach_target_labels(scraped, &self.spec.labels, pool.honor_labels);
+        if !relabel::process(&mut lb, &pool.metric_relabel) {
+            return Ok(None);
+        }
+        let labels = lb.labels();
+        if labels.is_empty() {
+            return Ok(None);
+        }
+        check_limits(&labels, pool)?;
+        Ok(Some(Series::new(labels)))
+    }
+
+    fn push_report(&self, batch: &mut ScrapeBatch, ts: i64, duration_seconds: f64, r: &ScrapeReport) {
+        let up = if r.error.is_none() { 1.0 } else { 0.0 };
+        batch.push(&self.report.up, ts, up);
+        batch.push(&self.report.duration, ts, duration_seconds);
+        batch.push(&self.report.scraped, ts, r.samples_scraped as f64);
+        batch.push(&self.report.post_relabel, ts, r.samples_post_relabel as f64);
+        batch.push(&self.report.added, ts, r.series_added as f64);
+    }
+
+    fn evict(&mut self) {
+        let iteration = self.iteration;
+        self.cache.retain(|_, e| e.last_seen + CACHE_KEEP_SCRAPES > iteration);
+    }
+}
+
+/// Checks label_limit, label_name_length_limit and label_value_length_limit.
+fn check_limits(labels: &Labels, pool: &crate::target::PoolConfig) -> Result<(), String> {
+    let name = labels.get(METRIC_NAME).unwrap_or_default();
+    if pool.label_limit > 0 && labels.len() as u64 > pool.label_limit {
+        return Err(format!(
+            "label_limit exceeded (metric: {name}, number of labels: {}, limit: {})",
+            labels.len(),
+            pool.label_limit
+        ));
+    }
+    for l in labels.iter() {
+        if pool.label_name_length_limit > 0 && l.name.len() as u64 > pool.label_name_length_limit {
+            return Err(format!(
+                "label_name_length_limit exceeded (metric: {name}, label name: {}, length: {}, limit: {})",
+                l.name,
+                l.name.len(),
+                pool.label_name_length_limit
+            ));
+        }
+        if pool.label_value_length_limit > 0 && l.value.len() as u64 > pool.label_value_length_limit {
+            return Err(format!(
+                "label_value_length_limit exceeded (metric: {name}, label name: {}, value: {:?}, length: {}, limit: {})",
+                l.name,
+                l.value,
+                l.value.len(),
+                pool.label_value_length_limit
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+use std::sync::Arc;
+
+use scrapegrid_proto::{is_stale_marker, v1 as pb};
+
+use super::*;
+use crate::target::{PoolConfig, TargetSpec};
+
+fn spec(pool: pb::ScrapePool) -> Arc<TargetSpec> {
+    let pool = Arc::new(PoolConfig::try_from(&pool).unwrap());
+    let t = pb::Target {
+        id: "t1".into(),
+        generation: 7,
+        pool: "j".into(),
+        url: "http://h:1/metrics".into(),
+        labels: Labels::from_pairs([("job", "j"), ("instance", "h:1")]).to_proto(),
+        scrape_interval_ms: 1000,
+        scrape_timeout_ms: 500,
+        ..Default::default()
+    };
+    Arc::new(TargetSpec::from_proto(&t, pool).unwrap())
+}
+
+fn default_pool() -> pb::ScrapePool {
+    pb::ScrapePool { name: "j".into(), honor_timestamps: true, ..Default::default() }
+}
+
+/// Returns (series text, timestamp, value) rows of a batch.
+fn rows(b: &ScrapeBatch) -> Vec<(String, i64, f64)> {
+    (0..b.len())
+        .map(|i| (b.series[i].labels.to_string(), b.timestamps_ms[i], b.values[i]))
+        .collect()
+}
+
+fn value_of(b: &ScrapeBatch, name: &str) -> Option<f64> {
+    (0..b.len())
+        .find(|i| b.series[*i].labels.get("__name__") == Some(name))
+        .map(|i| b.values[i])
+}
+
+#[test]
+fn successful_scrape_has_samples_with_target_labels_and_report_series() {
+    let mut st = TargetState::new(spec(default_pool()));
+    let (b, r) = st.on_body(b"# TYPE a counter\na{x=\"1\"} 3\nb 4 12345\n", None, 1000, 0.25);
+    assert_eq!(r.error, None);
+    assert_eq!(b.target_id, "t1");
+    assert_eq!(b.generation, 7);
+    let rows = rows(&b);
+    assert_eq!(rows[0], (r#"{__name__="a", instance="h:1", job="j", x="1"}"#.into(), 1000, 3.0));
+    assert_eq!(rows[1].1, 12345, "honor_timestamps keeps the explicit timestamp");
+    assert_eq!(value_of(&b, "up"), Some(1.0));
+    assert_eq!(value_of(&b, "scrape_duration_seconds"), Some(0.25));
+    assert_eq!(value_of(&b, "scrape_samples_scraped"), Some(2.0));
+    assert_eq!(value_of(&b, "scrape_samples_post_metric_relabeling"), Some(2.0));
+    assert_eq!(value_of(&b, "scrape_series_added"), Some(2.0));
+    assert_eq!(b.len(), 7);
+}
+
+#[test]
+fn vanished_series_get_a_stale_marker_once() {
+    let mut st = TargetState::new(spec(default_pool()));
+    st.on_body(b"a 1\nb 2\n", None, 1000, 0.1);
+    let (b, _) = st.on_body(b"a 1\n", None, 2000, 0.1);
+    let stale: Vec<_> = (0..b.len()).filter(|i| is_stale_marker(b.values[*i])).collect();
+    assert_eq!(stale.len(), 1);
+    assert_eq!(b.series[stale[0]].labels.get("__name__"), Some("b"));
+    assert_eq!(b.timestamps_ms[stale[0]], 2000);
+    assert_eq!(value_of(&b, "scrape_series_added"), Some(0.0));
+    let (b, _) = st.on_body(b"a 1\n", None, 3000, 0.1);
+    assert!(!b.values.iter().any(|v| is_stale_marker(*v)));
+}
+
+#[test]
+fn explicit_timestamps_are_not_tracked_for_staleness() {
+    let mut st = TargetState::new(spec(default_pool()));
+    st.on_body(b"a 1 500\n", None, 1000, 0.1);
+    let (b, _) = st.on_body(b"", None, 2000, 0.1);
+    assert!(!b.values.iter().any(|v| is_stale_marker(*v)));
+}
+
+#[test]
+fn parse_error_discards_the_scrape_and_stales_everything() {
+    let mut st = TargetState::new(spec(default_pool()));
+    st.on_body(b"a 1\nb 2\n", None, 1000, 0.1);
+    let (b, r) = st.on_body(b"a 1\nb{ 2\n", None, 2000, 0.1);
+    assert!(r.error.is_some());
+    assert_eq!(value_of(&b, "up"), Some(0.0));
+    let stale = b.values.iter().filter(|v| is_stale_marker(**v)).count();
+    assert_eq!(stale, 2);
+    assert_eq!(b.len(), 2 + 5, "no scraped sample of the failed scrape is kept");
+}
+
+#[test]
+fn http_error_reports_down_and_stales() {
+    let mut st = TargetState::new(spec(default_pool()));
+    st.on_body(b"a 1\n", None, 1000, 0.1);
+    let (b, r) = st.on_error("connection refused".into(), 2000, 0.01);
+    assert_eq!(r.error.as_deref(), Some("connection refused"));
+    assert_eq!(value_of(&b, "up"), Some(0.0));
+    assert_eq!(value_of(&b, "scrape_samples_scraped"), Some(0.0));
+    assert_eq!(b.values.iter().filter(|v| is_stale_marker(**v)).count(), 1);
+}
+
+#[test]
+fn metric_relabeling_drops_and_sample_limit_fails() {
+    let mut pool = default_pool();
+    pool.metric_relabel_rules = vec![pb::RelabelRule {
+        source_labels: vec!["__name__".into()],
+        separator: ";".into(),
+        regex: "drop_.*".into(),
+        replacement: "$1".into(),
+        action: "drop".into(),
+        ..Default::default()
+    }];
+    pool.sample_limit = 2;
+    let mut st = TargetState::new(spec(pool));
+    let (b, r) = st.on_body(b"drop_me 1\nkeep 2\n", None, 1000, 0.1);
+    assert_eq!(r.error, None);
+    assert_eq!(value_of(&b, "scrape_samples_scraped"), Some(2.0));
+    assert_eq!(value_of(&b, "scrape_samples_post_metric_relabeling"), Some(1.0));
+    assert!(value_of(&b, "drop_me").is_none());
+    let (b, r) = st.on_body(b"a 1\nb 2\nc 3\n", None, 2000, 0.1);
+    assert_eq!(r.error.as_deref(), Some("sample limit exceeded"));
+    assert_eq!(value_of(&b, "up"), Some(0.0));
+    assert!(value_of(&b, "a").is_none());
+}
+
+#[test]
+fn label_limit_fails_the_scrape() {
+    let mut pool = default_pool();
+    pool.label_limit = 3;
+    let mut st = TargetState::new(spec(pool));
+    let (_, r) = st.on_body(b"a{x=\"1\",y=\"2\"} 1\n", None, 1000, 0.1);
+    assert!(r.error.unwrap().starts_with("label_limit exceeded"));
+}
+
+#[test]
+fn end_of_run_stales_every_series_including_report_series() {
+    let mut st = TargetState::new(spec(default_pool()));
+    st.on_body(b"a 1\nb 2\n", None, 1000, 0.1);
+    let b = st.end_of_run(1500);
+    assert_eq!(b.len(), 2 + 5);
+    assert!(b.values.iter().all(|v| is_stale_marker(*v)));
+}
+
+#[test]
+fn cache_returns_the_same_series_across_scrapes() {
+    let mut st = TargetState::new(spec(default_pool()));
+    let (b1, _) = st.on_body(b"a{x=\"1\"} 1\n", None, 1000, 0.1);
+    let (b2, _) = st.on_body(b"a{x=\"1\"} 2\n", None, 2000, 0.1);
+    assert_eq!(b1.series[0].id, b2.series[0].id);
+    assert_eq!(b1.series[5].id, b2.series[5].id, "report series are stable");
+}

@@ -1,0 +1,90 @@
+//! Validated domain types for what the control plane assigns: a scrape pool's
+//! settings and a target. Built once from the wire messages with `TryFrom`, so
+//! the scrape path never sees a raw message.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use scrapegrid_common::relabel::RelabelConfig;
+use scrapegrid_common::Labels;
+use scrapegrid_proto::v1 as pb;
+
+/// A job's scrape settings.
+#[derive(Debug)]
+pub struct PoolConfig {
+    pub name: String,
+    pub honor_labels: bool,
+    pub honor_timestamps: bool,
+    pub track_timestamps_staleness: bool,
+    pub metric_relabel: Vec<RelabelConfig>,
+    pub sample_limit: u64,
+    pub label_limit: u64,
+    pub label_name_length_limit: u64,
+    pub label_value_length_limit: u64,
+    pub body_size_limit: u64,
+    /// The message it was built from, to detect changes.
+    pub source: pb::ScrapePool,
+}
+
+impl TryFrom<&pb::ScrapePool> for PoolConfig {
+    type Error = String;
+
+    fn try_from(p: &pb::ScrapePool) -> Result<Self, String> {
+        let metric_relabel = p
+            .metric_relabel_rules
+            .iter()
+            .map(RelabelConfig::from_proto)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("pool {:?}: metric relabel rule: {e}", p.name))?;
+        Ok(Self {
+            name: p.name.clone(),
+            honor_labels: p.honor_labels,
+            honor_timestamps: p.honor_timestamps,
+            track_timestamps_staleness: p.track_timestamps_staleness,
+            metric_relabel,
+            sample_limit: p.sample_limit,
+            label_limit: p.label_limit,
+            label_name_length_limit: p.label_name_length_limit,
+            label_value_length_limit: p.label_value_length_limit,
+            body_size_limit: p.body_size_limit_bytes,
+            source: p.clone(),
+        })
+    }
+}
+
+/// One assigned target.
+#[derive(Debug)]
+pub struct TargetSpec {
+    pub id: String,
+    pub generation: u64,
+    pub pool: Arc<PoolConfig>,
+    pub url: String,
+    pub labels: Labels,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// The message it was built from, to detect changes.
+    pub source: pb::Target,
+}
+
+impl TargetSpec {
+    pub fn from_proto(t: &pb::Target, pool: Arc<PoolConfig>) -> Result<Self, String> {
+        if t.id.is_empty() {
+            return Err("target without id".into());
+        }
+        if t.scrape_interval_ms == 0 {
+            return Err(format!("target {}: zero scrape interval", t.id));
+        }
+        let interval = Duration::from_millis(t.scrape_interval_ms);
+        let timeout = Duration::from_millis(t.scrape_timeout_ms.clamp(1, t.scrape_interval_ms));
+        Ok(Self {
+            id: t.id.clone(),
+            generation: t.generation,
+            pool,
+            url: t.url.clone(),
+            labels: Labels::from_proto(&t.labels),
+            interval,
+            timeout,
+            source: t.clone(),
+        })
+    }
+}

@@ -1,0 +1,221 @@
+//! Parsers for scrape bodies: today the Prometheus text exposition format
+//! 0.0.4, with the same acceptance rules as Prometheus 2.42
+//! (`model/textparse/promparse.go` and `promlex.l`).
+//!
+//! # Grammar
+//!
+//! ```text
+//! body        = { line } ;                      (the last "\n" is optional)
+//! line        = blanks [ sample | comment ] "\n" ;
+//! comment     = "#" blanks ( help | type | rest-of-line ) ;
+//! help        = "HELP" blank blanks metric-name [ text ] ;
+//! type        = "TYPE" blank blanks metric-name blank kind ;
+//! kind        = "counter" | "gauge" | "histogram" | "summary" | "untyped" ;
+//! sample      = metric-name blanks [ "{" blanks labels "}" blanks ] value
+//!               [ blank blanks timestamp ] blanks ;
+//! labels      = { label-name blanks "=" blanks label-value blanks [ "," blanks ] } ;
+//! metric-name = [a-zA-Z_:] [a-zA-Z0-9_:]* ;
+//! label-name  = [a-zA-Z_] [a-zA-Z0-9_]* ;
+//! label-value = '"' { "\" any-byte-but-newline | any-byte-but-quote-or-backslash } '"' ;
+//! value       = a Go strconv.ParseFloat spelling without "p", "P" or "_":
+//!               decimal with optional exponent, [+-]Inf/Infinity, NaN (any case) ;
+//! timestamp   = [0-9]+ ;                        (int64 milliseconds, no sign)
+//! blanks      = { " " | "\t" } ;
+//! ```
+//!
+//! `# HELP` and `# TYPE` need the single `#` then blanks; any other line
+//! starting with `#` (`#HELP`, `# HELPER`, `# EOF`, `# UNIT`) is a plain
+//! comment. As in Prometheus, the byte right after the metric name of a HELP or
+//! TYPE line is dropped and the rest of the line is the text, so a TYPE kind
+//! may not carry trailing blanks. HELP text unescapes `\\` and `\n`; label
+//! values also unescape `\"`; any other escape (`\t`) is kept as written.
+//!
+//! Prometheus quirks kept on purpose, because a target that Prometheus scrapes
+//! must scrape here too (and the other way round):
+//! - commas between labels are optional and a trailing comma is allowed;
+//! - blanks are allowed between all tokens, including between the metric name
+//!   and `{`, and may be absent between `}` and the value;
+//! - a label value may contain a raw newline, NUL, `}` or `#`;
+//! - `\r` is not a line ending: `a 1\r\n` fails on the value `"1\r"`;
+//! - a NUL byte where a line would start ends the input without an error;
+//! - hex floats, `_` digit separators, values that overflow `f64`, signed or
+//!   fractional timestamps are errors; NaN is normalized to Prometheus's
+//!   [`NORMAL_NAN_BITS`].
+//!
+//! Added on top of Prometheus's parser: a label name repeated within one series,
+//! or `__name__` in the label block, is an error here (Prometheus rejects such a
+//! series later, on append, with the same `label name "x" is not unique`).
+//!
+//! # Zero-copy design
+//!
+//! [`Parser::next_entry`] walks the body once, byte by byte, without a regex or
+//! a separate lexer, and returns entries that borrow from the body: the series
+//! of a [`Sample`] is the slice `name{labels}` as written, so a scrape loop can
+//! use it as a cache key and skip label parsing for series it has seen before.
+//! The only allocations are the parser's scratch lists of label-name offsets,
+//! used to detect duplicate names and reused from line to line; samples
+//! allocate nothing. HELP text is borrowed unless it
+//! contains an escape. [`Sample::labels`], called on a cache miss, re-reads the
+//! already-validated series and allocates exactly the label strings and one
+//! vector.
+//!
+//! Errors carry a 1-based line and a 1-based column counted in bytes, and read
+//! like Prometheus's (`expected label name, got "1b"`). The parser stops at the
+//! first error.
+
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+
+/// Bits of the NaN that Prometheus stores for a sample value of NaN
+/// (`value.NormalNaN`), distinct from the stale marker.
+pub const NORMAL_NAN_BITS: u64 = 0x7ff8_0000_0000_0001;
+
+/// One line of a scrape body that carries meaning.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry<'a> {
+    /// A sample line.
+    Sample(Sample<'a>),
+    /// `# TYPE name kind`
+    Type { name: &'a str, kind: MetricType },
+    /// `# HELP name text`, with `\\` and `\n` unescaped; borrowed unless the
+    /// text contains an escape.
+    Help { name: &'a str, help: Cow<'a, str> },
+    /// Any other comment line.
+    Comment,
+}
+
+/// The kind declared by a `# TYPE` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MetricType {
+    Counter,
+    Gauge,
+    Histogram,
+    Summary,
+    Untyped,
+    // TODO: Info, StateSet, GaugeHistogram and Unknown arrive with the
+    // OpenMetrics parser; the 0.0.4 text format cannot express them.
+}
+
+impl MetricType {
+    /// Returns the kind as the text format spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::Summary => "summary",
+            MetricType::Untyped => "untyped",
+        }
+    }
+}
+
+/// A sample line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample<'a> {
+    /// The series exactly as written, metric name plus label block
+    /// (`http_requests_total{code="200"}`), without surrounding whitespace;
+    /// the scrape loop uses it as a cache key, so it is a slice of the input
+    /// (zero-copy).
+    pub series: &'a str,
+    /// The value; NaN always has the bits [`NORMAL_NAN_BITS`].
+    pub value: f64,
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Sample<'_> {
+    /// Returns the parsed label set including `__name__`, label values
+    /// unescaped. Labels with an empty value are absent, as in
+    /// [`scrapegrid_common::Labels`].
+    ///
+    /// Allocates one vector and the label strings. For a series that did not
+    /// come from [`Parser`] it returns the labels it can read up to the first
+    /// syntax error.
+    pub fn labels(&self) -> scrapegrid_common::Labels {
+        text::series_labels(self.series)
+    }
+}
+
+/// Where and why a body failed to parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct ParseError {
+    /// 1-based line number.
+    pub line: usize,
+    /// 1-based column, counted in bytes from the start of the line.
+    pub column: usize,
+    pub message: String,
+}
+
+impl ParseError {
+    /// Returns an error at byte `offset` of `body`.
+    fn at(body: &[u8], offset: usize, message: String) -> ParseError {
+        let before = &body[..offset.min(body.len())];
+        let line_start = before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        ParseError {
+            line: before.iter().filter(|&&b| b == b'\n').count() + 1,
+            column: before.len() - line_start + 1,
+            message,
+        }
+    }
+}
+
+/// The exposition format of a scrape body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// The Prometheus text format 0.0.4 (`text/plain; version=0.0.4`).
+    PrometheusText,
+    // TODO: OpenMetrics and Protobuf, once their parsers exist.
+}
+
+impl Format {
+    /// Returns the format for a response's `Content-Type`. Anything missing or
+    /// unknown is the Prometheus text format, as in Prometheus 2.42.
+    pub fn from_content_type(ct: Option<&str>) -> Format {
+        // TODO: map `application/openmetrics-text` and
+        // `application/vnd.google.protobuf` once those parsers exist; until
+        // then every body falls back to the text format, like Prometheus does
+        // for an unknown media type.
+        let _ = ct;
+        Format::PrometheusText
+    }
+}
+
+/// A pull parser over one scrape body.
+#[derive(Debug)]
+pub struct Parser<'a> {
+    text: text::TextParser<'a>,
+}
+
+impl<'a> Parser<'a> {
+    /// Returns a parser over `body` in `format`.
+    pub fn new(format: Format, body: &'a [u8]) -> Parser<'a> {
+        match format {
+            Format::PrometheusText => Parser {
+                text: text::TextParser::new(body),
+            },
+        }
+    }
+
+    /// Returns the next entry, Ok(None) at end of input, or the first error
+    /// (then stops: later calls return Ok(None)).
+    pub fn next_entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
+        self.text.next_entry()
+    }
+}
+
+impl<'a> Iterator for Parser<'a> {
+    type Item = Result<Entry<'a>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_entry().transpose()
+    }
+}

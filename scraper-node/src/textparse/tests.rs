@@ -1,0 +1,910 @@
+//! Table tests for the text-format parser. Each case names the Prometheus
+//! behaviour it pins.
+
+use std::fmt::Write as _;
+
+use scrapegrid_common::Labels;
+
+use super::*;
+
+/// Parses the whole body, collecting entries until the end or an error.
+fn parse(body: &[u8]) -> (Vec<Entry<'_>>, Option<ParseError>) {
+    let mut parser = Parser::new(Format::PrometheusText, body);
+    let mut entries = Vec::new();
+    loop {
+        match parser.next_entry() {
+            Ok(Some(e)) => entries.push(e),
+            Ok(None) => return (entries, None),
+            Err(e) => return (entries, Some(e)),
+        }
+    }
+}
+
+/// Renders an entry compactly for table comparison: `S series value ts`,
+/// `T name kind`, `H name "help"`, `C`. NaN prints with its bits.
+fn render(e: &Entry<'_>) -> String {
+    match e {
+        Entry::Sample(s) => {
+            let value = if s.value.is_nan() {
+                format!("NaN:{:#x}", s.value.to_bits())
+            } else {
+                format!("{:?}", s.value)
+            };
+            let mut out = format!("S {} {value}", s.series);
+            if let Some(ts) = s.timestamp_ms {
+                write!(out, " @{ts}").unwrap();
+            }
+            out
+        }
+        Entry::Type { name, kind } => format!("T {name} {}", kind.as_str()),
+        Entry::Help { name, help } => format!("H {name} {help:?}"),
+        Entry::Comment => "C".to_owned(),
+    }
+}
+
+fn parse_ok(body: &[u8]) -> Vec<String> {
+    let (entries, err) = parse(body);
+    if let Some(err) = err {
+        panic!(
+            "{:?}: unexpected error: {err}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    entries.iter().map(render).collect()
+}
+
+#[test]
+fn accepts_what_prometheus_accepts() {
+    let cases: &[(&str, &[u8], &[&str])] = &[
+        ("plain sample", b"a 1\n", &["S a 1.0"]),
+        ("last line without newline", b"a 1\nb 2", &["S a 1.0", "S b 2.0"]),
+        ("empty body", b"", &[]),
+        ("blank and blank-only lines", b"\n \n\t\n\na 1\n\n", &["S a 1.0"]),
+        ("colon and underscore in metric name", b"_job:rate5m:sum 1", &["S _job:rate5m:sum 1.0"]),
+        ("metric named like a keyword", b"HELP 1\nNaN NaN\n", &["S HELP 1.0", "S NaN NaN:0x7ff8000000000001"]),
+        ("labels", b"a{b=\"c\",d_1=\"e\"} 2", &["S a{b=\"c\",d_1=\"e\"} 2.0"]),
+        ("empty label block", b"a{} 1", &["S a{} 1.0"]),
+        ("trailing comma", b"a{b=\"c\",} 1", &["S a{b=\"c\",} 1.0"]),
+        ("missing comma between labels", b"a{b=\"c\" d=\"e\"} 1", &["S a{b=\"c\" d=\"e\"} 1.0"]),
+        ("no blank after label value", b"a{b=\"c\"d=\"e\"} 1", &["S a{b=\"c\"d=\"e\"} 1.0"]),
+        (
+            "blanks between all tokens, series trimmed",
+            b" \t a \t{ b = \"c\" , } \t 1 \t 5 \t\n",
+            &["S a \t{ b = \"c\" , } 1.0 @5"],
+        ),
+        ("no blank between block and value", b"a{b=\"c\"}1", &["S a{b=\"c\"} 1.0"]),
+        ("escapes kept raw in series", b"a{b=\"x\\\"y\\\\z\\n\"} 1", &["S a{b=\"x\\\"y\\\\z\\n\"} 1.0"]),
+        ("punctuation inside label value", b"a{b=\"}{,=# \"} 1", &["S a{b=\"}{,=# \"} 1.0"]),
+        ("raw newline inside label value", b"a{b=\"x\ny\"} 1\nc 2", &["S a{b=\"x\ny\"} 1.0", "S c 2.0"]),
+        ("utf-8 label value", "a{b=\"ünï©ødé\"} 1".as_bytes(), &["S a{b=\"ünï©ødé\"} 1.0"]),
+        ("timestamp", b"a 1 1700000000000\n", &["S a 1.0 @1700000000000"]),
+        ("zero and max timestamp", b"a 1 0\nb 1 9223372036854775807", &["S a 1.0 @0", "S b 1.0 @9223372036854775807"]),
+        ("help", b"# HELP a Some text.\n", &["H a \"Some text.\""]),
+        ("help without text", b"# HELP a\n# HELP b \n# HELP c  \n", &["H a \"\"", "H b \"\"", "H c \"\""]),
+        ("help keeps extra leading blanks", b"# HELP a   x y \n", &["H a \"  x y \""]),
+        ("help after tab", b"#\tHELP\ta\tx", &["H a \"x\""]),
+        ("help unescapes backslash and newline only", b"# HELP a x\\\\y\\nz\\\"q\\t", &["H a \"x\\\\y\\nz\\\\\\\"q\\\\t\""]),
+        ("help drops the byte after the name", b"# HELP a-b c", &["H a \"b c\""]),
+        ("help with NUL", b"# HELP a x\0y", &["H a \"x\\0y\""]),
+        (
+            "all types",
+            b"# TYPE a counter\n# TYPE b gauge\n# TYPE c histogram\n# TYPE d summary\n# TYPE e untyped\n",
+            &["T a counter", "T b gauge", "T c histogram", "T d summary", "T e untyped"],
+        ),
+        ("type with blanks", b"#  TYPE \t a\tgauge", &["T a gauge"]),
+        ("comment", b"# hello\n", &["C"]),
+        ("comment without blank", b"#hello\n#\n", &["C", "C"]),
+        ("keyword without blank is a comment", b"#HELP a b\n# HELP\n# HELPER a b\n# TYPEa b\n", &["C", "C", "C", "C"]),
+        ("lowercase keyword is a comment", b"# help a b\n", &["C"]),
+        ("other keywords are comments", b"# EOF\n# UNIT a seconds\n", &["C", "C"]),
+        ("indented comment", b"  \t# x\na 1", &["C", "S a 1.0"]),
+        ("comment with invalid utf-8 and NUL", b"# \xff\0x\na 1", &["C", "S a 1.0"]),
+        ("comment with CR", b"# x\r\na 1", &["C", "S a 1.0"]),
+        ("NUL in label value", b"a{b=\"x\0y\"} 1", &["S a{b=\"x\0y\"} 1.0"]),
+        ("NUL at line start ends input", b"a 1\n\0b 2\n", &["S a 1.0"]),
+        ("NUL after blanks ends input", b"a 1\n  \0garbage{", &["S a 1.0"]),
+        (
+            "realistic family",
+            b"# HELP http_requests_total The total number of HTTP requests.\n\
+              # TYPE http_requests_total counter\n\
+              http_requests_total{method=\"post\",code=\"200\"} 1027 1395066363000\n\
+              http_requests_total{method=\"post\",code=\"400\"}    3 1395066363000\n",
+            &[
+                "H http_requests_total \"The total number of HTTP requests.\"",
+                "T http_requests_total counter",
+                "S http_requests_total{method=\"post\",code=\"200\"} 1027.0 @1395066363000",
+                "S http_requests_total{method=\"post\",code=\"400\"} 3.0 @1395066363000",
+            ],
+        ),
+    ];
+    for (name, body, want) in cases {
+        assert_eq!(parse_ok(body), *want, "case {name:?}");
+    }
+}
+
+#[test]
+fn values_follow_go_parse_float_as_prometheus_restricts_it() {
+    let nan = f64::from_bits(NORMAL_NAN_BITS);
+    let ok: &[(&str, f64)] = &[
+        ("1", 1.0),
+        ("-1", -1.0),
+        ("+1", 1.0),
+        ("0", 0.0),
+        ("-0", -0.0),
+        ("00012", 12.0),
+        ("1.", 1.0),
+        (".5", 0.5),
+        ("-.5", -0.5),
+        ("1.5e3", 1500.0),
+        ("1E-3", 0.001),
+        ("+1e+3", 1000.0),
+        ("1e-400", 0.0),
+        ("1.7976931348623157e308", f64::MAX),
+        ("9007199254740993", 9007199254740992.0),
+        ("NaN", nan),
+        ("nan", nan),
+        ("NAN", nan),
+        ("Inf", f64::INFINITY),
+        ("+Inf", f64::INFINITY),
+        ("-Inf", f64::NEG_INFINITY),
+        ("inf", f64::INFINITY),
+        ("INF", f64::INFINITY),
+        ("infinity", f64::INFINITY),
+        ("-Infinity", f64::NEG_INFINITY),
+        ("+INFINITY", f64::INFINITY),
+    ];
+    for (text, want) in ok {
+        let body = format!("a {text}\n");
+        let (entries, err) = parse(body.as_bytes());
+        assert_eq!(err, None, "value {text:?}");
+        let Entry::Sample(s) = &entries[0] else {
+            panic!("value {text:?}: not a sample");
+        };
+        assert_eq!(s.value.to_bits(), want.to_bits(), "value {text:?}");
+    }
+
+    let err: &[(&str, &str)] = &[
+        ("1_000", "unsupported character in float \"1_000\""),
+        ("0x1p-2", "unsupported character in float \"0x1p-2\""),
+        ("1P3", "unsupported character in float \"1P3\""),
+        ("0x10", "parsing value \"0x10\": invalid syntax"),
+        ("1e400", "parsing value \"1e400\": value out of range"),
+        ("-1e400", "parsing value \"-1e400\": value out of range"),
+        ("+NaN", "parsing value \"+NaN\": invalid syntax"),
+        ("-nan", "parsing value \"-nan\": invalid syntax"),
+        ("infin", "parsing value \"infin\": invalid syntax"),
+        ("infinityy", "parsing value \"infinityy\": invalid syntax"),
+        ("1e", "parsing value \"1e\": invalid syntax"),
+        ("1e+", "parsing value \"1e+\": invalid syntax"),
+        (".", "parsing value \".\": invalid syntax"),
+        ("e3", "parsing value \"e3\": invalid syntax"),
+        ("-", "parsing value \"-\": invalid syntax"),
+        ("--1", "parsing value \"--1\": invalid syntax"),
+        ("1.2.3", "parsing value \"1.2.3\": invalid syntax"),
+        ("1,5", "parsing value \"1,5\": invalid syntax"),
+        ("true", "parsing value \"true\": invalid syntax"),
+        ("1}", "parsing value \"1}\": invalid syntax"),
+        ("١", "parsing value \"١\": invalid syntax"),
+    ];
+    for (text, want) in err {
+        let body = format!("a {text}\n");
+        let (_, got) = parse(body.as_bytes());
+        let got = got.unwrap_or_else(|| panic!("value {text:?} accepted"));
+        assert_eq!((got.line, got.column, got.message.as_str()), (1, 3, *want));
+    }
+}
+
+#[test]
+fn rejects_what_prometheus_rejects() {
+    // (case, body, line, column, message)
+    let cases: &[(&str, &[u8], usize, usize, &str)] = &[
+        (
+            "digit starts a line",
+            b"1a 1",
+            1,
+            1,
+            "expected a valid start token, got \"1a\"",
+        ),
+        (
+            "brace starts a line",
+            b"{a=\"b\"} 1",
+            1,
+            1,
+            "expected a valid start token, got \"{\"",
+        ),
+        (
+            "dash in metric name",
+            b"a-b 1",
+            1,
+            2,
+            "parsing value \"-b\": invalid syntax",
+        ),
+        (
+            "digit starts label name",
+            b"a{1b=\"c\"} 1",
+            1,
+            3,
+            "expected label name, got \"1b\"",
+        ),
+        (
+            "colon in label name",
+            b"a{b:c=\"d\"} 1",
+            1,
+            4,
+            "expected equal, got \":c\"",
+        ),
+        (
+            "empty label name",
+            b"a{=\"c\"} 1",
+            1,
+            3,
+            "expected label name, got \"=\"",
+        ),
+        (
+            "double comma",
+            b"a{b=\"c\",,d=\"e\"} 1",
+            1,
+            9,
+            "expected label name, got \",\"",
+        ),
+        (
+            "leading comma",
+            b"a{,b=\"c\"} 1",
+            1,
+            3,
+            "expected label name, got \",\"",
+        ),
+        (
+            "single quotes",
+            b"a{b='c'} 1",
+            1,
+            5,
+            "expected label value, got \"'c'\"",
+        ),
+        (
+            "unquoted value",
+            b"a{b=c} 1",
+            1,
+            5,
+            "expected label value, got \"c\"",
+        ),
+        (
+            "label without value",
+            b"a{b} 1",
+            1,
+            4,
+            "expected equal, got \"}\"",
+        ),
+        (
+            "label value then line end",
+            b"a{b=\n",
+            1,
+            5,
+            "expected label value, got end of line",
+        ),
+        (
+            "unclosed block",
+            b"a{b=\"c\" 1",
+            1,
+            9,
+            "expected label name, got \"1\"",
+        ),
+        (
+            "unterminated value",
+            b"a{b=\"c",
+            1,
+            5,
+            "unterminated label value",
+        ),
+        (
+            "unterminated escape",
+            b"a{b=\"c\\",
+            1,
+            5,
+            "unterminated label value",
+        ),
+        (
+            "escaped line break",
+            b"a{b=\"c\\\nd\"} 1",
+            1,
+            7,
+            "invalid escape: backslash at end of line",
+        ),
+        (
+            "invalid utf-8 label value",
+            b"a{b=\"x\xff\"} 1",
+            1,
+            7,
+            "invalid UTF-8 label value",
+        ),
+        (
+            "truncated utf-8 label value",
+            b"a{b=\"\xc3\"} 1",
+            1,
+            6,
+            "invalid UTF-8 label value",
+        ),
+        (
+            "invalid utf-8 label name",
+            b"a{\xff=\"foo\"} 1",
+            1,
+            3,
+            "expected label name, got \"\\xff\"",
+        ),
+        (
+            "duplicate label name",
+            b"a{b=\"1\",c=\"2\",b=\"3\"} 1",
+            1,
+            15,
+            "label name \"b\" is not unique",
+        ),
+        (
+            "__name__ in label block",
+            b"a{__name__=\"b\"} 1",
+            1,
+            3,
+            "label name \"__name__\" is not unique",
+        ),
+        (
+            "missing value",
+            b"a",
+            1,
+            2,
+            "expected value after metric, got end of line",
+        ),
+        (
+            "missing value after labels",
+            b"a{b=\"c\"}\n",
+            1,
+            9,
+            "expected value after metric, got end of line",
+        ),
+        (
+            "second label block",
+            b"a{b=\"c\"}{d=\"e\"} 1",
+            1,
+            9,
+            "expected value after metric, got \"{\"",
+        ),
+        (
+            "second label block after blank",
+            b"a{b=\"c\"} {d=\"e\"} 1",
+            1,
+            10,
+            "expected value after metric, got \"{\"",
+        ),
+        (
+            "garbage after timestamp",
+            b"a 1 2 3",
+            1,
+            7,
+            "expected next entry after timestamp, got \"3\"",
+        ),
+        (
+            "letters after timestamp",
+            b"a 1 2abc",
+            1,
+            6,
+            "expected next entry after timestamp, got \"abc\"",
+        ),
+        (
+            "float timestamp",
+            b"a 1 1.5",
+            1,
+            5,
+            "invalid timestamp \"1.5\": expected integer milliseconds",
+        ),
+        (
+            "exponent timestamp",
+            b"a 1 1e3",
+            1,
+            5,
+            "invalid timestamp \"1e3\": expected integer milliseconds",
+        ),
+        (
+            "negative timestamp",
+            b"a 1 -5",
+            1,
+            5,
+            "expected timestamp or new record, got \"-5\"",
+        ),
+        (
+            "word after value",
+            b"a 1 x",
+            1,
+            5,
+            "expected timestamp or new record, got \"x\"",
+        ),
+        (
+            "timestamp overflow",
+            b"a 1 9223372036854775808",
+            1,
+            5,
+            "parsing timestamp \"9223372036854775808\": value out of range",
+        ),
+        (
+            "CRLF after value",
+            b"a 1\r\n",
+            1,
+            3,
+            "parsing value \"1\\r\": invalid syntax",
+        ),
+        (
+            "CRLF after timestamp",
+            b"a 1 5\r\n",
+            1,
+            6,
+            "expected next entry after timestamp, got \"\\r\"",
+        ),
+        (
+            "CRLF blank line",
+            b"\r\n",
+            1,
+            1,
+            "expected a valid start token, got \"\\r\"",
+        ),
+        (
+            "CRLF after type",
+            b"# TYPE a counter\r\n",
+            1,
+            10,
+            "invalid metric type \"counter\\r\"",
+        ),
+        (
+            "NUL in value",
+            b"a\0 1",
+            1,
+            2,
+            "parsing value \"\\0\": invalid syntax",
+        ),
+        (
+            "NUL in label block",
+            b"a{\0b=\"c\"} 1",
+            1,
+            3,
+            "expected label name, got \"\\0b\"",
+        ),
+        (
+            "unknown type",
+            b"# TYPE a foo",
+            1,
+            10,
+            "invalid metric type \"foo\"",
+        ),
+        (
+            "type is case-sensitive",
+            b"# TYPE a Counter",
+            1,
+            10,
+            "invalid metric type \"Counter\"",
+        ),
+        (
+            "type without kind",
+            b"# TYPE a\n",
+            1,
+            9,
+            "invalid metric type \"\"",
+        ),
+        (
+            "type with trailing blank",
+            b"# TYPE a counter ",
+            1,
+            10,
+            "invalid metric type \"counter \"",
+        ),
+        (
+            "type with extra word",
+            b"# TYPE a counter x",
+            1,
+            10,
+            "invalid metric type \"counter x\"",
+        ),
+        (
+            "type of later formats",
+            b"# TYPE a info",
+            1,
+            10,
+            "invalid metric type \"info\"",
+        ),
+        (
+            "type name starts with digit",
+            b"# TYPE 1a counter",
+            1,
+            8,
+            "expected metric name after TYPE, got \"1a\"",
+        ),
+        (
+            "help without name",
+            b"# HELP \n",
+            1,
+            8,
+            "expected metric name after HELP, got end of line",
+        ),
+        (
+            "help with invalid utf-8",
+            b"# HELP a x\xffy",
+            1,
+            11,
+            "help text is not a valid utf8 string",
+        ),
+        (
+            "error on a later line",
+            b"a 1\n# c\n\nb{ 1\n",
+            4,
+            4,
+            "expected label name, got \"1\"",
+        ),
+        (
+            "line count includes newlines in label values",
+            b"a{b=\"x\ny\"} 1\nc{",
+            3,
+            3,
+            "expected label name, got end of line",
+        ),
+    ];
+    for (name, body, line, column, message) in cases {
+        let (_, err) = parse(body);
+        let err = err.unwrap_or_else(|| panic!("case {name:?}: accepted"));
+        assert_eq!(
+            (err.line, err.column, err.message.as_str()),
+            (*line, *column, *message),
+            "case {name:?}"
+        );
+    }
+}
+
+#[test]
+fn labels_are_parsed_sorted_and_unescaped() {
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("a", &[("__name__", "a")]),
+        ("a{}", &[("__name__", "a")]),
+        (
+            "a{z=\"1\",b=\"2\"}",
+            &[("__name__", "a"), ("b", "2"), ("z", "1")],
+        ),
+        ("a { b = \"c\" , }", &[("__name__", "a"), ("b", "c")]),
+        (
+            "a{b=\"c\" d=\"e\"}",
+            &[("__name__", "a"), ("b", "c"), ("d", "e")],
+        ),
+        ("a{b=\"\"}", &[("__name__", "a")]),
+        // `\\` `\"` `\n` unescape; `\t` and a lone backslash stay as written.
+        (
+            "a{b=\"x\\\\y\\\"z\\nw\\tq\"}",
+            &[("__name__", "a"), ("b", "x\\y\"z\nw\\tq")],
+        ),
+        ("a{b=\"\\\\n\"}", &[("__name__", "a"), ("b", "\\n")]),
+        ("a{b=\"}{,=\"}", &[("__name__", "a"), ("b", "}{,=")]),
+        ("a{b=\"ünï\"}", &[("__name__", "a"), ("b", "ünï")]),
+        (
+            "a{_b=\"1\",B=\"2\"}",
+            &[("B", "2"), ("__name__", "a"), ("_b", "1")],
+        ),
+    ];
+    for (series, want) in cases {
+        let body = format!("{series} 1\n");
+        let (entries, err) = parse(body.as_bytes());
+        assert_eq!(err, None, "series {series:?}");
+        let Entry::Sample(s) = &entries[0] else {
+            panic!("series {series:?}: not a sample");
+        };
+        assert_eq!(s.series, *series);
+        assert_eq!(
+            s.labels(),
+            Labels::from_pairs(want.iter().copied()),
+            "series {series:?}"
+        );
+    }
+}
+
+#[test]
+fn labels_of_a_hand_made_series_are_best_effort() {
+    let s = Sample {
+        series: "a{b=\"1\",b=\"2\",c=oops}",
+        value: 1.0,
+        timestamp_ms: None,
+    };
+    assert_eq!(
+        s.labels(),
+        Labels::from_pairs([("__name__", "a"), ("b", "1")])
+    );
+}
+
+#[test]
+fn series_is_a_slice_of_the_body() {
+    let body = b"# TYPE a counter\n  a{b=\"c\"} 1\n".to_vec();
+    let range = body.as_ptr_range();
+    let (entries, _) = parse(&body);
+    let Entry::Sample(s) = &entries[1] else {
+        panic!("not a sample");
+    };
+    assert!(range.contains(&s.series.as_ptr()));
+    assert_eq!(s.series, "a{b=\"c\"}");
+    let Entry::Type { name, .. } = &entries[0] else {
+        panic!("not a type");
+    };
+    assert!(range.contains(&name.as_ptr()));
+}
+
+#[test]
+fn help_borrows_unless_escaped() {
+    let (entries, _) = parse(b"# HELP a plain\n# HELP b esc\\\\aped\n");
+    assert!(matches!(
+        &entries[0],
+        Entry::Help {
+            help: Cow::Borrowed("plain"),
+            ..
+        }
+    ));
+    assert!(matches!(&entries[1], Entry::Help { help: Cow::Owned(h), .. } if h == "esc\\aped"));
+}
+
+#[test]
+fn entries_before_an_error_are_returned_and_the_parser_stops() {
+    let mut p = Parser::new(Format::PrometheusText, b"a 1\nb{ 2\nc 3\n");
+    assert!(matches!(p.next_entry(), Ok(Some(Entry::Sample(s))) if s.series == "a"));
+    let err = p.next_entry().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 2, column 4: expected label name, got \"2\""
+    );
+    assert_eq!(p.next_entry(), Ok(None));
+    assert_eq!(p.next_entry(), Ok(None));
+}
+
+#[test]
+fn parse_error_is_a_std_error() {
+    let err: Box<dyn std::error::Error> = Box::new(ParseError {
+        line: 3,
+        column: 4,
+        message: "boom".to_owned(),
+    });
+    assert_eq!(err.to_string(), "line 3, column 4: boom");
+}
+
+#[test]
+fn iterator_yields_entries_then_the_error() {
+    let p = Parser::new(Format::PrometheusText, b"a 1\n# c\nb 2 x\nd 4\n");
+    let items: Vec<_> = p.collect();
+    assert_eq!(items.len(), 3);
+    assert!(items[1].as_ref().is_ok_and(|e| *e == Entry::Comment));
+    assert_eq!(items[2].as_ref().unwrap_err().line, 3);
+}
+
+#[test]
+fn duplicate_names_in_a_large_label_block_are_found() {
+    let mut series = String::from("a{");
+    for i in 0..40 {
+        write!(series, "l{i}=\"v\",").unwrap();
+    }
+    let ok = format!("{series}}} 1");
+    assert_eq!(parse(ok.as_bytes()).1, None);
+    let dup = format!("{series}l7=\"w\"}} 1");
+    let err = parse(dup.as_bytes()).1.expect("duplicate accepted");
+    assert_eq!(err.message, "label name \"l7\" is not unique");
+    assert_eq!(err.column, series.len() + 1);
+}
+
+#[test]
+fn every_content_type_falls_back_to_the_text_format() {
+    for ct in [
+        None,
+        Some("text/plain; version=0.0.4; charset=utf-8"),
+        Some("application/openmetrics-text; version=1.0.0"),
+        Some("application/json"),
+        Some(""),
+    ] {
+        assert_eq!(
+            Format::from_content_type(ct),
+            Format::PrometheusText,
+            "{ct:?}"
+        );
+    }
+}
+
+/// Returns a realistic exposition of exactly 2,000 series (node_exporter and
+/// client_golang shaped: counters, gauges, histograms, a summary with NaN
+/// quantiles, escaped label values, some timestamps) and the number of samples
+/// of each family.
+fn realistic_body() -> (String, Vec<(&'static str, usize)>) {
+    let mut b = String::new();
+    let mut families = Vec::new();
+    let family = |b: &mut String, name: &'static str, kind: &str, help: &str| {
+        writeln!(b, "# HELP {name} {help}").unwrap();
+        writeln!(b, "# TYPE {name} {kind}").unwrap();
+        name
+    };
+
+    let name = family(
+        &mut b,
+        "http_requests_total",
+        "counter",
+        "Total HTTP requests.",
+    );
+    let mut n = 0;
+    for handler in 0..10 {
+        for method in ["get", "post", "put", "delete", "patch"] {
+            for code in [200, 201, 204, 301, 400, 404, 500, 503] {
+                writeln!(b, "{name}{{handler=\"/api/v1/h{handler}\",method=\"{method}\",code=\"{code}\"}} {}", n * 7).unwrap();
+                n += 1;
+            }
+        }
+    }
+    families.push((name, n));
+
+    let name = family(
+        &mut b,
+        "http_request_duration_seconds",
+        "histogram",
+        "Latency.",
+    );
+    let buckets = [
+        "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf",
+    ];
+    let mut n = 0;
+    for handler in 0..10 {
+        for method in ["get", "post", "put"] {
+            for (i, le) in buckets.iter().enumerate() {
+                writeln!(
+                    b,
+                    "{name}_bucket{{handler=\"/h{handler}\",method=\"{method}\",le=\"{le}\"}} {}",
+                    i * 3
+                )
+                .unwrap();
+            }
+            writeln!(
+                b,
+                "{name}_sum{{handler=\"/h{handler}\",method=\"{method}\"}} 12.5e-1"
+            )
+            .unwrap();
+            writeln!(
+                b,
+                "{name}_count{{handler=\"/h{handler}\",method=\"{method}\"}} 33"
+            )
+            .unwrap();
+            n += buckets.len() + 2;
+        }
+    }
+    families.push((name, n));
+
+    let name = family(&mut b, "rpc_duration_seconds", "summary", "RPC latency.");
+    let mut n = 0;
+    for service in 0..20 {
+        for q in ["0.5", "0.9", "0.99"] {
+            let value = if service % 4 == 0 { "NaN" } else { "0.0123" };
+            writeln!(
+                b,
+                "{name}{{service=\"svc-{service}\",quantile=\"{q}\"}} {value}"
+            )
+            .unwrap();
+        }
+        writeln!(b, "{name}_sum{{service=\"svc-{service}\"}} 1.7560473e+07").unwrap();
+        writeln!(b, "{name}_count{{service=\"svc-{service}\"}} 2693").unwrap();
+        n += 5;
+    }
+    families.push((name, n));
+
+    let name = family(
+        &mut b,
+        "node_cpu_seconds_total",
+        "counter",
+        "Seconds the CPUs spent in each mode.",
+    );
+    let mut n = 0;
+    for cpu in 0..32 {
+        for mode in [
+            "idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user",
+        ] {
+            writeln!(b, "{name}{{cpu=\"{cpu}\",mode=\"{mode}\"}} 1.23456789e+06").unwrap();
+            n += 1;
+        }
+    }
+    families.push((name, n));
+
+    let name = family(
+        &mut b,
+        "node_filesystem_avail_bytes",
+        "gauge",
+        "Filesystem space available.\\nIn bytes.",
+    );
+    for i in 0..100 {
+        writeln!(b, "{name}{{device=\"C:\\\\vol\\\"{i}\\\"\",fstype=\"ntfs\",mountpoint=\"/mnt/d{i}\"}} 4.2e+10 1700000000{i:03}").unwrap();
+    }
+    families.push((name, 100));
+
+    b.push_str("# Untyped filler, no HELP or TYPE.\n\n");
+    let name = "kube_pod_status_ready";
+    let used: usize = families.iter().map(|f| f.1).sum();
+    let n = 2000 - used - 1;
+    for i in 0..n {
+        writeln!(
+            b,
+            "{name}{{namespace=\"ns-{}\",pod=\"pod-{i}\",condition=\"true\",}}\t1",
+            i % 13
+        )
+        .unwrap();
+    }
+    families.push((name, n));
+    b.push_str("process_start_time_seconds 1.7e9"); // No final newline.
+    families.push(("process_start_time_seconds", 1));
+    (b, families)
+}
+
+#[test]
+fn realistic_body_of_2000_series_parses() {
+    let (body, families) = realistic_body();
+    let (entries, err) = parse(body.as_bytes());
+    assert_eq!(err, None);
+
+    let mut samples = 0;
+    let mut per_family = std::collections::HashMap::<String, usize>::new();
+    let mut types = 0;
+    let mut helps = 0;
+    for e in &entries {
+        match e {
+            Entry::Sample(s) => {
+                samples += 1;
+                let labels = s.labels();
+                let metric = labels.get("__name__").unwrap().to_owned();
+                assert!(s.series.starts_with(&metric));
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| metric.strip_suffix(suffix))
+                    .filter(|f| families.iter().any(|(n, _)| n == f))
+                    .unwrap_or(metric.as_str());
+                *per_family.entry(family.to_owned()).or_default() += 1;
+                if metric == "node_filesystem_avail_bytes" {
+                    let device = labels.get("device").unwrap();
+                    assert!(
+                        device.starts_with("C:\\vol\"") && device.ends_with('"'),
+                        "{device}"
+                    );
+                    assert!(s.timestamp_ms.is_some());
+                }
+                if labels.get("quantile").is_some() && labels.get("service") == Some("svc-4") {
+                    assert_eq!(s.value.to_bits(), NORMAL_NAN_BITS);
+                }
+            }
+            Entry::Type { .. } => types += 1,
+            Entry::Help { name, help } => {
+                helps += 1;
+                if *name == "node_filesystem_avail_bytes" {
+                    assert_eq!(&**help, "Filesystem space available.\nIn bytes.");
+                }
+            }
+            Entry::Comment => {}
+        }
+    }
+    assert_eq!(samples, 2000);
+    assert_eq!((types, helps), (5, 5));
+    for (name, n) in &families {
+        assert_eq!(per_family.get(*name), Some(n), "family {name}");
+    }
+}
+
+/// A sanity check for the hot path, not a benchmark: parses the realistic body
+/// many times, touching every sample, and checks every round sees the same.
+#[test]
+fn throughput_sanity() {
+    let (body, _) = realistic_body();
+    let round = || {
+        let (mut samples, mut series_bytes, mut timestamps, mut value_sum) = (0, 0, 0, 0.0);
+        let mut p = Parser::new(Format::PrometheusText, body.as_bytes());
+        while let Some(e) = p.next_entry().unwrap() {
+            if let Entry::Sample(s) = e {
+                samples += 1;
+                series_bytes += s.series.len();
+                timestamps += usize::from(s.timestamp_ms.is_some());
+                if s.value.is_finite() {
+                    value_sum += s.value;
+                }
+            }
+        }
+        (samples, series_bytes, timestamps, value_sum.to_bits())
+    };
+    let first = round();
+    assert_eq!((first.0, first.2), (2000, 100));
+    for _ in 0..50 {
+        assert_eq!(round(), first);
+    }
+}

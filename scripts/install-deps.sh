@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages scrapegrid needs to build and test, when missing.
+#   protobuf-compiler          protoc for etcd-client's build script
+#   librocksdb-dev             RocksDB 7.8 to link against (see .cargo/config.toml)
+#   libclang1-14, libclang-common-14-dev   bindgen for librocksdb-sys
+#   prometheus                 promtool and the reference Prometheus for tests
+#   etcd-server                real etcd for the HA tests
+#   curl                       the README's query example
+set -euo pipefail
+pkgs=(protobuf-compiler librocksdb-dev libclang1-14 libclang-common-14-dev prometheus etcd-server curl)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian's prometheus package starts a system service on install; scrapegrid's
+# tests start their own Prometheus on loopback ports, so stop the packaged one.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  systemctl stop prometheus prometheus-node-exporter 2>/dev/null || true
+fi

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs every scrapegrid test: installs what the tests need (Debian packages),
+# builds the binaries the end-to-end tests start, then runs the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cargo build --workspace --bins
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi

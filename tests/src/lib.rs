@@ -1,0 +1,383 @@
+//! Harness for scrapegrid's end-to-end tests.
+//!
+//! [`Cluster`] starts the real binaries (`storage-node`, `control-plane`,
+//! `scraper-node`, built by `cargo build --bins` next to this test binary) on
+//! loopback ports with a temporary data directory and config, and kills them
+//! when dropped. [`TargetServer`] is a real HTTP target whose exposition a test
+//! can change. [`eventually`] polls with a deadline instead of sleeping.
+//! When a test panics, the nodes' logs are printed.
+
+use std::future::Future;
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+/// Returns the path of a workspace binary built next to the test binary.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the binaries first (`cargo build --bins`, as scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// Returns a loopback address with a port that was free a moment ago.
+pub fn free_addr() -> String {
+    let l = StdListener::bind("127.0.0.1:0").expect("bind port 0");
+    l.local_addr().expect("local addr").to_string()
+}
+
+/// A child process that is SIGKILLed when dropped.
+pub struct Process {
+    pub name: String,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Process {
+    pub fn spawn(name: &str, program: &Path, args: &[String], log_dir: &Path) -> Result<Self> {
+        let log = log_dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new(program)
+            .args(args)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", program.display()))?;
+        Ok(Self { name: name.into(), child: Some(child), log })
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(-1)
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns its exit status code.
+    pub fn terminate(&mut self, deadline: Duration) -> Result<Option<i32>> {
+        let Some(mut c) = self.child.take() else { bail!("{} not running", self.name) };
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = c.try_wait()? {
+                return Ok(status.code());
+            }
+            if start.elapsed() > deadline {
+                let _ = c.kill();
+                bail!("{} did not exit within {deadline:?} of SIGTERM", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill9();
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("----- {} log (last {} lines) -----", self.name, tail.len());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// Builds a [`Cluster`].
+pub struct ClusterBuilder {
+    scrapers: usize,
+    config: String,
+    membership_timeout: &'static str,
+}
+
+impl ClusterBuilder {
+    pub fn scrapers(mut self, n: usize) -> Self {
+        self.scrapers = n;
+        self
+    }
+
+    /// The prometheus.yml to load; `{dir}` is replaced by the cluster's directory.
+    pub fn config(mut self, yaml: &str) -> Self {
+        self.config = yaml.into();
+        self
+    }
+
+    pub fn membership_timeout(mut self, t: &'static str) -> Self {
+        self.membership_timeout = t;
+        self
+    }
+
+    pub async fn build(self) -> Result<Cluster> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(&config, self.config.replace("{dir}", &dir.path().display().to_string()))?;
+        let storage_grpc = free_addr();
+        let storage_http = free_addr();
+        let storage = Process::spawn(
+            "storage-node",
+            &bin("storage-node"),
+            &[
+                "--data-dir".into(),
+                dir.path().join("data").display().to_string(),
+                "--grpc-addr".into(),
+                storage_grpc.clone(),
+                "--http-addr".into(),
+                storage_http.clone(),
+            ],
+            dir.path(),
+        )?;
+        let control_grpc = free_addr();
+        let control_http = free_addr();
+        let control = Process::spawn(
+            "control-plane",
+            &bin("control-plane"),
+            &[
+                "--config".into(),
+                config.display().to_string(),
+                "--grpc-addr".into(),
+                control_grpc.clone(),
+                "--http-addr".into(),
+                control_http.clone(),
+                "--storage".into(),
+                format!("http://{storage_grpc}"),
+                "--discovery-update-interval".into(),
+                "100ms".into(),
+                "--membership-timeout".into(),
+                self.membership_timeout.into(),
+            ],
+            dir.path(),
+        )?;
+        let mut cluster = Cluster {
+            dir,
+            config,
+            storage: Some(storage),
+            storage_http,
+            storage_grpc,
+            control: Some(control),
+            control_grpc,
+            control_http,
+            scrapers: Vec::new(),
+            http: reqwest::Client::new(),
+        };
+        wait_healthy(&cluster.http, &cluster.storage_http).await?;
+        wait_healthy(&cluster.http, &cluster.control_http).await?;
+        for i in 0..self.scrapers {
+            cluster.add_scraper(&format!("scraper-{i}")).await?;
+        }
+        Ok(cluster)
+    }
+}
+
+async fn wait_healthy(http: &reqwest::Client, addr: &str) -> Result<()> {
+    let url = format!("http://{addr}/-/healthy");
+    eventually(Duration::from_secs(20), || async {
+        let r = http.get(&url).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await
+    .with_context(|| format!("{url} never became healthy"))
+}
+
+/// A running scrapegrid cluster on loopback.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub storage: Option<Process>,
+    pub storage_http: String,
+    pub storage_grpc: String,
+    pub control: Option<Process>,
+    pub control_grpc: String,
+    pub control_http: String,
+    pub scrapers: Vec<(String, String, Option<Process>)>,
+    pub http: reqwest::Client,
+}
+
+impl Cluster {
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder { scrapers: 1, config: String::new(), membership_timeout: "5s" }
+    }
+
+    /// Starts a scraper with the given id; returns its index.
+    pub async fn add_scraper(&mut self, id: &str) -> Result<usize> {
+        let http_addr = free_addr();
+        let p = Process::spawn(
+            id,
+            &bin("scraper-node"),
+            &[
+                "--control-plane".into(),
+                format!("http://{}", self.control_grpc),
+                "--http-addr".into(),
+                http_addr.clone(),
+                "--id".into(),
+                id.into(),
+                "--status-interval".into(),
+                "500ms".into(),
+            ],
+            self.dir.path(),
+        )?;
+        wait_healthy(&self.http, &http_addr).await?;
+        self.scrapers.push((id.into(), http_addr, Some(p)));
+        Ok(self.scrapers.len() - 1)
+    }
+
+    pub fn scraper_mut(&mut self, id: &str) -> &mut Process {
+        self.scrapers
+            .iter_mut()
+            .find(|(i, _, _)| i == id)
+            .and_then(|(_, _, p)| p.as_mut())
+            .expect("scraper running")
+    }
+
+    /// GETs a storage-node API path and returns the JSON `data`.
+    pub async fn api(&self, path_and_query: &str) -> Result<Value> {
+        get_data(&self.http, &format!("http://{}{}", self.storage_http, path_and_query)).await
+    }
+
+    /// Runs an instant query now; returns the result vector.
+    pub async fn query(&self, q: &str) -> Result<Vec<Value>> {
+        let url = format!("http://{}/api/v1/query", self.storage_http);
+        let r = self.http.get(url).query(&[("query", q)]).send().await?;
+        let body: Value = r.json().await?;
+        if body["status"] != "success" {
+            bail!("query {q:?} failed: {body}");
+        }
+        Ok(body["data"]["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Runs a range query; returns the result matrix.
+    pub async fn query_range(&self, q: &str, start: f64, end: f64, step: f64) -> Result<Vec<Value>> {
+        let url = format!("http://{}/api/v1/query_range", self.storage_http);
+        let params = [
+            ("query", q.to_string()),
+            ("start", start.to_string()),
+            ("end", end.to_string()),
+            ("step", step.to_string()),
+        ];
+        let r = self.http.get(url).query(&params).send().await?;
+        let body: Value = r.json().await?;
+        if body["status"] != "success" {
+            bail!("query_range {q:?} failed: {body}");
+        }
+        Ok(body["data"]["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The control plane's `/api/v1/targets` data.
+    pub async fn targets(&self) -> Result<Value> {
+        get_data(&self.http, &format!("http://{}/api/v1/targets", self.control_http)).await
+    }
+}
+
+async fn get_data(http: &reqwest::Client, url: &str) -> Result<Value> {
+    let body: Value = http.get(url).send().await?.json().await?;
+    if body["status"] != "success" {
+        bail!("GET {url}: {body}");
+    }
+    Ok(body["data"].clone())
+}
+
+/// Polls `f` until it returns `Some`, or fails after `deadline`.
+pub async fn eventually<T, F, Fut>(deadline: Duration, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if start.elapsed() > deadline {
+            bail!("condition not met within {deadline:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A real HTTP target serving a settable exposition on `/metrics`.
+pub struct TargetServer {
+    pub addr: String,
+    body: Arc<Mutex<(u16, String)>>,
+    requests: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TargetServer {
+    pub async fn start(body: &str) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?.to_string();
+        let body = Arc::new(Mutex::new((200u16, body.to_string())));
+        let requests = Arc::new(AtomicU64::new(0));
+        let (b, r) = (body.clone(), requests.clone());
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let (b, r) = (b.clone(), r.clone());
+                async move {
+                    r.fetch_add(1, Ordering::Relaxed);
+                    let (status, text) = b.lock().unwrap().clone();
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "text/plain; version=0.0.4")],
+                        text,
+                    )
+                }
+            }),
+        );
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, body, requests, task })
+    }
+
+    pub fn set(&self, status: u16, body: &str) {
+        *self.body.lock().unwrap() = (status, body.to_string());
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for TargetServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Returns the value of an instant-vector sample as f64.
+pub fn sample_value(v: &Value) -> f64 {
+    v["value"][1].as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
+}
+
+/// Returns seconds since the Unix epoch.
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
