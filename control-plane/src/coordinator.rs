@@ -32,9 +32,20 @@ pub const OUTBOUND_CAPACITY: usize = 64;
 
 /// Inputs of the coordinator.
 pub enum Event {
-    Join { hello: pb::Hello, session: u64, tx: Outbound },
-    Leave { scraper_id: String, session: u64 },
-    Status { scraper_id: String, session: u64, status: pb::Status },
+    Join {
+        hello: pb::Hello,
+        session: u64,
+        tx: Outbound,
+    },
+    Leave {
+        scraper_id: String,
+        session: u64,
+    },
+    Status {
+        scraper_id: String,
+        session: u64,
+        status: pb::Status,
+    },
     View(oneshot::Sender<ClusterView>),
 }
 
@@ -184,13 +195,24 @@ impl State {
                     },
                 );
             }
-            Event::Leave { scraper_id, session } => {
-                if self.members.get(&scraper_id).is_some_and(|m| m.session == session) {
+            Event::Leave {
+                scraper_id,
+                session,
+            } => {
+                if self
+                    .members
+                    .get(&scraper_id)
+                    .is_some_and(|m| m.session == session)
+                {
                     tracing::info!(scraper = %scraper_id, "scraper left");
                     self.members.remove(&scraper_id);
                 }
             }
-            Event::Status { scraper_id, session, status } => {
+            Event::Status {
+                scraper_id,
+                session,
+                status,
+            } => {
                 if let Some(m) = self.members.get_mut(&scraper_id) {
                     if m.session == session {
                         m.last_seen = Instant::now();
@@ -267,10 +289,13 @@ impl State {
                 Some(m) if *m != owned.member => pb::RemovalReason::Moved,
                 Some(_) => continue,
             };
-            removals.entry(owned.member.clone()).or_default().push(pb::TargetRemoval {
-                target_id: tid.clone(),
-                reason: reason as i32,
-            });
+            removals
+                .entry(owned.member.clone())
+                .or_default()
+                .push(pb::TargetRemoval {
+                    target_id: tid.clone(),
+                    reason: reason as i32,
+                });
             if reason == pb::RemovalReason::Moved {
                 ::metrics::counter!(metrics::TARGET_MOVES).increment(1);
             }
@@ -292,7 +317,11 @@ impl State {
             let msg = to_proto(target, next_gen);
             self.owners.insert(
                 tid.clone(),
-                Owned { member: member.clone(), generation: next_gen, sent: msg.clone() },
+                Owned {
+                    member: member.clone(),
+                    generation: next_gen,
+                    sent: msg.clone(),
+                },
             );
             adds.entry(member.clone()).or_default().push(msg);
         }
@@ -301,6 +330,11 @@ impl State {
             self.generation = next_gen;
         }
 
+        let out = Outgoing {
+            pools: &self.pools,
+            generation: self.generation,
+            storage_endpoint: &self.storage_endpoint,
+        };
         let mut failed = Vec::new();
         for (id, m) in self.members.iter_mut() {
             let msg = if m.needs_snapshot {
@@ -311,14 +345,16 @@ impl State {
                     .map(|(_, o)| o.sent.clone())
                     .collect();
                 m.pools_sent.clear();
-                Some(self.assignment(m, true, targets, Vec::new()))
+                Some(out.assignment(m, true, targets, Vec::new()))
             } else {
                 let a = adds.remove(id).unwrap_or_default();
                 let r = removals.remove(id).unwrap_or_default();
-                (!a.is_empty() || !r.is_empty()).then(|| self.assignment(m, false, a, r))
+                (!a.is_empty() || !r.is_empty()).then(|| out.assignment(m, false, a, r))
             };
             let Some(msg) = msg else { continue };
-            let msg = pb::ControlMessage { msg: Some(pb::control_message::Msg::Assignment(msg)) };
+            let msg = pb::ControlMessage {
+                msg: Some(pb::control_message::Msg::Assignment(msg)),
+            };
             if m.tx.try_send(Ok(msg)).is_err() {
                 failed.push(id.clone());
             } else {
@@ -326,31 +362,6 @@ impl State {
             }
         }
         failed
-    }
-
-    fn assignment(
-        &self,
-        m: &mut MemberState,
-        full: bool,
-        targets: Vec<pb::Target>,
-        removals: Vec<pb::TargetRemoval>,
-    ) -> pb::Assignment {
-        let mut pools = Vec::new();
-        for t in &targets {
-            if m.pools_sent.insert(t.pool.clone()) {
-                if let Some(p) = self.pools.get(&t.pool) {
-                    pools.push(p.clone());
-                }
-            }
-        }
-        pb::Assignment {
-            generation: self.generation,
-            full,
-            storage_endpoint: self.storage_endpoint.clone(),
-            pools,
-            targets,
-            removals,
-        }
     }
 
     fn view(&self) -> ClusterView {
@@ -390,8 +401,47 @@ impl State {
         ::metrics::gauge!(metrics::TARGETS).set(self.targets.len() as f64);
         ::metrics::gauge!(metrics::DROPPED_TARGETS).set(self.dropped.len() as f64);
         ::metrics::gauge!(metrics::GENERATION).set(self.generation as f64);
-        let unassigned = self.targets.keys().filter(|t| !self.owners.contains_key(*t)).count();
+        let unassigned = self
+            .targets
+            .keys()
+            .filter(|t| !self.owners.contains_key(*t))
+            .count();
         ::metrics::gauge!(metrics::UNASSIGNED_TARGETS).set(unassigned as f64);
+    }
+}
+
+/// What every assignment message of one round shares.
+struct Outgoing<'a> {
+    pools: &'a BTreeMap<String, pb::ScrapePool>,
+    generation: u64,
+    storage_endpoint: &'a str,
+}
+
+impl Outgoing<'_> {
+    /// Builds a member's assignment, with the pools it has not been sent yet.
+    fn assignment(
+        &self,
+        m: &mut MemberState,
+        full: bool,
+        targets: Vec<pb::Target>,
+        removals: Vec<pb::TargetRemoval>,
+    ) -> pb::Assignment {
+        let mut pools = Vec::new();
+        for t in &targets {
+            if m.pools_sent.insert(t.pool.clone()) {
+                if let Some(p) = self.pools.get(&t.pool) {
+                    pools.push(p.clone());
+                }
+            }
+        }
+        pb::Assignment {
+            generation: self.generation,
+            full,
+            storage_endpoint: self.storage_endpoint.to_string(),
+            pools,
+            targets,
+            removals,
+        }
     }
 }
 
@@ -403,7 +453,11 @@ fn pool(sc: &ScrapeConfig) -> pb::ScrapePool {
         scrape_timeout_ms: sc.scrape_timeout.as_millis() as u64,
         honor_labels: sc.honor_labels,
         honor_timestamps: sc.honor_timestamps,
-        metric_relabel_rules: sc.metric_relabel_configs.iter().map(|r| r.to_proto()).collect(),
+        metric_relabel_rules: sc
+            .metric_relabel_configs
+            .iter()
+            .map(|r| r.to_proto())
+            .collect(),
         sample_limit: sc.sample_limit,
         label_limit: sc.label_limit,
         label_name_length_limit: sc.label_name_length_limit,

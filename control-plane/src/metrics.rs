@@ -24,5 +24,8 @@ pub fn describe() {
     describe_gauge!(UNASSIGNED_TARGETS, "Active targets with no scraper.");
     describe_gauge!(GENERATION, "Current assignment generation.");
     describe_counter!(TARGET_MOVES, "Targets moved between scrapers.");
-    describe_counter!(FILE_SD_READ_ERRORS, "file_sd files that failed to read or parse.");
+    describe_counter!(
+        FILE_SD_READ_ERRORS,
+        "file_sd files that failed to read or parse."
+    );
 }

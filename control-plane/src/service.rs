@@ -23,7 +23,10 @@ pub struct ControlPlaneService {
 
 impl ControlPlaneService {
     pub fn new(coordinator: Coordinator) -> Self {
-        Self { coordinator, sessions: AtomicU64::new(1) }
+        Self {
+            coordinator,
+            sessions: AtomicU64::new(1),
+        }
     }
 }
 
@@ -39,8 +42,14 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
     ) -> Result<Response<Self::SessionStream>, Status> {
         let mut inbound = request.into_inner();
         let hello = match inbound.message().await? {
-            Some(pb::ScraperMessage { msg: Some(Msg::Hello(h)) }) => h,
-            _ => return Err(Status::invalid_argument("the first message must be a hello")),
+            Some(pb::ScraperMessage {
+                msg: Some(Msg::Hello(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message must be a hello",
+                ))
+            }
         };
         if hello.scraper_id.is_empty() {
             return Err(Status::invalid_argument("hello: scraper_id is empty"));
@@ -48,16 +57,29 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
         let scraper_id = hello.scraper_id.clone();
         let session = self.sessions.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
-        self.coordinator.send(Event::Join { hello, session, tx }).await;
+        self.coordinator
+            .send(Event::Join { hello, session, tx })
+            .await;
         let coordinator = self.coordinator.clone();
         tokio::spawn(async move {
             loop {
                 match inbound.message().await {
-                    Ok(Some(pb::ScraperMessage { msg: Some(Msg::Status(status)) })) => {
+                    Ok(Some(pb::ScraperMessage {
+                        msg: Some(Msg::Status(status)),
+                    })) => {
                         let scraper_id = scraper_id.clone();
-                        coordinator.send(Event::Status { scraper_id, session, status }).await;
+                        coordinator
+                            .send(Event::Status {
+                                scraper_id,
+                                session,
+                                status,
+                            })
+                            .await;
                     }
-                    Ok(Some(pb::ScraperMessage { msg: Some(Msg::Goodbye(_)) })) | Ok(None) => break,
+                    Ok(Some(pb::ScraperMessage {
+                        msg: Some(Msg::Goodbye(_)),
+                    }))
+                    | Ok(None) => break,
                     Ok(Some(_)) => {
                         tracing::warn!(scraper = %scraper_id, "unexpected message on session stream");
                     }
@@ -67,7 +89,12 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
                     }
                 }
             }
-            coordinator.send(Event::Leave { scraper_id, session }).await;
+            coordinator
+                .send(Event::Leave {
+                    scraper_id,
+                    session,
+                })
+                .await;
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

@@ -36,9 +36,11 @@ fn score(target_id: &str, member: &Member) -> u64 {
 /// Returns the member that owns `target_id`, `None` when there are no members.
 /// Ties (practically impossible) go to the smaller member id.
 pub fn owner<'m>(target_id: &str, members: &'m [Member]) -> Option<&'m Member> {
-    members
-        .iter()
-        .max_by(|a, b| score(target_id, a).cmp(&score(target_id, b)).then(b.id.cmp(&a.id)))
+    members.iter().max_by(|a, b| {
+        score(target_id, a)
+            .cmp(&score(target_id, b))
+            .then(b.id.cmp(&a.id))
+    })
 }
 
 /// Assigns every target to a member: target id -> member id.
@@ -57,7 +59,9 @@ mod tests {
     use super::*;
 
     fn ids(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("{:016x}", xxh3_64(&i.to_le_bytes()))).collect()
+        (0..n)
+            .map(|i| format!("{:016x}", xxh3_64(&i.to_le_bytes())))
+            .collect()
     }
 
     fn members(names: &[&str]) -> Vec<Member> {
@@ -73,8 +77,14 @@ mod tests {
     #[test]
     fn leaving_member_moves_only_its_targets() {
         let targets = ids(5000);
-        let before = assign(targets.iter().map(String::as_str), &members(&["a", "b", "c", "d"]));
-        let after = assign(targets.iter().map(String::as_str), &members(&["a", "b", "d"]));
+        let before = assign(
+            targets.iter().map(String::as_str),
+            &members(&["a", "b", "c", "d"]),
+        );
+        let after = assign(
+            targets.iter().map(String::as_str),
+            &members(&["a", "b", "d"]),
+        );
         for t in &targets {
             if before[t] != "c" {
                 assert_eq!(before[t], after[t], "target {t} moved without need");
@@ -87,8 +97,14 @@ mod tests {
     #[test]
     fn joining_member_takes_about_its_share_and_only_that() {
         let targets = ids(10_000);
-        let before = assign(targets.iter().map(String::as_str), &members(&["a", "b", "c"]));
-        let after = assign(targets.iter().map(String::as_str), &members(&["a", "b", "c", "d"]));
+        let before = assign(
+            targets.iter().map(String::as_str),
+            &members(&["a", "b", "c"]),
+        );
+        let after = assign(
+            targets.iter().map(String::as_str),
+            &members(&["a", "b", "c", "d"]),
+        );
         let moved: Vec<_> = targets.iter().filter(|t| before[*t] != after[*t]).collect();
         assert!(moved.iter().all(|t| after[*t] == "d"));
         let share = moved.len() as f64 / targets.len() as f64;

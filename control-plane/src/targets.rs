@@ -87,8 +87,14 @@ fn defaults(sc: &ScrapeConfig) -> Vec<(String, String)> {
         ("job".to_string(), sc.job_name.clone()),
         ("__scheme__".into(), sc.scheme.clone()),
         ("__metrics_path__".into(), sc.metrics_path.clone()),
-        ("__scrape_interval__".into(), format_duration(sc.scrape_interval)),
-        ("__scrape_timeout__".into(), format_duration(sc.scrape_timeout)),
+        (
+            "__scrape_interval__".into(),
+            format_duration(sc.scrape_interval),
+        ),
+        (
+            "__scrape_timeout__".into(),
+            format_duration(sc.scrape_timeout),
+        ),
     ];
     for (name, values) in &sc.params {
         if let Some(first) = values.first() {
@@ -118,7 +124,11 @@ fn populate(sc: &ScrapeConfig, discovered: Labels) -> Result<Option<ScrapeTarget
     if addr.contains('/') {
         return Err(format!("{addr:?} is not a valid hostname"));
     }
-    let interval = label_duration(lb.get("__scrape_interval__"), sc.scrape_interval, "interval")?;
+    let interval = label_duration(
+        lb.get("__scrape_interval__"),
+        sc.scrape_interval,
+        "interval",
+    )?;
     let timeout = label_duration(lb.get("__scrape_timeout__"), sc.scrape_timeout, "timeout")?;
     if interval.is_zero() {
         return Err("scrape interval cannot be 0".into());
@@ -220,7 +230,9 @@ fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -258,12 +270,21 @@ mod tests {
     #[test]
     fn defaults_port_instance_and_url() {
         let sc = job("  params:\n    module: [a b, c]\n");
-        let (active, dropped) = build(&sc, &[group(&["h", "h2:9"], &[("__meta_x", "1"), ("env", "p")])]);
+        let (active, dropped) = build(
+            &sc,
+            &[group(&["h", "h2:9"], &[("__meta_x", "1"), ("env", "p")])],
+        );
         assert!(dropped.is_empty());
         assert_eq!(active.len(), 2);
-        let t = active.iter().find(|t| t.labels.get("instance") == Some("h:80")).unwrap();
+        let t = active
+            .iter()
+            .find(|t| t.labels.get("instance") == Some("h:80"))
+            .unwrap();
         assert_eq!(t.url, "http://h:80/metrics?module=a+b&module=c");
-        assert_eq!(t.labels.to_string(), r#"{env="p", instance="h:80", job="j"}"#);
+        assert_eq!(
+            t.labels.to_string(),
+            r#"{env="p", instance="h:80", job="j"}"#
+        );
         assert_eq!(t.discovered.get("__meta_x"), Some("1"));
         assert_eq!(t.discovered.get("__address__"), Some("h"));
         assert_eq!(t.interval, Duration::from_secs(60));
@@ -280,7 +301,10 @@ mod tests {
         ));
         let (active, dropped) = build(
             &sc,
-            &[group(&["a:1"], &[("env", "prod")]), group(&["b:1"], &[("env", "dev")])],
+            &[
+                group(&["a:1"], &[("env", "prod")]),
+                group(&["b:1"], &[("env", "dev")]),
+            ],
         );
         assert_eq!(dropped.len(), 1);
         assert_eq!(dropped[0].error, None);
@@ -298,7 +322,11 @@ mod tests {
         assert_eq!(dropped[0].error.as_deref(), Some("no address"));
         let sc = job("");
         let (_, dropped) = build(&sc, &[group(&["a:1/x"], &[])]);
-        assert!(dropped[0].error.as_deref().unwrap().contains("not a valid hostname"));
+        assert!(dropped[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not a valid hostname"));
     }
 
     #[test]

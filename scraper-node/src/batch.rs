@@ -20,7 +20,10 @@ static NEXT_SERIES_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Series {
     pub fn new(labels: Labels) -> SeriesRef {
-        Arc::new(Series { id: NEXT_SERIES_ID.fetch_add(1, Ordering::Relaxed), labels })
+        Arc::new(Series {
+            id: NEXT_SERIES_ID.fetch_add(1, Ordering::Relaxed),
+            labels,
+        })
     }
 }
 
@@ -38,7 +41,12 @@ pub struct ScrapeBatch {
 
 impl ScrapeBatch {
     pub fn new(target_id: &str, generation: u64, timestamp_ms: i64) -> Self {
-        Self { target_id: target_id.to_string(), generation, timestamp_ms, ..Default::default() }
+        Self {
+            target_id: target_id.to_string(),
+            generation,
+            timestamp_ms,
+            ..Default::default()
+        }
     }
 
     pub fn push(&mut self, series: &SeriesRef, timestamp_ms: i64, value: f64) {

@@ -96,7 +96,9 @@ async fn session(
         version: env!("CARGO_PKG_VERSION").into(),
         running: manager.running(),
     };
-    let _ = tx.try_send(pb::ScraperMessage { msg: Some(pb::scraper_message::Msg::Hello(hello)) });
+    let _ = tx.try_send(pb::ScraperMessage {
+        msg: Some(pb::scraper_message::Msg::Hello(hello)),
+    });
     let mut client = ControlPlaneClient::new(channel).max_decoding_message_size(256 << 20);
     let mut inbound = match client.session(ReceiverStream::new(rx)).await {
         Ok(r) => r.into_inner(),

@@ -56,7 +56,13 @@ pub fn start(
     cancel: CancellationToken,
 ) -> (IngestHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(SUBMIT_CAPACITY);
-    let task = Task { scraper_id, endpoint, rx, cancel, outbox: Outbox::default() };
+    let task = Task {
+        scraper_id,
+        endpoint,
+        rx,
+        cancel,
+        outbox: Outbox::default(),
+    };
     (IngestHandle { tx }, tokio::spawn(task.run()))
 }
 
@@ -88,7 +94,11 @@ impl Outbox {
 
     /// Starts a new stream whose Welcome said `last` is durable.
     fn on_welcome(&mut self, last: u64) {
-        while self.pending.front().is_some_and(|p| p.seq.is_some_and(|s| s <= last)) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|p| p.seq.is_some_and(|s| s <= last))
+        {
             self.pending.pop_front();
         }
         self.next_seq = self.next_seq.max(last + 1);
@@ -113,7 +123,11 @@ impl Outbox {
 
     /// Removes everything up to `seq` (acks arrive in order).
     fn on_ack(&mut self, seq: u64) {
-        while self.pending.front().is_some_and(|p| p.seq.is_some_and(|s| s <= seq)) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|p| p.seq.is_some_and(|s| s <= seq))
+        {
             self.pending.pop_front();
             self.sent = self.sent.saturating_sub(1);
         }
@@ -126,7 +140,10 @@ fn encode(seq: u64, b: &ScrapeBatch, defined: &mut HashSet<u64>) -> pb::Batch {
     let mut new_series = Vec::new();
     for s in &b.series {
         if defined.insert(s.id) {
-            new_series.push(pb::SeriesDef { r#ref: s.id, labels: s.labels.to_proto() });
+            new_series.push(pb::SeriesDef {
+                r#ref: s.id,
+                labels: s.labels.to_proto(),
+            });
         }
     }
     let all_at_batch_time = b.timestamps_ms.iter().all(|t| *t == b.timestamp_ms);
@@ -138,7 +155,11 @@ fn encode(seq: u64, b: &ScrapeBatch, defined: &mut HashSet<u64>) -> pb::Batch {
         new_series,
         refs: b.series.iter().map(|s| s.id).collect(),
         values: b.values.clone(),
-        timestamps_ms: if all_at_batch_time { Vec::new() } else { b.timestamps_ms.clone() },
+        timestamps_ms: if all_at_batch_time {
+            Vec::new()
+        } else {
+            b.timestamps_ms.clone()
+        },
     }
 }
 
@@ -210,7 +231,9 @@ impl Task {
         };
         let (req_tx, req_rx) = mpsc::channel(WINDOW + 2);
         let hello = pb::WriteRequest {
-            msg: Some(pb::write_request::Msg::Hello(pb::WriteHello { scraper_id: self.scraper_id.clone() })),
+            msg: Some(pb::write_request::Msg::Hello(pb::WriteHello {
+                scraper_id: self.scraper_id.clone(),
+            })),
         };
         let _ = req_tx.try_send(hello);
         let mut client = IngestClient::new(channel)
@@ -221,7 +244,9 @@ impl Task {
             Err(e) => return SessionEnd::Failed(format!("write: {e}")),
         };
         match tokio::time::timeout(Duration::from_secs(10), responses.message()).await {
-            Ok(Ok(Some(pb::WriteResponse { msg: Some(pb::write_response::Msg::Welcome(w)) }))) => {
+            Ok(Ok(Some(pb::WriteResponse {
+                msg: Some(pb::write_response::Msg::Welcome(w)),
+            }))) => {
                 self.outbox.on_welcome(w.last_sequence);
                 tracing::info!(%endpoint, last_sequence = w.last_sequence, pending = self.outbox.pending.len(), "ingest stream open");
             }
@@ -230,7 +255,9 @@ impl Task {
         let mut drain_deadline: Option<tokio::time::Instant> = None;
         loop {
             while let Some(batch) = self.outbox.next_to_send() {
-                let req = pb::WriteRequest { msg: Some(pb::write_request::Msg::Batch(batch)) };
+                let req = pb::WriteRequest {
+                    msg: Some(pb::write_request::Msg::Batch(batch)),
+                };
                 // Never full: at most WINDOW batches are unacked.
                 if req_tx.try_send(req).is_err() {
                     return SessionEnd::Failed("request stream closed".into());
@@ -239,7 +266,8 @@ impl Task {
             if drain_deadline.is_some() && self.outbox.pending.is_empty() {
                 return SessionEnd::Shutdown;
             }
-            let deadline = drain_deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+            let deadline = drain_deadline
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
             tokio::select! {
                 biased;
                 r = responses.message() => match r {
@@ -308,7 +336,10 @@ mod tests {
         assert_eq!((b1.sequence, b2.sequence), (42, 43));
         assert_eq!(b1.new_series.len(), 1, "labels travel the first time");
         assert!(b2.new_series.is_empty(), "then only the reference");
-        assert!(b2.timestamps_ms.is_empty(), "all samples at the batch timestamp");
+        assert!(
+            b2.timestamps_ms.is_empty(),
+            "all samples at the batch timestamp"
+        );
         o.on_ack(42);
         assert_eq!(o.pending.len(), 1);
         // Reconnect: the storage node had 43 already.

@@ -38,12 +38,17 @@ pub struct NodeConfig {
 }
 
 /// Runs the scraper node until `shutdown`; `http` serves `/metrics`.
-pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    node: NodeConfig,
+    http: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     metrics::describe();
     let http_addr = http.local_addr()?.to_string();
     let (endpoint_tx, endpoint_rx) = watch::channel(String::new());
     let ingest_cancel = CancellationToken::new();
-    let (ingest, ingest_task) = ingest::start(node.scraper_id.clone(), endpoint_rx, ingest_cancel.clone());
+    let (ingest, ingest_task) =
+        ingest::start(node.scraper_id.clone(), endpoint_rx, ingest_cancel.clone());
     let client = scrape::http_client::TargetClient::new()?;
     let manager = manager::ScrapeManager::new(client, ingest, endpoint_tx, shutdown.child_token());
     let session = control::SessionConfig {
@@ -59,7 +64,8 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
         .route("/metrics", get(move || async move { handle.render() }))
         .route("/-/healthy", get(|| async { "Healthy.\n" }));
     let http_shutdown = shutdown.clone();
-    let http_server = axum::serve(http, router).with_graceful_shutdown(async move { http_shutdown.cancelled().await });
+    let http_server = axum::serve(http, router)
+        .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
 
     let (h, c) = tokio::join!(http_server, control_task);
     // The loops have stopped and handed in their batches: drain them.

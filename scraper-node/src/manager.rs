@@ -75,12 +75,20 @@ impl ScrapeManager {
                 Ok(pool) => {
                     self.pools.insert(p.name.clone(), Arc::new(pool));
                 }
-                Err(error) => tracing::error!(pool = %p.name, %error, "invalid scrape pool; its targets are not scraped"),
+                Err(error) => {
+                    tracing::error!(pool = %p.name, %error, "invalid scrape pool; its targets are not scraped")
+                }
             }
         }
         if a.full {
-            let keep: std::collections::HashSet<&str> = a.targets.iter().map(|t| t.id.as_str()).collect();
-            let gone: Vec<String> = self.loops.keys().filter(|id| !keep.contains(id.as_str())).cloned().collect();
+            let keep: std::collections::HashSet<&str> =
+                a.targets.iter().map(|t| t.id.as_str()).collect();
+            let gone: Vec<String> = self
+                .loops
+                .keys()
+                .filter(|id| !keep.contains(id.as_str()))
+                .cloned()
+                .collect();
             for id in gone {
                 self.stop(&id, StopMode::Quiet);
             }
@@ -99,7 +107,11 @@ impl ScrapeManager {
         let stale: Vec<pb::Target> = self
             .loops
             .values()
-            .filter(|l| self.pools.get(&l.spec.pool.name).is_some_and(|p| !Arc::ptr_eq(p, &l.spec.pool)))
+            .filter(|l| {
+                self.pools
+                    .get(&l.spec.pool.name)
+                    .is_some_and(|p| !Arc::ptr_eq(p, &l.spec.pool))
+            })
             .map(|l| l.spec.source.clone())
             .collect();
         for t in stale {
@@ -107,7 +119,12 @@ impl ScrapeManager {
             self.upsert(&t);
         }
         ::metrics::gauge!(metrics::TARGETS).set(self.loops.len() as f64);
-        tracing::info!(generation = a.generation, full = a.full, targets = self.loops.len(), "applied assignment");
+        tracing::info!(
+            generation = a.generation,
+            full = a.full,
+            targets = self.loops.len(),
+            "applied assignment"
+        );
     }
 
     fn upsert(&mut self, t: &pb::Target) {
@@ -141,7 +158,14 @@ impl ScrapeManager {
             self.ingest.clone(),
             control.clone(),
         ));
-        self.loops.insert(t.id.clone(), RunningLoop { spec, control, task });
+        self.loops.insert(
+            t.id.clone(),
+            RunningLoop {
+                spec,
+                control,
+                task,
+            },
+        );
     }
 
     fn stop(&mut self, id: &str, mode: StopMode) {
@@ -162,7 +186,10 @@ impl ScrapeManager {
     pub fn running(&self) -> Vec<pb::RunningTarget> {
         self.loops
             .values()
-            .map(|l| pb::RunningTarget { target_id: l.spec.id.clone(), generation: l.spec.generation })
+            .map(|l| pb::RunningTarget {
+                target_id: l.spec.id.clone(),
+                generation: l.spec.generation,
+            })
             .collect()
     }
 

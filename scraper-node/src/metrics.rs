@@ -22,7 +22,13 @@ pub fn describe() {
     describe_counter!(SCRAPES, "Scrapes by result.");
     describe_counter!(SAMPLES_SCRAPED, "Samples parsed from target responses.");
     describe_gauge!(BATCHES_PENDING, "Batches waiting for a storage ack.");
-    describe_counter!(BATCHES_DROPPED, "Batches dropped because the outbox was full.");
-    describe_counter!(BATCHES_ACKED, "Batches acked by the storage node, by status.");
+    describe_counter!(
+        BATCHES_DROPPED,
+        "Batches dropped because the outbox was full."
+    );
+    describe_counter!(
+        BATCHES_ACKED,
+        "Batches acked by the storage node, by status."
+    );
     describe_counter!(INGEST_RECONNECTS, "Ingest stream failures.");
 }

@@ -1,1 +1,214 @@
-//! stub
+//! The scrapegrid storage node: ingests scrape batches over gRPC into
+//! RocksDB and answers the Prometheus HTTP API and the gRPC Query API.
+//!
+//! Data flows in through [`ingest`]: each scraper stream sends a hello, then
+//! batches; [`batch`] resolves the stream's series references and validates
+//! the batch, and the [`writer`] thread (the only writer) checks sequence
+//! and fencing, allocates series ids, writes each batch as one RocksDB
+//! `WriteBatch` and syncs the WAL once per group before the acks go back.
+//! [`keys`] is the single description of the column families and key
+//! encodings, [`db`] opens them, and [`samples`] is the seam where sample
+//! storage (one key per sample today, compressed chunks later) lives.
+//!
+//! Data flows out through [`index`] (matchers over postings, label names and
+//! values) and [`query`] (PromQL parsing and selector evaluation with
+//! Prometheus's lookback and staleness rules), served by [`http_api`] in
+//! Prometheus's JSON shapes and by [`grpc_query`] as the `Query` service.
+//! [`metrics`] declares the node's own metrics; [`error`] its error type.
+//!
+//! [`run`] wires it together on already-bound listeners and shuts down in
+//! order when its token is cancelled: stop accepting and end ingest streams,
+//! let the writer finish what is queued and sync, then close RocksDB.
+
+pub mod batch;
+pub mod db;
+pub mod error;
+pub mod grpc_query;
+pub mod http_api;
+pub mod index;
+pub mod ingest;
+pub mod keys;
+pub mod metrics;
+pub mod query;
+pub mod samples;
+pub mod writer;
+
+#[cfg(test)]
+mod testutil;
+
+use std::future::IntoFuture;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::time::{timeout_at, Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::transport::server::TcpIncoming;
+
+pub use error::{Error, Result};
+
+/// How the node runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where RocksDB keeps its files; created if missing.
+    pub data_dir: PathBuf,
+    /// How long shutdown may take: draining servers, the writer's last
+    /// group, closing the database.
+    pub shutdown_timeout: Duration,
+    /// How long one HTTP API query may run (Prometheus's `query.timeout`).
+    pub query_timeout: Duration,
+}
+
+impl Config {
+    /// Returns a config with default timeouts.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            shutdown_timeout: Duration::from_secs(20),
+            query_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Runs the node until `shutdown` is cancelled (or a server fails), then
+/// shuts down in order under `config.shutdown_timeout`.
+pub async fn run(
+    config: Config,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let metrics_handle = metrics::handle();
+    let data_dir = config.data_dir.clone();
+    let db = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&data_dir)?;
+        db::Db::open(&data_dir)
+    })
+    .await
+    .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let db = Arc::new(db);
+    let (writer, writer_thread) = writer::spawn(db.clone())?;
+
+    // Cancelled on shutdown, or by us when a server fails.
+    let stop = shutdown.child_token();
+    let streams = TaskTracker::new();
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+
+    let ingest = ingest::IngestService::new(writer, stop.clone(), streams.clone());
+    let grpc_server = tonic::transport::Server::builder()
+        .add_service(ingest.into_server())
+        .add_service(grpc_query::QueryService::new(db.clone()).into_server())
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
+            stop.clone().cancelled_owned(),
+        );
+    let mut grpc = tokio::spawn(async move { grpc_server.await.map_err(Error::from) });
+
+    let router = http_api::router(http_api::ApiState {
+        db: db.clone(),
+        metrics: metrics_handle.clone(),
+        shutdown: stop.clone(),
+        query_timeout: config.query_timeout,
+    });
+    let http_server = axum::serve(http_listener, router)
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .into_future();
+    let mut http = tokio::spawn(async move { http_server.await.map_err(Error::from) });
+
+    let upkeep = tokio::spawn(metrics_upkeep(metrics_handle, stop.clone()));
+    tracing::info!(grpc = %grpc_addr, http = %http_addr, data_dir = %config.data_dir.display(), "storage node started");
+
+    let mut failure: Option<Error> = None;
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => {}
+        r = &mut grpc => failure = server_failure("grpc", r, &stop),
+        r = &mut http => failure = server_failure("http", r, &stop),
+    }
+    stop.cancel();
+    tracing::info!("storage node stopping");
+    let deadline = Instant::now() + config.shutdown_timeout;
+
+    // 1. Stop accepting; ingest streams end after their queued acks.
+    for (name, handle) in [("grpc", grpc), ("http", http)] {
+        if handle.is_finished() {
+            continue;
+        }
+        let abort = handle.abort_handle();
+        if timeout_at(deadline, handle).await.is_err() {
+            tracing::warn!(
+                server = name,
+                "server did not drain before the deadline; aborting"
+            );
+            abort.abort();
+        }
+    }
+    streams.close();
+    if timeout_at(deadline, streams.wait()).await.is_err() {
+        tracing::warn!("ingest streams did not end before the deadline");
+    }
+    upkeep.abort();
+
+    // 2. With every writer handle gone, the writer drains, syncs and stops.
+    let joined = tokio::task::spawn_blocking(move || writer_thread.join());
+    match timeout_at(deadline, joined).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(_) => tracing::error!("writer thread panicked"),
+        Err(_) => tracing::warn!("writer did not stop before the deadline"),
+    }
+
+    // 3. Close RocksDB (on the last reference's drop).
+    match Arc::try_unwrap(db) {
+        Ok(db) => {
+            tokio::task::spawn_blocking(move || drop(db)).await.ok();
+            tracing::info!("storage node stopped");
+        }
+        Err(db) => tracing::warn!(
+            references = Arc::strong_count(&db),
+            "database still in use at shutdown; it closes when the last query ends"
+        ),
+    }
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(()),
+    }
+}
+
+/// Returns the error of a server that ended; `None` when it ended because
+/// shutdown had begun.
+fn server_failure(
+    name: &str,
+    r: std::result::Result<Result<()>, tokio::task::JoinError>,
+    stop: &CancellationToken,
+) -> Option<Error> {
+    let err = match r {
+        Ok(Ok(())) if stop.is_cancelled() => return None,
+        Ok(Ok(())) => Error::Io(std::io::Error::other(format!(
+            "{name} server stopped unexpectedly"
+        ))),
+        Ok(Err(e)) => e,
+        Err(e) => Error::Io(std::io::Error::other(format!(
+            "{name} server task failed: {e}"
+        ))),
+    };
+    tracing::error!(server = name, error = %err, "server failed");
+    Some(err)
+}
+
+/// Drains the recorder's histograms periodically.
+async fn metrics_upkeep(
+    handle: metrics_exporter_prometheus::PrometheusHandle,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(metrics::UPKEEP_INTERVAL);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => handle.run_upkeep(),
+        }
+    }
+}

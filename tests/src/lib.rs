@@ -51,13 +51,20 @@ impl Process {
         let out = std::fs::File::create(&log)?;
         let child = Command::new(program)
             .args(args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
             .spawn()
             .with_context(|| format!("starting {}", program.display()))?;
-        Ok(Self { name: name.into(), child: Some(child), log })
+        Ok(Self {
+            name: name.into(),
+            child: Some(child),
+            log,
+        })
     }
 
     pub fn pid(&self) -> i32 {
@@ -74,7 +81,9 @@ impl Process {
 
     /// Sends SIGTERM and waits for a clean exit; returns its exit status code.
     pub fn terminate(&mut self, deadline: Duration) -> Result<Option<i32>> {
-        let Some(mut c) = self.child.take() else { bail!("{} not running", self.name) };
+        let Some(mut c) = self.child.take() else {
+            bail!("{} not running", self.name)
+        };
         unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
         let start = Instant::now();
         loop {
@@ -135,7 +144,11 @@ impl ClusterBuilder {
     pub async fn build(self) -> Result<Cluster> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(&config, self.config.replace("{dir}", &dir.path().display().to_string()))?;
+        std::fs::write(
+            &config,
+            self.config
+                .replace("{dir}", &dir.path().display().to_string()),
+        )?;
         let storage_grpc = free_addr();
         let storage_http = free_addr();
         let storage = Process::spawn(
@@ -205,7 +218,6 @@ async fn wait_healthy(http: &reqwest::Client, addr: &str) -> Result<()> {
 
 /// A running scrapegrid cluster on loopback.
 pub struct Cluster {
-    pub dir: tempfile::TempDir,
     pub config: PathBuf,
     pub storage: Option<Process>,
     pub storage_http: String,
@@ -215,11 +227,17 @@ pub struct Cluster {
     pub control_http: String,
     pub scrapers: Vec<(String, String, Option<Process>)>,
     pub http: reqwest::Client,
+    /// Last, so it is removed after the processes (and their logs) are gone.
+    pub dir: tempfile::TempDir,
 }
 
 impl Cluster {
     pub fn builder() -> ClusterBuilder {
-        ClusterBuilder { scrapers: 1, config: String::new(), membership_timeout: "5s" }
+        ClusterBuilder {
+            scrapers: 1,
+            config: String::new(),
+            membership_timeout: "5s",
+        }
     }
 
     /// Starts a scraper with the given id; returns its index.
@@ -255,7 +273,11 @@ impl Cluster {
 
     /// GETs a storage-node API path and returns the JSON `data`.
     pub async fn api(&self, path_and_query: &str) -> Result<Value> {
-        get_data(&self.http, &format!("http://{}{}", self.storage_http, path_and_query)).await
+        get_data(
+            &self.http,
+            &format!("http://{}{}", self.storage_http, path_and_query),
+        )
+        .await
     }
 
     /// Runs an instant query now; returns the result vector.
@@ -266,11 +288,20 @@ impl Cluster {
         if body["status"] != "success" {
             bail!("query {q:?} failed: {body}");
         }
-        Ok(body["data"]["result"].as_array().cloned().unwrap_or_default())
+        Ok(body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
     }
 
     /// Runs a range query; returns the result matrix.
-    pub async fn query_range(&self, q: &str, start: f64, end: f64, step: f64) -> Result<Vec<Value>> {
+    pub async fn query_range(
+        &self,
+        q: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<Vec<Value>> {
         let url = format!("http://{}/api/v1/query_range", self.storage_http);
         let params = [
             ("query", q.to_string()),
@@ -283,12 +314,19 @@ impl Cluster {
         if body["status"] != "success" {
             bail!("query_range {q:?} failed: {body}");
         }
-        Ok(body["data"]["result"].as_array().cloned().unwrap_or_default())
+        Ok(body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
     }
 
     /// The control plane's `/api/v1/targets` data.
     pub async fn targets(&self) -> Result<Value> {
-        get_data(&self.http, &format!("http://{}/api/v1/targets", self.control_http)).await
+        get_data(
+            &self.http,
+            &format!("http://{}/api/v1/targets", self.control_http),
+        )
+        .await
     }
 }
 
@@ -300,7 +338,8 @@ async fn get_data(http: &reqwest::Client, url: &str) -> Result<Value> {
     Ok(body["data"].clone())
 }
 
-/// Polls `f` until it returns `Some`, or fails after `deadline`.
+/// Polls `f` until it returns `Some`; panics after `deadline` (so the nodes'
+/// logs are printed).
 pub async fn eventually<T, F, Fut>(deadline: Duration, mut f: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -312,7 +351,7 @@ where
             return Ok(v);
         }
         if start.elapsed() > deadline {
-            bail!("condition not met within {deadline:?}");
+            panic!("condition not met within {deadline:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -351,7 +390,12 @@ impl TargetServer {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { addr, body, requests, task })
+        Ok(Self {
+            addr,
+            body,
+            requests,
+            task,
+        })
     }
 
     pub fn set(&self, status: u16, body: &str) {
@@ -371,7 +415,10 @@ impl Drop for TargetServer {
 
 /// Returns the value of an instant-vector sample as f64.
 pub fn sample_value(v: &Value) -> f64 {
-    v["value"][1].as_str().and_then(|s| s.parse().ok()).unwrap_or(f64::NAN)
+    v["value"][1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// Returns seconds since the Unix epoch.

@@ -13,7 +13,8 @@ fn metric_of<'a>(series: &'a [Value], label: &str, value: &str) -> Option<&'a Va
 /// `up` is 1 for each target and `promtool query instant` reads it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_arrive_with_labels_and_values() -> anyhow::Result<()> {
-    let t1 = TargetServer::start("# TYPE demo_value gauge\ndemo_value{kind=\"a\"} 42\ndrop_me 1\n").await?;
+    let t1 = TargetServer::start("# TYPE demo_value gauge\ndemo_value{kind=\"a\"} 42\ndrop_me 1\n")
+        .await?;
     let t2 = TargetServer::start("demo_value{kind=\"b\"} 43.5\n").await?;
     let config = format!(
         r#"
@@ -36,7 +37,11 @@ scrape_configs:
 "#,
         t1.addr, t2.addr
     );
-    let cluster = Cluster::builder().scrapers(2).config(&config).build().await?;
+    let cluster = Cluster::builder()
+        .scrapers(2)
+        .config(&config)
+        .build()
+        .await?;
 
     let series = eventually(Duration::from_secs(30), || async {
         let r = cluster.query("demo_value").await.ok()?;
@@ -53,7 +58,10 @@ scrape_configs:
     let b = metric_of(&series, "kind", "b").expect("series b");
     assert_eq!(sample_value(b), 43.5);
 
-    assert!(cluster.query("drop_me").await?.is_empty(), "metric relabeling dropped it");
+    assert!(
+        cluster.query("drop_me").await?.is_empty(),
+        "metric relabeling dropped it"
+    );
     let up = eventually(Duration::from_secs(10), || async {
         let r = cluster.query("up{job=\"demo\"}").await.ok()?;
         (r.len() == 2).then_some(r)
@@ -63,8 +71,13 @@ scrape_configs:
     let scraped = cluster.query("scrape_samples_scraped{kind=\"\"}").await?;
     let s1 = metric_of(&scraped, "instance", &t1.addr).expect("report series");
     assert_eq!(sample_value(s1), 2.0);
-    let post = cluster.query("scrape_samples_post_metric_relabeling").await?;
-    assert_eq!(sample_value(metric_of(&post, "instance", &t1.addr).unwrap()), 1.0);
+    let post = cluster
+        .query("scrape_samples_post_metric_relabeling")
+        .await?;
+    assert_eq!(
+        sample_value(metric_of(&post, "instance", &t1.addr).unwrap()),
+        1.0
+    );
 
     // Range selectors return raw samples, one per interval.
     let raw = cluster.query("demo_value{kind=\"a\"}[10s]").await?;
@@ -75,16 +88,30 @@ scrape_configs:
     let targets = cluster.targets().await?;
     let active = targets["activeTargets"].as_array().unwrap();
     assert_eq!(active.len(), 2);
-    assert!(active.iter().all(|t| t["scraper"].as_str().is_some_and(|s| s.starts_with("scraper-"))));
+    assert!(active.iter().all(|t| t["scraper"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("scraper-"))));
 
     // promtool (Debian's prometheus package) reads the same through the HTTP API.
     let out = std::process::Command::new("promtool")
-        .args(["query", "instant", &format!("http://{}", cluster.storage_http), "up"])
+        .args([
+            "query",
+            "instant",
+            &format!("http://{}", cluster.storage_http),
+            "up",
+        ])
         .output()?;
-    assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     for t in [&t1.addr, &t2.addr] {
-        assert!(text.contains(&format!("instance=\"{t}\"")), "promtool output lacks {t}: {text}");
+        assert!(
+            text.contains(&format!("instance=\"{t}\"")),
+            "promtool output lacks {t}: {text}"
+        );
     }
     Ok(())
 }
@@ -102,7 +129,12 @@ async fn killed_scraper_targets_move_to_the_survivor() -> anyhow::Result<()> {
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: fleet\n    static_configs:\n      - targets: [{}]\n",
         list.join(", ")
     );
-    let mut cluster = Cluster::builder().scrapers(2).membership_timeout("3s").config(&config).build().await?;
+    let mut cluster = Cluster::builder()
+        .scrapers(2)
+        .membership_timeout("3s")
+        .config(&config)
+        .build()
+        .await?;
     let owners = eventually(Duration::from_secs(30), || async {
         let t = cluster.targets().await.ok()?;
         let active = t["activeTargets"].as_array()?.clone();
@@ -122,35 +154,57 @@ async fn killed_scraper_targets_move_to_the_survivor() -> anyhow::Result<()> {
     let kill_instant = Instant::now();
     cluster.scraper_mut(&victim).kill9();
     // A new value shows that someone scrapes the moved targets after the kill.
-    for t in &targets {
+    for (i, t) in targets.iter().enumerate() {
         if moved.contains(&t.addr) {
-            t.set(200, "v 2\n");
+            t.set(200, &format!("v{{i=\"{i}\"}} 2\n"));
         }
     }
     let bound = Duration::from_secs(3 + 2 * 1 + 2);
     for instance in &moved {
         eventually(bound, || async {
-            let r = cluster.query(&format!("v{{instance=\"{instance}\"}}")).await.ok()?;
+            let r = cluster
+                .query(&format!("v{{instance=\"{instance}\"}}"))
+                .await
+                .ok()?;
             (r.len() == 1 && sample_value(&r[0]) == 2.0).then_some(())
         })
         .await?;
     }
     let took = kill_instant.elapsed();
-    assert!(took <= bound, "targets took {took:?} to move (bound {bound:?})");
+    assert!(
+        took <= bound,
+        "targets took {took:?} to move (bound {bound:?})"
+    );
 
     // The `up` series of every moved target has no gap longer than the bound.
     let start = killed_at - 5.0;
     let end = now_secs();
     for instance in &moved {
-        let raw = cluster.query(&format!("up{{instance=\"{instance}\"}}[{}s]", (end - start).ceil() as u64 + 1)).await?;
+        let raw = cluster
+            .query(&format!(
+                "up{{instance=\"{instance}\"}}[{}s]",
+                (end - start).ceil() as u64 + 1
+            ))
+            .await?;
         let values = raw[0]["values"].as_array().unwrap();
-        let ts: Vec<f64> = values.iter().map(|v| v[0].as_f64().unwrap()).filter(|t| *t >= start).collect();
+        let ts: Vec<f64> = values
+            .iter()
+            .map(|v| v[0].as_f64().unwrap())
+            .filter(|t| *t >= start)
+            .collect();
         let max_gap = ts.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
-        assert!(max_gap <= bound.as_secs_f64(), "gap of {max_gap}s in up of {instance}: {ts:?}");
+        assert!(
+            max_gap <= bound.as_secs_f64(),
+            "gap of {max_gap}s in up of {instance}: {ts:?}"
+        );
     }
     // Every target is still owned by the survivor.
     let t = cluster.targets().await?;
-    assert!(t["activeTargets"].as_array().unwrap().iter().all(|t| t["scraper"] != victim.as_str()));
+    assert!(t["activeTargets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["scraper"] != victim.as_str()));
     Ok(())
 }
 
@@ -169,12 +223,19 @@ scrape_configs:
     file_sd_configs:
       - files: ['{dir}/targets/*.json']
 "#;
-    let cluster = Cluster::builder().scrapers(1).config(config).build().await?;
+    let cluster = Cluster::builder()
+        .scrapers(1)
+        .config(config)
+        .build()
+        .await?;
     let sd = cluster.dir.path().join("targets");
     std::fs::create_dir_all(&sd)?;
     let write = |addrs: &[&str]| {
         let list: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
-        let json = format!("[{{\"targets\": [{}], \"labels\": {{\"team\": \"x\"}}}}]", list.join(","));
+        let json = format!(
+            "[{{\"targets\": [{}], \"labels\": {{\"team\": \"x\"}}}}]",
+            list.join(",")
+        );
         std::fs::write(sd.join("tg.json.tmp"), json).unwrap();
         std::fs::rename(sd.join("tg.json.tmp"), sd.join("tg.json")).unwrap();
     };
@@ -185,18 +246,32 @@ scrape_configs:
         (r.len() == 2).then_some(r)
     })
     .await?;
-    assert_eq!(sample_value(metric_of(&up, "instance", &good.addr).unwrap()), 1.0);
-    assert_eq!(sample_value(metric_of(&up, "instance", &bad.addr).unwrap()), 0.0);
-    assert_eq!(metric_of(&up, "instance", &good.addr).unwrap()["metric"]["team"], "x");
+    assert_eq!(
+        sample_value(metric_of(&up, "instance", &good.addr).unwrap()),
+        1.0
+    );
+    assert_eq!(
+        sample_value(metric_of(&up, "instance", &bad.addr).unwrap()),
+        0.0
+    );
+    assert_eq!(
+        metric_of(&up, "instance", &good.addr).unwrap()["metric"]["team"],
+        "x"
+    );
     let error = eventually(Duration::from_secs(10), || async {
         let t = cluster.targets().await.ok()?;
         let active = t["activeTargets"].as_array()?.clone();
-        let b = active.iter().find(|t| t["labels"]["instance"] == bad.addr.as_str())?;
+        let b = active
+            .iter()
+            .find(|t| t["labels"]["instance"] == bad.addr.as_str())?;
         let e = b["lastError"].as_str()?.to_string();
         (b["health"] == "down" && !e.is_empty()).then_some(e)
     })
     .await?;
-    assert!(error.contains("line 1"), "last error names the line: {error}");
+    assert!(
+        error.contains("line 1"),
+        "last error names the line: {error}"
+    );
 
     // Remove the good target from discovery: its series go stale.
     write(&[&bad.addr]);
@@ -205,7 +280,9 @@ scrape_configs:
         r.is_empty().then_some(())
     })
     .await?;
-    let up = cluster.query(&format!("up{{instance=\"{}\"}}", good.addr)).await?;
+    let up = cluster
+        .query(&format!("up{{instance=\"{}\"}}", good.addr))
+        .await?;
     assert!(up.is_empty(), "up of a removed target is stale too: {up:?}");
     // Its history before the stale marker is still there.
     let end = now_secs();

@@ -158,7 +158,13 @@ pub async fn run(
         let mut changed = Vec::new();
         for (path, result) in scan.read {
             let (stamp, groups) = result;
-            let old = files.insert(path, FileState { stamp, groups: groups.clone() });
+            let old = files.insert(
+                path,
+                FileState {
+                    stamp,
+                    groups: groups.clone(),
+                },
+            );
             let old_groups = old.map(|s| s.groups).unwrap_or_default();
             push_changes(&mut changed, &old_groups, &groups);
         }
@@ -171,7 +177,11 @@ pub async fn run(
         });
         if first || !changed.is_empty() {
             first = false;
-            let update = ProviderUpdate { job: job.clone(), provider, groups: changed };
+            let update = ProviderUpdate {
+                job: job.clone(),
+                provider,
+                groups: changed,
+            };
             if tx.send(update).await.is_err() {
                 return;
             }
@@ -189,7 +199,10 @@ fn push_changes(out: &mut Vec<TargetGroup>, old: &[TargetGroup], new: &[TargetGr
     }
     for g in old {
         if !new.iter().any(|n| n.source == g.source) {
-            out.push(TargetGroup { source: g.source.clone(), ..Default::default() });
+            out.push(TargetGroup {
+                source: g.source.clone(),
+                ..Default::default()
+            });
         }
     }
 }
@@ -215,7 +228,10 @@ fn scan(
                 continue;
             };
             present.push(path.clone());
-            let stamp = (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+            let stamp = (
+                meta.len(),
+                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            );
             if !full && stamps.get(&path) == Some(&stamp) {
                 continue;
             }
@@ -276,7 +292,13 @@ mod tests {
         };
         let mut out = Vec::new();
         push_changes(&mut out, &[g("a", 1), g("b", 1)], &[g("a", 1)]);
-        assert_eq!(out, vec![TargetGroup { source: "b".into(), ..Default::default() }]);
+        assert_eq!(
+            out,
+            vec![TargetGroup {
+                source: "b".into(),
+                ..Default::default()
+            }]
+        );
         out.clear();
         push_changes(&mut out, &[g("a", 1)], &[g("a", 2)]);
         assert_eq!(out, vec![g("a", 2)]);

@@ -79,17 +79,21 @@ async fn merge(
 ) {
     let mut groups: Groups = jobs.iter().map(|j| (j.clone(), HashMap::new())).collect();
     let mut dirty = false;
+    // Providers may all finish (static ones send once); buffered updates
+    // must still be received, so track the end of the channel by `recv`.
+    let mut open = true;
     let mut tick = tokio::time::interval(update_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            update = rx.recv(), if !rx.is_closed() => {
-                if let Some(update) = update {
+            update = rx.recv(), if open => match update {
+                Some(update) => {
                     apply(&mut groups, update);
                     dirty = true;
                 }
-            }
+                None => open = false,
+            },
             _ = tick.tick() => {
                 if dirty {
                     dirty = false;
@@ -151,14 +155,25 @@ mod tests {
     #[test]
     fn later_sends_replace_changed_groups_and_empty_groups_delete() {
         let mut g = Groups::new();
-        let up = |provider, groups| ProviderUpdate { job: "j".into(), provider, groups };
-        apply(&mut g, up(0, vec![group("a", &["h:1"]), group("b", &["h:2"])]));
+        let up = |provider, groups| ProviderUpdate {
+            job: "j".into(),
+            provider,
+            groups,
+        };
+        apply(
+            &mut g,
+            up(0, vec![group("a", &["h:1"]), group("b", &["h:2"])]),
+        );
         apply(&mut g, up(1, vec![group("a", &["h:9"])]));
         apply(&mut g, up(0, vec![group("b", &["h:3"])]));
         let flat = flatten(&g);
         let addrs: Vec<_> = flat["j"]
             .iter()
-            .flat_map(|g| g.targets.iter().map(|t| t.get("__address__").unwrap().to_string()))
+            .flat_map(|g| {
+                g.targets
+                    .iter()
+                    .map(|t| t.get("__address__").unwrap().to_string())
+            })
             .collect();
         assert_eq!(addrs, ["h:1", "h:3", "h:9"]);
         apply(&mut g, up(0, vec![group("a", &[])]));

@@ -36,13 +36,25 @@ impl TargetClient {
     }
 
     /// Fetches `url`; the error text is what the target's last error shows.
-    pub async fn fetch(&self, url: &str, timeout: Duration, body_limit: u64) -> Result<Fetched, String> {
-        let limit = if body_limit == 0 { MAX_BODY_BYTES } else { body_limit.min(MAX_BODY_BYTES) };
+    pub async fn fetch(
+        &self,
+        url: &str,
+        timeout: Duration,
+        body_limit: u64,
+    ) -> Result<Fetched, String> {
+        let limit = if body_limit == 0 {
+            MAX_BODY_BYTES
+        } else {
+            body_limit.min(MAX_BODY_BYTES)
+        };
         let request = self
             .client
             .get(url)
             .header(http::header::ACCEPT, ACCEPT_HEADER)
-            .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", timeout.as_secs_f64()))
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                format!("{}", timeout.as_secs_f64()),
+            )
             .timeout(timeout);
         let fut = async {
             let mut response = request.send().await.map_err(describe)?;

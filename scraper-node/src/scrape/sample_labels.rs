@@ -6,7 +6,11 @@
 use scrapegrid_common::{Labels, LabelsBuilder};
 
 /// Returns the scraped labels with the target labels attached.
-pub fn attach_target_labels(scraped: &Labels, target: &Labels, honor_labels: bool) -> LabelsBuilder {
+pub fn attach_target_labels(
+    scraped: &Labels,
+    target: &Labels,
+    honor_labels: bool,
+) -> LabelsBuilder {
     let mut lb = scraped.builder();
     if honor_labels {
         for l in target.iter() {
@@ -63,6 +67,9 @@ mod tests {
         let scraped = l(&[("__name__", "m"), ("job", "inner")]);
         let target = l(&[("job", "outer"), ("instance", "h:1")]);
         let got = attach_target_labels(&scraped, &target, true).labels();
-        assert_eq!(got.to_string(), r#"{__name__="m", instance="h:1", job="inner"}"#);
+        assert_eq!(
+            got.to_string(),
+            r#"{__name__="m", instance="h:1", job="inner"}"#
+        );
     }
 }

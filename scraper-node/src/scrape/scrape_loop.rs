@@ -86,13 +86,19 @@ pub async fn run(
         }
         let ts = now_ms();
         let started = Instant::now();
-        let fetched = client.fetch(&spec.url, spec.timeout, spec.pool.body_size_limit).await;
+        let fetched = client
+            .fetch(&spec.url, spec.timeout, spec.pool.body_size_limit)
+            .await;
         let duration = started.elapsed().as_secs_f64();
         let (batch, report) = match fetched {
             Ok(f) => state.on_body(&f.body, f.content_type.as_deref(), ts, duration),
             Err(e) => state.on_error(e, ts, duration),
         };
-        let result = if report.error.is_none() { "success" } else { "failure" };
+        let result = if report.error.is_none() {
+            "success"
+        } else {
+            "failure"
+        };
         ::metrics::counter!(metrics::SCRAPES, "result" => result).increment(1);
         ::metrics::counter!(metrics::SAMPLES_SCRAPED).increment(report.samples_scraped);
         if let Some(e) = &report.error {
@@ -103,7 +109,11 @@ pub async fn run(
             *h = pb::TargetHealth {
                 target_id: spec.id.clone(),
                 generation: spec.generation,
-                health: if report.error.is_none() { pb::Health::Up } else { pb::Health::Down } as i32,
+                health: if report.error.is_none() {
+                    pb::Health::Up
+                } else {
+                    pb::Health::Down
+                } as i32,
                 last_error: report.error.unwrap_or_default(),
                 last_scrape_ms: ts,
                 last_scrape_duration_seconds: duration,
@@ -136,6 +146,10 @@ mod tests {
         assert_eq!(next_slot(10_200, 1000, 200), 11_200);
         let o = offset_ms("abc", 15_000);
         assert!((0..15_000).contains(&o));
-        assert_eq!(o, offset_ms("abc", 15_000), "the phase depends only on the target");
+        assert_eq!(
+            o,
+            offset_ms("abc", 15_000),
+            "the phase depends only on the target"
+        );
     }
 }

@@ -56,7 +56,13 @@ impl ReportSeries {
     }
 
     fn all(&self) -> [&SeriesRef; 5] {
-        [&self.up, &self.duration, &self.scraped, &self.post_relabel, &self.added]
+        [
+            &self.up,
+            &self.duration,
+            &self.scraped,
+            &self.post_relabel,
+            &self.added,
+        ]
     }
 }
 
@@ -82,7 +88,13 @@ pub struct TargetState {
 impl TargetState {
     pub fn new(spec: Arc<TargetSpec>) -> Self {
         let report = ReportSeries::new(&spec.labels);
-        Self { spec, cache: HashMap::new(), previous: HashMap::new(), report, iteration: 0 }
+        Self {
+            spec,
+            cache: HashMap::new(),
+            previous: HashMap::new(),
+            report,
+            iteration: 0,
+        }
     }
 
     /// Number of series in the last successful scrape.
@@ -126,11 +138,19 @@ impl TargetState {
     }
 
     /// Builds the batch of a scrape that failed before a body arrived.
-    pub fn on_error(&mut self, error: String, timestamp_ms: i64, duration_seconds: f64) -> (ScrapeBatch, ScrapeReport) {
+    pub fn on_error(
+        &mut self,
+        error: String,
+        timestamp_ms: i64,
+        duration_seconds: f64,
+    ) -> (ScrapeBatch, ScrapeReport) {
         self.iteration += 1;
         let mut batch = self.new_batch(timestamp_ms);
         self.stale_all_previous(&mut batch, timestamp_ms);
-        let report = ScrapeReport { error: Some(error), ..Default::default() };
+        let report = ScrapeReport {
+            error: Some(error),
+            ..Default::default()
+        };
         self.push_report(&mut batch, timestamp_ms, duration_seconds, &report);
         (batch, report)
     }
@@ -193,14 +213,21 @@ impl TargetState {
                             return Err(report);
                         }
                     };
-                    let entry = CacheEntry { series: series.clone(), last_seen: self.iteration };
+                    let entry = CacheEntry {
+                        series: series.clone(),
+                        last_seen: self.iteration,
+                    };
                     self.cache.insert(sample.series.into(), entry);
                     series
                 }
             };
             let Some(series) = series else { continue };
             let explicit_ts = pool.honor_timestamps && sample.timestamp_ms.is_some();
-            let ts = if explicit_ts { sample.timestamp_ms.unwrap_or(timestamp_ms) } else { timestamp_ms };
+            let ts = if explicit_ts {
+                sample.timestamp_ms.unwrap_or(timestamp_ms)
+            } else {
+                timestamp_ms
+            };
             if seen.contains_key(&series.id) {
                 // Prometheus rejects a repeated series in one scrape
                 // ("duplicate sample for timestamp") and keeps the first.
@@ -237,7 +264,13 @@ impl TargetState {
         Ok(Some(Series::new(labels)))
     }
 
-    fn push_report(&self, batch: &mut ScrapeBatch, ts: i64, duration_seconds: f64, r: &ScrapeReport) {
+    fn push_report(
+        &self,
+        batch: &mut ScrapeBatch,
+        ts: i64,
+        duration_seconds: f64,
+        r: &ScrapeReport,
+    ) {
         let up = if r.error.is_none() { 1.0 } else { 0.0 };
         batch.push(&self.report.up, ts, up);
         batch.push(&self.report.duration, ts, duration_seconds);
@@ -248,7 +281,8 @@ impl TargetState {
 
     fn evict(&mut self) {
         let iteration = self.iteration;
-        self.cache.retain(|_, e| e.last_seen + CACHE_KEEP_SCRAPES > iteration);
+        self.cache
+            .retain(|_, e| e.last_seen + CACHE_KEEP_SCRAPES > iteration);
     }
 }
 
@@ -271,7 +305,8 @@ fn check_limits(labels: &Labels, pool: &crate::target::PoolConfig) -> Result<(),
                 pool.label_name_length_limit
             ));
         }
-        if pool.label_value_length_limit > 0 && l.value.len() as u64 > pool.label_value_length_limit {
+        if pool.label_value_length_limit > 0 && l.value.len() as u64 > pool.label_value_length_limit
+        {
             return Err(format!(
                 "label_value_length_limit exceeded (metric: {name}, label name: {}, value: {:?}, length: {}, limit: {})",
                 l.name,

@@ -21,13 +21,23 @@ fn spec(pool: pb::ScrapePool) -> Arc<TargetSpec> {
 }
 
 fn default_pool() -> pb::ScrapePool {
-    pb::ScrapePool { name: "j".into(), honor_timestamps: true, ..Default::default() }
+    pb::ScrapePool {
+        name: "j".into(),
+        honor_timestamps: true,
+        ..Default::default()
+    }
 }
 
 /// Returns (series text, timestamp, value) rows of a batch.
 fn rows(b: &ScrapeBatch) -> Vec<(String, i64, f64)> {
     (0..b.len())
-        .map(|i| (b.series[i].labels.to_string(), b.timestamps_ms[i], b.values[i]))
+        .map(|i| {
+            (
+                b.series[i].labels.to_string(),
+                b.timestamps_ms[i],
+                b.values[i],
+            )
+        })
         .collect()
 }
 
@@ -40,17 +50,35 @@ fn value_of(b: &ScrapeBatch, name: &str) -> Option<f64> {
 #[test]
 fn successful_scrape_has_samples_with_target_labels_and_report_series() {
     let mut st = TargetState::new(spec(default_pool()));
-    let (b, r) = st.on_body(b"# TYPE a counter\na{x=\"1\"} 3\nb 4 12345\n", None, 1000, 0.25);
+    let (b, r) = st.on_body(
+        b"# TYPE a counter\na{x=\"1\"} 3\nb 4 12345\n",
+        None,
+        1000,
+        0.25,
+    );
     assert_eq!(r.error, None);
     assert_eq!(b.target_id, "t1");
     assert_eq!(b.generation, 7);
     let rows = rows(&b);
-    assert_eq!(rows[0], (r#"{__name__="a", instance="h:1", job="j", x="1"}"#.into(), 1000, 3.0));
-    assert_eq!(rows[1].1, 12345, "honor_timestamps keeps the explicit timestamp");
+    assert_eq!(
+        rows[0],
+        (
+            r#"{__name__="a", instance="h:1", job="j", x="1"}"#.into(),
+            1000,
+            3.0
+        )
+    );
+    assert_eq!(
+        rows[1].1, 12345,
+        "honor_timestamps keeps the explicit timestamp"
+    );
     assert_eq!(value_of(&b, "up"), Some(1.0));
     assert_eq!(value_of(&b, "scrape_duration_seconds"), Some(0.25));
     assert_eq!(value_of(&b, "scrape_samples_scraped"), Some(2.0));
-    assert_eq!(value_of(&b, "scrape_samples_post_metric_relabeling"), Some(2.0));
+    assert_eq!(
+        value_of(&b, "scrape_samples_post_metric_relabeling"),
+        Some(2.0)
+    );
     assert_eq!(value_of(&b, "scrape_series_added"), Some(2.0));
     assert_eq!(b.len(), 7);
 }
@@ -60,7 +88,9 @@ fn vanished_series_get_a_stale_marker_once() {
     let mut st = TargetState::new(spec(default_pool()));
     st.on_body(b"a 1\nb 2\n", None, 1000, 0.1);
     let (b, _) = st.on_body(b"a 1\n", None, 2000, 0.1);
-    let stale: Vec<_> = (0..b.len()).filter(|i| is_stale_marker(b.values[*i])).collect();
+    let stale: Vec<_> = (0..b.len())
+        .filter(|i| is_stale_marker(b.values[*i]))
+        .collect();
     assert_eq!(stale.len(), 1);
     assert_eq!(b.series[stale[0]].labels.get("__name__"), Some("b"));
     assert_eq!(b.timestamps_ms[stale[0]], 2000);
@@ -86,7 +116,11 @@ fn parse_error_discards_the_scrape_and_stales_everything() {
     assert_eq!(value_of(&b, "up"), Some(0.0));
     let stale = b.values.iter().filter(|v| is_stale_marker(**v)).count();
     assert_eq!(stale, 2);
-    assert_eq!(b.len(), 2 + 5, "no scraped sample of the failed scrape is kept");
+    assert_eq!(
+        b.len(),
+        2 + 5,
+        "no scraped sample of the failed scrape is kept"
+    );
 }
 
 #[test]
@@ -116,7 +150,10 @@ fn metric_relabeling_drops_and_sample_limit_fails() {
     let (b, r) = st.on_body(b"drop_me 1\nkeep 2\n", None, 1000, 0.1);
     assert_eq!(r.error, None);
     assert_eq!(value_of(&b, "scrape_samples_scraped"), Some(2.0));
-    assert_eq!(value_of(&b, "scrape_samples_post_metric_relabeling"), Some(1.0));
+    assert_eq!(
+        value_of(&b, "scrape_samples_post_metric_relabeling"),
+        Some(1.0)
+    );
     assert!(value_of(&b, "drop_me").is_none());
     let (b, r) = st.on_body(b"a 1\nb 2\nc 3\n", None, 2000, 0.1);
     assert_eq!(r.error.as_deref(), Some("sample limit exceeded"));

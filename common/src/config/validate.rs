@@ -1,0 +1,410 @@
+//! From the parsed document to a [`Config`]: Prometheus's defaults, and the
+//! checks that span fields or entries (timeout against interval, unique job
+//! names, targets that look like URLs). Errors carry a document path; the
+//! line is found afterwards by [`locate`], which walks the YAML again to the
+//! deepest node of that path that exists in the file.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::raw::{RawConfig, RawScrapeConfig};
+use super::{
+    Config, ConfigError, ConfigErrorDetail, FileSdConfig, GlobalConfig, ScrapeConfig, StaticConfig,
+    DEFAULT_EVALUATION_INTERVAL, DEFAULT_FILE_SD_REFRESH_INTERVAL, DEFAULT_SCRAPE_INTERVAL,
+    DEFAULT_SCRAPE_TIMEOUT,
+};
+use crate::duration::format_duration;
+use crate::labels::Labels;
+use crate::relabel::RelabelConfig;
+
+/// The scrape protocols Prometheus (2.49+) knows for `scrape_protocols`.
+const SCRAPE_PROTOCOLS: [&str; 4] = [
+    "PrometheusProto",
+    "OpenMetricsText0.0.1",
+    "OpenMetricsText1.0.0",
+    "PrometheusText0.0.4",
+];
+
+/// One step of a document path.
+#[derive(Clone, Debug)]
+pub(super) enum Seg {
+    Key(&'static str),
+    Index(usize),
+}
+
+/// A validation error before it is located in the file.
+#[derive(Debug)]
+pub(super) struct Invalid {
+    path: Vec<Seg>,
+    reason: String,
+}
+
+impl Invalid {
+    fn new(path: &[Seg], reason: impl Into<String>) -> Self {
+        Self {
+            path: path.to_vec(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Names the file and finds the line of the deepest part of the path
+    /// that is written in `text`.
+    pub(super) fn into_config_error(self, file: &str, text: &str) -> ConfigError {
+        let location = (0..=self.path.len())
+            .rev()
+            .find_map(|n| locate(text, &self.path[..n]));
+        let mut path = String::new();
+        for seg in &self.path {
+            match seg {
+                Seg::Key(k) if path.is_empty() => path.push_str(k),
+                Seg::Key(k) => {
+                    path.push('.');
+                    path.push_str(k);
+                }
+                Seg::Index(i) => path.push_str(&format!("[{i}]")),
+            }
+        }
+        ConfigErrorDetail {
+            file: file.to_string(),
+            path,
+            job: None,
+            reason: self.reason,
+            line: location.map(|l| l.0),
+            column: location.map(|l| l.1),
+        }
+        .into()
+    }
+}
+
+type Result<T> = std::result::Result<T, Invalid>;
+
+pub(super) fn validate(raw: RawConfig, file: &str) -> Result<Config> {
+    let mut warnings: Vec<String> = raw
+        .ignored_sections()
+        .into_iter()
+        .map(|s| format!("{file}: {s}: accepted but not acted on by scrapegrid"))
+        .collect();
+    let raw_global = raw.global.unwrap_or_default();
+    if raw_global.query_log_file.is_some() {
+        warnings.push(format!(
+            "{file}: global.query_log_file: accepted but not acted on by scrapegrid"
+        ));
+    }
+    let scrape_interval = nonzero(raw_global.scrape_interval).unwrap_or(DEFAULT_SCRAPE_INTERVAL);
+    let scrape_timeout = match nonzero(raw_global.scrape_timeout) {
+        Some(t) if t > scrape_interval => {
+            return Err(Invalid::new(
+                &[Seg::Key("global"), Seg::Key("scrape_timeout")],
+                format!(
+                    "global scrape timeout ({}) greater than scrape interval ({})",
+                    format_duration(t),
+                    format_duration(scrape_interval)
+                ),
+            ))
+        }
+        Some(t) => t,
+        None => DEFAULT_SCRAPE_TIMEOUT.min(scrape_interval),
+    };
+    let global = GlobalConfig {
+        scrape_interval,
+        scrape_timeout,
+        evaluation_interval: nonzero(raw_global.evaluation_interval)
+            .unwrap_or(DEFAULT_EVALUATION_INTERVAL),
+        external_labels: Labels::from_pairs(raw_global.external_labels.unwrap_or_default().0),
+    };
+
+    let mut scrape_configs = Vec::new();
+    let mut names = BTreeSet::new();
+    for (i, entry) in raw
+        .scrape_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let at = [Seg::Key("scrape_configs"), Seg::Index(i)];
+        let Some(job) = entry else {
+            return Err(Invalid::new(&at, "empty or null scrape config section"));
+        };
+        let job = scrape_config(job, &global, &at, file, &mut warnings)?;
+        if !names.insert(job.job_name.clone()) {
+            return Err(Invalid::new(
+                &[at[0].clone(), at[1].clone(), Seg::Key("job_name")],
+                format!(
+                    "found multiple scrape configs with job name {:?}",
+                    job.job_name
+                ),
+            ));
+        }
+        scrape_configs.push(job);
+    }
+    Ok(Config {
+        global,
+        scrape_configs,
+        warnings,
+    })
+}
+
+fn nonzero(d: Option<Duration>) -> Option<Duration> {
+    d.filter(|d| !d.is_zero())
+}
+
+fn scrape_config(
+    raw: RawScrapeConfig,
+    global: &GlobalConfig,
+    at: &[Seg],
+    file: &str,
+    warnings: &mut Vec<String>,
+) -> Result<ScrapeConfig> {
+    let field = |name: &'static str| [at, &[Seg::Key(name)]].concat();
+    let job_name = raw.job_name.unwrap_or_default();
+    if job_name.is_empty() {
+        return Err(Invalid::new(&field("job_name"), "job_name is empty"));
+    }
+    let warn = |warnings: &mut Vec<String>, what: &str| {
+        warnings.push(format!(
+            "{file}: job {job_name:?}: {what}: accepted but not acted on by scrapegrid yet"
+        ));
+    };
+
+    let scrape_interval = nonzero(raw.scrape_interval).unwrap_or(global.scrape_interval);
+    let scrape_timeout = match nonzero(raw.scrape_timeout) {
+        Some(t) if t > scrape_interval => {
+            return Err(Invalid::new(
+                &field("scrape_timeout"),
+                format!(
+                    "scrape timeout ({}) greater than scrape interval ({})",
+                    format_duration(t),
+                    format_duration(scrape_interval)
+                ),
+            ))
+        }
+        Some(t) => t,
+        None => global.scrape_timeout.min(scrape_interval),
+    };
+
+    let scheme = raw.scheme.unwrap_or_else(|| "http".to_string());
+    if scheme != "http" && scheme != "https" {
+        return Err(Invalid::new(
+            &field("scheme"),
+            format!("invalid scheme {scheme:?}: must be \"http\" or \"https\""),
+        ));
+    }
+
+    let relabel_configs = relabel_rules(raw.relabel_configs, &field("relabel_configs"), "target")?;
+    let metric_relabel_configs = relabel_rules(
+        raw.metric_relabel_configs,
+        &field("metric_relabel_configs"),
+        "metric",
+    )?;
+
+    let mut static_configs = Vec::new();
+    for (k, sc) in raw
+        .static_configs
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        let Some(sc) = sc else { continue };
+        // Prometheus checks addresses only when relabeling cannot fix them.
+        if relabel_configs.is_empty() {
+            for (t, target) in sc.targets.iter().enumerate() {
+                let at = [
+                    field("static_configs"),
+                    vec![Seg::Index(k), Seg::Key("targets"), Seg::Index(t)],
+                ]
+                .concat();
+                if target.is_empty() {
+                    return Err(Invalid::new(&at, "target address is empty"));
+                }
+                if target.contains('/') {
+                    return Err(Invalid::new(
+                        &at,
+                        format!("{target:?} is not a valid hostname"),
+                    ));
+                }
+            }
+        }
+        static_configs.push(StaticConfig {
+            targets: sc.targets,
+            labels: Labels::from_pairs(sc.labels.unwrap_or_default().0),
+        });
+    }
+
+    let file_sd_configs = raw
+        .file_sd_configs
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .map(|f| FileSdConfig {
+            files: f.files.into_iter().map(PathBuf::from).collect(),
+            // Prometheus would tick every 0s; take the default instead.
+            refresh_interval: nonzero(f.refresh_interval)
+                .unwrap_or(DEFAULT_FILE_SD_REFRESH_INTERVAL),
+        })
+        .collect();
+
+    if let Some(protocols) = &raw.scrape_protocols {
+        let mut seen = BTreeSet::new();
+        for (k, p) in protocols.iter().enumerate() {
+            let at = [field("scrape_protocols"), vec![Seg::Index(k)]].concat();
+            if !SCRAPE_PROTOCOLS.contains(&p.as_str()) {
+                return Err(Invalid::new(
+                    &at,
+                    format!(
+                        "unknown scrape protocol {p:?}, supported: {}",
+                        SCRAPE_PROTOCOLS.join(", ")
+                    ),
+                ));
+            }
+            if !seen.insert(p) {
+                return Err(Invalid::new(
+                    &at,
+                    format!("duplicated protocol in scrape_protocols: {p:?}"),
+                ));
+            }
+        }
+        warn(warnings, "scrape_protocols");
+    }
+    if raw.follow_redirects == Some(false) {
+        warn(warnings, "follow_redirects: false");
+    }
+    if raw.enable_http2 == Some(false) {
+        warn(warnings, "enable_http2: false");
+    }
+
+    Ok(ScrapeConfig {
+        job_name,
+        scrape_interval,
+        scrape_timeout,
+        metrics_path: raw.metrics_path.unwrap_or_else(|| "/metrics".to_string()),
+        scheme,
+        params: raw.params.unwrap_or_default(),
+        honor_labels: raw.honor_labels.unwrap_or(false),
+        honor_timestamps: raw.honor_timestamps.unwrap_or(true),
+        track_timestamps_staleness: raw.track_timestamps_staleness.unwrap_or(false),
+        static_configs,
+        file_sd_configs,
+        relabel_configs,
+        metric_relabel_configs,
+        sample_limit: raw.sample_limit.unwrap_or(0),
+        target_limit: raw.target_limit.unwrap_or(0),
+        label_limit: raw.label_limit.unwrap_or(0),
+        label_name_length_limit: raw.label_name_length_limit.unwrap_or(0),
+        label_value_length_limit: raw.label_value_length_limit.unwrap_or(0),
+        body_size_limit: raw.body_size_limit.unwrap_or(0),
+    })
+}
+
+fn relabel_rules(
+    rules: Option<Vec<Option<super::raw::RelabelRuleYaml>>>,
+    at: &[Seg],
+    kind: &str,
+) -> Result<Vec<RelabelConfig>> {
+    rules
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(k, r)| {
+            r.map(|r| r.0).ok_or_else(|| {
+                Invalid::new(
+                    &[at, &[Seg::Index(k)]].concat(),
+                    format!("empty or null {kind} relabeling rule in scrape config"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The failure [`Walk`] raises at the node it was sent to.
+const LOCATE_MARKER: &str = "scrapegrid-locate-here";
+
+/// Returns the 1-based line and column of the node at `path` in `text`, or
+/// `None` when the path is not written there. It walks the document with a
+/// deserializer that fails on purpose at the node, and reads the location
+/// `yaml_serde` attaches to that failure.
+fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
+    let de = yaml_serde::Deserializer::from_str(text);
+    match (Walk { path }).deserialize(de) {
+        Err(e) if e.to_string().contains(LOCATE_MARKER) => {
+            e.location().map(|l| (l.line(), l.column()))
+        }
+        _ => None,
+    }
+}
+
+/// Walks to the node at `path`; fails there, or succeeds if it is absent.
+struct Walk<'a> {
+    path: &'a [Seg],
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        match self.path.first() {
+            None => d.deserialize_any(self),
+            Some(Seg::Key(_)) => d.deserialize_map(self),
+            Some(Seg::Index(_)) => d.deserialize_seq(self),
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(LOCATE_MARKER)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        let Some((Seg::Key(want), rest)) = self.path.split_first() else {
+            return Err(de::Error::custom(LOCATE_MARKER));
+        };
+        while let Some(key) = map.next_key::<yaml_serde::Value>()? {
+            if key.as_str() == Some(want) {
+                return map.next_value_seed(Walk { path: rest });
+            }
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        let Some((Seg::Index(want), rest)) = self.path.split_first() else {
+            return Err(de::Error::custom(LOCATE_MARKER));
+        };
+        for _ in 0..*want {
+            if seq.next_element::<IgnoredAny>()?.is_none() {
+                return Ok(());
+            }
+        }
+        seq.next_element_seed(Walk { path: rest }).map(|_| ())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<(), E> {
+        Err(E::custom(LOCATE_MARKER))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<(), E> {
+        Err(E::custom(LOCATE_MARKER))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<(), E> {
+        Err(E::custom(LOCATE_MARKER))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<(), E> {
+        Err(E::custom(LOCATE_MARKER))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<(), E> {
+        Err(E::custom(LOCATE_MARKER))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<(), E> {
+        Err(E::custom(LOCATE_MARKER))
+    }
+}

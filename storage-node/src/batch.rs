@@ -1,0 +1,303 @@
+//! Validating a wire `Batch` into a [`Batch`] the writer can apply.
+//!
+//! Series references are scoped to one ingest stream: a `SeriesDef` binds a
+//! reference to a label set in the stream's [`RefTable`], later batches use
+//! the reference alone. [`resolve`] registers every well-formed definition
+//! of a batch before it checks the samples, so a batch refused for a bad
+//! sample still defines its series for the batches that follow.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use scrapegrid_common::Labels;
+use scrapegrid_proto::v1 as pb;
+
+/// Stream-scoped series references.
+#[derive(Debug, Default)]
+pub struct RefTable {
+    refs: HashMap<u64, Arc<Labels>>,
+}
+
+impl RefTable {
+    pub fn len(&self) -> usize {
+        self.refs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.refs.is_empty()
+    }
+}
+
+/// A validated batch: series as label sets, samples pointing into them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub sequence: u64,
+    pub target_id: String,
+    pub target_generation: u64,
+    /// The distinct series the samples refer to.
+    pub series: Vec<Arc<Labels>>,
+    pub samples: Vec<Sample>,
+}
+
+/// One sample; `series` indexes [`Batch::series`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub series: u32,
+    pub ts_ms: i64,
+    pub value: f64,
+}
+
+/// Why a batch is malformed; acked REFUSED/INVALID with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+/// Returns whether `name` is a valid Prometheus label name.
+pub fn is_valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn validate_labels(def: &pb::SeriesDef) -> Result<Labels, Invalid> {
+    if def.labels.is_empty() {
+        return Err(Invalid(format!("series ref {} has no labels", def.r#ref)));
+    }
+    for l in &def.labels {
+        if !is_valid_label_name(&l.name) {
+            return Err(Invalid(format!(
+                "series ref {}: invalid label name {:?}",
+                def.r#ref, l.name
+            )));
+        }
+    }
+    let labels = Labels::from_proto(&def.labels);
+    let non_empty = def.labels.iter().filter(|l| !l.value.is_empty()).count();
+    if labels.len() != non_empty {
+        return Err(Invalid(format!(
+            "series ref {}: duplicate label name",
+            def.r#ref
+        )));
+    }
+    if labels.is_empty() {
+        return Err(Invalid(format!(
+            "series ref {}: every label value is empty",
+            def.r#ref
+        )));
+    }
+    Ok(labels)
+}
+
+/// Registers the batch's series definitions in `refs`, then checks and
+/// resolves its samples. A definition that reuses a reference replaces it.
+pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> {
+    let mut first_err = None;
+    for def in &batch.new_series {
+        match validate_labels(def) {
+            Ok(labels) => {
+                refs.refs.insert(def.r#ref, Arc::new(labels));
+            }
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    if batch.sequence == 0 {
+        return Err(Invalid("sequence must be positive".into()));
+    }
+    let n = batch.refs.len();
+    if batch.values.len() != n {
+        return Err(Invalid(format!(
+            "column lengths differ: {n} refs, {} values",
+            batch.values.len()
+        )));
+    }
+    if !batch.timestamps_ms.is_empty() && batch.timestamps_ms.len() != n {
+        return Err(Invalid(format!(
+            "column lengths differ: {n} refs, {} timestamps",
+            batch.timestamps_ms.len()
+        )));
+    }
+    if batch.timestamps_ms.is_empty() && n > 0 && batch.timestamp_ms == 0 {
+        return Err(Invalid("samples without a timestamp".into()));
+    }
+    let mut index: HashMap<u64, u32> = HashMap::new();
+    let mut series = Vec::new();
+    let mut samples = Vec::with_capacity(n);
+    for (i, (&r, &value)) in batch.refs.iter().zip(&batch.values).enumerate() {
+        let idx = match index.get(&r) {
+            Some(&idx) => idx,
+            None => {
+                let labels = refs
+                    .refs
+                    .get(&r)
+                    .ok_or_else(|| Invalid(format!("unknown series ref {r}")))?;
+                let idx = series.len() as u32;
+                series.push(labels.clone());
+                index.insert(r, idx);
+                idx
+            }
+        };
+        let ts_ms = batch
+            .timestamps_ms
+            .get(i)
+            .copied()
+            .unwrap_or(batch.timestamp_ms);
+        samples.push(Sample {
+            series: idx,
+            ts_ms,
+            value,
+        });
+    }
+    Ok(Batch {
+        sequence: batch.sequence,
+        target_id: batch.target_id,
+        target_generation: batch.target_generation,
+        series,
+        samples,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(r: u64, pairs: &[(&str, &str)]) -> pb::SeriesDef {
+        pb::SeriesDef {
+            r#ref: r,
+            labels: pairs
+                .iter()
+                .map(|(n, v)| pb::Label {
+                    name: n.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    fn batch(seq: u64, defs: Vec<pb::SeriesDef>, refs: Vec<u64>, values: Vec<f64>) -> pb::Batch {
+        pb::Batch {
+            sequence: seq,
+            target_id: "t".into(),
+            target_generation: 1,
+            timestamp_ms: 1000,
+            new_series: defs,
+            refs,
+            values,
+            timestamps_ms: vec![],
+        }
+    }
+
+    #[test]
+    fn refs_carry_over_between_batches() {
+        let mut refs = RefTable::default();
+        let b = resolve(
+            &mut refs,
+            batch(1, vec![def(7, &[("__name__", "up")])], vec![7], vec![1.0]),
+        )
+        .unwrap();
+        assert_eq!(b.series.len(), 1);
+        assert_eq!(b.samples[0].ts_ms, 1000);
+        let b = resolve(&mut refs, batch(2, vec![], vec![7, 7], vec![2.0, 3.0])).unwrap();
+        assert_eq!(b.series.len(), 1, "one series, two samples");
+        assert_eq!(b.samples.len(), 2);
+    }
+
+    #[test]
+    fn refused_batches_still_register_their_series() {
+        let mut refs = RefTable::default();
+        let err = resolve(
+            &mut refs,
+            batch(
+                1,
+                vec![def(1, &[("__name__", "a")])],
+                vec![1, 2],
+                vec![1.0, 2.0],
+            ),
+        )
+        .unwrap_err();
+        assert_eq!(err.0, "unknown series ref 2");
+        assert_eq!(refs.len(), 1);
+        assert!(resolve(&mut refs, batch(2, vec![], vec![1], vec![1.0])).is_ok());
+    }
+
+    #[test]
+    fn malformed_batches_are_invalid() {
+        let mut refs = RefTable::default();
+        let d = || vec![def(1, &[("__name__", "a")])];
+        let cases: Vec<(pb::Batch, &str)> = vec![
+            (
+                batch(1, d(), vec![1], vec![]),
+                "column lengths differ: 1 refs, 0 values",
+            ),
+            (
+                pb::Batch {
+                    timestamps_ms: vec![1, 2],
+                    ..batch(1, d(), vec![1], vec![1.0])
+                },
+                "column lengths differ: 1 refs, 2 timestamps",
+            ),
+            (
+                pb::Batch {
+                    timestamp_ms: 0,
+                    ..batch(1, d(), vec![1], vec![1.0])
+                },
+                "samples without a timestamp",
+            ),
+            (
+                batch(0, d(), vec![1], vec![1.0]),
+                "sequence must be positive",
+            ),
+            (
+                batch(1, vec![def(2, &[("0bad", "x")])], vec![], vec![]),
+                "series ref 2: invalid label name \"0bad\"",
+            ),
+            (
+                batch(1, vec![def(2, &[("a", "x"), ("a", "y")])], vec![], vec![]),
+                "series ref 2: duplicate label name",
+            ),
+            (
+                batch(1, vec![def(2, &[])], vec![], vec![]),
+                "series ref 2 has no labels",
+            ),
+        ];
+        for (b, want) in cases {
+            assert_eq!(resolve(&mut refs, b).unwrap_err().0, want);
+        }
+    }
+
+    #[test]
+    fn explicit_timestamps_and_empty_batches() {
+        let mut refs = RefTable::default();
+        let b = resolve(
+            &mut refs,
+            pb::Batch {
+                timestamps_ms: vec![5],
+                timestamp_ms: 0,
+                ..batch(
+                    3,
+                    vec![def(1, &[("__name__", "a")])],
+                    vec![1],
+                    vec![f64::NAN],
+                )
+            },
+        )
+        .unwrap();
+        assert_eq!(b.samples[0].ts_ms, 5);
+        let empty = resolve(&mut refs, batch(4, vec![], vec![], vec![])).unwrap();
+        assert!(empty.samples.is_empty());
+    }
+
+    #[test]
+    fn label_names() {
+        for ok in ["a", "_", "__name__", "A1_b"] {
+            assert!(is_valid_label_name(ok), "{ok}");
+        }
+        for bad in ["", "1a", "a-b", "é"] {
+            assert!(!is_valid_label_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The storage node's error type and its one mapping to gRPC status codes.
+
+/// Errors of the storage node.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// RocksDB failed (IO error, corruption detected by RocksDB, ...).
+    #[error("rocksdb: {0}")]
+    Storage(#[from] rocksdb::Error),
+    /// A stored record could not be decoded.
+    #[error("corrupt {what} record")]
+    Corrupt { what: &'static str },
+    /// A matcher set is unusable: invalid regex, no matchers, or only
+    /// matchers that match the empty string.
+    #[error("{0}")]
+    InvalidMatchers(String),
+    /// A request parameter or expression is invalid.
+    #[error("{0}")]
+    BadData(String),
+    /// The writer thread has stopped (shutdown, or an earlier sync failure).
+    #[error("writer is not running: {0}")]
+    WriterUnavailable(String),
+    /// The node is shutting down.
+    #[error("shutting down")]
+    ShuttingDown,
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("grpc server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Storage node result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        let msg = err.to_string();
+        match err {
+            Error::InvalidMatchers(_) | Error::BadData(_) => tonic::Status::invalid_argument(msg),
+            Error::WriterUnavailable(_) | Error::ShuttingDown => tonic::Status::unavailable(msg),
+            Error::Storage(_) | Error::Corrupt { .. } | Error::Io(_) | Error::Transport(_) => {
+                tonic::Status::internal(msg)
+            }
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The gRPC `Query` service: converts requests, calls the index and sample
+//! reads on the blocking pool, converts the answers back.
+//!
+//! A request whose `start_ms` and `end_ms` are both 0 (fields left unset)
+//! means "no time restriction" for `LabelNames` and `LabelValues`.
+
+use std::sync::Arc;
+
+use scrapegrid_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::index::{check_selectable, Index, Matcher, TimeRange};
+use crate::samples;
+
+/// The `Query` gRPC service.
+#[derive(Debug, Clone)]
+pub struct QueryService {
+    db: Arc<Db>,
+}
+
+impl QueryService {
+    pub fn new(db: Arc<Db>) -> Self {
+        Self { db }
+    }
+
+    pub fn into_server(self) -> pb::query_server::QueryServer<Self> {
+        pb::query_server::QueryServer::new(self)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T> + Send + 'static,
+    ) -> Result<T, Status> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| Status::internal(format!("query task failed: {e}")))?
+            .map_err(Status::from)
+    }
+}
+
+fn matchers(ms: &[pb::Matcher]) -> Result<Vec<Matcher>> {
+    ms.iter().map(Matcher::from_proto).collect()
+}
+
+fn range(start_ms: i64, end_ms: i64) -> Result<TimeRange> {
+    if start_ms == 0 && end_ms == 0 {
+        return Ok(TimeRange::ALL);
+    }
+    if end_ms < start_ms {
+        return Err(Error::BadData("end_ms is before start_ms".into()));
+    }
+    Ok(TimeRange {
+        start: start_ms,
+        end: end_ms,
+    })
+}
+
+#[tonic::async_trait]
+impl pb::query_server::Query for QueryService {
+    async fn select(
+        &self,
+        request: Request<pb::SelectRequest>,
+    ) -> Result<Response<pb::SelectResponse>, Status> {
+        let req = request.into_inner();
+        let ms = matchers(&req.matchers)?;
+        check_selectable(&ms)?;
+        if req.end_ms < req.start_ms {
+            return Err(Error::BadData("end_ms is before start_ms".into()).into());
+        }
+        let series = self
+            .blocking(move |db| {
+                let mut out = Vec::new();
+                for (id, labels) in Index::new(db).select(&ms)? {
+                    let points = samples::read(db, id, req.start_ms, req.end_ms)?;
+                    if points.is_empty() {
+                        continue;
+                    }
+                    out.push(pb::SeriesSamples {
+                        labels: labels.to_proto(),
+                        timestamps_ms: points.iter().map(|p| p.t).collect(),
+                        values: points.iter().map(|p| p.v).collect(),
+                    });
+                }
+                Ok(out)
+            })
+            .await?;
+        Ok(Response::new(pb::SelectResponse { series }))
+    }
+
+    async fn label_names(
+        &self,
+        request: Request<pb::LabelNamesRequest>,
+    ) -> Result<Response<pb::LabelNamesResponse>, Status> {
+        let req = request.into_inner();
+        let ms = matchers(&req.matchers)?;
+        let range = range(req.start_ms, req.end_ms)?;
+        let names = self
+            .blocking(move |db| Index::new(db).label_names(&ms, range))
+            .await?;
+        Ok(Response::new(pb::LabelNamesResponse { names }))
+    }
+
+    async fn label_values(
+        &self,
+        request: Request<pb::LabelValuesRequest>,
+    ) -> Result<Response<pb::LabelValuesResponse>, Status> {
+        let req = request.into_inner();
+        let ms = matchers(&req.matchers)?;
+        let range = range(req.start_ms, req.end_ms)?;
+        let name = req.name;
+        let values = self
+            .blocking(move |db| Index::new(db).label_values(&name, &ms, range))
+            .await?;
+        Ok(Response::new(pb::LabelValuesResponse { values }))
+    }
+}

@@ -1,0 +1,388 @@
+//! The series index: label matchers evaluated over postings, and label name
+//! and value listings.
+//!
+//! Matchers follow Prometheus: a missing label has the value "", so a
+//! matcher that matches "" also selects series without the label
+//! (`{env=""}` selects series without `env`, `{foo!="bar"}` includes series
+//! without `foo`). Selection therefore starts from the postings of matchers
+//! that do NOT match "" (an equality reads one posting list, the others the
+//! union of the matching values' lists), intersects them, and checks every
+//! matcher against the candidates' label sets. A matcher set with no such
+//! matcher would select everything and is refused, as Prometheus does.
+
+use std::collections::BTreeSet;
+
+use regex::Regex;
+use rocksdb::ReadOptions;
+use scrapegrid_common::Labels;
+use scrapegrid_proto::v1 as pb;
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::{keys, samples};
+
+/// How a matcher compares a label value.
+#[derive(Debug, Clone)]
+pub enum MatchOp {
+    Equal(String),
+    NotEqual(String),
+    /// An anchored regex (`^(?:re)$`).
+    Regex(Regex),
+    NotRegex(Regex),
+}
+
+/// One label matcher.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    pub name: String,
+    pub op: MatchOp,
+}
+
+impl Matcher {
+    pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            op: MatchOp::Equal(value.into()),
+        }
+    }
+
+    pub fn not_equal(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            op: MatchOp::NotEqual(value.into()),
+        }
+    }
+
+    /// Builds a regex matcher; `re` is anchored at both ends.
+    pub fn regex(name: impl Into<String>, re: &str) -> Result<Self> {
+        Ok(Self {
+            name: name.into(),
+            op: MatchOp::Regex(anchored(re)?),
+        })
+    }
+
+    /// Builds a negated regex matcher; `re` is anchored at both ends.
+    pub fn not_regex(name: impl Into<String>, re: &str) -> Result<Self> {
+        Ok(Self {
+            name: name.into(),
+            op: MatchOp::NotRegex(anchored(re)?),
+        })
+    }
+
+    /// Converts a wire matcher, compiling its regex.
+    pub fn from_proto(m: &pb::Matcher) -> Result<Self> {
+        match pb::MatchType::try_from(m.r#type) {
+            Ok(pb::MatchType::Equal) => Ok(Self::equal(&m.name, &m.value)),
+            Ok(pb::MatchType::NotEqual) => Ok(Self::not_equal(&m.name, &m.value)),
+            Ok(pb::MatchType::Regex) => Self::regex(&m.name, &m.value),
+            Ok(pb::MatchType::NotRegex) => Self::not_regex(&m.name, &m.value),
+            Err(_) => Err(Error::InvalidMatchers(format!(
+                "unknown match type {}",
+                m.r#type
+            ))),
+        }
+    }
+
+    /// Converts a parsed PromQL matcher; its regex is anchored already.
+    pub fn from_promql(m: &promql_parser::label::Matcher) -> Self {
+        use promql_parser::label::MatchOp as P;
+        let op = match &m.op {
+            P::Equal => MatchOp::Equal(m.value.clone()),
+            P::NotEqual => MatchOp::NotEqual(m.value.clone()),
+            P::Re(re) => MatchOp::Regex(re.clone()),
+            P::NotRe(re) => MatchOp::NotRegex(re.clone()),
+        };
+        Self {
+            name: m.name.clone(),
+            op,
+        }
+    }
+
+    /// Returns whether the matcher accepts `value` ("" for a missing label).
+    pub fn matches(&self, value: &str) -> bool {
+        match &self.op {
+            MatchOp::Equal(v) => v == value,
+            MatchOp::NotEqual(v) => v != value,
+            MatchOp::Regex(re) => re.is_match(value),
+            MatchOp::NotRegex(re) => !re.is_match(value),
+        }
+    }
+
+    /// Returns whether the matcher accepts a series without the label.
+    pub fn matches_empty(&self) -> bool {
+        self.matches("")
+    }
+
+    /// Returns whether the matcher accepts `labels`.
+    pub fn matches_labels(&self, labels: &Labels) -> bool {
+        self.matches(labels.get(&self.name).unwrap_or(""))
+    }
+}
+
+fn anchored(re: &str) -> Result<Regex> {
+    Regex::new(&format!("^(?:{re})$"))
+        .map_err(|e| Error::InvalidMatchers(format!("invalid regex {re:?}: {e}")))
+}
+
+/// A closed time range in milliseconds; [`TimeRange::ALL`] skips the
+/// per-series sample check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub start: i64,
+    pub end: i64,
+}
+
+impl TimeRange {
+    pub const ALL: TimeRange = TimeRange {
+        start: i64::MIN,
+        end: i64::MAX,
+    };
+
+    pub fn is_all(&self) -> bool {
+        *self == Self::ALL
+    }
+}
+
+/// Checks that `matchers` can select series: at least one, and at least one
+/// that does not match the empty string.
+pub fn check_selectable(matchers: &[Matcher]) -> Result<()> {
+    if matchers.iter().all(Matcher::matches_empty) {
+        return Err(Error::InvalidMatchers(
+            "vector selector must contain at least one non-empty matcher".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Returns the sorted intersection of sorted `a` and `b`.
+fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Read access to the series index.
+#[derive(Clone, Copy)]
+pub struct Index<'a> {
+    db: &'a Db,
+}
+
+impl<'a> Index<'a> {
+    pub fn new(db: &'a Db) -> Self {
+        Self { db }
+    }
+
+    /// Calls `f` with every postings key starting with `prefix`.
+    fn scan_postings(
+        &self,
+        prefix: &[u8],
+        mut f: impl FnMut(keys::PostingsKey<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut ro = ReadOptions::default();
+        if let Some(end) = keys::prefix_end(prefix) {
+            ro.set_iterate_upper_bound(end);
+        }
+        let mut it = self
+            .db
+            .raw()
+            .raw_iterator_cf_opt(self.db.cf(keys::CF_POSTINGS), ro);
+        it.seek(prefix);
+        while let Some(k) = it.key() {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            f(keys::decode_postings_key(k).ok_or(Error::Corrupt { what: "postings" })?)?;
+            it.next();
+        }
+        it.status()?;
+        Ok(())
+    }
+
+    /// Returns the sorted ids of the series with `name="value"`.
+    pub fn postings(&self, name: &str, value: &str) -> Result<Vec<u64>> {
+        let prefix = keys::postings_prefix(name, value);
+        let mut ids = Vec::new();
+        self.scan_postings(&prefix, |k| {
+            // A longer key belongs to a value that has `value\0` as a prefix.
+            if k.value == value.as_bytes() {
+                ids.push(k.id);
+            }
+            Ok(())
+        })?;
+        Ok(ids)
+    }
+
+    /// Returns the sorted ids of every series.
+    pub fn all_postings(&self) -> Result<Vec<u64>> {
+        let mut ids = Vec::new();
+        self.scan_postings(&keys::all_postings_prefix(), |k| {
+            if k.name.is_empty() && k.value.is_empty() {
+                ids.push(k.id);
+            }
+            Ok(())
+        })?;
+        Ok(ids)
+    }
+
+    /// Returns the sorted ids of the series whose `name` value passes `keep`.
+    fn postings_where(&self, name: &str, keep: impl Fn(&str) -> bool) -> Result<Vec<u64>> {
+        let mut ids = Vec::new();
+        self.scan_postings(&keys::postings_name_prefix(name), |k| {
+            let value =
+                std::str::from_utf8(k.value).map_err(|_| Error::Corrupt { what: "postings" })?;
+            if keep(value) {
+                ids.push(k.id);
+            }
+            Ok(())
+        })?;
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Returns the label set of series `id`.
+    pub fn series_labels(&self, id: u64) -> Result<Labels> {
+        let v = self
+            .db
+            .get(keys::CF_SERIES, &keys::series_key(id))?
+            .ok_or(Error::Corrupt { what: "series" })?;
+        keys::decode_labels(&v).ok_or(Error::Corrupt { what: "series" })
+    }
+
+    /// Returns the series matching every matcher, sorted by labels.
+    pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<(u64, Labels)>> {
+        check_selectable(matchers)?;
+        let mut candidates: Option<Vec<u64>> = None;
+        for m in matchers.iter().filter(|m| !m.matches_empty()) {
+            let ids = match &m.op {
+                MatchOp::Equal(v) => self.postings(&m.name, v)?,
+                _ => self.postings_where(&m.name, |v| m.matches(v))?,
+            };
+            let next = match candidates {
+                None => ids,
+                Some(c) => intersect(&c, &ids),
+            };
+            if next.is_empty() {
+                return Ok(Vec::new());
+            }
+            candidates = Some(next);
+        }
+        let mut out = Vec::new();
+        for id in candidates.unwrap_or_default() {
+            let labels = self.series_labels(id)?;
+            if matchers.iter().all(|m| m.matches_labels(&labels)) {
+                out.push((id, labels));
+            }
+        }
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(out)
+    }
+
+    /// Returns the series matching `matchers` (every series when empty) that
+    /// have a sample in `range`.
+    pub fn series_in_range(
+        &self,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<Vec<(u64, Labels)>> {
+        let series = if matchers.is_empty() {
+            let mut all = Vec::new();
+            for id in self.all_postings()? {
+                all.push((id, self.series_labels(id)?));
+            }
+            all.sort_by(|a, b| a.1.cmp(&b.1));
+            all
+        } else {
+            self.select(matchers)?
+        };
+        if range.is_all() {
+            return Ok(series);
+        }
+        let mut out = Vec::with_capacity(series.len());
+        for (id, labels) in series {
+            if samples::any_in(self.db, id, range.start, range.end)? {
+                out.push((id, labels));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Returns the sorted label names of the series matching `matchers` (all
+    /// series when empty) with a sample in `range`.
+    pub fn label_names(&self, matchers: &[Matcher], range: TimeRange) -> Result<Vec<String>> {
+        if matchers.is_empty() && range.is_all() {
+            return self.all_label_names();
+        }
+        let mut names = BTreeSet::new();
+        for (_, labels) in self.series_in_range(matchers, range)? {
+            names.extend(labels.iter().map(|l| l.name.clone()));
+        }
+        Ok(names.into_iter().collect())
+    }
+
+    /// Returns the sorted values of label `name` over the series matching
+    /// `matchers` (all series when empty) with a sample in `range`.
+    pub fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        range: TimeRange,
+    ) -> Result<Vec<String>> {
+        if matchers.is_empty() && range.is_all() {
+            let mut values = Vec::new();
+            self.scan_postings(&keys::postings_name_prefix(name), |k| {
+                if values.last().map(|v: &String| v.as_bytes()) != Some(k.value) {
+                    let v = std::str::from_utf8(k.value)
+                        .map_err(|_| Error::Corrupt { what: "postings" })?;
+                    values.push(v.to_string());
+                }
+                Ok(())
+            })?;
+            // Keys sort by value bytes, which is also string order; values
+            // containing NUL may interleave, so sort and dedup to be sure.
+            values.sort();
+            values.dedup();
+            return Ok(values);
+        }
+        let mut values = BTreeSet::new();
+        for (_, labels) in self.series_in_range(matchers, range)? {
+            if let Some(v) = labels.get(name) {
+                values.insert(v.to_string());
+            }
+        }
+        Ok(values.into_iter().collect())
+    }
+
+    /// Returns every label name, skipping from one name to the next.
+    fn all_label_names(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut it = self.db.raw().raw_iterator_cf(self.db.cf(keys::CF_POSTINGS));
+        // The all-series posting (empty name) sorts first; names start at 0x01.
+        it.seek([0x01]);
+        while let Some(k) = it.key() {
+            let p = keys::decode_postings_key(k).ok_or(Error::Corrupt { what: "postings" })?;
+            let name =
+                std::str::from_utf8(p.name).map_err(|_| Error::Corrupt { what: "postings" })?;
+            names.push(name.to_string());
+            // Past every key of this name: `name 0x01` (names hold no NUL).
+            let mut next = p.name.to_vec();
+            next.push(0x01);
+            it.seek(&next);
+        }
+        it.status()?;
+        Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,232 @@
+//! The gRPC `Ingest` service: one task per `Write` stream.
+//!
+//! The stream task reads the `WriteHello`, asks the writer for the scraper's
+//! durable last sequence and answers `Welcome`. Then for each `Batch` it
+//! resolves stream-scoped series references ([`crate::batch`]) and either
+//! queues the batch on the writer or, when it is malformed, answers REFUSED/
+//! INVALID at once. Answers leave in request order: the task pushes each
+//! answer, ready or pending on the writer, into a bounded queue
+//! ([`MAX_IN_FLIGHT`]) that the response stream resolves one by one. When
+//! the queue is full, the task stops reading requests.
+//!
+//! On shutdown the task stops reading, lets the queued answers resolve and
+//! ends the stream with UNAVAILABLE, so the scraper reconnects elsewhere or
+//! later and resends what was not acked.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use scrapegrid_proto::v1 as pb;
+use scrapegrid_proto::v1::write_request::Msg;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::batch::{self, RefTable};
+use crate::metrics;
+use crate::writer::{self, PendingAck, WriterHandle};
+
+/// Answers per stream that may wait for the writer at once.
+pub const MAX_IN_FLIGHT: usize = 128;
+
+/// Largest accepted `WriteRequest`: a first scrape of a big target carries
+/// every label set.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// The `Ingest` gRPC service.
+#[derive(Debug, Clone)]
+pub struct IngestService {
+    writer: WriterHandle,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl IngestService {
+    /// `tasks` tracks the stream tasks so shutdown can wait for them.
+    pub fn new(writer: WriterHandle, shutdown: CancellationToken, tasks: TaskTracker) -> Self {
+        Self {
+            writer,
+            shutdown,
+            tasks,
+        }
+    }
+
+    /// Returns the tonic server for this service.
+    pub fn into_server(self) -> pb::ingest_server::IngestServer<Self> {
+        pb::ingest_server::IngestServer::new(self).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+}
+
+/// An answer in the response queue.
+enum Answer {
+    Ready(Result<pb::WriteResponse, Status>),
+    Pending(PendingAck),
+}
+
+impl Answer {
+    async fn resolve(self) -> Result<pb::WriteResponse, Status> {
+        let ack = match self {
+            Answer::Ready(r) => return r,
+            Answer::Pending(rx) => rx
+                .await
+                .map_err(|_| Status::unavailable("writer stopped before acking"))??,
+        };
+        Ok(ack_response(ack))
+    }
+}
+
+fn ack_response(ack: pb::Ack) -> pb::WriteResponse {
+    pb::WriteResponse {
+        msg: Some(pb::write_response::Msg::Ack(ack)),
+    }
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::WriteResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::ingest_server::Ingest for IngestService {
+    type WriteStream = ResponseStream;
+
+    async fn write(
+        &self,
+        request: Request<Streaming<pb::WriteRequest>>,
+    ) -> Result<Response<Self::WriteStream>, Status> {
+        if self.shutdown.is_cancelled() {
+            return Err(Status::unavailable("storage node is shutting down"));
+        }
+        let requests = request.into_inner();
+        let (tx, rx) = mpsc::channel(MAX_IN_FLIGHT);
+        let stream = StreamTask {
+            writer: self.writer.clone(),
+            shutdown: self.shutdown.clone(),
+            out: tx,
+        };
+        self.tasks.spawn(stream.run(requests));
+        let responses = ReceiverStream::new(rx).then(Answer::resolve);
+        Ok(Response::new(Box::pin(responses)))
+    }
+}
+
+/// The state of one `Write` stream.
+struct StreamTask {
+    writer: WriterHandle,
+    shutdown: CancellationToken,
+    out: mpsc::Sender<Answer>,
+}
+
+impl StreamTask {
+    async fn run(self, mut requests: Streaming<pb::WriteRequest>) {
+        metrics::ingest_stream_opened();
+        let scraper_id = match self.hello(&mut requests).await {
+            Ok(id) => id,
+            Err(status) => {
+                self.push(Answer::Ready(Err(status))).await;
+                metrics::ingest_stream_closed();
+                return;
+            }
+        };
+        let end = self.batches(&scraper_id, &mut requests).await;
+        if let Err(status) = end {
+            tracing::debug!(scraper = %scraper_id, status = %status, "ingest stream ended");
+            self.push(Answer::Ready(Err(status))).await;
+        } else {
+            tracing::debug!(scraper = %scraper_id, "ingest stream closed by the scraper");
+        }
+        metrics::ingest_stream_closed();
+    }
+
+    /// Reads the `WriteHello` and answers `Welcome`.
+    async fn hello(&self, requests: &mut Streaming<pb::WriteRequest>) -> Result<Arc<str>, Status> {
+        let first = tokio::select! {
+            m = requests.message() => m?,
+            _ = self.shutdown.cancelled() => {
+                return Err(Status::unavailable("storage node is shutting down"));
+            }
+        };
+        let hello = match first.and_then(|r| r.msg) {
+            Some(Msg::Hello(h)) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message must be a WriteHello",
+                ))
+            }
+        };
+        if hello.scraper_id.is_empty() {
+            return Err(Status::invalid_argument("WriteHello.scraper_id is empty"));
+        }
+        let scraper_id: Arc<str> = hello.scraper_id.into();
+        let last_sequence = self.writer.hello(scraper_id.clone()).await?;
+        tracing::info!(scraper = %scraper_id, last_sequence, "ingest stream opened");
+        let welcome = pb::WriteResponse {
+            msg: Some(pb::write_response::Msg::Welcome(pb::Welcome {
+                last_sequence,
+            })),
+        };
+        if !self.push(Answer::Ready(Ok(welcome))).await {
+            return Err(Status::cancelled("response stream closed"));
+        }
+        Ok(scraper_id)
+    }
+
+    /// Handles batches until the scraper closes the stream (`Ok`) or the
+    /// stream must end with a status (`Err`).
+    async fn batches(
+        &self,
+        scraper_id: &Arc<str>,
+        requests: &mut Streaming<pb::WriteRequest>,
+    ) -> Result<(), Status> {
+        let mut refs = RefTable::default();
+        loop {
+            let msg = tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => {
+                    return Err(Status::unavailable("storage node is shutting down"));
+                }
+                m = requests.message() => m,
+            };
+            let batch = match msg {
+                Ok(None) => return Ok(()),
+                Err(status) => return Err(status),
+                Ok(Some(pb::WriteRequest {
+                    msg: Some(Msg::Batch(b)),
+                })) => b,
+                Ok(Some(_)) => {
+                    return Err(Status::invalid_argument(
+                        "expected a Batch: WriteHello is sent once, first",
+                    ))
+                }
+            };
+            metrics::batch_received();
+            let sequence = batch.sequence;
+            let answer = match batch::resolve(&mut refs, batch) {
+                Ok(batch) => Answer::Pending(self.writer.submit(scraper_id.clone(), batch).await?),
+                Err(invalid) => {
+                    metrics::batch_refused("invalid");
+                    tracing::debug!(scraper = %scraper_id, sequence, error = %invalid, "batch refused");
+                    Answer::Ready(Ok(ack_response(writer::ack(
+                        sequence,
+                        pb::AckStatus::Refused,
+                        pb::RefuseReason::Invalid,
+                        invalid.0,
+                    ))))
+                }
+            };
+            if !self.push(answer).await {
+                return Err(Status::cancelled("response stream closed"));
+            }
+        }
+    }
+
+    /// Queues an answer; returns false when the response stream is gone (or
+    /// blocked at shutdown).
+    async fn push(&self, answer: Answer) -> bool {
+        tokio::select! {
+            biased;
+            r = self.out.send(answer) => r.is_ok(),
+            _ = self.shutdown.cancelled() => false,
+        }
+    }
+}

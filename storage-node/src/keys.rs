@@ -1,0 +1,346 @@
+//! Column families and key encodings: the one place that knows how data is
+//! laid out in RocksDB.
+//!
+//! All integers in keys are big-endian so that RocksDB's bytewise order is
+//! numeric order. Timestamps are `i64` with the sign bit flipped, so negative
+//! timestamps sort before positive ones.
+//!
+//! | CF                 | key                                         | value                 |
+//! |--------------------|---------------------------------------------|-----------------------|
+//! | `series`           | series id (u64)                             | encoded label set     |
+//! | `series_by_labels` | encoded label set                           | series id (u64)       |
+//! | `postings`         | name 0x00 value 0x00 series id (u64)        | empty                 |
+//! | `samples`          | series id (u64) + timestamp (flipped i64)   | f64 bits (u64)        |
+//! | `meta`             | `next_series_id`, `seq/<scraper>`, `gen/<target>` | u64             |
+//!
+//! The postings CF also holds the all-series posting: a key with an empty
+//! name and an empty value (`0x00 0x00 id`); label names are never empty, so
+//! it cannot collide with a real label. Label values may contain any byte
+//! (NUL included): a postings key is decoded from both ends (the name stops
+//! at the first NUL, the id is the last eight bytes), never by splitting.
+//!
+//! The `samples` layout (one key per sample) is the seam that compressed
+//! chunks will replace: only [`sample_key`], [`decode_sample_key`],
+//! [`encode_sample_value`] and [`decode_sample_value`] know it.
+
+use scrapegrid_common::{Label, Labels};
+
+/// Series id -> encoded label set.
+pub const CF_SERIES: &str = "series";
+/// Encoded label set -> series id.
+pub const CF_SERIES_BY_LABELS: &str = "series_by_labels";
+/// Label name/value -> series ids, as keys with empty values.
+pub const CF_POSTINGS: &str = "postings";
+/// Series id and timestamp -> sample value.
+pub const CF_SAMPLES: &str = "samples";
+/// Node-wide counters and per-scraper / per-target records.
+pub const CF_META: &str = "meta";
+
+/// Every column family the node opens.
+pub const ALL_CFS: [&str; 5] = [
+    CF_SERIES,
+    CF_SERIES_BY_LABELS,
+    CF_POSTINGS,
+    CF_SAMPLES,
+    CF_META,
+];
+
+/// Meta key of the next series id to allocate.
+pub const META_NEXT_SERIES_ID: &[u8] = b"next_series_id";
+/// Meta key prefix of the last applied sequence per scraper id.
+pub const META_SEQ_PREFIX: &[u8] = b"seq/";
+/// Meta key prefix of the highest target generation seen per target id.
+pub const META_GEN_PREFIX: &[u8] = b"gen/";
+
+/// Series ids start here; 0 is never a valid id.
+pub const FIRST_SERIES_ID: u64 = 1;
+
+/// The separator between the parts of a postings key.
+const SEP: u8 = 0x00;
+
+/// Returns the `series` CF key of `id`.
+pub fn series_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+/// Encodes a u64 value (series ids, sequences, generations).
+pub fn encode_u64(v: u64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+/// Decodes a u64 value; `None` when it is not exactly eight bytes.
+pub fn decode_u64(b: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(b.try_into().ok()?))
+}
+
+/// Encodes a label set: for each label, the name's length (LEB128), the
+/// name, the value's length, the value. Deterministic for a given set, so it
+/// is also the `series_by_labels` key.
+pub fn encode_labels(labels: &Labels) -> Vec<u8> {
+    let size: usize = labels
+        .iter()
+        .map(|l| l.name.len() + l.value.len() + 4)
+        .sum();
+    let mut out = Vec::with_capacity(size);
+    for l in labels.iter() {
+        put_uvarint(&mut out, l.name.len() as u64);
+        out.extend_from_slice(l.name.as_bytes());
+        put_uvarint(&mut out, l.value.len() as u64);
+        out.extend_from_slice(l.value.as_bytes());
+    }
+    out
+}
+
+/// Decodes [`encode_labels`] output; `None` when it is malformed.
+pub fn decode_labels(mut b: &[u8]) -> Option<Labels> {
+    let mut out: Vec<Label> = Vec::new();
+    while !b.is_empty() {
+        let name = take_string(&mut b)?;
+        let value = take_string(&mut b)?;
+        if out.last().is_some_and(|l| l.name >= name) || value.is_empty() {
+            return None;
+        }
+        out.push(Label { name, value });
+    }
+    Some(Labels::from_sorted_unchecked(out))
+}
+
+fn take_string(b: &mut &[u8]) -> Option<String> {
+    let len = usize::try_from(take_uvarint(b)?).ok()?;
+    if b.len() < len {
+        return None;
+    }
+    let (s, rest) = b.split_at(len);
+    *b = rest;
+    String::from_utf8(s.to_vec()).ok()
+}
+
+fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn take_uvarint(b: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            *b = &b[i + 1..];
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// Returns the postings prefix of all series with label `name` (any value).
+pub fn postings_name_prefix(name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(name.len() + 1);
+    k.extend_from_slice(name.as_bytes());
+    k.push(SEP);
+    k
+}
+
+/// Returns the postings prefix of the series with `name="value"`. A key
+/// belongs to this posting list only if it is exactly eight bytes longer.
+pub fn postings_prefix(name: &str, value: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(name.len() + value.len() + 10);
+    k.extend_from_slice(name.as_bytes());
+    k.push(SEP);
+    k.extend_from_slice(value.as_bytes());
+    k.push(SEP);
+    k
+}
+
+/// Returns the postings key of series `id` under `name="value"`.
+pub fn postings_key(name: &str, value: &str, id: u64) -> Vec<u8> {
+    let mut k = postings_prefix(name, value);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// Returns the prefix of the all-series posting list.
+pub fn all_postings_prefix() -> Vec<u8> {
+    postings_prefix("", "")
+}
+
+/// Returns the all-series postings key of `id`.
+pub fn all_postings_key(id: u64) -> Vec<u8> {
+    postings_key("", "", id)
+}
+
+/// A decoded postings key.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PostingsKey<'a> {
+    pub name: &'a [u8],
+    pub value: &'a [u8],
+    pub id: u64,
+}
+
+/// Decodes a postings key; `None` when it is malformed.
+pub fn decode_postings_key(k: &[u8]) -> Option<PostingsKey<'_>> {
+    if k.len() < 10 {
+        return None;
+    }
+    let (head, id) = k.split_at(k.len() - 8);
+    let id = decode_u64(id)?;
+    let (&last, head) = head.split_last()?;
+    if last != SEP {
+        return None;
+    }
+    let name_end = head.iter().position(|&b| b == SEP)?;
+    Some(PostingsKey {
+        name: &head[..name_end],
+        value: &head[name_end + 1..],
+        id,
+    })
+}
+
+/// Returns the smallest key greater than every key starting with `prefix`,
+/// or `None` when no such key exists (the prefix is all 0xff).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Maps a timestamp to a u64 whose big-endian bytes sort like the i64.
+fn flip_ts(ts: i64) -> u64 {
+    (ts as u64) ^ (1 << 63)
+}
+
+fn unflip_ts(v: u64) -> i64 {
+    (v ^ (1 << 63)) as i64
+}
+
+/// Returns the `samples` key of series `id` at `ts_ms`.
+pub fn sample_key(id: u64, ts_ms: i64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&id.to_be_bytes());
+    k[8..].copy_from_slice(&flip_ts(ts_ms).to_be_bytes());
+    k
+}
+
+/// Decodes a `samples` key into (series id, timestamp).
+pub fn decode_sample_key(k: &[u8]) -> Option<(u64, i64)> {
+    if k.len() != 16 {
+        return None;
+    }
+    let id = decode_u64(&k[..8])?;
+    let ts = unflip_ts(decode_u64(&k[8..])?);
+    Some((id, ts))
+}
+
+/// Encodes a sample value bit-exactly (stale markers keep their NaN bits).
+pub fn encode_sample_value(v: f64) -> [u8; 8] {
+    v.to_bits().to_be_bytes()
+}
+
+/// Decodes [`encode_sample_value`] output.
+pub fn decode_sample_value(b: &[u8]) -> Option<f64> {
+    decode_u64(b).map(f64::from_bits)
+}
+
+/// Returns the meta key of the last applied sequence of `scraper_id`.
+pub fn seq_key(scraper_id: &str) -> Vec<u8> {
+    [META_SEQ_PREFIX, scraper_id.as_bytes()].concat()
+}
+
+/// Returns the meta key of the highest generation seen for `target_id`.
+pub fn gen_key(target_id: &str) -> Vec<u8> {
+    [META_GEN_PREFIX, target_id.as_bytes()].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_round_trip() {
+        let cases = [
+            Labels::new(),
+            Labels::from_pairs([("__name__", "up"), ("job", "node")]),
+            Labels::from_pairs([("a", "x\0y"), ("b", "ü".repeat(100).as_str())]),
+        ];
+        for l in cases {
+            assert_eq!(decode_labels(&encode_labels(&l)), Some(l));
+        }
+        assert_eq!(decode_labels(&[5, b'a']), None);
+        // Unsorted names are rejected.
+        let mut bad = encode_labels(&Labels::from_pairs([("b", "1")]));
+        bad.extend(encode_labels(&Labels::from_pairs([("a", "1")])));
+        assert_eq!(decode_labels(&bad), None);
+    }
+
+    #[test]
+    fn sample_keys_sort_by_series_then_time() {
+        let keys = [
+            sample_key(1, i64::MIN),
+            sample_key(1, -5),
+            sample_key(1, 0),
+            sample_key(1, 7),
+            sample_key(1, i64::MAX),
+            sample_key(2, -1),
+            sample_key(256, 0),
+        ];
+        for w in keys.windows(2) {
+            assert!(w[0] < w[1], "{:?} !< {:?}", w[0], w[1]);
+        }
+        for (id, ts) in [(1, i64::MIN), (3, -1), (u64::MAX, 1_700_000_000_000)] {
+            assert_eq!(decode_sample_key(&sample_key(id, ts)), Some((id, ts)));
+        }
+    }
+
+    #[test]
+    fn sample_values_keep_nan_bits() {
+        let stale = scrapegrid_proto::stale_marker();
+        let back = decode_sample_value(&encode_sample_value(stale)).unwrap();
+        assert!(scrapegrid_proto::is_stale_marker(back));
+        assert_eq!(decode_sample_value(&encode_sample_value(-0.5)), Some(-0.5));
+    }
+
+    #[test]
+    fn postings_keys_decode_from_both_ends() {
+        let k = postings_key("job", "a\0b", 42);
+        assert_eq!(
+            decode_postings_key(&k),
+            Some(PostingsKey {
+                name: b"job",
+                value: b"a\0b",
+                id: 42
+            })
+        );
+        let all_key = all_postings_key(7);
+        let all = decode_postings_key(&all_key).unwrap();
+        assert_eq!((all.name, all.value, all.id), (&b""[..], &b""[..], 7));
+        // Within one name, keys sort by value then id.
+        assert!(postings_key("a", "1", 9) < postings_key("a", "2", 1));
+        assert!(postings_key("a", "1", 1) < postings_key("a", "1", 2));
+        // The all-series posting sorts before every label.
+        assert!(all_postings_key(u64::MAX) < postings_key("a", "", 0));
+        assert!(k.starts_with(&postings_name_prefix("job")));
+        assert!(!k.starts_with(&postings_name_prefix("jo")));
+    }
+
+    #[test]
+    fn prefix_end_is_the_next_prefix() {
+        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff, 0xff]), None);
+    }
+
+    #[test]
+    fn meta_keys() {
+        assert_eq!(seq_key("s1"), b"seq/s1");
+        assert_eq!(gen_key("t1"), b"gen/t1");
+        assert_eq!(decode_u64(&encode_u64(99)), Some(99));
+        assert_eq!(decode_u64(b"short"), None);
+    }
+}

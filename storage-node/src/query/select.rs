@@ -1,0 +1,68 @@
+//! Reading the samples of the series a matcher set selects.
+
+use scrapegrid_common::Labels;
+
+use crate::db::Db;
+use crate::error::Result;
+use crate::index::{Index, Matcher};
+use crate::samples::{self, Sample};
+
+/// One series and its samples in a time range, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+}
+
+/// Where evaluation reads series from.
+pub trait SeriesSource {
+    /// Returns the series matching every matcher that have samples with
+    /// `mint <= t <= maxt`, sorted by labels, stale markers included.
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>>;
+}
+
+/// Reads series from the database.
+#[derive(Clone, Copy)]
+pub struct DbSource<'a> {
+    db: &'a Db,
+}
+
+impl<'a> DbSource<'a> {
+    pub fn new(db: &'a Db) -> Self {
+        Self { db }
+    }
+}
+
+impl SeriesSource for DbSource<'_> {
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
+        let mut out = Vec::new();
+        for (id, labels) in Index::new(self.db).select(matchers)? {
+            let samples = samples::read(self.db, id, mint, maxt)?;
+            if !samples.is_empty() {
+                out.push(Series { labels, samples });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A fixed set of series, for tests.
+impl SeriesSource for Vec<Series> {
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
+        crate::index::check_selectable(matchers)?;
+        Ok(self
+            .iter()
+            .filter(|s| matchers.iter().all(|m| m.matches_labels(&s.labels)))
+            .map(|s| Series {
+                labels: s.labels.clone(),
+                samples: s
+                    .samples
+                    .iter()
+                    .filter(|p| p.t >= mint && p.t <= maxt)
+                    .copied()
+                    .collect(),
+            })
+            .filter(|s| !s.samples.is_empty())
+            .collect())
+    }
+}

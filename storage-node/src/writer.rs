@@ -1,0 +1,443 @@
+//! The writer thread: the only code that writes to RocksDB.
+//!
+//! Ingest streams send [`Job`]s through a [`WriterHandle`] over a bounded
+//! channel; when it is full, `send` waits, which stops the stream from
+//! reading more requests (backpressure reaches the scraper through gRPC flow
+//! control). The thread takes one job, then everything already queued (up to
+//! [`MAX_GROUP`]), writes each batch as its own `WriteBatch` without sync,
+//! then fsyncs the WAL once for the group and only then replies, in order.
+//! So an ack always follows durability, and `kill -9` after an ack loses
+//! nothing.
+//!
+//! The thread owns the ingest state: the next series id, the labels -> series
+//! id cache, and the last applied sequence per scraper and highest target
+//! generation per target (read lazily from `meta`). Being single-threaded,
+//! duplicate and fencing checks need no locks. If a write or a WAL sync
+//! fails, the thread refuses everything after it: what it wrote may not be
+//! durable, a later sequence must not be applied past a lost one, and only a
+//! restart (WAL recovery) tells what is.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rocksdb::WriteBatch;
+use scrapegrid_common::Labels;
+use scrapegrid_proto::v1 as pb;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::batch::Batch;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::{keys, metrics, samples};
+
+/// Batches written per WAL sync at most.
+pub const MAX_GROUP: usize = 256;
+/// Jobs queued for the writer at most.
+pub const QUEUE_CAPACITY: usize = 1024;
+
+/// A request to the writer thread.
+#[derive(Debug)]
+enum Job {
+    /// Returns the durable last sequence of a scraper.
+    Hello {
+        scraper_id: Arc<str>,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    /// Applies one batch and returns its ack.
+    Batch {
+        scraper_id: Arc<str>,
+        batch: Batch,
+        reply: oneshot::Sender<Result<pb::Ack>>,
+    },
+}
+
+/// Sends jobs to the writer thread; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Job>,
+}
+
+/// The ack of a submitted batch, once it is durable.
+pub type PendingAck = oneshot::Receiver<Result<pb::Ack>>;
+
+impl WriterHandle {
+    /// Returns the last sequence durably applied for `scraper_id` (0 if none).
+    pub async fn hello(&self, scraper_id: Arc<str>) -> Result<u64> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Hello { scraper_id, reply }).await?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Queues `batch`; waits while the queue is full. The returned receiver
+    /// yields the ack once the batch is durable (or known not to be stored).
+    pub async fn submit(&self, scraper_id: Arc<str>, batch: Batch) -> Result<PendingAck> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Batch {
+            scraper_id,
+            batch,
+            reply,
+        })
+        .await?;
+        Ok(rx)
+    }
+
+    async fn send(&self, job: Job) -> Result<()> {
+        self.tx.send(job).await.map_err(|_| closed())
+    }
+}
+
+fn closed() -> Error {
+    Error::WriterUnavailable("writer thread has stopped".into())
+}
+
+/// Starts the writer thread. It runs until every [`WriterHandle`] is dropped,
+/// then syncs the WAL a last time and returns.
+pub fn spawn(db: Arc<Db>) -> Result<(WriterHandle, std::thread::JoinHandle<()>)> {
+    let next_series_id = db
+        .get_meta_u64(keys::META_NEXT_SERIES_ID)?
+        .unwrap_or(keys::FIRST_SERIES_ID);
+    let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+    let mut state = State {
+        db,
+        next_series_id,
+        series: HashMap::new(),
+        seqs: HashMap::new(),
+        gens: HashMap::new(),
+        failed: None,
+    };
+    let thread = std::thread::Builder::new()
+        .name("storage-writer".into())
+        .spawn(move || state.run(rx))?;
+    Ok((WriterHandle { tx }, thread))
+}
+
+struct State {
+    db: Arc<Db>,
+    next_series_id: u64,
+    /// Labels -> series id of every series written or looked up so far.
+    series: HashMap<Arc<Labels>, u64>,
+    seqs: HashMap<Arc<str>, u64>,
+    gens: HashMap<String, u64>,
+    /// Set when a WAL sync failed; every later job fails with it.
+    failed: Option<String>,
+}
+
+/// A reply waiting for the group's WAL sync.
+enum Reply {
+    Hello(oneshot::Sender<Result<u64>>, Result<u64>),
+    Ack(oneshot::Sender<Result<pb::Ack>>, Result<pb::Ack>),
+}
+
+impl State {
+    fn run(&mut self, mut rx: mpsc::Receiver<Job>) {
+        tracing::debug!(next_series_id = self.next_series_id, "writer started");
+        while let Some(first) = rx.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.run_group(group);
+        }
+        if self.failed.is_none() {
+            if let Err(err) = self.db.sync_wal() {
+                tracing::error!(error = %err, "final wal sync failed");
+            }
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    fn run_group(&mut self, group: Vec<Job>) {
+        let mut replies = Vec::with_capacity(group.len());
+        let mut written = 0;
+        for job in group {
+            match job {
+                Job::Hello { scraper_id, reply } => {
+                    let res = self.last_sequence(&scraper_id);
+                    replies.push(Reply::Hello(reply, res));
+                }
+                Job::Batch {
+                    scraper_id,
+                    batch,
+                    reply,
+                } => {
+                    let res = self.apply(scraper_id, batch);
+                    if let (Err(err), None) = (&res, &self.failed) {
+                        // Later batches of the scraper must not be applied
+                        // past this one, or a resend would be dropped as
+                        // already stored.
+                        tracing::error!(error = %err, "write failed; refusing all further writes");
+                        self.failed = Some(err.to_string());
+                    }
+                    if matches!(&res, Ok(ack) if ack.status == pb::AckStatus::Applied as i32) {
+                        written += 1;
+                    }
+                    replies.push(Reply::Ack(reply, res));
+                }
+            }
+        }
+        if written > 0 {
+            let start = Instant::now();
+            if let Err(err) = self.db.sync_wal() {
+                tracing::error!(error = %err, "wal sync failed; refusing all further writes");
+                self.failed = Some(err.to_string());
+            }
+            metrics::write_synced(start.elapsed(), written);
+        }
+        // Nothing in this group is known durable after a failed sync.
+        let failed = self.failed.clone();
+        for reply in replies {
+            match (reply, &failed) {
+                (Reply::Hello(tx, _), Some(f)) => {
+                    drop(tx.send(Err(Error::WriterUnavailable(f.clone()))))
+                }
+                (Reply::Ack(tx, _), Some(f)) => {
+                    drop(tx.send(Err(Error::WriterUnavailable(f.clone()))))
+                }
+                (Reply::Hello(tx, res), None) => drop(tx.send(res)),
+                (Reply::Ack(tx, res), None) => drop(tx.send(res)),
+            }
+        }
+    }
+
+    fn last_sequence(&mut self, scraper_id: &Arc<str>) -> Result<u64> {
+        if let Some(&seq) = self.seqs.get(scraper_id) {
+            return Ok(seq);
+        }
+        let seq = self
+            .db
+            .get_meta_u64(&keys::seq_key(scraper_id))?
+            .unwrap_or(0);
+        self.seqs.insert(scraper_id.clone(), seq);
+        Ok(seq)
+    }
+
+    fn target_generation(&mut self, target_id: &str) -> Result<u64> {
+        if let Some(&g) = self.gens.get(target_id) {
+            return Ok(g);
+        }
+        let g = self
+            .db
+            .get_meta_u64(&keys::gen_key(target_id))?
+            .unwrap_or(0);
+        self.gens.insert(target_id.to_string(), g);
+        Ok(g)
+    }
+
+    /// Returns the id of `labels` if the series exists.
+    fn lookup_series(&mut self, labels: &Arc<Labels>) -> Result<Option<u64>> {
+        if let Some(&id) = self.series.get(labels) {
+            return Ok(Some(id));
+        }
+        let stored = self
+            .db
+            .get(keys::CF_SERIES_BY_LABELS, &keys::encode_labels(labels))?;
+        let Some(v) = stored else { return Ok(None) };
+        let id = keys::decode_u64(&v).ok_or(Error::Corrupt {
+            what: "series_by_labels",
+        })?;
+        self.series.insert(labels.clone(), id);
+        Ok(Some(id))
+    }
+
+    /// Checks, writes (unsynced) and returns the ack of one batch; state is
+    /// updated only when the write succeeded.
+    fn apply(&mut self, scraper_id: Arc<str>, batch: Batch) -> Result<pb::Ack> {
+        if let Some(f) = &self.failed {
+            return Err(Error::WriterUnavailable(f.clone()));
+        }
+        let seq = batch.sequence;
+        let last = self.last_sequence(&scraper_id)?;
+        if seq <= last {
+            metrics::batch_duplicate();
+            return Ok(ack(
+                seq,
+                pb::AckStatus::Duplicate,
+                pb::RefuseReason::Unspecified,
+                String::new(),
+            ));
+        }
+        let fence = !batch.target_id.is_empty();
+        if fence {
+            let seen = self.target_generation(&batch.target_id)?;
+            if batch.target_generation < seen {
+                metrics::batch_refused("fenced");
+                return Ok(ack(
+                    seq,
+                    pb::AckStatus::Refused,
+                    pb::RefuseReason::Fenced,
+                    format!(
+                        "target {} generation {} is older than generation {seen}",
+                        batch.target_id, batch.target_generation
+                    ),
+                ));
+            }
+        }
+
+        let db = self.db.clone();
+        let cf_meta = db.cf(keys::CF_META);
+        let mut wb = WriteBatch::default();
+
+        let mut next_id = self.next_series_id;
+        // Series created by this batch; two refs may name the same labels.
+        let mut created: HashMap<Arc<Labels>, u64> = HashMap::new();
+        let mut ids = Vec::with_capacity(batch.series.len());
+        for labels in &batch.series {
+            if let Some(&id) = created.get(labels) {
+                ids.push(id);
+                continue;
+            }
+            if let Some(id) = self.lookup_series(labels)? {
+                ids.push(id);
+                continue;
+            }
+            let id = next_id;
+            next_id += 1;
+            put_series(&db, &mut wb, id, labels);
+            created.insert(labels.clone(), id);
+            ids.push(id);
+        }
+        if next_id != self.next_series_id {
+            wb.put_cf(
+                cf_meta,
+                keys::META_NEXT_SERIES_ID,
+                keys::encode_u64(next_id),
+            );
+        }
+        for s in &batch.samples {
+            let id = ids[s.series as usize];
+            samples::append(&db, &mut wb, id, s.ts_ms, s.value);
+        }
+        wb.put_cf(cf_meta, keys::seq_key(&scraper_id), keys::encode_u64(seq));
+        if fence {
+            wb.put_cf(
+                cf_meta,
+                keys::gen_key(&batch.target_id),
+                keys::encode_u64(batch.target_generation),
+            );
+        }
+        db.write_unsynced(wb)?;
+
+        self.next_series_id = next_id;
+        let n_created = created.len();
+        self.series.extend(created);
+        self.seqs.insert(scraper_id, seq);
+        if fence {
+            self.gens.insert(batch.target_id, batch.target_generation);
+        }
+        metrics::batch_applied(batch.samples.len(), n_created);
+        Ok(ack(
+            seq,
+            pb::AckStatus::Applied,
+            pb::RefuseReason::Unspecified,
+            String::new(),
+        ))
+    }
+}
+
+/// Adds a new series to `wb`: its label set both ways and its postings.
+pub(crate) fn put_series(db: &Db, wb: &mut WriteBatch, id: u64, labels: &Labels) {
+    let encoded = keys::encode_labels(labels);
+    wb.put_cf(db.cf(keys::CF_SERIES), keys::series_key(id), &encoded);
+    wb.put_cf(
+        db.cf(keys::CF_SERIES_BY_LABELS),
+        &encoded,
+        keys::encode_u64(id),
+    );
+    let postings = db.cf(keys::CF_POSTINGS);
+    wb.put_cf(postings, keys::all_postings_key(id), []);
+    for l in labels.iter() {
+        wb.put_cf(postings, keys::postings_key(&l.name, &l.value, id), []);
+    }
+}
+
+/// Builds an ack.
+pub fn ack(
+    sequence: u64,
+    status: pb::AckStatus,
+    reason: pb::RefuseReason,
+    message: String,
+) -> pb::Ack {
+    pb::Ack {
+        sequence,
+        status: status as i32,
+        reason: reason as i32,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Sample;
+
+    fn labels(name: &str) -> Arc<Labels> {
+        Arc::new(Labels::from_pairs([("__name__", name)]))
+    }
+
+    fn batch(seq: u64, generation: u64, series: Vec<Arc<Labels>>) -> Batch {
+        let samples = (0..series.len() as u32)
+            .map(|i| Sample {
+                series: i,
+                ts_ms: 1000 * seq as i64,
+                value: 1.0,
+            })
+            .collect();
+        Batch {
+            sequence: seq,
+            target_id: "t".into(),
+            target_generation: generation,
+            series,
+            samples,
+        }
+    }
+
+    #[tokio::test]
+    async fn applies_deduplicates_and_fences() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(dir.path()).unwrap());
+        let (writer, thread) = spawn(db.clone()).unwrap();
+        let s: Arc<str> = "s".into();
+        assert_eq!(writer.hello(s.clone()).await.unwrap(), 0);
+
+        // Queue several jobs at once so they share a group.
+        let pending = [
+            // Two references to the same labels make one series.
+            batch(1, 5, vec![labels("a"), labels("a"), labels("b")]),
+            batch(1, 5, vec![labels("a")]),
+            batch(2, 4, vec![labels("a")]),
+            batch(3, 6, vec![labels("c")]),
+        ];
+        let mut rxs = Vec::new();
+        for b in pending {
+            rxs.push(writer.submit(s.clone(), b).await.unwrap());
+        }
+        let mut got = Vec::new();
+        for rx in rxs {
+            let ack = rx.await.unwrap().unwrap();
+            got.push((ack.sequence, ack.status(), ack.reason()));
+        }
+        use pb::{AckStatus as A, RefuseReason as R};
+        assert_eq!(
+            got,
+            [
+                (1, A::Applied, R::Unspecified),
+                (1, A::Duplicate, R::Unspecified),
+                (2, A::Refused, R::Fenced),
+                (3, A::Applied, R::Unspecified),
+            ]
+        );
+        assert_eq!(writer.hello(s.clone()).await.unwrap(), 3);
+        drop(writer);
+        thread.join().unwrap();
+
+        let index = crate::index::Index::new(&db);
+        assert_eq!(index.all_postings().unwrap(), [1, 2, 3], "a, b, c");
+        assert_eq!(db.get_meta_u64(keys::META_NEXT_SERIES_ID).unwrap(), Some(4));
+        assert_eq!(db.get_meta_u64(&keys::gen_key("t")).unwrap(), Some(6));
+        assert_eq!(db.get_meta_u64(&keys::seq_key("s")).unwrap(), Some(3));
+    }
+}
