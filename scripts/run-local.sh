@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cargo build --bins
-bin=target/debug
+bin=${CARGO_TARGET_DIR:-target}/debug
 data=${DATA_DIR:-./data}
 mkdir -p "$data"
 pids=()

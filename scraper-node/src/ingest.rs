@@ -327,8 +327,8 @@ mod tests {
     fn sequences_refs_and_resend_after_reconnect() {
         let a = Series::new(Labels::from_pairs([("__name__", "a")]));
         let mut o = Outbox::default();
-        o.push(batch(1, &[a.clone()]));
-        o.push(batch(2, &[a.clone()]));
+        o.push(batch(1, std::slice::from_ref(&a)));
+        o.push(batch(2, std::slice::from_ref(&a)));
         o.on_welcome(41);
         let b1 = o.next_to_send().unwrap();
         let b2 = o.next_to_send().unwrap();
@@ -345,7 +345,7 @@ mod tests {
         // Reconnect: the storage node had 43 already.
         o.on_welcome(43);
         assert!(o.pending.is_empty());
-        o.push(batch(3, &[a.clone()]));
+        o.push(batch(3, std::slice::from_ref(&a)));
         let b3 = o.next_to_send().unwrap();
         assert_eq!(b3.sequence, 44);
         assert_eq!(b3.new_series.len(), 1, "a new stream defines series again");
@@ -356,7 +356,7 @@ mod tests {
         let a = Series::new(Labels::from_pairs([("__name__", "a")]));
         let mut o = Outbox::default();
         o.on_welcome(0);
-        o.push(batch(1, &[a.clone()]));
+        o.push(batch(1, std::slice::from_ref(&a)));
         assert_eq!(o.next_to_send().unwrap().sequence, 1);
         o.on_welcome(0);
         let again = o.next_to_send().unwrap();

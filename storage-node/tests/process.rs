@@ -113,7 +113,7 @@ async fn acked_batches_survive_kill_9() {
     let body: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
     let values = body["data"]["result"][0]["values"].as_array().unwrap();
     assert_eq!(values.len(), N as usize, "every acked sample survived");
-    if Command::new("promtool").arg("--version").output().is_ok() {
+    {
         let out = Command::new("promtool")
             .args([
                 "query",

@@ -159,7 +159,10 @@ async fn killed_scraper_targets_move_to_the_survivor() -> anyhow::Result<()> {
             t.set(200, &format!("v{{i=\"{i}\"}} 2\n"));
         }
     }
-    let bound = Duration::from_secs(3 + 2 * 1 + 2);
+    // Membership timeout (3 s) plus two scrape intervals (1 s) plus 2 s of
+    // slack for process scheduling on a loaded 2-core CI machine.
+    let (membership, interval, slack) = (3, 1, 2);
+    let bound = Duration::from_secs(membership + 2 * interval + slack);
     for instance in &moved {
         eventually(bound, || async {
             let r = cluster
@@ -284,10 +287,13 @@ scrape_configs:
         .query(&format!("up{{instance=\"{}\"}}", good.addr))
         .await?;
     assert!(up.is_empty(), "up of a removed target is stale too: {up:?}");
-    // Its history before the stale marker is still there.
-    let end = now_secs();
-    let history = cluster.query_range("g", end - 20.0, end, 1.0).await?;
+    // Its samples before the stale marker are still there.
+    let history = cluster.query("g[1m]").await?;
     assert_eq!(history.len(), 1, "history of g: {history:?}");
-    assert!(!history[0]["values"].as_array().unwrap().is_empty());
+    assert!(history[0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v[1] == "1"));
     Ok(())
 }

@@ -438,10 +438,9 @@ const REJECTED_ONLY_BY_SCRAPEGRID: &[&str] = &[
 
 /// Checks the tables against the real Prometheus: every ACCEPTED config
 /// passes `promtool check config`, every REJECTED one fails it unless listed
-/// in REJECTED_ONLY_BY_SCRAPEGRID. Needs `promtool` (Debian `prometheus`);
-/// run with `cargo test -p scrapegrid-common -- --ignored promtool`.
+/// in REJECTED_ONLY_BY_SCRAPEGRID. Needs `promtool` (Debian `prometheus`,
+/// installed by scripts/install-deps.sh).
 #[test]
-#[ignore = "needs promtool"]
 fn tables_agree_with_promtool() {
     let dir = std::env::temp_dir().join(format!("scrapegrid-promtool-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -156,8 +156,7 @@ pub async fn run(
             continue;
         };
         let mut changed = Vec::new();
-        for (path, result) in scan.read {
-            let (stamp, groups) = result;
+        for ReadFile { path, stamp, groups } in scan.read {
             let old = files.insert(
                 path,
                 FileState {
@@ -210,8 +209,14 @@ fn push_changes(out: &mut Vec<TargetGroup>, old: &[TargetGroup], new: &[TargetGr
 struct Scan {
     /// Every file that currently matches a pattern.
     present: Vec<PathBuf>,
-    /// Files that were (re-)read successfully, with their new stamp and groups.
-    read: Vec<(PathBuf, ((u64, SystemTime), Vec<TargetGroup>))>,
+    /// Files that were (re-)read successfully.
+    read: Vec<ReadFile>,
+}
+
+struct ReadFile {
+    path: PathBuf,
+    stamp: (u64, SystemTime),
+    groups: Vec<TargetGroup>,
 }
 
 fn scan(
@@ -239,7 +244,11 @@ fn scan(
                 .map_err(|e| e.to_string())
                 .and_then(|c| parse_file(&path, &c));
             match parsed {
-                Ok(groups) => read.push((path, (stamp, groups))),
+                Ok(groups) => read.push(ReadFile {
+                    path,
+                    stamp,
+                    groups,
+                }),
                 Err(error) => {
                     ::metrics::counter!(metrics::FILE_SD_READ_ERRORS, "job" => job.to_string())
                         .increment(1);
