@@ -13,6 +13,7 @@
 
 pub mod batch;
 pub mod control;
+pub mod error;
 pub mod ingest;
 pub mod manager;
 pub mod metrics;
@@ -26,6 +27,8 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+pub use error::{Error, Result};
 
 /// How the scraper node runs.
 #[derive(Clone, Debug)]
@@ -42,7 +45,7 @@ pub async fn run(
     node: NodeConfig,
     http: TcpListener,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     metrics::describe();
     let http_addr = http.local_addr()?.to_string();
     let (endpoint_tx, endpoint_rx) = watch::channel(String::new());

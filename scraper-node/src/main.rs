@@ -52,13 +52,13 @@ async fn main() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let mut server = tokio::spawn(scraper_node::run(node, http, shutdown.clone()));
     tokio::select! {
-        r = &mut server => return r?,
+        r = &mut server => return r?.map_err(Into::into),
         _ = scrapegrid_common::telemetry::shutdown_signal() => {}
     }
     tracing::info!("shutting down");
     shutdown.cancel();
     match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
-        Ok(r) => r?,
+        Ok(r) => r?.map_err(Into::into),
         Err(_) => anyhow::bail!("shutdown took longer than {SHUTDOWN_DEADLINE:?}"),
     }
 }

@@ -8,7 +8,6 @@ use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 /// The scrapegrid storage node.
 #[derive(Debug, Parser)]
@@ -30,11 +29,7 @@ const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+    scrapegrid_common::telemetry::init_tracing();
     let args = Args::parse();
     let grpc = TcpListener::bind(&args.grpc_addr)
         .await
@@ -49,7 +44,7 @@ async fn main() -> anyhow::Result<()> {
 
     tokio::select! {
         r = &mut node => return Ok(r.context("storage node task")??),
-        signal = shutdown_signal() => tracing::info!(signal, "shutdown requested"),
+        _ = scrapegrid_common::telemetry::shutdown_signal() => tracing::info!("shutdown requested"),
     }
     shutdown.cancel();
     match tokio::time::timeout(deadline, node).await {
@@ -58,15 +53,5 @@ async fn main() -> anyhow::Result<()> {
             tracing::error!(?deadline, "shutdown deadline passed; exiting");
             std::process::exit(1);
         }
-    }
-}
-
-/// Resolves with the name of the first SIGTERM or SIGINT.
-async fn shutdown_signal() -> &'static str {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
     }
 }

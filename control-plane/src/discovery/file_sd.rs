@@ -156,7 +156,12 @@ pub async fn run(
             continue;
         };
         let mut changed = Vec::new();
-        for ReadFile { path, stamp, groups } in scan.read {
+        for ReadFile {
+            path,
+            stamp,
+            groups,
+        } in scan.read
+        {
             let old = files.insert(
                 path,
                 FileState {
