@@ -40,6 +40,8 @@ pub struct NodeConfig {
     pub discovery_update_interval: Duration,
     /// A scraper that sends no status for this long is removed.
     pub membership_timeout: Duration,
+    /// DNS server for dns_sd_configs; `None` means the system's resolver.
+    pub dns_resolver: Option<std::net::SocketAddr>,
 }
 
 /// Runs the control plane on already-bound listeners until `shutdown` fires.
@@ -59,11 +61,12 @@ pub async fn run(
         jobs = config.scrape_configs.len(),
         "loaded configuration"
     );
-    let discovery = discovery::DiscoveryManager::start(
-        &config,
-        node.discovery_update_interval,
-        shutdown.child_token(),
-    );
+    let options = discovery::DiscoveryOptions {
+        update_interval: node.discovery_update_interval,
+        dns_resolver: node.dns_resolver,
+    };
+    let discovery =
+        discovery::DiscoveryManager::start(config.clone(), options, shutdown.child_token());
     let coordinator = coordinator::Coordinator::start(
         config,
         node.storage_endpoint,

@@ -29,6 +29,10 @@ struct Flags {
     /// A scraper that reports nothing for this long loses its targets.
     #[arg(long, default_value = "15s", value_parser = duration)]
     membership_timeout: Duration,
+    /// DNS server (HOST:PORT) for dns_sd_configs; defaults to the first
+    /// nameserver of /etc/resolv.conf.
+    #[arg(long)]
+    dns_resolver: Option<std::net::SocketAddr>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -51,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         storage_endpoint: flags.storage,
         discovery_update_interval: flags.discovery_update_interval,
         membership_timeout: flags.membership_timeout,
+        dns_resolver: flags.dns_resolver,
     };
     let shutdown = CancellationToken::new();
     let mut server = tokio::spawn(control_plane::run(node, grpc, http, shutdown.clone()));

@@ -12,8 +12,11 @@ pub const UNASSIGNED_TARGETS: &str = "scrapegrid_control_unassigned_targets";
 pub const GENERATION: &str = "scrapegrid_control_generation";
 /// Targets moved from one scraper to another.
 pub const TARGET_MOVES: &str = "scrapegrid_control_target_moves_total";
-/// file_sd files that could not be read or parsed.
-pub const FILE_SD_READ_ERRORS: &str = "scrapegrid_control_file_sd_read_errors_total";
+/// Discovery refreshes that failed (by `mechanism`: file, http, dns); the
+/// provider keeps its last good groups.
+pub const SD_REFRESH_FAILURES: &str = "scrapegrid_control_sd_refresh_failures_total";
+/// Running discovery providers.
+pub const SD_PROVIDERS: &str = "scrapegrid_control_sd_providers";
 
 /// Describes every metric for the exposition's HELP lines.
 pub fn describe() {
@@ -25,7 +28,8 @@ pub fn describe() {
     describe_gauge!(GENERATION, "Current assignment generation.");
     describe_counter!(TARGET_MOVES, "Targets moved between scrapers.");
     describe_counter!(
-        FILE_SD_READ_ERRORS,
-        "file_sd files that failed to read or parse."
+        SD_REFRESH_FAILURES,
+        "Discovery refreshes that failed, by mechanism."
     );
+    describe_gauge!(SD_PROVIDERS, "Running discovery providers.");
 }

@@ -41,11 +41,7 @@ pub struct NodeConfig {
 }
 
 /// Runs the scraper node until `shutdown`; `http` serves `/metrics`.
-pub async fn run(
-    node: NodeConfig,
-    http: TcpListener,
-    shutdown: CancellationToken,
-) -> Result<()> {
+pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToken) -> Result<()> {
     metrics::describe();
     let http_addr = http.local_addr()?.to_string();
     let (endpoint_tx, endpoint_rx) = watch::channel(String::new());

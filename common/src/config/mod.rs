@@ -148,14 +148,14 @@ impl ScrapeConfig {
 }
 
 /// A `static_configs` entry: targets (`host:port`) sharing labels.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct StaticConfig {
     pub targets: Vec<String>,
     pub labels: Labels,
 }
 
 /// A `file_sd_configs` entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FileSdConfig {
     /// Glob patterns (a `*` only in the last element); absolute after
     /// [`load_file`], as written after [`load_str`].

@@ -125,7 +125,6 @@ struct FileState {
 
 /// Runs one file_sd provider until `cancel` fires.
 pub async fn run(
-    job: String,
     provider: usize,
     config: FileSdConfig,
     tx: mpsc::Sender<ProviderUpdate>,
@@ -145,13 +144,11 @@ pub async fn run(
         if full {
             last_full = Instant::now();
         }
-        let job2 = job.clone();
         let patterns = config.files.clone();
         let stamps: HashMap<PathBuf, (u64, SystemTime)> =
             files.iter().map(|(p, s)| (p.clone(), s.stamp)).collect();
         // File IO runs off the async threads.
-        let Ok(scan) =
-            tokio::task::spawn_blocking(move || scan(&job2, &patterns, &stamps, full)).await
+        let Ok(scan) = tokio::task::spawn_blocking(move || scan(&patterns, &stamps, full)).await
         else {
             continue;
         };
@@ -182,7 +179,6 @@ pub async fn run(
         if first || !changed.is_empty() {
             first = false;
             let update = ProviderUpdate {
-                job: job.clone(),
                 provider,
                 groups: changed,
             };
@@ -224,12 +220,7 @@ struct ReadFile {
     groups: Vec<TargetGroup>,
 }
 
-fn scan(
-    job: &str,
-    patterns: &[PathBuf],
-    stamps: &HashMap<PathBuf, (u64, SystemTime)>,
-    full: bool,
-) -> Scan {
+fn scan(patterns: &[PathBuf], stamps: &HashMap<PathBuf, (u64, SystemTime)>, full: bool) -> Scan {
     let mut present = Vec::new();
     let mut read = Vec::new();
     for pattern in patterns {
@@ -255,9 +246,9 @@ fn scan(
                     groups,
                 }),
                 Err(error) => {
-                    ::metrics::counter!(metrics::FILE_SD_READ_ERRORS, "job" => job.to_string())
+                    ::metrics::counter!(metrics::SD_REFRESH_FAILURES, "mechanism" => "file")
                         .increment(1);
-                    tracing::warn!(job, file = %path.display(), %error, "file_sd: keeping last good groups");
+                    tracing::warn!(file = %path.display(), %error, "file_sd: keeping last good groups");
                 }
             }
         }

@@ -1,11 +1,13 @@
 //! Service discovery: providers and the manager that merges their output.
 //!
-//! Each SD config of each job runs one provider task (`static_sd`, `file_sd`).
-//! A provider sends `ProviderUpdate`s: its first send holds every group it
-//! knows, later sends only groups that changed, and a group with no targets
-//! deletes its `source` (seed 000). The [`manager`] keeps the latest groups per
-//! (job, provider, source) and, at most once per update interval, publishes
-//! the full set per job on a `watch` channel that the coordinator reads.
+//! Each distinct SD config runs one provider task (`static_sd`, `file_sd`);
+//! identical SD configs, in one job or several, share it. A provider sends
+//! `ProviderUpdate`s: its first send holds every group it knows, later sends
+//! only groups that changed, and a group with no targets deletes its `source`
+//! (seed 000). The [`manager`] keeps the latest groups per (provider, source)
+//! and, at most once per update interval, publishes the full set per job on a
+//! `watch` channel that the coordinator reads. On a config reload it keeps the
+//! providers whose SD config is unchanged and starts or stops only the rest.
 
 pub mod file_sd;
 pub mod manager;
@@ -26,10 +28,9 @@ pub struct TargetGroup {
 /// What one provider sends: groups that are new or changed since its last send.
 #[derive(Debug)]
 pub struct ProviderUpdate {
-    pub job: String,
-    /// Index of the provider within the job.
+    /// The provider's id, given by the manager when it started the provider.
     pub provider: usize,
     pub groups: Vec<TargetGroup>,
 }
 
-pub use manager::{DiscoveredTargets, DiscoveryManager};
+pub use manager::{DiscoveredTargets, DiscoveryManager, DiscoveryOptions};
