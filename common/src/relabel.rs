@@ -149,6 +149,20 @@ impl Default for RelabelConfig {
     }
 }
 
+/// Compares everything but the compiled regex, which follows from
+/// `regex_source`.
+impl PartialEq for RelabelConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.source_labels == other.source_labels
+            && self.separator == other.separator
+            && self.regex_source == other.regex_source
+            && self.modulus == other.modulus
+            && self.target_label == other.target_label
+            && self.replacement == other.replacement
+            && self.action == other.action
+    }
+}
+
 static DEFAULT_COMPILED: LazyLock<Regex> =
     LazyLock::new(|| compile_go_regex(DEFAULT_REGEX).expect("the default relabel regex compiles"));
 

@@ -47,6 +47,9 @@ pub enum Event {
         status: pb::Status,
     },
     View(oneshot::Sender<ClusterView>),
+    /// A validated new configuration: targets are rebuilt from the last
+    /// discovery result, and members get the pools that changed.
+    Reload(Arc<Config>),
 }
 
 /// A read-only copy of the state, for the HTTP API and tests.
@@ -111,8 +114,8 @@ struct MemberState {
     http_addr: String,
     tx: Outbound,
     last_seen: Instant,
-    /// Pools this member has been sent, by name.
-    pools_sent: HashSet<String>,
+    /// Pools this member has been sent, as sent.
+    pools_sent: HashMap<String, pb::ScrapePool>,
     /// Whether the next message must be a full snapshot.
     needs_snapshot: bool,
     health: HashMap<String, pb::TargetHealth>,
@@ -127,6 +130,8 @@ struct Owned {
 
 struct State {
     config: Arc<Config>,
+    /// The last discovery result, to rebuild targets on a reload.
+    discovered: Arc<DiscoveredTargets>,
     storage_endpoint: String,
     pools: BTreeMap<String, pb::ScrapePool>,
     targets: BTreeMap<String, ScrapeTarget>,
@@ -145,6 +150,7 @@ impl State {
             .collect();
         Self {
             config,
+            discovered: Arc::new(DiscoveredTargets::new()),
             storage_endpoint,
             pools,
             targets: BTreeMap::new(),
@@ -169,8 +175,8 @@ impl State {
                 _ = cancel.cancelled() => return,
                 Some(event) = events.recv() => self.on_event(event),
                 Ok(()) = discovered.changed() => {
-                    let groups = discovered.borrow_and_update().clone();
-                    self.on_discovered(&groups);
+                    self.discovered = discovered.borrow_and_update().clone();
+                    self.rebuild_targets();
                 }
                 _ = tick.tick() => self.expire(membership_timeout),
             }
@@ -189,7 +195,7 @@ impl State {
                         http_addr: hello.http_addr,
                         tx,
                         last_seen: Instant::now(),
-                        pools_sent: HashSet::new(),
+                        pools_sent: HashMap::new(),
                         needs_snapshot: true,
                         health: HashMap::new(),
                     },
@@ -225,10 +231,22 @@ impl State {
             Event::View(reply) => {
                 let _ = reply.send(self.view());
             }
+            Event::Reload(config) => {
+                self.pools = config
+                    .scrape_configs
+                    .iter()
+                    .map(|sc| (sc.job_name.clone(), pool(sc)))
+                    .collect();
+                self.config = config;
+                self.rebuild_targets();
+                tracing::info!(jobs = self.pools.len(), "configuration reloaded");
+            }
         }
     }
 
-    fn on_discovered(&mut self, groups: &DiscoveredTargets) {
+    /// Rebuilds the targets from the last discovery result and the config.
+    fn rebuild_targets(&mut self) {
+        let groups = self.discovered.clone();
         let mut active = BTreeMap::new();
         let mut dropped = Vec::new();
         for sc in &self.config.scrape_configs {
@@ -330,6 +348,14 @@ impl State {
             self.generation = next_gen;
         }
 
+        // Pools each member's targets use, to re-send those that changed.
+        let mut pools_in_use: HashMap<String, HashSet<String>> = HashMap::new();
+        for o in self.owners.values() {
+            pools_in_use
+                .entry(o.member.clone())
+                .or_default()
+                .insert(o.sent.pool.clone());
+        }
         let out = Outgoing {
             pools: &self.pools,
             generation: self.generation,
@@ -345,11 +371,17 @@ impl State {
                     .map(|(_, o)| o.sent.clone())
                     .collect();
                 m.pools_sent.clear();
-                Some(out.assignment(m, true, targets, Vec::new()))
+                Some(out.assignment(m, true, targets, Vec::new(), HashSet::new()))
             } else {
                 let a = adds.remove(id).unwrap_or_default();
                 let r = removals.remove(id).unwrap_or_default();
-                (!a.is_empty() || !r.is_empty()).then(|| out.assignment(m, false, a, r))
+                let changed_pools = pools_in_use.remove(id).unwrap_or_default();
+                let changed_pools: HashSet<String> = changed_pools
+                    .into_iter()
+                    .filter(|p| m.pools_sent.get(p) != self.pools.get(p))
+                    .collect();
+                (!a.is_empty() || !r.is_empty() || !changed_pools.is_empty())
+                    .then(|| out.assignment(m, false, a, r, changed_pools))
             };
             let Some(msg) = msg else { continue };
             let msg = pb::ControlMessage {
@@ -418,20 +450,26 @@ struct Outgoing<'a> {
 }
 
 impl Outgoing<'_> {
-    /// Builds a member's assignment, with the pools it has not been sent yet.
+    /// Builds a member's assignment with every pool its new targets use
+    /// that it lacks, and the `changed` pools whose definition it has old.
     fn assignment(
         &self,
         m: &mut MemberState,
         full: bool,
         targets: Vec<pb::Target>,
         removals: Vec<pb::TargetRemoval>,
+        changed: HashSet<String>,
     ) -> pb::Assignment {
+        let mut names: Vec<&String> = targets.iter().map(|t| &t.pool).collect();
+        names.extend(changed.iter());
         let mut pools = Vec::new();
-        for t in &targets {
-            if m.pools_sent.insert(t.pool.clone()) {
-                if let Some(p) = self.pools.get(&t.pool) {
-                    pools.push(p.clone());
-                }
+        for name in names {
+            let Some(p) = self.pools.get(name) else {
+                continue;
+            };
+            if m.pools_sent.get(name) != Some(p) {
+                m.pools_sent.insert(name.clone(), p.clone());
+                pools.push(p.clone());
             }
         }
         pb::Assignment {

@@ -1,8 +1,10 @@
 //! The control plane's HTTP endpoints: `/metrics`, `/-/healthy`, `/-/ready`,
-//! and `/api/v1/targets` in Prometheus's JSON shape (plus the owning scraper).
+//! `POST /-/reload`, and `/api/v1/targets` in Prometheus's JSON shape (plus
+//! the owning scraper).
 
 use axum::extract::{Query, State};
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -12,15 +14,29 @@ use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
 
 use crate::coordinator::Coordinator;
+use crate::reload::Reloader;
 
-pub fn router(coordinator: Coordinator) -> Router {
+pub fn router(coordinator: Coordinator, reloader: Reloader) -> Router {
     let metrics = scrapegrid_common::telemetry::metrics_handle();
     Router::new()
         .route("/metrics", get(move || async move { metrics.render() }))
         .route("/-/healthy", get(|| async { "Healthy.\n" }))
         .route("/-/ready", get(|| async { "Ready.\n" }))
+        .route("/-/reload", post(reload).put(reload).with_state(reloader))
         .route("/api/v1/targets", get(targets))
         .with_state(coordinator)
+}
+
+/// `POST /-/reload`: 200 when the new configuration is in force, 500 with the
+/// error (file, job, field) when it was refused, as Prometheus answers.
+async fn reload(State(r): State<Reloader>) -> (StatusCode, String) {
+    match r.reload().await {
+        Ok(_) => (StatusCode::OK, String::new()),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        ),
+    }
 }
 
 #[derive(Deserialize)]

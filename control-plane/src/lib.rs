@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod reload;
 pub mod service;
 pub mod sharding;
 pub mod targets;
@@ -67,6 +68,7 @@ pub async fn run(
     };
     let discovery =
         discovery::DiscoveryManager::start(config.clone(), options, shutdown.child_token());
+    let config_sender = discovery.config_sender();
     let coordinator = coordinator::Coordinator::start(
         config,
         node.storage_endpoint,
@@ -75,8 +77,11 @@ pub async fn run(
         shutdown.child_token(),
     );
 
+    let reloader =
+        reload::Reloader::new(node.config_path.clone(), config_sender, coordinator.clone());
+    tokio::spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
     let grpc_service = scrapegrid_proto::v1::control_plane_server::ControlPlaneServer::new(
-        service::ControlPlaneService::new(coordinator.clone()),
+        service::ControlPlaneService::new(coordinator.clone(), reloader.clone()),
     );
     let grpc_shutdown = shutdown.clone();
     let grpc_server = tonic::transport::Server::builder()
@@ -88,10 +93,32 @@ pub async fn run(
             async move { grpc_shutdown.cancelled().await },
         );
     let http_shutdown = shutdown.clone();
-    let http_server = axum::serve(http, http::router(coordinator))
+    let http_server = axum::serve(http, http::router(coordinator, reloader))
         .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
     let (g, h) = tokio::join!(grpc_server, http_server);
     g?;
     h?;
     Ok(())
+}
+
+/// Reloads the configuration on every SIGHUP until shutdown.
+async fn reload_on_sighup(reloader: reload::Reloader, shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::warn!(%error, "cannot install a SIGHUP handler; reload over HTTP or gRPC");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            Some(()) = hup.recv() => {
+                tracing::info!("SIGHUP: reloading configuration");
+                // Errors are logged and counted by the reloader.
+                let _ = reloader.reload().await;
+            }
+        }
+    }
 }

@@ -9,7 +9,30 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser, Debug)]
-#[command(name = "control-plane", version, about)]
+#[command(
+    name = "control-plane",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    flags: Flags,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Checks configuration files like `promtool check config`: prints every
+    /// error with its file, job and field; exits 1 if any file is invalid.
+    CheckConfig {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
 struct Flags {
     /// The Prometheus configuration file.
     #[arg(long, default_value = "prometheus.yml")]
@@ -39,9 +62,37 @@ fn duration(s: &str) -> Result<Duration, String> {
     scrapegrid_common::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { files }) => std::process::exit(check_config(&files)),
+        None => serve(cli.flags),
+    }
+}
+
+/// Prints the verdict on each file; returns the exit code.
+fn check_config(files: &[PathBuf]) -> i32 {
+    let mut code = 0;
+    for file in files {
+        println!("Checking {}", file.display());
+        let errors = scrapegrid_common::config::check_file(file);
+        if errors.is_empty() {
+            println!(
+                "  SUCCESS: {} is a valid prometheus config file",
+                file.display()
+            );
+        } else {
+            code = 1;
+            for e in &errors {
+                println!("  FAILED: {e}");
+            }
+        }
+    }
+    code
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let flags = Flags::parse();
+async fn serve(flags: Flags) -> anyhow::Result<()> {
     scrapegrid_common::telemetry::init_tracing();
     let grpc = tokio::net::TcpListener::bind(&flags.grpc_addr)
         .await

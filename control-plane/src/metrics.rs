@@ -18,6 +18,14 @@ pub const SD_REFRESH_FAILURES: &str = "scrapegrid_control_sd_refresh_failures_to
 /// Running discovery providers.
 pub const SD_PROVIDERS: &str = "scrapegrid_control_sd_providers";
 
+/// Whether the last configuration reload succeeded (1) or not (0).
+pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "scrapegrid_control_config_last_reload_successful";
+/// Unix time of the last successful reload.
+pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: &str =
+    "scrapegrid_control_config_last_reload_success_timestamp_seconds";
+/// Reloads by result.
+pub const CONFIG_RELOADS: &str = "scrapegrid_control_config_reloads_total";
+
 /// Describes every metric for the exposition's HELP lines.
 pub fn describe() {
     use ::metrics::{describe_counter, describe_gauge};
@@ -32,4 +40,13 @@ pub fn describe() {
         "Discovery refreshes that failed, by mechanism."
     );
     describe_gauge!(SD_PROVIDERS, "Running discovery providers.");
+    describe_gauge!(
+        CONFIG_LAST_RELOAD_SUCCESSFUL,
+        "Whether the last reload succeeded."
+    );
+    describe_gauge!(
+        CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP,
+        "Unix time of the last successful reload."
+    );
+    describe_counter!(CONFIG_RELOADS, "Configuration reloads by result.");
 }

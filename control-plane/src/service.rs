@@ -1,7 +1,7 @@
 //! The gRPC `ControlPlane` service: thin glue between scraper streams and the
 //! coordinator. Each `Session` stream becomes a member session: the Hello
 //! joins, every Status is a heartbeat, and the end of the stream (or a
-//! Goodbye) leaves.
+//! Goodbye) leaves. `Reload` re-reads the configuration file.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,16 +15,19 @@ use scrapegrid_proto::v1 as pb;
 use scrapegrid_proto::v1::scraper_message::Msg;
 
 use crate::coordinator::{Coordinator, Event, OUTBOUND_CAPACITY};
+use crate::reload::Reloader;
 
 pub struct ControlPlaneService {
     coordinator: Coordinator,
+    reloader: Reloader,
     sessions: AtomicU64,
 }
 
 impl ControlPlaneService {
-    pub fn new(coordinator: Coordinator) -> Self {
+    pub fn new(coordinator: Coordinator, reloader: Reloader) -> Self {
         Self {
             coordinator,
+            reloader,
             sessions: AtomicU64::new(1),
         }
     }
@@ -35,6 +38,19 @@ type ControlStream = Pin<Box<dyn Stream<Item = Result<pb::ControlMessage, Status
 #[tonic::async_trait]
 impl pb::control_plane_server::ControlPlane for ControlPlaneService {
     type SessionStream = ControlStream;
+
+    async fn reload(
+        &self,
+        _request: Request<pb::ReloadRequest>,
+    ) -> Result<Response<pb::ReloadResponse>, Status> {
+        match self.reloader.reload().await {
+            Ok(config) => Ok(Response::new(pb::ReloadResponse {
+                jobs: config.scrape_configs.len() as u32,
+                warnings: config.warnings.clone(),
+            })),
+            Err(error) => Err(Status::invalid_argument(error.to_string())),
+        }
+    }
 
     async fn session(
         &self,

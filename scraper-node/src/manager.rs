@@ -143,6 +143,7 @@ impl ScrapeManager {
             }
         };
         self.stop(&t.id, StopMode::Quiet);
+        ::metrics::counter!(metrics::LOOPS_STARTED).increment(1);
         let control = Arc::new(LoopControl {
             cancel: self.cancel.child_token(),
             mode: Arc::new(AtomicU8::new(StopMode::Quiet as u8)),

@@ -2,6 +2,8 @@
 
 /// Targets this scraper runs.
 pub const TARGETS: &str = "scrapegrid_scraper_targets";
+/// Scrape loops started (a new target, or a changed one restarted).
+pub const LOOPS_STARTED: &str = "scrapegrid_scraper_loops_started_total";
 /// Scrapes by result (`success`, `failure`).
 pub const SCRAPES: &str = "scrapegrid_scraper_scrapes_total";
 /// Samples parsed from target responses.
@@ -20,6 +22,7 @@ pub fn describe() {
     use ::metrics::{describe_counter, describe_gauge};
     describe_gauge!(TARGETS, "Targets this scraper runs.");
     describe_counter!(SCRAPES, "Scrapes by result.");
+    describe_counter!(LOOPS_STARTED, "Scrape loops started.");
     describe_counter!(SAMPLES_SCRAPED, "Samples parsed from target responses.");
     describe_gauge!(BATCHES_PENDING, "Batches waiting for a storage ack.");
     describe_counter!(

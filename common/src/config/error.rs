@@ -125,9 +125,10 @@ impl ConfigError {
 /// Splits `path: reason` as `yaml_serde` writes it. A path is a top-level
 /// key followed by `.key` and `[index]` segments, without spaces.
 fn split_path(text: &str) -> (String, String) {
-    const TOP: [&str; 8] = [
+    const TOP: [&str; 9] = [
         "global",
         "scrape_configs",
+        "scrape_config_files",
         "rule_files",
         "alerting",
         "remote_write",

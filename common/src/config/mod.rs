@@ -1,26 +1,40 @@
 //! The `prometheus.yml` model: what the control plane loads and the scrapers
 //! are told.
 //!
-//! Loading reads YAML into the serde structs of [`raw`] (unknown fields
-//! rejected, value-level checks done while parsing so they carry a line),
-//! then [`validate`] fills in Prometheus's defaults and checks what spans
-//! fields (timeouts against intervals, unique job names). The result follows
-//! Prometheus 2.42: a file Prometheus rejects is rejected here, and a file it
-//! accepts is accepted, except for the Prometheus features scrapegrid does not
-//! implement yet (other service discoveries, HTTP client auth and TLS), which
-//! are errors that say so. Sections scrapegrid does not act on (`rule_files`,
-//! `alerting`, `remote_write`, ...) are accepted and reported in
-//! [`Config::warnings`].
+//! Loading reads YAML into the serde structs of [`raw`] and [`sd`] (unknown
+//! fields rejected, value-level checks done while parsing so they carry a
+//! line), then [`validate`] fills in Prometheus's defaults and checks what
+//! spans fields (timeouts against intervals, unique job names) or needs the
+//! file system (credentials files). [`load`] drives both over the main file
+//! and the files its `scrape_config_files` name, collecting every error it
+//! can: a document with errors is read again part by part ([`parse`]) so a
+//! mistake in one job does not hide those in the next.
+//!
+//! The result follows Prometheus 2.42 (and 2.43 for `scrape_config_files`):
+//! a file Prometheus rejects is rejected here, and a file it accepts is
+//! accepted, except for the Prometheus features scrapegrid does not implement
+//! yet (other service discoveries, HTTP client auth and TLS for scraping, TLS,
+//! proxies and OAuth2 for HTTP SD), which are errors that say so. Sections
+//! scrapegrid does not act on (`rule_files`, `alerting`, `remote_write`, ...)
+//! are accepted and reported in [`Config::warnings`].
 //!
 //! Every error names the file, the place (with the job's name) and the
 //! reason, with a line and column when the place exists in the file.
 
 mod error;
+mod glob;
+mod load;
+mod parse;
 mod raw;
+mod sd;
 mod validate;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_discovery;
+#[cfg(test)]
+mod tests_files;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,9 +55,14 @@ pub const DEFAULT_SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_EVALUATION_INTERVAL: Duration = Duration::from_secs(60);
 /// Prometheus's default file SD `refresh_interval`.
 pub const DEFAULT_FILE_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
+/// Prometheus's default HTTP SD `refresh_interval`.
+pub const DEFAULT_HTTP_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// Prometheus's default DNS SD `refresh_interval`.
+pub const DEFAULT_DNS_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
-/// A loaded and validated `prometheus.yml`.
-#[derive(Clone, Debug)]
+/// A loaded and validated `prometheus.yml`, with the jobs of its
+/// `scrape_config_files` appended to its own.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub global: GlobalConfig,
     pub scrape_configs: Vec<ScrapeConfig>,
@@ -73,7 +92,7 @@ impl Default for GlobalConfig {
 }
 
 /// One `scrape_configs` entry (a job), defaults filled in.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ScrapeConfig {
     pub job_name: String,
     pub scrape_interval: Duration,
@@ -89,6 +108,8 @@ pub struct ScrapeConfig {
     pub track_timestamps_staleness: bool,
     pub static_configs: Vec<StaticConfig>,
     pub file_sd_configs: Vec<FileSdConfig>,
+    pub http_sd_configs: Vec<HttpSdConfig>,
+    pub dns_sd_configs: Vec<DnsSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
     /// Limits; 0 means no limit.
@@ -117,6 +138,8 @@ impl Default for ScrapeConfig {
             track_timestamps_staleness: false,
             static_configs: Vec::new(),
             file_sd_configs: Vec::new(),
+            http_sd_configs: Vec::new(),
+            dns_sd_configs: Vec::new(),
             relabel_configs: Vec::new(),
             metric_relabel_configs: Vec::new(),
             sample_limit: 0,
@@ -158,62 +181,121 @@ pub struct StaticConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FileSdConfig {
     /// Glob patterns (a `*` only in the last element); absolute after
-    /// [`load_file`], as written after [`load_str`].
+    /// [`load_file`], as written after [`load_str`] (relative to the
+    /// including file's directory for a job of a `scrape_config_files` file).
     pub files: Vec<PathBuf>,
     pub refresh_interval: Duration,
 }
 
-/// Reads and validates a `prometheus.yml`; relative `file_sd_configs` paths
-/// are resolved against the file's directory, as Prometheus does.
-pub fn load_file(path: &Path) -> Result<Config> {
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::whole_file(&name, format!("cannot read config file: {e}")))?;
-    let mut config = load_str(&text, &name)?;
-    let dir = path.parent().unwrap_or_else(|| Path::new(""));
-    let dir = if dir.as_os_str().is_empty() {
-        std::env::current_dir().unwrap_or_default()
-    } else {
-        std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
-    };
-    for job in &mut config.scrape_configs {
-        for sd in &mut job.file_sd_configs {
-            for f in &mut sd.files {
-                if f.is_relative() {
-                    *f = dir.join(&*f);
-                }
-            }
+/// An `http_sd_configs` entry (Prometheus 2.42 semantics).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HttpSdConfig {
+    /// An `http` or `https` URL with a host, as written.
+    pub url: String,
+    pub refresh_interval: Duration,
+    pub auth: HttpAuth,
+}
+
+/// How an HTTP SD request authenticates. Credentials files are read when the
+/// config is loaded, so a reload picks up a rotated secret.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub enum HttpAuth {
+    #[default]
+    None,
+    /// From `basic_auth: {username, password | password_file}`; a file's
+    /// content has surrounding whitespace trimmed, as in Prometheus.
+    Basic { username: String, password: String },
+    /// From `authorization: {type, credentials | credentials_file}` (type
+    /// `Bearer` when left out) or the older `bearer_token` /
+    /// `bearer_token_file`; sent as `Authorization: <scheme> <credentials>`.
+    Authorization { scheme: String, credentials: String },
+}
+
+impl std::fmt::Debug for HttpAuth {
+    /// Writes the variant without the secret, so configs can be logged.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpAuth::None => f.write_str("None"),
+            HttpAuth::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"<secret>")
+                .finish(),
+            HttpAuth::Authorization { scheme, .. } => f
+                .debug_struct("Authorization")
+                .field("scheme", scheme)
+                .field("credentials", &"<secret>")
+                .finish(),
         }
     }
-    Ok(config)
+}
+
+/// A `dns_sd_configs` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DnsSdConfig {
+    /// Names to look up; at least one.
+    pub names: Vec<String>,
+    /// `type`, `SRV` when left out; accepted in any case.
+    pub record_type: DnsRecordType,
+    /// The port of the targets of A, AAAA and MX lookups (never 0 for them);
+    /// 0 for SRV, whose records carry the port (Prometheus ignores `port` there).
+    pub port: u16,
+    pub refresh_interval: Duration,
+}
+
+/// The record type a [`DnsSdConfig`] looks up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DnsRecordType {
+    Srv,
+    A,
+    Aaaa,
+    Mx,
+}
+
+impl DnsRecordType {
+    /// Returns the name Prometheus uses (`SRV`, `A`, `AAAA`, `MX`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsRecordType::Srv => "SRV",
+            DnsRecordType::A => "A",
+            DnsRecordType::Aaaa => "AAAA",
+            DnsRecordType::Mx => "MX",
+        }
+    }
+}
+
+/// Reads and validates a `prometheus.yml`, returning its first error.
+///
+/// Relative paths (`file_sd_configs` files, credentials files,
+/// `scrape_config_files` patterns) are resolved against the file's
+/// directory, and those in a file named by `scrape_config_files` against
+/// that file's directory, as Prometheus does.
+pub fn load_file(path: &Path) -> Result<Config> {
+    first_error(load::load_file(path))
+}
+
+/// Reads and validates a `prometheus.yml` and returns every error found,
+/// in document order, main file first; empty when the file is valid.
+///
+/// A YAML syntax error stops the reading of the file it is in; otherwise each
+/// job is checked even when another one is invalid.
+pub fn check_file(path: &Path) -> Vec<ConfigError> {
+    load::load_file(path).1
 }
 
 /// Parses and validates `prometheus.yml` text; `file` names it in errors.
+///
+/// Without a file there is no directory: `file_sd_configs` paths are kept as
+/// written, and credentials files and `scrape_config_files` patterns are
+/// resolved against the current directory, as Prometheus's own `config.Load`
+/// does.
 pub fn load_str(text: &str, file: &str) -> Result<Config> {
-    // A loose parse first, only to name jobs in errors.
-    let doc: Option<yaml_serde::Value> = yaml_serde::from_str(text).ok();
-    let job_name = |index: usize| -> Option<String> {
-        let name = doc
-            .as_ref()?
-            .get("scrape_configs")?
-            .get(index)?
-            .get("job_name")?;
-        match name {
-            yaml_serde::Value::String(s) if !s.is_empty() => Some(s.clone()),
-            yaml_serde::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    };
-    let with_job = |mut err: ConfigError| {
-        let job = err.job_index().and_then(job_name);
-        err.set_job(job);
-        err
-    };
-    let raw: raw::RawConfig = if doc.as_ref().is_some_and(yaml_serde::Value::is_null) {
-        // An empty file (or only comments) is a valid, empty config.
-        raw::RawConfig::default()
-    } else {
-        yaml_serde::from_str(text).map_err(|e| with_job(ConfigError::from_yaml(file, &e)))?
-    };
-    validate::validate(raw, file).map_err(|e| with_job(e.into_config_error(file, text)))
+    first_error(load::load_text(text, file, None))
+}
+
+fn first_error((config, errors): (Config, Vec<ConfigError>)) -> Result<Config> {
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(config),
+    }
 }

@@ -15,17 +15,24 @@ use serde::Deserialize;
 use yaml_serde::Value;
 
 use super::error::UNSUPPORTED_MARKER;
+pub(super) use super::sd::{RawDnsSdConfig, RawHttpSdConfig};
 use crate::duration::{serde_duration_opt, serde_size_opt};
 use crate::relabel::{self, Explicit, RelabelConfig};
 use scrapegrid_proto::v1 as pb;
 
+/// The top level of a `prometheus.yml`. `G` and `J` are the types of
+/// `global` and of a `scrape_configs` entry; [`super::parse`] reads a
+/// skeleton with [`de::IgnoredAny`] there when it reads a document part by part.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawConfig {
+pub(super) struct RawConfig<G = RawGlobal, J = Option<RawScrapeConfig>> {
     #[serde(default)]
-    pub global: Option<RawGlobal>,
+    pub global: Option<G>,
     #[serde(default)]
-    pub scrape_configs: Option<Vec<Option<RawScrapeConfig>>>,
+    pub scrape_configs: Option<Vec<J>>,
+    /// Glob patterns of files holding more `scrape_configs` (Prometheus 2.43+).
+    #[serde(default)]
+    pub scrape_config_files: Option<Vec<String>>,
     // Sections scrapegrid accepts without acting on them.
     #[serde(default)]
     pub rule_files: Option<Value>,
@@ -41,7 +48,7 @@ pub(super) struct RawConfig {
     pub tracing: Option<Value>,
 }
 
-impl RawConfig {
+impl<G, J> RawConfig<G, J> {
     /// Returns the opaque top-level sections that are present.
     pub fn ignored_sections(&self) -> Vec<&'static str> {
         [
@@ -57,6 +64,14 @@ impl RawConfig {
         .map(|(name, _)| name)
         .collect()
     }
+}
+
+/// A file named by `scrape_config_files`: only `scrape_configs`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScrapeConfigFile<J = Option<RawScrapeConfig>> {
+    #[serde(default)]
+    pub scrape_configs: Option<Vec<J>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,6 +131,10 @@ macro_rules! raw_scrape_config {
             #[serde(default)]
             pub file_sd_configs: Option<Vec<Option<RawFileSdConfig>>>,
             #[serde(default)]
+            pub http_sd_configs: Option<Vec<Option<RawHttpSdConfig>>>,
+            #[serde(default)]
+            pub dns_sd_configs: Option<Vec<Option<RawDnsSdConfig>>>,
+            #[serde(default)]
             pub relabel_configs: Option<Vec<Option<RelabelRuleYaml>>>,
             #[serde(default)]
             pub metric_relabel_configs: Option<Vec<Option<RelabelRuleYaml>>>,
@@ -150,12 +169,10 @@ raw_scrape_config!(
     digitalocean_sd_configs,
     docker_sd_configs,
     dockerswarm_sd_configs,
-    dns_sd_configs,
     ec2_sd_configs,
     eureka_sd_configs,
     gce_sd_configs,
     hetzner_sd_configs,
-    http_sd_configs,
     ionos_sd_configs,
     kubernetes_sd_configs,
     kuma_sd_configs,
@@ -269,10 +286,10 @@ impl<'de> Deserialize<'de> for RawFileSdConfig {
 /// Deserializes a mapping as `R`, then checks and converts it with `F`
 /// inside the visitor, so the deserializer attributes the check's error to
 /// the mapping's own path and position rather than its parent's.
-struct CheckedMap<R, F>(F, PhantomData<fn() -> R>);
+pub(super) struct CheckedMap<R, F>(F, PhantomData<fn() -> R>);
 
 impl<R, F> CheckedMap<R, F> {
-    fn new(f: F) -> Self {
+    pub(super) fn new(f: F) -> Self {
         Self(f, PhantomData)
     }
 }

@@ -1,19 +1,22 @@
-//! From the parsed document to a [`Config`]: Prometheus's defaults, and the
-//! checks that span fields or entries (timeout against interval, unique job
-//! names, targets that look like URLs). Errors carry a document path; the
-//! line is found afterwards by [`locate`], which walks the YAML again to the
-//! deepest node of that path that exists in the file.
+//! From the parsed document to a [`Config`]'s parts: Prometheus's defaults,
+//! and the checks that span fields or entries (timeout against interval,
+//! targets that look like URLs) or read files (credentials). Each check that
+//! fails pushes an [`Invalid`] and the job is still built, so one pass finds
+//! every problem. Errors carry a document path; the line is found afterwards
+//! by [`locate`], which walks the YAML again to the deepest node of that path
+//! that exists in the file.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::raw::{RawConfig, RawScrapeConfig};
+use super::raw::{RawGlobal, RawScrapeConfig, RelabelRuleYaml};
 use super::{
-    Config, ConfigError, ConfigErrorDetail, FileSdConfig, GlobalConfig, ScrapeConfig, StaticConfig,
-    DEFAULT_EVALUATION_INTERVAL, DEFAULT_FILE_SD_REFRESH_INTERVAL, DEFAULT_SCRAPE_INTERVAL,
+    ConfigError, ConfigErrorDetail, DnsSdConfig, FileSdConfig, GlobalConfig, HttpSdConfig,
+    ScrapeConfig, StaticConfig, DEFAULT_DNS_SD_REFRESH_INTERVAL, DEFAULT_EVALUATION_INTERVAL,
+    DEFAULT_FILE_SD_REFRESH_INTERVAL, DEFAULT_HTTP_SD_REFRESH_INTERVAL, DEFAULT_SCRAPE_INTERVAL,
     DEFAULT_SCRAPE_TIMEOUT,
 };
 use crate::duration::format_duration;
@@ -43,7 +46,7 @@ pub(super) struct Invalid {
 }
 
 impl Invalid {
-    fn new(path: &[Seg], reason: impl Into<String>) -> Self {
+    pub(super) fn new(path: &[Seg], reason: impl Into<String>) -> Self {
         Self {
             path: path.to_vec(),
             reason: reason.into(),
@@ -79,107 +82,92 @@ impl Invalid {
     }
 }
 
-type Result<T> = std::result::Result<T, Invalid>;
+/// What validating one document needs besides the document.
+pub(super) struct Context<'a> {
+    /// The file name for warnings.
+    pub file: &'a str,
+    /// The directory relative paths are resolved against; `None` keeps
+    /// `file_sd_configs` paths as written and reads credentials files
+    /// relative to the current directory.
+    pub dir: Option<&'a Path>,
+    pub warnings: &'a mut Vec<String>,
+    pub errors: Vec<Invalid>,
+}
 
-pub(super) fn validate(raw: RawConfig, file: &str) -> Result<Config> {
-    let mut warnings: Vec<String> = raw
-        .ignored_sections()
-        .into_iter()
-        .map(|s| format!("{file}: {s}: accepted but not acted on by scrapegrid"))
-        .collect();
-    let raw_global = raw.global.unwrap_or_default();
-    if raw_global.query_log_file.is_some() {
-        warnings.push(format!(
-            "{file}: global.query_log_file: accepted but not acted on by scrapegrid"
+impl Context<'_> {
+    fn invalid(&mut self, path: &[Seg], reason: impl Into<String>) {
+        self.errors.push(Invalid::new(path, reason));
+    }
+}
+
+/// Returns the `global` section with defaults filled in.
+pub(super) fn global(raw: RawGlobal, ctx: &mut Context) -> GlobalConfig {
+    if raw.query_log_file.is_some() {
+        ctx.warnings.push(format!(
+            "{}: global.query_log_file: accepted but not acted on by scrapegrid",
+            ctx.file
         ));
     }
-    let scrape_interval = nonzero(raw_global.scrape_interval).unwrap_or(DEFAULT_SCRAPE_INTERVAL);
-    let scrape_timeout = match nonzero(raw_global.scrape_timeout) {
+    let scrape_interval = nonzero(raw.scrape_interval).unwrap_or(DEFAULT_SCRAPE_INTERVAL);
+    let scrape_timeout = match nonzero(raw.scrape_timeout) {
         Some(t) if t > scrape_interval => {
-            return Err(Invalid::new(
+            ctx.invalid(
                 &[Seg::Key("global"), Seg::Key("scrape_timeout")],
                 format!(
                     "global scrape timeout ({}) greater than scrape interval ({})",
                     format_duration(t),
                     format_duration(scrape_interval)
                 ),
-            ))
+            );
+            scrape_interval
         }
         Some(t) => t,
         None => DEFAULT_SCRAPE_TIMEOUT.min(scrape_interval),
     };
-    let global = GlobalConfig {
+    GlobalConfig {
         scrape_interval,
         scrape_timeout,
-        evaluation_interval: nonzero(raw_global.evaluation_interval)
+        evaluation_interval: nonzero(raw.evaluation_interval)
             .unwrap_or(DEFAULT_EVALUATION_INTERVAL),
-        external_labels: Labels::from_pairs(raw_global.external_labels.unwrap_or_default().0),
-    };
-
-    let mut scrape_configs = Vec::new();
-    let mut names = BTreeSet::new();
-    for (i, entry) in raw
-        .scrape_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let at = [Seg::Key("scrape_configs"), Seg::Index(i)];
-        let Some(job) = entry else {
-            return Err(Invalid::new(&at, "empty or null scrape config section"));
-        };
-        let job = scrape_config(job, &global, &at, file, &mut warnings)?;
-        if !names.insert(job.job_name.clone()) {
-            return Err(Invalid::new(
-                &[at[0].clone(), at[1].clone(), Seg::Key("job_name")],
-                format!(
-                    "found multiple scrape configs with job name {:?}",
-                    job.job_name
-                ),
-            ));
-        }
-        scrape_configs.push(job);
+        external_labels: Labels::from_pairs(raw.external_labels.unwrap_or_default().0),
     }
-    Ok(Config {
-        global,
-        scrape_configs,
-        warnings,
-    })
 }
 
 fn nonzero(d: Option<Duration>) -> Option<Duration> {
     d.filter(|d| !d.is_zero())
 }
 
-fn scrape_config(
+/// Returns the job with defaults filled in; its problems go to `ctx.errors`.
+pub(super) fn scrape_config(
     raw: RawScrapeConfig,
     global: &GlobalConfig,
     at: &[Seg],
-    file: &str,
-    warnings: &mut Vec<String>,
-) -> Result<ScrapeConfig> {
+    ctx: &mut Context,
+) -> ScrapeConfig {
     let field = |name: &'static str| [at, &[Seg::Key(name)]].concat();
     let job_name = raw.job_name.unwrap_or_default();
     if job_name.is_empty() {
-        return Err(Invalid::new(&field("job_name"), "job_name is empty"));
+        ctx.invalid(&field("job_name"), "job_name is empty");
     }
-    let warn = |warnings: &mut Vec<String>, what: &str| {
-        warnings.push(format!(
-            "{file}: job {job_name:?}: {what}: accepted but not acted on by scrapegrid yet"
+    let warn = |ctx: &mut Context, what: &str| {
+        ctx.warnings.push(format!(
+            "{}: job {job_name:?}: {what}: accepted but not acted on by scrapegrid yet",
+            ctx.file
         ));
     };
 
     let scrape_interval = nonzero(raw.scrape_interval).unwrap_or(global.scrape_interval);
     let scrape_timeout = match nonzero(raw.scrape_timeout) {
         Some(t) if t > scrape_interval => {
-            return Err(Invalid::new(
+            ctx.invalid(
                 &field("scrape_timeout"),
                 format!(
                     "scrape timeout ({}) greater than scrape interval ({})",
                     format_duration(t),
                     format_duration(scrape_interval)
                 ),
-            ))
+            );
+            scrape_interval
         }
         Some(t) => t,
         None => global.scrape_timeout.min(scrape_interval),
@@ -187,27 +175,27 @@ fn scrape_config(
 
     let scheme = raw.scheme.unwrap_or_else(|| "http".to_string());
     if scheme != "http" && scheme != "https" {
-        return Err(Invalid::new(
+        ctx.invalid(
             &field("scheme"),
             format!("invalid scheme {scheme:?}: must be \"http\" or \"https\""),
-        ));
+        );
     }
 
-    let relabel_configs = relabel_rules(raw.relabel_configs, &field("relabel_configs"), "target")?;
+    let relabel_configs = relabel_rules(
+        raw.relabel_configs,
+        &field("relabel_configs"),
+        "target",
+        ctx,
+    );
     let metric_relabel_configs = relabel_rules(
         raw.metric_relabel_configs,
         &field("metric_relabel_configs"),
         "metric",
-    )?;
+        ctx,
+    );
 
     let mut static_configs = Vec::new();
-    for (k, sc) in raw
-        .static_configs
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-    {
-        let Some(sc) = sc else { continue };
+    for (k, sc) in entries(raw.static_configs, &field("static_configs"), ctx) {
         // Prometheus checks addresses only when relabeling cannot fix them.
         if relabel_configs.is_empty() {
             for (t, target) in sc.targets.iter().enumerate() {
@@ -217,13 +205,9 @@ fn scrape_config(
                 ]
                 .concat();
                 if target.is_empty() {
-                    return Err(Invalid::new(&at, "target address is empty"));
-                }
-                if target.contains('/') {
-                    return Err(Invalid::new(
-                        &at,
-                        format!("{target:?} is not a valid hostname"),
-                    ));
+                    ctx.invalid(&at, "target address is empty");
+                } else if target.contains('/') {
+                    ctx.invalid(&at, format!("{target:?} is not a valid hostname"));
                 }
             }
         }
@@ -233,16 +217,57 @@ fn scrape_config(
         });
     }
 
-    let file_sd_configs = raw
-        .file_sd_configs
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .map(|f| FileSdConfig {
-            files: f.files.into_iter().map(PathBuf::from).collect(),
+    let file_sd_configs = entries(raw.file_sd_configs, &field("file_sd_configs"), ctx)
+        .map(|(_, f)| FileSdConfig {
+            files: f
+                .files
+                .into_iter()
+                .map(|f| match ctx.dir {
+                    Some(dir) => dir.join(f),
+                    None => PathBuf::from(f),
+                })
+                .collect(),
             // Prometheus would tick every 0s; take the default instead.
             refresh_interval: nonzero(f.refresh_interval)
                 .unwrap_or(DEFAULT_FILE_SD_REFRESH_INTERVAL),
+        })
+        .collect();
+
+    let mut http_sd_configs = Vec::new();
+    for (k, h) in entries(raw.http_sd_configs, &field("http_sd_configs"), ctx) {
+        let at = [field("http_sd_configs"), vec![Seg::Index(k)]].concat();
+        if h.follow_redirects == Some(false) {
+            warn(
+                ctx,
+                &format!("http_sd_configs[{k}]: follow_redirects: false"),
+            );
+        }
+        if h.enable_http2 == Some(false) {
+            warn(ctx, &format!("http_sd_configs[{k}]: enable_http2: false"));
+        }
+        let auth = match h.auth.resolve(ctx.dir) {
+            Ok(auth) => auth,
+            Err((file_field, reason)) => {
+                let keys = file_field.iter().copied().map(Seg::Key);
+                ctx.invalid(&[at.clone(), keys.collect()].concat(), reason);
+                continue;
+            }
+        };
+        http_sd_configs.push(HttpSdConfig {
+            url: h.url,
+            refresh_interval: nonzero(h.refresh_interval)
+                .unwrap_or(DEFAULT_HTTP_SD_REFRESH_INTERVAL),
+            auth,
+        });
+    }
+
+    let dns_sd_configs = entries(raw.dns_sd_configs, &field("dns_sd_configs"), ctx)
+        .map(|(_, d)| DnsSdConfig {
+            names: d.names,
+            record_type: d.record_type,
+            port: d.port,
+            refresh_interval: nonzero(d.refresh_interval)
+                .unwrap_or(DEFAULT_DNS_SD_REFRESH_INTERVAL),
         })
         .collect();
 
@@ -251,31 +276,30 @@ fn scrape_config(
         for (k, p) in protocols.iter().enumerate() {
             let at = [field("scrape_protocols"), vec![Seg::Index(k)]].concat();
             if !SCRAPE_PROTOCOLS.contains(&p.as_str()) {
-                return Err(Invalid::new(
+                ctx.invalid(
                     &at,
                     format!(
                         "unknown scrape protocol {p:?}, supported: {}",
                         SCRAPE_PROTOCOLS.join(", ")
                     ),
-                ));
-            }
-            if !seen.insert(p) {
-                return Err(Invalid::new(
+                );
+            } else if !seen.insert(p) {
+                ctx.invalid(
                     &at,
                     format!("duplicated protocol in scrape_protocols: {p:?}"),
-                ));
+                );
             }
         }
-        warn(warnings, "scrape_protocols");
+        warn(ctx, "scrape_protocols");
     }
     if raw.follow_redirects == Some(false) {
-        warn(warnings, "follow_redirects: false");
+        warn(ctx, "follow_redirects: false");
     }
     if raw.enable_http2 == Some(false) {
-        warn(warnings, "enable_http2: false");
+        warn(ctx, "enable_http2: false");
     }
 
-    Ok(ScrapeConfig {
+    ScrapeConfig {
         job_name,
         scrape_interval,
         scrape_timeout,
@@ -287,6 +311,8 @@ fn scrape_config(
         track_timestamps_staleness: raw.track_timestamps_staleness.unwrap_or(false),
         static_configs,
         file_sd_configs,
+        http_sd_configs,
+        dns_sd_configs,
         relabel_configs,
         metric_relabel_configs,
         sample_limit: raw.sample_limit.unwrap_or(0),
@@ -295,27 +321,50 @@ fn scrape_config(
         label_name_length_limit: raw.label_name_length_limit.unwrap_or(0),
         label_value_length_limit: raw.label_value_length_limit.unwrap_or(0),
         body_size_limit: raw.body_size_limit.unwrap_or(0),
-    })
+    }
+}
+
+/// Returns the entries of an SD list with their indexes; a null entry is an
+/// error, as in Prometheus (`empty or null section in file_sd_configs`).
+fn entries<T>(
+    list: Option<Vec<Option<T>>>,
+    at: &[Seg],
+    ctx: &mut Context,
+) -> impl Iterator<Item = (usize, T)> {
+    let list = list.unwrap_or_default();
+    for (k, e) in list.iter().enumerate() {
+        if e.is_none() {
+            let Some(Seg::Key(name)) = at.last() else {
+                unreachable!("an SD list is a field")
+            };
+            ctx.invalid(
+                &[at, &[Seg::Index(k)]].concat(),
+                format!("empty or null section in {name}"),
+            );
+        }
+    }
+    list.into_iter()
+        .enumerate()
+        .filter_map(|(k, e)| e.map(|e| (k, e)))
 }
 
 fn relabel_rules(
-    rules: Option<Vec<Option<super::raw::RelabelRuleYaml>>>,
+    rules: Option<Vec<Option<RelabelRuleYaml>>>,
     at: &[Seg],
     kind: &str,
-) -> Result<Vec<RelabelConfig>> {
-    rules
-        .unwrap_or_default()
-        .into_iter()
-        .enumerate()
-        .map(|(k, r)| {
-            r.map(|r| r.0).ok_or_else(|| {
-                Invalid::new(
-                    &[at, &[Seg::Index(k)]].concat(),
-                    format!("empty or null {kind} relabeling rule in scrape config"),
-                )
-            })
-        })
-        .collect()
+    ctx: &mut Context,
+) -> Vec<RelabelConfig> {
+    let mut out = Vec::new();
+    for (k, r) in rules.unwrap_or_default().into_iter().enumerate() {
+        match r {
+            Some(r) => out.push(r.0),
+            None => ctx.invalid(
+                &[at, &[Seg::Index(k)]].concat(),
+                format!("empty or null {kind} relabeling rule in scrape config"),
+            ),
+        }
+    }
+    out
 }
 
 /// The failure [`Walk`] raises at the node it was sent to.

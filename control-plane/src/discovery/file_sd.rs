@@ -68,7 +68,7 @@ pub fn parse_file(path: &Path, content: &str) -> Result<Vec<TargetGroup>, String
     Ok(out)
 }
 
-fn is_valid_label_name(s: &str) -> bool {
+pub(super) fn is_valid_label_name(s: &str) -> bool {
     let mut b = s.bytes();
     matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
         && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
@@ -191,7 +191,7 @@ pub async fn run(
 
 /// Appends to `out` the groups of `new` that differ from `old`, and an empty
 /// group for each source of `old` that `new` no longer has.
-fn push_changes(out: &mut Vec<TargetGroup>, old: &[TargetGroup], new: &[TargetGroup]) {
+pub(super) fn push_changes(out: &mut Vec<TargetGroup>, old: &[TargetGroup], new: &[TargetGroup]) {
     for g in new {
         if !old.contains(g) {
             out.push(g.clone());

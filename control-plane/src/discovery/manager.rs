@@ -18,9 +18,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use scrapegrid_common::config::{Config, FileSdConfig, StaticConfig};
+use scrapegrid_common::config::{Config, DnsSdConfig, FileSdConfig, HttpSdConfig, StaticConfig};
 
-use super::{file_sd, static_sd, ProviderUpdate, TargetGroup};
+use super::{dns_sd, file_sd, http_sd, static_sd, ProviderUpdate, TargetGroup};
 use crate::metrics;
 
 /// Every job's groups, as last published.
@@ -31,7 +31,8 @@ pub type DiscoveredTargets = BTreeMap<String, Vec<TargetGroup>>;
 pub struct DiscoveryOptions {
     /// Minimum time between two published results.
     pub update_interval: Duration,
-    /// DNS server for dns_sd_configs; `None` means the system's resolver.
+    /// DNS server for dns_sd_configs; `None` means the first `nameserver` of
+    /// `/etc/resolv.conf`, read at each refresh.
     pub dns_resolver: Option<SocketAddr>,
 }
 
@@ -40,15 +41,21 @@ pub struct DiscoveryOptions {
 pub enum ProviderKey {
     Static(Vec<StaticConfig>),
     File(FileSdConfig),
+    Http(HttpSdConfig),
+    Dns(DnsSdConfig),
 }
 
-/// Returns the providers a job needs, in config order.
+/// Returns the providers a job needs: its static configs (one provider),
+/// then its file, http and dns SD configs, each kind in config order. The
+/// order only decides the order of the job's groups in the merged view.
 pub fn provider_keys(sc: &scrapegrid_common::config::ScrapeConfig) -> Vec<ProviderKey> {
     let mut keys = Vec::new();
     if !sc.static_configs.is_empty() {
         keys.push(ProviderKey::Static(sc.static_configs.clone()));
     }
     keys.extend(sc.file_sd_configs.iter().cloned().map(ProviderKey::File));
+    keys.extend(sc.http_sd_configs.iter().cloned().map(ProviderKey::Http));
+    keys.extend(sc.dns_sd_configs.iter().cloned().map(ProviderKey::Dns));
     keys
 }
 
@@ -58,7 +65,7 @@ fn spawn_provider(
     id: usize,
     tx: mpsc::Sender<ProviderUpdate>,
     cancel: CancellationToken,
-    _options: &DiscoveryOptions,
+    options: &DiscoveryOptions,
 ) {
     match key {
         ProviderKey::Static(configs) => {
@@ -72,6 +79,12 @@ fn spawn_provider(
         }
         ProviderKey::File(c) => {
             tokio::spawn(file_sd::run(id, c.clone(), tx, cancel));
+        }
+        ProviderKey::Http(c) => {
+            tokio::spawn(http_sd::run(id, c.clone(), tx, cancel));
+        }
+        ProviderKey::Dns(c) => {
+            tokio::spawn(dns_sd::run(id, c.clone(), options.dns_resolver, tx, cancel));
         }
     }
 }
@@ -107,6 +120,11 @@ impl DiscoveryManager {
             targets: pub_rx,
             configs: config_tx,
         }
+    }
+
+    /// Returns the channel that [`DiscoveryManager::apply_config`] uses.
+    pub fn config_sender(&self) -> mpsc::Sender<Arc<Config>> {
+        self.configs.clone()
     }
 
     /// Switches to the SD configs of `config`: unchanged providers keep
@@ -296,6 +314,51 @@ mod tests {
             ["f:1"],
             "unchanged provider kept its groups"
         );
+        cancel.cancel();
+    }
+
+    #[test]
+    fn provider_keys_are_static_file_http_dns() {
+        let yaml = "scrape_configs:\n  - job_name: j\n    dns_sd_configs:\n      - names: ['a.example']\n        type: A\n        port: 80\n    http_sd_configs:\n      - url: http://sd.example/x\n    file_sd_configs:\n      - files: ['x.json']\n    static_configs:\n      - targets: ['s:1']\n";
+        let config = load_str(yaml, "t.yml").unwrap();
+        let kinds: Vec<&str> = provider_keys(&config.scrape_configs[0])
+            .iter()
+            .map(|k| match k {
+                ProviderKey::Static(_) => "static",
+                ProviderKey::File(_) => "file",
+                ProviderKey::Http(_) => "http",
+                ProviderKey::Dns(_) => "dns",
+            })
+            .collect();
+        assert_eq!(kinds, ["static", "file", "http", "dns"]);
+    }
+
+    #[tokio::test]
+    async fn http_sd_targets_reach_their_job() {
+        let app = axum::Router::new().route(
+            "/sd",
+            axum::routing::get(|| async {
+                (
+                    [("content-type", "application/json")],
+                    r#"[{"targets":["h:9"]}]"#,
+                )
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/sd", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let yaml = format!(
+            "scrape_configs:\n  - job_name: h\n    http_sd_configs:\n      - url: {url}\n        refresh_interval: 1s\n"
+        );
+        let config = Arc::new(load_str(&yaml, "t.yml").unwrap());
+        let cancel = CancellationToken::new();
+        let mut m = DiscoveryManager::start(config, options(), cancel.clone());
+        let mut t = next(&mut m).await;
+        while t.get("h").is_none_or(|g| g.is_empty()) {
+            t = next(&mut m).await;
+        }
+        assert_eq!(addrs(&t, "h"), ["h:9"]);
+        assert_eq!(t["h"][0].labels.get("__meta_url"), Some(url.as_str()));
         cancel.cancel();
     }
 

@@ -1,19 +1,33 @@
 //! Service discovery: providers and the manager that merges their output.
 //!
-//! Each distinct SD config runs one provider task (`static_sd`, `file_sd`);
-//! identical SD configs, in one job or several, share it. A provider sends
-//! `ProviderUpdate`s: its first send holds every group it knows, later sends
+//! Each distinct SD config runs one provider task (`static_sd`, `file_sd`,
+//! `http_sd`, `dns_sd`, the last over the stub resolver in `dns_client` and
+//! `dns_wire`); identical SD configs, in one job or several, share it. A
+//! provider sends `ProviderUpdate`s: its first send holds every group it knows, later sends
 //! only groups that changed, and a group with no targets deletes its `source`
 //! (seed 000). The [`manager`] keeps the latest groups per (provider, source)
 //! and, at most once per update interval, publishes the full set per job on a
 //! `watch` channel that the coordinator reads. On a config reload it keeps the
 //! providers whose SD config is unchanged and starts or stops only the rest.
 
+pub mod dns_client;
+pub mod dns_sd;
+pub mod dns_wire;
 pub mod file_sd;
+pub mod http_sd;
 pub mod manager;
 pub mod static_sd;
+#[cfg(test)]
+mod test_support;
+
+use std::time::Duration;
 
 use scrapegrid_common::Labels;
+
+/// Shortest refresh interval of the polling providers (http, dns): a
+/// `refresh_interval` of 0, which Prometheus accepts and then cannot run
+/// (its ticker panics), is raised to this instead of spinning.
+pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A group of targets sharing labels, keyed by a source unique in its provider.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
