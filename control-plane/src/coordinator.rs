@@ -157,7 +157,7 @@ impl State {
             dropped: Vec::new(),
             members: BTreeMap::new(),
             owners: HashMap::new(),
-            generation: 0,
+            generation: generation_floor(),
         }
     }
 
@@ -171,23 +171,38 @@ impl State {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
+            // Only what can change the assignment triggers a reconciliation;
+            // heartbeats and views do not.
+            let changed = tokio::select! {
                 _ = cancel.cancelled() => return,
                 Some(event) = events.recv() => self.on_event(event),
                 Ok(()) = discovered.changed() => {
                     self.discovered = discovered.borrow_and_update().clone();
                     self.rebuild_targets();
+                    true
                 }
                 _ = tick.tick() => self.expire(membership_timeout),
+            };
+            if changed {
+                self.reconcile();
             }
-            self.reconcile();
         }
     }
 
-    fn on_event(&mut self, event: Event) {
+    /// Applies an event; returns whether the assignment may have changed.
+    fn on_event(&mut self, event: Event) -> bool {
         match event {
             Event::Join { hello, session, tx } => {
                 tracing::info!(scraper = %hello.scraper_id, addr = %hello.http_addr, "scraper joined");
+                // Generations only grow, also across control plane restarts:
+                // the storage node fences batches with older generations.
+                let running_max = hello
+                    .running
+                    .iter()
+                    .map(|r| r.generation)
+                    .max()
+                    .unwrap_or(0);
+                self.generation = self.generation.max(running_max);
                 self.members.insert(
                     hello.scraper_id,
                     MemberState {
@@ -200,6 +215,7 @@ impl State {
                         health: HashMap::new(),
                     },
                 );
+                true
             }
             Event::Leave {
                 scraper_id,
@@ -212,7 +228,9 @@ impl State {
                 {
                     tracing::info!(scraper = %scraper_id, "scraper left");
                     self.members.remove(&scraper_id);
+                    return true;
                 }
+                false
             }
             Event::Status {
                 scraper_id,
@@ -227,9 +245,11 @@ impl State {
                         }
                     }
                 }
+                false
             }
             Event::View(reply) => {
                 let _ = reply.send(self.view());
+                false
             }
             Event::Reload(config) => {
                 self.pools = config
@@ -240,6 +260,7 @@ impl State {
                 self.config = config;
                 self.rebuild_targets();
                 tracing::info!(jobs = self.pools.len(), "configuration reloaded");
+                true
             }
         }
     }
@@ -265,8 +286,10 @@ impl State {
         self.dropped = dropped;
     }
 
-    /// Drops members whose last status is older than the membership timeout.
-    fn expire(&mut self, timeout: Duration) {
+    /// Drops members whose last status is older than the membership timeout;
+    /// returns whether any was dropped.
+    fn expire(&mut self, timeout: Duration) -> bool {
+        let before = self.members.len();
         self.members.retain(|id, m| {
             let alive = m.last_seen.elapsed() <= timeout;
             if !alive {
@@ -274,6 +297,7 @@ impl State {
             }
             alive
         });
+        self.members.len() != before
     }
 
     /// Recomputes the assignment and sends every member what changed for it.
@@ -440,6 +464,17 @@ impl State {
             .count();
         ::metrics::gauge!(metrics::UNASSIGNED_TARGETS).set(unassigned as f64);
     }
+}
+
+/// Returns the first generation of a control plane run: microseconds since
+/// the Unix epoch, so a restarted control plane starts above every generation
+/// its predecessor handed out (it would need a million changes a second to
+/// get ahead of the clock) and the storage node's fencing keeps accepting.
+fn generation_floor() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(1)
 }
 
 /// What every assignment message of one round shares.

@@ -151,47 +151,51 @@ impl ClusterBuilder {
         )?;
         let storage_grpc = free_addr();
         let storage_http = free_addr();
+        let storage_args = vec![
+            "--data-dir".into(),
+            dir.path().join("data").display().to_string(),
+            "--grpc-addr".into(),
+            storage_grpc.clone(),
+            "--http-addr".into(),
+            storage_http.clone(),
+        ];
         let storage = Process::spawn(
             "storage-node",
             &bin("storage-node"),
-            &[
-                "--data-dir".into(),
-                dir.path().join("data").display().to_string(),
-                "--grpc-addr".into(),
-                storage_grpc.clone(),
-                "--http-addr".into(),
-                storage_http.clone(),
-            ],
+            &storage_args,
             dir.path(),
         )?;
         let control_grpc = free_addr();
         let control_http = free_addr();
+        let control_args = vec![
+            "--config".into(),
+            config.display().to_string(),
+            "--grpc-addr".into(),
+            control_grpc.clone(),
+            "--http-addr".into(),
+            control_http.clone(),
+            "--storage".into(),
+            format!("http://{storage_grpc}"),
+            "--discovery-update-interval".into(),
+            "100ms".into(),
+            "--membership-timeout".into(),
+            self.membership_timeout.into(),
+        ];
         let control = Process::spawn(
             "control-plane",
             &bin("control-plane"),
-            &[
-                "--config".into(),
-                config.display().to_string(),
-                "--grpc-addr".into(),
-                control_grpc.clone(),
-                "--http-addr".into(),
-                control_http.clone(),
-                "--storage".into(),
-                format!("http://{storage_grpc}"),
-                "--discovery-update-interval".into(),
-                "100ms".into(),
-                "--membership-timeout".into(),
-                self.membership_timeout.into(),
-            ],
+            &control_args,
             dir.path(),
         )?;
         let mut cluster = Cluster {
             dir,
             config,
             storage: Some(storage),
+            storage_args,
             storage_http,
             storage_grpc,
             control: Some(control),
+            control_args,
             control_grpc,
             control_http,
             scrapers: Vec::new(),
@@ -220,9 +224,11 @@ async fn wait_healthy(http: &reqwest::Client, addr: &str) -> Result<()> {
 pub struct Cluster {
     pub config: PathBuf,
     pub storage: Option<Process>,
+    storage_args: Vec<String>,
     pub storage_http: String,
     pub storage_grpc: String,
     pub control: Option<Process>,
+    control_args: Vec<String>,
     pub control_grpc: String,
     pub control_http: String,
     pub scrapers: Vec<(String, String, Option<Process>)>,
@@ -261,6 +267,35 @@ impl Cluster {
         wait_healthy(&self.http, &http_addr).await?;
         self.scrapers.push((id.into(), http_addr, Some(p)));
         Ok(self.scrapers.len() - 1)
+    }
+
+    /// Starts the storage node again on the same ports and data directory
+    /// (after a `kill9` of the old one) and waits until it is healthy.
+    pub async fn restart_storage(&mut self) -> Result<()> {
+        let name = "storage-node-restarted";
+        let p = Process::spawn(
+            name,
+            &bin("storage-node"),
+            &self.storage_args,
+            self.dir.path(),
+        )?;
+        // The old process's log stays in storage-node.log.
+        self.storage = Some(p);
+        wait_healthy(&self.http, &self.storage_http).await
+    }
+
+    /// Starts the control plane again on the same ports and config (after a
+    /// `kill9` of the old one) and waits until it is healthy.
+    pub async fn restart_control(&mut self) -> Result<()> {
+        let name = "control-plane-restarted";
+        let p = Process::spawn(
+            name,
+            &bin("control-plane"),
+            &self.control_args,
+            self.dir.path(),
+        )?;
+        self.control = Some(p);
+        wait_healthy(&self.http, &self.control_http).await
     }
 
     pub fn scraper_mut(&mut self, id: &str) -> &mut Process {

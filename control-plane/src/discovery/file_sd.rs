@@ -152,6 +152,10 @@ pub async fn run(
         else {
             continue;
         };
+        for (path, error) in &scan.failed {
+            ::metrics::counter!(metrics::SD_REFRESH_FAILURES, "mechanism" => "file").increment(1);
+            tracing::warn!(file = %path.display(), %error, "file_sd: keeping last good groups");
+        }
         let mut changed = Vec::new();
         for ReadFile {
             path,
@@ -212,6 +216,8 @@ struct Scan {
     present: Vec<PathBuf>,
     /// Files that were (re-)read successfully.
     read: Vec<ReadFile>,
+    /// Files that could not be read or parsed, with the error.
+    failed: Vec<(PathBuf, String)>,
 }
 
 struct ReadFile {
@@ -223,6 +229,7 @@ struct ReadFile {
 fn scan(patterns: &[PathBuf], stamps: &HashMap<PathBuf, (u64, SystemTime)>, full: bool) -> Scan {
     let mut present = Vec::new();
     let mut read = Vec::new();
+    let mut failed = Vec::new();
     for pattern in patterns {
         for path in expand(pattern) {
             let Ok(meta) = std::fs::metadata(&path) else {
@@ -245,15 +252,15 @@ fn scan(patterns: &[PathBuf], stamps: &HashMap<PathBuf, (u64, SystemTime)>, full
                     stamp,
                     groups,
                 }),
-                Err(error) => {
-                    ::metrics::counter!(metrics::SD_REFRESH_FAILURES, "mechanism" => "file")
-                        .increment(1);
-                    tracing::warn!(file = %path.display(), %error, "file_sd: keeping last good groups");
-                }
+                Err(error) => failed.push((path, error)),
             }
         }
     }
-    Scan { present, read }
+    Scan {
+        present,
+        read,
+        failed,
+    }
 }
 
 #[cfg(test)]
@@ -307,5 +314,47 @@ mod tests {
         out.clear();
         push_changes(&mut out, &[g("a", 1)], &[g("a", 2)]);
         assert_eq!(out, vec![g("a", 2)]);
+    }
+
+    /// A real provider over a real directory: glob, change, broken file
+    /// (last good groups kept, failure counted), deletion.
+    #[tokio::test]
+    async fn provider_follows_files_and_keeps_last_good_groups() {
+        use crate::discovery::test_support::{by_source, failures, local_metrics, next_update};
+        let (metrics, _guard) = local_metrics();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.yml");
+        std::fs::write(&file, "- targets: ['h:1']\n").unwrap();
+        std::fs::write(dir.path().join("ignored.txt"), "not matched").unwrap();
+        let config = FileSdConfig {
+            files: vec![dir.path().join("*.yml")],
+            refresh_interval: Duration::from_secs(300),
+        };
+        let (tx, mut rx) = mpsc::channel(8);
+        let cancel = CancellationToken::new();
+        tokio::spawn(run(7, config, tx, cancel.clone()));
+        let first = next_update(&mut rx).await;
+        assert_eq!(first.provider, 7);
+        let source = format!("{}:0", file.display());
+        assert_eq!(by_source(&first.groups, &source).targets.len(), 1);
+
+        // A change (size differs) is picked up by the poll.
+        std::fs::write(&file, "- targets: ['h:1', 'h:2']\n").unwrap();
+        let update = next_update(&mut rx).await;
+        assert_eq!(by_source(&update.groups, &source).targets.len(), 2);
+
+        // A broken file keeps the last good groups: nothing is sent.
+        std::fs::write(&file, "- targets: [unclosed\n").unwrap();
+        crate::discovery::test_support::eventually("failure counted", || {
+            failures(&metrics, "file") > 0
+        })
+        .await;
+        assert!(rx.try_recv().is_err(), "a broken file sends nothing");
+
+        // Removing the file deletes its groups.
+        std::fs::remove_file(&file).unwrap();
+        let update = next_update(&mut rx).await;
+        assert!(by_source(&update.groups, &source).targets.is_empty());
+        cancel.cancel();
     }
 }

@@ -79,6 +79,10 @@ pub struct ScrapeReport {
 pub struct TargetState {
     spec: Arc<TargetSpec>,
     cache: HashMap<Box<str>, CacheEntry>,
+    /// One series per final label set: raw texts that differ (label order,
+    /// labels that relabeling drops) but end in the same labels share it, so
+    /// staleness and duplicate detection see one series.
+    by_labels: HashMap<Labels, SeriesRef>,
     /// Staleness-tracked series of the last scrape, by id.
     previous: HashMap<u64, SeriesRef>,
     report: ReportSeries,
@@ -91,6 +95,7 @@ impl TargetState {
         Self {
             spec,
             cache: HashMap::new(),
+            by_labels: HashMap::new(),
             previous: HashMap::new(),
             report,
             iteration: 0,
@@ -250,7 +255,7 @@ impl TargetState {
     }
 
     /// Labels a scraped series for storage; `Ok(None)` when relabeling drops it.
-    fn new_series(&self, scraped: &Labels) -> Result<Option<SeriesRef>, String> {
+    fn new_series(&mut self, scraped: &Labels) -> Result<Option<SeriesRef>, String> {
         let pool = &self.spec.pool;
         let mut lb = attach_target_labels(scraped, &self.spec.labels, pool.honor_labels);
         if !relabel::process(&mut lb, &pool.metric_relabel) {
@@ -261,7 +266,12 @@ impl TargetState {
             return Ok(None);
         }
         check_limits(&labels, pool)?;
-        Ok(Some(Series::new(labels)))
+        if let Some(s) = self.by_labels.get(&labels) {
+            return Ok(Some(s.clone()));
+        }
+        let series = Series::new(labels.clone());
+        self.by_labels.insert(labels, series.clone());
+        Ok(Some(series))
     }
 
     fn push_report(
@@ -283,6 +293,9 @@ impl TargetState {
         let iteration = self.iteration;
         self.cache
             .retain(|_, e| e.last_seen + CACHE_KEEP_SCRAPES > iteration);
+        // A series nothing else holds (no cache entry, not in the last scrape,
+        // no batch in flight) is forgotten.
+        self.by_labels.retain(|_, s| Arc::strong_count(s) > 1);
     }
 }
 

@@ -187,3 +187,27 @@ fn cache_returns_the_same_series_across_scrapes() {
     assert_eq!(b1.series[0].id, b2.series[0].id);
     assert_eq!(b1.series[5].id, b2.series[5].id, "report series are stable");
 }
+
+#[test]
+fn raw_series_with_the_same_final_labels_are_one_series() {
+    let mut st = TargetState::new(spec(default_pool()));
+    let (b1, _) = st.on_body(b"a{x=\"1\",y=\"2\"} 1\n", None, 1000, 0.1);
+    // Same labels in another order: the same series, not stale, not added.
+    let (b2, r) = st.on_body(b"a{y=\"2\",x=\"1\"} 2\n", None, 2000, 0.1);
+    assert_eq!(b1.series[0].id, b2.series[0].id);
+    assert!(
+        !b2.values.iter().any(|v| is_stale_marker(*v)),
+        "{:?}",
+        rows(&b2)
+    );
+    assert_eq!(r.series_added, 0);
+    // Both spellings in one scrape: the first value is kept, once.
+    let (b3, r) = st.on_body(
+        b"a{x=\"1\",y=\"2\"} 3\na{y=\"2\",x=\"1\"} 4\n",
+        None,
+        3000,
+        0.1,
+    );
+    assert_eq!(r.samples_post_relabel, 1);
+    assert_eq!(value_of(&b3, "a"), Some(3.0));
+}
