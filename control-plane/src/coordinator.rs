@@ -88,11 +88,12 @@ impl Coordinator {
         storage_endpoint: String,
         discovered: watch::Receiver<Arc<DiscoveredTargets>>,
         membership_timeout: Duration,
+        startup_grace: Duration,
         cancel: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
         let state = State::new(config, storage_endpoint);
-        tokio::spawn(state.run(rx, discovered, membership_timeout, cancel));
+        tokio::spawn(state.run(rx, discovered, membership_timeout, startup_grace, cancel));
         Self { tx }
     }
 
@@ -166,14 +167,22 @@ impl State {
         mut events: mpsc::Receiver<Event>,
         mut discovered: watch::Receiver<Arc<DiscoveredTargets>>,
         membership_timeout: Duration,
+        startup_grace: Duration,
         cancel: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // After a (re)start, scrapers that still run their last assignment
+        // rejoin within a moment; assigning before they are back would hand
+        // every target to the first one and move them again.
+        let grace_end = tokio::time::Instant::now() + startup_grace;
+        let mut pending = false;
         loop {
+            let in_grace = tokio::time::Instant::now() < grace_end;
             // Only what can change the assignment triggers a reconciliation;
             // heartbeats and views do not.
             let changed = tokio::select! {
+                _ = tokio::time::sleep_until(grace_end), if pending && in_grace => false,
                 _ = cancel.cancelled() => return,
                 Some(event) = events.recv() => self.on_event(event),
                 Ok(()) = discovered.changed() => {
@@ -183,8 +192,10 @@ impl State {
                 }
                 _ = tick.tick() => self.expire(membership_timeout),
             };
-            if changed {
+            pending |= changed;
+            if pending && tokio::time::Instant::now() >= grace_end {
                 self.reconcile();
+                pending = false;
             }
         }
     }

@@ -43,6 +43,8 @@ pub struct NodeConfig {
     pub membership_timeout: Duration,
     /// DNS server for dns_sd_configs; `None` means the system's resolver.
     pub dns_resolver: Option<std::net::SocketAddr>,
+    /// How long after start the first assignment waits for scrapers to join.
+    pub startup_grace: Duration,
 }
 
 /// Runs the control plane on already-bound listeners until `shutdown` fires.
@@ -74,6 +76,7 @@ pub async fn run(
         node.storage_endpoint,
         discovery.targets,
         node.membership_timeout,
+        node.startup_grace,
         shutdown.child_token(),
     );
 

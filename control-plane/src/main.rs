@@ -56,6 +56,10 @@ struct Flags {
     /// nameserver of /etc/resolv.conf.
     #[arg(long)]
     dns_resolver: Option<std::net::SocketAddr>,
+    /// How long after start the first assignment waits for scrapers to
+    /// (re)join, so a restart does not shuffle targets.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    startup_grace: Duration,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -107,6 +111,7 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
         discovery_update_interval: flags.discovery_update_interval,
         membership_timeout: flags.membership_timeout,
         dns_resolver: flags.dns_resolver,
+        startup_grace: flags.startup_grace,
     };
     let shutdown = CancellationToken::new();
     let mut server = tokio::spawn(control_plane::run(node, grpc, http, shutdown.clone()));

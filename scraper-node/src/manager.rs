@@ -101,7 +101,7 @@ impl ScrapeManager {
             self.stop(&r.target_id, mode);
         }
         for t in &a.targets {
-            self.upsert(t);
+            self.upsert(t, false);
         }
         // Restart loops whose pool definition changed under them.
         let stale: Vec<pb::Target> = self
@@ -115,8 +115,7 @@ impl ScrapeManager {
             .map(|l| l.spec.source.clone())
             .collect();
         for t in stale {
-            self.stop(&t.id, StopMode::Quiet);
-            self.upsert(&t);
+            self.upsert(&t, true);
         }
         ::metrics::gauge!(metrics::TARGETS).set(self.loops.len() as f64);
         tracing::info!(
@@ -127,8 +126,10 @@ impl ScrapeManager {
         );
     }
 
-    fn upsert(&mut self, t: &pb::Target) {
-        if self.loops.get(&t.id).is_some_and(|l| l.spec.source == *t) {
+    /// Starts the loop of `t`, replacing a running one that differs (or any
+    /// running one with `force`, when its pool changed).
+    fn upsert(&mut self, t: &pb::Target, force: bool) {
+        if !force && self.loops.get(&t.id).is_some_and(|l| l.spec.source == *t) {
             return;
         }
         let Some(pool) = self.pools.get(&t.pool).cloned() else {
@@ -142,7 +143,15 @@ impl ScrapeManager {
                 return;
             }
         };
-        self.stop(&t.id, StopMode::Quiet);
+        // A loop that replaces a running one inherits its series.
+        let inherit = self.loops.remove(&t.id).map(|old| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if let Ok(mut h) = old.control.handoff.lock() {
+                *h = Some(tx);
+            }
+            old.control.stop(StopMode::Quiet);
+            rx
+        });
         ::metrics::counter!(metrics::LOOPS_STARTED).increment(1);
         let control = Arc::new(LoopControl {
             cancel: self.cancel.child_token(),
@@ -152,12 +161,14 @@ impl ScrapeManager {
                 generation: t.generation,
                 ..Default::default()
             })),
+            handoff: Mutex::new(None),
         });
         let task = tokio::spawn(scrape_loop::run(
             spec.clone(),
             self.client.clone(),
             self.ingest.clone(),
             control.clone(),
+            inherit,
         ));
         self.loops.insert(
             t.id.clone(),

@@ -180,6 +180,8 @@ impl ClusterBuilder {
             "100ms".into(),
             "--membership-timeout".into(),
             self.membership_timeout.into(),
+            "--startup-grace".into(),
+            "1s".into(),
         ];
         let control = Process::spawn(
             "control-plane",

@@ -16,7 +16,7 @@ fn config(keep: &[&str], change: &str, change_relabel: bool, added: Option<&str>
         keep.join(", ")
     );
     if change_relabel {
-        c.push_str("    metric_relabel_configs:\n      - target_label: reloaded\n        replacement: 'yes'\n");
+        c.push_str("    metric_relabel_configs:\n      - target_label: reloaded\n        replacement: 'yes'\n      - source_labels: [__name__]\n        regex: c_dropped\n        action: drop\n");
     }
     if let Some(a) = added {
         c.push_str(&format!(
@@ -71,7 +71,7 @@ async fn scraper_counter(cluster: &Cluster, name: &str) -> f64 {
 async fn reload_restarts_only_what_changed() -> anyhow::Result<()> {
     let t1 = TargetServer::start("k 1\n").await?;
     let t2 = TargetServer::start("k 2\n").await?;
-    let t3 = TargetServer::start("c 3\n").await?;
+    let t3 = TargetServer::start("c 3\nc_dropped 1\n").await?;
     let t4 = TargetServer::start("a 4\n").await?;
     let v1 = config(&[&t1.addr, &t2.addr], &t3.addr, false, None);
     let cluster = Cluster::builder().scrapers(2).config(&v1).build().await?;
@@ -80,6 +80,7 @@ async fn reload_restarts_only_what_changed() -> anyhow::Result<()> {
         (up.len() == 3 && up.iter().all(|s| sample_value(s) == 1.0)).then_some(())
     })
     .await?;
+    assert_eq!(cluster.query("c_dropped").await?.len(), 1);
     let owners_before = owners(&cluster).await;
     let loops_before = scraper_counter(&cluster, "scrapegrid_scraper_loops_started_total").await;
     assert!(loops_before >= 3.0, "loops started: {loops_before}");
@@ -121,6 +122,17 @@ async fn reload_restarts_only_what_changed() -> anyhow::Result<()> {
         let relabeled = cluster.query("c{reloaded=\"yes\"}").await.ok()?;
         let added = cluster.query("up{job=\"added\"}").await.ok()?;
         (relabeled.len() == 1 && added.len() == 1 && sample_value(&added[0]) == 1.0).then_some(())
+    })
+    .await?;
+    // The restarted loop inherited its series: the one the new rule drops got
+    // a stale marker at once instead of lingering for the 5-minute lookback.
+    eventually(Duration::from_secs(10), || async {
+        cluster
+            .query("c_dropped")
+            .await
+            .ok()?
+            .is_empty()
+            .then_some(())
     })
     .await?;
     let owners_after = owners(&cluster).await;

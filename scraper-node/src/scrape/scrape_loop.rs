@@ -10,12 +10,14 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use scrapegrid_proto::v1 as pb;
 
 use super::http_client::TargetClient;
 use super::state::TargetState;
+use crate::batch::SeriesRef;
 use crate::ingest::IngestHandle;
 use crate::metrics;
 use crate::target::TargetSpec;
@@ -35,6 +37,9 @@ pub struct LoopControl {
     pub cancel: CancellationToken,
     pub mode: Arc<AtomicU8>,
     pub health: Arc<Mutex<pb::TargetHealth>>,
+    /// Set when a new loop replaces this one: on a quiet stop the loop sends
+    /// its series there instead of dropping them.
+    pub handoff: Mutex<Option<oneshot::Sender<Vec<SeriesRef>>>>,
 }
 
 impl LoopControl {
@@ -67,16 +72,30 @@ pub fn next_slot(now: i64, interval: i64, offset: i64) -> i64 {
     }
 }
 
-/// Runs the loop until cancelled.
+/// Runs the loop until cancelled. `inherit` delivers the series of the loop
+/// this one replaces, once that loop has handed in its last batch.
 pub async fn run(
     spec: Arc<TargetSpec>,
     client: TargetClient,
     ingest: IngestHandle,
     control: Arc<LoopControl>,
+    inherit: Option<oneshot::Receiver<Vec<SeriesRef>>>,
 ) {
     let interval = spec.interval.as_millis().max(1) as i64;
     let offset = offset_ms(&spec.id, interval);
     let mut state = TargetState::new(spec.clone());
+    if let Some(rx) = inherit {
+        // The old loop finishes its scrape in flight first (at most a timeout).
+        let wait = spec.timeout + Duration::from_secs(1);
+        tokio::select! {
+            _ = control.cancel.cancelled() => {}
+            r = tokio::time::timeout(wait, rx) => {
+                if let Ok(Ok(series)) = r {
+                    state.adopt(series);
+                }
+            }
+        }
+    }
     let mut slot = next_slot(now_ms(), interval, offset);
     loop {
         let wait = Duration::from_millis((slot - now_ms()).max(0) as u64);
@@ -132,6 +151,8 @@ pub async fn run(
         if !batch.is_empty() {
             ingest.submit(batch).await;
         }
+    } else if let Some(tx) = control.handoff.lock().ok().and_then(|mut h| h.take()) {
+        let _ = tx.send(state.into_series());
     }
 }
 

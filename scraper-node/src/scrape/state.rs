@@ -102,6 +102,22 @@ impl TargetState {
         }
     }
 
+    /// Takes over the series of the loop this one replaces (a restart on a
+    /// config change), as Prometheus reuses its scrape cache on reload: a
+    /// series that the first scrape no longer yields gets its stale marker,
+    /// and one it still yields stays the same series.
+    pub fn adopt(&mut self, series: Vec<SeriesRef>) {
+        for s in series {
+            self.by_labels.insert(s.labels.clone(), s.clone());
+            self.previous.insert(s.id, s);
+        }
+    }
+
+    /// Gives up the series of the last successful scrape, for [`Self::adopt`].
+    pub fn into_series(self) -> Vec<SeriesRef> {
+        self.previous.into_values().collect()
+    }
+
     /// Number of series in the last successful scrape.
     pub fn series_count(&self) -> usize {
         self.previous.len()

@@ -211,3 +211,23 @@ fn raw_series_with_the_same_final_labels_are_one_series() {
     assert_eq!(r.samples_post_relabel, 1);
     assert_eq!(value_of(&b3, "a"), Some(3.0));
 }
+
+#[test]
+fn a_replacing_loop_adopts_series_and_stales_the_vanished_ones() {
+    let mut old = TargetState::new(spec(default_pool()));
+    let (b1, _) = old.on_body(b"keep 1\ngone 2\n", None, 1000, 0.1);
+    let keep_id = b1.series[0].id;
+    let mut new = TargetState::new(spec(default_pool()));
+    new.adopt(old.into_series());
+    let (b2, r) = new.on_body(b"keep 1\n", None, 2000, 0.1);
+    assert_eq!(
+        b2.series[0].id, keep_id,
+        "the kept series stays the same series"
+    );
+    assert_eq!(r.series_added, 0);
+    let stale: Vec<_> = (0..b2.len())
+        .filter(|i| is_stale_marker(b2.values[*i]))
+        .collect();
+    assert_eq!(stale.len(), 1);
+    assert_eq!(b2.series[stale[0]].labels.get("__name__"), Some("gone"));
+}
