@@ -31,7 +31,7 @@ use scrapegrid_common::Labels;
 use super::dns_client::{system_resolver, DnsClient, DnsError};
 use super::dns_wire::{Record, RecordData, RecordType};
 use super::file_sd::push_changes;
-use super::{ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL};
+use super::{ProviderSender, ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL};
 use crate::metrics;
 
 pub const NAME_LABEL: &str = "__meta_dns_name";
@@ -49,7 +49,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     let mut last: Vec<TargetGroup> = Vec::new();
-    let mut first = true;
+    let mut sender = ProviderSender::new(provider, tx);
     let mut tick = tokio::time::interval(config.refresh_interval.max(MIN_REFRESH_INTERVAL));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -64,15 +64,8 @@ pub async fn run(
         let mut changed = Vec::new();
         push_changes(&mut changed, &last, &groups);
         last = groups;
-        if first || !changed.is_empty() {
-            first = false;
-            let update = ProviderUpdate {
-                provider,
-                groups: changed,
-            };
-            if tx.send(update).await.is_err() {
-                return;
-            }
+        if !sender.send(changed).await {
+            return;
         }
     }
 }

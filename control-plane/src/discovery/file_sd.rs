@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use scrapegrid_common::config::FileSdConfig;
 use scrapegrid_common::Labels;
 
-use super::{ProviderUpdate, TargetGroup};
+use super::{ProviderSender, ProviderUpdate, TargetGroup};
 use crate::metrics;
 
 /// How often files are checked for changes.
@@ -133,6 +133,7 @@ pub async fn run(
     let mut files: HashMap<PathBuf, FileState> = HashMap::new();
     let mut last_full = Instant::now();
     let mut first = true;
+    let mut sender = ProviderSender::new(provider, tx);
     let mut tick = tokio::time::interval(POLL_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -141,6 +142,7 @@ pub async fn run(
             _ = tick.tick() => {}
         }
         let full = first || last_full.elapsed() >= config.refresh_interval;
+        first = false;
         if full {
             last_full = Instant::now();
         }
@@ -180,15 +182,8 @@ pub async fn run(
             push_changes(&mut changed, &state.groups, &[]);
             false
         });
-        if first || !changed.is_empty() {
-            first = false;
-            let update = ProviderUpdate {
-                provider,
-                groups: changed,
-            };
-            if tx.send(update).await.is_err() {
-                return;
-            }
+        if !sender.send(changed).await {
+            return;
         }
     }
 }

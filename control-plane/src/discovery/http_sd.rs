@@ -30,7 +30,7 @@ use scrapegrid_common::config::{HttpAuth, HttpSdConfig};
 use scrapegrid_common::Labels;
 
 use super::file_sd::{is_valid_label_name, push_changes};
-use super::{ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL};
+use super::{ProviderSender, ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL};
 use crate::metrics;
 
 /// Largest response body accepted.
@@ -89,7 +89,7 @@ pub async fn run(
         }
     };
     let mut last: Vec<TargetGroup> = Vec::new();
-    let mut first = true;
+    let mut sender = ProviderSender::new(provider, tx);
     let mut tick = tokio::time::interval(config.refresh_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -113,15 +113,8 @@ pub async fn run(
         let mut changed = Vec::new();
         push_changes(&mut changed, &last, &groups);
         last = groups;
-        if first || !changed.is_empty() {
-            first = false;
-            let update = ProviderUpdate {
-                provider,
-                groups: changed,
-            };
-            if tx.send(update).await.is_err() {
-                return;
-            }
+        if !sender.send(changed).await {
+            return;
         }
     }
 }

@@ -48,3 +48,35 @@ pub struct ProviderUpdate {
 }
 
 pub use manager::{DiscoveredTargets, DiscoveryManager, DiscoveryOptions};
+
+/// A provider's side of the channel to the manager: sends the groups that
+/// changed, and always something on the first send (the provider contract).
+pub struct ProviderSender {
+    provider: usize,
+    tx: tokio::sync::mpsc::Sender<ProviderUpdate>,
+    first: bool,
+}
+
+impl ProviderSender {
+    pub fn new(provider: usize, tx: tokio::sync::mpsc::Sender<ProviderUpdate>) -> Self {
+        Self {
+            provider,
+            tx,
+            first: true,
+        }
+    }
+
+    /// Sends `changed` if it is the first send or not empty; returns false
+    /// when the manager is gone and the provider should stop.
+    pub async fn send(&mut self, changed: Vec<TargetGroup>) -> bool {
+        if !self.first && changed.is_empty() {
+            return true;
+        }
+        self.first = false;
+        let update = ProviderUpdate {
+            provider: self.provider,
+            groups: changed,
+        };
+        self.tx.send(update).await.is_ok()
+    }
+}
