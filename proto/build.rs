@@ -1,4 +1,5 @@
-//! Generates the tonic/prost code for `proto/scrapegrid/v1/*.proto` into
+//! Generates the tonic/prost code for `proto/scrapegrid/v1/*.proto` and
+//! `proto/prometheus/*.proto` (Prometheus's remote write/read messages) into
 //! `OUT_DIR`, using the protoc shipped in the `protoc-bin-vendored` crate so no
 //! system protoc is needed.
 
@@ -11,6 +12,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/scrapegrid/v1/control.proto",
         "proto/scrapegrid/v1/ingest.proto",
         "proto/scrapegrid/v1/query.proto",
+        "proto/prometheus/types.proto",
+        "proto/prometheus/remote.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");

@@ -3,13 +3,21 @@
 //! `proto/scrapegrid/v1/` holds the documented `.proto` files: `control.proto`
 //! (the scraper membership and assignment stream), `ingest.proto` (batches from
 //! scrapers to the storage node, acked once durable) and `query.proto` (series
-//! selection on the storage node). `build.rs` generates the tonic/prost code,
-//! re-exported here as [`v1`]. `STALE_NAN_BITS` is the one constant every plane
-//! must agree on.
+//! selection on the storage node). `proto/prometheus/` holds Prometheus's
+//! remote write and remote read messages (package `prometheus`, Prometheus's
+//! field numbers). `build.rs` generates the tonic/prost code, re-exported
+//! here as [`v1`] and [`prometheus`]. `STALE_NAN_BITS` is the one constant
+//! every plane must agree on.
 
 /// Generated messages, clients and servers of package `scrapegrid.v1`.
 pub mod v1 {
     tonic::include_proto!("scrapegrid.v1");
+}
+
+/// Generated messages of Prometheus's remote write and remote read
+/// protocols (package `prometheus`).
+pub mod prometheus {
+    tonic::include_proto!("prometheus");
 }
 
 /// Bits of the NaN that marks a series as stale, as in Prometheus.

@@ -1,11 +1,19 @@
 //! Opening RocksDB with the node's column families, and the shared handle.
 //!
-//! [`Db`] is shared (`Arc<Db>`) by the writer thread, which is the only
-//! writer, and by the query paths, which only read. RocksDB is safe for that
+//! [`Db`] is shared (`Arc<Db>`) by the writer thread, which writes every
+//! ingested batch, the [`crate::compactor`], which rewrites head samples into
+//! chunks, and the query paths, which only read. RocksDB is safe for that
 //! concurrent use; every call here blocks, so async code calls it from
-//! `spawn_blocking` or from the writer thread.
+//! `spawn_blocking` or from a dedicated thread.
+//!
+//! Every write goes through one lock: [`Db::write_unsynced`] takes it for the
+//! write alone, [`Db::read_modify_write`] for reading, deciding and writing.
+//! So a read-modify-write (the compactor deleting the head keys it encoded)
+//! never interleaves with another write (the writer overwriting one of those
+//! keys), with no change to the writer.
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
 
@@ -15,6 +23,8 @@ use crate::keys;
 /// The open database.
 pub struct Db {
     inner: DB,
+    /// Held by every write; see the module doc.
+    write_lock: Mutex<()>,
 }
 
 impl std::fmt::Debug for Db {
@@ -38,7 +48,10 @@ impl Db {
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let inner = DB::open_cf_descriptors(&opts, path, cfs)?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            write_lock: Mutex::new(()),
+        })
     }
 
     /// Returns the handle of column family `name`, one of [`keys::ALL_CFS`].
@@ -71,6 +84,32 @@ impl Db {
     /// Applies `batch` atomically without syncing the WAL; the caller syncs
     /// with [`Db::sync_wal`] before it acknowledges.
     pub fn write_unsynced(&self, batch: WriteBatch) -> Result<()> {
+        let _guard = self.lock_writes();
+        self.write_locked(batch)
+    }
+
+    /// Runs `f` while no other write can happen and writes the batch it
+    /// returns (unsynced, like [`Db::write_unsynced`]) before any other
+    /// write. What `f` reads therefore stays true until its batch is applied.
+    /// Keep `f` short: ingest waits for it.
+    pub fn read_modify_write<T>(&self, f: impl FnOnce() -> Result<(WriteBatch, T)>) -> Result<T> {
+        let _guard = self.lock_writes();
+        let (batch, out) = f()?;
+        if !batch.is_empty() {
+            self.write_locked(batch)?;
+        }
+        Ok(out)
+    }
+
+    fn lock_writes(&self) -> MutexGuard<'_, ()> {
+        // The lock guards no data, so a panic while holding it leaves
+        // nothing inconsistent.
+        self.write_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_locked(&self, batch: WriteBatch) -> Result<()> {
         let mut wo = WriteOptions::default();
         wo.set_sync(false);
         Ok(self.inner.write_opt(batch, &wo)?)

@@ -11,6 +11,7 @@
 //! | `series_by_labels` | encoded label set                           | series id (u64)       |
 //! | `postings`         | name 0x00 value 0x00 series id (u64)        | empty                 |
 //! | `samples`          | series id (u64) + timestamp (flipped i64)   | f64 bits (u64)        |
+//! | `chunks`           | series id (u64) + last timestamp (flipped i64) | encoding (u8) + chunk |
 //! | `meta`             | `next_series_id`, `seq/<scraper>`, `gen/<target>` | u64             |
 //!
 //! The postings CF also holds the all-series posting: a key with an empty
@@ -19,9 +20,31 @@
 //! (NUL included): a postings key is decoded from both ends (the name stops
 //! at the first NUL, the id is the last eight bytes), never by splitting.
 //!
-//! The `samples` layout (one key per sample) is the seam that compressed
-//! chunks will replace: only [`sample_key`], [`decode_sample_key`],
-//! [`encode_sample_value`] and [`decode_sample_value`] know it.
+//! # Samples: head and chunks
+//!
+//! A series' samples live in two places, and only [`crate::samples`] (with
+//! the [`crate::compactor`]) reads or writes either:
+//!
+//! - The **head** (`samples` CF): one key per sample, written by the writer
+//!   in the same `WriteBatch` as the rest of its scrape batch, so ingest
+//!   stays atomic and WAL-durable. A sample at an existing timestamp
+//!   overwrites it.
+//! - **Chunks** (`chunks` CF): runs of a series' older samples compressed
+//!   together. The key is the series id and the timestamp of the chunk's
+//!   LAST sample, so one forward seek to `(id, mint)` finds the first chunk
+//!   that can overlap `[mint, maxt]`, the chunk a late sample at `t` belongs
+//!   to is the first one at or after `(id, t)`, and the series' newest
+//!   compacted timestamp is in the key found by a backward seek. The value is
+//!   one encoding byte ([`CHUNK_ENCODING_XOR`]) then the chunk bytes, whose
+//!   bit layout [`crate::chunk`] documents (its first sample holds the
+//!   chunk's first timestamp).
+//!
+//! Invariants: a series' chunks never overlap in time (so in key order their
+//! samples are in time order); the compactor moves head samples into chunks
+//! in one `WriteBatch` that deletes exactly the head keys it encoded, so a
+//! crash leaves a sample in the head or in a chunk, never both or neither.
+//! Readers read both CFs at one snapshot and merge them by timestamp; if a
+//! timestamp is in both, the head wins (it is the newer write).
 
 use scrapegrid_common::{Label, Labels};
 
@@ -31,17 +54,20 @@ pub const CF_SERIES: &str = "series";
 pub const CF_SERIES_BY_LABELS: &str = "series_by_labels";
 /// Label name/value -> series ids, as keys with empty values.
 pub const CF_POSTINGS: &str = "postings";
-/// Series id and timestamp -> sample value.
+/// Series id and timestamp -> sample value: the head.
 pub const CF_SAMPLES: &str = "samples";
+/// Series id and last timestamp -> compressed chunk of samples.
+pub const CF_CHUNKS: &str = "chunks";
 /// Node-wide counters and per-scraper / per-target records.
 pub const CF_META: &str = "meta";
 
 /// Every column family the node opens.
-pub const ALL_CFS: [&str; 5] = [
+pub const ALL_CFS: [&str; 6] = [
     CF_SERIES,
     CF_SERIES_BY_LABELS,
     CF_POSTINGS,
     CF_SAMPLES,
+    CF_CHUNKS,
     CF_META,
 ];
 
@@ -248,6 +274,39 @@ pub fn decode_sample_value(b: &[u8]) -> Option<f64> {
     decode_u64(b).map(f64::from_bits)
 }
 
+/// The first byte of a `chunks` value: the chunk is a
+/// [`crate::chunk::ChunkEncoder`] chunk (delta-of-delta timestamps, XOR
+/// values). Other encodings (native histograms, say) get other bytes.
+pub const CHUNK_ENCODING_XOR: u8 = 1;
+
+/// Returns the `chunks` key of the chunk of series `id` whose last sample is
+/// at `last_ts_ms`. Same shape as [`sample_key`].
+pub fn chunk_key(id: u64, last_ts_ms: i64) -> [u8; 16] {
+    sample_key(id, last_ts_ms)
+}
+
+/// Decodes a `chunks` key into (series id, last timestamp).
+pub fn decode_chunk_key(k: &[u8]) -> Option<(u64, i64)> {
+    decode_sample_key(k)
+}
+
+/// Encodes a `chunks` value: the encoding byte, then the chunk.
+pub fn encode_chunk_value(chunk: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(chunk.len() + 1);
+    v.push(CHUNK_ENCODING_XOR);
+    v.extend_from_slice(chunk);
+    v
+}
+
+/// Returns the chunk bytes of a `chunks` value; `None` when its encoding is
+/// unknown.
+pub fn decode_chunk_value(v: &[u8]) -> Option<&[u8]> {
+    match v.split_first() {
+        Some((&CHUNK_ENCODING_XOR, chunk)) => Some(chunk),
+        _ => None,
+    }
+}
+
 /// Returns the meta key of the last applied sequence of `scraper_id`.
 pub fn seq_key(scraper_id: &str) -> Vec<u8> {
     [META_SEQ_PREFIX, scraper_id.as_bytes()].concat()
@@ -304,6 +363,18 @@ mod tests {
         let back = decode_sample_value(&encode_sample_value(stale)).unwrap();
         assert!(scrapegrid_proto::is_stale_marker(back));
         assert_eq!(decode_sample_value(&encode_sample_value(-0.5)), Some(-0.5));
+    }
+
+    #[test]
+    fn chunk_keys_and_values() {
+        assert!(chunk_key(1, 100) < chunk_key(1, 200));
+        assert!(chunk_key(1, i64::MAX) < chunk_key(2, i64::MIN));
+        assert_eq!(decode_chunk_key(&chunk_key(9, -3)), Some((9, -3)));
+        let v = encode_chunk_value(&[7, 8]);
+        assert_eq!(v, [CHUNK_ENCODING_XOR, 7, 8]);
+        assert_eq!(decode_chunk_value(&v), Some(&[7u8, 8][..]));
+        assert_eq!(decode_chunk_value(&[0, 7]), None);
+        assert_eq!(decode_chunk_value(&[]), None);
     }
 
     #[test]

@@ -9,18 +9,26 @@
 //! [`keys`] is the single description of the column families and key
 //! encodings, [`db`] opens them, and [`samples`] is the seam where sample
 //! storage (one key per sample today, compressed chunks later) lives.
+//! [`chunk`] is the Gorilla-style sample codec those chunks will use.
 //!
 //! Data flows out through [`index`] (matchers over postings, label names and
 //! values) and [`query`] (PromQL parsing and selector evaluation with
 //! Prometheus's lookback and staleness rules), served by [`http_api`] in
 //! Prometheus's JSON shapes and by [`grpc_query`] as the `Query` service.
+//! [`http_api::remote`] is Prometheus remote write (each request one writer
+//! job, without sequence or fencing) and remote read (raw samples through
+//! the same selection).
 //! [`metrics`] declares the node's own metrics; [`error`] its error type.
+//! [`retention`] deletes samples past `--retention.time` / `--retention.size`
+//! in the background and refreshes the disk size gauges.
 //!
 //! [`run`] wires it together on already-bound listeners and shuts down in
 //! order when its token is cancelled: stop accepting and end ingest streams,
 //! let the writer finish what is queued and sync, then close RocksDB.
 
 pub mod batch;
+pub mod chunk;
+pub mod compactor;
 pub mod db;
 pub mod error;
 pub mod grpc_query;
@@ -30,6 +38,7 @@ pub mod ingest;
 pub mod keys;
 pub mod metrics;
 pub mod query;
+pub mod retention;
 pub mod samples;
 pub mod writer;
 
@@ -59,6 +68,11 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// How long one HTTP API query may run (Prometheus's `query.timeout`).
     pub query_timeout: Duration,
+    /// What retention keeps and how often it runs.
+    pub retention: retention::RetentionConfig,
+    /// Samples up to this much older than the newest written are accepted
+    /// out of order; zero (the default) rejects every out-of-order sample.
+    pub out_of_order_time_window: Duration,
 }
 
 impl Config {
@@ -68,6 +82,8 @@ impl Config {
             data_dir: data_dir.into(),
             shutdown_timeout: Duration::from_secs(20),
             query_timeout: Duration::from_secs(120),
+            retention: retention::RetentionConfig::default(),
+            out_of_order_time_window: Duration::ZERO,
         }
     }
 }
@@ -82,6 +98,7 @@ pub async fn run(
 ) -> Result<()> {
     let metrics_handle = metrics::handle();
     let data_dir = config.data_dir.clone();
+    let recovery = std::time::Instant::now();
     let db = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&data_dir)?;
         db::Db::open(&data_dir)
@@ -89,15 +106,32 @@ pub async fn run(
     .await
     .map_err(|e| Error::Io(std::io::Error::other(e)))??;
     let db = Arc::new(db);
-    let (writer, writer_thread) = writer::spawn(db.clone())?;
+    let opened = recovery.elapsed();
+    let writer_options = writer::WriterOptions {
+        out_of_order_time_window: config.out_of_order_time_window,
+    };
+    let (writer, writer_thread) = {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || writer::spawn_with(db, writer_options))
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))??
+    };
+    let recovered = recovery.elapsed();
+    metrics::recovered(recovered);
+    tracing::info!(
+        ?opened,
+        ?recovered,
+        "recovered in {recovered:?} (database open and wal replay {opened:?}); per-series state loads lazily"
+    );
 
     // Cancelled on shutdown, or by us when a server fails.
     let stop = shutdown.child_token();
     let streams = TaskTracker::new();
+    streams.spawn(compactor::run(db.clone(), Default::default(), stop.clone()));
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
 
-    let ingest = ingest::IngestService::new(writer, stop.clone(), streams.clone());
+    let ingest = ingest::IngestService::new(writer.clone(), stop.clone(), streams.clone());
     let grpc_server = tonic::transport::Server::builder()
         .add_service(ingest.into_server())
         .add_service(grpc_query::QueryService::new(db.clone()).into_server())
@@ -112,6 +146,7 @@ pub async fn run(
         metrics: metrics_handle.clone(),
         shutdown: stop.clone(),
         query_timeout: config.query_timeout,
+        writer,
     });
     let http_server = axum::serve(http_listener, router)
         .with_graceful_shutdown(stop.clone().cancelled_owned())
@@ -119,6 +154,7 @@ pub async fn run(
     let mut http = tokio::spawn(async move { http_server.await.map_err(Error::from) });
 
     let upkeep = tokio::spawn(metrics_upkeep(metrics_handle, stop.clone()));
+    let retention = retention::spawn(db.clone(), config.retention, stop.child_token());
     tracing::info!(grpc = %grpc_addr, http = %http_addr, data_dir = %config.data_dir.display(), "storage node started");
 
     let mut failure: Option<Error> = None;
@@ -151,6 +187,11 @@ pub async fn run(
         tracing::warn!("ingest streams did not end before the deadline");
     }
     upkeep.abort();
+    // A running retention pass stops between series; it must release the
+    // database before it closes.
+    if timeout_at(deadline, retention).await.is_err() {
+        tracing::warn!("retention pass did not stop before the deadline");
+    }
 
     // 2. With every writer handle gone, the writer drains, syncs and stops.
     let joined = tokio::task::spawn_blocking(move || writer_thread.join());

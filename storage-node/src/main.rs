@@ -22,6 +22,28 @@ struct Args {
     /// Address of the Prometheus HTTP API, /metrics and health endpoints.
     #[arg(long)]
     http_addr: String,
+    /// How long to keep samples (Prometheus duration; 0 keeps them forever).
+    #[arg(long = "retention.time", default_value = "15d", value_parser = parse_duration)]
+    retention_time: Duration,
+    /// Bytes the database may use, oldest samples deleted first
+    /// (Prometheus size such as 512MB; 0 is no limit).
+    #[arg(long = "retention.size", default_value = "0", value_parser = parse_size)]
+    retention_size: u64,
+    /// How often retention runs.
+    #[arg(long = "retention.check-interval", default_value = "1m", value_parser = parse_duration, hide = true)]
+    retention_interval: Duration,
+    /// Accept samples up to this much older than the newest written
+    /// (Prometheus duration; 0 rejects every out-of-order sample).
+    #[arg(long = "storage.out-of-order-time-window", default_value = "0", value_parser = parse_duration)]
+    out_of_order_time_window: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    scrapegrid_common::duration::parse_duration(s).map_err(|e| e.to_string())
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    scrapegrid_common::duration::parse_size(s).map_err(|e| e.to_string())
 }
 
 /// Extra time over the node's own shutdown timeout before main gives up.
@@ -37,7 +59,13 @@ async fn main() -> anyhow::Result<()> {
     let http = TcpListener::bind(&args.http_addr)
         .await
         .with_context(|| format!("binding --http-addr {}", args.http_addr))?;
-    let config = storage_node::Config::new(args.data_dir);
+    let mut config = storage_node::Config::new(args.data_dir);
+    config.retention = storage_node::retention::RetentionConfig {
+        time: args.retention_time,
+        size: args.retention_size,
+        interval: args.retention_interval,
+    };
+    config.out_of_order_time_window = args.out_of_order_time_window;
     let deadline = config.shutdown_timeout + EXIT_GRACE;
     let shutdown = CancellationToken::new();
     let mut node = tokio::spawn(storage_node::run(config, grpc, http, shutdown.clone()));

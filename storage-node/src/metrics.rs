@@ -4,9 +4,18 @@
 //! Names follow `scrapegrid_storage_<noun>_<unit>`. The recorder is process
 //! global; [`handle`] installs it on first use, so several nodes in one test
 //! process share it.
+//!
+//! Besides counters updated where things happen, it holds the HTTP
+//! middleware that times every API request ([`track_http`]) and the gauges
+//! of on-disk size that [`crate::retention`] refreshes from RocksDB
+//! properties.
 
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -29,11 +38,48 @@ pub const WRITE_SYNC_SECONDS: &str = "scrapegrid_storage_write_sync_duration_sec
 pub const WRITE_GROUP_BATCHES: &str = "scrapegrid_storage_write_group_batches";
 /// Open ingest streams.
 pub const INGEST_STREAMS: &str = "scrapegrid_storage_ingest_streams";
+/// Samples rejected while the rest of their batch was stored, labelled by
+/// `reason` ([`REJECT_OUT_OF_ORDER`], [`REJECT_TOO_OLD`], [`REJECT_DUPLICATE`]).
+pub const SAMPLES_REJECTED: &str = "scrapegrid_storage_samples_rejected_total";
+/// Series with a sample in the last [`crate::writer::ACTIVE_SERIES_WINDOW`].
+pub const ACTIVE_SERIES: &str = "scrapegrid_storage_active_series";
+/// Bytes of live SST files, labelled by column family `cf`.
+pub const SST_FILES_BYTES: &str = "scrapegrid_storage_sst_files_bytes";
+/// Bytes of memtables, labelled by column family `cf`.
+pub const MEMTABLES_BYTES: &str = "scrapegrid_storage_memtables_bytes";
+/// SST files plus memtables of every column family: what `--retention.size`
+/// limits.
+pub const DISK_BYTES: &str = "scrapegrid_storage_disk_bytes";
+/// Per-series ranges deleted by retention, labelled by `reason` (`time`,
+/// `size`).
+pub const RETENTION_DELETED_RANGES: &str = "scrapegrid_storage_retention_deleted_ranges_total";
+/// Duration of one retention pass.
+pub const RETENTION_SECONDS: &str = "scrapegrid_storage_retention_duration_seconds";
+/// Retention passes that failed.
+pub const RETENTION_FAILURES: &str = "scrapegrid_storage_retention_failures_total";
+/// The oldest timestamp retention keeps, Unix seconds.
+pub const RETENTION_CUTOFF: &str = "scrapegrid_storage_retention_cutoff_timestamp_seconds";
+/// Duration of HTTP API requests, labelled by route `handler`, as
+/// Prometheus's `prometheus_http_request_duration_seconds`.
+pub const HTTP_REQUEST_SECONDS: &str = "scrapegrid_storage_http_request_duration_seconds";
+/// How long opening the database and loading the writer's state took at
+/// start.
+pub const RECOVERY_SECONDS: &str = "scrapegrid_storage_recovery_duration_seconds";
+
+/// Rejection reason: older than the series' newest sample.
+pub const REJECT_OUT_OF_ORDER: &str = "out_of_order";
+/// Rejection reason: older than the out-of-order window allows.
+pub const REJECT_TOO_OLD: &str = "too_old";
+/// Rejection reason: the newest timestamp again with another value.
+pub const REJECT_DUPLICATE: &str = "duplicate";
 
 const SYNC_BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 const GROUP_BUCKETS: [f64; 8] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
+/// Prometheus's own HTTP request duration buckets.
+const HTTP_BUCKETS: [f64; 8] = [0.1, 0.2, 0.4, 1.0, 3.0, 8.0, 20.0, 60.0];
+const RETENTION_BUCKETS: [f64; 8] = [0.01, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0];
 
 /// How often the recorder drains histogram data.
 pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -51,6 +97,18 @@ pub fn handle() -> PrometheusHandle {
                     b.set_buckets_for_metric(
                         Matcher::Full(WRITE_GROUP_BATCHES.into()),
                         &GROUP_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(HTTP_REQUEST_SECONDS.into()),
+                        &HTTP_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(RETENTION_SECONDS.into()),
+                        &RETENTION_BUCKETS,
                     )
                 })
                 .expect("bucket lists are not empty");
@@ -79,6 +137,51 @@ fn describe() {
     );
     describe_histogram!(WRITE_GROUP_BATCHES, "Batches made durable per WAL sync.");
     describe_gauge!(INGEST_STREAMS, "Open ingest streams.");
+    describe_counter!(
+        SAMPLES_REJECTED,
+        "Samples rejected (the rest of their batch stored), by reason."
+    );
+    describe_gauge!(ACTIVE_SERIES, "Series with a sample in the last hour.");
+    describe_gauge!(
+        SST_FILES_BYTES,
+        metrics::Unit::Bytes,
+        "Live SST file bytes per column family."
+    );
+    describe_gauge!(
+        MEMTABLES_BYTES,
+        metrics::Unit::Bytes,
+        "Memtable bytes per column family."
+    );
+    describe_gauge!(
+        DISK_BYTES,
+        metrics::Unit::Bytes,
+        "SST files plus memtables of all column families."
+    );
+    describe_counter!(
+        RETENTION_DELETED_RANGES,
+        "Per-series sample ranges deleted by retention, by reason."
+    );
+    describe_histogram!(
+        RETENTION_SECONDS,
+        metrics::Unit::Seconds,
+        "Duration of one retention pass."
+    );
+    describe_counter!(RETENTION_FAILURES, "Retention passes that failed.");
+    describe_gauge!(
+        RETENTION_CUTOFF,
+        metrics::Unit::Seconds,
+        "Oldest timestamp kept by the last retention pass."
+    );
+    describe_histogram!(
+        HTTP_REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "Duration of HTTP API requests, by handler."
+    );
+    describe_gauge!(
+        RECOVERY_SECONDS,
+        metrics::Unit::Seconds,
+        "Time to open the database and load state at start."
+    );
     // Register the counters at zero so they are rendered before the first
     // batch, and rate() sees their start.
     for name in [
@@ -94,6 +197,14 @@ fn describe() {
         counter!(BATCHES_REFUSED, "reason" => reason).absolute(0);
     }
     gauge!(INGEST_STREAMS).set(0.0);
+    for reason in [REJECT_OUT_OF_ORDER, REJECT_TOO_OLD, REJECT_DUPLICATE] {
+        counter!(SAMPLES_REJECTED, "reason" => reason).absolute(0);
+    }
+    for reason in ["time", "size"] {
+        counter!(RETENTION_DELETED_RANGES, "reason" => reason).absolute(0);
+    }
+    counter!(RETENTION_FAILURES).absolute(0);
+    gauge!(ACTIVE_SERIES).set(0.0);
 }
 
 pub fn batch_received() {
@@ -126,4 +237,55 @@ pub fn ingest_stream_opened() {
 
 pub fn ingest_stream_closed() {
     gauge!(INGEST_STREAMS).decrement(1.0);
+}
+
+/// Counts `n` samples rejected for `reason` (one of the `REJECT_` names).
+pub fn samples_rejected(reason: &'static str, n: u64) {
+    if n > 0 {
+        counter!(SAMPLES_REJECTED, "reason" => reason).increment(n);
+    }
+}
+
+pub fn active_series(n: usize) {
+    gauge!(ACTIVE_SERIES).set(n as f64);
+}
+
+/// Sets the size gauges of column family `cf`.
+pub fn cf_size(cf: &'static str, sst_bytes: u64, memtable_bytes: u64) {
+    gauge!(SST_FILES_BYTES, "cf" => cf).set(sst_bytes as f64);
+    gauge!(MEMTABLES_BYTES, "cf" => cf).set(memtable_bytes as f64);
+}
+
+pub fn disk_bytes(total: u64) {
+    gauge!(DISK_BYTES).set(total as f64);
+}
+
+/// Records one retention pass; `reason` is `time` or `size`.
+pub fn retention_deleted(reason: &'static str, ranges: u64) {
+    counter!(RETENTION_DELETED_RANGES, "reason" => reason).increment(ranges);
+}
+
+pub fn retention_pass(elapsed: Duration, cutoff_ms: i64) {
+    histogram!(RETENTION_SECONDS).record(elapsed.as_secs_f64());
+    gauge!(RETENTION_CUTOFF).set(cutoff_ms as f64 / 1000.0);
+}
+
+pub fn retention_failed() {
+    counter!(RETENTION_FAILURES).increment(1);
+}
+
+pub fn recovered(elapsed: Duration) {
+    gauge!(RECOVERY_SECONDS).set(elapsed.as_secs_f64());
+}
+
+/// Axum middleware recording each request's duration under its route
+/// pattern (`/api/v1/query`, `/api/v1/label/{name}/values`), so label
+/// values stay bounded. Install with `route_layer` so unmatched paths are
+/// not recorded.
+pub async fn track_http(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let handler = matched.map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let start = Instant::now();
+    let response = next.run(req).await;
+    histogram!(HTTP_REQUEST_SECONDS, "handler" => handler).record(start.elapsed().as_secs_f64());
+    response
 }

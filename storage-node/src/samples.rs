@@ -1,11 +1,17 @@
-//! Sample storage: how samples are appended and read back.
+//! Sample storage: how samples are appended, read back and compacted.
 //!
-//! Today each sample is one key in the `samples` CF ([`keys::sample_key`]).
-//! Compressed chunks will replace that layout behind these three functions;
-//! nothing else reads or writes the `samples` CF.
+//! New samples go to the head, one key per sample ([`append`], called by the
+//! writer inside its scrape batch's `WriteBatch`). The [`crate::compactor`]
+//! later moves older head samples into compressed chunks
+//! ([`compact_series`]). Reads ([`SampleReader`], [`read`], [`any_in`]) see
+//! both CFs at one RocksDB snapshot and merge them by timestamp, so a
+//! compaction committing in the middle of a read is invisible to it.
+//! [`crate::keys`] documents both layouts; nothing outside this module and
+//! the compactor touches the `samples` or `chunks` CF.
 
-use rocksdb::{ReadOptions, WriteBatch};
+use rocksdb::{DBRawIterator, ReadOptions, Snapshot, WriteBatch};
 
+use crate::chunk::{ChunkDecoder, ChunkEncoder};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::keys;
@@ -27,57 +33,455 @@ pub fn append(db: &Db, wb: &mut WriteBatch, id: u64, ts_ms: i64, value: f64) {
     );
 }
 
-fn range_iter(db: &Db, id: u64, mint: i64, maxt: i64) -> rocksdb::DBRawIterator<'_> {
-    let mut ro = ReadOptions::default();
-    // Exclusive bound: the key after (id, maxt).
-    let upper = match maxt.checked_add(1) {
-        Some(t) => keys::sample_key(id, t).to_vec(),
-        None => keys::sample_key(id.wrapping_add(1), i64::MIN).to_vec(),
-    };
-    if id != u64::MAX || maxt != i64::MAX {
-        ro.set_iterate_upper_bound(upper);
-    }
-    let mut it = db.raw().raw_iterator_cf_opt(db.cf(keys::CF_SAMPLES), ro);
-    it.seek(keys::sample_key(id, mint));
-    it
-}
-
 /// Returns the samples of series `id` with `mint <= t <= maxt`, oldest
 /// first, stale markers included.
 pub fn read(db: &Db, id: u64, mint: i64, maxt: i64) -> Result<Vec<Sample>> {
-    let mut out = Vec::new();
-    if mint > maxt {
-        return Ok(out);
+    SampleReader::new(db).read(id, mint, maxt)
+}
+
+/// Returns whether series `id` has any sample with `mint <= t <= maxt`.
+pub fn any_in(db: &Db, id: u64, mint: i64, maxt: i64) -> Result<bool> {
+    SampleReader::new(db).any_in(id, mint, maxt)
+}
+
+/// Returns the newest timestamp of series `id` stored in a chunk, if any.
+/// Samples at or before it that arrive late go to the head and are merged
+/// into their chunk by the next compaction; a writer that wants to refuse
+/// them instead compares against this.
+pub fn max_compacted_ts(db: &Db, id: u64) -> Result<Option<i64>> {
+    SampleReader::new(db).max_compacted_ts(id)
+}
+
+/// Returns the newest timestamp of series `id` (head or chunks), if any.
+pub fn last_ts(db: &Db, id: u64) -> Result<Option<i64>> {
+    let r = SampleReader::new(db);
+    let head = r.last_key_before(keys::CF_SAMPLES, id)?;
+    Ok(head.max(r.max_compacted_ts(id)?))
+}
+
+fn corrupt_sample() -> Error {
+    Error::Corrupt { what: "sample" }
+}
+
+fn corrupt_chunk(id: u64, err: impl std::fmt::Display) -> Error {
+    tracing::error!(series = id, error = %err, "corrupt chunk");
+    Error::Corrupt { what: "chunk" }
+}
+
+/// Reads samples from the head and the chunks at one snapshot.
+pub struct SampleReader<'a> {
+    db: &'a Db,
+    snap: Snapshot<'a>,
+}
+
+impl<'a> SampleReader<'a> {
+    /// Returns a reader of the database as it is now.
+    pub fn new(db: &'a Db) -> Self {
+        Self {
+            db,
+            snap: db.raw().snapshot(),
+        }
     }
-    let mut it = range_iter(db, id, mint, maxt);
-    while it.valid() {
-        let (Some(k), Some(v)) = (it.key(), it.value()) else {
-            break;
+
+    /// Returns an iterator over `cf` bounded to the keys of series `id`,
+    /// positioned at `(id, from)`.
+    fn series_iter(&self, cf: &'static str, id: u64, from: i64) -> DBRawIterator<'_> {
+        let mut ro = ReadOptions::default();
+        if let Some(next) = id.checked_add(1) {
+            ro.set_iterate_upper_bound(keys::sample_key(next, i64::MIN).to_vec());
+        }
+        let mut it = self.snap.raw_iterator_cf_opt(self.db.cf(cf), ro);
+        it.seek(keys::sample_key(id, from));
+        it
+    }
+
+    /// Returns the timestamp in the last key of series `id` in `cf` (the
+    /// newest head sample, or the newest chunk's last sample).
+    fn last_key_before(&self, cf: &'static str, id: u64) -> Result<Option<i64>> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(keys::sample_key(id, i64::MIN).to_vec());
+        let mut it = self.snap.raw_iterator_cf_opt(self.db.cf(cf), ro);
+        it.seek_for_prev(keys::sample_key(id, i64::MAX));
+        let found = match it.key() {
+            Some(k) => {
+                let (sid, t) = keys::decode_sample_key(k).ok_or_else(corrupt_sample)?;
+                (sid == id).then_some(t)
+            }
+            None => None,
         };
-        let corrupt = || Error::Corrupt { what: "sample" };
-        let (sid, t) = keys::decode_sample_key(k).ok_or_else(corrupt)?;
-        if sid != id || t > maxt {
+        it.status()?;
+        Ok(found)
+    }
+
+    /// Returns the newest compacted timestamp of series `id`.
+    pub fn max_compacted_ts(&self, id: u64) -> Result<Option<i64>> {
+        self.last_key_before(keys::CF_CHUNKS, id)
+    }
+
+    /// Returns the head samples of series `id` with `mint <= t <= maxt`.
+    pub fn head(&self, id: u64, mint: i64, maxt: i64) -> Result<Vec<Sample>> {
+        let mut out = Vec::new();
+        if mint > maxt {
+            return Ok(out);
+        }
+        let mut it = self.series_iter(keys::CF_SAMPLES, id, mint);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let (_, t) = keys::decode_sample_key(k).ok_or_else(corrupt_sample)?;
+            if t > maxt {
+                break;
+            }
+            let v = keys::decode_sample_value(v).ok_or_else(corrupt_sample)?;
+            out.push(Sample { t, v });
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Returns the chunks of series `id` that may hold samples with
+    /// `mint <= t <= maxt`, oldest first.
+    pub fn chunks(&self, id: u64, mint: i64, maxt: i64) -> Result<Vec<StoredChunk>> {
+        let mut out = Vec::new();
+        if mint > maxt {
+            return Ok(out);
+        }
+        let mut it = self.series_iter(keys::CF_CHUNKS, id, mint);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            let chunk = StoredChunk::decode(id, k, v)?;
+            if chunk.first_ts > maxt {
+                break;
+            }
+            out.push(chunk);
+            it.next();
+        }
+        it.status()?;
+        Ok(out)
+    }
+
+    /// Returns the samples of series `id` with `mint <= t <= maxt`, oldest
+    /// first, stale markers included: the chunks' and the head's, merged.
+    pub fn read(&self, id: u64, mint: i64, maxt: i64) -> Result<Vec<Sample>> {
+        let head = self.head(id, mint, maxt)?;
+        let mut compacted = Vec::new();
+        for chunk in self.chunks(id, mint, maxt)? {
+            chunk.samples_in(mint, maxt, &mut compacted)?;
+        }
+        Ok(merge(compacted, &head))
+    }
+
+    /// Returns whether series `id` has any sample with `mint <= t <= maxt`.
+    pub fn any_in(&self, id: u64, mint: i64, maxt: i64) -> Result<bool> {
+        if mint > maxt {
+            return Ok(false);
+        }
+        let it = self.series_iter(keys::CF_SAMPLES, id, mint);
+        let in_head = it
+            .key()
+            .and_then(keys::decode_sample_key)
+            .is_some_and(|(_, t)| t <= maxt);
+        it.status()?;
+        if in_head {
+            return Ok(true);
+        }
+        for chunk in self.chunks(id, mint, maxt)? {
+            // The chunk spans [first_ts, last_ts] and overlaps the range;
+            // only a gap inside it can leave the range empty.
+            if chunk.first_ts >= mint || chunk.last_ts <= maxt {
+                return Ok(true);
+            }
+            for s in ChunkDecoder::new(chunk.bytes()).map_err(|e| corrupt_chunk(id, e))? {
+                let (t, _) = s.map_err(|e| corrupt_chunk(id, e))?;
+                if t > maxt {
+                    break;
+                }
+                if t >= mint {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// One stored chunk of a series.
+#[derive(Debug, Clone)]
+pub struct StoredChunk {
+    pub id: u64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    /// The `chunks` value: encoding byte and chunk.
+    value: Vec<u8>,
+}
+
+impl StoredChunk {
+    fn decode(id: u64, k: &[u8], v: &[u8]) -> Result<Self> {
+        let (sid, last_ts) = keys::decode_chunk_key(k).ok_or_else(|| corrupt_chunk(id, "key"))?;
+        let bytes = keys::decode_chunk_value(v).ok_or_else(|| corrupt_chunk(id, "encoding"))?;
+        let first = ChunkDecoder::new(bytes)
+            .map_err(|e| corrupt_chunk(id, e))?
+            .next()
+            .ok_or_else(|| corrupt_chunk(id, "empty chunk"))?;
+        let (first_ts, _) = first.map_err(|e| corrupt_chunk(id, e))?;
+        if sid != id || first_ts > last_ts {
+            return Err(corrupt_chunk(id, "key does not match chunk"));
+        }
+        Ok(Self {
+            id,
+            first_ts,
+            last_ts,
+            value: v.to_vec(),
+        })
+    }
+
+    /// Returns the chunk bytes ([`crate::chunk`] layout).
+    pub fn bytes(&self) -> &[u8] {
+        &self.value[1..]
+    }
+
+    /// Appends the chunk's samples with `mint <= t <= maxt` to `out`.
+    fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()> {
+        let corrupt = |e| corrupt_chunk(self.id, e);
+        let mut last = None;
+        for s in ChunkDecoder::new(self.bytes()).map_err(corrupt)? {
+            let (t, v) = s.map_err(corrupt)?;
+            if t > maxt {
+                return Ok(());
+            }
+            last = Some(t);
+            if t >= mint {
+                out.push(Sample { t, v });
+            }
+        }
+        if last != Some(self.last_ts) {
+            return Err(corrupt_chunk(self.id, "last sample does not match key"));
+        }
+        Ok(())
+    }
+
+    /// Returns all samples of the chunk.
+    fn samples(&self) -> Result<Vec<Sample>> {
+        let mut out = Vec::new();
+        self.samples_in(i64::MIN, i64::MAX, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Merges two runs of samples sorted by time into one; when both hold a
+/// timestamp, `newer`'s sample wins. An unsorted `older` (chunks that
+/// overlap, which compaction never writes) is sorted first.
+fn merge(mut older: Vec<Sample>, newer: &[Sample]) -> Vec<Sample> {
+    if !older.windows(2).all(|w| w[0].t < w[1].t) {
+        older.sort_by_key(|s| s.t);
+        older.dedup_by_key(|s| s.t);
+    }
+    if newer.is_empty() {
+        return older;
+    }
+    if older.is_empty() {
+        return newer.to_vec();
+    }
+    let mut out = Vec::with_capacity(older.len() + newer.len());
+    let (mut i, mut j) = (0, 0);
+    while i < older.len() && j < newer.len() {
+        let (a, b) = (older[i], newer[j]);
+        if a.t < b.t {
+            out.push(a);
+            i += 1;
+        } else {
+            out.push(b);
+            j += 1;
+            if a.t == b.t {
+                i += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&older[i..]);
+    out.extend_from_slice(&newer[j..]);
+    out
+}
+
+/// Splits `n` samples into chunks of about `target` samples: as many chunks
+/// of at least `target` as fit (one when `n < target`), sizes differing by at
+/// most one. Returns the chunk sizes.
+fn chunk_sizes(n: usize, target: usize) -> impl Iterator<Item = usize> {
+    let pieces = (n / target.max(1)).max(1);
+    let (base, extra) = (n / pieces, n % pieces);
+    (0..pieces).map(move |i| base + usize::from(i < extra))
+}
+
+/// Encodes `samples` (strictly increasing in time) as chunks of about
+/// `target` samples and adds them to `wb`.
+fn put_chunks(
+    db: &Db,
+    wb: &mut WriteBatch,
+    id: u64,
+    samples: &[Sample],
+    target: usize,
+) -> Result<usize> {
+    let mut rest = samples;
+    let mut n = 0;
+    for size in chunk_sizes(samples.len(), target) {
+        let (piece, tail) = rest.split_at(size);
+        rest = tail;
+        let mut enc = ChunkEncoder::new();
+        for s in piece {
+            enc.append(s.t, s.v).map_err(|e| corrupt_chunk(id, e))?;
+        }
+        let Some(last) = piece.last() else { continue };
+        wb.put_cf(
+            db.cf(keys::CF_CHUNKS),
+            keys::chunk_key(id, last.t),
+            keys::encode_chunk_value(&enc.finish()),
+        );
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// What [`compact_series`] moved.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Compacted {
+    /// Head samples moved into chunks.
+    pub samples: usize,
+    /// Chunks written (new or rewritten).
+    pub chunks_written: usize,
+    /// Existing chunks rewritten to take late samples.
+    pub chunks_rewritten: usize,
+}
+
+/// Adds to `wb` the moving of series `id`'s head samples with `t <= cut`
+/// into chunks of about `target` samples, as read by `reader`: puts the
+/// chunks and deletes exactly the head keys they hold. A head sample at or
+/// before the series' newest compacted timestamp (a late one) is merged
+/// into the chunk it falls in, which is rewritten (its key stays, as its
+/// last timestamp does; a chunk grown past twice `target` is split).
+///
+/// `reader` must see the database as `wb` will find it: the compactor calls
+/// this inside [`Db::read_modify_write`].
+pub fn compact_series(
+    reader: &SampleReader<'_>,
+    wb: &mut WriteBatch,
+    id: u64,
+    cut: i64,
+    target: usize,
+) -> Result<Compacted> {
+    let db = reader.db;
+    let head = reader.head(id, i64::MIN, cut)?;
+    let mut done = Compacted::default();
+    if head.is_empty() {
+        return Ok(done);
+    }
+    let max_c = reader.max_compacted_ts(id)?;
+    let late_end = max_c.map_or(0, |m| head.partition_point(|s| s.t <= m));
+    let (mut late, fresh) = head.split_at(late_end);
+
+    if let Some(&first_late) = late.first() {
+        // Every late sample falls in, or in the gap before, one of the
+        // chunks at or after the first late sample.
+        let cf = db.cf(keys::CF_CHUNKS);
+        let mut it = reader.series_iter(keys::CF_CHUNKS, id, first_late.t);
+        while let (false, Some(k), Some(v)) = (late.is_empty(), it.key(), it.value()) {
+            let chunk = StoredChunk::decode(id, k, v)?;
+            it.next();
+            let mine = late.partition_point(|s| s.t <= chunk.last_ts);
+            if mine == 0 {
+                continue;
+            }
+            let merged = merge(chunk.samples()?, &late[..mine]);
+            late = &late[mine..];
+            wb.delete_cf(cf, keys::chunk_key(id, chunk.last_ts));
+            done.chunks_written += put_chunks(db, wb, id, &merged, target)?;
+            done.chunks_rewritten += 1;
+        }
+        it.status()?;
+        if !late.is_empty() {
+            return Err(corrupt_chunk(id, "late sample after the last chunk"));
+        }
+    }
+    done.chunks_written += put_chunks(db, wb, id, fresh, target)?;
+
+    let cf = db.cf(keys::CF_SAMPLES);
+    for s in &head {
+        wb.delete_cf(cf, keys::sample_key(id, s.t));
+    }
+    done.samples = head.len();
+    Ok(done)
+}
+
+/// Head samples of one series, as counted by [`scan_head`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadStats {
+    pub id: u64,
+    /// Head samples at or before the cut.
+    pub before_cut: usize,
+    /// The oldest head sample's timestamp.
+    pub oldest: i64,
+}
+
+/// Scans the whole head once and returns, per series with head samples at
+/// or before `cut`, how many there are and the oldest. Reads a snapshot and
+/// writes nothing; what it finds may be stale by the time the caller acts,
+/// so it only chooses which series to look at.
+pub fn scan_head(db: &Db, cut: i64) -> Result<Vec<HeadStats>> {
+    let snap = db.raw().snapshot();
+    let mut it = snap.raw_iterator_cf(db.cf(keys::CF_SAMPLES));
+    it.seek_to_first();
+    let mut out: Vec<HeadStats> = Vec::new();
+    while let Some(k) = it.key() {
+        let (id, t) = keys::decode_sample_key(k).ok_or_else(corrupt_sample)?;
+        if t <= cut {
+            match out.last_mut() {
+                Some(s) if s.id == id => s.before_cut += 1,
+                _ => out.push(HeadStats {
+                    id,
+                    before_cut: 1,
+                    oldest: t,
+                }),
+            }
+            it.next();
+        } else if let Some(next) = id.checked_add(1) {
+            // Nothing else of this series is before the cut.
+            it.seek(keys::sample_key(next, i64::MIN));
+        } else {
             break;
         }
-        let v = keys::decode_sample_value(v).ok_or_else(corrupt)?;
-        out.push(Sample { t, v });
-        it.next();
     }
     it.status()?;
     Ok(out)
 }
 
-/// Returns whether series `id` has any sample with `mint <= t <= maxt`.
-pub fn any_in(db: &Db, id: u64, mint: i64, maxt: i64) -> Result<bool> {
-    if mint > maxt {
-        return Ok(false);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(t: i64, v: f64) -> Sample {
+        Sample { t, v }
     }
-    let it = range_iter(db, id, mint, maxt);
-    let found = it.valid()
-        && it
-            .key()
-            .and_then(keys::decode_sample_key)
-            .is_some_and(|(sid, t)| sid == id && t <= maxt);
-    it.status()?;
-    Ok(found)
+
+    #[test]
+    fn merge_prefers_newer_and_sorts() {
+        let older = vec![s(1, 1.0), s(3, 3.0), s(5, 5.0)];
+        let newer = [s(2, 20.0), s(3, 30.0), s(6, 60.0)];
+        assert_eq!(
+            merge(older, &newer),
+            [s(1, 1.0), s(2, 20.0), s(3, 30.0), s(5, 5.0), s(6, 60.0)]
+        );
+        assert_eq!(merge(vec![], &newer), newer);
+        assert_eq!(
+            merge(vec![s(2, 1.0), s(1, 1.0)], &[]),
+            [s(1, 1.0), s(2, 1.0)]
+        );
+    }
+
+    #[test]
+    fn chunk_sizes_stay_near_target() {
+        let sizes = |n, t| chunk_sizes(n, t).collect::<Vec<_>>();
+        assert_eq!(sizes(5, 120), [5]);
+        assert_eq!(sizes(120, 120), [120]);
+        assert_eq!(sizes(239, 120), [239]);
+        assert_eq!(sizes(250, 120), [125, 125]);
+        assert_eq!(sizes(1000, 120), [125; 8]);
+        assert_eq!(sizes(361, 120), [121, 120, 120]);
+        assert_eq!(sizes(0, 120), [0]);
+    }
 }

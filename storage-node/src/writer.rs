@@ -16,17 +16,31 @@
 //! fails, the thread refuses everything after it: what it wrote may not be
 //! durable, a later sequence must not be applied past a lost one, and only a
 //! restart (WAL recovery) tells what is.
+//!
+//! Samples are admitted as Prometheus's head appender admits them
+//! (`tsdb/head_append.go`, `memSeries.appendable`): per series the thread
+//! keeps the newest stored timestamp and value ([`Head`]), loaded lazily
+//! from the database on first use after a restart. A sample older than the
+//! newest is rejected as out of order (or, with an out-of-order time window,
+//! accepted when within the window of the newest timestamp written, else
+//! rejected as too old); a sample at the newest timestamp is a no-op when
+//! its value is bit-identical (stale markers included) and rejected as a
+//! duplicate otherwise. Rejected samples are counted
+//! ([`metrics::samples_rejected`]) and do not fail the batch: the accepted
+//! rest is written as the batch's one `WriteBatch`, as Prometheus commits
+//! the rest of a scrape. Samples are checked in batch order, each against
+//! the state the earlier ones left, as Prometheus's `Commit` re-checks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rocksdb::WriteBatch;
 use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::batch::Batch;
+use crate::batch::{Batch, Sample};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::{keys, metrics, samples};
@@ -35,6 +49,20 @@ use crate::{keys, metrics, samples};
 pub const MAX_GROUP: usize = 256;
 /// Jobs queued for the writer at most.
 pub const QUEUE_CAPACITY: usize = 1024;
+/// A series counts as active while its newest sample is at most this old;
+/// older [`Head`]s are dropped from memory (and reloaded when needed).
+pub const ACTIVE_SERIES_WINDOW: Duration = Duration::from_secs(3600);
+/// How often the writer drops inactive [`Head`]s.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How the writer admits samples.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriterOptions {
+    /// Samples older than a series' newest sample are accepted when at most
+    /// this much older than the newest timestamp written
+    /// (`--storage.out-of-order-time-window`); zero disables it.
+    pub out_of_order_time_window: Duration,
+}
 
 /// A request to the writer thread.
 #[derive(Debug)]
@@ -49,6 +77,13 @@ enum Job {
         scraper_id: Arc<str>,
         batch: Batch,
         reply: oneshot::Sender<Result<pb::Ack>>,
+    },
+    /// Applies series and samples that do not come from a scraper stream
+    /// (Prometheus remote write): no sequence, no fencing; all or nothing.
+    Write {
+        series: Vec<Arc<Labels>>,
+        samples: Vec<Sample>,
+        reply: oneshot::Sender<Result<()>>,
     },
 }
 
@@ -82,6 +117,19 @@ impl WriterHandle {
         Ok(rx)
     }
 
+    /// Writes `samples` (indexing `series`) as one `WriteBatch`, outside any
+    /// scraper stream: no sequence, no fencing. Returns once durable.
+    pub async fn write(&self, series: Vec<Arc<Labels>>, samples: Vec<Sample>) -> Result<()> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Write {
+            series,
+            samples,
+            reply,
+        })
+        .await?;
+        rx.await.map_err(|_| closed())?
+    }
+
     async fn send(&self, job: Job) -> Result<()> {
         self.tx.send(job).await.map_err(|_| closed())
     }
@@ -94,6 +142,14 @@ fn closed() -> Error {
 /// Starts the writer thread. It runs until every [`WriterHandle`] is dropped,
 /// then syncs the WAL a last time and returns.
 pub fn spawn(db: Arc<Db>) -> Result<(WriterHandle, std::thread::JoinHandle<()>)> {
+    spawn_with(db, WriterOptions::default())
+}
+
+/// Starts the writer thread with `options`; see [`spawn`].
+pub fn spawn_with(
+    db: Arc<Db>,
+    options: WriterOptions,
+) -> Result<(WriterHandle, std::thread::JoinHandle<()>)> {
     let next_series_id = db
         .get_meta_u64(keys::META_NEXT_SERIES_ID)?
         .unwrap_or(keys::FIRST_SERIES_ID);
@@ -105,6 +161,11 @@ pub fn spawn(db: Arc<Db>) -> Result<(WriterHandle, std::thread::JoinHandle<()>)>
         seqs: HashMap::new(),
         gens: HashMap::new(),
         failed: None,
+        heads: HashMap::new(),
+        head_max_t: i64::MIN,
+        ooo_window_ms: i64::try_from(options.out_of_order_time_window.as_millis())
+            .unwrap_or(i64::MAX),
+        last_prune: Instant::now(),
     };
     let thread = std::thread::Builder::new()
         .name("storage-writer".into())
@@ -121,12 +182,20 @@ struct State {
     gens: HashMap<String, u64>,
     /// Set when a WAL sync failed; every later job fails with it.
     failed: Option<String>,
+    /// Newest stored sample per series id, for the series seen lately.
+    heads: HashMap<u64, Head>,
+    /// Newest timestamp written since start (Prometheus's head max time),
+    /// the reference of the out-of-order window.
+    head_max_t: i64,
+    ooo_window_ms: i64,
+    last_prune: Instant,
 }
 
 /// A reply waiting for the group's WAL sync.
 enum Reply {
     Hello(oneshot::Sender<Result<u64>>, Result<u64>),
     Ack(oneshot::Sender<Result<pb::Ack>>, Result<pb::Ack>),
+    Written(oneshot::Sender<Result<()>>, Result<()>),
 }
 
 impl State {
@@ -141,6 +210,7 @@ impl State {
                 }
             }
             self.run_group(group);
+            self.prune_heads();
         }
         if self.failed.is_none() {
             if let Err(err) = self.db.sync_wal() {
@@ -177,6 +247,24 @@ impl State {
                     }
                     replies.push(Reply::Ack(reply, res));
                 }
+                Job::Write {
+                    series,
+                    samples,
+                    reply,
+                } => {
+                    let res = self.apply_unsequenced(&series, &samples);
+                    match (&res, &self.failed) {
+                        // Refused samples: nothing was written.
+                        (Err(Error::BadData(_)), _) => {}
+                        (Err(err), None) => {
+                            tracing::error!(error = %err, "write failed; refusing all further writes");
+                            self.failed = Some(err.to_string());
+                        }
+                        _ => {}
+                    }
+                    written += usize::from(res.is_ok());
+                    replies.push(Reply::Written(reply, res));
+                }
             }
         }
         if written > 0 {
@@ -197,7 +285,11 @@ impl State {
                 (Reply::Ack(tx, _), Some(f)) => {
                     drop(tx.send(Err(Error::WriterUnavailable(f.clone()))))
                 }
+                (Reply::Written(tx, _), Some(f)) => {
+                    drop(tx.send(Err(Error::WriterUnavailable(f.clone()))))
+                }
                 (Reply::Hello(tx, res), None) => drop(tx.send(res)),
+                (Reply::Written(tx, res), None) => drop(tx.send(res)),
                 (Reply::Ack(tx, res), None) => drop(tx.send(res)),
             }
         }
@@ -307,10 +399,7 @@ impl State {
                 keys::encode_u64(next_id),
             );
         }
-        for s in &batch.samples {
-            let id = ids[s.series as usize];
-            samples::append(&db, &mut wb, id, s.ts_ms, s.value);
-        }
+        let admitted = self.admit_samples(&mut wb, &ids, &batch.samples)?;
         wb.put_cf(cf_meta, keys::seq_key(&scraper_id), keys::encode_u64(seq));
         if fence {
             wb.put_cf(
@@ -328,7 +417,9 @@ impl State {
         if fence {
             self.gens.insert(batch.target_id, batch.target_generation);
         }
-        metrics::batch_applied(batch.samples.len(), n_created);
+        self.commit_admitted(&admitted);
+        metrics::batch_applied(admitted.appended, n_created);
+        admitted.log_rejections(seq);
         Ok(ack(
             seq,
             pb::AckStatus::Applied,
@@ -336,6 +427,272 @@ impl State {
             String::new(),
         ))
     }
+}
+
+impl State {
+    /// Writes (unsynced) series and samples that carry no sequence or
+    /// fencing; state is updated only when the write succeeded. Samples are
+    /// admitted as a batch's are, but all or nothing: if any is rejected,
+    /// nothing is written and the error is `BadData`, as Prometheus's remote
+    /// write handler fails the whole request (400) on an out-of-order or
+    /// duplicate sample.
+    fn apply_unsequenced(&mut self, series: &[Arc<Labels>], points: &[Sample]) -> Result<()> {
+        if let Some(f) = &self.failed {
+            return Err(Error::WriterUnavailable(f.clone()));
+        }
+        let db = self.db.clone();
+        let mut wb = WriteBatch::default();
+        let mut next_id = self.next_series_id;
+        let mut created: HashMap<Arc<Labels>, u64> = HashMap::new();
+        let mut ids = Vec::with_capacity(series.len());
+        for labels in series {
+            let id = match created.get(labels) {
+                Some(&id) => id,
+                None => match self.lookup_series(labels)? {
+                    Some(id) => id,
+                    None => {
+                        put_series(&db, &mut wb, next_id, labels);
+                        created.insert(labels.clone(), next_id);
+                        next_id += 1;
+                        next_id - 1
+                    }
+                },
+            };
+            ids.push(id);
+        }
+        if next_id != self.next_series_id {
+            wb.put_cf(
+                db.cf(keys::CF_META),
+                keys::META_NEXT_SERIES_ID,
+                keys::encode_u64(next_id),
+            );
+        }
+        let admitted = self.admit_samples(&mut wb, &ids, points)?;
+        let rejected = admitted.out_of_order + admitted.too_old + admitted.duplicate;
+        if rejected > 0 {
+            metrics::samples_rejected(metrics::REJECT_OUT_OF_ORDER, admitted.out_of_order);
+            metrics::samples_rejected(metrics::REJECT_TOO_OLD, admitted.too_old);
+            metrics::samples_rejected(metrics::REJECT_DUPLICATE, admitted.duplicate);
+            return Err(Error::BadData(format!(
+                "{rejected} of {} samples rejected ({} out of order, {} too old, {} duplicate \
+                 timestamp with another value); nothing stored",
+                points.len(),
+                admitted.out_of_order,
+                admitted.too_old,
+                admitted.duplicate
+            )));
+        }
+        db.write_unsynced(wb)?;
+        self.next_series_id = next_id;
+        let n_created = created.len();
+        self.series.extend(created);
+        self.commit_admitted(&admitted);
+        metrics::batch_applied(admitted.appended, n_created);
+        Ok(())
+    }
+}
+
+/// The newest stored sample of a series: what a new sample is checked
+/// against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub t: i64,
+    /// The value's bits: "same value" is a bit-exact comparison, so stale
+    /// markers (one NaN bit pattern) compare equal only to stale markers.
+    pub v: u64,
+}
+
+/// What happens to one incoming sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Newer than the newest: appended, and becomes the newest.
+    Append,
+    /// Older than the newest but within the out-of-order window: written,
+    /// the newest stays.
+    AppendOutOfOrder,
+    /// Same timestamp and bit-identical value as the newest: accepted,
+    /// nothing written.
+    NoOp,
+    /// Older than the newest (no out-of-order window): rejected.
+    OutOfOrder,
+    /// Older than the out-of-order window allows: rejected.
+    TooOld,
+    /// Same timestamp as the newest, different value: rejected.
+    Duplicate,
+}
+
+/// Decides on sample `(t, v_bits)` of a series whose newest stored sample is
+/// `newest` (`None`: none at or after `t`), as Prometheus's
+/// `memSeries.appendable` does. `head_max_t` is the newest timestamp
+/// written to any series; `window_ms` the out-of-order window (0: off).
+pub fn check(
+    newest: Option<Head>,
+    t: i64,
+    v_bits: u64,
+    head_max_t: i64,
+    window_ms: i64,
+) -> Verdict {
+    let Some(h) = newest else {
+        return Verdict::Append;
+    };
+    if t > h.t {
+        return Verdict::Append;
+    }
+    if t == h.t {
+        return if h.v == v_bits {
+            Verdict::NoOp
+        } else {
+            Verdict::Duplicate
+        };
+    }
+    if window_ms > 0 {
+        let max_t = head_max_t.max(h.t);
+        return if t >= max_t.saturating_sub(window_ms) {
+            Verdict::AppendOutOfOrder
+        } else {
+            Verdict::TooOld
+        };
+    }
+    Verdict::OutOfOrder
+}
+
+/// The outcome of admitting one batch's samples, applied to the writer's
+/// state once the batch is written.
+#[derive(Debug, Default)]
+struct Admitted {
+    /// New newest samples by series id.
+    heads: HashMap<u64, Head>,
+    max_t: Option<i64>,
+    /// Samples written.
+    appended: usize,
+    out_of_order: u64,
+    too_old: u64,
+    duplicate: u64,
+}
+
+impl Admitted {
+    fn log_rejections(&self, sequence: u64) {
+        let rejected = self.out_of_order + self.too_old + self.duplicate;
+        if rejected == 0 {
+            return;
+        }
+        // Prometheus warns once per scrape with the counts, too.
+        tracing::warn!(
+            sequence,
+            out_of_order = self.out_of_order,
+            too_old = self.too_old,
+            duplicate = self.duplicate,
+            "samples rejected; the rest of the batch is stored"
+        );
+    }
+}
+
+impl State {
+    /// Checks `batch_samples` (series indexing `ids`) in order and adds the
+    /// accepted ones to `wb`. Series with ids from `self.next_series_id` on
+    /// are created by this batch and have no samples yet.
+    fn admit_samples(
+        &mut self,
+        wb: &mut WriteBatch,
+        ids: &[u64],
+        batch_samples: &[Sample],
+    ) -> Result<Admitted> {
+        let db = self.db.clone();
+        let mut out = Admitted::default();
+        // Out-of-order samples written by this batch, so a second one at the
+        // same timestamp is dropped like one already stored.
+        let mut ooo_written: HashSet<(u64, i64)> = HashSet::new();
+        for s in batch_samples {
+            let id = ids[s.series as usize];
+            let v = s.value.to_bits();
+            let newest = match out.heads.get(&id) {
+                Some(h) => Some(*h),
+                None if id >= self.next_series_id => None,
+                None => self.newest(id, s.ts_ms)?,
+            };
+            let head_max_t = out.max_t.unwrap_or(i64::MIN).max(self.head_max_t);
+            match check(newest, s.ts_ms, v, head_max_t, self.ooo_window_ms) {
+                Verdict::Append => {
+                    samples::append(&db, wb, id, s.ts_ms, s.value);
+                    out.heads.insert(id, Head { t: s.ts_ms, v });
+                    out.max_t = Some(out.max_t.map_or(s.ts_ms, |m| m.max(s.ts_ms)));
+                    out.appended += 1;
+                }
+                Verdict::AppendOutOfOrder => {
+                    // As in Prometheus's out-of-order head chunk, a sample
+                    // at a timestamp already stored is dropped, never an
+                    // overwrite.
+                    let taken = ooo_written.contains(&(id, s.ts_ms))
+                        || samples::any_in(&db, id, s.ts_ms, s.ts_ms)?;
+                    if !taken {
+                        samples::append(&db, wb, id, s.ts_ms, s.value);
+                        ooo_written.insert((id, s.ts_ms));
+                        out.appended += 1;
+                    }
+                }
+                Verdict::NoOp => {}
+                Verdict::OutOfOrder => out.out_of_order += 1,
+                Verdict::TooOld => out.too_old += 1,
+                Verdict::Duplicate => out.duplicate += 1,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Returns the newest stored sample of series `id` if it is at or after
+    /// `t`; `None` means every stored sample is older than `t`. Reads the
+    /// database on a cache miss (the first use after a restart or after the
+    /// series went inactive) through [`samples::read`], so it sees whatever
+    /// layout samples are stored in.
+    fn newest(&mut self, id: u64, t: i64) -> Result<Option<Head>> {
+        if let Some(h) = self.heads.get(&id) {
+            return Ok(Some(*h));
+        }
+        let Some(last) = samples::read(&self.db, id, t, i64::MAX)?.pop() else {
+            return Ok(None);
+        };
+        let h = Head {
+            t: last.t,
+            v: last.v.to_bits(),
+        };
+        self.heads.insert(id, h);
+        self.head_max_t = self.head_max_t.max(h.t);
+        Ok(Some(h))
+    }
+
+    /// Makes a written batch's admitted samples the new state and counts
+    /// its rejections.
+    fn commit_admitted(&mut self, admitted: &Admitted) {
+        self.heads
+            .extend(admitted.heads.iter().map(|(&id, &h)| (id, h)));
+        if let Some(t) = admitted.max_t {
+            self.head_max_t = self.head_max_t.max(t);
+        }
+        metrics::samples_rejected(metrics::REJECT_OUT_OF_ORDER, admitted.out_of_order);
+        metrics::samples_rejected(metrics::REJECT_TOO_OLD, admitted.too_old);
+        metrics::samples_rejected(metrics::REJECT_DUPLICATE, admitted.duplicate);
+        metrics::active_series(self.heads.len());
+    }
+
+    /// Drops the [`Head`]s of series without a sample in the last
+    /// [`ACTIVE_SERIES_WINDOW`], at most every [`PRUNE_INTERVAL`]; they are
+    /// reloaded from the database when the series gets a sample again.
+    fn prune_heads(&mut self) {
+        if self.last_prune.elapsed() < PRUNE_INTERVAL {
+            return;
+        }
+        self.last_prune = Instant::now();
+        let cutoff = now_ms().saturating_sub(ACTIVE_SERIES_WINDOW.as_millis() as i64);
+        self.heads.retain(|_, h| h.t >= cutoff);
+        metrics::active_series(self.heads.len());
+    }
+}
+
+/// Returns the wall clock in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Adds a new series to `wb`: its label set both ways and its postings.
@@ -441,3 +798,6 @@ mod tests {
         assert_eq!(db.get_meta_u64(&keys::seq_key("s")).unwrap(), Some(3));
     }
 }
+
+#[cfg(test)]
+mod admission_tests;

@@ -1,6 +1,7 @@
 //! The Prometheus HTTP API (`/api/v1/query`, `query_range`, `series`,
-//! `labels`, `label/<name>/values`), plus `/metrics`, `/-/healthy` and
-//! `/-/ready`.
+//! `labels`, `label/<name>/values`), Prometheus remote write and read
+//! (`/api/v1/write`, `/api/v1/read`, in [`remote`]), plus `/metrics`,
+//! `/-/healthy` and `/-/ready`.
 //!
 //! Handlers parse parameters ([`params`]) on the async thread, then run the
 //! query on the blocking pool under the query timeout, and encode the
@@ -9,6 +10,7 @@
 
 pub mod json;
 pub mod params;
+pub mod remote;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
 use scrapegrid_common::Labels;
@@ -28,6 +30,7 @@ use crate::db::Db;
 use crate::error::Error;
 use crate::index::{Index, Matcher, TimeRange};
 use crate::query::{self, promql, DbSource};
+use crate::writer::WriterHandle;
 use params::{parse_duration_ms, parse_time, Params, PROM_MAX_TIME_MS, PROM_MIN_TIME_MS};
 
 /// Points per series a range query may return at most, as in Prometheus.
@@ -41,6 +44,8 @@ pub struct ApiState {
     /// Cancelled at shutdown: `/-/ready` then answers 503.
     pub shutdown: CancellationToken,
     pub query_timeout: Duration,
+    /// Takes remote writes ([`remote`]).
+    pub writer: WriterHandle,
 }
 
 /// Returns the router of every HTTP endpoint.
@@ -54,9 +59,12 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/label/{name}/values",
             get(label_values).post(label_values),
         )
+        .route("/api/v1/write", post(remote::write))
+        .route("/api/v1/read", post(remote::read))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
+        .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }
 

@@ -5,7 +5,7 @@ use scrapegrid_common::Labels;
 use crate::db::Db;
 use crate::error::Result;
 use crate::index::{Index, Matcher};
-use crate::samples::{self, Sample};
+use crate::samples::{Sample, SampleReader};
 
 /// One series and its samples in a time range, oldest first.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +36,11 @@ impl<'a> DbSource<'a> {
 impl SeriesSource for DbSource<'_> {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
         let mut out = Vec::new();
+        // One snapshot for every series: the result is one point in time,
+        // whatever the writer and the compactor do meanwhile.
+        let reader = SampleReader::new(self.db);
         for (id, labels) in Index::new(self.db).select(matchers)? {
-            let samples = samples::read(self.db, id, mint, maxt)?;
+            let samples = reader.read(id, mint, maxt)?;
             if !samples.is_empty() {
                 out.push(Series { labels, samples });
             }

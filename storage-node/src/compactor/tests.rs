@@ -1,0 +1,357 @@
+use std::sync::Arc;
+
+use rocksdb::WriteBatch;
+use scrapegrid_common::Labels;
+
+use super::*;
+use crate::batch::{self, Batch};
+use crate::keys;
+use crate::query::select::{DbSource, SeriesSource};
+use crate::samples::Sample;
+use crate::testutil::TestDb;
+use crate::writer;
+
+const START: i64 = 1_700_000_000_000;
+const STEP: i64 = 15_000;
+
+fn config() -> CompactorConfig {
+    CompactorConfig {
+        max_group_samples: 300,
+        ..CompactorConfig::default()
+    }
+}
+
+/// `n` samples every 15s with a few ms of jitter, values of every awkward
+/// kind: stale markers, NaN, -0.0, infinities, counters.
+fn points(n: usize, seed: i64) -> Vec<(i64, f64)> {
+    (0..n as i64)
+        .map(|i| {
+            let t = START + i * STEP + (i * 7 + seed) % 5;
+            let v = match i % 50 {
+                13 => scrapegrid_proto::stale_marker(),
+                17 => f64::NAN,
+                19 => -0.0,
+                23 => f64::INFINITY,
+                29 => f64::NEG_INFINITY,
+                _ => (i * (seed + 1)) as f64 * 0.5,
+            };
+            (t, v)
+        })
+        .collect()
+}
+
+fn bits(samples: &[Sample]) -> Vec<(i64, u64)> {
+    samples.iter().map(|s| (s.t, s.v.to_bits())).collect()
+}
+
+fn pbits(points: &[(i64, f64)]) -> Vec<(i64, u64)> {
+    points.iter().map(|&(t, v)| (t, v.to_bits())).collect()
+}
+
+fn count(db: &Db, cf: &'static str) -> usize {
+    db.raw()
+        .iterator_cf(db.cf(cf), rocksdb::IteratorMode::Start)
+        .count()
+}
+
+fn compact_at(db: &Db, now: i64) -> RoundStats {
+    compact_once(db, &config(), now, &CancellationToken::new()).unwrap()
+}
+
+/// The time at which the last `keep` of `points` are inside the head window.
+fn now_keeping(points: &[(i64, f64)], keep: usize) -> i64 {
+    points[points.len() - keep].0 + ms(config().head_window) - 1
+}
+
+#[test]
+fn round_trip_is_bit_exact_across_chunk_and_head() {
+    let a = points(500, 1);
+    let b = points(130, 2);
+    let tdb = TestDb::with_series(&[(&[("__name__", "a")], &a), (&[("__name__", "b")], &b)]);
+    let db = &tdb.db;
+
+    let stats = compact_at(db, now_keeping(&a, 8));
+    // a: 492 before the cut -> 4 chunks of 123; b: all 130 -> 1 chunk.
+    assert_eq!(
+        stats,
+        RoundStats {
+            series: 2,
+            samples: 492 + 130,
+            chunks_written: 5,
+            chunks_rewritten: 0
+        }
+    );
+    assert_eq!(count(db, keys::CF_SAMPLES), 8, "only a's newest 8 stay");
+    assert_eq!(count(db, keys::CF_CHUNKS), 5);
+    assert_eq!(samples::max_compacted_ts(db, 1).unwrap(), Some(a[491].0));
+    assert_eq!(samples::last_ts(db, 1).unwrap(), Some(a[499].0));
+    assert_eq!(samples::max_compacted_ts(db, 3).unwrap(), None);
+
+    assert_eq!(
+        bits(&samples::read(db, 1, i64::MIN, i64::MAX).unwrap()),
+        pbits(&a)
+    );
+    assert_eq!(
+        bits(&samples::read(db, 2, i64::MIN, i64::MAX).unwrap()),
+        pbits(&b)
+    );
+    let stale = samples::read(db, 1, a[13].0, a[13].0).unwrap();
+    assert!(scrapegrid_proto::is_stale_marker(stale[0].v));
+
+    // Every window, at sample times and in the gaps between them, spanning
+    // chunk boundaries and the chunk/head boundary.
+    let times: Vec<i64> = a.iter().flat_map(|&(t, _)| [t - 1, t, t + 1]).collect();
+    for (i, &mint) in times.iter().enumerate().step_by(7) {
+        for &maxt in times[i..]
+            .iter()
+            .step_by(53)
+            .chain([times[times.len() - 1]].iter())
+        {
+            let want: Vec<_> = a
+                .iter()
+                .filter(|p| p.0 >= mint && p.0 <= maxt)
+                .copied()
+                .collect();
+            let got = samples::read(db, 1, mint, maxt).unwrap();
+            assert_eq!(bits(&got), pbits(&want), "[{mint}, {maxt}]");
+            assert_eq!(
+                samples::any_in(db, 1, mint, maxt).unwrap(),
+                !want.is_empty(),
+                "any_in [{mint}, {maxt}]"
+            );
+        }
+    }
+
+    // The query path sees the same, through one snapshot.
+    let m = [crate::index::Matcher::equal("__name__", "a")];
+    let got = DbSource::new(db).select(&m, a[480].0, a[495].0).unwrap();
+    assert_eq!(bits(&got[0].samples), pbits(&a[480..=495]));
+}
+
+#[test]
+fn young_series_stay_in_the_head_and_idle_ones_are_flushed() {
+    let a = points(50, 1);
+    let tdb = TestDb::with_series(&[(&[("__name__", "a")], &a)]);
+    let db = &tdb.db;
+    // Fewer than 120 samples before the cut, none older than an hour.
+    assert_eq!(compact_at(db, a[49].0 + 600_000), RoundStats::default());
+    assert_eq!(count(db, keys::CF_SAMPLES), 50);
+    // An hour after the oldest, the series is flushed into a short chunk.
+    let stats = compact_at(db, a[0].0 + 3_600_000);
+    assert_eq!((stats.samples, stats.chunks_written), (50, 1));
+    assert_eq!(count(db, keys::CF_SAMPLES), 0);
+    assert_eq!(
+        bits(&samples::read(db, 1, i64::MIN, i64::MAX).unwrap()),
+        pbits(&a)
+    );
+}
+
+#[test]
+fn late_samples_are_read_at_once_and_merged_into_their_chunk() {
+    let a = points(400, 3);
+    let tdb = TestDb::with_series(&[(&[("__name__", "a")], &a)]);
+    let db = &tdb.db;
+    compact_at(db, a[399].0 + 7_200_000);
+    assert_eq!(count(db, keys::CF_SAMPLES), 0);
+    assert_eq!(count(db, keys::CF_CHUNKS), 3);
+
+    // Late: before the first chunk, in a gap inside one, overwriting a
+    // compacted sample, and in the gap between two chunks.
+    let late = [
+        (START - 5, 1.5),
+        (a[10].0 + 1, 2.5),
+        (a[200].0, scrapegrid_proto::stale_marker()),
+        (a[132].0 + 2, 4.5),
+        (a[300].0 + 3, 5.5),
+    ];
+    let mut wb = WriteBatch::default();
+    for &(t, v) in &late {
+        samples::append(db, &mut wb, 1, t, v);
+    }
+    db.write_unsynced(wb).unwrap();
+
+    let mut want: std::collections::BTreeMap<i64, f64> = a.iter().copied().collect();
+    want.extend(late);
+    let want: Vec<_> = want.into_iter().collect();
+    assert_eq!(
+        bits(&samples::read(db, 1, i64::MIN, i64::MAX).unwrap()),
+        pbits(&want)
+    );
+
+    let stats = compact_at(db, a[399].0 + 7_200_000);
+    assert_eq!(stats.samples, 5);
+    assert_eq!(stats.chunks_rewritten, 3, "every chunk took a late sample");
+    assert_eq!(count(db, keys::CF_SAMPLES), 0);
+    assert_eq!(
+        count(db, keys::CF_CHUNKS),
+        3,
+        "keys stay: last timestamps do"
+    );
+    assert_eq!(
+        bits(&samples::read(db, 1, i64::MIN, i64::MAX).unwrap()),
+        pbits(&want)
+    );
+    for (i, w) in want.windows(2).enumerate().step_by(11) {
+        let got = samples::read(db, 1, w[0].0, w[1].0).unwrap();
+        assert_eq!(bits(&got), pbits(w), "window {i}");
+    }
+}
+
+#[test]
+fn compaction_moves_every_sample_exactly_once() {
+    let series: Vec<Vec<(i64, f64)>> = (0..20).map(|i| points(150 + 37 * i, i as i64)).collect();
+    let labels: Vec<Vec<(String, String)>> = (0..20)
+        .map(|i| vec![("__name__".to_string(), format!("m{i}"))])
+        .collect();
+    let label_refs: Vec<Vec<(&str, &str)>> = labels
+        .iter()
+        .map(|l| l.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect())
+        .collect();
+    let specs: Vec<crate::testutil::SeriesSpec<'_>> = label_refs
+        .iter()
+        .zip(&series)
+        .map(|(l, p)| (l.as_slice(), p.as_slice()))
+        .collect();
+    let tdb = TestDb::with_series(&specs);
+    let db = &tdb.db;
+    let total: usize = series.iter().map(Vec::len).sum();
+    let now = START + 150 * STEP + ms(config().head_window);
+    let stats = compact_at(db, now);
+
+    // Whatever a crash would have cut, each sample is in the head or in a
+    // chunk: every head key left is newer than the cut, and the chunks hold
+    // exactly the rest.
+    let cut = now - ms(config().head_window);
+    let head_left = count(db, keys::CF_SAMPLES);
+    assert_eq!(head_left + stats.samples, total);
+    assert!(stats.samples > 0 && head_left > 0);
+    let reader = SampleReader::new(db);
+    let mut in_chunks = 0;
+    for id in 1..=20u64 {
+        assert!(reader.head(id, i64::MIN, cut).unwrap().is_empty());
+        for c in reader.chunks(id, i64::MIN, i64::MAX).unwrap() {
+            assert!(c.last_ts <= cut);
+            in_chunks += crate::chunk::decode_all(c.bytes()).unwrap().len();
+        }
+        let got = samples::read(db, id, i64::MIN, i64::MAX).unwrap();
+        assert_eq!(bits(&got), pbits(&series[id as usize - 1]), "series {id}");
+    }
+    assert_eq!(in_chunks, stats.samples);
+    // A second round at the same time has nothing to do.
+    assert_eq!(compact_at(db, now), RoundStats::default());
+}
+
+fn batch(seq: u64, series: &[Arc<Labels>], t: i64) -> Batch {
+    Batch {
+        sequence: seq,
+        target_id: String::new(),
+        target_generation: 0,
+        series: series.to_vec(),
+        samples: (0..series.len() as u32)
+            .map(|i| batch::Sample {
+                series: i,
+                ts_ms: t,
+                value: if seq.is_multiple_of(40) {
+                    scrapegrid_proto::stale_marker()
+                } else {
+                    seq as f64 * (i + 1) as f64
+                },
+            })
+            .collect(),
+    }
+}
+
+/// Ingest through the writer while rounds run, then restart: nothing is
+/// lost or doubled, and compacted data survives reopening.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_and_compactor_run_concurrently_and_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::open(dir.path()).unwrap());
+    let (w, thread) = writer::spawn(db.clone()).unwrap();
+    let series: Vec<Arc<Labels>> = (0..10)
+        .map(|i| Arc::new(Labels::from_pairs([("__name__", format!("s{i}").as_str())])))
+        .collect();
+
+    let stop = CancellationToken::new();
+    let compactor = {
+        let (db, stop) = (db.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut rounds = RoundStats::default();
+            let mut seq_seen = 0;
+            while !stop.is_cancelled() {
+                // Pretend the clock is just ahead of what was written.
+                let last = samples::last_ts(&db, 1).unwrap().unwrap_or(START);
+                let cfg = CompactorConfig {
+                    chunk_target: 30,
+                    max_group_samples: 64,
+                    head_window: Duration::from_millis(5 * STEP as u64),
+                    ..CompactorConfig::default()
+                };
+                let r = compact_once(&db, &cfg, last, &stop).unwrap();
+                rounds.samples += r.samples;
+                rounds.chunks_written += r.chunks_written;
+                seq_seen += 1;
+            }
+            (rounds, seq_seen)
+        })
+    };
+    let s: Arc<str> = "s".into();
+    const N: u64 = 600;
+    for seq in 1..=N {
+        let rx = w
+            .submit(s.clone(), batch(seq, &series, START + seq as i64 * STEP))
+            .await
+            .unwrap();
+        if seq % 50 == 0 {
+            rx.await.unwrap().unwrap();
+        }
+    }
+    assert_eq!(w.hello(s.clone()).await.unwrap(), N);
+    stop.cancel();
+    let (rounds, _) = compactor.join().unwrap();
+    assert!(rounds.samples > 0, "compaction ran during ingest");
+    drop(w);
+    tokio::task::spawn_blocking(move || thread.join().unwrap())
+        .await
+        .unwrap();
+
+    let check = |db: &Db| {
+        for (i, _) in series.iter().enumerate() {
+            let got = samples::read(db, i as u64 + 1, i64::MIN, i64::MAX).unwrap();
+            let want = batch_points(&series, i, N);
+            assert_eq!(bits(&got), pbits(&want), "series {i}");
+        }
+    };
+    check(&db);
+    let chunks_before = count(&db, keys::CF_CHUNKS);
+    assert!(chunks_before > 0);
+    drop(Arc::try_unwrap(db).expect("sole owner"));
+
+    let db = Db::open(dir.path()).unwrap();
+    check(&db);
+    assert_eq!(count(&db, keys::CF_CHUNKS), chunks_before);
+}
+
+fn batch_points(series: &[Arc<Labels>], i: usize, n: u64) -> Vec<(i64, f64)> {
+    (1..=n)
+        .map(|seq| {
+            let s = &batch(seq, series, START + seq as i64 * STEP).samples[i];
+            (s.ts_ms, s.value)
+        })
+        .collect()
+}
+
+#[test]
+fn groups_hold_whole_series() {
+    let s = |id, n| HeadStats {
+        id,
+        before_cut: n,
+        oldest: 0,
+    };
+    let due = [s(1, 100), s(2, 150), s(3, 500), s(4, 10), s(5, 10)];
+    let sizes: Vec<Vec<u64>> = groups(&due, 300)
+        .map(|g| g.iter().map(|h| h.id).collect())
+        .collect();
+    assert_eq!(sizes, [vec![1, 2], vec![3], vec![4, 5]]);
+    assert_eq!(groups(&[], 300).count(), 0);
+}

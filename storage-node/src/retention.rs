@@ -1,0 +1,341 @@
+//! Retention: deleting samples older than `--retention.time`, and the oldest
+//! samples while the database is larger than `--retention.size`, in the
+//! background while ingest goes on. The same task refreshes the on-disk
+//! size gauges from RocksDB properties.
+//!
+//! Sample keys start with the series id, so old data is one range per series:
+//! a pass walks each sample-bearing column family ([`SAMPLE_CFS`]) series by
+//! series (one seek each), and for every series with data older than the
+//! cut-off adds a `delete_range_cf` to a `WriteBatch`. In the head
+//! (`samples`) the key's timestamp is the sample's, in `chunks` it is the
+//! chunk's last sample's, so in both a key below `(id, cutoff)` holds only
+//! data older than the cut-off: a chunk that straddles it is kept whole.
+//! Deletes go through [`Db::write_unsynced`] like every write (WAL, not
+//! synced: a lost delete is redone by the next pass), in batches of at most
+//! [`MAX_RANGES_PER_WRITE`] so ingest never waits long on the write lock.
+//!
+//! Size retention measures SST files plus memtables of every column family
+//! (`rocksdb.total-sst-files-size`, `rocksdb.cur-size-all-mem-tables`; the
+//! WAL is not counted). While over the limit it raises the cut-off from the
+//! oldest sample towards the newest in [`SIZE_STEPS`] steps, deleting and
+//! compacting the sample column families after each (a range tombstone frees
+//! nothing until compaction); it never deletes the newest timestamp.
+//!
+//! Series left without samples keep their index entries (`series`,
+//! `series_by_labels`, postings): `/api/v1/series` over a time range still
+//! filters them out by their samples, and a series that comes back reuses
+//! its id. Removing them needs a lock against the writer's series cache.
+//!
+//! The time cut-off is the newest stored sample's timestamp (at most the
+//! wall clock) minus `retention.time`, as Prometheus measures from its
+//! newest block. Unlike Prometheus, data is deleted per series at
+//! millisecond precision rather than per whole block.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rocksdb::WriteBatch;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+use tokio_util::sync::CancellationToken;
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::{keys, metrics, writer};
+
+/// A key encoding: series id and timestamp to key, and back.
+type KeyFn = fn(u64, i64) -> [u8; 16];
+type DecodeFn = fn(&[u8]) -> Option<(u64, i64)>;
+
+/// Every column family holding samples, with its key encoding; retention
+/// deletes in each. A new sample layout is one more line here.
+pub const SAMPLE_CFS: [(&str, KeyFn, DecodeFn); 2] = [
+    (keys::CF_SAMPLES, keys::sample_key, keys::decode_sample_key),
+    (keys::CF_CHUNKS, keys::chunk_key, keys::decode_chunk_key),
+];
+
+/// Range deletes per `WriteBatch` at most.
+pub const MAX_RANGES_PER_WRITE: usize = 10_000;
+/// Steps from the oldest to the newest sample that size retention takes.
+pub const SIZE_STEPS: i64 = 10;
+/// How often the size gauges are refreshed.
+pub const USAGE_INTERVAL: Duration = Duration::from_secs(15);
+
+/// What retention keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Samples older than this are deleted; zero keeps them.
+    pub time: Duration,
+    /// Bytes the database may use; zero is no limit.
+    pub size: u64,
+    /// How often a pass runs.
+    pub interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    /// Prometheus's defaults: 15 days, no size limit; a pass a minute.
+    fn default() -> Self {
+        Self {
+            time: Duration::from_secs(15 * 24 * 3600),
+            size: 0,
+            interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// The time cut-off applied (`now - retention.time`), if any.
+    pub time_cutoff_ms: Option<i64>,
+    /// Ranges deleted for the time limit.
+    pub time_ranges: u64,
+    /// The cut-off the size limit raised to, if it had to.
+    pub size_cutoff_ms: Option<i64>,
+    /// Ranges deleted for the size limit.
+    pub size_ranges: u64,
+    /// Database size after the pass, when a size limit is set.
+    pub bytes_after: Option<u64>,
+}
+
+/// Bytes of one column family.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CfUsage {
+    pub cf: &'static str,
+    pub sst_bytes: u64,
+    pub memtable_bytes: u64,
+}
+
+/// Returns the size of every column family from RocksDB properties.
+pub fn disk_usage(db: &Db) -> Result<Vec<CfUsage>> {
+    keys::ALL_CFS
+        .iter()
+        .map(|&cf| {
+            let prop = |name: &str| -> Result<u64> {
+                Ok(db
+                    .raw()
+                    .property_int_value_cf(db.cf(cf), name)?
+                    .unwrap_or(0))
+            };
+            Ok(CfUsage {
+                cf,
+                sst_bytes: prop("rocksdb.total-sst-files-size")?,
+                memtable_bytes: prop("rocksdb.cur-size-all-mem-tables")?,
+            })
+        })
+        .collect()
+}
+
+/// Returns the total size [`RetentionConfig::size`] limits.
+pub fn total_bytes(db: &Db) -> Result<u64> {
+    Ok(disk_usage(db)?
+        .iter()
+        .map(|u| u.sst_bytes + u.memtable_bytes)
+        .sum())
+}
+
+/// Refreshes the size gauges.
+pub fn record_usage(db: &Db) -> Result<()> {
+    let usage = disk_usage(db)?;
+    for u in &usage {
+        metrics::cf_size(u.cf, u.sst_bytes, u.memtable_bytes);
+    }
+    metrics::disk_bytes(usage.iter().map(|u| u.sst_bytes + u.memtable_bytes).sum());
+    Ok(())
+}
+
+/// Deletes, in every [`SAMPLE_CFS`], each series' data older than
+/// `cutoff_ms`; returns the number of ranges deleted. Stops early (having
+/// deleted part) when `stop` is cancelled.
+pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Result<u64> {
+    let mut ranges = 0u64;
+    for (cf_name, key, decode) in SAMPLE_CFS {
+        let cf = db.cf(cf_name);
+        let mut wb = WriteBatch::default();
+        let mut pending = 0usize;
+        let mut it = db.raw().raw_iterator_cf(cf);
+        it.seek_to_first();
+        while it.valid() && !stop.is_cancelled() {
+            let Some(k) = it.key() else { break };
+            let (id, ts) = decode(k).ok_or(Error::Corrupt { what: cf_name })?;
+            if ts < cutoff_ms {
+                wb.delete_range_cf(cf, key(id, i64::MIN), key(id, cutoff_ms));
+                pending += 1;
+                if pending == MAX_RANGES_PER_WRITE {
+                    db.write_unsynced(std::mem::take(&mut wb))?;
+                    ranges += pending as u64;
+                    pending = 0;
+                }
+            }
+            match id.checked_add(1) {
+                Some(next) => it.seek(key(next, i64::MIN)),
+                None => break,
+            }
+        }
+        it.status()?;
+        if pending > 0 {
+            db.write_unsynced(wb)?;
+            ranges += pending as u64;
+        }
+    }
+    Ok(ranges)
+}
+
+/// Returns the oldest and newest key timestamps over [`SAMPLE_CFS`]; `None`
+/// when no sample is stored.
+pub fn time_bounds(db: &Db) -> Result<Option<(i64, i64)>> {
+    let mut bounds: Option<(i64, i64)> = None;
+    for (cf_name, key, decode) in SAMPLE_CFS {
+        let mut it = db.raw().raw_iterator_cf(db.cf(cf_name));
+        it.seek_to_first();
+        while it.valid() {
+            let corrupt = || Error::Corrupt { what: cf_name };
+            let (id, first) = it.key().and_then(decode).ok_or_else(corrupt)?;
+            it.seek_for_prev(key(id, i64::MAX));
+            let (_, last) = it.key().and_then(decode).ok_or_else(corrupt)?;
+            bounds = Some(match bounds {
+                None => (first, last),
+                Some((lo, hi)) => (lo.min(first), hi.max(last)),
+            });
+            match id.checked_add(1) {
+                Some(next) => it.seek(key(next, i64::MIN)),
+                None => break,
+            }
+        }
+        it.status()?;
+    }
+    Ok(bounds)
+}
+
+/// Compacts every sample column family so deleted ranges free their space.
+fn compact_samples(db: &Db) {
+    for (cf, _, _) in SAMPLE_CFS {
+        db.raw()
+            .compact_range_cf(db.cf(cf), None::<&[u8]>, None::<&[u8]>);
+    }
+}
+
+/// Runs one pass: the time limit, then the size limit. As in Prometheus,
+/// the time limit counts back from the newest stored sample (capped at the
+/// wall clock `now_ms`, so one sample from the future cannot wipe the
+/// rest), so a node that stopped receiving data, or holds backfilled old
+/// data, keeps its last `retention.time`. Blocking; call it off the async
+/// threads.
+pub fn run_pass(
+    db: &Db,
+    config: &RetentionConfig,
+    now_ms: i64,
+    stop: &CancellationToken,
+) -> Result<PassReport> {
+    let mut report = PassReport::default();
+    let mut cutoff = i64::MIN;
+    if !config.time.is_zero() {
+        let keep_ms = i64::try_from(config.time.as_millis()).unwrap_or(i64::MAX);
+        let newest = time_bounds(db)?.map_or(i64::MIN, |(_, newest)| newest);
+        cutoff = newest.min(now_ms).saturating_sub(keep_ms);
+        report.time_cutoff_ms = Some(cutoff);
+        report.time_ranges = delete_before(db, cutoff, stop)?;
+        metrics::retention_deleted("time", report.time_ranges);
+    }
+    if config.size == 0 {
+        return Ok(report);
+    }
+    let mut bytes = total_bytes(db)?;
+    if bytes > config.size {
+        if let Some((oldest, newest)) = time_bounds(db)? {
+            let step = ((newest - oldest) / SIZE_STEPS).max(1);
+            let mut size_cutoff = cutoff.max(oldest);
+            while bytes > config.size && size_cutoff < newest && !stop.is_cancelled() {
+                size_cutoff = size_cutoff.saturating_add(step).min(newest);
+                let ranges = delete_before(db, size_cutoff, stop)?;
+                report.size_ranges += ranges;
+                metrics::retention_deleted("size", ranges);
+                compact_samples(db);
+                bytes = total_bytes(db)?;
+            }
+            report.size_cutoff_ms = Some(size_cutoff);
+            if bytes > config.size {
+                tracing::warn!(
+                    bytes,
+                    limit = config.size,
+                    "retention.size cannot be met without deleting the newest samples"
+                );
+            }
+        }
+    }
+    report.bytes_after = Some(bytes);
+    Ok(report)
+}
+
+/// Starts the background task: a retention pass every
+/// `config.interval` (when a limit is set) and the size gauges every
+/// [`USAGE_INTERVAL`], each on the blocking pool. It ends when `stop` is
+/// cancelled, after the running pass notices (between series).
+pub fn spawn(db: Arc<Db>, config: RetentionConfig, stop: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let enabled = !config.time.is_zero() || config.size > 0;
+        let mut pass_tick = tokio::time::interval(config.interval.max(Duration::from_millis(1)));
+        pass_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut usage_tick = tokio::time::interval(USAGE_INTERVAL);
+        usage_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                _ = pass_tick.tick(), if enabled => {
+                    let (db, stop) = (db.clone(), stop.clone());
+                    let joined = tokio::task::spawn_blocking(move || {
+                        let start = Instant::now();
+                        let res = run_pass(&db, &config, writer::now_ms(), &stop);
+                        (res, start.elapsed())
+                    })
+                    .await;
+                    match joined {
+                        Ok((Ok(report), elapsed)) => log_pass(&report, elapsed),
+                        Ok((Err(err), _)) => {
+                            metrics::retention_failed();
+                            tracing::error!(error = %err, "retention pass failed");
+                        }
+                        Err(err) => {
+                            metrics::retention_failed();
+                            tracing::error!(error = %err, "retention pass panicked");
+                        }
+                    }
+                }
+                _ = usage_tick.tick() => {
+                    let db = db.clone();
+                    match tokio::task::spawn_blocking(move || record_usage(&db)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(err)) => tracing::warn!(error = %err, "reading database size failed"),
+                        Err(err) => tracing::warn!(error = %err, "reading database size panicked"),
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn log_pass(report: &PassReport, elapsed: Duration) {
+    let cutoff = report
+        .size_cutoff_ms
+        .or(report.time_cutoff_ms)
+        .unwrap_or(i64::MIN);
+    metrics::retention_pass(elapsed, cutoff);
+    let deleted = report.time_ranges + report.size_ranges;
+    if deleted > 0 {
+        tracing::info!(
+            time_cutoff_ms = report.time_cutoff_ms,
+            time_ranges = report.time_ranges,
+            size_cutoff_ms = report.size_cutoff_ms,
+            size_ranges = report.size_ranges,
+            bytes_after = report.bytes_after,
+            ?elapsed,
+            "retention deleted old samples"
+        );
+    } else {
+        tracing::debug!(?elapsed, "retention pass deleted nothing");
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,214 @@
+//! Retention passes against a real database with a fixed "now".
+
+use std::sync::Arc;
+
+use rocksdb::WriteBatch;
+use scrapegrid_common::Labels;
+
+use super::*;
+use crate::batch::{Batch, Sample};
+use crate::samples;
+use crate::testutil::TestDb;
+
+const DAY: i64 = 24 * 3600 * 1000;
+const NOW: i64 = 1_700_000_000_000;
+
+fn stored_ts(db: &Db, id: u64) -> Vec<i64> {
+    samples::read(db, id, i64::MIN, i64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.t)
+        .collect()
+}
+
+fn raw_keys(db: &Db, cf: &'static str) -> Vec<Vec<u8>> {
+    db.raw()
+        .iterator_cf(db.cf(cf), rocksdb::IteratorMode::Start)
+        .map(|kv| kv.unwrap().0.to_vec())
+        .collect()
+}
+
+fn config(time_days: u64, size: u64) -> RetentionConfig {
+    RetentionConfig {
+        time: Duration::from_secs(time_days * 24 * 3600),
+        size,
+        interval: Duration::from_secs(60),
+    }
+}
+
+#[test]
+fn time_retention_deletes_old_samples_and_keeps_new_ones() {
+    let old = NOW - 20 * DAY;
+    let edge = NOW - 15 * DAY;
+    let t = TestDb::with_series(&[
+        (
+            &[("__name__", "a")],
+            &[(old, 1.0), (edge - 1, 2.0), (edge, 3.0), (NOW, 4.0)],
+        ),
+        (&[("__name__", "b")], &[(old, 1.0)]),
+        (&[("__name__", "c")], &[(NOW - DAY, 1.0)]),
+    ]);
+    // Chunks are keyed by their last timestamp: one wholly old, one that
+    // straddles the cut-off (kept whole). The value is not decoded here.
+    let mut wb = WriteBatch::default();
+    let chunks = t.db.cf(keys::CF_CHUNKS);
+    wb.put_cf(chunks, keys::chunk_key(1, old + 10), b"x");
+    wb.put_cf(chunks, keys::chunk_key(1, edge + 10), b"x");
+    wb.put_cf(chunks, keys::chunk_key(3, old), b"x");
+    t.db.write_unsynced(wb).unwrap();
+
+    let stop = CancellationToken::new();
+    let report = run_pass(&t.db, &config(15, 0), NOW, &stop).unwrap();
+    assert_eq!(report.time_cutoff_ms, Some(edge));
+    // a and b in the head, 1 and 3 in chunks.
+    assert_eq!(report.time_ranges, 4);
+    assert_eq!(
+        raw_keys(&t.db, keys::CF_SAMPLES)
+            .iter()
+            .map(|k| keys::decode_sample_key(k).unwrap())
+            .collect::<Vec<_>>(),
+        [(1, edge), (1, NOW), (3, NOW - DAY)]
+    );
+    assert_eq!(
+        raw_keys(&t.db, keys::CF_CHUNKS),
+        [keys::chunk_key(1, edge + 10).to_vec()]
+    );
+    // A second pass finds nothing more to delete (no new tombstones).
+    let again = run_pass(&t.db, &config(15, 0), NOW, &stop).unwrap();
+    assert_eq!(again.time_ranges, 0);
+    // The cut-off counts back from the newest sample, not the wall clock.
+    let later = run_pass(&t.db, &config(15, 0), NOW + 100 * DAY, &stop).unwrap();
+    assert_eq!((later.time_cutoff_ms, later.time_ranges), (Some(edge), 0));
+    // Zero keeps everything.
+    let off = run_pass(&t.db, &config(0, 0), NOW + 100 * DAY, &stop).unwrap();
+    assert_eq!((off.time_cutoff_ms, off.time_ranges), (None, 0));
+}
+
+#[test]
+fn size_retention_deletes_oldest_first_until_under_the_limit() {
+    let t = TestDb::with_series(&[]);
+    let db = &t.db;
+    // 50 series x 200 samples, one a minute.
+    let mut wb = WriteBatch::default();
+    for id in 1..=50u64 {
+        crate::writer::put_series(
+            db,
+            &mut wb,
+            id,
+            &Labels::from_pairs([("__name__", format!("m{id}").as_str())]),
+        );
+        for i in 0..200 {
+            samples::append(db, &mut wb, id, NOW - (200 - i) * 60_000, i as f64);
+        }
+    }
+    db.write_unsynced(wb).unwrap();
+    // Flushed, so the index's memtables (an arena each) do not dominate.
+    for cf in keys::ALL_CFS {
+        db.raw().flush_cf(db.cf(cf)).unwrap();
+    }
+    let full = total_bytes(db).unwrap();
+    let limit = full / 2;
+
+    let stop = CancellationToken::new();
+    let report = run_pass(db, &config(0, limit), NOW, &stop).unwrap();
+    assert!(report.size_ranges > 0, "{report:?}");
+    assert!(
+        report.bytes_after.unwrap() <= limit,
+        "{report:?} limit {limit}"
+    );
+    let cutoff = report.size_cutoff_ms.unwrap();
+    for id in 1..=50 {
+        let ts = stored_ts(db, id);
+        assert!(
+            ts.iter().all(|&t| t >= cutoff),
+            "series {id} keeps only new samples"
+        );
+        assert_eq!(ts.last(), Some(&(NOW - 60_000)), "newest kept");
+        assert!(ts.len() < 200 && ts.len() > 20, "{} samples left", ts.len());
+    }
+
+    // A limit that cannot be met keeps the newest samples.
+    let report = run_pass(db, &config(0, 1), NOW, &stop).unwrap();
+    assert_eq!(report.size_cutoff_ms, Some(NOW - 60_000));
+    for id in 1..=50 {
+        assert_eq!(stored_ts(db, id), [NOW - 60_000]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_keeps_working_during_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::open(dir.path()).unwrap());
+    // Many series with old data, so the pass takes a while.
+    let mut wb = WriteBatch::default();
+    for id in 1..=20_000u64 {
+        crate::writer::put_series(
+            &db,
+            &mut wb,
+            id,
+            &Labels::from_pairs([("__name__", format!("old{id}").as_str())]),
+        );
+        samples::append(&db, &mut wb, id, NOW - 30 * DAY, 1.0);
+    }
+    // The newest sample, which the cut-off counts back from.
+    samples::append(&db, &mut wb, 1, NOW, 1.0);
+    db.write_unsynced(wb).unwrap();
+    // The series-id counter, as the writer would have written it.
+    db.raw()
+        .put_cf(
+            db.cf(keys::CF_META),
+            keys::META_NEXT_SERIES_ID,
+            keys::encode_u64(20_001),
+        )
+        .unwrap();
+    let (writer, thread) = crate::writer::spawn(db.clone()).unwrap();
+
+    let pass = {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || {
+            run_pass(&db, &config(15, 0), NOW, &CancellationToken::new())
+        })
+    };
+    let fresh = Arc::new(Labels::from_pairs([("__name__", "fresh")]));
+    for seq in 1..=50u64 {
+        let b = Batch {
+            sequence: seq,
+            target_id: String::new(),
+            target_generation: 0,
+            series: vec![fresh.clone()],
+            samples: vec![Sample {
+                series: 0,
+                ts_ms: NOW + seq as i64,
+                value: seq as f64,
+            }],
+        };
+        let ack = writer
+            .submit("s".into(), b)
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ack.status(), scrapegrid_proto::v1::AckStatus::Applied);
+    }
+    let report = pass.await.unwrap().unwrap();
+    assert_eq!(report.time_ranges, 20_000);
+    drop(writer);
+    thread.join().unwrap();
+    assert_eq!(
+        stored_ts(&db, 20_001).len(),
+        50,
+        "every fresh sample stored"
+    );
+    assert_eq!(stored_ts(&db, 1), [NOW]);
+    assert!(stored_ts(&db, 20_000).is_empty());
+}
+
+#[test]
+fn disk_usage_covers_every_column_family() {
+    let t = TestDb::with_series(&[(&[("__name__", "a")], &[(1, 1.0)])]);
+    let usage = disk_usage(&t.db).unwrap();
+    assert_eq!(usage.len(), keys::ALL_CFS.len());
+    assert!(total_bytes(&t.db).unwrap() > 0, "memtables hold the writes");
+    record_usage(&t.db).unwrap();
+}
