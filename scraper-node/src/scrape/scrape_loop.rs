@@ -62,6 +62,22 @@ pub fn offset_ms(target_id: &str, interval_ms: i64) -> i64 {
     (xxhash_rust::xxh3::xxh3_64(target_id.as_bytes()) % interval_ms as u64) as i64
 }
 
+/// How far from its slot a scrape may start and still be stamped with the
+/// slot's time (Prometheus's `--scrape.timestamp-tolerance`, 2 ms).
+pub const TIMESTAMP_TOLERANCE_MS: i64 = 2;
+
+/// Returns the timestamp of a scrape that starts at `now` for `slot`: the
+/// slot itself when within the tolerance and the interval is long enough
+/// (over 100 tolerances, as Prometheus's `scrape.adjust-timestamps`), so timer
+/// jitter does not cost chunk space; otherwise `now`.
+pub fn scrape_timestamp(now: i64, slot: i64, interval: i64) -> i64 {
+    if interval > 100 * TIMESTAMP_TOLERANCE_MS && (now - slot).abs() <= TIMESTAMP_TOLERANCE_MS {
+        slot
+    } else {
+        now
+    }
+}
+
 /// Returns the first slot strictly after `now` (slots are `offset + k*interval`).
 pub fn next_slot(now: i64, interval: i64, offset: i64) -> i64 {
     let base = now - now.rem_euclid(interval) + offset;
@@ -103,7 +119,7 @@ pub async fn run(
             _ = control.cancel.cancelled() => break,
             _ = tokio::time::sleep(wait) => {}
         }
-        let ts = now_ms();
+        let ts = scrape_timestamp(now_ms(), slot, interval);
         let started = Instant::now();
         let fetched = client
             .fetch(&spec.url, spec.timeout, spec.pool.body_size_limit)
@@ -159,6 +175,18 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_snap_to_the_slot_within_the_tolerance() {
+        assert_eq!(scrape_timestamp(10_002, 10_000, 15_000), 10_000);
+        assert_eq!(scrape_timestamp(9_999, 10_000, 15_000), 10_000);
+        assert_eq!(scrape_timestamp(10_003, 10_000, 15_000), 10_003);
+        assert_eq!(
+            scrape_timestamp(10_001, 10_000, 150),
+            10_001,
+            "short intervals are not aligned"
+        );
+    }
 
     #[test]
     fn slots_follow_the_offset() {
