@@ -12,6 +12,9 @@
 //! remote_write_load --series N --samples M --openmetrics FILE
 //! remote_write_load --series N --samples M --url http://HOST:PORT/api/v1/write
 //! ```
+//! `--jitter-ms J` (default 5) moves each timestamp off the 15 s grid by up
+//! to ±J ms; 0 gives the aligned timestamps scrapers write when a scrape
+//! starts within 2 ms of its slot.
 //! Prints one line: `samples=… seconds=… samples_per_second=…`.
 
 use std::io::Write;
@@ -30,6 +33,7 @@ struct Args {
     url: Option<String>,
     openmetrics: Option<String>,
     end_ms: i64,
+    jitter_ms: i64,
 }
 
 fn parse_args() -> Args {
@@ -39,6 +43,7 @@ fn parse_args() -> Args {
         url: None,
         openmetrics: None,
         end_ms: 0,
+        jitter_ms: 5,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,6 +54,7 @@ fn parse_args() -> Args {
             "--url" => a.url = Some(value()),
             "--openmetrics" => a.openmetrics = Some(value()),
             "--end-ms" => a.end_ms = value().parse().expect("--end-ms"),
+            "--jitter-ms" => a.jitter_ms = value().parse().expect("--jitter-ms"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -84,6 +90,7 @@ struct SeriesGen {
     kind: usize,
     value: f64,
     rng: Rng,
+    jitter_ms: i64,
 }
 
 const FAMILIES: [&str; 4] = [
@@ -97,7 +104,7 @@ const LE: [&str; 10] = [
 ];
 
 impl SeriesGen {
-    fn new(i: usize) -> Self {
+    fn new(i: usize, jitter_ms: i64) -> Self {
         let kind = i % 4;
         let mut labels = vec![
             ("__name__".to_string(), FAMILIES[kind].to_string()),
@@ -117,6 +124,7 @@ impl SeriesGen {
             kind,
             value: 0.0,
             rng: Rng(0x9e37_79b9 ^ (i as u64 + 1)),
+            jitter_ms,
         }
     }
 
@@ -128,13 +136,17 @@ impl SeriesGen {
             2 => (1u64 << 30) as f64 + (self.rng.range(-4096, 4096) * 4096) as f64,
             _ => self.value + self.rng.range(0, 5) as f64,
         };
-        (self.rng.range(-5, 5), self.value)
+        let j = self.jitter_ms;
+        let jitter = if j > 0 { self.rng.range(-j, j) } else { 0 };
+        (jitter, self.value)
     }
 }
 
 fn main() {
     let args = parse_args();
-    let mut gens: Vec<SeriesGen> = (0..args.series).map(SeriesGen::new).collect();
+    let mut gens: Vec<SeriesGen> = (0..args.series)
+        .map(|i| SeriesGen::new(i, args.jitter_ms))
+        .collect();
     let start_ms = args.end_ms - (args.samples as i64 - 1) * INTERVAL_MS;
     let started = Instant::now();
     if let Some(path) = &args.openmetrics {
