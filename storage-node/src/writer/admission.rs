@@ -1,0 +1,201 @@
+//! Admission of samples as Prometheus's appender decides (`memSeries.appendable`):
+//! out-of-order, too-old and duplicate samples are rejected and counted, the
+//! rest of the batch goes on; the newest sample per series is kept in memory.
+
+use super::*;
+
+/// The newest stored sample of a series: what a new sample is checked
+/// against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub t: i64,
+    /// The value's bits: "same value" is a bit-exact comparison, so stale
+    /// markers (one NaN bit pattern) compare equal only to stale markers.
+    pub v: u64,
+}
+
+/// What happens to one incoming sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Newer than the newest: appended, and becomes the newest.
+    Append,
+    /// Older than the newest but within the out-of-order window: written,
+    /// the newest stays.
+    AppendOutOfOrder,
+    /// Same timestamp and bit-identical value as the newest: accepted,
+    /// nothing written.
+    NoOp,
+    /// Older than the newest (no out-of-order window): rejected.
+    OutOfOrder,
+    /// Older than the out-of-order window allows: rejected.
+    TooOld,
+    /// Same timestamp as the newest, different value: rejected.
+    Duplicate,
+}
+
+/// Decides on sample `(t, v_bits)` of a series whose newest stored sample is
+/// `newest` (`None`: none at or after `t`), as Prometheus's
+/// `memSeries.appendable` does. `head_max_t` is the newest timestamp
+/// written to any series; `window_ms` the out-of-order window (0: off).
+pub fn check(
+    newest: Option<Head>,
+    t: i64,
+    v_bits: u64,
+    head_max_t: i64,
+    window_ms: i64,
+) -> Verdict {
+    let Some(h) = newest else {
+        return Verdict::Append;
+    };
+    if t > h.t {
+        return Verdict::Append;
+    }
+    if t == h.t {
+        return if h.v == v_bits {
+            Verdict::NoOp
+        } else {
+            Verdict::Duplicate
+        };
+    }
+    if window_ms > 0 {
+        let max_t = head_max_t.max(h.t);
+        return if t >= max_t.saturating_sub(window_ms) {
+            Verdict::AppendOutOfOrder
+        } else {
+            Verdict::TooOld
+        };
+    }
+    Verdict::OutOfOrder
+}
+
+/// The outcome of admitting one batch's samples, applied to the writer's
+/// state once the batch is written.
+#[derive(Debug, Default)]
+pub(super) struct Admitted {
+    /// New newest samples by series id.
+    pub(super) heads: HashMap<u64, Head>,
+    pub(super) max_t: Option<i64>,
+    /// Samples written.
+    pub(super) appended: usize,
+    pub(super) out_of_order: u64,
+    pub(super) too_old: u64,
+    pub(super) duplicate: u64,
+}
+
+impl Admitted {
+    pub(super) fn log_rejections(&self, sequence: u64) {
+        let rejected = self.out_of_order + self.too_old + self.duplicate;
+        if rejected == 0 {
+            return;
+        }
+        // Prometheus warns once per scrape with the counts, too.
+        tracing::warn!(
+            sequence,
+            out_of_order = self.out_of_order,
+            too_old = self.too_old,
+            duplicate = self.duplicate,
+            "samples rejected; the rest of the batch is stored"
+        );
+    }
+}
+
+impl State {
+    /// Checks `batch_samples` (series indexing `ids`) in order and adds the
+    /// accepted ones to `wb`. Series with ids from `self.next_series_id` on
+    /// are created by this batch and have no samples yet.
+    pub(super) fn admit_samples(
+        &mut self,
+        wb: &mut WriteBatch,
+        ids: &[u64],
+        batch_samples: &[Sample],
+    ) -> Result<Admitted> {
+        let db = self.db.clone();
+        let mut out = Admitted::default();
+        // Out-of-order samples written by this batch, so a second one at the
+        // same timestamp is dropped like one already stored.
+        let mut ooo_written: HashSet<(u64, i64)> = HashSet::new();
+        for s in batch_samples {
+            let id = ids[s.series as usize];
+            let v = s.value.to_bits();
+            let newest = match out.heads.get(&id) {
+                Some(h) => Some(*h),
+                None if id >= self.next_series_id => None,
+                None => self.newest(id, s.ts_ms)?,
+            };
+            let head_max_t = out.max_t.unwrap_or(i64::MIN).max(self.head_max_t);
+            match check(newest, s.ts_ms, v, head_max_t, self.ooo_window_ms) {
+                Verdict::Append => {
+                    samples::append(&db, wb, id, s.ts_ms, s.value);
+                    out.heads.insert(id, Head { t: s.ts_ms, v });
+                    out.max_t = Some(out.max_t.map_or(s.ts_ms, |m| m.max(s.ts_ms)));
+                    out.appended += 1;
+                }
+                Verdict::AppendOutOfOrder => {
+                    // As in Prometheus's out-of-order head chunk, a sample
+                    // at a timestamp already stored is dropped, never an
+                    // overwrite.
+                    let taken = ooo_written.contains(&(id, s.ts_ms))
+                        || samples::any_in(&db, id, s.ts_ms, s.ts_ms)?;
+                    if !taken {
+                        samples::append(&db, wb, id, s.ts_ms, s.value);
+                        ooo_written.insert((id, s.ts_ms));
+                        out.appended += 1;
+                    }
+                }
+                Verdict::NoOp => {}
+                Verdict::OutOfOrder => out.out_of_order += 1,
+                Verdict::TooOld => out.too_old += 1,
+                Verdict::Duplicate => out.duplicate += 1,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Returns the newest stored sample of series `id` if it is at or after
+    /// `t`; `None` means every stored sample is older than `t`. Reads the
+    /// database on a cache miss (the first use after a restart or after the
+    /// series went inactive) through [`samples::read`], so it sees whatever
+    /// layout samples are stored in.
+    pub(super) fn newest(&mut self, id: u64, t: i64) -> Result<Option<Head>> {
+        if let Some(h) = self.heads.get(&id) {
+            return Ok(Some(*h));
+        }
+        let Some(last) = samples::read(&self.db, id, t, i64::MAX)?.pop() else {
+            return Ok(None);
+        };
+        let h = Head {
+            t: last.t,
+            v: last.v.to_bits(),
+        };
+        self.heads.insert(id, h);
+        self.head_max_t = self.head_max_t.max(h.t);
+        Ok(Some(h))
+    }
+
+    /// Makes a written batch's admitted samples the new state and counts
+    /// its rejections.
+    pub(super) fn commit_admitted(&mut self, admitted: &Admitted) {
+        self.heads
+            .extend(admitted.heads.iter().map(|(&id, &h)| (id, h)));
+        if let Some(t) = admitted.max_t {
+            self.head_max_t = self.head_max_t.max(t);
+        }
+        metrics::samples_rejected(metrics::REJECT_OUT_OF_ORDER, admitted.out_of_order);
+        metrics::samples_rejected(metrics::REJECT_TOO_OLD, admitted.too_old);
+        metrics::samples_rejected(metrics::REJECT_DUPLICATE, admitted.duplicate);
+        metrics::active_series(self.heads.len());
+    }
+
+    /// Drops the [`Head`]s of series without a sample in the last
+    /// [`ACTIVE_SERIES_WINDOW`], at most every [`PRUNE_INTERVAL`]; they are
+    /// reloaded from the database when the series gets a sample again.
+    pub(super) fn prune_heads(&mut self) {
+        if self.last_prune.elapsed() < PRUNE_INTERVAL {
+            return;
+        }
+        self.last_prune = Instant::now();
+        let cutoff = now_ms().saturating_sub(ACTIVE_SERIES_WINDOW.as_millis() as i64);
+        self.heads.retain(|_, h| h.t >= cutoff);
+        metrics::active_series(self.heads.len());
+    }
+}

@@ -1,0 +1,71 @@
+//! Writes that do not come from a scraper stream (remote write): no sequence,
+//! no fencing, the same admission rules, all or nothing.
+
+use super::*;
+
+impl State {
+    /// Writes (unsynced) series and samples that carry no sequence or
+    /// fencing; state is updated only when the write succeeded. Samples are
+    /// admitted as a batch's are, but all or nothing: if any is rejected,
+    /// nothing is written and the error is `BadData`, as Prometheus's remote
+    /// write handler fails the whole request (400) on an out-of-order or
+    /// duplicate sample.
+    pub(super) fn apply_unsequenced(
+        &mut self,
+        series: &[Arc<Labels>],
+        points: &[Sample],
+    ) -> Result<()> {
+        if let Some(f) = &self.failed {
+            return Err(Error::WriterUnavailable(f.clone()));
+        }
+        let db = self.db.clone();
+        let mut wb = WriteBatch::default();
+        let mut next_id = self.next_series_id;
+        let mut created: HashMap<Arc<Labels>, u64> = HashMap::new();
+        let mut ids = Vec::with_capacity(series.len());
+        for labels in series {
+            let id = match created.get(labels) {
+                Some(&id) => id,
+                None => match self.lookup_series(labels)? {
+                    Some(id) => id,
+                    None => {
+                        put_series(&db, &mut wb, next_id, labels);
+                        created.insert(labels.clone(), next_id);
+                        next_id += 1;
+                        next_id - 1
+                    }
+                },
+            };
+            ids.push(id);
+        }
+        if next_id != self.next_series_id {
+            wb.put_cf(
+                db.cf(keys::CF_META),
+                keys::META_NEXT_SERIES_ID,
+                keys::encode_u64(next_id),
+            );
+        }
+        let admitted = self.admit_samples(&mut wb, &ids, points)?;
+        let rejected = admitted.out_of_order + admitted.too_old + admitted.duplicate;
+        if rejected > 0 {
+            metrics::samples_rejected(metrics::REJECT_OUT_OF_ORDER, admitted.out_of_order);
+            metrics::samples_rejected(metrics::REJECT_TOO_OLD, admitted.too_old);
+            metrics::samples_rejected(metrics::REJECT_DUPLICATE, admitted.duplicate);
+            return Err(Error::BadData(format!(
+                "{rejected} of {} samples rejected ({} out of order, {} too old, {} duplicate \
+                 timestamp with another value); nothing stored",
+                points.len(),
+                admitted.out_of_order,
+                admitted.too_old,
+                admitted.duplicate
+            )));
+        }
+        db.write_unsynced(wb)?;
+        self.next_series_id = next_id;
+        let n_created = created.len();
+        self.series.extend(created);
+        self.commit_admitted(&admitted);
+        metrics::batch_applied(admitted.appended, n_created);
+        Ok(())
+    }
+}
