@@ -196,6 +196,12 @@ struct State {
     last_prune: Instant,
 }
 
+/// Series a write creates, applied to the writer's state once it is written.
+struct NewSeries {
+    ids: HashMap<Arc<Labels>, u64>,
+    next_id: u64,
+}
+
 /// A reply waiting for the group's WAL sync.
 enum Reply {
     Hello(oneshot::Sender<Result<u64>>, Result<u64>),
@@ -342,6 +348,54 @@ impl State {
 
     /// Checks, writes (unsynced) and returns the ack of one batch; state is
     /// updated only when the write succeeded.
+    /// Returns the series id of each label set, adding to `wb` the series
+    /// that are new (two entries may name the same labels) and the advanced
+    /// id counter. Nothing in memory changes until [`Self::commit_series`].
+    fn resolve_series(
+        &mut self,
+        wb: &mut WriteBatch,
+        series: &[Arc<Labels>],
+    ) -> Result<(Vec<u64>, NewSeries)> {
+        let db = self.db.clone();
+        let mut created = NewSeries {
+            ids: HashMap::new(),
+            next_id: self.next_series_id,
+        };
+        let mut ids = Vec::with_capacity(series.len());
+        for labels in series {
+            let id = match created.ids.get(labels) {
+                Some(&id) => id,
+                None => match self.lookup_series(labels)? {
+                    Some(id) => id,
+                    None => {
+                        let id = created.next_id;
+                        created.next_id += 1;
+                        put_series(&db, wb, id, labels);
+                        created.ids.insert(labels.clone(), id);
+                        id
+                    }
+                },
+            };
+            ids.push(id);
+        }
+        if created.next_id != self.next_series_id {
+            wb.put_cf(
+                db.cf(keys::CF_META),
+                keys::META_NEXT_SERIES_ID,
+                keys::encode_u64(created.next_id),
+            );
+        }
+        Ok((ids, created))
+    }
+
+    /// Records series made durable by a write; returns how many were new.
+    fn commit_series(&mut self, created: NewSeries) -> usize {
+        self.next_series_id = created.next_id;
+        let n = created.ids.len();
+        self.series.extend(created.ids);
+        n
+    }
+
     fn apply(&mut self, scraper_id: Arc<str>, batch: Batch) -> Result<pb::Ack> {
         if let Some(f) = &self.failed {
             return Err(Error::WriterUnavailable(f.clone()));
@@ -378,32 +432,7 @@ impl State {
         let cf_meta = db.cf(keys::CF_META);
         let mut wb = WriteBatch::default();
 
-        let mut next_id = self.next_series_id;
-        // Series created by this batch; two refs may name the same labels.
-        let mut created: HashMap<Arc<Labels>, u64> = HashMap::new();
-        let mut ids = Vec::with_capacity(batch.series.len());
-        for labels in &batch.series {
-            if let Some(&id) = created.get(labels) {
-                ids.push(id);
-                continue;
-            }
-            if let Some(id) = self.lookup_series(labels)? {
-                ids.push(id);
-                continue;
-            }
-            let id = next_id;
-            next_id += 1;
-            put_series(&db, &mut wb, id, labels);
-            created.insert(labels.clone(), id);
-            ids.push(id);
-        }
-        if next_id != self.next_series_id {
-            wb.put_cf(
-                cf_meta,
-                keys::META_NEXT_SERIES_ID,
-                keys::encode_u64(next_id),
-            );
-        }
+        let (ids, created) = self.resolve_series(&mut wb, &batch.series)?;
         let admitted = self.admit_samples(&mut wb, &ids, &batch.samples)?;
         wb.put_cf(cf_meta, keys::seq_key(&scraper_id), keys::encode_u64(seq));
         if fence {
@@ -415,9 +444,7 @@ impl State {
         }
         db.write_unsynced(wb)?;
 
-        self.next_series_id = next_id;
-        let n_created = created.len();
-        self.series.extend(created);
+        let n_created = self.commit_series(created);
         self.seqs.insert(scraper_id, seq);
         if fence {
             self.gens.insert(batch.target_id, batch.target_generation);

@@ -18,33 +18,8 @@ impl State {
         if let Some(f) = &self.failed {
             return Err(Error::WriterUnavailable(f.clone()));
         }
-        let db = self.db.clone();
         let mut wb = WriteBatch::default();
-        let mut next_id = self.next_series_id;
-        let mut created: HashMap<Arc<Labels>, u64> = HashMap::new();
-        let mut ids = Vec::with_capacity(series.len());
-        for labels in series {
-            let id = match created.get(labels) {
-                Some(&id) => id,
-                None => match self.lookup_series(labels)? {
-                    Some(id) => id,
-                    None => {
-                        put_series(&db, &mut wb, next_id, labels);
-                        created.insert(labels.clone(), next_id);
-                        next_id += 1;
-                        next_id - 1
-                    }
-                },
-            };
-            ids.push(id);
-        }
-        if next_id != self.next_series_id {
-            wb.put_cf(
-                db.cf(keys::CF_META),
-                keys::META_NEXT_SERIES_ID,
-                keys::encode_u64(next_id),
-            );
-        }
+        let (ids, created) = self.resolve_series(&mut wb, series)?;
         let admitted = self.admit_samples(&mut wb, &ids, points)?;
         let rejected = admitted.out_of_order + admitted.too_old + admitted.duplicate;
         if rejected > 0 {
@@ -60,10 +35,8 @@ impl State {
                 admitted.duplicate
             )));
         }
-        db.write_unsynced(wb)?;
-        self.next_series_id = next_id;
-        let n_created = created.len();
-        self.series.extend(created);
+        self.db.write_unsynced(wb)?;
+        let n_created = self.commit_series(created);
         self.commit_admitted(&admitted);
         metrics::batch_applied(admitted.appended, n_created);
         Ok(())
