@@ -48,3 +48,42 @@ pub async fn shutdown_signal() {
         }
     }
 }
+
+/// Why a node run ended other than with a clean shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeExit<E: std::error::Error + 'static> {
+    #[error(transparent)]
+    Failed(E),
+    #[error("node task panicked: {0}")]
+    Panicked(tokio::task::JoinError),
+    #[error("shutdown took longer than {0:?}")]
+    Deadline(std::time::Duration),
+}
+
+/// Runs a node until it ends or SIGTERM/SIGINT arrives; on a signal cancels
+/// `shutdown` and waits at most `deadline` for the node to drain. Every
+/// binary's `main` ends with this.
+pub async fn run_until_signal<E>(
+    node: impl std::future::Future<Output = Result<(), E>> + Send + 'static,
+    shutdown: tokio_util::sync::CancellationToken,
+    deadline: std::time::Duration,
+) -> Result<(), NodeExit<E>>
+where
+    E: std::error::Error + Send + 'static,
+{
+    let mut task = tokio::spawn(node);
+    let joined = tokio::select! {
+        r = &mut task => r,
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            shutdown.cancel();
+            match tokio::time::timeout(deadline, task).await {
+                Ok(r) => r,
+                Err(_) => return Err(NodeExit::Deadline(deadline)),
+            }
+        }
+    };
+    joined
+        .map_err(NodeExit::Panicked)?
+        .map_err(NodeExit::Failed)
+}

@@ -114,17 +114,9 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
         startup_grace: flags.startup_grace,
     };
     let shutdown = CancellationToken::new();
-    let mut server = tokio::spawn(control_plane::run(node, grpc, http, shutdown.clone()));
-    tokio::select! {
-        r = &mut server => return r?.map_err(Into::into),
-        _ = scrapegrid_common::telemetry::shutdown_signal() => {}
-    }
-    tracing::info!("shutting down");
-    shutdown.cancel();
-    match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
-        Ok(r) => r?.map_err(Into::into),
-        Err(_) => anyhow::bail!("shutdown took longer than {SHUTDOWN_DEADLINE:?}"),
-    }
+    let node = control_plane::run(node, grpc, http, shutdown.clone());
+    scrapegrid_common::telemetry::run_until_signal(node, shutdown, SHUTDOWN_DEADLINE).await?;
+    Ok(())
 }
 
 /// How long a graceful shutdown may take.

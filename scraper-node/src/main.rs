@@ -50,15 +50,7 @@ async fn main() -> anyhow::Result<()> {
         status_interval: flags.status_interval,
     };
     let shutdown = CancellationToken::new();
-    let mut server = tokio::spawn(scraper_node::run(node, http, shutdown.clone()));
-    tokio::select! {
-        r = &mut server => return r?.map_err(Into::into),
-        _ = scrapegrid_common::telemetry::shutdown_signal() => {}
-    }
-    tracing::info!("shutting down");
-    shutdown.cancel();
-    match tokio::time::timeout(SHUTDOWN_DEADLINE, server).await {
-        Ok(r) => r?.map_err(Into::into),
-        Err(_) => anyhow::bail!("shutdown took longer than {SHUTDOWN_DEADLINE:?}"),
-    }
+    let node = scraper_node::run(node, http, shutdown.clone());
+    scrapegrid_common::telemetry::run_until_signal(node, shutdown, SHUTDOWN_DEADLINE).await?;
+    Ok(())
 }

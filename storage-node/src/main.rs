@@ -68,18 +68,7 @@ async fn main() -> anyhow::Result<()> {
     config.out_of_order_time_window = args.out_of_order_time_window;
     let deadline = config.shutdown_timeout + EXIT_GRACE;
     let shutdown = CancellationToken::new();
-    let mut node = tokio::spawn(storage_node::run(config, grpc, http, shutdown.clone()));
-
-    tokio::select! {
-        r = &mut node => return Ok(r.context("storage node task")??),
-        _ = scrapegrid_common::telemetry::shutdown_signal() => tracing::info!("shutdown requested"),
-    }
-    shutdown.cancel();
-    match tokio::time::timeout(deadline, node).await {
-        Ok(r) => Ok(r.context("storage node task")??),
-        Err(_) => {
-            tracing::error!(?deadline, "shutdown deadline passed; exiting");
-            std::process::exit(1);
-        }
-    }
+    let node = storage_node::run(config, grpc, http, shutdown.clone());
+    scrapegrid_common::telemetry::run_until_signal(node, shutdown, deadline).await?;
+    Ok(())
 }
