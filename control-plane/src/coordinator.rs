@@ -3,9 +3,20 @@
 //! It owns the scrape pools, the active targets (from discovery, after target
 //! relabeling), the members (scrapers with a live `Session` stream), and which
 //! member owns which target at which generation. Every input is an [`Event`]
-//! or a new discovery result; after each it recomputes the sharding and sends
-//! each member what changed for it: a full snapshot when it (re)joins, a delta
-//! otherwise. Outbound member channels are bounded; a member whose channel is
+//! or a new discovery result; after each it recomputes the assignment
+//! ([`sharding::bounded`]: bounded load, weighted by series count, from the
+//! previous owners so that only what must move does) and sends each member
+//! what changed for it: a full snapshot when it (re)joins, a delta otherwise.
+//!
+//! A target that moves between two live members is handed over at a time
+//! `H` a little ahead (`handover_lead`): the old owner scrapes the slots
+//! before `H` and hands its series over, the new one starts at `H`. A target
+//! whose owner died moves at once. A draining member (Goodbye) takes nothing
+//! new and hands everything over. Owners are also learnt back: from the
+//! targets a rejoining scraper says it runs, and from persisted state after a
+//! leader change, whose members are presumed alive for a membership timeout,
+//! so a control plane restart moves nothing. Gone targets are only removed
+//! once discovery has delivered its first result. Outbound member channels are bounded; a member whose channel is
 //! full or closed is dropped from membership (its stream ends, and it rejoins
 //! with a snapshot), so one slow scraper never stalls the others.
 
@@ -21,8 +32,12 @@ use scrapegrid_proto::v1 as pb;
 
 use crate::discovery::DiscoveredTargets;
 use crate::metrics;
-use crate::sharding::{self, Member};
+use crate::sharding::bounded::{self, assign_bounded};
+use crate::sharding::Member;
 use crate::targets::{self, DroppedTarget, ScrapeTarget};
+
+/// How many moves the view keeps.
+const MOVES_KEPT: usize = 1000;
 
 /// What members receive on their stream.
 pub type Outbound = mpsc::Sender<Result<pb::ControlMessage, tonic::Status>>;
@@ -38,6 +53,11 @@ pub enum Event {
         tx: Outbound,
     },
     Leave {
+        scraper_id: String,
+        session: u64,
+    },
+    /// The member said Goodbye: hand its targets over, keep its stream.
+    Drain {
         scraper_id: String,
         session: u64,
     },
@@ -57,6 +77,8 @@ pub enum Event {
 pub struct ClusterView {
     pub generation: u64,
     pub members: Vec<MemberView>,
+    /// The latest moves, oldest first.
+    pub moves: Vec<Move>,
     pub active: Vec<(ScrapeTarget, Option<TargetOwner>)>,
     pub dropped: Vec<DroppedTarget>,
 }
@@ -66,6 +88,22 @@ pub struct MemberView {
     pub id: String,
     pub http_addr: String,
     pub targets: usize,
+    /// Sum of the series counts its targets last reported.
+    pub series: u64,
+    pub draining: bool,
+}
+
+/// One target changing owner.
+#[derive(Clone, Debug)]
+pub struct Move {
+    pub target: String,
+    pub from: String,
+    pub to: String,
+    pub generation: u64,
+    /// Handed over between live members (`false`: the old owner was gone).
+    pub handover: bool,
+    /// Milliseconds since the Unix epoch: the handover time, or when decided.
+    pub at_ms: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -75,34 +113,81 @@ pub struct TargetOwner {
     pub health: Option<pb::TargetHealth>,
 }
 
-/// Handle to the coordinator task.
+/// Handle to the coordinator. The coordinator task runs only while this
+/// control plane leads: [`Coordinator::lead`] starts one for a term, and
+/// [`Coordinator::step_down`] forgets it when the term ends. Events sent
+/// while not leading are dropped; a configuration reload is kept for the
+/// next term.
 #[derive(Clone)]
 pub struct Coordinator {
-    tx: mpsc::Sender<Event>,
+    inner: Arc<HandleInner>,
+}
+
+struct HandleInner {
+    /// The current term's task, if leading.
+    term: std::sync::RwLock<Option<mpsc::Sender<Event>>>,
+    /// The configuration in force, for the next term.
+    config: std::sync::Mutex<Arc<Config>>,
 }
 
 impl Coordinator {
-    /// Starts the coordinator task.
-    pub fn start(
-        config: Arc<Config>,
-        storage_endpoint: String,
+    /// A coordinator that does not lead yet.
+    pub fn new(config: Arc<Config>) -> Self {
+        Self {
+            inner: Arc::new(HandleInner {
+                term: std::sync::RwLock::new(None),
+                config: std::sync::Mutex::new(config),
+            }),
+        }
+    }
+
+    /// Starts the coordinator task of a term with the configuration in
+    /// force; it runs until `cancel`.
+    pub fn lead(
+        &self,
+        options: CoordinatorOptions,
         discovered: watch::Receiver<Arc<DiscoveredTargets>>,
-        membership_timeout: Duration,
-        startup_grace: Duration,
         cancel: CancellationToken,
-    ) -> Self {
+    ) {
         let (tx, rx) = mpsc::channel(1024);
-        let state = State::new(config, storage_endpoint);
-        tokio::spawn(state.run(rx, discovered, membership_timeout, startup_grace, cancel));
-        Self { tx }
+        let config = lock(&self.inner.config).clone();
+        let state = State::new(config, &options);
+        tokio::spawn(state.run(rx, discovered, options, cancel));
+        *self.inner.term.write().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+    }
+
+    /// Forgets the term's task (cancel it first).
+    pub fn step_down(&self) {
+        *self.inner.term.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Returns whether a term's task runs here.
+    pub fn is_leading(&self) -> bool {
+        self.sender().is_some_and(|tx| !tx.is_closed())
+    }
+
+    fn sender(&self) -> Option<mpsc::Sender<Event>> {
+        self.inner
+            .term
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub async fn send(&self, event: Event) {
-        // The coordinator only stops at shutdown; then events no longer matter.
-        let _ = self.tx.send(event).await;
+        if let Some(tx) = self.sender() {
+            // The task stops only with its term; then events no longer matter.
+            let _ = tx.send(event).await;
+        }
     }
 
-    /// Returns a copy of the current state.
+    /// Puts a validated configuration in force, now and for later terms.
+    pub async fn reload(&self, config: Arc<Config>) {
+        *lock(&self.inner.config) = config.clone();
+        self.send(Event::Reload(config)).await;
+    }
+
+    /// Returns a copy of the current state; `None` when not leading.
     pub async fn view(&self) -> Option<ClusterView> {
         let (tx, rx) = oneshot::channel();
         self.send(Event::View(tx)).await;
@@ -110,8 +195,31 @@ impl Coordinator {
     }
 }
 
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How the coordinator runs.
+#[derive(Clone, Debug)]
+pub struct CoordinatorOptions {
+    /// The storage node's gRPC endpoint, passed on to scrapers.
+    pub storage_endpoint: String,
+    pub membership_timeout: Duration,
+    /// How long after start the first assignment waits for scrapers.
+    pub startup_grace: Duration,
+    /// How far ahead of a decision a handover happens, so both owners have
+    /// their assignment by then.
+    pub handover_lead: Duration,
+    /// Owners restored from persisted state (a new leader's predecessor's).
+    pub restored: Option<crate::ha::PersistedState>,
+    /// Where changes of the owners are persisted, if anywhere.
+    pub persist: Option<mpsc::UnboundedSender<crate::ha::StateChange>>,
+}
+
 struct MemberState {
     session: u64,
+    /// Said Goodbye: takes nothing new, hands everything over.
+    draining: bool,
     http_addr: String,
     tx: Outbound,
     last_seen: Instant,
@@ -125,8 +233,10 @@ struct MemberState {
 struct Owned {
     member: String,
     generation: u64,
-    /// What was sent, to detect changed target definitions.
-    sent: pb::Target,
+    /// What was sent (without handover fields), to detect changed target
+    /// definitions; `None` for an owner learnt back (from a rejoining
+    /// scraper or persisted state) whose definition is not confirmed yet.
+    sent: Option<pb::Target>,
 }
 
 struct State {
@@ -138,38 +248,77 @@ struct State {
     targets: BTreeMap<String, ScrapeTarget>,
     dropped: Vec<DroppedTarget>,
     members: BTreeMap<String, MemberState>,
+    /// Members of restored state that have not rejoined, until when they
+    /// are presumed alive.
+    presumed: HashMap<String, Instant>,
     owners: HashMap<String, Owned>,
+    /// Last series count per target (the assignment's weights).
+    weights: HashMap<String, u64>,
     generation: u64,
+    /// Whether discovery has delivered a result since start.
+    synced: bool,
+    handover_lead: Duration,
+    moves: std::collections::VecDeque<Move>,
+    persist: Option<mpsc::UnboundedSender<crate::ha::StateChange>>,
 }
 
 impl State {
-    fn new(config: Arc<Config>, storage_endpoint: String) -> Self {
+    fn new(config: Arc<Config>, options: &CoordinatorOptions) -> Self {
         let pools = config
             .scrape_configs
             .iter()
             .map(|sc| (sc.job_name.clone(), pool(sc)))
             .collect();
-        Self {
+        let mut state = Self {
             config,
             discovered: Arc::new(DiscoveredTargets::new()),
-            storage_endpoint,
+            storage_endpoint: options.storage_endpoint.clone(),
             pools,
             targets: BTreeMap::new(),
             dropped: Vec::new(),
             members: BTreeMap::new(),
+            presumed: HashMap::new(),
             owners: HashMap::new(),
+            weights: HashMap::new(),
             generation: generation_floor(),
+            synced: false,
+            handover_lead: options.handover_lead,
+            moves: Default::default(),
+            persist: options.persist.clone(),
+        };
+        if let Some(restored) = &options.restored {
+            let until = Instant::now() + options.membership_timeout;
+            state.generation = state.generation.max(restored.generation);
+            for o in &restored.owners {
+                state.generation = state.generation.max(o.generation);
+                state.presumed.insert(o.member.clone(), until);
+                state.owners.insert(
+                    o.target_id.clone(),
+                    Owned {
+                        member: o.member.clone(),
+                        generation: o.generation,
+                        sent: None,
+                    },
+                );
+            }
+            tracing::info!(
+                owners = restored.owners.len(),
+                members = state.presumed.len(),
+                "restored the assignment of the previous leader"
+            );
         }
+        state
     }
 
     async fn run(
         mut self,
         mut events: mpsc::Receiver<Event>,
         mut discovered: watch::Receiver<Arc<DiscoveredTargets>>,
-        membership_timeout: Duration,
-        startup_grace: Duration,
+        options: CoordinatorOptions,
         cancel: CancellationToken,
     ) {
+        let (membership_timeout, startup_grace) =
+            (options.membership_timeout, options.startup_grace);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // After a (re)start, scrapers that still run their last assignment
@@ -187,13 +336,15 @@ impl State {
                 Some(event) = events.recv() => self.on_event(event),
                 Ok(()) = discovered.changed() => {
                     self.discovered = discovered.borrow_and_update().clone();
+                    self.synced = true;
                     self.rebuild_targets();
                     true
                 }
                 _ = tick.tick() => self.expire(membership_timeout),
             };
             pending |= changed;
-            if pending && tokio::time::Instant::now() >= grace_end {
+            // Before the first discovery result every owner would look gone.
+            if pending && self.synced && tokio::time::Instant::now() >= grace_end {
                 self.reconcile();
                 pending = false;
             }
@@ -214,10 +365,29 @@ impl State {
                     .max()
                     .unwrap_or(0);
                 self.generation = self.generation.max(running_max);
+                // What it runs is its own, unless someone newer owns it.
+                for r in &hello.running {
+                    let newer = self
+                        .owners
+                        .get(&r.target_id)
+                        .is_some_and(|o| o.generation >= r.generation);
+                    if !newer {
+                        self.owners.insert(
+                            r.target_id.clone(),
+                            Owned {
+                                member: hello.scraper_id.clone(),
+                                generation: r.generation,
+                                sent: None,
+                            },
+                        );
+                    }
+                }
+                self.presumed.remove(&hello.scraper_id);
                 self.members.insert(
                     hello.scraper_id,
                     MemberState {
                         session,
+                        draining: false,
                         http_addr: hello.http_addr,
                         tx,
                         last_seen: Instant::now(),
@@ -243,6 +413,17 @@ impl State {
                 }
                 false
             }
+            Event::Drain {
+                scraper_id,
+                session,
+            } => match self.members.get_mut(&scraper_id) {
+                Some(m) if m.session == session && !m.draining => {
+                    tracing::info!(scraper = %scraper_id, "scraper draining");
+                    m.draining = true;
+                    true
+                }
+                _ => false,
+            },
             Event::Status {
                 scraper_id,
                 session,
@@ -252,6 +433,13 @@ impl State {
                     if m.session == session {
                         m.last_seen = Instant::now();
                         for h in status.targets {
+                            let owned = self
+                                .owners
+                                .get(&h.target_id)
+                                .is_some_and(|o| o.member == scraper_id);
+                            if owned && h.series_count > 0 {
+                                self.weights.insert(h.target_id.clone(), h.series_count);
+                            }
                             m.health.insert(h.target_id.clone(), h);
                         }
                     }
@@ -308,7 +496,16 @@ impl State {
             }
             alive
         });
-        self.members.len() != before
+        let presumed = self.presumed.len();
+        let now = Instant::now();
+        self.presumed.retain(|id, until| {
+            let alive = *until > now;
+            if !alive {
+                tracing::warn!(scraper = %id, "restored member did not rejoin; removing");
+            }
+            alive
+        });
+        self.members.len() != before || self.presumed.len() != presumed
     }
 
     /// Recomputes the assignment and sends every member what changed for it.
@@ -328,19 +525,49 @@ impl State {
 
     /// One reconciliation round; returns members whose channel refused a send.
     fn reconcile_once(&mut self) -> Vec<String> {
-        let members: Vec<Member> = self.members.keys().map(Member::new).collect();
-        let desired = sharding::assign(self.targets.keys().map(String::as_str), &members);
+        // Candidates: live members that are not draining, and restored
+        // members presumed alive until they rejoin or time out.
+        let candidates: Vec<Member> = self
+            .members
+            .iter()
+            .filter(|(_, m)| !m.draining)
+            .map(|(id, _)| Member::new(id.as_str()))
+            .chain(self.presumed.keys().map(|id| Member::new(id.as_str())))
+            .collect();
+        let weighted: Vec<(&str, u64)> = self
+            .targets
+            .keys()
+            .map(|t| (t.as_str(), self.weights.get(t).copied().unwrap_or(0)))
+            .collect();
+        let previous = bounded::Assignment::from_owners(
+            self.owners
+                .iter()
+                .map(|(t, o)| (t.as_str(), o.member.as_str())),
+        );
+        let desired = assign_bounded(&weighted, &candidates, &previous, bounded::DEFAULT_EPSILON);
         let next_gen = self.generation + 1;
+        let now = now_ms();
+        let handover_at = now + self.handover_lead.as_millis() as i64;
         let mut adds: HashMap<String, Vec<pb::Target>> = HashMap::new();
         let mut removals: HashMap<String, Vec<pb::TargetRemoval>> = HashMap::new();
+        let mut change = crate::ha::StateChange::default();
 
-        // Targets that left discovery or moved.
-        let mut gone = Vec::new();
+        // Targets that left discovery, or moved; a target with no candidate
+        // to go to stays where it is.
+        let mut leaving = Vec::new();
         for (tid, owned) in &self.owners {
-            let reason = match desired.get(tid) {
-                None => pb::RemovalReason::Gone,
-                Some(m) if *m != owned.member => pb::RemovalReason::Moved,
-                Some(_) => continue,
+            let (reason, stop_at) = match desired.owner(tid) {
+                None if !self.targets.contains_key(tid) => (pb::RemovalReason::Gone, 0),
+                None => continue,
+                Some(m) if m == owned.member => continue,
+                Some(_) if self.members.contains_key(&owned.member) => {
+                    (pb::RemovalReason::Moved, handover_at)
+                }
+                // The old owner is gone: nobody to tell.
+                Some(_) => {
+                    leaving.push((tid.clone(), false));
+                    continue;
+                }
             };
             removals
                 .entry(owned.member.clone())
@@ -348,48 +575,93 @@ impl State {
                 .push(pb::TargetRemoval {
                     target_id: tid.clone(),
                     reason: reason as i32,
+                    stop_at_ms: stop_at,
                 });
-            if reason == pb::RemovalReason::Moved {
-                ::metrics::counter!(metrics::TARGET_MOVES).increment(1);
-            }
-            gone.push(tid.clone());
+            leaving.push((tid.clone(), stop_at > 0));
         }
-        for tid in gone {
-            self.owners.remove(&tid);
-        }
-        // Targets that are new, moved here, or changed.
-        for (tid, member) in &desired {
-            let target = &self.targets[tid];
-            let unchanged = self
-                .owners
-                .get(tid)
-                .is_some_and(|o| o.sent == to_proto(target, o.generation));
-            if unchanged {
+        let mut handovers = HashSet::new();
+        for (tid, handover) in leaving {
+            let Some(old) = self.owners.remove(&tid) else {
                 continue;
+            };
+            match desired.owner(&tid) {
+                Some(to) => {
+                    let kind = if handover { "handover" } else { "failover" };
+                    ::metrics::counter!(metrics::TARGET_MOVES, "kind" => kind).increment(1);
+                    if self.moves.len() == MOVES_KEPT {
+                        self.moves.pop_front();
+                    }
+                    self.moves.push_back(Move {
+                        target: tid.clone(),
+                        from: old.member,
+                        to: to.to_string(),
+                        generation: next_gen,
+                        handover,
+                        at_ms: if handover { handover_at } else { now },
+                    });
+                    if handover {
+                        handovers.insert(tid);
+                    }
+                }
+                None => change.removals.push(tid),
+            }
+        }
+        // Targets that are new, moved here, changed, or learnt back.
+        for (tid, member) in desired.iter() {
+            let target = &self.targets[tid];
+            if let Some(o) = self.owners.get_mut(tid) {
+                if o.sent.is_none() {
+                    // Learnt back: keep its generation; a snapshot or this
+                    // delta tells the member the current definition.
+                    let msg = to_proto(target, o.generation);
+                    o.sent = Some(msg.clone());
+                    adds.entry(member.to_string()).or_default().push(msg);
+                    continue;
+                }
+                if o.sent.as_ref() == Some(&to_proto(target, o.generation)) {
+                    continue;
+                }
             }
             let msg = to_proto(target, next_gen);
             self.owners.insert(
-                tid.clone(),
+                tid.to_string(),
                 Owned {
-                    member: member.clone(),
+                    member: member.to_string(),
                     generation: next_gen,
-                    sent: msg.clone(),
+                    sent: Some(msg.clone()),
                 },
             );
-            adds.entry(member.clone()).or_default().push(msg);
+            change.upserts.push(crate::ha::PersistedOwner {
+                target_id: tid.to_string(),
+                member: member.to_string(),
+                generation: next_gen,
+            });
+            let mut out = msg;
+            if handovers.contains(tid) {
+                out.start_at_ms = handover_at;
+                out.await_handover = true;
+            }
+            adds.entry(member.to_string()).or_default().push(out);
         }
-        let changed = !adds.is_empty() || !removals.is_empty();
+        let changed = !change.upserts.is_empty() || !change.removals.is_empty();
         if changed {
             self.generation = next_gen;
+            change.generation = next_gen;
+            if let Some(p) = &self.persist {
+                // The persister only stops with the leadership.
+                let _ = p.send(change);
+            }
         }
 
         // Pools each member's targets use, to re-send those that changed.
         let mut pools_in_use: HashMap<String, HashSet<String>> = HashMap::new();
         for o in self.owners.values() {
-            pools_in_use
-                .entry(o.member.clone())
-                .or_default()
-                .insert(o.sent.pool.clone());
+            if let Some(sent) = &o.sent {
+                pools_in_use
+                    .entry(o.member.clone())
+                    .or_default()
+                    .insert(sent.pool.clone());
+            }
         }
         let out = Outgoing {
             pools: &self.pools,
@@ -401,9 +673,9 @@ impl State {
             let msg = if m.needs_snapshot {
                 let targets: Vec<pb::Target> = self
                     .owners
-                    .iter()
-                    .filter(|(_, o)| o.member == *id)
-                    .map(|(_, o)| o.sent.clone())
+                    .values()
+                    .filter(|o| o.member == *id)
+                    .filter_map(|o| o.sent.clone())
                     .collect();
                 m.pools_sent.clear();
                 Some(out.assignment(m, true, targets, Vec::new(), HashSet::new()))
@@ -452,12 +724,23 @@ impl State {
             members: self
                 .members
                 .iter()
-                .map(|(id, m)| MemberView {
-                    id: id.clone(),
-                    http_addr: m.http_addr.clone(),
-                    targets: self.owners.values().filter(|o| o.member == *id).count(),
+                .map(|(id, m)| {
+                    let owned: Vec<&String> = self
+                        .owners
+                        .iter()
+                        .filter(|(_, o)| o.member == *id)
+                        .map(|(t, _)| t)
+                        .collect();
+                    MemberView {
+                        id: id.clone(),
+                        http_addr: m.http_addr.clone(),
+                        targets: owned.len(),
+                        series: owned.iter().filter_map(|t| self.weights.get(*t)).sum(),
+                        draining: m.draining,
+                    }
                 })
                 .collect(),
+            moves: self.moves.iter().cloned().collect(),
             active,
             dropped: self.dropped.clone(),
         }
@@ -465,6 +748,23 @@ impl State {
 
     fn record_metrics(&self) {
         ::metrics::gauge!(metrics::MEMBERS).set(self.members.len() as f64);
+        let mut per_member: HashMap<&str, (u64, u64)> = self
+            .members
+            .keys()
+            .map(|id| (id.as_str(), (0, 0)))
+            .collect();
+        for (t, o) in &self.owners {
+            if let Some(e) = per_member.get_mut(o.member.as_str()) {
+                e.0 += 1;
+                e.1 += self.weights.get(t).copied().unwrap_or(0);
+            }
+        }
+        for (member, (targets, series)) in per_member {
+            let member = member.to_string();
+            ::metrics::gauge!(metrics::MEMBER_TARGETS, "member" => member.clone())
+                .set(targets as f64);
+            ::metrics::gauge!(metrics::MEMBER_SERIES, "member" => member).set(series as f64);
+        }
         ::metrics::gauge!(metrics::TARGETS).set(self.targets.len() as f64);
         ::metrics::gauge!(metrics::DROPPED_TARGETS).set(self.dropped.len() as f64);
         ::metrics::gauge!(metrics::GENERATION).set(self.generation as f64);
@@ -475,6 +775,13 @@ impl State {
             .count();
         ::metrics::gauge!(metrics::UNASSIGNED_TARGETS).set(unassigned as f64);
     }
+}
+
+/// Returns milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Returns the first generation of a control plane run: microseconds since
@@ -561,5 +868,7 @@ fn to_proto(t: &ScrapeTarget, generation: u64) -> pb::Target {
         discovered_labels: t.discovered.to_proto(),
         scrape_interval_ms: t.interval.as_millis() as u64,
         scrape_timeout_ms: t.timeout.as_millis() as u64,
+        start_at_ms: 0,
+        await_handover: false,
     }
 }

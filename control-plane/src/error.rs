@@ -9,6 +9,8 @@ pub enum Error {
     Grpc(#[from] tonic::transport::Error),
     #[error("http server: {0}")]
     Http(#[from] std::io::Error),
+    #[error("etcd: {0}")]
+    Ha(#[from] crate::ha::HaError),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

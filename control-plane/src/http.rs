@@ -1,6 +1,9 @@
 //! The control plane's HTTP endpoints: `/metrics`, `/-/healthy`, `/-/ready`,
-//! `POST /-/reload`, and `/api/v1/targets` in Prometheus's JSON shape (plus
-//! the owning scraper).
+//! `POST /-/reload`, `/api/v1/targets` in Prometheus's JSON shape (plus
+//! the owning scraper), and the cluster's own view:
+//! `/api/v1/scrapegrid/cluster` (leader or not, generation, members with
+//! their targets and series) and `/api/v1/scrapegrid/moves` (the latest
+//! target moves). A control plane that does not lead shows no targets.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -24,6 +27,8 @@ pub fn router(coordinator: Coordinator, reloader: Reloader) -> Router {
         .route("/-/ready", get(|| async { "Ready.\n" }))
         .route("/-/reload", post(reload).put(reload).with_state(reloader))
         .route("/api/v1/targets", get(targets))
+        .route("/api/v1/scrapegrid/cluster", get(cluster))
+        .route("/api/v1/scrapegrid/moves", get(moves))
         .with_state(coordinator)
 }
 
@@ -37,6 +42,58 @@ async fn reload(State(r): State<Reloader>) -> (StatusCode, String) {
             format!("failed to reload config: {e}\n"),
         ),
     }
+}
+
+/// `GET /api/v1/scrapegrid/cluster`.
+async fn cluster(State(c): State<Coordinator>) -> Json<Value> {
+    let Some(view) = c.view().await else {
+        return Json(json!({"status": "success", "data": {"leader": false}}));
+    };
+    let members: Vec<Value> = view
+        .members
+        .iter()
+        .map(|m| {
+            json!({
+                "id": m.id,
+                "httpAddr": m.http_addr,
+                "targets": m.targets,
+                "series": m.series,
+                "draining": m.draining,
+            })
+        })
+        .collect();
+    Json(json!({
+        "status": "success",
+        "data": {
+            "leader": true,
+            "generation": view.generation.to_string(),
+            "targets": view.active.len(),
+            "unassigned": view.active.iter().filter(|(_, o)| o.is_none()).count(),
+            "members": members,
+        }
+    }))
+}
+
+/// `GET /api/v1/scrapegrid/moves`: the latest moves, oldest first.
+async fn moves(State(c): State<Coordinator>) -> Json<Value> {
+    let moves: Vec<Value> = c
+        .view()
+        .await
+        .unwrap_or_default()
+        .moves
+        .iter()
+        .map(|m| {
+            json!({
+                "target": m.target,
+                "from": m.from,
+                "to": m.to,
+                "generation": m.generation.to_string(),
+                "handover": m.handover,
+                "at": rfc3339_ms(m.at_ms),
+            })
+        })
+        .collect();
+    Json(json!({"status": "success", "data": moves}))
 }
 
 #[derive(Deserialize)]

@@ -10,11 +10,17 @@
 //!
 //! Data flow: prometheus.yml -> discovery providers -> discovery manager
 //! (watch) -> coordinator (relabel, shard) -> per-scraper stream.
+//!
+//! Only the leader coordinates ([`leader`]): control planes campaign through
+//! [`ha`] (etcd, or in memory for a single one), the leader persists the
+//! owners, and followers answer scrapers with the leader's endpoint.
 
 pub mod coordinator;
 pub mod discovery;
 pub mod error;
+pub mod ha;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod reload;
 pub mod service;
@@ -45,6 +51,14 @@ pub struct NodeConfig {
     pub dns_resolver: Option<std::net::SocketAddr>,
     /// How long after start the first assignment waits for scrapers to join.
     pub startup_grace: Duration,
+    /// How far ahead a handover between two live scrapers is scheduled.
+    pub handover_lead: Duration,
+    /// etcd for leader election and persisted state; `None`: this control
+    /// plane leads alone, with state in memory.
+    pub etcd: Option<ha::EtcdOptions>,
+    /// The gRPC endpoint followers give scrapers for this control plane;
+    /// `None`: `http://` and the gRPC listener's address.
+    pub advertise_url: Option<String>,
 }
 
 /// Runs the control plane on already-bound listeners until `shutdown` fires.
@@ -71,20 +85,37 @@ pub async fn run(
     let discovery =
         discovery::DiscoveryManager::start(config.clone(), options, shutdown.child_token());
     let config_sender = discovery.config_sender();
-    let coordinator = coordinator::Coordinator::start(
-        config,
-        node.storage_endpoint,
+    let ha = match node.etcd {
+        Some(options) => ha::Ha::etcd(options)?,
+        None => ha::Ha::in_memory(),
+    };
+    let endpoint = match node.advertise_url {
+        Some(url) => url,
+        None => format!("http://{}", grpc.local_addr()?),
+    };
+    let coordinator = coordinator::Coordinator::new(config);
+    let options = coordinator::CoordinatorOptions {
+        storage_endpoint: node.storage_endpoint,
+        membership_timeout: node.membership_timeout,
+        startup_grace: node.startup_grace,
+        handover_lead: node.handover_lead,
+        restored: None,
+        persist: None,
+    };
+    let leading = tokio::spawn(leader::run(
+        ha.clone(),
+        coordinator.clone(),
+        options,
         discovery.targets,
-        node.membership_timeout,
-        node.startup_grace,
-        shutdown.child_token(),
-    );
+        endpoint,
+        shutdown.clone(),
+    ));
 
     let reloader =
         reload::Reloader::new(node.config_path.clone(), config_sender, coordinator.clone());
     tokio::spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
     let grpc_service = scrapegrid_proto::v1::control_plane_server::ControlPlaneServer::new(
-        service::ControlPlaneService::new(coordinator.clone(), reloader.clone()),
+        service::ControlPlaneService::new(coordinator.clone(), reloader.clone(), ha.election),
     );
     let grpc_shutdown = shutdown.clone();
     let grpc_server = tonic::transport::Server::builder()
@@ -98,7 +129,7 @@ pub async fn run(
     let http_shutdown = shutdown.clone();
     let http_server = axum::serve(http, http::router(coordinator, reloader))
         .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
-    let (g, h) = tokio::join!(grpc_server, http_server);
+    let (g, h, _) = tokio::join!(grpc_server, http_server, leading);
     g?;
     h?;
     Ok(())

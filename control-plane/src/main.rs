@@ -60,6 +60,26 @@ struct Flags {
     /// (re)join, so a restart does not shuffle targets.
     #[arg(long, default_value = "2s", value_parser = duration)]
     startup_grace: Duration,
+    /// How far ahead a target moving between two live scrapers is handed
+    /// over: both must have their assignment by then.
+    #[arg(long, default_value = "500ms", value_parser = duration)]
+    handover_lead: Duration,
+    /// etcd endpoints (http://host:port,...): control planes elect a leader
+    /// and persist the assignment there. Without it this control plane
+    /// leads alone and keeps state in memory.
+    #[arg(long, value_delimiter = ',')]
+    etcd_endpoints: Vec<String>,
+    /// Key prefix in etcd; control planes of one cluster share it.
+    #[arg(long, default_value = "/scrapegrid/")]
+    etcd_prefix: String,
+    /// TTL of the leader's etcd lease: a dead leader is replaced this long
+    /// after its last keepalive.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    etcd_lease_ttl: Duration,
+    /// The gRPC URL other control planes give scrapers for this one
+    /// (default: http:// and --grpc-addr).
+    #[arg(long)]
+    advertise_url: Option<String>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -112,6 +132,14 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
         membership_timeout: flags.membership_timeout,
         dns_resolver: flags.dns_resolver,
         startup_grace: flags.startup_grace,
+        handover_lead: flags.handover_lead,
+        etcd: (!flags.etcd_endpoints.is_empty()).then(|| control_plane::ha::EtcdOptions {
+            endpoints: flags.etcd_endpoints,
+            prefix: flags.etcd_prefix,
+            lease_ttl: flags.etcd_lease_ttl,
+            ..Default::default()
+        }),
+        advertise_url: flags.advertise_url,
     };
     let shutdown = CancellationToken::new();
     let node = control_plane::run(node, grpc, http, shutdown.clone());

@@ -10,8 +10,19 @@ pub const DROPPED_TARGETS: &str = "scrapegrid_control_dropped_targets";
 pub const UNASSIGNED_TARGETS: &str = "scrapegrid_control_unassigned_targets";
 /// Current assignment generation.
 pub const GENERATION: &str = "scrapegrid_control_generation";
-/// Targets moved from one scraper to another.
+/// Targets moved from one scraper to another, by `kind`: `handover` (both
+/// live) or `failover` (the old owner was gone).
 pub const TARGET_MOVES: &str = "scrapegrid_control_target_moves_total";
+/// 1 while this control plane leads.
+pub const LEADER: &str = "scrapegrid_control_leader";
+/// Terms this control plane has led.
+pub const LEADER_TERMS: &str = "scrapegrid_control_leader_terms_total";
+/// Failed saves of the assignment (retried).
+pub const PERSIST_FAILURES: &str = "scrapegrid_control_persist_failures_total";
+/// Targets per member (label `member`).
+pub const MEMBER_TARGETS: &str = "scrapegrid_control_member_targets";
+/// Series per member: the sum of its targets' last series counts.
+pub const MEMBER_SERIES: &str = "scrapegrid_control_member_series";
 /// Discovery refreshes that failed (by `mechanism`: file, http, dns); the
 /// provider keeps its last good groups.
 pub const SD_REFRESH_FAILURES: &str = "scrapegrid_control_sd_refresh_failures_total";
@@ -34,7 +45,12 @@ pub fn describe() {
     describe_gauge!(DROPPED_TARGETS, "Targets dropped by relabeling or invalid.");
     describe_gauge!(UNASSIGNED_TARGETS, "Active targets with no scraper.");
     describe_gauge!(GENERATION, "Current assignment generation.");
-    describe_counter!(TARGET_MOVES, "Targets moved between scrapers.");
+    describe_counter!(TARGET_MOVES, "Targets moved between scrapers, by kind.");
+    describe_gauge!(MEMBER_TARGETS, "Targets per member.");
+    describe_gauge!(MEMBER_SERIES, "Series per member (last reported).");
+    describe_gauge!(LEADER, "1 while this control plane leads.");
+    describe_counter!(LEADER_TERMS, "Terms this control plane has led.");
+    describe_counter!(PERSIST_FAILURES, "Failed saves of the assignment.");
     describe_counter!(
         SD_REFRESH_FAILURES,
         "Discovery refreshes that failed, by mechanism."

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, Mutex};
 
 use scrapegrid_common::config::{load_file, Config, ConfigError};
 
-use crate::coordinator::{Coordinator, Event};
+use crate::coordinator::Coordinator;
 use crate::metrics;
 
 /// Handle that performs reloads; cheap to clone.
@@ -66,10 +66,7 @@ impl Reloader {
             tracing::warn!(file = %self.inner.path.display(), "{warning}");
         }
         let _ = self.inner.discovery.send(config.clone()).await;
-        self.inner
-            .coordinator
-            .send(Event::Reload(config.clone()))
-            .await;
+        self.inner.coordinator.reload(config.clone()).await;
         record(true);
         tracing::info!(file = %self.inner.path.display(), jobs = config.scrape_configs.len(), "reloaded configuration");
         Ok(config)

@@ -1,10 +1,12 @@
 //! The gRPC `ControlPlane` service: thin glue between scraper streams and the
 //! coordinator. Each `Session` stream becomes a member session: the Hello
-//! joins, every Status is a heartbeat, and the end of the stream (or a
-//! Goodbye) leaves. `Reload` re-reads the configuration file.
+//! joins, every Status is a heartbeat, a Goodbye drains, and the end of the
+//! stream leaves. A control plane that does not lead answers `NotLeader`
+//! with the leader's endpoint. `Reload` re-reads the configuration file.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -15,21 +17,41 @@ use scrapegrid_proto::v1 as pb;
 use scrapegrid_proto::v1::scraper_message::Msg;
 
 use crate::coordinator::{Coordinator, Event, OUTBOUND_CAPACITY};
+use crate::ha::Election;
 use crate::reload::Reloader;
 
 pub struct ControlPlaneService {
     coordinator: Coordinator,
     reloader: Reloader,
+    election: Arc<dyn Election>,
     sessions: AtomicU64,
 }
 
 impl ControlPlaneService {
-    pub fn new(coordinator: Coordinator, reloader: Reloader) -> Self {
+    pub fn new(coordinator: Coordinator, reloader: Reloader, election: Arc<dyn Election>) -> Self {
         Self {
             coordinator,
             reloader,
+            election,
             sessions: AtomicU64::new(1),
         }
+    }
+
+    /// The answer of a control plane that does not lead.
+    async fn not_leader(&self) -> ControlStream {
+        let leader = match self.election.leader().await {
+            Ok(l) => l.unwrap_or_default(),
+            Err(error) => {
+                tracing::debug!(%error, "leader unknown");
+                String::new()
+            }
+        };
+        let msg = pb::ControlMessage {
+            msg: Some(pb::control_message::Msg::NotLeader(pb::NotLeader {
+                leader_endpoint: leader,
+            })),
+        };
+        Box::pin(tokio_stream::once(Ok(msg)))
     }
 }
 
@@ -70,6 +92,9 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
         if hello.scraper_id.is_empty() {
             return Err(Status::invalid_argument("hello: scraper_id is empty"));
         }
+        if !self.coordinator.is_leading() {
+            return Ok(Response::new(self.not_leader().await));
+        }
         let scraper_id = hello.scraper_id.clone();
         let session = self.sessions.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
@@ -94,8 +119,16 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
                     }
                     Ok(Some(pb::ScraperMessage {
                         msg: Some(Msg::Goodbye(_)),
-                    }))
-                    | Ok(None) => break,
+                    })) => {
+                        let scraper_id = scraper_id.clone();
+                        coordinator
+                            .send(Event::Drain {
+                                scraper_id,
+                                session,
+                            })
+                            .await;
+                    }
+                    Ok(None) => break,
                     Ok(Some(_)) => {
                         tracing::warn!(scraper = %scraper_id, "unexpected message on session stream");
                     }

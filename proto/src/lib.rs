@@ -5,9 +5,11 @@
 //! scrapers to the storage node, acked once durable) and `query.proto` (series
 //! selection on the storage node). `proto/prometheus/` holds Prometheus's
 //! remote write and remote read messages (package `prometheus`, Prometheus's
+//! field numbers). `proto/etcd/` holds the subset of etcd's v3 API that the
+//! control plane's HA uses (packages `etcdserverpb` and `mvccpb`, etcd's
 //! field numbers). `build.rs` generates the tonic/prost code, re-exported
-//! here as [`v1`] and [`prometheus`]. `STALE_NAN_BITS` is the one constant
-//! every plane must agree on.
+//! here as [`v1`], [`prometheus`] and [`etcd`] (clients only).
+//! `STALE_NAN_BITS` is the one constant every plane must agree on.
 
 /// Generated messages, clients and servers of package `scrapegrid.v1`.
 pub mod v1 {
@@ -18,6 +20,20 @@ pub mod v1 {
 /// protocols (package `prometheus`).
 pub mod prometheus {
     tonic::include_proto!("prometheus");
+}
+
+/// Generated clients and messages of etcd's v3 API subset: KV, Watch and
+/// Lease (package `etcdserverpb`) and the key-value messages (package
+/// `mvccpb`).
+pub mod etcd {
+    /// Package `etcdserverpb`: the KV, Watch and Lease services.
+    pub mod etcdserverpb {
+        tonic::include_proto!("etcdserverpb");
+    }
+    /// Package `mvccpb`: keys, values and watch events.
+    pub mod mvccpb {
+        tonic::include_proto!("mvccpb");
+    }
 }
 
 /// Bits of the NaN that marks a series as stale, as in Prometheus.

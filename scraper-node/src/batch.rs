@@ -37,9 +37,26 @@ pub struct ScrapeBatch {
     pub series: Vec<SeriesRef>,
     pub values: Vec<f64>,
     pub timestamps_ms: Vec<i64>,
+    /// On the last batch of a target that moves to another scraper: the
+    /// series of its last successful scrape, for the next owner.
+    pub handover: Option<Vec<SeriesRef>>,
 }
 
 impl ScrapeBatch {
+    /// A batch with no samples that hands `series` over to the target's next
+    /// owner; `timestamp_ms` is the time of the last scrape.
+    pub fn handover(
+        target_id: &str,
+        generation: u64,
+        timestamp_ms: i64,
+        series: Vec<SeriesRef>,
+    ) -> Self {
+        Self {
+            handover: Some(series),
+            ..Self::new(target_id, generation, timestamp_ms)
+        }
+    }
+
     pub fn new(target_id: &str, generation: u64, timestamp_ms: i64) -> Self {
         Self {
             target_id: target_id.to_string(),

@@ -5,8 +5,13 @@
 //! Hello with the targets it runs, applies every Assignment to the
 //! [`ScrapeManager`], and sends a Status (health per target, also the
 //! heartbeat) every status interval. While no control plane is reachable the
-//! manager keeps running its last assignment. On shutdown it says Goodbye so
-//! its targets are handed over at once, then stops the scrape loops.
+//! manager keeps running its last assignment.
+//!
+//! Shutdown drains: the session says Goodbye and stays open; the control
+//! plane moves every target away with a handover time, each loop scrapes up
+//! to it and hands over, and once none is left (or after
+//! [`HANDOVER_DEADLINE`], or when no control plane answers) the remaining
+//! loops stop and the ingest client flushes what they sent.
 
 use std::time::Duration;
 
@@ -18,6 +23,11 @@ use scrapegrid_proto::v1 as pb;
 use scrapegrid_proto::v1::control_plane_client::ControlPlaneClient;
 
 use crate::manager::ScrapeManager;
+
+/// How long a draining scraper waits for its targets to be handed over.
+/// A handover ends within an interval of the handover time, so intervals
+/// longer than this are cut short (the new owner starts at its slot anyway).
+pub const HANDOVER_DEADLINE: Duration = Duration::from_secs(20);
 
 /// Who this scraper is and where the control planes are.
 #[derive(Clone, Debug)]
@@ -107,22 +117,40 @@ async fn session(
     tracing::info!(%endpoint, scraper = %config.scraper_id, "control plane session open");
     let mut tick = tokio::time::interval(config.status_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut drain_deadline: Option<tokio::time::Instant> = None;
     loop {
+        if drain_deadline.is_some() && manager.is_idle() {
+            tracing::info!("every target handed over");
+            return End::Shutdown;
+        }
+        let poll = Duration::from_millis(if drain_deadline.is_some() {
+            50
+        } else {
+            3_600_000
+        });
         tokio::select! {
-            _ = cancel.cancelled() => {
+            _ = cancel.cancelled(), if drain_deadline.is_none() => {
                 let bye = pb::ScraperMessage { msg: Some(pb::scraper_message::Msg::Goodbye(pb::Goodbye {})) };
-                let _ = tx.try_send(bye);
-                // Give the goodbye a moment to leave before the stream drops.
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                if tx.try_send(bye).is_err() {
+                    return End::Shutdown;
+                }
+                tracing::info!("draining: handing targets over");
+                drain_deadline = Some(tokio::time::Instant::now() + HANDOVER_DEADLINE);
+            }
+            _ = tokio::time::sleep_until(drain_deadline.unwrap_or_else(tokio::time::Instant::now)), if drain_deadline.is_some() => {
+                tracing::warn!("draining: handover deadline passed; stopping the remaining loops");
                 return End::Shutdown;
             }
+            _ = tokio::time::sleep(poll) => {}
             m = inbound.message() => match m {
                 Ok(Some(pb::ControlMessage { msg: Some(pb::control_message::Msg::Assignment(a)) })) => manager.apply(a),
                 Ok(Some(pb::ControlMessage { msg: Some(pb::control_message::Msg::NotLeader(n)) })) => {
                     return End::NotLeader(n.leader_endpoint)
                 }
                 Ok(Some(_)) => {}
+                Ok(None) if drain_deadline.is_some() => return End::Shutdown,
                 Ok(None) => return End::Failed("stream closed by the control plane".into()),
+                Err(_) if drain_deadline.is_some() => return End::Shutdown,
                 Err(e) => return End::Failed(e.to_string()),
             },
             _ = tick.tick() => {

@@ -25,6 +25,8 @@ use tokio_util::sync::CancellationToken;
 use scrapegrid_proto::v1 as pb;
 use scrapegrid_proto::v1::ingest_client::IngestClient;
 
+use scrapegrid_common::Labels;
+
 use crate::batch::ScrapeBatch;
 use crate::metrics;
 
@@ -38,12 +40,46 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct IngestHandle {
     tx: mpsc::Sender<ScrapeBatch>,
+    endpoint: watch::Receiver<String>,
 }
 
 impl IngestHandle {
     pub async fn submit(&self, batch: ScrapeBatch) {
         // Fails only after shutdown, when the batch can no longer be delivered.
         let _ = self.tx.send(batch).await;
+    }
+
+    /// Asks the storage node for the series the previous owner of
+    /// `target_id` handed over under a generation older than `generation`;
+    /// `Ok(None)` while there is none. Rare (once per move), so it dials a
+    /// connection of its own.
+    pub async fn take_handover(
+        &self,
+        target_id: &str,
+        generation: u64,
+    ) -> Result<Option<Vec<Labels>>, String> {
+        let endpoint = self.endpoint.borrow().clone();
+        let ep = tonic::transport::Endpoint::from_shared(endpoint)
+            .map_err(|e| format!("invalid storage endpoint: {e}"))?
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(2));
+        let channel = ep.connect().await.map_err(|e| format!("connect: {e}"))?;
+        let response = IngestClient::new(channel)
+            .max_decoding_message_size(64 << 20)
+            .take_handover(pb::HandoverRequest {
+                target_id: target_id.to_string(),
+                generation,
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .into_inner();
+        Ok(response.found.then(|| {
+            response
+                .series
+                .iter()
+                .map(|s| Labels::from_proto(&s.labels))
+                .collect()
+        }))
     }
 }
 
@@ -56,6 +92,10 @@ pub fn start(
     cancel: CancellationToken,
 ) -> (IngestHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(SUBMIT_CAPACITY);
+    let handle = IngestHandle {
+        tx,
+        endpoint: endpoint.clone(),
+    };
     let task = Task {
         scraper_id,
         endpoint,
@@ -63,7 +103,7 @@ pub fn start(
         cancel,
         outbox: Outbox::default(),
     };
-    (IngestHandle { tx }, tokio::spawn(task.run()))
+    (handle, tokio::spawn(task.run()))
 }
 
 struct Pending {
@@ -138,7 +178,8 @@ impl Outbox {
 /// Encodes a batch for this stream: labels for series not yet defined on it.
 fn encode(seq: u64, b: &ScrapeBatch, defined: &mut HashSet<u64>) -> pb::Batch {
     let mut new_series = Vec::new();
-    for s in &b.series {
+    let handover = b.handover.as_deref().unwrap_or_default();
+    for s in b.series.iter().chain(handover) {
         if defined.insert(s.id) {
             new_series.push(pb::SeriesDef {
                 r#ref: s.id,
@@ -160,6 +201,8 @@ fn encode(seq: u64, b: &ScrapeBatch, defined: &mut HashSet<u64>) -> pb::Batch {
         } else {
             b.timestamps_ms.clone()
         },
+        handover: b.handover.is_some(),
+        handover_refs: handover.iter().map(|s| s.id).collect(),
     }
 }
 
@@ -313,7 +356,6 @@ impl Task {
 mod tests {
     use super::*;
     use crate::batch::Series;
-    use scrapegrid_common::Labels;
 
     fn batch(ts: i64, series: &[crate::batch::SeriesRef]) -> ScrapeBatch {
         let mut b = ScrapeBatch::new("t", 1, ts);

@@ -8,8 +8,9 @@
 //! the [`ingest`] client delivers to the storage node exactly once.
 //!
 //! Data flow: assignment -> manager -> scrape loop -> batch -> ingest stream.
-//! Shutdown order: say goodbye to the control plane, stop the loops (each
-//! hands in its last batch), then drain unacked batches under a deadline.
+//! Shutdown order: say goodbye to the control plane, hand every target over
+//! (each loop scrapes up to its handover time), stop what is left, then
+//! drain unacked batches under a deadline.
 
 pub mod batch;
 pub mod control;
@@ -49,7 +50,10 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
     let (ingest, ingest_task) =
         ingest::start(node.scraper_id.clone(), endpoint_rx, ingest_cancel.clone());
     let client = scrape::http_client::TargetClient::new()?;
-    let manager = manager::ScrapeManager::new(client, ingest, endpoint_tx, shutdown.child_token());
+    // The loops outlive the shutdown signal: they hand over first, and the
+    // control session stops them.
+    let manager =
+        manager::ScrapeManager::new(client, ingest, endpoint_tx, CancellationToken::new());
     let session = control::SessionConfig {
         scraper_id: node.scraper_id.clone(),
         http_addr,

@@ -28,8 +28,9 @@ fn duration(s: &str) -> Result<Duration, String> {
     scrapegrid_common::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
-/// How long a graceful shutdown may take.
-const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
+/// How long a graceful shutdown may take: the handover (at most
+/// `control::HANDOVER_DEADLINE`) and the ingest drain.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -4,13 +4,14 @@
 //! A snapshot replaces the running set (targets missing from it stop without
 //! stale markers: they may run elsewhere now); a delta adds or replaces the
 //! listed targets and stops the removed ones, writing end-of-run stale markers
-//! only for targets that left discovery. A target whose definition or pool
-//! changed is restarted. The manager is owned by the control session task, so
+//! only for targets that left discovery. A target that moved to another live
+//! scraper carries a handover time: its loop keeps scraping until then, hands
+//! its series over and ends by itself (it is kept in `handing_over` until
+//! it has). A target whose definition or pool changed is restarted. The manager is owned by the control session task, so
 //! it needs no lock; loop health is shared through a small mutex per loop.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU8;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -22,7 +23,7 @@ use crate::ingest::IngestHandle;
 use crate::metrics;
 use crate::scrape::http_client::TargetClient;
 use crate::scrape::scrape_loop::{self, LoopControl, StopMode};
-use crate::target::{PoolConfig, TargetSpec};
+use crate::target::{self, PoolConfig, TargetSpec};
 
 struct RunningLoop {
     spec: Arc<TargetSpec>,
@@ -33,6 +34,8 @@ struct RunningLoop {
 pub struct ScrapeManager {
     pools: HashMap<String, Arc<PoolConfig>>,
     loops: HashMap<String, RunningLoop>,
+    /// Loops of targets that moved away, until they have handed over.
+    handing_over: Vec<RunningLoop>,
     client: TargetClient,
     ingest: IngestHandle,
     storage_endpoint: watch::Sender<String>,
@@ -49,6 +52,7 @@ impl ScrapeManager {
         Self {
             pools: HashMap::new(),
             loops: HashMap::new(),
+            handing_over: Vec::new(),
             client,
             ingest,
             storage_endpoint,
@@ -94,12 +98,18 @@ impl ScrapeManager {
             }
         }
         for r in &a.removals {
-            let mode = match pb::RemovalReason::try_from(r.reason) {
-                Ok(pb::RemovalReason::Gone) => StopMode::Gone,
-                _ => StopMode::Quiet,
-            };
-            self.stop(&r.target_id, mode);
+            match pb::RemovalReason::try_from(r.reason) {
+                Ok(pb::RemovalReason::Gone) => self.stop(&r.target_id, StopMode::Gone),
+                Ok(pb::RemovalReason::Moved) if r.stop_at_ms > 0 => {
+                    if let Some(l) = self.loops.remove(&r.target_id) {
+                        l.control.hand_over_at(r.stop_at_ms);
+                        self.handing_over.push(l);
+                    }
+                }
+                _ => self.stop(&r.target_id, StopMode::Quiet),
+            }
         }
+        self.handing_over.retain(|l| !l.task.is_finished());
         for t in &a.targets {
             self.upsert(t, false);
         }
@@ -129,7 +139,12 @@ impl ScrapeManager {
     /// Starts the loop of `t`, replacing a running one that differs (or any
     /// running one with `force`, when its pool changed).
     fn upsert(&mut self, t: &pb::Target, force: bool) {
-        if !force && self.loops.get(&t.id).is_some_and(|l| l.spec.source == *t) {
+        if !force
+            && self
+                .loops
+                .get(&t.id)
+                .is_some_and(|l| l.spec.source == target::definition(t))
+        {
             return;
         }
         let Some(pool) = self.pools.get(&t.pool).cloned() else {
@@ -153,16 +168,14 @@ impl ScrapeManager {
             rx
         });
         ::metrics::counter!(metrics::LOOPS_STARTED).increment(1);
-        let control = Arc::new(LoopControl {
-            cancel: self.cancel.child_token(),
-            mode: Arc::new(AtomicU8::new(StopMode::Quiet as u8)),
-            health: Arc::new(Mutex::new(pb::TargetHealth {
+        let control = Arc::new(LoopControl::new(
+            self.cancel.child_token(),
+            pb::TargetHealth {
                 target_id: t.id.clone(),
                 generation: t.generation,
                 ..Default::default()
-            })),
-            handoff: Mutex::new(None),
-        });
+            },
+        ));
         let task = tokio::spawn(scrape_loop::run(
             spec.clone(),
             self.client.clone(),
@@ -205,9 +218,16 @@ impl ScrapeManager {
             .collect()
     }
 
+    /// Returns true when no loop runs and every moved target has handed over.
+    pub fn is_idle(&mut self) -> bool {
+        self.handing_over.retain(|l| !l.task.is_finished());
+        self.loops.is_empty() && self.handing_over.is_empty()
+    }
+
     /// Stops every loop quietly and waits for them to hand in their last batch.
     pub async fn stop_all(&mut self) {
-        let loops: Vec<RunningLoop> = self.loops.drain().map(|(_, l)| l).collect();
+        let mut loops: Vec<RunningLoop> = self.loops.drain().map(|(_, l)| l).collect();
+        loops.append(&mut self.handing_over);
         for l in &loops {
             l.control.stop(StopMode::Quiet);
         }

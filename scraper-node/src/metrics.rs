@@ -17,6 +17,11 @@ pub const BATCHES_ACKED: &str = "scrapegrid_scraper_batches_acked_total";
 /// Ingest stream failures.
 pub const INGEST_RECONNECTS: &str = "scrapegrid_scraper_ingest_reconnects_total";
 
+/// Handovers by outcome: `sent` (a moved target's series set handed on),
+/// `taken` (a new owner took its predecessor's set), `missed` (none came
+/// in time: the predecessor died, or it had scraped nothing).
+pub const HANDOVERS: &str = "scrapegrid_scraper_handovers_total";
+
 /// Describes every metric for the exposition's HELP lines.
 pub fn describe() {
     use ::metrics::{describe_counter, describe_gauge};
@@ -34,4 +39,5 @@ pub fn describe() {
         "Batches acked by the storage node, by status."
     );
     describe_counter!(INGEST_RECONNECTS, "Ingest stream failures.");
+    describe_counter!(HANDOVERS, "Target handovers by outcome.");
 }

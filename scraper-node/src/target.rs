@@ -62,8 +62,26 @@ pub struct TargetSpec {
     pub labels: Labels,
     pub interval: Duration,
     pub timeout: Duration,
-    /// The message it was built from, to detect changes.
+    /// Handover: the first scrape is at the first slot at or after this time
+    /// (ms since the Unix epoch); 0 for the next slot.
+    pub start_at_ms: i64,
+    /// Whether the previous owner hands its series over through the storage
+    /// node before the first commit.
+    pub await_handover: bool,
+    /// The message it was built from without the handover fields, to detect
+    /// changes of the definition ([`definition`]).
     pub source: pb::Target,
+}
+
+/// Returns `t` without its handover fields: what defines the target. A loop
+/// is restarted only when this changes (a snapshot re-sends a target that
+/// moved here without its handover time).
+pub fn definition(t: &pb::Target) -> pb::Target {
+    pb::Target {
+        start_at_ms: 0,
+        await_handover: false,
+        ..t.clone()
+    }
 }
 
 impl TargetSpec {
@@ -84,7 +102,9 @@ impl TargetSpec {
             labels: Labels::from_proto(&t.labels),
             interval,
             timeout,
-            source: t.clone(),
+            start_at_ms: t.start_at_ms,
+            await_handover: t.await_handover,
+            source: definition(t),
         })
     }
 }

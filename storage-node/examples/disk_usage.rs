@@ -215,8 +215,10 @@ async fn run(n: usize, chunk_target: usize, compact: bool) -> Usage {
                 sequence: seq,
                 target_id: format!("target-{target}"),
                 target_generation: 1,
+                timestamp_ms: t,
                 series: series[target].clone(),
                 samples,
+                handover: None,
             };
             pending.push(w.submit(scraper.clone(), batch).await.expect("submit"));
         }

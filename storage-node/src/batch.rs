@@ -34,9 +34,14 @@ pub struct Batch {
     pub sequence: u64,
     pub target_id: String,
     pub target_generation: u64,
+    /// The scrape's timestamp (fencing compares it).
+    pub timestamp_ms: i64,
     /// The distinct series the samples refer to.
     pub series: Vec<Arc<Labels>>,
     pub samples: Vec<Sample>,
+    /// The series set handed over to the target's next owner, if this is a
+    /// handover batch.
+    pub handover: Option<Vec<Arc<Labels>>>,
 }
 
 /// One sample; `series` indexes [`Batch::series`].
@@ -152,12 +157,29 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
             value,
         });
     }
+    let handover = if batch.handover {
+        let series = batch
+            .handover_refs
+            .iter()
+            .map(|r| {
+                refs.refs
+                    .get(r)
+                    .cloned()
+                    .ok_or_else(|| Invalid(format!("unknown handover series ref {r}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Some(series)
+    } else {
+        None
+    };
     Ok(Batch {
         sequence: batch.sequence,
         target_id: batch.target_id,
         target_generation: batch.target_generation,
+        timestamp_ms: batch.timestamp_ms,
         series,
         samples,
+        handover,
     })
 }
 
@@ -188,6 +210,7 @@ mod tests {
             refs,
             values,
             timestamps_ms: vec![],
+            ..Default::default()
         }
     }
 

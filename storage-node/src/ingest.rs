@@ -26,7 +26,10 @@ use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::batch::{self, RefTable};
+use crate::db::Db;
+use crate::keys;
 use crate::metrics;
+use crate::writer::ownership::Handover;
 use crate::writer::{self, PendingAck, WriterHandle};
 
 /// Answers per stream that may wait for the writer at once.
@@ -40,15 +43,23 @@ pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct IngestService {
     writer: WriterHandle,
+    /// Read side, for `TakeHandover`.
+    db: Arc<Db>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
 }
 
 impl IngestService {
     /// `tasks` tracks the stream tasks so shutdown can wait for them.
-    pub fn new(writer: WriterHandle, shutdown: CancellationToken, tasks: TaskTracker) -> Self {
+    pub fn new(
+        writer: WriterHandle,
+        db: Arc<Db>,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
+    ) -> Self {
         Self {
             writer,
+            db,
             shutdown,
             tasks,
         }
@@ -107,6 +118,40 @@ impl pb::ingest_server::Ingest for IngestService {
         self.tasks.spawn(stream.run(requests));
         let responses = ReceiverStream::new(rx).then(Answer::resolve);
         Ok(Response::new(Box::pin(responses)))
+    }
+
+    async fn take_handover(
+        &self,
+        request: Request<pb::HandoverRequest>,
+    ) -> Result<Response<pb::HandoverResponse>, Status> {
+        let req = request.into_inner();
+        let db = self.db.clone();
+        let key = keys::handover_key(&req.target_id);
+        let stored = tokio::task::spawn_blocking(move || db.get(keys::CF_META, &key))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let record = match stored {
+            Some(v) => {
+                Handover::decode(&v).ok_or_else(|| Status::internal("corrupt handover record"))?
+            }
+            None => return Ok(Response::new(pb::HandoverResponse::default())),
+        };
+        if record.generation >= req.generation {
+            return Ok(Response::new(pb::HandoverResponse::default()));
+        }
+        Ok(Response::new(pb::HandoverResponse {
+            found: true,
+            generation: record.generation,
+            timestamp_ms: record.timestamp_ms,
+            series: record
+                .series
+                .iter()
+                .map(|l| pb::LabelSet {
+                    labels: l.to_proto(),
+                })
+                .collect(),
+        }))
     }
 }
 

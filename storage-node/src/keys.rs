@@ -12,7 +12,9 @@
 //! | `postings`         | name 0x00 value 0x00 series id (u64)        | empty                 |
 //! | `samples`          | series id (u64) + timestamp (flipped i64)   | f64 bits (u64)        |
 //! | `chunks`           | series id (u64) + last timestamp (flipped i64) | encoding (u8) + chunk |
-//! | `meta`             | `next_series_id`, `seq/<scraper>`, `gen/<target>` | u64             |
+//! | `meta`             | `next_series_id`, `seq/<scraper>`           | u64                   |
+//! | `meta`             | `gen/<target>`                              | [`crate::writer::ownership`] fence |
+//! | `meta`             | `handover/<target>`                         | [`crate::writer::ownership`] handover |
 //!
 //! The postings CF also holds the all-series posting: a key with an empty
 //! name and an empty value (`0x00 0x00 id`); label names are never empty, so
@@ -75,8 +77,11 @@ pub const ALL_CFS: [&str; 6] = [
 pub const META_NEXT_SERIES_ID: &[u8] = b"next_series_id";
 /// Meta key prefix of the last applied sequence per scraper id.
 pub const META_SEQ_PREFIX: &[u8] = b"seq/";
-/// Meta key prefix of the highest target generation seen per target id.
+/// Meta key prefix of the highest target generation seen per target id
+/// (with the timestamp of that generation's first batch).
 pub const META_GEN_PREFIX: &[u8] = b"gen/";
+/// Meta key prefix of the series set a target's previous owner handed over.
+pub const META_HANDOVER_PREFIX: &[u8] = b"handover/";
 
 /// Series ids start here; 0 is never a valid id.
 pub const FIRST_SERIES_ID: u64 = 1;
@@ -315,6 +320,11 @@ pub fn seq_key(scraper_id: &str) -> Vec<u8> {
 /// Returns the meta key of the highest generation seen for `target_id`.
 pub fn gen_key(target_id: &str) -> Vec<u8> {
     [META_GEN_PREFIX, target_id.as_bytes()].concat()
+}
+
+/// Returns the meta key of the handover record of `target_id`.
+pub fn handover_key(target_id: &str) -> Vec<u8> {
+    [META_HANDOVER_PREFIX, target_id.as_bytes()].concat()
 }
 
 #[cfg(test)]

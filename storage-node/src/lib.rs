@@ -131,7 +131,8 @@ pub async fn run(
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
 
-    let ingest = ingest::IngestService::new(writer.clone(), stop.clone(), streams.clone());
+    let ingest =
+        ingest::IngestService::new(writer.clone(), db.clone(), stop.clone(), streams.clone());
     let grpc_server = tonic::transport::Server::builder()
         .add_service(ingest.into_server())
         .add_service(grpc_query::QueryService::new(db.clone()).into_server())

@@ -10,8 +10,8 @@
 //! nothing.
 //!
 //! The thread owns the ingest state: the next series id, the labels -> series
-//! id cache, and the last applied sequence per scraper and highest target
-//! generation per target (read lazily from `meta`). Being single-threaded,
+//! id cache, and the last applied sequence per scraper and the generation
+//! fence per target ([`ownership`], read lazily from `meta`). Being single-threaded,
 //! duplicate and fencing checks need no locks. If a write or a WAL sync
 //! fails, the thread refuses everything after it: what it wrote may not be
 //! durable, a later sequence must not be applied past a lost one, and only a
@@ -46,7 +46,10 @@ use crate::error::{Error, Result};
 use crate::{keys, metrics, samples};
 
 mod admission;
+pub mod ownership;
 mod unsequenced;
+
+use ownership::{Fence, Handover};
 
 pub use admission::{check, Head, Verdict};
 
@@ -184,7 +187,7 @@ struct State {
     /// Labels -> series id of every series written or looked up so far.
     series: HashMap<Arc<Labels>, u64>,
     seqs: HashMap<Arc<str>, u64>,
-    gens: HashMap<String, u64>,
+    gens: HashMap<String, Fence>,
     /// Set when a WAL sync failed; every later job fails with it.
     failed: Option<String>,
     /// Newest stored sample per series id, for the series seen lately.
@@ -318,16 +321,16 @@ impl State {
         Ok(seq)
     }
 
-    fn target_generation(&mut self, target_id: &str) -> Result<u64> {
-        if let Some(&g) = self.gens.get(target_id) {
-            return Ok(g);
+    fn target_fence(&mut self, target_id: &str) -> Result<Fence> {
+        if let Some(&f) = self.gens.get(target_id) {
+            return Ok(f);
         }
-        let g = self
-            .db
-            .get_meta_u64(&keys::gen_key(target_id))?
-            .unwrap_or(0);
-        self.gens.insert(target_id.to_string(), g);
-        Ok(g)
+        let f = match self.db.get(keys::CF_META, &keys::gen_key(target_id))? {
+            Some(v) => Fence::decode(&v).ok_or(Error::Corrupt { what: "gen" })?,
+            None => Fence::default(),
+        };
+        self.gens.insert(target_id.to_string(), f);
+        Ok(f)
     }
 
     /// Returns the id of `labels` if the series exists.
@@ -411,22 +414,28 @@ impl State {
                 String::new(),
             ));
         }
-        let fence = !batch.target_id.is_empty();
-        if fence {
-            let seen = self.target_generation(&batch.target_id)?;
-            if batch.target_generation < seen {
+        let fence = if batch.target_id.is_empty() {
+            None
+        } else {
+            let seen = self.target_fence(&batch.target_id)?;
+            if seen.refuses(batch.target_generation, batch.timestamp_ms) {
                 metrics::batch_refused("fenced");
                 return Ok(ack(
                     seq,
                     pb::AckStatus::Refused,
                     pb::RefuseReason::Fenced,
                     format!(
-                        "target {} generation {} is older than generation {seen}",
-                        batch.target_id, batch.target_generation
+                        "target {} generation {} at {} is older than generation {} from {}",
+                        batch.target_id,
+                        batch.target_generation,
+                        batch.timestamp_ms,
+                        seen.generation,
+                        seen.first_ts
                     ),
                 ));
             }
-        }
+            Some(seen.after(batch.target_generation, batch.timestamp_ms))
+        };
 
         let db = self.db.clone();
         let cf_meta = db.cf(keys::CF_META);
@@ -435,19 +444,27 @@ impl State {
         let (ids, created) = self.resolve_series(&mut wb, &batch.series)?;
         let admitted = self.admit_samples(&mut wb, &ids, &batch.samples)?;
         wb.put_cf(cf_meta, keys::seq_key(&scraper_id), keys::encode_u64(seq));
-        if fence {
+        if let Some(f) = fence {
+            wb.put_cf(cf_meta, keys::gen_key(&batch.target_id), f.encode());
+        }
+        if let Some(series) = &batch.handover {
+            let record = Handover {
+                generation: batch.target_generation,
+                timestamp_ms: batch.timestamp_ms,
+                series: series.iter().map(|l| (**l).clone()).collect(),
+            };
             wb.put_cf(
                 cf_meta,
-                keys::gen_key(&batch.target_id),
-                keys::encode_u64(batch.target_generation),
+                keys::handover_key(&batch.target_id),
+                record.encode(),
             );
         }
         db.write_unsynced(wb)?;
 
         let n_created = self.commit_series(created);
         self.seqs.insert(scraper_id, seq);
-        if fence {
-            self.gens.insert(batch.target_id, batch.target_generation);
+        if let Some(f) = fence {
+            self.gens.insert(batch.target_id, f);
         }
         self.commit_admitted(&admitted);
         metrics::batch_applied(admitted.appended, n_created);
@@ -520,8 +537,10 @@ mod tests {
             sequence: seq,
             target_id: "t".into(),
             target_generation: generation,
+            timestamp_ms: 1000 * seq as i64,
             series,
             samples,
+            handover: None,
         }
     }
 
@@ -567,7 +586,14 @@ mod tests {
         let index = crate::index::Index::new(&db);
         assert_eq!(index.all_postings().unwrap(), [1, 2, 3], "a, b, c");
         assert_eq!(db.get_meta_u64(keys::META_NEXT_SERIES_ID).unwrap(), Some(4));
-        assert_eq!(db.get_meta_u64(&keys::gen_key("t")).unwrap(), Some(6));
+        let fence = db.get(keys::CF_META, &keys::gen_key("t")).unwrap().unwrap();
+        assert_eq!(
+            Fence::decode(&fence),
+            Some(Fence {
+                generation: 6,
+                first_ts: 3000
+            })
+        );
         assert_eq!(db.get_meta_u64(&keys::seq_key("s")).unwrap(), Some(3));
     }
 }

@@ -63,6 +63,29 @@ pub struct Assignment {
 }
 
 impl Assignment {
+    /// Rebuilds an assignment from `(target id, member id)` pairs, to pass
+    /// as `previous` when the owners are kept elsewhere (the coordinator's
+    /// table, or state restored after a leader change). Loads and capacity
+    /// are not known and stay zero; [`assign_bounded`] reads neither.
+    pub fn from_owners<'a>(owners: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let owners: Vec<(&str, &str)> = owners.into_iter().collect();
+        let mut members: Vec<String> = owners.iter().map(|(_, m)| m.to_string()).collect();
+        members.sort_unstable();
+        members.dedup();
+        let mut owner = HashMap::with_capacity_and_hasher(owners.len(), Default::default());
+        for (t, m) in owners {
+            if let Ok(i) = members.binary_search_by(|x| x.as_str().cmp(m)) {
+                owner.insert(t.to_string(), i as u32);
+            }
+        }
+        Self {
+            load: vec![0; members.len()],
+            members,
+            owner,
+            capacity: 0,
+        }
+    }
+
     /// Returns the member id that owns `target`, if any.
     pub fn owner(&self, target: &str) -> Option<&str> {
         self.owner

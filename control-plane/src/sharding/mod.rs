@@ -7,11 +7,11 @@
 //! about 1/N of them. The result depends only on the target ids and member
 //! ids, so every control plane computes the same assignment.
 //!
-//! [`bounded`] is the successor (issue 5): consistent hashing with bounded
-//! load, weighted by series count and computed from the previous assignment so
-//! that only targets that must move do. It is pure and not yet used by the
-//! coordinator; its properties and measured numbers are in `README.md` beside
-//! this file.
+//! [`bounded`] is what the coordinator uses: consistent hashing with bounded
+//! load, weighted by series count and computed from the previous assignment
+//! so that only targets that must move do. Its properties and measured
+//! numbers are in `README.md` beside this file. The rendezvous functions
+//! here are the stateless reference it is compared with.
 
 pub mod bounded;
 

@@ -5,19 +5,27 @@
 //! only (no per-host seed), so a target that moves to another scraper keeps
 //! its phase. A loop stops when its token is cancelled; with
 //! [`StopMode::Gone`] it first writes end-of-run stale markers.
+//!
+//! Handover (a move between two live scrapers, at a time `H` the control
+//! plane picks): the old owner's loop scrapes every slot before `H`
+//! ([`LoopControl::hand_over_at`]), then sends the series of its last scrape
+//! as a handover batch and ends without stale markers; the new owner's loop
+//! starts at the first slot at or after `H` and, before its first commit,
+//! takes that series set from the storage node, so a series that vanished
+//! during the move still gets its stale marker. Every slot is scraped once.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
 use scrapegrid_proto::v1 as pb;
 
 use super::http_client::TargetClient;
 use super::state::TargetState;
-use crate::batch::SeriesRef;
+use crate::batch::{ScrapeBatch, Series, SeriesRef};
 use crate::ingest::IngestHandle;
 use crate::metrics;
 use crate::target::TargetSpec;
@@ -40,12 +48,34 @@ pub struct LoopControl {
     /// Set when a new loop replaces this one: on a quiet stop the loop sends
     /// its series there instead of dropping them.
     pub handoff: Mutex<Option<oneshot::Sender<Vec<SeriesRef>>>>,
+    /// The handover time of a target that moved away (0: none).
+    pub stop_at_ms: AtomicI64,
+    /// Wakes the loop when `stop_at_ms` is set.
+    pub wake: Notify,
 }
 
 impl LoopControl {
+    pub fn new(cancel: CancellationToken, health: pb::TargetHealth) -> Self {
+        Self {
+            cancel,
+            mode: Arc::new(AtomicU8::new(StopMode::Quiet as u8)),
+            health: Arc::new(Mutex::new(health)),
+            handoff: Mutex::new(None),
+            stop_at_ms: AtomicI64::new(0),
+            wake: Notify::new(),
+        }
+    }
+
     pub fn stop(&self, mode: StopMode) {
         self.mode.store(mode as u8, Ordering::SeqCst);
         self.cancel.cancel();
+    }
+
+    /// Ends the loop at the handover time `at_ms`: it scrapes the slots
+    /// before it, then hands its series over. `at_ms <= 0` hands over now.
+    pub fn hand_over_at(&self, at_ms: i64) {
+        self.stop_at_ms.store(at_ms.max(1), Ordering::SeqCst);
+        self.wake.notify_one();
     }
 }
 
@@ -88,6 +118,48 @@ pub fn next_slot(now: i64, interval: i64, offset: i64) -> i64 {
     }
 }
 
+/// Returns the first slot of a loop that starts at `now`: the next slot, or
+/// with a handover time the first slot at or after it.
+pub fn first_slot(now: i64, interval: i64, offset: i64, start_at: i64) -> i64 {
+    next_slot(now.max(start_at - 1), interval, offset)
+}
+
+/// How long a new owner waits for its predecessor's handover record after
+/// its first fetch, at least: the predecessor's last scrape ends at most a
+/// timeout after its last slot, which is before ours.
+const HANDOVER_WAIT: Duration = Duration::from_secs(1);
+
+/// Takes the series the previous owner handed over into `state`, polling
+/// the storage node for up to [`HANDOVER_WAIT`] (or the scrape timeout).
+async fn take_handover(
+    spec: &TargetSpec,
+    ingest: &IngestHandle,
+    state: &mut TargetState,
+    cancel: &CancellationToken,
+) {
+    let deadline = tokio::time::Instant::now() + spec.timeout.max(HANDOVER_WAIT);
+    loop {
+        match ingest.take_handover(&spec.id, spec.generation).await {
+            Ok(Some(series)) => {
+                ::metrics::counter!(metrics::HANDOVERS, "outcome" => "taken").increment(1);
+                state.adopt(series.into_iter().map(Series::new).collect());
+                return;
+            }
+            Ok(None) => {}
+            Err(error) => tracing::debug!(target = %spec.id, %error, "handover not readable yet"),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            ::metrics::counter!(metrics::HANDOVERS, "outcome" => "missed").increment(1);
+            tracing::warn!(target = %spec.id, "no handover from the previous owner; series that vanished during the move get no stale marker");
+            return;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+}
+
 /// Runs the loop until cancelled. `inherit` delivers the series of the loop
 /// this one replaces, once that loop has handed in its last batch.
 pub async fn run(
@@ -112,11 +184,25 @@ pub async fn run(
             }
         }
     }
-    let mut slot = next_slot(now_ms(), interval, offset);
+    let mut slot = first_slot(now_ms(), interval, offset, spec.start_at_ms);
+    let mut await_handover = spec.await_handover;
+    let mut last_ts = None;
     loop {
+        let stop_at = control.stop_at_ms.load(Ordering::SeqCst);
+        if stop_at > 0 && slot >= stop_at {
+            // Moved: the new owner scrapes from `stop_at` on.
+            let ts = last_ts.unwrap_or(stop_at - 1);
+            let series = state.series();
+            ingest
+                .submit(ScrapeBatch::handover(&spec.id, spec.generation, ts, series))
+                .await;
+            ::metrics::counter!(metrics::HANDOVERS, "outcome" => "sent").increment(1);
+            return;
+        }
         let wait = Duration::from_millis((slot - now_ms()).max(0) as u64);
         tokio::select! {
             _ = control.cancel.cancelled() => break,
+            _ = control.wake.notified() => continue,
             _ = tokio::time::sleep(wait) => {}
         }
         let ts = scrape_timestamp(now_ms(), slot, interval);
@@ -125,6 +211,10 @@ pub async fn run(
             .fetch(&spec.url, spec.timeout, spec.pool.body_size_limit)
             .await;
         let duration = started.elapsed().as_secs_f64();
+        if std::mem::take(&mut await_handover) {
+            take_handover(&spec, &ingest, &mut state, &control.cancel).await;
+        }
+        last_ts = Some(ts);
         let (batch, report) = match fetched {
             Ok(f) => state.on_body(&f.body, f.content_type.as_deref(), ts, duration),
             Err(e) => state.on_error(e, ts, duration),
@@ -193,6 +283,18 @@ mod tests {
         assert_eq!(next_slot(10_500, 1000, 200), 11_200);
         assert_eq!(next_slot(10_100, 1000, 200), 10_200);
         assert_eq!(next_slot(10_200, 1000, 200), 11_200);
+        assert_eq!(first_slot(10_100, 1000, 200, 0), 10_200);
+        assert_eq!(
+            first_slot(10_100, 1000, 200, 11_200),
+            11_200,
+            "a handover slot itself is the first"
+        );
+        assert_eq!(first_slot(10_100, 1000, 200, 11_201), 12_200);
+        assert_eq!(
+            first_slot(12_500, 1000, 200, 11_200),
+            13_200,
+            "a handover time already past: the next slot"
+        );
         let o = offset_ms("abc", 15_000);
         assert!((0..15_000).contains(&o));
         assert_eq!(

@@ -113,6 +113,12 @@ impl TargetState {
         }
     }
 
+    /// Returns the series of the last successful scrape, to hand over to a
+    /// target's next owner.
+    pub fn series(&self) -> Vec<SeriesRef> {
+        self.previous.values().cloned().collect()
+    }
+
     /// Gives up the series of the last successful scrape, for [`Self::adopt`].
     pub fn into_series(self) -> Vec<SeriesRef> {
         self.previous.into_values().collect()

@@ -246,6 +246,8 @@ fn batch(seq: u64, series: &[Arc<Labels>], t: i64) -> Batch {
         sequence: seq,
         target_id: String::new(),
         target_generation: 0,
+        timestamp_ms: 0,
+        handover: None,
         series: series.to_vec(),
         samples: (0..series.len() as u32)
             .map(|i| batch::Sample {

@@ -175,6 +175,8 @@ async fn ingest_keeps_working_during_a_pass() {
             sequence: seq,
             target_id: String::new(),
             target_generation: 0,
+            timestamp_ms: 0,
+            handover: None,
             series: vec![fresh.clone()],
             samples: vec![Sample {
                 series: 0,

@@ -22,6 +22,8 @@ fn batch(seq: u64, series: &[&str], points: &[(u32, i64, f64)]) -> Batch {
         sequence: seq,
         target_id: String::new(),
         target_generation: 0,
+        timestamp_ms: 0,
+        handover: None,
         series: series.iter().map(|n| labels(n)).collect(),
         samples: points
             .iter()

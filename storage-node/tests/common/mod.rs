@@ -142,6 +142,7 @@ pub fn batch(
         refs,
         values,
         timestamps_ms: vec![],
+        ..Default::default()
     }
 }
 

@@ -1,0 +1,126 @@
+//! The leader's state in etcd: the cluster generation and one key per owned
+//! target (layout in [`crate::ha::keys`]).
+//!
+//! A save is a sequence of transactions of at most [`MAX_TXN_OPS`]
+//! operations: owner puts, then owner deletes, then the generation put, in
+//! the last one. Each is guarded by "the leader key's create_revision is
+//! still `term`", so a deposed leader writes nothing more; the first refused
+//! transaction ends the save with [`HaError::NotLeader`]. A save cut short
+//! may leave owners with a generation above the saved one, so load reports
+//! the highest generation it reads.
+//!
+//! A load reads the generation, then the owners in pages of [`LOAD_PAGE`]
+//! keys, all at the revision of the first read: one consistent snapshot.
+
+use scrapegrid_proto::etcd::etcdserverpb::{self as pb, compare, request_op};
+
+use super::{EtcdCandidate, MAX_TXN_OPS};
+use crate::ha::keys::{self, key_after, prefix_end};
+use crate::ha::{HaError, Leadership, PersistedState, Result, StateChange};
+
+/// Owner keys read per request.
+pub(super) const LOAD_PAGE: i64 = 500;
+
+impl EtcdCandidate {
+    pub(super) async fn save_change(
+        &self,
+        leadership: &Leadership,
+        change: StateChange,
+    ) -> Result<()> {
+        change.validate()?;
+        let not_leader = HaError::NotLeader {
+            term: leadership.term,
+        };
+        let Ok(term) = i64::try_from(leadership.term) else {
+            return Err(not_leader);
+        };
+        let put = |key, value| pb::RequestOp {
+            request: Some(request_op::Request::RequestPut(pb::PutRequest {
+                key,
+                value,
+                ..Default::default()
+            })),
+        };
+        let mut ops: Vec<pb::RequestOp> = change
+            .upserts
+            .iter()
+            .map(|o| put(self.keys.owner(&o.target_id), keys::encode_owner(o)))
+            .collect();
+        ops.extend(change.removals.iter().map(|id| pb::RequestOp {
+            request: Some(request_op::Request::RequestDeleteRange(
+                pb::DeleteRangeRequest {
+                    key: self.keys.owner(id),
+                    ..Default::default()
+                },
+            )),
+        }));
+        ops.push(put(
+            self.keys.generation(),
+            keys::encode_generation(change.generation),
+        ));
+        let still_leading = pb::Compare {
+            result: compare::CompareResult::Equal as i32,
+            target: compare::CompareTarget::Create as i32,
+            key: self.keys.leader(),
+            target_union: Some(compare::TargetUnion::CreateRevision(term)),
+            range_end: Vec::new(),
+        };
+        let mut rest = ops;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(MAX_TXN_OPS));
+            let chunk = std::mem::replace(&mut rest, tail);
+            let response = self
+                .client
+                .txn(pb::TxnRequest {
+                    compare: vec![still_leading.clone()],
+                    success: chunk,
+                    failure: Vec::new(),
+                })
+                .await?;
+            if !response.succeeded {
+                return Err(not_leader);
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn load_state(&self) -> Result<PersistedState> {
+        let generation_key = self.keys.generation();
+        let first = self
+            .client
+            .range(pb::RangeRequest {
+                key: generation_key.clone(),
+                ..Default::default()
+            })
+            .await?;
+        let revision = first.header.map(|h| h.revision).unwrap_or(0);
+        let saved = match first.kvs.first() {
+            Some(kv) => keys::decode_generation(&kv.key, &kv.value)?,
+            None => 0,
+        };
+        let owners_prefix = self.keys.owners();
+        let end = prefix_end(&owners_prefix);
+        let mut from = owners_prefix;
+        let mut owners = Vec::new();
+        loop {
+            let page = self
+                .client
+                .range(pb::RangeRequest {
+                    key: from,
+                    range_end: end.clone(),
+                    limit: LOAD_PAGE,
+                    revision,
+                    ..Default::default()
+                })
+                .await?;
+            for kv in &page.kvs {
+                owners.push(self.keys.decode_owner(&kv.key, &kv.value)?);
+            }
+            match page.kvs.last() {
+                Some(last) if page.more => from = key_after(&last.key),
+                _ => break,
+            }
+        }
+        Ok(PersistedState::new(saved, owners))
+    }
+}

@@ -1,0 +1,186 @@
+//! Who may write a target's samples: generation fencing, and the series set
+//! a target's previous owner hands over to the next.
+//!
+//! **Fencing.** Every assignment of a target to a scraper carries a
+//! generation that only grows. Per target the writer keeps a [`Fence`]: the
+//! highest generation seen and the timestamp of that generation's first
+//! batch. A batch of an older generation is refused (FENCED) when its
+//! timestamp is at or after that first timestamp: the newer owner scrapes
+//! from then on, so the batch could only double it (a partitioned old owner
+//! that still runs its last assignment). An older batch from before that
+//! time is the old owner's last scrape still in flight, and is stored: a move
+//! loses no interval to a race between the two owners' streams.
+//!
+//! **Handover.** A scraper that gives a target to another live scraper sends
+//! a last batch marked `handover` listing the series of its last successful
+//! scrape. The writer stores that set as the target's [`Handover`] record in
+//! the same `WriteBatch`; the new owner reads it (`Ingest/TakeHandover`)
+//! before its first commit, so a series that vanished during the move gets
+//! its stale marker from the new owner, as it would have from the old one.
+
+use scrapegrid_common::Labels;
+
+use crate::keys;
+
+/// The fence of one target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub generation: u64,
+    /// Timestamp of the first batch of `generation`.
+    pub first_ts: i64,
+}
+
+impl Default for Fence {
+    /// No batch seen: nothing is refused.
+    fn default() -> Self {
+        Self {
+            generation: 0,
+            first_ts: i64::MIN,
+        }
+    }
+}
+
+impl Fence {
+    /// Returns whether a batch of `generation` at `ts_ms` is refused.
+    pub fn refuses(&self, generation: u64, ts_ms: i64) -> bool {
+        generation < self.generation && ts_ms >= self.first_ts
+    }
+
+    /// Returns the fence after a batch of `generation` at `ts_ms` is stored.
+    pub fn after(self, generation: u64, ts_ms: i64) -> Self {
+        if generation > self.generation {
+            Self {
+                generation,
+                first_ts: ts_ms,
+            }
+        } else {
+            self
+        }
+    }
+
+    /// Generation then first timestamp, big-endian.
+    pub fn encode(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.generation.to_be_bytes());
+        out[8..].copy_from_slice(&self.first_ts.to_be_bytes());
+        out
+    }
+
+    /// Decodes [`Self::encode`]; eight bytes are a generation stored before
+    /// first timestamps were kept, which fences every older batch.
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        match b.len() {
+            8 => Some(Self {
+                generation: keys::decode_u64(b)?,
+                first_ts: i64::MIN,
+            }),
+            16 => Some(Self {
+                generation: keys::decode_u64(&b[..8])?,
+                first_ts: i64::from_be_bytes(b[8..].try_into().ok()?),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The series set a target's previous owner handed over.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Handover {
+    pub generation: u64,
+    pub timestamp_ms: i64,
+    pub series: Vec<Labels>,
+}
+
+impl Handover {
+    /// Generation, timestamp, then each label set as a u32 length and
+    /// [`keys::encode_labels`].
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.series.len() * 64);
+        out.extend_from_slice(&self.generation.to_be_bytes());
+        out.extend_from_slice(&self.timestamp_ms.to_be_bytes());
+        for labels in &self.series {
+            let enc = keys::encode_labels(labels);
+            out.extend_from_slice(&(enc.len() as u32).to_be_bytes());
+            out.extend_from_slice(&enc);
+        }
+        out
+    }
+
+    /// Decodes [`Self::encode`]; `None` when the bytes are not a record.
+    pub fn decode(b: &[u8]) -> Option<Self> {
+        let generation = keys::decode_u64(b.get(..8)?)?;
+        let timestamp_ms = i64::from_be_bytes(b.get(8..16)?.try_into().ok()?);
+        let mut rest = &b[16..];
+        let mut series = Vec::new();
+        while !rest.is_empty() {
+            let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            let enc = rest.get(4..4 + len)?;
+            series.push(keys::decode_labels(enc)?);
+            rest = &rest[4 + len..];
+        }
+        Some(Self {
+            generation,
+            timestamp_ms,
+            series,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn older_generations_are_fenced_from_the_newer_first_batch_on() {
+        let f = Fence::default();
+        assert!(!f.refuses(0, 0));
+        let f = f.after(5, 10_000);
+        assert_eq!(f.after(5, 11_000), f, "same generation keeps the fence");
+        assert!(!f.refuses(5, 11_000));
+        assert!(!f.refuses(6, 9_000), "newer generations always pass");
+        assert!(f.refuses(4, 10_000), "old owner at the new owner's slot");
+        assert!(f.refuses(4, 12_000));
+        assert!(!f.refuses(4, 9_000), "old owner's last scrape in flight");
+        assert_eq!(f.after(4, 9_000), f, "an older batch leaves the fence");
+    }
+
+    #[test]
+    fn fences_round_trip_and_read_old_records() {
+        let f = Fence {
+            generation: 7,
+            first_ts: -3,
+        };
+        assert_eq!(Fence::decode(&f.encode()), Some(f));
+        let old = Fence::decode(&keys::encode_u64(9)).unwrap();
+        assert_eq!(old.generation, 9);
+        assert!(
+            old.refuses(8, i64::MIN),
+            "an old record fences everything older"
+        );
+        assert_eq!(Fence::decode(b"short"), None);
+    }
+
+    #[test]
+    fn handovers_round_trip_and_reject_garbage() {
+        let h = Handover {
+            generation: 3,
+            timestamp_ms: 1_700_000_000_000,
+            series: vec![
+                Labels::from_pairs([("__name__", "a"), ("job", "j")]),
+                Labels::from_pairs([("__name__", "b")]),
+            ],
+        };
+        let enc = h.encode();
+        assert_eq!(Handover::decode(&enc), Some(h.clone()));
+        for cut in 1..enc.len() {
+            if let Some(d) = Handover::decode(&enc[..cut]) {
+                assert!(d.series.len() < h.series.len(), "cut at {cut}");
+            }
+        }
+        let empty = Handover {
+            series: vec![],
+            ..h
+        };
+        assert_eq!(Handover::decode(&empty.encode()), Some(empty));
+    }
+}
