@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
 # Installs the Debian packages scrapegrid needs to build and test, when missing.
-#   protobuf-compiler          protoc for etcd-client's build script
 #   librocksdb-dev             RocksDB 7.8 to link against (see .cargo/config.toml)
 #   libclang1-14, libclang-common-14-dev   bindgen for librocksdb-sys
 #   prometheus                 promtool and the reference Prometheus for tests
@@ -8,7 +7,7 @@
 #   curl                       the README's query example
 #   dnsmasq-base               a real DNS server for the dns_sd_configs tests
 set -euo pipefail
-pkgs=(protobuf-compiler librocksdb-dev libclang1-14 libclang-common-14-dev prometheus etcd-server curl dnsmasq-base)
+pkgs=(librocksdb-dev libclang1-14 libclang-common-14-dev prometheus etcd-server curl dnsmasq-base)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,7 +4,7 @@
 //! relabeling), the members (scrapers with a live `Session` stream), and which
 //! member owns which target at which generation. Every input is an [`Event`]
 //! or a new discovery result; after each it recomputes the assignment
-//! ([`sharding::bounded`]: bounded load, weighted by series count, from the
+//! ([`crate::sharding::bounded`]: bounded load, weighted by series count, from the
 //! previous owners so that only what must move does) and sends each member
 //! what changed for it: a full snapshot when it (re)joins, a delta otherwise.
 //!
@@ -213,7 +213,7 @@ pub struct CoordinatorOptions {
     /// Owners restored from persisted state (a new leader's predecessor's).
     pub restored: Option<crate::ha::PersistedState>,
     /// Where changes of the owners are persisted, if anywhere.
-    pub persist: Option<mpsc::UnboundedSender<crate::ha::StateChange>>,
+    pub persist: Option<crate::leader::PersistQueue>,
 }
 
 struct MemberState {
@@ -259,7 +259,7 @@ struct State {
     synced: bool,
     handover_lead: Duration,
     moves: std::collections::VecDeque<Move>,
-    persist: Option<mpsc::UnboundedSender<crate::ha::StateChange>>,
+    persist: Option<crate::leader::PersistQueue>,
 }
 
 impl State {
@@ -556,8 +556,11 @@ impl State {
         // to go to stays where it is.
         let mut leaving = Vec::new();
         for (tid, owned) in &self.owners {
+            let draining = self.members.get(&owned.member).is_some_and(|m| m.draining);
             let (reason, stop_at) = match desired.owner(tid) {
                 None if !self.targets.contains_key(tid) => (pb::RemovalReason::Gone, 0),
+                // Nobody to take it over: a draining owner stops at once.
+                None if draining => (pb::RemovalReason::Moved, 0),
                 None => continue,
                 Some(m) if m == owned.member => continue,
                 Some(_) if self.members.contains_key(&owned.member) => {
@@ -648,8 +651,7 @@ impl State {
             self.generation = next_gen;
             change.generation = next_gen;
             if let Some(p) = &self.persist {
-                // The persister only stops with the leadership.
-                let _ = p.send(change);
+                p.push(change);
             }
         }
 

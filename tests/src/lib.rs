@@ -5,6 +5,9 @@
 //! loopback ports with a temporary data directory and config, and kills them
 //! when dropped. [`TargetServer`] is a real HTTP target whose exposition a test
 //! can change. [`eventually`] polls with a deadline instead of sleeping.
+//! [`audit`] reads raw samples from the storage node and counts missed
+//! intervals, duplicates and stale markers; its [`audit::FleetServer`] serves
+//! many targets from one port and logs every request.
 //! When a test panics, the nodes' logs are printed.
 
 use std::future::Future;
@@ -17,6 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
+
+pub mod audit;
+pub mod etcd;
 
 /// Returns the path of a workspace binary built next to the test binary.
 pub fn bin(name: &str) -> PathBuf {
@@ -298,6 +304,14 @@ impl Cluster {
         )?;
         self.control = Some(p);
         wait_healthy(&self.http, &self.control_http).await
+    }
+
+    /// Sends SIGTERM to a scraper and waits for it to exit (its drain);
+    /// returns its exit code. Other tasks of the (multi-threaded) test runtime
+    /// keep running meanwhile.
+    pub fn terminate_scraper(&mut self, id: &str, deadline: Duration) -> Result<Option<i32>> {
+        let p = self.scraper_mut(id);
+        tokio::task::block_in_place(|| p.terminate(deadline))
     }
 
     pub fn scraper_mut(&mut self, id: &str) -> &mut Process {

@@ -1,11 +1,15 @@
 //! The etcd key layout and value encodings, under a configurable prefix
 //! (default `/scrapegrid/`):
 //!
-//! | key                          | value                                   |
-//! |------------------------------|-----------------------------------------|
-//! | `<prefix>leader`             | the leader's endpoint, attached to its lease; its create_revision is the term |
-//! | `<prefix>generation`         | the cluster generation, decimal         |
-//! | `<prefix>owners/<target_id>` | `<generation> <member>`: the owner's generation in decimal, one space, the member id |
+//! | key                          | value                                    |
+//! |------------------------------|------------------------------------------|
+//! | `<prefix>leader`             | the leader's endpoint, on its lease (1)  |
+//! | `<prefix>generation`         | the cluster generation, decimal          |
+//! | `<prefix>owners/<target_id>` | `<generation> <member>` (2)              |
+//!
+//! (1) The key's create_revision is the leader's term.
+//! (2) The owner's assignment generation in decimal, one space, the member
+//! id (which may contain spaces).
 //!
 //! Values are text so `etcdctl get --prefix /scrapegrid/` is readable.
 

@@ -58,7 +58,9 @@ pub trait Election: Send + Sync {
     /// `http://127.0.0.1:9091`), leads; then keeps the leadership alive in
     /// the background until it is lost or resigned. Transient backend errors
     /// are retried (and logged), so this only returns once leading or on a
-    /// permanent error. One campaign per candidate at a time.
+    /// permanent error. One campaign per candidate at a time. Dropping the
+    /// future may leave a term that was just won unkept; it then ends when
+    /// its lease expires.
     fn campaign(&self, endpoint: &str) -> BoxFuture<'_, Result<Leadership>>;
 
     /// Returns the current leader's endpoint, if there is a leader.

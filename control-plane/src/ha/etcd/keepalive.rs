@@ -13,7 +13,9 @@
 //! - the candidate is dropped (`stop`), without revoking: as if the process
 //!   died.
 //!
-//! Resigning cancels `lost` itself, which ends the task.
+//! Resigning cancels `lost` itself, which ends the task. The request
+//! channel holds one request: the next is sent only after the previous one
+//! was answered, so it is never full.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -74,7 +76,11 @@ impl KeepAlive {
                 tracing::debug!(%lease, "candidate dropped; its lease will expire")
             }
             End::Unconfirmed => {
-                tracing::warn!(%lease, ttl = ?self.ttl, "leadership lost: etcd did not confirm the lease for a whole TTL");
+                tracing::warn!(
+                    %lease,
+                    ttl = ?self.ttl,
+                    "leadership lost: etcd did not confirm the lease for a whole TTL"
+                );
                 lock(&self.stale_leases).push(self.lease);
             }
             End::Expired => tracing::warn!(%lease, "leadership lost: the lease expired"),
@@ -108,7 +114,11 @@ impl KeepAlive {
                 Ok(_) => return End::Expired,
                 Err(status) => {
                     stream = None;
-                    tracing::debug!(code = ?status.code(), message = status.message(), "lease keepalive failed; retrying");
+                    tracing::debug!(
+                        code = ?status.code(),
+                        message = status.message(),
+                        "lease keepalive failed; retrying"
+                    );
                 }
             }
         }

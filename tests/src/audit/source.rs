@@ -1,0 +1,255 @@
+//! The source's view of scraping: [`FleetServer`], one HTTP server for many
+//! targets that logs when each request arrived.
+//!
+//! Target `i` is served at `/t/<i>`. Each one is a distinct scrapegrid target
+//! because its scrape config group sets `__metrics_path__` and a label
+//! `t="<i>"` ([`FleetServer::static_configs`]), so target ids (final labels
+//! plus URL) differ while all share one address.
+//!
+//! A target can switch its exposition at the first request sent by a process
+//! other than a given one ([`FleetServer::switch_unless_from`]): a test can
+//! change a target exactly at the first scrape of its new owner. The sending
+//! process is found through `/proc`: the peer's port names a socket in
+//! `/proc/net/tcp`, whose inode is among the process's open files.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// One HTTP server serving many targets, each with its own request log.
+pub struct FleetServer {
+    pub addr: String,
+    fleet: Arc<Fleet>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Fleet {
+    port: u16,
+    targets: Vec<Mutex<FleetTarget>>,
+}
+
+struct FleetTarget {
+    body: String,
+    /// Arrival of every request, in milliseconds since the Unix epoch.
+    requests: Vec<i64>,
+    switch: Option<Switch>,
+}
+
+/// A body to serve from the first request sent by a process other than `unless_pid`.
+struct Switch {
+    unless_pid: i32,
+    body: String,
+    /// When it happened (request arrival, ms since the epoch).
+    at: Option<i64>,
+}
+
+impl FleetServer {
+    /// Starts serving `n` targets; target `i` serves `body(i)` until [`Self::set`].
+    pub async fn start(n: usize, body: impl Fn(usize) -> String) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let local = listener.local_addr()?;
+        let fleet = Arc::new(Fleet {
+            port: local.port(),
+            targets: (0..n)
+                .map(|i| {
+                    Mutex::new(FleetTarget {
+                        body: body(i),
+                        requests: Vec::new(),
+                        switch: None,
+                    })
+                })
+                .collect(),
+        });
+        let app = axum::Router::new()
+            .route("/t/{i}", axum::routing::get(serve))
+            .with_state(fleet.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+        Ok(Self {
+            addr: local.to_string(),
+            fleet,
+            task,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.fleet.targets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fleet.targets.is_empty()
+    }
+
+    /// Returns the `static_configs:` block (indented for a job entry of
+    /// `scrape_configs`) with one group per target.
+    pub fn static_configs(&self) -> String {
+        let mut yaml = String::from("    static_configs:\n");
+        for i in 0..self.len() {
+            yaml.push_str(&format!(
+                "      - targets: ['{}']\n        labels:\n          __metrics_path__: /t/{i}\n          t: '{i}'\n",
+                self.addr
+            ));
+        }
+        yaml
+    }
+
+    /// Sets the exposition of target `i`.
+    pub fn set(&self, i: usize, body: &str) {
+        self.target(i).body = body.to_string();
+    }
+
+    /// Returns the arrival times (ms since the epoch) of every request for target `i`.
+    pub fn requests(&self, i: usize) -> Vec<i64> {
+        self.target(i).requests.clone()
+    }
+
+    /// From the first request for target `i` sent by a process other than
+    /// `pid`, serves `body` (that request included).
+    pub fn switch_unless_from(&self, i: usize, pid: i32, body: &str) {
+        self.target(i).switch = Some(Switch {
+            unless_pid: pid,
+            body: body.to_string(),
+            at: None,
+        });
+    }
+
+    /// Returns when the switch of target `i` happened, if it did.
+    pub fn switched_at(&self, i: usize) -> Option<i64> {
+        self.target(i).switch.as_ref().and_then(|s| s.at)
+    }
+
+    fn target(&self, i: usize) -> std::sync::MutexGuard<'_, FleetTarget> {
+        self.fleet.targets[i].lock().unwrap()
+    }
+}
+
+impl Drop for FleetServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(
+    State(fleet): State<Arc<Fleet>>,
+    Path(i): Path<usize>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    let now = crate::audit::now_ms();
+    let Some(target) = fleet.targets.get(i) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let pending = {
+        let mut t = target.lock().unwrap();
+        t.requests.push(now);
+        t.switch
+            .as_ref()
+            .filter(|s| s.at.is_none())
+            .map(|s| s.unless_pid)
+    };
+    if let Some(pid) = pending {
+        let port = fleet.port;
+        let sender =
+            tokio::task::spawn_blocking(move || socket_owned_by(pid, peer.port(), port)).await;
+        if let Ok(Some(false)) = sender {
+            let mut guard = target.lock().unwrap();
+            let t = &mut *guard;
+            if let Some(s) = t.switch.as_mut().filter(|s| s.at.is_none()) {
+                s.at = Some(now);
+                t.body = s.body.clone();
+            }
+        }
+    }
+    let body = target.lock().unwrap().body.clone();
+    (
+        StatusCode::OK,
+        [("content-type", "text/plain; version=0.0.4")],
+        body,
+    )
+        .into_response()
+}
+
+/// Returns whether process `pid` holds the loopback TCP socket with local
+/// port `local_port` connected to port `remote_port`; `None` when no such
+/// socket exists.
+fn socket_owned_by(pid: i32, local_port: u16, remote_port: u16) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let inode = socket_inode(&table, local_port, remote_port)?;
+    let wanted = format!("socket:[{inode}]");
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == wanted.as_str())
+    }))
+}
+
+/// Returns the inode of the socket in a `/proc/net/tcp` table whose local
+/// port is `local_port` and remote port is `remote_port`.
+fn socket_inode(table: &str, local_port: u16, remote_port: u16) -> Option<u64> {
+    let port = |addr: &str| {
+        addr.rsplit_once(':')
+            .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
+    };
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (local, remote, inode) = (f.get(1)?, f.get(2)?, f.get(9)?);
+        (port(local)? == local_port && port(remote)? == remote_port)
+            .then(|| inode.parse().ok())
+            .flatten()
+            .filter(|&i| i != 0)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1111 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000     0        0 2222 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:C350 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 3333 1 0000000000000000 20 4 30 10 -1
+";
+
+    #[test]
+    fn finds_the_clients_socket_not_the_servers() {
+        // Server port 8080 (0x1F90), client port 50000 (0xC350).
+        assert_eq!(socket_inode(TABLE, 50000, 8080), Some(3333));
+        assert_eq!(socket_inode(TABLE, 8080, 50000), Some(2222));
+        assert_eq!(socket_inode(TABLE, 50001, 8080), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn logs_requests_and_switches_for_another_process() -> Result<()> {
+        let fleet = FleetServer::start(2, |i| format!("v {i}\n")).await?;
+        assert!(fleet.static_configs().contains("__metrics_path__: /t/1"));
+        let http = reqwest::Client::new();
+        let get = |i: usize| {
+            let url = format!("http://{}/t/{i}", fleet.addr);
+            let http = http.clone();
+            async move { http.get(url).send().await?.text().await }
+        };
+        assert_eq!(get(1).await?, "v 1\n");
+        // Requests from this process do not switch; another process's do.
+        let me = std::process::id() as i32;
+        fleet.switch_unless_from(0, me, "w 0\n");
+        assert_eq!(get(0).await?, "v 0\n");
+        assert_eq!(fleet.switched_at(0), None);
+        let out = tokio::process::Command::new("curl")
+            .args(["-s", &format!("http://{}/t/0", fleet.addr)])
+            .output()
+            .await?;
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "w 0\n");
+        assert!(fleet.switched_at(0).is_some());
+        assert_eq!(get(0).await?, "w 0\n");
+        assert_eq!(fleet.requests(0).len(), 3);
+        assert_eq!(fleet.requests(1).len(), 1);
+        Ok(())
+    }
+}
