@@ -673,11 +673,19 @@ impl State {
         let mut failed = Vec::new();
         for (id, m) in self.members.iter_mut() {
             let msg = if m.needs_snapshot {
+                // This round's adds carry their handover times: a joiner's
+                // first message is its snapshot.
+                let mut handed: HashMap<String, pb::Target> = adds
+                    .remove(id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| (t.id.clone(), t))
+                    .collect();
                 let targets: Vec<pb::Target> = self
                     .owners
-                    .values()
-                    .filter(|o| o.member == *id)
-                    .filter_map(|o| o.sent.clone())
+                    .iter()
+                    .filter(|(_, o)| o.member == *id)
+                    .filter_map(|(tid, o)| handed.remove(tid).or_else(|| o.sent.clone()))
                     .collect();
                 m.pools_sent.clear();
                 Some(out.assignment(m, true, targets, Vec::new(), HashSet::new()))

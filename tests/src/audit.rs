@@ -50,6 +50,10 @@ pub struct Coverage {
     pub max_gap_ms: i64,
     /// Timestamps of the stale markers in the window.
     pub stale: Vec<i64>,
+    /// Each duplicate as the pair of timestamps that are too close.
+    pub duplicate_pairs: Vec<(i64, i64)>,
+    /// Each gap that counts missed intervals, as the timestamps around it.
+    pub gap_pairs: Vec<(i64, i64)>,
 }
 
 impl Coverage {
@@ -61,6 +65,9 @@ impl Coverage {
         self.duplicates += other.duplicates;
         self.max_gap_ms = self.max_gap_ms.max(other.max_gap_ms);
         self.stale.extend_from_slice(&other.stale);
+        self.duplicate_pairs
+            .extend_from_slice(&other.duplicate_pairs);
+        self.gap_pairs.extend_from_slice(&other.gap_pairs);
     }
 }
 
@@ -83,10 +90,14 @@ impl fmt::Display for Coverage {
 ///
 /// Stale markers (bit-exact, see [`is_stale_marker`]) are counted with
 /// their timestamps and otherwise ignored: they are not scrapes. Gaps and
-/// duplicates are judged between consecutive real samples that touch the
-/// window, so pass samples from a little before and after it. An edge of
-/// the window with no sample beyond it counts as a sample there: a series
-/// that stops (or starts) inside the window shows the missing part as a gap.
+/// duplicates are judged between consecutive real samples, so pass samples
+/// from a little before and after the window. A gap's missed intervals are
+/// spread evenly over it, and each one, like each duplicate (by its later
+/// sample), belongs to the window `[start, end)` it falls in: adjacent
+/// windows never count the same one. `max_gap_ms` is the longest gap that
+/// touches the window. An edge of the window with no sample beyond it counts
+/// as a sample there: a series that stops (or starts) inside the window
+/// shows the missing part as a gap.
 pub fn coverage(samples: &[(i64, f64)], interval_ms: i64, window: Window) -> Coverage {
     let mut real: Vec<i64> = samples
         .iter()
@@ -131,6 +142,7 @@ fn timing(sorted: &[i64], interval_ms: i64, window: Window) -> Coverage {
     if sorted.last().is_none_or(|&t| t < window.end_ms) {
         points.push((window.end_ms, false));
     }
+    let owns = |t: i64| window.start_ms <= t && t < window.end_ms;
     for pair in points.windows(2) {
         let ((a, a_real), (b, b_real)) = (pair[0], pair[1]);
         if b < window.start_ms || a > window.end_ms {
@@ -138,11 +150,19 @@ fn timing(sorted: &[i64], interval_ms: i64, window: Window) -> Coverage {
         }
         let gap = b - a;
         c.max_gap_ms = c.max_gap_ms.max(gap);
-        if a_real && b_real && 2 * gap < interval_ms {
+        if a_real && b_real && 2 * gap < interval_ms && owns(b) {
             c.duplicates += 1;
+            c.duplicate_pairs.push((a, b));
         }
         if 2 * gap > 3 * interval_ms {
-            c.missed += (gap as f64 / interval_ms as f64).round() as usize - 1;
+            let slots = (gap as f64 / interval_ms as f64).round() as i64 - 1;
+            let inside = (1..=slots)
+                .filter(|j| owns(a + j * gap / (slots + 1)))
+                .count();
+            if inside > 0 {
+                c.missed += inside;
+                c.gap_pairs.push((a, b));
+            }
         }
     }
     c
@@ -244,6 +264,7 @@ mod tests {
         let ts = [0, 1000, 2000, 6000, 7000, 8000];
         let c = coverage(&ones(&ts), I, w(0, 8000));
         assert_eq!(c.missed, 3, "{c:?}");
+        assert_eq!(c.gap_pairs, vec![(2000, 6000)]);
         assert_eq!(c.max_gap_ms, 4000);
         assert_eq!(c.duplicates, 0);
         // One slot missing, with jitter either way.
@@ -267,6 +288,7 @@ mod tests {
         let ts = [0, 1000, 2000, 3000, 3040, 4000, 5000];
         let c = coverage(&ones(&ts), I, w(0, 5000));
         assert_eq!(c.duplicates, 1, "{c:?}");
+        assert_eq!(c.duplicate_pairs, vec![(3000, 3040)]);
         assert_eq!(c.missed, 0);
         let c = request_coverage(&[5000, 3040, 0, 1000, 2000, 3000, 4000], I, w(0, 5000));
         assert_eq!(c.duplicates, 1, "unsorted request times: {c:?}");
@@ -296,6 +318,7 @@ mod tests {
         let c = coverage(&ones(&[0, 1000, 2000, 3000]), I, w(0, 8000));
         assert_eq!(c.max_gap_ms, 5000);
         assert_eq!(c.missed, 4);
+        assert_eq!(c.gap_pairs, vec![(3000, 8000)], "ends at the window's edge");
         // It starts late.
         let c = coverage(&ones(&[5000, 6000]), I, w(0, 6000));
         assert_eq!(c.missed, 4, "{c:?}");
@@ -309,6 +332,22 @@ mod tests {
         // A gap that straddles an edge is the window's.
         let c = coverage(&ones(&[-500, 2500, 3500]), I, w(0, 3000));
         assert_eq!(c.missed, 2, "{c:?}");
+    }
+
+    #[test]
+    fn adjacent_windows_never_count_the_same_miss_or_duplicate() {
+        // The slot at about -500 is missed (the gap straddles 0), and the
+        // one at 1500 is taken twice, right at the edge between the windows.
+        let ts = [-2500, -1500, 500, 1500, 1510, 2500];
+        let (before, after) = (w(-3000, 0), w(0, 1510));
+        let b = coverage(&ones(&ts), I, before);
+        let a = coverage(&ones(&ts), I, after);
+        assert_eq!((b.missed, a.missed), (1, 0), "{b:?} {a:?}");
+        assert_eq!(b.gap_pairs, vec![(-1500, 500)]);
+        assert!(a.gap_pairs.is_empty());
+        assert_eq!(a.max_gap_ms, 2000, "the straddling gap still touches it");
+        let next = coverage(&ones(&ts), I, w(1510, 3000));
+        assert_eq!((a.duplicates, next.duplicates), (0, 1), "{a:?} {next:?}");
     }
 
     #[test]

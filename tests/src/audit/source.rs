@@ -6,19 +6,24 @@
 //! `t="<i>"` ([`FleetServer::static_configs`]), so target ids (final labels
 //! plus URL) differ while all share one address.
 //!
-//! A target can switch its exposition at the first request sent by a process
-//! other than a given one ([`FleetServer::switch_unless_from`]): a test can
-//! change a target exactly at the first scrape of its new owner. The sending
-//! process is found through `/proc`: the peer's port names a socket in
-//! `/proc/net/tcp`, whose inode is among the process's open files.
+//! Every request is logged with the process that sent it
+//! ([`FleetServer::requests_by`]), so a slot scraped twice names both
+//! scrapers, and a target can switch its exposition at the first request
+//! sent by a process other than a given one
+//! ([`FleetServer::switch_unless_from`]): a test can change a target exactly
+//! at the first scrape of its new owner. The sender is found once per
+//! connection through `/proc`: the peer's port names a socket in
+//! `/proc/net/tcp`, whose inode is among the sending process's open files.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Result;
+use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::serve::IncomingStream;
 
 /// One HTTP server serving many targets, each with its own request log.
 pub struct FleetServer {
@@ -34,9 +39,40 @@ struct Fleet {
 
 struct FleetTarget {
     body: String,
-    /// Arrival of every request, in milliseconds since the Unix epoch.
-    requests: Vec<i64>,
+    /// Arrival of every request (ms since the Unix epoch) and the sender's pid.
+    requests: Vec<(i64, Option<i32>)>,
     switch: Option<Switch>,
+}
+
+/// One connection: its peer and, once a request asked, the sending process.
+#[derive(Clone)]
+struct Peer {
+    addr: SocketAddr,
+    pid: Arc<OnceLock<Option<i32>>>,
+}
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Self {
+            addr: *stream.remote_addr(),
+            pid: Arc::default(),
+        }
+    }
+}
+
+impl Peer {
+    /// Returns the process on the other end, found on the first call.
+    async fn pid(&self, server_port: u16) -> Option<i32> {
+        if let Some(pid) = self.pid.get() {
+            return *pid;
+        }
+        let port = self.addr.port();
+        let pid = tokio::task::spawn_blocking(move || socket_owner(port, server_port))
+            .await
+            .ok()
+            .flatten();
+        *self.pid.get_or_init(|| pid)
+    }
 }
 
 /// A body to serve from the first request sent by a process other than `unless_pid`.
@@ -68,11 +104,7 @@ impl FleetServer {
             .route("/t/{i}", axum::routing::get(serve))
             .with_state(fleet.clone());
         let task = tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await;
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>()).await;
         });
         Ok(Self {
             addr: local.to_string(),
@@ -109,6 +141,12 @@ impl FleetServer {
 
     /// Returns the arrival times (ms since the epoch) of every request for target `i`.
     pub fn requests(&self, i: usize) -> Vec<i64> {
+        self.target(i).requests.iter().map(|(t, _)| *t).collect()
+    }
+
+    /// Returns the arrival time and the sender's pid (`None` when it could
+    /// not be found) of every request for target `i`.
+    pub fn requests_by(&self, i: usize) -> Vec<(i64, Option<i32>)> {
         self.target(i).requests.clone()
     }
 
@@ -141,34 +179,24 @@ impl Drop for FleetServer {
 async fn serve(
     State(fleet): State<Arc<Fleet>>,
     Path(i): Path<usize>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
 ) -> Response {
     let now = crate::audit::now_ms();
     let Some(target) = fleet.targets.get(i) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let pending = {
-        let mut t = target.lock().unwrap();
-        t.requests.push(now);
-        t.switch
-            .as_ref()
-            .filter(|s| s.at.is_none())
-            .map(|s| s.unless_pid)
-    };
-    if let Some(pid) = pending {
-        let port = fleet.port;
-        let sender =
-            tokio::task::spawn_blocking(move || socket_owned_by(pid, peer.port(), port)).await;
-        if let Ok(Some(false)) = sender {
-            let mut guard = target.lock().unwrap();
-            let t = &mut *guard;
-            if let Some(s) = t.switch.as_mut().filter(|s| s.at.is_none()) {
-                s.at = Some(now);
-                t.body = s.body.clone();
-            }
+    let pid = peer.pid(fleet.port).await;
+    let mut guard = target.lock().unwrap();
+    let t = &mut *guard;
+    t.requests.push((now, pid));
+    if let Some(s) = t.switch.as_mut() {
+        if s.at.is_none() && pid.is_some_and(|p| p != s.unless_pid) {
+            s.at = Some(now);
+            t.body = s.body.clone();
         }
     }
-    let body = target.lock().unwrap().body.clone();
+    let body = t.body.clone();
+    drop(guard);
     (
         StatusCode::OK,
         [("content-type", "text/plain; version=0.0.4")],
@@ -177,17 +205,25 @@ async fn serve(
         .into_response()
 }
 
-/// Returns whether process `pid` holds the loopback TCP socket with local
-/// port `local_port` connected to port `remote_port`; `None` when no such
-/// socket exists.
-fn socket_owned_by(pid: i32, local_port: u16, remote_port: u16) -> Option<bool> {
+/// Returns the pid of the process holding the loopback TCP socket with
+/// local port `local_port` connected to port `remote_port`.
+fn socket_owner(local_port: u16, remote_port: u16) -> Option<i32> {
     let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
     let inode = socket_inode(&table, local_port, remote_port)?;
     let wanted = format!("socket:[{inode}]");
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
-    Some(fds.flatten().any(|fd| {
-        std::fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy() == wanted.as_str())
-    }))
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let fds = std::fs::read_dir(entry.path().join("fd")).ok()?;
+            fds.flatten()
+                .any(|fd| {
+                    std::fs::read_link(fd.path())
+                        .is_ok_and(|l| l.to_string_lossy() == wanted.as_str())
+                })
+                .then_some(pid)
+        })
 }
 
 /// Returns the inode of the socket in a `/proc/net/tcp` table whose local
@@ -241,15 +277,19 @@ mod tests {
         fleet.switch_unless_from(0, me, "w 0\n");
         assert_eq!(get(0).await?, "v 0\n");
         assert_eq!(fleet.switched_at(0), None);
-        let out = tokio::process::Command::new("curl")
+        let curl = tokio::process::Command::new("curl")
             .args(["-s", &format!("http://{}/t/0", fleet.addr)])
-            .output()
-            .await?;
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let curl_pid = curl.id().map(|p| p as i32);
+        let out = curl.wait_with_output().await?;
         assert_eq!(String::from_utf8_lossy(&out.stdout), "w 0\n");
         assert!(fleet.switched_at(0).is_some());
         assert_eq!(get(0).await?, "w 0\n");
+        let senders: Vec<Option<i32>> = fleet.requests_by(0).iter().map(|(_, p)| *p).collect();
+        assert_eq!(senders, vec![Some(me), curl_pid, Some(me)]);
         assert_eq!(fleet.requests(0).len(), 3);
-        assert_eq!(fleet.requests(1).len(), 1);
+        assert_eq!(fleet.requests_by(1), vec![(fleet.requests(1)[0], Some(me))]);
         Ok(())
     }
 }
