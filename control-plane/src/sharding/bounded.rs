@@ -235,10 +235,23 @@ pub fn assign_bounded(
     // 1. Keep: a target stays on its previous owner if it fits, targets on
     //    the arcs of a new member last (a member over capacity sheds those
     //    first: they have somewhere natural to go).
+    // Without a joiner, what must move is only what a member cannot keep:
+    // a member sheds once it is over the mean plus the heaviest target, not
+    // at `cap`, so weights drifting between rounds (series counts change)
+    // do not shuffle small fleets, where `cap` is a tight integer bound.
+    let w_max = weight.iter().copied().max().unwrap_or(1);
+    let keep_cap = if any_new {
+        capacity
+    } else {
+        capacity.max(total.div_ceil(n as u64) + w_max)
+    };
     for arc_pass in [false, true] {
         for &(_, _, t) in &order {
             let (t, p) = (t as usize, prev[t as usize]);
-            if p != NONE && is_new[home(t) as usize] == arc_pass && fits(&load, p, weight[t]) {
+            if p != NONE
+                && is_new[home(t) as usize] == arc_pass
+                && load[p as usize] + weight[t] <= keep_cap
+            {
                 owner[t] = p;
                 load[p as usize] += weight[t];
             }
