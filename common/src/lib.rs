@@ -7,12 +7,14 @@
 //!   Prometheus accepts, then `validate()` into a typed config whose errors name
 //!   the file, the job and the field.
 //! - [`duration`]: Prometheus duration syntax (`15s`, `1m30s`).
+//! - [`clock`]: the wall clock in Unix milliseconds.
 //! - [`telemetry`]: tracing and the `/metrics` recorder every binary installs.
 //!
 //! Data flows one way: the control plane loads [`config`], relabels targets
 //! with [`relabel`], and ships each job's metric relabel rules to scrapers as
 //! `RelabelRule` messages that scrapers turn back into [`relabel::RelabelConfig`].
 
+pub mod clock;
 pub mod config;
 pub mod duration;
 pub mod labels;

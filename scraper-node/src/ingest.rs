@@ -49,23 +49,35 @@ impl IngestHandle {
         let _ = self.tx.send(batch).await;
     }
 
-    /// Asks the storage node for the series the previous owner of
-    /// `target_id` handed over under a generation older than `generation`;
-    /// `Ok(None)` while there is none. Rare (once per move), so it dials a
-    /// connection of its own.
-    pub async fn take_handover(
-        &self,
+    /// Returns a reader of handover records on the storage node now in use.
+    /// It connects on first use and keeps the connection for its polls.
+    pub fn handover_reader(&self) -> Result<HandoverReader, String> {
+        let endpoint = self.endpoint.borrow().clone();
+        let channel = tonic::transport::Endpoint::from_shared(endpoint)
+            .map_err(|e| format!("invalid storage endpoint: {e}"))?
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(2))
+            .connect_lazy();
+        Ok(HandoverReader(
+            IngestClient::new(channel).max_decoding_message_size(64 << 20),
+        ))
+    }
+}
+
+/// Reads what a target's previous owner handed over (`Ingest/TakeHandover`).
+pub struct HandoverReader(IngestClient<tonic::transport::Channel>);
+
+impl HandoverReader {
+    /// Returns the series the previous owner of `target_id` handed over
+    /// under a generation older than `generation`; `Ok(None)` while there
+    /// is none.
+    pub async fn take(
+        &mut self,
         target_id: &str,
         generation: u64,
     ) -> Result<Option<Vec<Labels>>, String> {
-        let endpoint = self.endpoint.borrow().clone();
-        let ep = tonic::transport::Endpoint::from_shared(endpoint)
-            .map_err(|e| format!("invalid storage endpoint: {e}"))?
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(2));
-        let channel = ep.connect().await.map_err(|e| format!("connect: {e}"))?;
-        let response = IngestClient::new(channel)
-            .max_decoding_message_size(64 << 20)
+        let response = self
+            .0
             .take_handover(pb::HandoverRequest {
                 target_id: target_id.to_string(),
                 generation,

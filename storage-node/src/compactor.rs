@@ -20,7 +20,9 @@
 //! rewrites the chunk they fall in.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use scrapegrid_common::clock::now_ms;
 
 use rocksdb::WriteBatch;
 use tokio::time::MissedTickBehavior;
@@ -102,13 +104,6 @@ pub async fn run(db: Arc<Db>, config: CompactorConfig, stop: CancellationToken) 
             Err(err) => tracing::error!(error = %err, "compaction panicked"),
         }
     }
-}
-
-/// Returns the wall clock in Unix milliseconds.
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn ms(d: Duration) -> i64 {

@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::{keys, metrics, writer};
+use crate::{keys, metrics};
 
 /// A key encoding: series id and timestamp to key, and back.
 type KeyFn = fn(u64, i64) -> [u8; 16];
@@ -286,7 +286,7 @@ pub fn spawn(db: Arc<Db>, config: RetentionConfig, stop: CancellationToken) -> J
                     let (db, stop) = (db.clone(), stop.clone());
                     let joined = tokio::task::spawn_blocking(move || {
                         let start = Instant::now();
-                        let res = run_pass(&db, &config, writer::now_ms(), &stop);
+                        let res = run_pass(&db, &config, scrapegrid_common::clock::now_ms(), &stop);
                         (res, start.elapsed())
                     })
                     .await;

@@ -33,9 +33,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rocksdb::WriteBatch;
+use scrapegrid_common::clock::now_ms;
 use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
@@ -476,13 +477,6 @@ impl State {
             String::new(),
         ))
     }
-}
-
-/// Returns the wall clock in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Adds a new series to `wb`: its label set both ways and its postings.

@@ -218,7 +218,8 @@ impl ClusterBuilder {
     }
 }
 
-async fn wait_healthy(http: &reqwest::Client, addr: &str) -> Result<()> {
+/// Waits (up to 20 s) until `http://{addr}/-/healthy` answers 200.
+pub async fn wait_healthy(http: &reqwest::Client, addr: &str) -> Result<()> {
     let url = format!("http://{addr}/-/healthy");
     eventually(Duration::from_secs(20), || async {
         let r = http.get(&url).send().await.ok()?;

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use scrapegrid_tests::audit::{self, Coverage, FleetServer, Window};
 use scrapegrid_tests::etcd::Etcd;
-use scrapegrid_tests::{bin, eventually, free_addr, Process};
+use scrapegrid_tests::{bin, eventually, free_addr, wait_healthy, Process};
 
 const INTERVAL_MS: i64 = 500;
 const TARGETS: usize = 12;
@@ -186,6 +186,25 @@ impl HaCluster {
         Ok(total)
     }
 
+    /// Asserts that over `window` every target was scraped once per slot
+    /// and stored once per slot, with no stale marker.
+    async fn assert_nothing_lost(
+        &self,
+        what: &str,
+        fleet: &FleetServer,
+        window: Window,
+    ) -> Result<()> {
+        let stored = self.audit_up(window).await?;
+        let requests = Self::audit_requests(fleet, window);
+        println!("{what} window: stored up: {stored}; requests: {requests}");
+        assert_eq!(stored.missed, 0, "{what}: stored: {stored}");
+        assert_eq!(stored.duplicates, 0, "{what}: stored: {stored}");
+        assert!(stored.stale.is_empty(), "{what}: stored: {stored}");
+        assert_eq!(requests.missed, 0, "{what}: requests: {requests}");
+        assert_eq!(requests.duplicates, 0, "{what}: requests: {requests}");
+        Ok(())
+    }
+
     /// Audits the requests every target received over `window`.
     fn audit_requests(fleet: &FleetServer, window: Window) -> Coverage {
         let mut total = Coverage::default();
@@ -240,16 +259,6 @@ fn spawn_control(
     )
 }
 
-async fn wait_healthy(http: &reqwest::Client, addr: &str) -> Result<()> {
-    let url = format!("http://{addr}/-/healthy");
-    eventually(Duration::from_secs(20), || async {
-        let r = http.get(&url).send().await.ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await
-    .with_context(|| format!("{url} never became healthy"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_failover_and_etcd_outage_move_nothing_and_lose_nothing() -> Result<()> {
     let mut etcd = Etcd::start().await?;
@@ -301,14 +310,9 @@ async fn leader_failover_and_etcd_outage_move_nothing_and_lose_nothing() -> Resu
         start_ms: killed_at - 2_000,
         end_ms: audit::now_ms() - 1_000,
     };
-    let stored = cluster.audit_up(window).await?;
-    let requests = HaCluster::audit_requests(&fleet, window);
-    println!("failover window: stored up: {stored}; requests: {requests}");
-    assert_eq!(stored.missed, 0, "stored: {stored}");
-    assert_eq!(stored.duplicates, 0, "stored: {stored}");
-    assert!(stored.stale.is_empty(), "stored: {stored}");
-    assert_eq!(requests.missed, 0, "requests: {requests}");
-    assert_eq!(requests.duplicates, 0, "requests: {requests}");
+    cluster
+        .assert_nothing_lost("failover", &fleet, window)
+        .await?;
 
     // etcd away for a while: scraping goes on, nothing moves.
     let stopped_at = audit::now_ms();
@@ -344,14 +348,9 @@ async fn leader_failover_and_etcd_outage_move_nothing_and_lose_nothing() -> Resu
         start_ms: stopped_at - 1_000,
         end_ms: audit::now_ms() - 1_000,
     };
-    let stored = cluster.audit_up(window).await?;
-    let requests = HaCluster::audit_requests(&fleet, window);
-    println!("etcd outage window: stored up: {stored}; requests: {requests}");
-    assert_eq!(stored.missed, 0, "stored: {stored}");
-    assert_eq!(stored.duplicates, 0, "stored: {stored}");
-    assert!(stored.stale.is_empty(), "stored: {stored}");
-    assert_eq!(requests.missed, 0, "requests: {requests}");
-    assert_eq!(requests.duplicates, 0, "requests: {requests}");
+    cluster
+        .assert_nothing_lost("etcd outage", &fleet, window)
+        .await?;
     drop(cluster.dir);
     Ok(())
 }

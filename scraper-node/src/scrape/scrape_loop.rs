@@ -16,11 +16,12 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
+use scrapegrid_common::clock::now_ms;
 use scrapegrid_proto::v1 as pb;
 
 use super::http_client::TargetClient;
@@ -79,14 +80,6 @@ impl LoopControl {
     }
 }
 
-/// Returns milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
 /// Returns the target's offset inside its interval.
 pub fn offset_ms(target_id: &str, interval_ms: i64) -> i64 {
     (xxhash_rust::xxh3::xxh3_64(target_id.as_bytes()) % interval_ms as u64) as i64
@@ -138,8 +131,16 @@ async fn take_handover(
     cancel: &CancellationToken,
 ) {
     let deadline = tokio::time::Instant::now() + spec.timeout.max(HANDOVER_WAIT);
+    let mut reader = match ingest.handover_reader() {
+        Ok(r) => r,
+        Err(error) => {
+            ::metrics::counter!(metrics::HANDOVERS, "outcome" => "missed").increment(1);
+            tracing::warn!(target = %spec.id, %error, "cannot read the handover");
+            return;
+        }
+    };
     loop {
-        match ingest.take_handover(&spec.id, spec.generation).await {
+        match reader.take(&spec.id, spec.generation).await {
             Ok(Some(series)) => {
                 ::metrics::counter!(metrics::HANDOVERS, "outcome" => "taken").increment(1);
                 state.adopt(series.into_iter().map(Series::new).collect());

@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use metrics_exporter_prometheus::PrometheusHandle;
+use scrapegrid_common::clock::now_ms;
 use scrapegrid_common::Labels;
 use tokio_util::sync::CancellationToken;
 
@@ -159,11 +160,6 @@ async fn blocking<T: Send + 'static>(
             "query timed out in query execution",
         )),
     }
-}
-
-fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Parses an optional time parameter.
