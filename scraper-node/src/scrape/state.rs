@@ -227,7 +227,7 @@ impl TargetState {
                 }
             };
             report.samples_scraped += 1;
-            let series = match self.cache.get_mut(sample.series) {
+            let series = match self.cache.get_mut(&*sample.series) {
                 Some(entry) => {
                     entry.last_seen = self.iteration;
                     entry.series.clone()
@@ -244,7 +244,7 @@ impl TargetState {
                         series: series.clone(),
                         last_seen: self.iteration,
                     };
-                    self.cache.insert(sample.series.into(), entry);
+                    self.cache.insert(sample.series.as_ref().into(), entry);
                     series
                 }
             };

@@ -1,8 +1,14 @@
-//! Parsers for scrape bodies: today the Prometheus text exposition format
-//! 0.0.4, with the same acceptance rules as Prometheus 2.42
-//! (`model/textparse/promparse.go` and `promlex.l`).
+//! Parsers for scrape bodies, with the acceptance rules of Prometheus 2.42
+//! (`model/textparse/`):
+//! - the Prometheus text format 0.0.4 ([`text`], `promparse.go`);
+//! - OpenMetrics 1.0 ([`openmetrics`], `openmetricsparse.go`);
+//! - the protobuf format, length-delimited `io.prometheus.client.MetricFamily`
+//!   messages, classic types ([`protobuf`], `protobufparse.go`).
 //!
-//! # Grammar
+//! [`Format::from_content_type`] picks the parser from the response's
+//! `Content-Type` with Prometheus's fallback rules.
+//!
+//! # Text format grammar
 //!
 //! ```text
 //! body        = { line } ;                      (the last "\n" is optional)
@@ -63,6 +69,8 @@
 //! like Prometheus's (`expected label name, got "1b"`). The parser stops at the
 //! first error.
 
+mod openmetrics;
+mod protobuf;
 mod text;
 
 #[cfg(test)]
@@ -84,6 +92,8 @@ pub enum Entry<'a> {
     /// `# HELP name text`, with `\\` and `\n` unescaped; borrowed unless the
     /// text contains an escape.
     Help { name: &'a str, help: Cow<'a, str> },
+    /// `# UNIT name unit` (OpenMetrics only).
+    Unit { name: &'a str, unit: &'a str },
     /// Any other comment line.
     Comment,
 }
@@ -97,8 +107,14 @@ pub enum MetricType {
     Histogram,
     Summary,
     Untyped,
-    // TODO: Info, StateSet, GaugeHistogram and Unknown arrive with the
-    // OpenMetrics parser; the 0.0.4 text format cannot express them.
+    /// OpenMetrics `info`.
+    Info,
+    /// OpenMetrics `stateset`.
+    StateSet,
+    /// OpenMetrics `gaugehistogram` (also protobuf `GAUGE_HISTOGRAM`).
+    GaugeHistogram,
+    /// OpenMetrics `unknown`.
+    Unknown,
 }
 
 impl MetricType {
@@ -110,19 +126,36 @@ impl MetricType {
             MetricType::Histogram => "histogram",
             MetricType::Summary => "summary",
             MetricType::Untyped => "untyped",
+            MetricType::Info => "info",
+            MetricType::StateSet => "stateset",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Unknown => "unknown",
         }
     }
 }
 
-/// A sample line.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// A sample.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sample<'a> {
-    /// The series exactly as written, metric name plus label block
+    /// The series in text-format syntax, metric name plus label block
     /// (`http_requests_total{code="200"}`), without surrounding whitespace;
-    /// the scrape loop uses it as a cache key, so it is a slice of the input
-    /// (zero-copy).
-    pub series: &'a str,
+    /// the scrape loop uses it as a cache key. The text and OpenMetrics
+    /// parsers borrow it from the body as written (zero-copy); the protobuf
+    /// parser writes it out, with label values escaped as in the text format.
+    pub series: Cow<'a, str>,
     /// The value; NaN always has the bits [`NORMAL_NAN_BITS`].
+    pub value: f64,
+    /// Milliseconds; OpenMetrics seconds are converted as Prometheus does.
+    pub timestamp_ms: Option<i64>,
+    /// The sample's exemplar (OpenMetrics, protobuf), if it has one.
+    pub exemplar: Option<Box<Exemplar>>,
+}
+
+/// An exemplar attached to a sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemplar {
+    /// The exemplar's labels (`trace_id`, ...), without `__name__`.
+    pub labels: scrapegrid_common::Labels,
     pub value: f64,
     pub timestamp_ms: Option<i64>,
 }
@@ -136,7 +169,7 @@ impl Sample<'_> {
     /// come from [`Parser`] it returns the labels it can read up to the first
     /// syntax error.
     pub fn labels(&self) -> scrapegrid_common::Labels {
-        text::series_labels(self.series)
+        text::series_labels(&self.series)
     }
 }
 
@@ -173,42 +206,78 @@ impl ParseError {
 pub enum Format {
     /// The Prometheus text format 0.0.4 (`text/plain; version=0.0.4`).
     PrometheusText,
-    // TODO: OpenMetrics and Protobuf, once their parsers exist.
+    /// OpenMetrics 1.0 (`application/openmetrics-text`).
+    OpenMetrics,
+    /// Length-delimited protobuf `MetricFamily` messages
+    /// (`application/vnd.google.protobuf`).
+    Protobuf,
 }
 
 impl Format {
-    /// Returns the format for a response's `Content-Type`. Anything missing or
-    /// unknown is the Prometheus text format, as in Prometheus 2.42.
+    /// Returns the format for a response's `Content-Type`, as Prometheus
+    /// 2.42's `textparse.New`: the media type (parameters ignored, case
+    /// insensitive) picks OpenMetrics or protobuf; anything else, a missing
+    /// header or one that does not parse as a media type is the text format.
     pub fn from_content_type(ct: Option<&str>) -> Format {
-        // TODO: map `application/openmetrics-text` and
-        // `application/vnd.google.protobuf` once those parsers exist; until
-        // then every body falls back to the text format, like Prometheus does
-        // for an unknown media type.
-        let _ = ct;
-        Format::PrometheusText
+        let Some(ct) = ct else {
+            return Format::PrometheusText;
+        };
+        match media_type(ct) {
+            Some(m) if m.eq_ignore_ascii_case("application/openmetrics-text") => {
+                Format::OpenMetrics
+            }
+            Some(m) if m.eq_ignore_ascii_case("application/vnd.google.protobuf") => {
+                Format::Protobuf
+            }
+            _ => Format::PrometheusText,
+        }
     }
+}
+
+/// Returns the media type of a Content-Type value (`type/subtype`, trimmed),
+/// or None when it is not one, as Go's `mime.ParseMediaType` rejects it.
+/// Parameters are not validated beyond their presence after a `;`.
+fn media_type(ct: &str) -> Option<&str> {
+    let m = ct.split(';').next().unwrap_or_default().trim();
+    let (ty, sub) = m.split_once('/')?;
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes().all(|c| {
+                c.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&c)
+            })
+    };
+    (token(ty) && token(sub)).then_some(m)
 }
 
 /// A pull parser over one scrape body.
 #[derive(Debug)]
-pub struct Parser<'a> {
-    text: text::TextParser<'a>,
+pub struct Parser<'a>(Inner<'a>);
+
+#[derive(Debug)]
+enum Inner<'a> {
+    Text(text::TextParser<'a>),
+    OpenMetrics(openmetrics::OpenMetricsParser<'a>),
+    Protobuf(protobuf::ProtobufParser<'a>),
 }
 
 impl<'a> Parser<'a> {
     /// Returns a parser over `body` in `format`.
     pub fn new(format: Format, body: &'a [u8]) -> Parser<'a> {
-        match format {
-            Format::PrometheusText => Parser {
-                text: text::TextParser::new(body),
-            },
-        }
+        Parser(match format {
+            Format::PrometheusText => Inner::Text(text::TextParser::new(body)),
+            Format::OpenMetrics => Inner::OpenMetrics(openmetrics::OpenMetricsParser::new(body)),
+            Format::Protobuf => Inner::Protobuf(protobuf::ProtobufParser::new(body)),
+        })
     }
 
     /// Returns the next entry, Ok(None) at end of input, or the first error
     /// (then stops: later calls return Ok(None)).
     pub fn next_entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
-        self.text.next_entry()
+        match &mut self.0 {
+            Inner::Text(p) => p.next_entry(),
+            Inner::OpenMetrics(p) => p.next_entry(),
+            Inner::Protobuf(p) => p.next_entry(),
+        }
     }
 }
 

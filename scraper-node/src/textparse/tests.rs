@@ -38,6 +38,7 @@ fn render(e: &Entry<'_>) -> String {
         }
         Entry::Type { name, kind } => format!("T {name} {}", kind.as_str()),
         Entry::Help { name, help } => format!("H {name} {help:?}"),
+        Entry::Unit { name, unit } => format!("U {name} {unit}"),
         Entry::Comment => "C".to_owned(),
     }
 }
@@ -600,9 +601,10 @@ fn labels_are_parsed_sorted_and_unescaped() {
 #[test]
 fn labels_of_a_hand_made_series_are_best_effort() {
     let s = Sample {
-        series: "a{b=\"1\",b=\"2\",c=oops}",
+        series: "a{b=\"1\",b=\"2\",c=oops}".into(),
         value: 1.0,
         timestamp_ms: None,
+        exemplar: None,
     };
     assert_eq!(
         s.labels(),
@@ -618,6 +620,7 @@ fn series_is_a_slice_of_the_body() {
     let Entry::Sample(s) = &entries[1] else {
         panic!("not a sample");
     };
+    assert!(matches!(s.series, std::borrow::Cow::Borrowed(_)));
     assert!(range.contains(&s.series.as_ptr()));
     assert_eq!(s.series, "a{b=\"c\"}");
     let Entry::Type { name, .. } = &entries[0] else {
@@ -686,19 +689,27 @@ fn duplicate_names_in_a_large_label_block_are_found() {
 }
 
 #[test]
-fn every_content_type_falls_back_to_the_text_format() {
-    for ct in [
-        None,
-        Some("text/plain; version=0.0.4; charset=utf-8"),
-        Some("application/openmetrics-text; version=1.0.0"),
-        Some("application/json"),
-        Some(""),
+fn content_type_picks_the_parser_as_prometheus_does() {
+    use Format::*;
+    for (ct, want) in [
+        (None, PrometheusText),
+        (Some(""), PrometheusText),
+        (Some("text/plain; version=0.0.4; charset=utf-8"), PrometheusText),
+        (Some("application/openmetrics-text; version=1.0.0; charset=utf-8"), OpenMetrics),
+        (Some("application/openmetrics-text"), OpenMetrics),
+        (Some("Application/OpenMetrics-Text;version=0.0.1"), OpenMetrics),
+        (
+            Some("application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"),
+            Protobuf,
+        ),
+        (Some("application/json"), PrometheusText),
+        // Not a media type: Go's mime.ParseMediaType fails, Prometheus falls
+        // back to the text parser.
+        (Some("application/openmetrics-text/x"), PrometheusText),
+        (Some("openmetrics"), PrometheusText),
+        (Some("application/"), PrometheusText),
     ] {
-        assert_eq!(
-            Format::from_content_type(ct),
-            Format::PrometheusText,
-            "{ct:?}"
-        );
+        assert_eq!(Format::from_content_type(ct), want, "{ct:?}");
     }
 }
 
@@ -872,7 +883,7 @@ fn realistic_body_of_2000_series_parses() {
                     assert_eq!(&**help, "Filesystem space available.\nIn bytes.");
                 }
             }
-            Entry::Comment => {}
+            Entry::Unit { .. } | Entry::Comment => {}
         }
     }
     assert_eq!(samples, 2000);

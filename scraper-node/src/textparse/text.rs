@@ -204,9 +204,10 @@ impl<'a> TextParser<'a> {
             self.pos += 1;
         }
         Ok(Sample {
-            series,
+            series: Cow::Borrowed(series),
             value,
             timestamp_ms,
+            exemplar: None,
         })
     }
 
