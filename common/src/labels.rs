@@ -122,7 +122,7 @@ impl fmt::Display for Labels {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{}={:?}", l.name, l.value)?;
+            write!(f, "{}={}", l.name, crate::go_quote(&l.value))?;
         }
         f.write_str("}")
     }

@@ -8,6 +8,7 @@
 //!   the file, the job and the field.
 //! - [`duration`]: Prometheus duration syntax (`15s`, `1m30s`).
 //! - [`clock`]: the wall clock in Unix milliseconds.
+//! - [`go_quote`]: Go's `strconv.Quote`, for texts that must read as Prometheus's.
 //! - [`telemetry`]: tracing and the `/metrics` recorder every binary installs.
 //!
 //! Data flows one way: the control plane loads [`config`], relabels targets
@@ -17,8 +18,10 @@
 pub mod clock;
 pub mod config;
 pub mod duration;
+pub mod go_quote;
 pub mod labels;
 pub mod relabel;
 pub mod telemetry;
 
+pub use go_quote::go_quote;
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};

@@ -74,7 +74,7 @@ impl TargetClient {
             let mut body = BytesMut::new();
             while let Some(chunk) = response.chunk().await.map_err(describe)? {
                 if (body.len() + chunk.len()) as u64 > limit {
-                    return Err(format!("body size limit exceeded (limit: {limit} bytes)"));
+                    return Err("body size limit exceeded".into());
                 }
                 body.extend_from_slice(&chunk);
             }

@@ -21,8 +21,10 @@ use crate::batch::{ScrapeBatch, Series, SeriesRef};
 use crate::target::TargetSpec;
 use crate::textparse::{Entry, Format, Parser};
 
-/// Cache entries not seen for this many scrapes are evicted.
-const CACHE_KEEP_SCRAPES: u64 = 2;
+/// A failed scrape flushes the cache only once it holds more than twice the
+/// entries of the last successful one plus this many (Prometheus's rule, so
+/// a target whose scrapes keep failing with new series cannot grow it).
+const CACHE_FORCED_FLUSH_SLACK: usize = 1000;
 
 struct CacheEntry {
     /// `None` when metric relabeling drops the series.
@@ -85,8 +87,13 @@ pub struct TargetState {
     by_labels: HashMap<Labels, SeriesRef>,
     /// Staleness-tracked series of the last scrape, by id.
     previous: HashMap<u64, SeriesRef>,
+    /// Series taken over from the loop this one replaces: not "added" on
+    /// the first scrape that yields them again.
+    adopted: std::collections::HashSet<u64>,
     report: ReportSeries,
     iteration: u64,
+    /// Cache size after the last successful scrape.
+    successful_cache_len: usize,
 }
 
 impl TargetState {
@@ -97,8 +104,10 @@ impl TargetState {
             cache: HashMap::new(),
             by_labels: HashMap::new(),
             previous: HashMap::new(),
+            adopted: Default::default(),
             report,
             iteration: 0,
+            successful_cache_len: 0,
         }
     }
 
@@ -108,6 +117,7 @@ impl TargetState {
     /// and one it still yields stays the same series.
     pub fn adopt(&mut self, series: Vec<SeriesRef>) {
         for s in series {
+            self.adopted.insert(s.id);
             self.by_labels.insert(s.labels.clone(), s.clone());
             self.previous.insert(s.id, s);
         }
@@ -149,18 +159,20 @@ impl TargetState {
                     }
                 }
                 self.previous = seen;
+                self.adopted.clear();
+                self.evict(true);
                 report
             }
-            Err(mut report) => {
+            Err(report) => {
+                // Nothing of the scrape is kept, but the report carries the
+                // counts reached before the failure, as Prometheus's does.
                 batch = self.new_batch(timestamp_ms);
                 self.stale_all_previous(&mut batch, timestamp_ms);
-                report.samples_post_relabel = 0;
-                report.series_added = 0;
+                self.evict(false);
                 report
             }
         };
         self.push_report(&mut batch, timestamp_ms, duration_seconds, &report);
-        self.evict();
         (batch, report)
     }
 
@@ -215,6 +227,7 @@ impl TargetState {
     ) -> Result<ScrapeReport, ScrapeReport> {
         let pool = self.spec.pool.clone();
         let mut report = ScrapeReport::default();
+        let mut limit_exceeded = false;
         let mut parser = Parser::new(Format::from_content_type(content_type), body);
         loop {
             let sample = match parser.next_entry() {
@@ -227,10 +240,10 @@ impl TargetState {
                 }
             };
             report.samples_scraped += 1;
-            let series = match self.cache.get_mut(&*sample.series) {
+            let (series, cache_miss) = match self.cache.get_mut(&*sample.series) {
                 Some(entry) => {
                     entry.last_seen = self.iteration;
-                    entry.series.clone()
+                    (entry.series.clone(), false)
                 }
                 None => {
                     let series = match self.new_series(&sample.labels()) {
@@ -245,10 +258,24 @@ impl TargetState {
                         last_seen: self.iteration,
                     };
                     self.cache.insert(sample.series.as_ref().into(), entry);
-                    series
+                    (series, true)
                 }
             };
             let Some(series) = series else { continue };
+            // As Prometheus: every sample that survives relabeling counts,
+            // repeats and samples over the limit included.
+            report.samples_post_relabel += 1;
+            if pool.sample_limit > 0 && report.samples_post_relabel > pool.sample_limit {
+                // Keep parsing so the report counts every sample.
+                limit_exceeded = true;
+                continue;
+            }
+            // A series is added when its raw text is new to the cache, as
+            // Prometheus counts it, unless it came from the loop this one took
+            // over (Prometheus keeps its cache across a reload).
+            if cache_miss && !self.adopted.contains(&series.id) {
+                report.series_added += 1;
+            }
             let explicit_ts = pool.honor_timestamps && sample.timestamp_ms.is_some();
             let ts = if explicit_ts {
                 sample.timestamp_ms.unwrap_or(timestamp_ms)
@@ -256,20 +283,16 @@ impl TargetState {
                 timestamp_ms
             };
             if seen.contains_key(&series.id) {
-                // Prometheus rejects a repeated series in one scrape
-                // ("duplicate sample for timestamp") and keeps the first.
+                // Prometheus drops a repeated series in one scrape on commit
+                // and keeps the first.
                 continue;
             }
             batch.push(&series, ts, sample.value);
-            report.samples_post_relabel += 1;
-            if !self.previous.contains_key(&series.id) {
-                report.series_added += 1;
-            }
             if !explicit_ts || pool.track_timestamps_staleness {
                 seen.insert(series.id, series);
             }
         }
-        if pool.sample_limit > 0 && report.samples_post_relabel > pool.sample_limit {
+        if limit_exceeded {
             report.error = Some("sample limit exceeded".into());
             return Err(report);
         }
@@ -287,6 +310,7 @@ impl TargetState {
         if labels.is_empty() {
             return Ok(None);
         }
+        check_valid(&labels)?;
         check_limits(&labels, pool)?;
         if let Some(s) = self.by_labels.get(&labels) {
             return Ok(Some(s.clone()));
@@ -311,19 +335,45 @@ impl TargetState {
         batch.push(&self.report.added, ts, r.series_added as f64);
     }
 
-    fn evict(&mut self) {
+    /// Forgets cache entries the last scrape did not see, after a successful
+    /// scrape, as Prometheus flushes its scrape cache (so a series that comes
+    /// back counts as added again); after a failed one only when the cache
+    /// has grown past [`CACHE_FORCED_FLUSH_SLACK`].
+    fn evict(&mut self, successful: bool) {
+        if successful {
+            self.successful_cache_len = self.cache.len();
+        } else if self.cache.len() <= self.successful_cache_len * 2 + CACHE_FORCED_FLUSH_SLACK {
+            return;
+        }
         let iteration = self.iteration;
-        self.cache
-            .retain(|_, e| e.last_seen + CACHE_KEEP_SCRAPES > iteration);
+        self.cache.retain(|_, e| e.last_seen == iteration);
         // A series nothing else holds (no cache entry, not in the last scrape,
         // no batch in flight) is forgotten.
         self.by_labels.retain(|_, s| Arc::strong_count(s) > 1);
     }
 }
 
-/// Checks label_limit, label_name_length_limit and label_value_length_limit.
+/// Checks what Prometheus checks of a new series before appending it.
+fn check_valid(labels: &Labels) -> Result<(), String> {
+    let Some(name) = labels.get(METRIC_NAME) else {
+        return Err("missing metric name (__name__ label)".into());
+    };
+    let valid_name = {
+        let mut b = name.bytes();
+        matches!(b.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_' | b':'))
+            && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
+    };
+    if !valid_name || !labels.iter().all(|l| relabel::is_valid_label_name(&l.name)) {
+        return Err(format!("invalid metric name or label names: {labels}"));
+    }
+    Ok(())
+}
+
+/// Checks label_limit, label_name_length_limit and label_value_length_limit,
+/// with Prometheus's messages (`%.50s` and `%.50q` cut names and values to
+/// 50 characters).
 fn check_limits(labels: &Labels, pool: &crate::target::PoolConfig) -> Result<(), String> {
-    let name = labels.get(METRIC_NAME).unwrap_or_default();
+    let name = cut50(labels.get(METRIC_NAME).unwrap_or_default());
     if pool.label_limit > 0 && labels.len() as u64 > pool.label_limit {
         return Err(format!(
             "label_limit exceeded (metric: {name}, number of labels: {}, limit: {})",
@@ -335,7 +385,7 @@ fn check_limits(labels: &Labels, pool: &crate::target::PoolConfig) -> Result<(),
         if pool.label_name_length_limit > 0 && l.name.len() as u64 > pool.label_name_length_limit {
             return Err(format!(
                 "label_name_length_limit exceeded (metric: {name}, label name: {}, length: {}, limit: {})",
-                l.name,
+                cut50(&l.name),
                 l.name.len(),
                 pool.label_name_length_limit
             ));
@@ -343,15 +393,20 @@ fn check_limits(labels: &Labels, pool: &crate::target::PoolConfig) -> Result<(),
         if pool.label_value_length_limit > 0 && l.value.len() as u64 > pool.label_value_length_limit
         {
             return Err(format!(
-                "label_value_length_limit exceeded (metric: {name}, label name: {}, value: {:?}, length: {}, limit: {})",
-                l.name,
-                l.value,
+                "label_value_length_limit exceeded (metric: {name}, label name: {}, value: {}, length: {}, limit: {})",
+                cut50(&l.name),
+                scrapegrid_common::go_quote(cut50(&l.value)),
                 l.value.len(),
                 pool.label_value_length_limit
             ));
         }
     }
     Ok(())
+}
+
+/// Returns the first 50 characters of `s`, as Go's `%.50s`.
+fn cut50(s: &str) -> &str {
+    s.char_indices().nth(50).map_or(s, |(i, _)| &s[..i])
 }
 
 #[cfg(test)]

@@ -200,16 +200,22 @@ fn raw_series_with_the_same_final_labels_are_one_series() {
         "{:?}",
         rows(&b2)
     );
-    assert_eq!(r.series_added, 0);
-    // Both spellings in one scrape: the first value is kept, once.
+    assert_eq!(
+        r.series_added, 1,
+        "a new raw text is an added series, as Prometheus counts it"
+    );
+    // Both spellings in one scrape: the first value is kept, once, and both
+    // count after relabeling, as in Prometheus.
     let (b3, r) = st.on_body(
         b"a{x=\"1\",y=\"2\"} 3\na{y=\"2\",x=\"1\"} 4\n",
         None,
         3000,
         0.1,
     );
-    assert_eq!(r.samples_post_relabel, 1);
+    assert_eq!(r.samples_post_relabel, 2);
+    assert_eq!(r.series_added, 1, "the first spelling left the cache");
     assert_eq!(value_of(&b3, "a"), Some(3.0));
+    assert_eq!(b3.len(), 1 + 5);
 }
 
 #[test]
@@ -230,4 +236,59 @@ fn a_replacing_loop_adopts_series_and_stales_the_vanished_ones() {
         .collect();
     assert_eq!(stale.len(), 1);
     assert_eq!(b2.series[stale[0]].labels.get("__name__"), Some("gone"));
+}
+
+#[test]
+fn failed_scrapes_report_the_counts_prometheus_reports() {
+    let mut pool = default_pool();
+    pool.sample_limit = 2;
+    let mut st = TargetState::new(spec(pool));
+    // A parse error: the counts reached before it, nothing stored.
+    let (b, r) = st.on_body(b"a 1\nb 2\nc{ 3\n", None, 1000, 0.1);
+    assert!(r.error.is_some());
+    assert_eq!(
+        (r.samples_scraped, r.samples_post_relabel, r.series_added),
+        (2, 2, 2)
+    );
+    assert_eq!(value_of(&b, "scrape_samples_post_metric_relabeling"), Some(2.0));
+    assert!(value_of(&b, "a").is_none());
+    // The failed scrape's series stay cached, as in Prometheus: not added.
+    let (_, r) = st.on_body(b"a 1\nb 2\n", None, 2000, 0.1);
+    assert_eq!((r.error, r.series_added), (None, 0));
+    // Over the sample limit: every sample counted, series added only up to
+    // the limit.
+    let (b, r) = st.on_body(b"a 1\nx 2\ny 3\nz 4\n", None, 3000, 0.1);
+    assert_eq!(r.error.as_deref(), Some("sample limit exceeded"));
+    assert_eq!(
+        (r.samples_scraped, r.samples_post_relabel, r.series_added),
+        (4, 4, 1)
+    );
+    assert_eq!(value_of(&b, "up"), Some(0.0));
+    // A series that left the last successful scrape is added again.
+    let (_, r) = st.on_body(b"a 1\n", None, 4000, 0.1);
+    assert_eq!(r.series_added, 0);
+    let (_, r) = st.on_body(b"a 1\nb 2\n", None, 5000, 0.1);
+    assert_eq!(r.series_added, 1);
+}
+
+#[test]
+fn invalid_names_fail_the_scrape_as_in_prometheus() {
+    let mut pool = default_pool();
+    pool.metric_relabel_rules = vec![pb::RelabelRule {
+        source_labels: vec!["__name__".into()],
+        separator: ";".into(),
+        regex: "(.*)".into(),
+        target_label: "__name__".into(),
+        replacement: "1$1".into(),
+        action: "replace".into(),
+        ..Default::default()
+    }];
+    let mut st = TargetState::new(spec(pool));
+    let (_, r) = st.on_body(b"a 1\n", None, 1000, 0.1);
+    let e = r.error.unwrap();
+    assert!(
+        e.starts_with("invalid metric name or label names: {__name__=\"1a\""),
+        "{e}"
+    );
+    assert_eq!((r.samples_scraped, r.samples_post_relabel), (1, 0));
 }
