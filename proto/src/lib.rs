@@ -5,10 +5,13 @@
 //! scrapers to the storage node, acked once durable) and `query.proto` (series
 //! selection on the storage node). `proto/prometheus/` holds Prometheus's
 //! remote write and remote read messages (package `prometheus`, Prometheus's
-//! field numbers). `proto/etcd/` holds the subset of etcd's v3 API that the
-//! control plane's HA uses (packages `etcdserverpb` and `mvccpb`, etcd's
-//! field numbers). `build.rs` generates the tonic/prost code, re-exported
-//! here as [`v1`], [`prometheus`] and [`etcd`] (clients only).
+//! field numbers) and, under `client/`, the protobuf exposition format that
+//! targets serve (package `io.prometheus.client`). `proto/etcd/` holds the
+//! subset of etcd's v3 API that the control plane's HA uses (packages
+//! `etcdserverpb` and `mvccpb`, etcd's field numbers). `build.rs` generates
+//! the tonic/prost code, re-exported here as [`v1`], [`prometheus`],
+//! [`prometheus_client`] and [`etcd`] (clients only), with the [`prost`] it
+//! was generated for, so that users decode and encode with the same version.
 //! `STALE_NAN_BITS` is the one constant every plane must agree on.
 
 /// Generated messages, clients and servers of package `scrapegrid.v1`.
@@ -20,6 +23,14 @@ pub mod v1 {
 /// protocols (package `prometheus`).
 pub mod prometheus {
     tonic::include_proto!("prometheus");
+}
+
+/// Generated messages of the Prometheus protobuf exposition format (package
+/// `io.prometheus.client`): length-delimited `MetricFamily` messages. Text
+/// fields are `Vec<u8>` and a metric's values and the exemplars are boxed,
+/// see `metrics.proto` and `build.rs`.
+pub mod prometheus_client {
+    tonic::include_proto!("io.prometheus.client");
 }
 
 /// Generated clients and messages of etcd's v3 API subset: KV, Watch and
@@ -35,6 +46,8 @@ pub mod etcd {
         tonic::include_proto!("mvccpb");
     }
 }
+
+pub use prost;
 
 /// Bits of the NaN that marks a series as stale, as in Prometheus.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;

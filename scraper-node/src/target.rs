@@ -22,6 +22,8 @@ pub struct PoolConfig {
     pub label_name_length_limit: u64,
     pub label_value_length_limit: u64,
     pub body_size_limit: u64,
+    /// The Accept header every scrape of the pool sends.
+    pub accept_header: http::HeaderValue,
     /// The message it was built from, to detect changes.
     pub source: pb::ScrapePool,
 }
@@ -47,6 +49,12 @@ impl TryFrom<&pb::ScrapePool> for PoolConfig {
             label_name_length_limit: p.label_name_length_limit,
             label_value_length_limit: p.label_value_length_limit,
             body_size_limit: p.body_size_limit_bytes,
+            accept_header: if p.accept_header.is_empty() {
+                http::HeaderValue::from_static(scrapegrid_common::config::DEFAULT_ACCEPT_HEADER)
+            } else {
+                http::HeaderValue::from_str(&p.accept_header)
+                    .map_err(|e| format!("pool {:?}: accept header: {e}", p.name))?
+            },
             source: p.clone(),
         })
     }

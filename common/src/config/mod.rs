@@ -26,6 +26,7 @@ mod glob;
 mod load;
 mod parse;
 mod raw;
+mod scrape_protocols;
 mod sd;
 mod validate;
 
@@ -46,6 +47,7 @@ use crate::labels::Labels;
 use crate::relabel::RelabelConfig;
 
 pub use error::{ConfigError, ConfigErrorDetail, Result};
+pub use scrape_protocols::{accept_header, DEFAULT_ACCEPT_HEADER, SCRAPE_PROTOCOLS};
 
 /// Prometheus's default `global.scrape_interval`.
 pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
@@ -120,6 +122,8 @@ pub struct ScrapeConfig {
     pub label_value_length_limit: u64,
     /// Bytes; 0 means no limit.
     pub body_size_limit: u64,
+    /// `scrape_protocols` in order; empty: Prometheus 2.42's Accept header.
+    pub scrape_protocols: Vec<String>,
 }
 
 impl Default for ScrapeConfig {
@@ -148,6 +152,7 @@ impl Default for ScrapeConfig {
             label_name_length_limit: 0,
             label_value_length_limit: 0,
             body_size_limit: 0,
+            scrape_protocols: Vec::new(),
         }
     }
 }

@@ -342,7 +342,6 @@ fn warns_about_sections_it_does_not_act_on() {
         "tracing",
         "query_log_file",
         "follow_redirects",
-        "scrape_protocols",
     ] {
         assert!(all.contains(s), "{s} missing from {all}");
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::raw::{RawGlobal, RawScrapeConfig, RelabelRuleYaml};
+use super::SCRAPE_PROTOCOLS;
 use super::{
     ConfigError, ConfigErrorDetail, DnsSdConfig, FileSdConfig, GlobalConfig, HttpSdConfig,
     ScrapeConfig, StaticConfig, DEFAULT_DNS_SD_REFRESH_INTERVAL, DEFAULT_EVALUATION_INTERVAL,
@@ -22,14 +23,6 @@ use super::{
 use crate::duration::format_duration;
 use crate::labels::Labels;
 use crate::relabel::RelabelConfig;
-
-/// The scrape protocols Prometheus (2.49+) knows for `scrape_protocols`.
-const SCRAPE_PROTOCOLS: [&str; 4] = [
-    "PrometheusProto",
-    "OpenMetricsText0.0.1",
-    "OpenMetricsText1.0.0",
-    "PrometheusText0.0.4",
-];
 
 /// One step of a document path.
 #[derive(Clone, Debug)]
@@ -272,25 +265,31 @@ pub(super) fn scrape_config(
         .collect();
 
     if let Some(protocols) = &raw.scrape_protocols {
+        if protocols.is_empty() {
+            ctx.invalid(
+                &field("scrape_protocols"),
+                "scrape_protocols cannot be empty",
+            );
+        }
         let mut seen = BTreeSet::new();
         for (k, p) in protocols.iter().enumerate() {
             let at = [field("scrape_protocols"), vec![Seg::Index(k)]].concat();
-            if !SCRAPE_PROTOCOLS.contains(&p.as_str()) {
+            if !SCRAPE_PROTOCOLS.iter().any(|(name, _)| name == p) {
+                let names: Vec<_> = SCRAPE_PROTOCOLS.iter().map(|(name, _)| *name).collect();
                 ctx.invalid(
                     &at,
                     format!(
                         "unknown scrape protocol {p:?}, supported: {}",
-                        SCRAPE_PROTOCOLS.join(", ")
+                        names.join(", ")
                     ),
                 );
-            } else if !seen.insert(p) {
+            } else if !seen.insert(p.to_ascii_lowercase()) {
                 ctx.invalid(
                     &at,
                     format!("duplicated protocol in scrape_protocols: {p:?}"),
                 );
             }
         }
-        warn(ctx, "scrape_protocols");
     }
     if raw.follow_redirects == Some(false) {
         warn(ctx, "follow_redirects: false");
@@ -309,6 +308,7 @@ pub(super) fn scrape_config(
         honor_labels: raw.honor_labels.unwrap_or(false),
         honor_timestamps: raw.honor_timestamps.unwrap_or(true),
         track_timestamps_staleness: raw.track_timestamps_staleness.unwrap_or(false),
+        scrape_protocols: raw.scrape_protocols.clone().unwrap_or_default(),
         static_configs,
         file_sd_configs,
         http_sd_configs,

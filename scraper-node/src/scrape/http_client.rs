@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-
-/// The Accept header Prometheus 2.42 sends when only the text format is enabled.
-pub const ACCEPT_HEADER: &str = "text/plain;version=0.0.4;q=1,*/*;q=0.1";
+use scrapegrid_common::go_quote;
 
 /// Bodies are never buffered beyond this, even with no body_size_limit set.
 pub const MAX_BODY_BYTES: u64 = 256 << 20;
@@ -39,6 +37,7 @@ impl TargetClient {
     pub async fn fetch(
         &self,
         url: &str,
+        accept: &http::HeaderValue,
         timeout: Duration,
         body_limit: u64,
     ) -> Result<Fetched, String> {
@@ -50,14 +49,16 @@ impl TargetClient {
         let request = self
             .client
             .get(url)
-            .header(http::header::ACCEPT, ACCEPT_HEADER)
+            .header(http::header::ACCEPT, accept.clone())
             .header(
                 "X-Prometheus-Scrape-Timeout-Seconds",
                 format!("{}", timeout.as_secs_f64()),
             )
             .timeout(timeout);
+        // Go reports a deadline hit while reading the body without the request.
+        let reading_body = std::sync::atomic::AtomicBool::new(false);
         let fut = async {
-            let mut response = request.send().await.map_err(describe)?;
+            let mut response = request.send().await.map_err(|e| describe(url, e))?;
             let status = response.status();
             if !status.is_success() {
                 return Err(format!(
@@ -72,7 +73,8 @@ impl TargetClient {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
             let mut body = BytesMut::new();
-            while let Some(chunk) = response.chunk().await.map_err(describe)? {
+            reading_body.store(true, std::sync::atomic::Ordering::Relaxed);
+            while let Some(chunk) = response.chunk().await.map_err(|e| describe(url, e))? {
                 if (body.len() + chunk.len()) as u64 > limit {
                     return Err("body size limit exceeded".into());
                 }
@@ -82,22 +84,44 @@ impl TargetClient {
         };
         match tokio::time::timeout(timeout, fut).await {
             Ok(r) => r,
-            Err(_) => Err(format!("context deadline exceeded (timeout {timeout:?})")),
+            Err(_) if reading_body.load(std::sync::atomic::Ordering::Relaxed) => {
+                Err(DEADLINE_EXCEEDED.into())
+            }
+            Err(_) => Err(format!("Get {}: {DEADLINE_EXCEEDED}", go_quote(url))),
         }
     }
 }
 
-/// Flattens a reqwest error and its sources into one readable line.
-fn describe(e: reqwest::Error) -> String {
+/// Go's `context.DeadlineExceeded`, which Prometheus shows for a timeout.
+const DEADLINE_EXCEEDED: &str = "context deadline exceeded";
+
+/// Describes a failed request as Go's HTTP client does (`Get "url": dial tcp
+/// host:port: connect: connection refused`), so a target's last error reads
+/// as in Prometheus; other errors keep reqwest's chain of causes.
+fn describe(url: &str, e: reqwest::Error) -> String {
+    let get = format!("Get {}", go_quote(url));
     if e.is_timeout() {
-        return "context deadline exceeded".into();
+        return format!("{get}: {DEADLINE_EXCEEDED}");
     }
-    let mut s = e.to_string();
+    let mut chain = Vec::new();
     let mut source = std::error::Error::source(&e);
     while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            if e.is_connect() && io.kind() == std::io::ErrorKind::ConnectionRefused {
+                let addr = reqwest::Url::parse(url)
+                    .ok()
+                    .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+                    .unwrap_or_default();
+                return format!("{get}: dial tcp {addr}: connect: connection refused");
+            }
+        }
+        chain.push(inner.to_string());
         source = inner.source();
+    }
+    let mut s = format!("{get}: {e}");
+    for c in chain {
+        s.push_str(": ");
+        s.push_str(&c);
     }
     s
 }

@@ -242,9 +242,8 @@ fn media_type(ct: &str) -> Option<&str> {
     let (ty, sub) = m.split_once('/')?;
     let token = |t: &str| {
         !t.is_empty()
-            && t.bytes().all(|c| {
-                c.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&c)
-            })
+            && t.bytes()
+                .all(|c| c.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&c))
     };
     (token(ty) && token(sub)).then_some(m)
 }

@@ -1,18 +1,674 @@
-//! The protobuf format (placeholder until the parser lands).
+//! The protobuf exposition format: length-delimited
+//! `io.prometheus.client.MetricFamily` messages, presented as the text parser
+//! presents a body, with the behaviour of Prometheus 2.42's
+//! `model/textparse/protobufparse.go`.
+//!
+//! # What a family yields
+//!
+//! The parser reads one varint length prefix, decodes one `MetricFamily` with
+//! prost, and yields, in this order:
+//! - `Help` (always, even when the help text is empty) and `Type` (`UNTYPED`
+//!   is [`MetricType::Untyped`], as the text parser reports `untyped`; 2.42
+//!   reports both as unknown);
+//! - per metric, in message order: counters, gauges and untyped metrics one
+//!   sample; summaries `_count`, `_sum`, then one sample per quantile with a
+//!   `quantile` label; histograms `_count`, `_sum`, then `_bucket` per bucket
+//!   with an `le` label, stopping after a `+Inf` bucket and adding one with
+//!   the sample count when there is none. Counts are the integer fields
+//!   (`sample_count`, `cumulative_count`); the `_float` variants are ignored.
+//!
+//! Families without metrics are skipped before any check. `le` and `quantile`
+//! values are formatted as 2.42's `formatOpenMetricsFloat` (Go's shortest
+//! `%v`, then `.0` if that has no `.` or `e`: `1.0`, `0.25`, `1e+06`).
+//! A metric's `timestamp_ms` of 0 means no timestamp. Exemplars come from a
+//! counter and from real (not added) histogram buckets. Values and exemplar
+//! values are passed through bit for bit: 2.42 does not normalize NaN from
+//! protobuf (the text parsers do), so a NaN keeps its bits here.
+//!
+//! Kept 2.42 quirks, so that this scrapes the same series as 2.42:
+//! - a `GAUGE_HISTOGRAM` family's series all carry the bare family name:
+//!   count and sum become the same series `name{...}` (the first one wins in
+//!   the scrape loop) and buckets are `name{...,le="..."}`; Prometheus 2.45
+//!   changed that to `_count`, `_sum` and `_bucket`;
+//! - whether a histogram family is native is decided by its first metric only.
+//!
+//! # Native histograms
+//!
+//! A histogram family whose first metric has native buckets, a zero count or
+//! a zero threshold (2.42's `isNativeHistogram`) is a native histogram, which
+//! 2.42 ingests only as such, never as classic series (`_bucket` from the
+//! same message came in 2.45). scrapegrid stores no native histograms, so
+//! after its `Help` and `Type` such a family is an error.
+//!
+//! # Series text
+//!
+//! A sample's series is written in text-format syntax, `name{a="b",le="1.0"}`:
+//! the labels in message order, then `le` or `quantile`, values escaped
+//! (`\\`, `\"`, `\n`), no braces without labels. It depends only on the
+//! message, so it serves as the scrape cache key, and [`super::Sample::labels`]
+//! reads it back. As in the text parser, a label name that repeats within a
+//! series (counting `__name__` and the `le`/`quantile` label) is an error at
+//! that series, where 2.42 fails the scrape on append.
+//!
+//! # Errors
+//!
+//! Errors have line 1 and, as the column, 1 plus the byte offset of the length
+//! prefix of the family at fault, which locates it in the body. The framing,
+//! name, help, type and label errors read as 2.42's; an ill-formed message
+//! is reported with prost's wording (2.42 shows gogo-protobuf's). Lengths are
+//! checked against the rest of the body before anything is decoded, so a
+//! huge length prefix costs nothing.
 
-use super::{Entry, ParseError};
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::ops::Range;
 
+use scrapegrid_common::Labels;
+use scrapegrid_proto::prometheus_client::{self as pb, MetricType as PbType};
+use scrapegrid_proto::prost::Message as _;
+
+use super::{Entry, Exemplar, MetricType, ParseError, Sample};
+
+#[cfg(test)]
+mod tests;
+
+/// Longest length prefix Prometheus accepts (`binary.MaxVarintLen32`).
+const MAX_PREFIX_LEN: usize = 5;
+
+/// Longest varint of the wire format.
+const MAX_VARINT_LEN: usize = 10;
+
+/// The protobuf-format state: the body, a cursor to the next length prefix
+/// and the family being yielded.
 #[derive(Debug)]
 pub(super) struct ProtobufParser<'a> {
     body: &'a [u8],
+    pos: usize,
+    done: bool,
+    family: Option<Family<'a>>,
+    /// Scratch space for the duplicate-label check, reused across metrics.
+    order: Vec<usize>,
+}
+
+/// A decoded, validated family and where its entries stand.
+#[derive(Debug)]
+struct Family<'a> {
+    mf: pb::MetricFamily,
+    /// Offset of the family's length prefix in the body, for errors.
+    offset: usize,
+    /// The name and help as they lie in the body.
+    name: &'a str,
+    help: &'a str,
+    kind: Kind,
+    next: Step,
+    /// The escaped label pairs of the current metric, `a="b",c="d"`.
+    labels: String,
+    /// Whether the current metric has a label named like its `le` or
+    /// `quantile` label.
+    magic_clash: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Counter,
+    Gauge,
+    Summary,
+    Untyped,
+    Histogram,
+    GaugeHistogram,
+}
+
+/// The next entry of a family.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Help,
+    Type,
+    /// The native-histogram error.
+    Native,
+    /// The first sample of metric `m`, after checking its labels.
+    Metric(usize),
+    /// A later sample of metric `m`.
+    Field(usize, Field),
+}
+
+/// Which sample of a metric.
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    /// The one sample of a counter, gauge or untyped metric.
+    Value,
+    Count,
+    Sum,
+    Quantile(usize),
+    Bucket(usize),
+    /// The `+Inf` bucket added when the buckets have none.
+    InfBucket,
 }
 
 impl<'a> ProtobufParser<'a> {
     pub(super) fn new(body: &'a [u8]) -> Self {
-        ProtobufParser { body }
+        ProtobufParser {
+            body,
+            pos: 0,
+            done: false,
+            family: None,
+            order: Vec::new(),
+        }
     }
 
     pub(super) fn next_entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
-        Err(ParseError::at(self.body, 0, "protobuf is not supported yet".into()))
+        if self.done {
+            return Ok(None);
+        }
+        let entry = self.entry();
+        if !matches!(entry, Ok(Some(_))) {
+            self.done = true;
+            self.family = None;
+        }
+        entry
+    }
+
+    fn entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
+        loop {
+            match &mut self.family {
+                Some(family) => match family.next_entry(&mut self.order)? {
+                    Some(entry) => return Ok(Some(entry)),
+                    None => self.family = None,
+                },
+                None if self.pos == self.body.len() => return Ok(None),
+                None => self.family = self.read_family()?,
+            }
+        }
+    }
+
+    /// Reads the family at the cursor, as 2.42's `readDelimited`; returns
+    /// None for a family without metrics.
+    fn read_family(&mut self) -> Result<Option<Family<'a>>, ParseError> {
+        let offset = self.pos;
+        let rest = &self.body[offset..];
+        let (len, prefix_len) = match uvarint(rest) {
+            Some((len, n)) if n <= MAX_PREFIX_LEN => (len, n),
+            _ => {
+                return Err(error(
+                    offset,
+                    "protobufparse: invalid varint encountered".into(),
+                ))
+            }
+        };
+        // At most 5 + 2^35 - 1: no overflow, and no allocation before this.
+        let total = prefix_len as u64 + len;
+        let Some(total) = usize::try_from(total).ok().filter(|&t| t <= rest.len()) else {
+            let message = format!(
+                "protobufparse: insufficient length of buffer, expected at least {total} bytes, got {} bytes",
+                rest.len()
+            );
+            return Err(error(offset, message));
+        };
+        let msg = &rest[prefix_len..total];
+        self.pos += total;
+        let mf = pb::MetricFamily::decode(msg).map_err(|e| error(offset, e.to_string()))?;
+        if mf.metric.is_empty() {
+            return Ok(None);
+        }
+        Family::new(mf, msg, offset).map(Some)
+    }
+}
+
+impl<'a> Family<'a> {
+    /// Checks the name, help and type of a decoded family, in 2.42's order.
+    fn new(mf: pb::MetricFamily, msg: &'a [u8], offset: usize) -> Result<Self, ParseError> {
+        // The entries borrow the name and help from the body: find them there.
+        let spans = text_spans(msg).filter(|(name, help)| {
+            msg[name.clone()] == mf.name[..] && msg[help.clone()] == mf.help[..]
+        });
+        debug_assert!(spans.is_some(), "prost and text_spans disagree");
+        let Some((name, help)) = spans else {
+            return Err(error(offset, "protobufparse: metric name not found".into()));
+        };
+        let (name, help) = (&msg[name], &msg[help]);
+        let Some(name) = std::str::from_utf8(name).ok().filter(|n| is_metric_name(n)) else {
+            return Err(error(
+                offset,
+                format!("invalid metric name: {}", lossy(name)),
+            ));
+        };
+        let Ok(help) = std::str::from_utf8(help) else {
+            let message = format!("invalid help for metric {name:?}: {}", lossy(help));
+            return Err(error(offset, message));
+        };
+        let kind = match PbType::try_from(mf.r#type) {
+            Ok(PbType::Counter) => Kind::Counter,
+            Ok(PbType::Gauge) => Kind::Gauge,
+            Ok(PbType::Summary) => Kind::Summary,
+            Ok(PbType::Untyped) => Kind::Untyped,
+            Ok(PbType::Histogram) => Kind::Histogram,
+            Ok(PbType::GaugeHistogram) => Kind::GaugeHistogram,
+            Err(_) => {
+                let message = format!("unknown metric type for metric {name:?}: {}", mf.r#type);
+                return Err(error(offset, message));
+            }
+        };
+        Ok(Family {
+            mf,
+            offset,
+            name,
+            help,
+            kind,
+            next: Step::Help,
+            labels: String::new(),
+            magic_clash: false,
+        })
+    }
+
+    /// Returns the family's next entry, or None after its last sample.
+    fn next_entry(&mut self, order: &mut Vec<usize>) -> Result<Option<Entry<'a>>, ParseError> {
+        match self.next {
+            Step::Help => {
+                self.next = Step::Type;
+                let help = Cow::Borrowed(self.help);
+                Ok(Some(Entry::Help {
+                    name: self.name,
+                    help,
+                }))
+            }
+            Step::Type => {
+                let histogram = matches!(self.kind, Kind::Histogram | Kind::GaugeHistogram);
+                let first = self.mf.metric[0].histogram.as_deref();
+                self.next = if histogram && first.is_some_and(is_native) {
+                    Step::Native
+                } else {
+                    Step::Metric(0)
+                };
+                let kind = match self.kind {
+                    Kind::Counter => MetricType::Counter,
+                    Kind::Gauge => MetricType::Gauge,
+                    Kind::Summary => MetricType::Summary,
+                    Kind::Untyped => MetricType::Untyped,
+                    Kind::Histogram => MetricType::Histogram,
+                    Kind::GaugeHistogram => MetricType::GaugeHistogram,
+                };
+                Ok(Some(Entry::Type {
+                    name: self.name,
+                    kind,
+                }))
+            }
+            Step::Native => {
+                let message = format!(
+                    "native histograms are not supported: {:?} is a native histogram",
+                    self.name
+                );
+                Err(error(self.offset, message))
+            }
+            Step::Metric(m) if m == self.mf.metric.len() => Ok(None),
+            Step::Metric(m) => {
+                self.start_metric(m, order)?;
+                let first = match self.kind {
+                    Kind::Counter | Kind::Gauge | Kind::Untyped => Field::Value,
+                    _ => Field::Count,
+                };
+                self.sample(m, first).map(Some)
+            }
+            Step::Field(m, field) => self.sample(m, field).map(Some),
+        }
+    }
+
+    /// Checks the labels of metric `m` as 2.42 does (names, then UTF-8
+    /// values, pair by pair; then repeated names) and writes them out.
+    fn start_metric(&mut self, m: usize, order: &mut Vec<usize>) -> Result<(), ParseError> {
+        let pairs = &self.mf.metric[m].label;
+        self.labels.clear();
+        for pair in pairs {
+            let Some(name) = std::str::from_utf8(&pair.name)
+                .ok()
+                .filter(|n| is_label_name(n))
+            else {
+                let message = format!("invalid label name: {}", lossy(&pair.name));
+                return Err(error(self.offset, message));
+            };
+            let Ok(value) = std::str::from_utf8(&pair.value) else {
+                let message = format!("invalid label value: {}", lossy(&pair.value));
+                return Err(error(self.offset, message));
+            };
+            if !self.labels.is_empty() {
+                self.labels.push(',');
+            }
+            self.labels.push_str(name);
+            self.labels.push_str("=\"");
+            push_escaped(&mut self.labels, value);
+            self.labels.push('"');
+        }
+        if let Some(name) = repeated_name(pairs, order) {
+            let message = format!("label name {:?} is not unique", lossy(name));
+            return Err(error(self.offset, message));
+        }
+        let magic: &[u8] = match self.kind {
+            Kind::Summary => b"quantile",
+            Kind::Histogram | Kind::GaugeHistogram => b"le",
+            _ => b"",
+        };
+        self.magic_clash = !magic.is_empty() && pairs.iter().any(|p| p.name == magic);
+        Ok(())
+    }
+
+    /// Returns sample `field` of metric `m` and moves to the next one.
+    fn sample(&mut self, m: usize, field: Field) -> Result<Entry<'a>, ParseError> {
+        let metric = &self.mf.metric[m];
+        let summary = metric.summary.as_deref();
+        let histogram = metric.histogram.as_deref();
+        let quantiles = summary.map_or(&[][..], |s| &s.quantile);
+        let buckets = histogram.map_or(&[][..], |h| &h.bucket);
+        let is_summary = self.kind == Kind::Summary;
+        let done = Step::Metric(m + 1);
+        let count = if is_summary {
+            summary.map_or(0, |s| s.sample_count)
+        } else {
+            histogram.map_or(0, |h| h.sample_count)
+        };
+        let mut exemplar = None;
+        let mut magic = None;
+        let (suffix, value, next) = match field {
+            Field::Value => {
+                let value = match self.kind {
+                    Kind::Counter => {
+                        let counter = metric.counter.as_deref();
+                        exemplar = counter.and_then(|c| c.exemplar.as_deref());
+                        counter.map_or(0.0, |c| c.value)
+                    }
+                    Kind::Gauge => metric.gauge.as_deref().map_or(0.0, |g| g.value),
+                    _ => metric.untyped.as_deref().map_or(0.0, |u| u.value),
+                };
+                ("", value, done)
+            }
+            Field::Count => ("_count", count as f64, Step::Field(m, Field::Sum)),
+            Field::Sum => {
+                let sum = if is_summary {
+                    summary.map_or(0.0, |s| s.sample_sum)
+                } else {
+                    histogram.map_or(0.0, |h| h.sample_sum)
+                };
+                let next = match (is_summary, quantiles.is_empty(), buckets.is_empty()) {
+                    (true, true, _) => done,
+                    (true, false, _) => Step::Field(m, Field::Quantile(0)),
+                    (false, _, true) => Step::Field(m, Field::InfBucket),
+                    (false, _, false) => Step::Field(m, Field::Bucket(0)),
+                };
+                ("_sum", sum, next)
+            }
+            Field::Quantile(i) => {
+                let q = &quantiles[i];
+                magic = Some(("quantile", q.quantile));
+                let next = if i + 1 == quantiles.len() {
+                    done
+                } else {
+                    Step::Field(m, Field::Quantile(i + 1))
+                };
+                ("", q.value, next)
+            }
+            Field::Bucket(i) => {
+                let b = &buckets[i];
+                magic = Some(("le", b.upper_bound));
+                exemplar = b.exemplar.as_deref();
+                let next = if b.upper_bound == f64::INFINITY {
+                    done
+                } else if i + 1 == buckets.len() {
+                    Step::Field(m, Field::InfBucket)
+                } else {
+                    Step::Field(m, Field::Bucket(i + 1))
+                };
+                ("_bucket", b.cumulative_count as f64, next)
+            }
+            Field::InfBucket => {
+                magic = Some(("le", f64::INFINITY));
+                ("_bucket", count as f64, done)
+            }
+        };
+        if let (Some((name, _)), true) = (magic, self.magic_clash) {
+            let message = format!("label name {name:?} is not unique");
+            return Err(error(self.offset, message));
+        }
+        // 2.42 names every series of a gauge histogram after the family.
+        let suffix = if self.kind == Kind::GaugeHistogram {
+            ""
+        } else {
+            suffix
+        };
+        let sample = Sample {
+            series: Cow::Owned(self.series(suffix, magic)),
+            value,
+            timestamp_ms: (metric.timestamp_ms != 0).then_some(metric.timestamp_ms),
+            exemplar: exemplar.map(convert_exemplar),
+        };
+        self.next = next;
+        Ok(Entry::Sample(sample))
+    }
+
+    /// Writes `name{labels,magic="v"}` for the current metric.
+    fn series(&self, suffix: &str, magic: Option<(&str, f64)>) -> String {
+        let mut s = String::with_capacity(self.name.len() + suffix.len() + self.labels.len() + 32);
+        s.push_str(self.name);
+        s.push_str(suffix);
+        if !self.labels.is_empty() || magic.is_some() {
+            s.push('{');
+            s.push_str(&self.labels);
+            if let Some((name, v)) = magic {
+                if !self.labels.is_empty() {
+                    s.push(',');
+                }
+                s.push_str(name);
+                s.push_str("=\"");
+                push_openmetrics_float(&mut s, v);
+                s.push('"');
+            }
+            s.push('}');
+        }
+        s
+    }
+}
+
+/// Returns whether 2.42 takes a histogram for a native one
+/// (`isNativeHistogram`). Float buckets alone do not count.
+fn is_native(h: &pb::Histogram) -> bool {
+    !h.negative_delta.is_empty()
+        || !h.positive_delta.is_empty()
+        || h.zero_count > 0
+        || h.zero_threshold > 0.0
+}
+
+/// Returns an exemplar as 2.42 reads it: labels unchecked (here decoded
+/// lossily, since ours are strings), the timestamp in milliseconds with Go's
+/// integer arithmetic.
+fn convert_exemplar(e: &pb::Exemplar) -> Box<Exemplar> {
+    let labels = e.label.iter().map(|p| (lossy(&p.name), lossy(&p.value)));
+    Box::new(Exemplar {
+        labels: Labels::from_pairs(labels),
+        value: e.value,
+        timestamp_ms: e.timestamp.as_ref().map(|t| {
+            t.seconds
+                .wrapping_mul(1000)
+                .wrapping_add(i64::from(t.nanos / 1_000_000))
+        }),
+    })
+}
+
+/// Returns the first name that repeats among `__name__` and the pairs'
+/// names, in sorted order as Prometheus's `HasDuplicateLabelNames`.
+fn repeated_name<'p>(pairs: &'p [pb::LabelPair], order: &mut Vec<usize>) -> Option<&'p [u8]> {
+    const METRIC: usize = usize::MAX;
+    let name = |i: usize| {
+        if i == METRIC {
+            b"__name__"
+        } else {
+            &pairs[i].name[..]
+        }
+    };
+    order.clear();
+    order.push(METRIC);
+    order.extend(0..pairs.len());
+    order.sort_unstable_by(|&a, &b| name(a).cmp(name(b)));
+    order
+        .windows(2)
+        .find(|w| name(w[0]) == name(w[1]))
+        .map(|w| name(w[0]))
+}
+
+/// Returns the last spans of fields 1 (`name`) and 2 (`help`) of an encoded
+/// `MetricFamily`, or empty spans when absent; None if `msg` is not
+/// well-formed (prost has checked it before, so that does not happen).
+fn text_spans(msg: &[u8]) -> Option<(Range<usize>, Range<usize>)> {
+    let (mut name, mut help) = (0..0, 0..0);
+    let mut groups = 0usize;
+    let mut i = 0;
+    while i < msg.len() {
+        let (key, n) = uvarint(&msg[i..])?;
+        i += n;
+        match key & 7 {
+            0 => i += uvarint(&msg[i..])?.1,
+            1 => i += 8,
+            2 => {
+                let (len, n) = uvarint(&msg[i..])?;
+                let start = i + n;
+                let end = start.checked_add(usize::try_from(len).ok()?)?;
+                match key >> 3 {
+                    1 if groups == 0 => name = start..end,
+                    2 if groups == 0 => help = start..end,
+                    _ => {}
+                }
+                i = end;
+            }
+            3 => groups += 1,
+            4 => groups = groups.checked_sub(1)?,
+            5 => i += 4,
+            _ => return None,
+        }
+    }
+    (i == msg.len() && groups == 0).then_some((name, help))
+}
+
+/// Decodes a varint as gogo-protobuf's `DecodeVarint`: None when `b` ends
+/// inside it or it runs past 10 bytes; bits beyond 64 are dropped.
+fn uvarint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut x = 0u64;
+    for (i, &byte) in b.iter().take(MAX_VARINT_LEN).enumerate() {
+        x |= u64::from(byte & 0x7f)
+            .checked_shl(7 * i as u32)
+            .unwrap_or(0);
+        if byte < 0x80 {
+            return Some((x, i + 1));
+        }
+    }
+    None
+}
+
+/// Appends a label value with `\`, `"` and newline escaped, as the text
+/// format reads them back.
+fn push_escaped(out: &mut String, value: &str) {
+    let mut rest = value;
+    while let Some(i) = rest.find(['\\', '"', '\n']) {
+        out.push_str(&rest[..i]);
+        out.push_str(match rest.as_bytes()[i] {
+            b'\\' => "\\\\",
+            b'"' => "\\\"",
+            _ => "\\n",
+        });
+        rest = &rest[i + 1..];
+    }
+    out.push_str(rest);
+}
+
+/// Appends `f` as 2.42's `formatOpenMetricsFloat`: Go's `fmt.Sprint(f)`,
+/// with `.0` added when that has neither `.` nor `e`.
+fn push_openmetrics_float(out: &mut String, f: f64) {
+    let special = if f.is_nan() {
+        "NaN"
+    } else if f == f64::INFINITY {
+        "+Inf"
+    } else if f == f64::NEG_INFINITY {
+        "-Inf"
+    } else if f == 1.0 {
+        "1.0"
+    } else if f == -1.0 {
+        "-1.0"
+    } else if f == 0.0 {
+        // Also -0.0, as Go's `f == 0`.
+        "0.0"
+    } else {
+        ""
+    };
+    if !special.is_empty() {
+        out.push_str(special);
+        return;
+    }
+    let start = out.len();
+    push_go_float(out, f);
+    if !out[start..].contains(['.', 'e']) {
+        out.push_str(".0");
+    }
+}
+
+/// Appends a finite `f` as Go's `strconv.FormatFloat(f, 'g', -1, 64)`: the
+/// shortest digits that round-trip, in exponent form when the exponent is
+/// below -4 or at least 6 (`1e+06`, `1.5e-07`), else in decimal form.
+fn push_go_float(out: &mut String, f: f64) {
+    // Rust's `{:e}` has the same shortest digits: "-1.2345e-7".
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if negative {
+        out.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        let sign = if exp < 0 { '-' } else { '+' };
+        let _ = write!(out, "e{sign}{:02}", exp.unsigned_abs());
+    } else if exp >= 0 {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(&digits);
+            out.extend(std::iter::repeat_n('0', int_len - digits.len()));
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    } else {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
+        out.push_str(&digits);
+    }
+}
+
+fn is_metric_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.iter().enumerate().all(|(i, &c)| {
+            c.is_ascii_alphabetic() || c == b'_' || c == b':' || (i > 0 && c.is_ascii_digit())
+        })
+}
+
+fn is_label_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.iter()
+            .enumerate()
+            .all(|(i, &c)| c.is_ascii_alphabetic() || c == b'_' || (i > 0 && c.is_ascii_digit()))
+}
+
+fn lossy(b: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+fn error(offset: usize, message: String) -> ParseError {
+    ParseError {
+        line: 1,
+        column: offset + 1,
+        message,
     }
 }

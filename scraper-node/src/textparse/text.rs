@@ -34,7 +34,7 @@ enum Keyword {
     Type,
 }
 
-enum FloatError {
+pub(super) enum FloatError {
     /// `p`, `P` or `_`: Go 1.13 spellings that Prometheus refuses.
     Unsupported,
     Syntax,
@@ -301,29 +301,7 @@ impl<'a> TextParser<'a> {
     /// Returns the first repeated label name of the current block, or a label
     /// named `__name__` (which repeats the metric name).
     fn duplicate_label_name(&mut self) -> Option<(usize, usize)> {
-        let body = self.body;
-        let text = |(start, end): (usize, usize)| &body[start..end];
-        let names = &self.label_names;
-        if let Some(&n) = names.iter().find(|&&n| text(n) == METRIC_NAME.as_bytes()) {
-            return Some(n);
-        }
-        if names.len() <= MAX_PAIRWISE_NAMES {
-            return names
-                .iter()
-                .enumerate()
-                .skip(1)
-                .find(|&(i, &n)| names[..i].iter().any(|&m| text(m) == text(n)))
-                .map(|(_, &n)| n);
-        }
-        let sorted = &mut self.sorted_names;
-        sorted.clear();
-        sorted.extend_from_slice(names);
-        sorted.sort_unstable_by(|&a, &b| text(a).cmp(text(b)).then(a.0.cmp(&b.0)));
-        sorted
-            .windows(2)
-            .filter(|w| text(w[0]) == text(w[1]))
-            .map(|w| w[1])
-            .min()
+        duplicate_label_name(self.body, &self.label_names, &mut self.sorted_names)
     }
 
     /// Parses the digits of a timestamp and checks that the line ends after it.
@@ -423,6 +401,35 @@ impl<'a> TextParser<'a> {
     }
 }
 
+/// Returns the first repeated name among `names` (offsets into `body`), or a
+/// name `__name__` (which repeats the metric name); `sorted` is scratch space.
+pub(super) fn duplicate_label_name(
+    body: &[u8],
+    names: &[(usize, usize)],
+    sorted: &mut Vec<(usize, usize)>,
+) -> Option<(usize, usize)> {
+    let text = |(start, end): (usize, usize)| &body[start..end];
+    if let Some(&n) = names.iter().find(|&&n| text(n) == METRIC_NAME.as_bytes()) {
+        return Some(n);
+    }
+    if names.len() <= MAX_PAIRWISE_NAMES {
+        return names
+            .iter()
+            .enumerate()
+            .skip(1)
+            .find(|&(i, &n)| names[..i].iter().any(|&m| text(m) == text(n)))
+            .map(|(_, &n)| n);
+    }
+    sorted.clear();
+    sorted.extend_from_slice(names);
+    sorted.sort_unstable_by(|&a, &b| text(a).cmp(text(b)).then(a.0.cmp(&b.0)));
+    sorted
+        .windows(2)
+        .filter(|w| text(w[0]) == text(w[1]))
+        .map(|w| w[1])
+        .min()
+}
+
 /// Returns the label set of a series written as `name{label="value",...}`.
 pub(super) fn series_labels(series: &str) -> Labels {
     let b = series.as_bytes();
@@ -501,7 +508,7 @@ fn next_label<'s>(series: &'s str, pos: &mut usize) -> Option<(&'s str, &'s str)
 
 /// Replaces `\\` and `\n` (and `\"` when `quotes`) as Prometheus does; other
 /// escapes stay as written. Borrows when there is nothing to replace.
-fn unescape(raw: &str, quotes: bool) -> Cow<'_, str> {
+pub(super) fn unescape(raw: &str, quotes: bool) -> Cow<'_, str> {
     if !raw.contains('\\') {
         return Cow::Borrowed(raw);
     }
@@ -533,7 +540,7 @@ fn unescape(raw: &str, quotes: bool) -> Cow<'_, str> {
 
 /// Parses a sample value as Prometheus does: Go's `strconv.ParseFloat`
 /// without the Go 1.13 additions (hex mantissas, `_` separators).
-fn parse_float(raw: &[u8]) -> Result<f64, FloatError> {
+pub(super) fn parse_float(raw: &[u8]) -> Result<f64, FloatError> {
     if raw.iter().any(|c| matches!(c, b'p' | b'P' | b'_')) {
         return Err(FloatError::Unsupported);
     }
@@ -616,18 +623,18 @@ fn is_blank(c: u8) -> bool {
     c == b' ' || c == b'\t'
 }
 
-fn is_metric_name_start(c: u8) -> bool {
+pub(super) fn is_metric_name_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_' || c == b':'
 }
 
-fn is_metric_name_char(c: u8) -> bool {
+pub(super) fn is_metric_name_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b':'
 }
 
-fn is_label_name_start(c: u8) -> bool {
+pub(super) fn is_label_name_start(c: u8) -> bool {
     c.is_ascii_alphabetic() || c == b'_'
 }
 
-fn is_label_name_char(c: u8) -> bool {
+pub(super) fn is_label_name_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }

@@ -250,7 +250,10 @@ fn failed_scrapes_report_the_counts_prometheus_reports() {
         (r.samples_scraped, r.samples_post_relabel, r.series_added),
         (2, 2, 2)
     );
-    assert_eq!(value_of(&b, "scrape_samples_post_metric_relabeling"), Some(2.0));
+    assert_eq!(
+        value_of(&b, "scrape_samples_post_metric_relabeling"),
+        Some(2.0)
+    );
     assert!(value_of(&b, "a").is_none());
     // The failed scrape's series stay cached, as in Prometheus: not added.
     let (_, r) = st.on_body(b"a 1\nb 2\n", None, 2000, 0.1);

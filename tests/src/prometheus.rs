@@ -1,0 +1,156 @@
+//! A real Prometheus for the differential tests: Debian's `prometheus`
+//! package (2.42, `/usr/bin/prometheus`, installed by
+//! scripts/install-deps.sh) on a free loopback port, with its TSDB in a
+//! temporary directory and the lifecycle API on.
+//!
+//! It loads the `prometheus.yml` the test wrote (the same file the
+//! scrapegrid cluster loads) and is stopped by PID: SIGTERM from
+//! [`Prometheus::stop`], or SIGKILL when dropped. A missing binary fails the
+//! test; it is never skipped.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::{free_addr, Process};
+
+/// Where Debian's `prometheus` package installs the server.
+pub const PROMETHEUS_BINARY: &str = "/usr/bin/prometheus";
+
+/// How long Prometheus may take to answer `/-/ready` after its start.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A running Prometheus on loopback; killed when dropped.
+pub struct Prometheus {
+    /// `127.0.0.1:<port>` of its web API.
+    pub addr: String,
+    process: Option<Process>,
+    http: reqwest::Client,
+    /// Last, so it is removed after the process is gone.
+    dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with `config` and waits until it is ready.
+    pub async fn start(config: &Path) -> Result<Self> {
+        if !Path::new(PROMETHEUS_BINARY).exists() {
+            bail!(
+                "{PROMETHEUS_BINARY} is missing: the differential tests need Debian's \
+                 `prometheus` package (scripts/install-deps.sh installs it)"
+            );
+        }
+        let dir = tempfile::tempdir()?;
+        let addr = free_addr();
+        let args: Vec<String> = [
+            ("--config.file", config.display().to_string()),
+            (
+                "--storage.tsdb.path",
+                dir.path().join("data").display().to_string(),
+            ),
+            ("--web.listen-address", addr.clone()),
+            ("--log.level", "info".into()),
+        ]
+        .into_iter()
+        .map(|(flag, value)| format!("{flag}={value}"))
+        .chain(["--web.enable-lifecycle".to_string()])
+        .collect();
+        let process = Process::spawn("prometheus", Path::new(PROMETHEUS_BINARY), &args, dir.path())?;
+        let prometheus = Self {
+            addr,
+            process: Some(process),
+            http: reqwest::Client::new(),
+            dir,
+        };
+        prometheus
+            .wait_ready()
+            .await
+            .with_context(|| format!("prometheus at {} did not become ready", prometheus.addr))?;
+        Ok(prometheus)
+    }
+
+    /// The PID of the running process, or -1 once stopped.
+    pub fn pid(&self) -> i32 {
+        self.process.as_ref().map_or(-1, Process::pid)
+    }
+
+    /// Stops Prometheus with SIGTERM (by PID) and waits for it to exit.
+    /// Blocks the thread, so it needs a multi-threaded test runtime.
+    pub fn stop(&mut self) -> Result<()> {
+        let Some(mut p) = self.process.take() else {
+            bail!("prometheus is not running");
+        };
+        tokio::task::block_in_place(|| p.terminate(Duration::from_secs(20))).map(drop)
+    }
+
+    /// Returns the server's log so far.
+    pub fn log(&self) -> String {
+        self.process.as_ref().map(Process::log).unwrap_or_else(|| {
+            std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+        })
+    }
+
+    /// Runs a range query; returns the result matrix.
+    pub async fn query_range(&self, q: &str, start: f64, end: f64, step: f64) -> Result<Vec<Value>> {
+        let params = [
+            ("query", q.to_string()),
+            ("start", start.to_string()),
+            ("end", end.to_string()),
+            ("step", step.to_string()),
+        ];
+        let data = self.get("/api/v1/query_range", &params).await?;
+        Ok(data["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Runs an instant query now; returns the result vector.
+    pub async fn query(&self, q: &str) -> Result<Vec<Value>> {
+        let data = self.get("/api/v1/query", &[("query", q.to_string())]).await?;
+        Ok(data["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// `/api/v1/targets?state=<state>` (`active`, `dropped` or `any`).
+    pub async fn targets(&self, state: &str) -> Result<Value> {
+        self.get("/api/v1/targets", &[("state", state.to_string())])
+            .await
+    }
+
+    /// GETs an API path and returns the JSON `data`.
+    pub async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value> {
+        let url = format!("http://{}{path}", self.addr);
+        let body: Value = self
+            .http
+            .get(&url)
+            .query(params)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if body["status"] != "success" {
+            bail!("GET {url} {params:?}: {body}");
+        }
+        Ok(body["data"].clone())
+    }
+
+    async fn wait_ready(&self) -> Result<()> {
+        let url = format!("http://{}/-/ready", self.addr);
+        let start = Instant::now();
+        loop {
+            if let Ok(r) = self.http.get(&url).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            if self.process.is_none() {
+                bail!("prometheus is not running");
+            }
+            if start.elapsed() > START_DEADLINE {
+                bail!(
+                    "{url} not ready within {START_DEADLINE:?}; log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
