@@ -104,11 +104,9 @@ struct TargetsParams {
 async fn targets(State(c): State<Coordinator>, Query(p): Query<TargetsParams>) -> Json<Value> {
     let view = c.view().await.unwrap_or_default();
     let state = p.state.unwrap_or_default().to_ascii_lowercase();
-    let (show_active, show_dropped) = match state.as_str() {
-        "active" => (true, false),
-        "dropped" => (false, true),
-        _ => (true, true),
-    };
+    // As Prometheus: "" and "any" show both, an unknown state neither.
+    let show_active = matches!(state.as_str(), "" | "any" | "active");
+    let show_dropped = matches!(state.as_str(), "" | "any" | "dropped");
     let mut active = Vec::new();
     if show_active {
         for (t, owner) in &view.active {

@@ -4,7 +4,8 @@
 //! The slot is a fixed offset inside the interval derived from the target id
 //! only (no per-host seed), so a target that moves to another scraper keeps
 //! its phase. A loop stops when its token is cancelled; with
-//! [`StopMode::Gone`] it first writes end-of-run stale markers.
+//! [`StopMode::Gone`] it then writes end-of-run stale markers, with
+//! Prometheus's timing.
 //!
 //! Handover (a move between two live scrapers, at a time `H` the control
 //! plane picks): the old owner's loop scrapes every slot before `H`
@@ -259,12 +260,31 @@ pub async fn run(
         }
     }
     if control.mode.load(Ordering::SeqCst) == StopMode::Gone as u8 {
-        let batch = state.end_of_run(now_ms());
-        if !batch.is_empty() {
-            ingest.submit(batch).await;
+        if last_ts.is_some() {
+            end_of_run(&mut state, &ingest, slot, interval).await;
         }
     } else if let Some(tx) = control.handoff.lock().ok().and_then(|mut h| h.take()) {
         let _ = tx.send(state.into_series());
+    }
+}
+
+/// Writes the stale markers of a target that left discovery, as Prometheus's
+/// `endOfRunStaleness`: they carry the time of the scrape that would have
+/// come next, and are written a tenth of an interval after the one after
+/// it, so that a target which comes back meanwhile keeps its series (its
+/// newer samples make the markers out of order).
+async fn end_of_run(state: &mut TargetState, ingest: &IngestHandle, slot: i64, interval: i64) {
+    let now = now_ms();
+    let stale_at = if slot > now {
+        slot
+    } else {
+        next_slot(now, interval, slot.rem_euclid(interval))
+    };
+    let write_at = stale_at + interval + interval / 10;
+    tokio::time::sleep(Duration::from_millis((write_at - now).max(0) as u64)).await;
+    let batch = state.end_of_run(stale_at);
+    if !batch.is_empty() {
+        ingest.submit(batch).await;
     }
 }
 
