@@ -8,6 +8,9 @@
 //! [`audit`] reads raw samples from the storage node and counts missed
 //! intervals, duplicates and stale markers; its [`audit::FleetServer`] serves
 //! many targets from one port and logs every request.
+//! [`prometheus`] starts the real Prometheus 2.42 (Debian's package) on
+//! loopback, and [`differential`] runs it beside a cluster on one fixture
+//! and one `prometheus.yml` and compares what both store.
 //! When a test panics, the nodes' logs are printed.
 
 use std::future::Future;
@@ -22,7 +25,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 pub mod audit;
+pub mod differential;
 pub mod etcd;
+pub mod prometheus;
 
 /// Returns the path of a workspace binary built next to the test binary.
 pub fn bin(name: &str) -> PathBuf {

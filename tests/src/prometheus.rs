@@ -1,7 +1,7 @@
 //! A real Prometheus for the differential tests: Debian's `prometheus`
 //! package (2.42, `/usr/bin/prometheus`, installed by
 //! scripts/install-deps.sh) on a free loopback port, with its TSDB in a
-//! temporary directory and the lifecycle API on.
+//! temporary directory, the lifecycle API and exemplar storage on.
 //!
 //! It loads the `prometheus.yml` the test wrote (the same file the
 //! scrapegrid cluster loads) and is stopped by PID: SIGTERM from
@@ -54,9 +54,19 @@ impl Prometheus {
         ]
         .into_iter()
         .map(|(flag, value)| format!("{flag}={value}"))
-        .chain(["--web.enable-lifecycle".to_string()])
+        .chain([
+            "--web.enable-lifecycle".to_string(),
+            // Exemplars are kept (and served by /api/v1/query_exemplars)
+            // only with this feature on.
+            "--enable-feature=exemplar-storage".to_string(),
+        ])
         .collect();
-        let process = Process::spawn("prometheus", Path::new(PROMETHEUS_BINARY), &args, dir.path())?;
+        let process = Process::spawn(
+            "prometheus",
+            Path::new(PROMETHEUS_BINARY),
+            &args,
+            dir.path(),
+        )?;
         let prometheus = Self {
             addr,
             process: Some(process),
@@ -84,6 +94,18 @@ impl Prometheus {
         tokio::task::block_in_place(|| p.terminate(Duration::from_secs(20))).map(drop)
     }
 
+    /// Whether the process is alive (not exited, not reaped, not a zombie).
+    pub fn is_running(&self) -> bool {
+        let Some(p) = &self.process else { return false };
+        std::fs::read_to_string(format!("/proc/{}/stat", p.pid()))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().to_string())
+            })
+            .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+    }
+
     /// Returns the server's log so far.
     pub fn log(&self) -> String {
         self.process.as_ref().map(Process::log).unwrap_or_else(|| {
@@ -92,7 +114,13 @@ impl Prometheus {
     }
 
     /// Runs a range query; returns the result matrix.
-    pub async fn query_range(&self, q: &str, start: f64, end: f64, step: f64) -> Result<Vec<Value>> {
+    pub async fn query_range(
+        &self,
+        q: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<Vec<Value>> {
         let params = [
             ("query", q.to_string()),
             ("start", start.to_string()),
@@ -105,7 +133,9 @@ impl Prometheus {
 
     /// Runs an instant query now; returns the result vector.
     pub async fn query(&self, q: &str) -> Result<Vec<Value>> {
-        let data = self.get("/api/v1/query", &[("query", q.to_string())]).await?;
+        let data = self
+            .get("/api/v1/query", &[("query", q.to_string())])
+            .await?;
         Ok(data["result"].as_array().cloned().unwrap_or_default())
     }
 
@@ -141,8 +171,8 @@ impl Prometheus {
                     return Ok(());
                 }
             }
-            if self.process.is_none() {
-                bail!("prometheus is not running");
+            if !self.is_running() {
+                bail!("prometheus exited; log:\n{}", self.log());
             }
             if start.elapsed() > START_DEADLINE {
                 bail!(

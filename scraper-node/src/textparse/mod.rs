@@ -143,7 +143,8 @@ pub struct Sample<'a> {
     /// parsers borrow it from the body as written (zero-copy); the protobuf
     /// parser writes it out, with label values escaped as in the text format.
     pub series: Cow<'a, str>,
-    /// The value; NaN always has the bits [`NORMAL_NAN_BITS`].
+    /// The value. The text formats give NaN the bits [`NORMAL_NAN_BITS`];
+    /// protobuf values keep their bits, as in Prometheus 2.42.
     pub value: f64,
     /// Milliseconds; OpenMetrics seconds are converted as Prometheus does.
     pub timestamp_ms: Option<i64>,

@@ -28,10 +28,10 @@
 //! TYPE. An exemplar is allowed on any sample whose metric name ends in
 //! `_total` or `_bucket`, whatever its type, and on no other.
 //!
-//! Values and timestamps: NaN has the bits [`NORMAL_NAN_BITS`] (Go's
-//! `math.NaN()` bits); a timestamp is `int64(seconds * 1000)` as Go computes it
-//! on amd64: truncated toward zero, and `i64::MIN` when the product does not
-//! fit; NaN and ±Inf timestamps are errors. Errors read exactly as 2.42's
+//! Values and timestamps: NaN has the bits [`super::NORMAL_NAN_BITS`]
+//! (Go's `math.NaN()` bits); a timestamp is `int64(seconds * 1000)` as Go
+//! computes it on amd64: truncated toward zero, and `i64::MIN` when the
+//! product does not fit; NaN and ±Inf timestamps are errors. Errors read exactly as 2.42's
 //! (`expected label name, got "BCLOSE"`, `strconv.ParseFloat: parsing "1z":
 //! invalid syntax`), with a line and column added.
 //!
@@ -42,9 +42,11 @@
 //! last value. The 128-rune limit on exemplar labels is not the parser's: in
 //! 2.42 the TSDB rejects such an exemplar on append and the scrape goes on.
 //!
-//! NUL bytes follow the lexer: one ends a token, except that NULs are skipped
-//! after `# `, inside HELP/TYPE/UNIT text (also right after its final newline,
-//! so they become part of the text) and inside series label values.
+//! NUL bytes follow the lexer: one ends a token (and so fails the line),
+//! except where the lexer skips NULs: within and right after a keyword once
+//! past `# ` (`# E\0OF` and `# EOF\0` end a body), inside HELP/TYPE/UNIT text
+//! and right after its final newline (they become part of the text), and
+//! inside series label values.
 //!
 //! # Deviations
 //!
@@ -173,6 +175,7 @@ impl<'a> OpenMetricsParser<'a> {
                     "help text is not a valid utf8 string",
                 )),
             },
+            // UNIT
             _ => {
                 let suffix_ok = text.is_empty()
                     || (name.len() > text.len()

@@ -53,6 +53,8 @@ pub struct Phase {
     pub location: Option<String>,
     /// Sent with `Content-Encoding: gzip`.
     pub gzip: bool,
+    /// Extra response headers.
+    pub headers: Vec<(&'static str, &'static str)>,
 }
 
 impl Phase {
@@ -64,6 +66,7 @@ impl Phase {
             delay_ms: 0,
             location: None,
             gzip: false,
+            headers: Vec::new(),
         }
     }
 
@@ -84,6 +87,11 @@ impl Phase {
 
     pub fn gzip(mut self) -> Phase {
         self.gzip = true;
+        self
+    }
+
+    pub fn header(mut self, name: &'static str, value: &'static str) -> Phase {
+        self.headers.push((name, value));
         self
     }
 

@@ -180,10 +180,16 @@ async fn serve(state: &State, req: Request) -> Response<HttpBody> {
     };
     let mut resp = Response::builder().status(StatusCode::from_u16(phase.status).unwrap());
     if let Some(ct) = phase.content_type {
-        resp = resp.header("content-type", HeaderValue::from_bytes(ct.as_bytes()).unwrap());
+        resp = resp.header(
+            "content-type",
+            HeaderValue::from_bytes(ct.as_bytes()).unwrap(),
+        );
     }
     if let Some(loc) = &phase.location {
         resp = resp.header("location", loc.as_str());
+    }
+    for (name, value) in &phase.headers {
+        resp = resp.header(*name, *value);
     }
     if phase.gzip {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

@@ -185,6 +185,16 @@ const METRIC_RELABEL: &str = r#"    metric_relabel_configs:
       - source_labels: [uc]
         target_label: uc_out
         action: uppercase
+      # mr_noname: an empty replacement deletes __name__
+      - source_labels: [__name__]
+        regex: 'mr_noname'
+        target_label: __name__
+        replacement: ''
+      # mr_badtarget: a target label that expands to an invalid name
+      - source_labels: [__name__, t]
+        regex: 'mr_badtarget;(.*)'
+        target_label: '${1}'
+        replacement: 'set'
       # mr_rename: __name__ as target
       - source_labels: [__name__]
         regex: 'mr_rename_(.*)'
@@ -276,15 +286,9 @@ const TARGET_RELABEL: &str = r#"    params:
 "#;
 
 /// Returns the shared `prometheus.yml`.
-pub fn config_yaml(
-    cases: &[Arc<Case>],
-    fixture: &str,
-    closed: &str,
-    file_sd: &Path,
-) -> String {
-    let mut y = String::from(
-        "global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\nscrape_configs:\n",
-    );
+pub fn config_yaml(cases: &[Arc<Case>], fixture: &str, closed: &str, file_sd: &Path) -> String {
+    let mut y =
+        String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 500ms\nscrape_configs:\n");
     for job in Job::ALL {
         let _ = writeln!(y, "  - job_name: {}", job.name());
         y.push_str(job.settings());
@@ -320,7 +324,10 @@ pub fn target_labels(c: &Case) -> Vec<(&'static str, String)> {
     if c.static_instance {
         labels.push(("instance", c.name.to_string()));
     }
-    labels.extend(c.labels.iter().cloned());
+    for (name, value) in &c.labels {
+        labels.retain(|(n, _)| n != name);
+        labels.push((name, value.clone()));
+    }
     labels
 }
 

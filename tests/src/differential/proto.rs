@@ -128,19 +128,21 @@ impl Msg {
 
     /// `Metric.summary` with (quantile, value) pairs.
     pub fn summary(self, count: u64, sum: f64, quantiles: &[(f64, f64)]) -> Msg {
-        let s = quantiles.iter().fold(
-            Msg::new().varint(1, count).double(2, sum),
-            |s, (q, v)| s.msg(3, Msg::new().double(1, *q).double(2, *v)),
-        );
+        let s = quantiles
+            .iter()
+            .fold(Msg::new().varint(1, count).double(2, sum), |s, (q, v)| {
+                s.msg(3, Msg::new().double(1, *q).double(2, *v))
+            });
         self.msg(4, s)
     }
 
     /// `Metric.histogram` (classic) with (upper bound, cumulative count) buckets.
     pub fn histogram(self, count: u64, sum: f64, buckets: &[(f64, u64)]) -> Msg {
-        let h = buckets.iter().fold(
-            Msg::new().varint(1, count).double(2, sum),
-            |h, (le, c)| h.msg(3, Msg::new().varint(1, *c).double(2, *le)),
-        );
+        let h = buckets
+            .iter()
+            .fold(Msg::new().varint(1, count).double(2, sum), |h, (le, c)| {
+                h.msg(3, Msg::new().varint(1, *c).double(2, *le))
+            });
         self.msg(7, h)
     }
 

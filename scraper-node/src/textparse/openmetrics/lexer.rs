@@ -8,7 +8,7 @@
 //! generated code are kept on purpose, since they decide acceptance:
 //! - the lexer reads one byte ahead: after a token, the cursor is on the first
 //!   byte that is not part of it, and [`Lexer::advance`] is called once more
-//!   after the last byte of fixed tokens (`}` , `=`, `"`, `\n`);
+//!   after the last byte of fixed tokens (`}`, `=`, `"`, `\n`);
 //! - the end of the input and a NUL byte both read as byte 0, which no
 //!   transition accepts, so a NUL ends any token;
 //! - except in the states `Comment`, `Meta2` and `LValue`, where
