@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use scrapegrid_common::Labels;
 
+use crate::textparse::Exemplar;
+
 /// A series as the scraper knows it. The id is unique in this process and is
 /// used as the stream-scoped series reference on the ingest stream.
 #[derive(Debug)]
@@ -40,6 +42,9 @@ pub struct ScrapeBatch {
     /// On the last batch of a target that moves to another scraper: the
     /// series of its last successful scrape, for the next owner.
     pub handover: Option<Vec<SeriesRef>>,
+    /// Exemplars of the scrape's samples, each with its series and its
+    /// timestamp (the sample's when the exemplar has none).
+    pub exemplars: Vec<(SeriesRef, i64, Exemplar)>,
 }
 
 impl ScrapeBatch {
@@ -70,6 +75,12 @@ impl ScrapeBatch {
         self.series.push(series.clone());
         self.timestamps_ms.push(timestamp_ms);
         self.values.push(value);
+    }
+
+    /// Adds the exemplar of a sample of `series` at `sample_ts_ms`.
+    pub fn push_exemplar(&mut self, series: &SeriesRef, sample_ts_ms: i64, exemplar: Exemplar) {
+        let ts = exemplar.timestamp_ms.unwrap_or(sample_ts_ms);
+        self.exemplars.push((series.clone(), ts, exemplar));
     }
 
     pub fn len(&self) -> usize {

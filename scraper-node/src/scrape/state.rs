@@ -288,6 +288,9 @@ impl TargetState {
                 continue;
             }
             batch.push(&series, ts, sample.value);
+            if let Some(e) = sample.exemplar {
+                batch.push_exemplar(&series, ts, *e);
+            }
             if !explicit_ts || pool.track_timestamps_staleness {
                 seen.insert(series.id, series);
             }
