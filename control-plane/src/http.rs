@@ -143,6 +143,8 @@ async fn targets(State(c): State<Coordinator>, Query(p): Query<TargetsParams>) -
     let dropped: Vec<Value> = if show_dropped {
         view.dropped
             .iter()
+            // As Prometheus, an invalid target is only logged.
+            .filter(|d| d.error.is_none())
             .map(|d| json!({ "discoveredLabels": label_map(&d.discovered) }))
             .collect()
     } else {

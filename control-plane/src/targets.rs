@@ -31,6 +31,8 @@ pub struct ScrapeTarget {
     pub discovered: Labels,
     pub interval: Duration,
     pub timeout: Duration,
+    /// Set while the job is over its target_limit: every scrape fails with it.
+    pub forced_error: Option<String>,
 }
 
 /// A target that relabeling dropped or that is invalid.
@@ -162,6 +164,7 @@ fn populate(sc: &ScrapeConfig, discovered: Labels) -> Result<Option<ScrapeTarget
         discovered,
         interval,
         timeout,
+        forced_error: None,
     }))
 }
 

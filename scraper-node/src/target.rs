@@ -76,6 +76,9 @@ pub struct TargetSpec {
     /// Whether the previous owner hands its series over through the storage
     /// node before the first commit.
     pub await_handover: bool,
+    /// Every scrape fails with this error, without a request (the job is
+    /// over its target_limit).
+    pub forced_error: Option<String>,
     /// The message it was built from without the handover fields, to detect
     /// changes of the definition ([`definition`]).
     pub source: pb::Target,
@@ -107,6 +110,7 @@ impl TargetSpec {
             generation: t.generation,
             pool,
             url: t.url.clone(),
+            forced_error: (!t.forced_error.is_empty()).then(|| t.forced_error.clone()),
             labels: Labels::from_proto(&t.labels),
             interval,
             timeout,

@@ -277,10 +277,18 @@ impl State {
             let Some(job_groups) = groups.get(&sc.job_name) else {
                 continue;
             };
-            let (a, d) = targets::build(sc, job_groups);
+            let (mut a, d) = targets::build(sc, job_groups);
             if sc.target_limit > 0 && a.len() as u64 > sc.target_limit {
-                tracing::warn!(job = %sc.job_name, count = a.len(), limit = sc.target_limit, "target_limit exceeded; job not scraped");
-                continue;
+                // As Prometheus: the targets stay, and every scrape fails.
+                let error = format!(
+                    "target_limit exceeded (number of targets: {}, limit: {})",
+                    a.len(),
+                    sc.target_limit
+                );
+                tracing::warn!(job = %sc.job_name, %error, "job not scraped");
+                for t in &mut a {
+                    t.forced_error = Some(error.clone());
+                }
             }
             active.extend(a.into_iter().map(|t| (t.id.clone(), t)));
             dropped.extend(d);

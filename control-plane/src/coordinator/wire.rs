@@ -40,5 +40,6 @@ pub(super) fn to_proto(t: &ScrapeTarget, generation: u64) -> pb::Target {
         scrape_timeout_ms: t.timeout.as_millis() as u64,
         start_at_ms: 0,
         await_handover: false,
+        forced_error: t.forced_error.clone().unwrap_or_default(),
     }
 }

@@ -26,7 +26,9 @@ impl TargetClient {
     pub fn new() -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("scrapegrid/", env!("CARGO_PKG_VERSION")))
-            .gzip(true)
+            // Bodies are decompressed here, under the body limit and with Go's
+            // error texts (`gunzip`).
+            .gzip(false)
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
@@ -50,6 +52,7 @@ impl TargetClient {
             .client
             .get(url)
             .header(http::header::ACCEPT, accept.clone())
+            .header(http::header::ACCEPT_ENCODING, "gzip")
             .header(
                 "X-Prometheus-Scrape-Timeout-Seconds",
                 format!("{}", timeout.as_secs_f64()),
@@ -60,7 +63,8 @@ impl TargetClient {
         let fut = async {
             let mut response = request.send().await.map_err(|e| describe(url, e))?;
             let status = response.status();
-            if !status.is_success() {
+            // Prometheus takes nothing but 200 OK.
+            if status != http::StatusCode::OK {
                 return Err(format!(
                     "server returned HTTP status {} {}",
                     status.as_u16(),
@@ -72,14 +76,22 @@ impl TargetClient {
                 .get(http::header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            let gzipped = response
+                .headers()
+                .get(http::header::CONTENT_ENCODING)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
             let mut body = BytesMut::new();
             reading_body.store(true, std::sync::atomic::Ordering::Relaxed);
             while let Some(chunk) = response.chunk().await.map_err(|e| describe(url, e))? {
-                if (body.len() + chunk.len()) as u64 > limit {
-                    return Err("body size limit exceeded".into());
+                // A body that reaches the limit fails, as in Prometheus
+                // (it reads at most `limit` bytes, then checks `n >= limit`).
+                // A compressed body is held to the limit too.
+                if (body.len() + chunk.len()) as u64 >= limit {
+                    return Err(BODY_SIZE_LIMIT_EXCEEDED.into());
                 }
                 body.extend_from_slice(&chunk);
             }
+            let body = if gzipped { gunzip(&body, limit)? } else { body };
             Ok(Fetched { body, content_type })
         };
         match tokio::time::timeout(timeout, fut).await {
@@ -89,6 +101,45 @@ impl TargetClient {
             }
             Err(_) => Err(format!("Get {}: {DEADLINE_EXCEEDED}", go_quote(url))),
         }
+    }
+}
+
+/// Prometheus's `errBodySizeLimit`.
+const BODY_SIZE_LIMIT_EXCEEDED: &str = "body size limit exceeded";
+
+/// Decompresses a gzip body (several members, as Go's reader), failing once
+/// the output reaches `limit`, with the errors Go's `compress/gzip` gives.
+fn gunzip(compressed: &[u8], limit: u64) -> Result<BytesMut, String> {
+    use std::io::Read;
+    // Go reads the 10-byte header first: a shorter body is an unexpected EOF.
+    if compressed.len() < 10 {
+        return Err("unexpected EOF".into());
+    }
+    if compressed[..2] != [0x1f, 0x8b] || compressed[2] != 8 {
+        return Err("gzip: invalid header".into());
+    }
+    let mut decoder = flate2::bufread::MultiGzDecoder::new(compressed);
+    let mut body = BytesMut::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => return Ok(body),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err("unexpected EOF".into())
+            }
+            Err(e) if e.to_string().contains("checksum") || e.to_string().contains("crc") => {
+                return Err("gzip: invalid checksum".into())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                return Err("gzip: invalid header".into())
+            }
+            Err(_) => return Err("flate: corrupt input".into()),
+        };
+        if (body.len() + n) as u64 >= limit {
+            return Err(BODY_SIZE_LIMIT_EXCEEDED.into());
+        }
+        body.extend_from_slice(&buf[..n]);
     }
 }
 
@@ -106,6 +157,10 @@ fn describe(url: &str, e: reqwest::Error) -> String {
     let mut chain = Vec::new();
     let mut source = std::error::Error::source(&e);
     while let Some(inner) = source {
+        // rustls meeting a plain HTTP answer; Go recognises the answer.
+        if inner.to_string().contains("InvalidContentType") {
+            return format!("{get}: http: server gave HTTP response to HTTPS client");
+        }
         if let Some(io) = inner.downcast_ref::<std::io::Error>() {
             if e.is_connect() && io.kind() == std::io::ErrorKind::ConnectionRefused {
                 let addr = reqwest::Url::parse(url)

@@ -209,14 +209,19 @@ pub async fn run(
         }
         let ts = scrape_timestamp(now_ms(), slot, interval);
         let started = Instant::now();
-        let fetched = client
-            .fetch(
-                &spec.url,
-                &spec.pool.accept_header,
-                spec.timeout,
-                spec.pool.body_size_limit,
-            )
-            .await;
+        let fetched = match &spec.forced_error {
+            Some(error) => Err(error.clone()),
+            None => {
+                client
+                    .fetch(
+                        &spec.url,
+                        &spec.pool.accept_header,
+                        spec.timeout,
+                        spec.pool.body_size_limit,
+                    )
+                    .await
+            }
+        };
         let duration = started.elapsed().as_secs_f64();
         if std::mem::take(&mut await_handover) {
             take_handover(&spec, &ingest, &mut state, &control.cancel).await;

@@ -26,6 +26,11 @@ use crate::textparse::{Entry, Format, Parser};
 /// a target whose scrapes keep failing with new series cannot grow it).
 const CACHE_FORCED_FLUSH_SLACK: usize = 1000;
 
+/// A sample with an explicit timestamp older than the scrape by more than
+/// this is refused, as Prometheus's head refuses samples more than half a
+/// block (1 h) older than its newest.
+const OUT_OF_BOUNDS_MS: i64 = 3_600_000;
+
 struct CacheEntry {
     /// `None` when metric relabeling drops the series.
     series: Option<SeriesRef>,
@@ -235,7 +240,9 @@ impl TargetState {
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
                 Err(e) => {
-                    report.error = Some(e.to_string());
+                    // Prometheus's text; the position goes to the log.
+                    tracing::debug!(target = %self.spec.url, error = %e, "scrape body does not parse");
+                    report.error = Some(e.message);
                     return Err(report);
                 }
             };
@@ -270,18 +277,23 @@ impl TargetState {
                 limit_exceeded = true;
                 continue;
             }
-            // A series is added when its raw text is new to the cache, as
-            // Prometheus counts it, unless it came from the loop this one took
-            // over (Prometheus keeps its cache across a reload).
-            if cache_miss && !self.adopted.contains(&series.id) {
-                report.series_added += 1;
-            }
             let explicit_ts = pool.honor_timestamps && sample.timestamp_ms.is_some();
             let ts = if explicit_ts {
                 sample.timestamp_ms.unwrap_or(timestamp_ms)
             } else {
                 timestamp_ms
             };
+            if ts < timestamp_ms - OUT_OF_BOUNDS_MS {
+                // Prometheus's head refuses it (out of bounds); the scrape
+                // goes on and the series does not count as added.
+                continue;
+            }
+            // A series is added when its raw text is new to the cache, as
+            // Prometheus counts it, unless it came from the loop this one took
+            // over (Prometheus keeps its cache across a reload).
+            if cache_miss && !self.adopted.contains(&series.id) {
+                report.series_added += 1;
+            }
             if seen.contains_key(&series.id) {
                 // Prometheus drops a repeated series in one scrape on commit
                 // and keeps the first.

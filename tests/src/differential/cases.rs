@@ -175,6 +175,10 @@ pub struct Case {
     /// In file SD: removed from the file after both clients scraped it this
     /// many times.
     pub remove_after: Option<u64>,
+    /// A Prometheus 2.42 behaviour scrapegrid does not copy on purpose: why,
+    /// and the exact differences it must produce (the case fails on any
+    /// other difference, or if these are missing).
+    pub deviation: Option<(&'static str, Vec<String>)>,
 }
 
 /// Starts a case.
@@ -193,6 +197,7 @@ pub fn case(name: &'static str, job: Job, what: &'static str) -> Case {
         aliases: Vec::new(),
         redirect_final: None,
         remove_after: None,
+        deviation: None,
     }
 }
 
@@ -204,6 +209,17 @@ impl Case {
 
     pub fn repeats(mut self, n: u64) -> Case {
         self.repeats = n;
+        self
+    }
+
+    /// Declares a deliberate deviation from Prometheus 2.42: `why`, and the
+    /// exact difference lines it produces (`{case}` stands for the name).
+    pub fn deviates(mut self, why: &'static str, diffs: &[&str]) -> Case {
+        let lines = diffs
+            .iter()
+            .map(|d| d.replace("{case}", self.name))
+            .collect();
+        self.deviation = Some((why, lines));
         self
     }
 

@@ -145,6 +145,7 @@ pub async fn run() -> Result<Report> {
     )
     .await;
     api::compare_headers(&cases, &fixture, &mut global);
+    check_deviations(&cases, &mut results);
     let mut headers = Vec::new();
     for h in RECORDED_HEADERS {
         for (who, client) in [
@@ -307,6 +308,30 @@ fn compare_series(
             .into_iter()
             .map(|d| format!("unattributed {d}")),
     );
+}
+
+/// Accepts exactly the declared deviation of each case: its differences are
+/// then shown as such; anything else, or a declared difference that did not
+/// happen, stays a failure.
+fn check_deviations(cases: &[Arc<Case>], results: &mut BTreeMap<&'static str, CaseResult>) {
+    for c in cases {
+        let Some((why, expected)) = &c.deviation else {
+            continue;
+        };
+        let r = results.get_mut(c.name).unwrap();
+        let got: BTreeSet<String> = r.diffs.iter().cloned().collect();
+        let want: BTreeSet<String> = expected.iter().cloned().collect();
+        if got == want {
+            let diffs = std::mem::take(&mut r.diffs);
+            r.ignored
+                .extend(diffs.into_iter().map(|d| format!("deviation ({why}): {d}")));
+        } else {
+            for missing in want.difference(&got) {
+                r.diffs
+                    .push(format!("declared deviation did not happen: {missing}"));
+            }
+        }
+    }
 }
 
 /// Checks the suite against Prometheus: its `up` tokens for each case.
