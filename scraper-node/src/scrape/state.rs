@@ -253,7 +253,10 @@ impl TargetState {
                     (entry.series.clone(), false)
                 }
                 None => {
-                    let series = match self.new_series(&sample.labels()) {
+                    let series = match sample
+                        .checked_labels()
+                        .and_then(|l| self.new_series(&l, &sample.series))
+                    {
                         Ok(s) => s,
                         Err(e) => {
                             report.error = Some(e);
@@ -315,9 +318,10 @@ impl TargetState {
     }
 
     /// Labels a scraped series for storage; `Ok(None)` when relabeling drops it.
-    fn new_series(&mut self, scraped: &Labels) -> Result<Option<SeriesRef>, String> {
+    /// `series` is the series text as scraped (for `honor_labels`).
+    fn new_series(&mut self, scraped: &Labels, series: &str) -> Result<Option<SeriesRef>, String> {
         let pool = &self.spec.pool;
-        let mut lb = attach_target_labels(scraped, &self.spec.labels, pool.honor_labels);
+        let mut lb = attach_target_labels(scraped, series, &self.spec.labels, pool.honor_labels);
         if !relabel::process(&mut lb, &pool.metric_relabel) {
             return Ok(None);
         }

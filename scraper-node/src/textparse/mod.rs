@@ -41,37 +41,46 @@
 //! - commas between labels are optional and a trailing comma is allowed;
 //! - blanks are allowed between all tokens, including between the metric name
 //!   and `{`, and may be absent between `}` and the value;
-//! - a label value may contain a raw newline, NUL, `}` or `#`;
+//! - blanks before a metric name are part of it and of the series (`  a 1`
+//!   has the metric name `"  a"`, which the scrape then refuses as an invalid
+//!   metric name); blank lines and blanks before `#` are harmless;
+//! - a label value may contain a raw newline, `}` or `#`;
 //! - `\r` is not a line ending: `a 1\r\n` fails on the value `"1\r"`;
-//! - a NUL byte where a line would start ends the input without an error;
+//! - NUL bytes follow 2.42's lexer: one where a line's first token starts
+//!   (after blanks too), right after `# ` and its blanks, or anywhere in a
+//!   comment that starts `#` without a blank, ends the input without an
+//!   error; in other comments, in HELP text and in label values NULs are
+//!   skipped over and kept in the text; anywhere else a NUL ends the token
+//!   and fails the line;
 //! - hex floats, `_` digit separators, values that overflow `f64`, signed or
 //!   fractional timestamps are errors; NaN is normalized to Prometheus's
-//!   [`NORMAL_NAN_BITS`].
-//!
-//! Added on top of Prometheus's parser: a label name repeated within one series,
-//! or `__name__` in the label block, is an error here (Prometheus rejects such a
-//! series later, on append, with the same `label name "x" is not unique`).
+//!   [`NORMAL_NAN_BITS`];
+//! - a label name repeated within one series, or `__name__` in the label
+//!   block, parses; as 2.42 refuses such a series only on append,
+//!   [`Sample::checked_labels`] reports it on a scrape's cache-miss path.
 //!
 //! # Zero-copy design
 //!
-//! [`Parser::next_entry`] walks the body once, byte by byte, without a regex or
-//! a separate lexer, and returns entries that borrow from the body: the series
-//! of a [`Sample`] is the slice `name{labels}` as written, so a scrape loop can
+//! [`Parser::next_entry`] walks the body once with a byte-level port of
+//! 2.42's lexer, and returns entries that borrow from the body: the series of
+//! a [`Sample`] is the slice `name{labels}` as written, so a scrape loop can
 //! use it as a cache key and skip label parsing for series it has seen before.
-//! The only allocations are the parser's scratch lists of label-name offsets,
-//! used to detect duplicate names and reused from line to line; samples
-//! allocate nothing. HELP text is borrowed unless it
-//! contains an escape. [`Sample::labels`], called on a cache miss, re-reads the
-//! already-validated series and allocates exactly the label strings and one
-//! vector.
+//! Samples allocate nothing, and HELP text is borrowed unless it contains an
+//! escape. [`Sample::labels`] and [`Sample::checked_labels`], called on a
+//! cache miss, re-read the already-validated series and allocate exactly the
+//! label strings and one vector.
 //!
-//! Errors carry a 1-based line and a 1-based column counted in bytes, and read
-//! like Prometheus's (`expected label name, got "1b"`). The parser stops at the
-//! first error.
+//! Errors read exactly as 2.42's (`expected label name, got "INVALID"`,
+//! `strconv.ParseFloat: parsing "1z": invalid syntax`): 2.42 names the token
+//! it got, not the input. They also carry a 1-based line and a 1-based
+//! column counted in bytes. The parser stops at the first error.
 
+mod labels;
+mod media_type;
 mod openmetrics;
 mod protobuf;
 mod text;
+mod token;
 
 #[cfg(test)]
 mod tests;
@@ -138,10 +147,12 @@ impl MetricType {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample<'a> {
     /// The series in text-format syntax, metric name plus label block
-    /// (`http_requests_total{code="200"}`), without surrounding whitespace;
-    /// the scrape loop uses it as a cache key. The text and OpenMetrics
-    /// parsers borrow it from the body as written (zero-copy); the protobuf
-    /// parser writes it out, with label values escaped as in the text format.
+    /// (`http_requests_total{code="200"}`), without trailing whitespace; the
+    /// scrape loop uses it as a cache key. The text and OpenMetrics parsers
+    /// borrow it from the body as written (zero-copy), for the text format
+    /// from the start of its line, so with the blanks before the name, as
+    /// 2.42's series; the protobuf parser writes it out, with label values
+    /// escaped as in the text format.
     pub series: Cow<'a, str>,
     /// The value. The text formats give NaN the bits [`NORMAL_NAN_BITS`];
     /// protobuf values keep their bits, as in Prometheus 2.42.
@@ -162,15 +173,28 @@ pub struct Exemplar {
 }
 
 impl Sample<'_> {
-    /// Returns the parsed label set including `__name__`, label values
-    /// unescaped. Labels with an empty value are absent, as in
-    /// [`scrapegrid_common::Labels`].
+    /// Returns the parsed label set including `__name__`, as 2.42 builds it
+    /// (see the `labels` module): label values unescaped, the labels of a name with an
+    /// empty value absent, a repeated name with its first value. The scrape
+    /// path uses [`Sample::checked_labels`], which refuses repeated names.
     ///
     /// Allocates one vector and the label strings. For a series that did not
     /// come from [`Parser`] it returns the labels it can read up to the first
     /// syntax error.
     pub fn labels(&self) -> scrapegrid_common::Labels {
-        text::series_labels(&self.series)
+        labels::series_labels(&self.series).0
+    }
+
+    /// Returns [`Sample::labels`], or 2.42's append error when a label name
+    /// repeats in the series (`__name__` in the label block included):
+    /// `label name "x" is not unique: invalid sample`.
+    pub fn checked_labels(&self) -> Result<scrapegrid_common::Labels, String> {
+        match labels::series_labels(&self.series) {
+            (labels, None) => Ok(labels),
+            (_, Some(name)) => Err(format!(
+                "label name \"{name}\" is not unique: invalid sample"
+            )),
+        }
     }
 }
 
@@ -216,37 +240,20 @@ pub enum Format {
 
 impl Format {
     /// Returns the format for a response's `Content-Type`, as Prometheus
-    /// 2.42's `textparse.New`: the media type (parameters ignored, case
-    /// insensitive) picks OpenMetrics or protobuf; anything else, a missing
-    /// header or one that does not parse as a media type is the text format.
+    /// 2.42's `textparse.New`: the media type (case insensitive) picks
+    /// OpenMetrics or protobuf; anything else, a missing or empty header or
+    /// one that Go's `mime.ParseMediaType` refuses (parameters included, see
+    /// the `media_type` module) is the text format.
     pub fn from_content_type(ct: Option<&str>) -> Format {
-        let Some(ct) = ct else {
-            return Format::PrometheusText;
-        };
-        match media_type(ct) {
-            Some(m) if m.eq_ignore_ascii_case("application/openmetrics-text") => {
-                Format::OpenMetrics
-            }
-            Some(m) if m.eq_ignore_ascii_case("application/vnd.google.protobuf") => {
-                Format::Protobuf
-            }
+        let media_type = ct
+            .filter(|ct| !ct.is_empty())
+            .and_then(media_type::parse_media_type);
+        match media_type.as_deref() {
+            Some("application/openmetrics-text") => Format::OpenMetrics,
+            Some("application/vnd.google.protobuf") => Format::Protobuf,
             _ => Format::PrometheusText,
         }
     }
-}
-
-/// Returns the media type of a Content-Type value (`type/subtype`, trimmed),
-/// or None when it is not one, as Go's `mime.ParseMediaType` rejects it.
-/// Parameters are not validated beyond their presence after a `;`.
-fn media_type(ct: &str) -> Option<&str> {
-    let m = ct.split(';').next().unwrap_or_default().trim();
-    let (ty, sub) = m.split_once('/')?;
-    let token = |t: &str| {
-        !t.is_empty()
-            && t.bytes()
-                .all(|c| c.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&c))
-    };
-    (token(ty) && token(sub)).then_some(m)
 }
 
 /// A pull parser over one scrape body.

@@ -46,22 +46,20 @@
 //! except where the lexer skips NULs: within and right after a keyword once
 //! past `# ` (`# E\0OF` and `# EOF\0` end a body), inside HELP/TYPE/UNIT text
 //! and right after its final newline (they become part of the text), and
-//! inside series label values.
+//! inside series label values, also right after a backslash or the closing
+//! quote: as 2.42, the value is then the token minus its first and last byte,
+//! so `"c"\0` has the value `c"`.
 //!
-//! # Deviations
-//!
-//! - As in the text parser, a label name repeated within a series, or
-//!   `__name__` in its label block, is an error (Prometheus fails the append).
-//! - A NUL right after a backslash or right after the closing quote of a
-//!   series label value is an error. Prometheus's lexer skips it and then cuts
-//!   the value so that it differs from the series text (`"c"\0` gives `c"`),
-//!   which [`Sample::labels`] could not reproduce.
+//! A label name repeated within a series, or `__name__` in its label block,
+//! parses, as in 2.42, which refuses such a series on append;
+//! [`super::Sample::checked_labels`] reports it.
 //!
 //! # Zero-copy design
 //!
 //! As [`super::text`]: a sample's series is the slice `name{labels}` of the
-//! body, label offsets go to scratch vectors reused from line to line, and
-//! only an exemplar allocates (its box and owned label set).
+//! body, label offsets go to scratch vectors reused from line to line (for
+//! an exemplar's labels), and only an exemplar allocates (its box and owned
+//! label set).
 
 mod lexer;
 
@@ -69,13 +67,13 @@ mod lexer;
 mod tests;
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
 
 use scrapegrid_common::{go_quote, Labels};
 
-use super::text::{duplicate_label_name, parse_float, unescape, FloatError};
+use super::text::{float_value, go_quote_bytes, unescape};
+use super::token::Token;
 use super::{Entry, Exemplar, MetricType, ParseError, Sample};
-use lexer::{Lexer, Token};
+use lexer::Lexer;
 
 /// Metric-name suffixes that may carry an exemplar (2.42 `allowedSuffixes`).
 const EXEMPLAR_SUFFIXES: [&str; 2] = ["_total", "_bucket"];
@@ -90,8 +88,6 @@ pub(super) struct OpenMetricsParser<'a> {
     label_names: Vec<(usize, usize)>,
     /// Offsets of the label values (inside the quotes) of the current block.
     label_values: Vec<(usize, usize)>,
-    /// Scratch space for the duplicate check of large label blocks.
-    sorted_names: Vec<(usize, usize)>,
 }
 
 impl<'a> OpenMetricsParser<'a> {
@@ -102,7 +98,6 @@ impl<'a> OpenMetricsParser<'a> {
             done: false,
             label_names: Vec::new(),
             label_values: Vec::new(),
-            sorted_names: Vec::new(),
         }
     }
 
@@ -198,15 +193,6 @@ impl<'a> OpenMetricsParser<'a> {
         let mut t = self.lex.lex();
         if t == Token::BraceOpen {
             self.label_pairs()?;
-            if let Some((s, e)) =
-                duplicate_label_name(self.body, &self.label_names, &mut self.sorted_names)
-            {
-                let message = format!(
-                    "label name {} is not unique",
-                    go_quote(utf8(&self.body[s..e]))
-                );
-                return Err(self.error(s, message));
-            }
             series_end = self.lex.pos;
             t = self.lex.lex();
         }
@@ -308,10 +294,6 @@ impl<'a> OpenMetricsParser<'a> {
             if t != Token::LValue {
                 return Err(self.unexpected("expected label value", t));
             }
-            if let Some(at) = self.lex.nul_after_escape_or_quote {
-                let message = "unsupported NUL byte after a backslash or a closing quote";
-                return Err(self.error(at, message));
-            }
             let (open, end) = (self.lex.start, self.lex.pos);
             if let Err(e) = std::str::from_utf8(&self.body[open..end]) {
                 return Err(self.error(open + e.valid_up_to(), "invalid UTF-8 label value"));
@@ -341,21 +323,7 @@ impl<'a> OpenMetricsParser<'a> {
     /// leading blank), with Go's error messages.
     fn float(&self) -> Result<f64, ParseError> {
         let from = self.lex.start + 1;
-        let raw = &self.body[from..self.lex.pos];
-        parse_float(raw).map_err(|e| {
-            let message = match e {
-                FloatError::Unsupported => "unsupported character in float".to_owned(),
-                FloatError::Syntax => format!(
-                    "strconv.ParseFloat: parsing {}: invalid syntax",
-                    go_quote_bytes(raw)
-                ),
-                FloatError::Range => format!(
-                    "strconv.ParseFloat: parsing {}: value out of range",
-                    go_quote_bytes(raw)
-                ),
-            };
-            self.error(from, message)
-        })
+        float_value(&self.body[from..self.lex.pos]).map_err(|m| self.error(from, m))
     }
 
     fn no_eof(&self) -> ParseError {
@@ -404,21 +372,6 @@ fn seconds_to_millis(seconds: f64) -> i64 {
     } else {
         i64::MIN
     }
-}
-
-/// Quotes bytes as Go's `%q` does, invalid UTF-8 as `\xNN`.
-fn go_quote_bytes(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() + 2);
-    out.push('"');
-    for chunk in bytes.utf8_chunks() {
-        let quoted = go_quote(chunk.valid());
-        out.push_str(&quoted[1..quoted.len() - 1]);
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\x{b:02x}");
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Returns bytes known to be UTF-8 (names, checked label values) as a `&str`.

@@ -46,9 +46,9 @@
 //! the labels in message order, then `le` or `quantile`, values escaped
 //! (`\\`, `\"`, `\n`), no braces without labels. It depends only on the
 //! message, so it serves as the scrape cache key, and [`super::Sample::labels`]
-//! reads it back. As in the text parser, a label name that repeats within a
-//! series (counting `__name__` and the `le`/`quantile` label) is an error at
-//! that series, where 2.42 fails the scrape on append.
+//! reads it back. A label name that repeats within a series (counting
+//! `__name__` and the `le`/`quantile` label) parses, as in 2.42, which fails
+//! the scrape on append; [`super::Sample::checked_labels`] reports it.
 //!
 //! # Errors
 //!
@@ -87,8 +87,6 @@ pub(super) struct ProtobufParser<'a> {
     pos: usize,
     done: bool,
     family: Option<Family<'a>>,
-    /// Scratch space for the duplicate-label check, reused across metrics.
-    order: Vec<usize>,
 }
 
 /// A decoded, validated family and where its entries stand.
@@ -104,9 +102,6 @@ struct Family<'a> {
     next: Step,
     /// The escaped label pairs of the current metric, `a="b",c="d"`.
     labels: String,
-    /// Whether the current metric has a label named like its `le` or
-    /// `quantile` label.
-    magic_clash: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +147,6 @@ impl<'a> ProtobufParser<'a> {
             pos: 0,
             done: false,
             family: None,
-            order: Vec::new(),
         }
     }
 
@@ -171,7 +165,7 @@ impl<'a> ProtobufParser<'a> {
     fn entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
         loop {
             match &mut self.family {
-                Some(family) => match family.next_entry(&mut self.order)? {
+                Some(family) => match family.next_entry()? {
                     Some(entry) => return Ok(Some(entry)),
                     None => self.family = None,
                 },
@@ -256,12 +250,11 @@ impl<'a> Family<'a> {
             kind,
             next: Step::Help,
             labels: String::new(),
-            magic_clash: false,
         })
     }
 
     /// Returns the family's next entry, or None after its last sample.
-    fn next_entry(&mut self, order: &mut Vec<usize>) -> Result<Option<Entry<'a>>, ParseError> {
+    fn next_entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
         match self.next {
             Step::Help => {
                 self.next = Step::Type;
@@ -301,7 +294,7 @@ impl<'a> Family<'a> {
             }
             Step::Metric(m) if m == self.mf.metric.len() => Ok(None),
             Step::Metric(m) => {
-                self.start_metric(m, order)?;
+                self.start_metric(m)?;
                 let first = match self.kind {
                     Kind::Counter | Kind::Gauge | Kind::Untyped => Field::Value,
                     _ => Field::Count,
@@ -313,8 +306,8 @@ impl<'a> Family<'a> {
     }
 
     /// Checks the labels of metric `m` as 2.42 does (names, then UTF-8
-    /// values, pair by pair; then repeated names) and writes them out.
-    fn start_metric(&mut self, m: usize, order: &mut Vec<usize>) -> Result<(), ParseError> {
+    /// values, pair by pair) and writes them out.
+    fn start_metric(&mut self, m: usize) -> Result<(), ParseError> {
         let pairs = &self.mf.metric[m].label;
         self.labels.clear();
         for pair in pairs {
@@ -337,16 +330,6 @@ impl<'a> Family<'a> {
             push_escaped(&mut self.labels, value);
             self.labels.push('"');
         }
-        if let Some(name) = repeated_name(pairs, order) {
-            let message = format!("label name {:?} is not unique", lossy(name));
-            return Err(error(self.offset, message));
-        }
-        let magic: &[u8] = match self.kind {
-            Kind::Summary => b"quantile",
-            Kind::Histogram | Kind::GaugeHistogram => b"le",
-            _ => b"",
-        };
-        self.magic_clash = !magic.is_empty() && pairs.iter().any(|p| p.name == magic);
         Ok(())
     }
 
@@ -422,10 +405,6 @@ impl<'a> Family<'a> {
                 ("_bucket", count as f64, done)
             }
         };
-        if let (Some((name, _)), true) = (magic, self.magic_clash) {
-            let message = format!("label name {name:?} is not unique");
-            return Err(error(self.offset, message));
-        }
         // 2.42 names every series of a gauge histogram after the family.
         let suffix = if self.kind == Kind::GaugeHistogram {
             ""
@@ -488,27 +467,6 @@ fn convert_exemplar(e: &pb::Exemplar) -> Box<Exemplar> {
                 .wrapping_add(i64::from(t.nanos / 1_000_000))
         }),
     })
-}
-
-/// Returns the first name that repeats among `__name__` and the pairs'
-/// names, in sorted order as Prometheus's `HasDuplicateLabelNames`.
-fn repeated_name<'p>(pairs: &'p [pb::LabelPair], order: &mut Vec<usize>) -> Option<&'p [u8]> {
-    const METRIC: usize = usize::MAX;
-    let name = |i: usize| {
-        if i == METRIC {
-            b"__name__"
-        } else {
-            &pairs[i].name[..]
-        }
-    };
-    order.clear();
-    order.push(METRIC);
-    order.extend(0..pairs.len());
-    order.sort_unstable_by(|&a, &b| name(a).cmp(name(b)));
-    order
-        .windows(2)
-        .find(|w| name(w[0]) == name(w[1]))
-        .map(|w| name(w[0]))
 }
 
 /// Returns the last spans of fields 1 (`name`) and 2 (`help`) of an encoded

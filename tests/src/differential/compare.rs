@@ -143,16 +143,18 @@ pub fn active_view(t: &Value) -> Value {
 }
 
 /// Rewrites the part of an error that Prometheus 2.42 fills from a reused
-/// scrape buffer: `strconv.ParseFloat: parsing "<yolo string>": ...` shows
+/// scrape buffer: `strconv.ParseFloat: parsing "<yolo string>": ...` (and
+/// `ParseInt` for timestamps) shows
 /// whatever bytes the buffer holds by the time the API reads it.
 pub fn normalize_error(e: &str) -> String {
-    const PREFIX: &str = "strconv.ParseFloat: parsing ";
-    match (e.find(PREFIX), e.rfind("\": ")) {
-        (Some(i), Some(j)) if j > i + PREFIX.len() => {
-            format!("{}{PREFIX}<buffer>{}", &e[..i], &e[j + 1..])
+    for prefix in ["strconv.ParseFloat: parsing ", "strconv.ParseInt: parsing "] {
+        if let (Some(i), Some(j)) = (e.find(prefix), e.rfind("\": ")) {
+            if j > i + prefix.len() {
+                return format!("{}{prefix}<buffer>{}", &e[..i], &e[j + 1..]);
+            }
         }
-        _ => e.to_string(),
     }
+    e.to_string()
 }
 
 /// Diffs two views field by field.

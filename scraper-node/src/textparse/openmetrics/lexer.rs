@@ -20,56 +20,7 @@
 use super::super::text::{
     is_label_name_char, is_label_name_start, is_metric_name_char, is_metric_name_start,
 };
-
-/// A token, named as Prometheus prints it in errors (`got "BCLOSE"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Token {
-    Invalid,
-    Eof,
-    Linebreak,
-    Help,
-    Type,
-    Unit,
-    EofWord,
-    Text,
-    /// ` # {`: an exemplar starts.
-    Comment,
-    MName,
-    BraceOpen,
-    BraceClose,
-    LName,
-    LValue,
-    Comma,
-    Equal,
-    Timestamp,
-    Value,
-}
-
-impl Token {
-    /// Returns the name Prometheus's `token.String()` gives.
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            Token::Invalid => "INVALID",
-            Token::Eof => "EOF",
-            Token::Linebreak => "LINEBREAK",
-            Token::Help => "HELP",
-            Token::Type => "TYPE",
-            Token::Unit => "UNIT",
-            Token::EofWord => "EOFWORD",
-            Token::Text => "TEXT",
-            Token::Comment => "COMMENT",
-            Token::MName => "MNAME",
-            Token::BraceOpen => "BOPEN",
-            Token::BraceClose => "BCLOSE",
-            Token::LName => "LNAME",
-            Token::LValue => "LVALUE",
-            Token::Comma => "COMMA",
-            Token::Equal => "EQUAL",
-            Token::Timestamp => "TIMESTAMP",
-            Token::Value => "VALUE",
-        }
-    }
-}
+use super::super::token::Token;
 
 /// The lexer's start conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,11 +66,6 @@ pub(super) struct Lexer<'a> {
     /// returned.
     pub(super) start: usize,
     state: State,
-    /// The first NUL that [`Lexer::advance`] skipped right after a backslash
-    /// or after the closing quote of a label value: Prometheus reads such a
-    /// value differently from the text of the series (see the parser's
-    /// deviations).
-    pub(super) nul_after_escape_or_quote: Option<usize>,
 }
 
 impl<'a> Lexer<'a> {
@@ -129,7 +75,6 @@ impl<'a> Lexer<'a> {
             pos: 0,
             start: 0,
             state: State::Init,
-            nul_after_escape_or_quote: None,
         }
     }
 
@@ -286,18 +231,14 @@ impl<'a> Lexer<'a> {
                 0 | b'\n' => return Token::Invalid,
                 b'"' => break,
                 b'\\' => {
-                    let backslash = self.pos;
                     if matches!(self.advance(), 0 | b'\n') {
                         return Token::Invalid;
                     }
-                    self.note_skipped_nul(backslash);
                 }
                 _ => {}
             }
         }
-        let quote = self.pos;
         self.advance();
-        self.note_skipped_nul(quote);
         self.state = then;
         Token::LValue
     }
@@ -335,13 +276,6 @@ impl<'a> Lexer<'a> {
         }
         while is_field_byte(self.advance()) {}
         Token::Timestamp
-    }
-
-    /// Records a NUL skipped by the advance from the byte at `from`.
-    fn note_skipped_nul(&mut self, from: usize) {
-        if self.pos > from + 1 && self.nul_after_escape_or_quote.is_none() {
-            self.nul_after_escape_or_quote = Some(from + 1);
-        }
     }
 
     /// Consumes a `\n` at the cursor.
