@@ -617,23 +617,29 @@ fn families() -> Vec<Family> {
     f.push(family("kube_pod_info", "Information about pod.", Gauge, ms));
 
     // Fill up to SAMPLES with node_interrupts_total, as node_exporter lists
-    // one series per CPU and interrupt line.
+    // one series per interrupt line and CPU (16 CPUs, as above).
     let so_far: usize = f.iter().map(Family::samples).sum();
-    let irqs = [
-        "LOC", "RES", "CAL", "TLB", "NMI", "PMI", "0", "8", "9", "16", "24", "25",
+    let named = [
+        ("LOC", "Local timer interrupts"),
+        ("RES", "Rescheduling interrupts"),
+        ("CAL", "Function call interrupts"),
+        ("TLB", "TLB shootdowns"),
+        ("NMI", "Non-maskable interrupts"),
+        ("PMI", "Performance monitoring interrupts"),
     ];
     let ms = (0..SAMPLES - so_far)
         .map(|i| {
-            let irq = irqs[i % irqs.len()];
-            let cpu = (i / irqs.len()).to_string();
-            let (devices, info, ty) = match irq {
-                "LOC" => ("", "Local timer interrupts", ""),
-                "RES" => ("", "Rescheduling interrupts", ""),
-                "CAL" => ("", "Function call interrupts", ""),
-                "TLB" => ("", "TLB shootdowns", ""),
-                "NMI" | "PMI" => ("", "Performance monitoring interrupts", ""),
-                "16" | "24" => ("nvme0q0, ehci_hcd:usb1", "1-edge", "PCI-MSI"),
-                _ => ("acpi", "9-fasteoi", "IO-APIC"),
+            let (line, cpu) = (i / 16, (i % 16).to_string());
+            let number = (line - named.len().min(line)).to_string();
+            let (irq, devices, info, ty) = match named.get(line) {
+                Some(&(irq, info)) => (irq, "", info, ""),
+                None if line % 2 == 0 => (number.as_str(), "acpi", "9-fasteoi", "IO-APIC"),
+                None => (
+                    number.as_str(),
+                    "nvme0q0, ehci_hcd:usb1",
+                    "1-edge",
+                    "PCI-MSI",
+                ),
             };
             metric(
                 &[

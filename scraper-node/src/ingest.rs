@@ -8,7 +8,8 @@
 //! the rest in order. Sequence numbers are assigned at first send and never
 //! change, so a resend is recognised as a duplicate. At most [`WINDOW`]
 //! batches are unacked at once. Series travel as labels the first time on a
-//! stream and as references (the scraper's series id) after that.
+//! stream and as references (the scraper's series id) after that;
+//! exemplars travel beside the samples with the same references.
 //!
 //! The outbox is bounded ([`MAX_PENDING`] batches): when the storage node is
 //! away that long, new batches are dropped and counted in
@@ -187,11 +188,15 @@ impl Outbox {
     }
 }
 
-/// Encodes a batch for this stream: labels for series not yet defined on it.
+/// Encodes a batch for this stream: labels for series not yet defined on it
+/// (those of samples, handed-over series and exemplars alike: an exemplar's
+/// series normally has a sample in the same batch, but a definition never
+/// depends on it).
 fn encode(seq: u64, b: &ScrapeBatch, defined: &mut HashSet<u64>) -> pb::Batch {
     let mut new_series = Vec::new();
     let handover = b.handover.as_deref().unwrap_or_default();
-    for s in b.series.iter().chain(handover) {
+    let exemplar_series = b.exemplars.iter().map(|(s, _, _)| s);
+    for s in b.series.iter().chain(handover).chain(exemplar_series) {
         if defined.insert(s.id) {
             new_series.push(pb::SeriesDef {
                 r#ref: s.id,
@@ -215,6 +220,17 @@ fn encode(seq: u64, b: &ScrapeBatch, defined: &mut HashSet<u64>) -> pb::Batch {
         },
         handover: b.handover.is_some(),
         handover_refs: handover.iter().map(|s| s.id).collect(),
+        exemplars: b
+            .exemplars
+            .iter()
+            .map(|(s, ts, e)| pb::Exemplar {
+                r#ref: s.id,
+                labels: e.labels.to_proto(),
+                value: e.value,
+                timestamp_ms: *ts,
+                has_timestamp: e.timestamp_ms.is_some(),
+            })
+            .collect(),
     }
 }
 
@@ -403,6 +419,63 @@ mod tests {
         let b3 = o.next_to_send().unwrap();
         assert_eq!(b3.sequence, 44);
         assert_eq!(b3.new_series.len(), 1, "a new stream defines series again");
+    }
+
+    #[test]
+    fn exemplars_use_stream_refs_and_define_their_series() {
+        use crate::textparse::Exemplar;
+        let a = Series::new(Labels::from_pairs([("__name__", "a_total")]));
+        let only_exemplar = Series::new(Labels::from_pairs([("__name__", "b_bucket")]));
+        let exemplar = |trace: &str, ts: Option<i64>| Exemplar {
+            labels: Labels::from_pairs([("trace_id", trace)]),
+            value: 0.5,
+            timestamp_ms: ts,
+        };
+        let mut o = Outbox::default();
+        o.on_welcome(0);
+        let mut b = batch(1000, std::slice::from_ref(&a));
+        b.push_exemplar(&a, 1000, exemplar("x", None));
+        b.push_exemplar(&only_exemplar, 1000, exemplar("y", Some(7)));
+        o.push(b);
+        let sent = o.next_to_send().unwrap();
+        let defined: Vec<u64> = sent.new_series.iter().map(|d| d.r#ref).collect();
+        assert_eq!(
+            defined,
+            [a.id, only_exemplar.id],
+            "a series referenced only by an exemplar is defined too"
+        );
+        assert_eq!(
+            sent.exemplars,
+            [
+                pb::Exemplar {
+                    r#ref: a.id,
+                    labels: vec![pb::Label {
+                        name: "trace_id".into(),
+                        value: "x".into()
+                    }],
+                    value: 0.5,
+                    timestamp_ms: 1000,
+                    has_timestamp: false,
+                },
+                pb::Exemplar {
+                    r#ref: only_exemplar.id,
+                    labels: vec![pb::Label {
+                        name: "trace_id".into(),
+                        value: "y".into()
+                    }],
+                    value: 0.5,
+                    timestamp_ms: 7,
+                    has_timestamp: true,
+                },
+            ]
+        );
+        // Defined once per stream.
+        let mut b = batch(2000, std::slice::from_ref(&a));
+        b.push_exemplar(&only_exemplar, 2000, exemplar("z", None));
+        o.push(b);
+        let sent = o.next_to_send().unwrap();
+        assert!(sent.new_series.is_empty());
+        assert_eq!(sent.exemplars[0].r#ref, only_exemplar.id);
     }
 
     #[test]

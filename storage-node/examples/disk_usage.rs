@@ -219,6 +219,7 @@ async fn run(n: usize, chunk_target: usize, compact: bool) -> Usage {
                 series: series[target].clone(),
                 samples,
                 handover: None,
+                exemplars: Vec::new(),
             };
             pending.push(w.submit(scraper.clone(), batch).await.expect("submit"));
         }

@@ -5,12 +5,16 @@
 //! the reference alone. [`resolve`] registers every well-formed definition
 //! of a batch before it checks the samples, so a batch refused for a bad
 //! sample still defines its series for the batches that follow.
+//! Exemplars name their series by the same references; a series that only
+//! an exemplar names is added to the batch's series.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
+
+use crate::exemplars::Exemplar;
 
 /// Stream-scoped series references.
 #[derive(Debug, Default)]
@@ -42,6 +46,15 @@ pub struct Batch {
     /// The series set handed over to the target's next owner, if this is a
     /// handover batch.
     pub handover: Option<Vec<Arc<Labels>>>,
+    /// The scrape's exemplars, in exposition order.
+    pub exemplars: Vec<BatchExemplar>,
+}
+
+/// One exemplar; `series` indexes [`Batch::series`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchExemplar {
+    pub series: u32,
+    pub exemplar: Exemplar,
 }
 
 /// One sample; `series` indexes [`Batch::series`].
@@ -157,6 +170,33 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
             value,
         });
     }
+    let mut exemplars = Vec::with_capacity(batch.exemplars.len());
+    for e in &batch.exemplars {
+        let idx = match index.get(&e.r#ref) {
+            Some(&idx) => idx,
+            None => {
+                let labels = refs
+                    .refs
+                    .get(&e.r#ref)
+                    .ok_or_else(|| Invalid(format!("unknown exemplar series ref {}", e.r#ref)))?;
+                let idx = series.len() as u32;
+                series.push(labels.clone());
+                index.insert(e.r#ref, idx);
+                idx
+            }
+        };
+        // As Prometheus, exemplar labels are taken as the exposition gave
+        // them (names unchecked), without empty values.
+        exemplars.push(BatchExemplar {
+            series: idx,
+            exemplar: Exemplar {
+                labels: Labels::from_proto(&e.labels),
+                value: e.value,
+                ts_ms: e.timestamp_ms,
+                has_ts: e.has_timestamp,
+            },
+        });
+    }
     let handover = if batch.handover {
         let series = batch
             .handover_refs
@@ -180,6 +220,7 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
         series,
         samples,
         handover,
+        exemplars,
     })
 }
 
@@ -312,6 +353,62 @@ mod tests {
         assert_eq!(b.samples[0].ts_ms, 5);
         let empty = resolve(&mut refs, batch(4, vec![], vec![], vec![])).unwrap();
         assert!(empty.samples.is_empty());
+    }
+
+    #[test]
+    fn exemplars_resolve_to_batch_series() {
+        let mut refs = RefTable::default();
+        let ex = |r: u64, trace: &str| pb::Exemplar {
+            r#ref: r,
+            labels: vec![
+                pb::Label {
+                    name: "trace_id".into(),
+                    value: trace.into(),
+                },
+                pb::Label {
+                    name: "empty".into(),
+                    value: String::new(),
+                },
+            ],
+            value: 0.5,
+            timestamp_ms: 900,
+            has_timestamp: true,
+        };
+        let b = resolve(
+            &mut refs,
+            pb::Batch {
+                exemplars: vec![ex(1, "a"), ex(2, "b")],
+                ..batch(
+                    1,
+                    vec![def(1, &[("__name__", "a")]), def(2, &[("__name__", "b")])],
+                    vec![1],
+                    vec![1.0],
+                )
+            },
+        )
+        .unwrap();
+        assert_eq!(b.series.len(), 2, "the exemplar-only series is added");
+        assert_eq!(b.exemplars[0].series, 0, "shares the sample's series");
+        assert_eq!(b.exemplars[1].series, 1);
+        assert_eq!(
+            b.exemplars[0].exemplar,
+            Exemplar {
+                labels: Labels::from_pairs([("trace_id", "a")]),
+                value: 0.5,
+                ts_ms: 900,
+                has_ts: true,
+            },
+            "empty label values dropped"
+        );
+        let err = resolve(
+            &mut refs,
+            pb::Batch {
+                exemplars: vec![ex(9, "c")],
+                ..batch(2, vec![], vec![1], vec![1.0])
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.0, "unknown exemplar series ref 9");
     }
 
     #[test]

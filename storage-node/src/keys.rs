@@ -12,6 +12,7 @@
 //! | `postings`         | name 0x00 value 0x00 series id (u64)        | empty                 |
 //! | `samples`          | series id (u64) + timestamp (flipped i64)   | f64 bits (u64)        |
 //! | `chunks`           | series id (u64) + last timestamp (flipped i64) | encoding (u8) + chunk |
+//! | `exemplars`        | series id (u64) + ingest time (flipped i64) + exemplar timestamp (flipped i64) | flags (u8) + f64 bits (u64) + encoded label set |
 //! | `meta`             | `next_series_id`, `seq/<scraper>`           | u64                   |
 //! | `meta`             | `gen/<target>`                              | [`crate::writer::ownership`] fence |
 //! | `meta`             | `handover/<target>`                         | [`crate::writer::ownership`] handover |
@@ -47,6 +48,23 @@
 //! crash leaves a sample in the head or in a chunk, never both or neither.
 //! Readers read both CFs at one snapshot and merge them by timestamp; if a
 //! timestamp is in both, the head wins (it is the newer write).
+//!
+//! # Exemplars
+//!
+//! The `exemplars` CF holds the exemplars the writer accepted
+//! ([`crate::exemplars`] reads and writes it), one key each, put in the
+//! same `WriteBatch` as their scrape's samples. The key is the series id,
+//! the **ingest time** (the scrape timestamp of the batch that brought the
+//! exemplar) and the exemplar's own timestamp. Ingest time comes second so
+//! that a series' keys are in the order the exemplars arrived (Prometheus's
+//! circular buffer order) and so that retention can delete a series'
+//! exemplars older than its cut-off with one range, exactly as for samples
+//! (an exemplar with an old explicit timestamp lives as long as the scrape
+//! that brought it). The exemplar timestamp makes the key unique: per
+//! series, accepted exemplars have strictly increasing timestamps. The
+//! value is a flags byte ([`EXEMPLAR_HAS_TS`]: the exposition gave the
+//! timestamp), the value's f64 bits, then the exemplar's labels as
+//! [`encode_labels`] writes them.
 
 use scrapegrid_common::{Label, Labels};
 
@@ -62,15 +80,18 @@ pub const CF_SAMPLES: &str = "samples";
 pub const CF_CHUNKS: &str = "chunks";
 /// Node-wide counters and per-scraper / per-target records.
 pub const CF_META: &str = "meta";
+/// Series id, ingest time and exemplar timestamp -> exemplar.
+pub const CF_EXEMPLARS: &str = "exemplars";
 
 /// Every column family the node opens.
-pub const ALL_CFS: [&str; 6] = [
+pub const ALL_CFS: [&str; 7] = [
     CF_SERIES,
     CF_SERIES_BY_LABELS,
     CF_POSTINGS,
     CF_SAMPLES,
     CF_CHUNKS,
     CF_META,
+    CF_EXEMPLARS,
 ];
 
 /// Meta key of the next series id to allocate.
@@ -312,6 +333,68 @@ pub fn decode_chunk_value(v: &[u8]) -> Option<&[u8]> {
     }
 }
 
+/// Flag bit of an `exemplars` value: the exposition gave the exemplar's
+/// timestamp (otherwise it is its sample's).
+pub const EXEMPLAR_HAS_TS: u8 = 1;
+
+/// Returns the `exemplars` key of an exemplar of series `id` that arrived
+/// with the scrape at `ingest_ms` and has timestamp `ts_ms`.
+pub fn exemplar_key(id: u64, ingest_ms: i64, ts_ms: i64) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..16].copy_from_slice(&exemplar_prefix(id, ingest_ms));
+    k[16..].copy_from_slice(&flip_ts(ts_ms).to_be_bytes());
+    k
+}
+
+/// Returns the prefix of the `exemplars` keys of series `id` that arrived
+/// at `ingest_ms`. Every key of the series that arrived earlier sorts
+/// before it, so `[prefix(id, i64::MIN), prefix(id, t))` is what arrived
+/// before `t`. Same shape as [`sample_key`].
+pub fn exemplar_prefix(id: u64, ingest_ms: i64) -> [u8; 16] {
+    sample_key(id, ingest_ms)
+}
+
+/// Decodes an `exemplars` key into (series id, ingest time, exemplar
+/// timestamp).
+pub fn decode_exemplar_key(k: &[u8]) -> Option<(u64, i64, i64)> {
+    if k.len() != 24 {
+        return None;
+    }
+    let (id, ingest) = decode_sample_key(&k[..16])?;
+    Some((id, ingest, unflip_ts(decode_u64(&k[16..])?)))
+}
+
+/// Decodes the (series id, ingest time) of an `exemplars` key, the part
+/// [`exemplar_prefix`] encodes.
+pub fn decode_exemplar_prefix(k: &[u8]) -> Option<(u64, i64)> {
+    decode_exemplar_key(k).map(|(id, ingest, _)| (id, ingest))
+}
+
+/// Encodes an `exemplars` value.
+pub fn encode_exemplar_value(labels: &Labels, value: f64, has_ts: bool) -> Vec<u8> {
+    let encoded = encode_labels(labels);
+    let mut v = Vec::with_capacity(9 + encoded.len());
+    v.push(if has_ts { EXEMPLAR_HAS_TS } else { 0 });
+    v.extend_from_slice(&value.to_bits().to_be_bytes());
+    v.extend_from_slice(&encoded);
+    v
+}
+
+/// Decodes [`encode_exemplar_value`] output into (labels, value, has_ts);
+/// `None` when it is malformed or has unknown flags.
+pub fn decode_exemplar_value(v: &[u8]) -> Option<(Labels, f64, bool)> {
+    let (&flags, rest) = v.split_first()?;
+    if flags & !EXEMPLAR_HAS_TS != 0 || rest.len() < 8 {
+        return None;
+    }
+    let (value, labels) = rest.split_at(8);
+    Some((
+        decode_labels(labels)?,
+        decode_sample_value(value)?,
+        flags & EXEMPLAR_HAS_TS != 0,
+    ))
+}
+
 /// Returns the meta key of the last applied sequence of `scraper_id`.
 pub fn seq_key(scraper_id: &str) -> Vec<u8> {
     [META_SEQ_PREFIX, scraper_id.as_bytes()].concat()
@@ -385,6 +468,41 @@ mod tests {
         assert_eq!(decode_chunk_value(&v), Some(&[7u8, 8][..]));
         assert_eq!(decode_chunk_value(&[0, 7]), None);
         assert_eq!(decode_chunk_value(&[]), None);
+    }
+
+    #[test]
+    fn exemplar_keys_and_values() {
+        // A series' exemplars sort by arrival, then by their own timestamp.
+        let keys = [
+            exemplar_key(1, -5, 100),
+            exemplar_key(1, 0, -7),
+            exemplar_key(1, 0, 3),
+            exemplar_key(1, 10, 1),
+            exemplar_key(2, i64::MIN, i64::MIN),
+        ];
+        for w in keys.windows(2) {
+            assert!(w[0] < w[1], "{:?} !< {:?}", w[0], w[1]);
+        }
+        // The prefix bounds what arrived before a time.
+        assert!(exemplar_prefix(1, 10)[..] <= exemplar_key(1, 10, i64::MIN)[..]);
+        assert!(exemplar_key(1, 9, i64::MAX)[..] < exemplar_prefix(1, 10)[..]);
+        let k = exemplar_key(7, 1_600_000_000_000, -1);
+        assert_eq!(decode_exemplar_key(&k), Some((7, 1_600_000_000_000, -1)));
+        assert_eq!(decode_exemplar_prefix(&k), Some((7, 1_600_000_000_000)));
+        assert_eq!(decode_exemplar_key(&k[..16]), None);
+
+        let labels = Labels::from_pairs([("trace_id", "abc")]);
+        let v = encode_exemplar_value(&labels, 0.5, true);
+        assert_eq!(decode_exemplar_value(&v), Some((labels.clone(), 0.5, true)));
+        let v = encode_exemplar_value(&Labels::new(), -1.0, false);
+        assert_eq!(
+            decode_exemplar_value(&v),
+            Some((Labels::new(), -1.0, false))
+        );
+        assert_eq!(decode_exemplar_value(&[0, 1, 2]), None, "short value");
+        let mut bad = encode_exemplar_value(&labels, 0.5, true);
+        bad[0] = 0x80;
+        assert_eq!(decode_exemplar_value(&bad), None, "unknown flags");
     }
 
     #[test]

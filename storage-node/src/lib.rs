@@ -10,17 +10,21 @@
 //! encodings, [`db`] opens them, and [`samples`] is the seam where sample
 //! storage (one key per sample today, compressed chunks later) lives.
 //! [`chunk`] is the Gorilla-style sample codec those chunks will use.
+//! [`exemplars`] holds the exemplars that came with the samples, admitted
+//! by the writer as Prometheus's exemplar storage admits them and written
+//! in the same `WriteBatch`.
 //!
 //! Data flows out through [`index`] (matchers over postings, label names and
 //! values) and [`query`] (PromQL parsing and selector evaluation with
 //! Prometheus's lookback and staleness rules), served by [`http_api`] in
-//! Prometheus's JSON shapes and by [`grpc_query`] as the `Query` service.
+//! Prometheus's JSON shapes (exemplars too, `/api/v1/query_exemplars`) and
+//! by [`grpc_query`] as the `Query` service.
 //! [`http_api::remote`] is Prometheus remote write (each request one writer
 //! job, without sequence or fencing) and remote read (raw samples through
 //! the same selection).
 //! [`metrics`] declares the node's own metrics; [`error`] its error type.
-//! [`retention`] deletes samples past `--retention.time` / `--retention.size`
-//! in the background and refreshes the disk size gauges.
+//! [`retention`] deletes samples (and exemplars) past `--retention.time` /
+//! `--retention.size` in the background and refreshes the disk size gauges.
 //!
 //! [`run`] wires it together on already-bound listeners and shuts down in
 //! order when its token is cancelled: stop accepting and end ingest streams,
@@ -31,6 +35,7 @@ pub mod chunk;
 pub mod compactor;
 pub mod db;
 pub mod error;
+pub mod exemplars;
 pub mod grpc_query;
 pub mod http_api;
 pub mod index;
@@ -73,6 +78,9 @@ pub struct Config {
     /// Samples up to this much older than the newest written are accepted
     /// out of order; zero (the default) rejects every out-of-order sample.
     pub out_of_order_time_window: Duration,
+    /// Exemplars kept at most (Prometheus's
+    /// `storage.exemplars.max_exemplars`); zero keeps none.
+    pub max_exemplars: usize,
 }
 
 impl Config {
@@ -84,6 +92,7 @@ impl Config {
             query_timeout: Duration::from_secs(120),
             retention: retention::RetentionConfig::default(),
             out_of_order_time_window: Duration::ZERO,
+            max_exemplars: exemplars::DEFAULT_MAX_EXEMPLARS,
         }
     }
 }
@@ -109,6 +118,7 @@ pub async fn run(
     let opened = recovery.elapsed();
     let writer_options = writer::WriterOptions {
         out_of_order_time_window: config.out_of_order_time_window,
+        max_exemplars: config.max_exemplars,
     };
     let (writer, writer_thread) = {
         let db = db.clone();

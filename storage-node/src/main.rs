@@ -36,6 +36,10 @@ struct Args {
     /// (Prometheus duration; 0 rejects every out-of-order sample).
     #[arg(long = "storage.out-of-order-time-window", default_value = "0", value_parser = parse_duration)]
     out_of_order_time_window: Duration,
+    /// Exemplars kept at most, oldest deleted first (Prometheus's
+    /// `storage.exemplars.max_exemplars`; 0 keeps none).
+    #[arg(long = "storage.exemplars.max-exemplars", default_value_t = storage_node::exemplars::DEFAULT_MAX_EXEMPLARS)]
+    max_exemplars: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -66,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
         interval: args.retention_interval,
     };
     config.out_of_order_time_window = args.out_of_order_time_window;
+    config.max_exemplars = args.max_exemplars;
     let deadline = config.shutdown_timeout + EXIT_GRACE;
     let shutdown = CancellationToken::new();
     let node = storage_node::run(config, grpc, http, shutdown.clone());

@@ -65,6 +65,15 @@ pub const HTTP_REQUEST_SECONDS: &str = "scrapegrid_storage_http_request_duration
 /// How long opening the database and loading the writer's state took at
 /// start.
 pub const RECOVERY_SECONDS: &str = "scrapegrid_storage_recovery_duration_seconds";
+/// Exemplars written.
+pub const EXEMPLARS_APPENDED: &str = "scrapegrid_storage_exemplars_appended_total";
+/// Exemplars dropped while the rest of their batch was stored, labelled by
+/// `reason` ([`REJECT_OUT_OF_ORDER`], [`REJECT_LABEL_LENGTH`]); duplicates
+/// of a series' newest exemplar are no-ops, not counted (as in Prometheus).
+pub const EXEMPLARS_REJECTED: &str = "scrapegrid_storage_exemplars_rejected_total";
+/// Exemplars stored, at most: retention deletions since the writer started
+/// are not subtracted.
+pub const EXEMPLARS_STORED: &str = "scrapegrid_storage_exemplars_stored";
 
 /// Rejection reason: older than the series' newest sample.
 pub const REJECT_OUT_OF_ORDER: &str = "out_of_order";
@@ -72,6 +81,8 @@ pub const REJECT_OUT_OF_ORDER: &str = "out_of_order";
 pub const REJECT_TOO_OLD: &str = "too_old";
 /// Rejection reason: the newest timestamp again with another value.
 pub const REJECT_DUPLICATE: &str = "duplicate";
+/// Rejection reason: an exemplar's labels are longer than 128 characters.
+pub const REJECT_LABEL_LENGTH: &str = "label_length";
 
 const SYNC_BUCKETS: [f64; 12] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -182,6 +193,15 @@ fn describe() {
         metrics::Unit::Seconds,
         "Time to open the database and load state at start."
     );
+    describe_counter!(EXEMPLARS_APPENDED, "Exemplars written.");
+    describe_counter!(
+        EXEMPLARS_REJECTED,
+        "Exemplars dropped (the rest of their batch stored), by reason."
+    );
+    describe_gauge!(
+        EXEMPLARS_STORED,
+        "Exemplars stored (an upper bound: retention deletions not subtracted)."
+    );
     // Register the counters at zero so they are rendered before the first
     // batch, and rate() sees their start.
     for name in [
@@ -190,6 +210,7 @@ fn describe() {
         BATCHES_DUPLICATE,
         SAMPLES_APPENDED,
         SERIES_CREATED,
+        EXEMPLARS_APPENDED,
     ] {
         counter!(name).absolute(0);
     }
@@ -199,6 +220,9 @@ fn describe() {
     gauge!(INGEST_STREAMS).set(0.0);
     for reason in [REJECT_OUT_OF_ORDER, REJECT_TOO_OLD, REJECT_DUPLICATE] {
         counter!(SAMPLES_REJECTED, "reason" => reason).absolute(0);
+    }
+    for reason in [REJECT_OUT_OF_ORDER, REJECT_LABEL_LENGTH] {
+        counter!(EXEMPLARS_REJECTED, "reason" => reason).absolute(0);
     }
     for reason in ["time", "size"] {
         counter!(RETENTION_DELETED_RANGES, "reason" => reason).absolute(0);
@@ -244,6 +268,22 @@ pub fn samples_rejected(reason: &'static str, n: u64) {
     if n > 0 {
         counter!(SAMPLES_REJECTED, "reason" => reason).increment(n);
     }
+}
+
+pub fn exemplars_appended(n: usize) {
+    counter!(EXEMPLARS_APPENDED).increment(n as u64);
+}
+
+/// Counts `n` exemplars dropped for `reason` ([`REJECT_OUT_OF_ORDER`] or
+/// [`REJECT_LABEL_LENGTH`]).
+pub fn exemplars_rejected(reason: &'static str, n: u64) {
+    if n > 0 {
+        counter!(EXEMPLARS_REJECTED, "reason" => reason).increment(n);
+    }
+}
+
+pub fn exemplars_stored(n: usize) {
+    gauge!(EXEMPLARS_STORED).set(n as f64);
 }
 
 pub fn active_series(n: usize) {

@@ -4,12 +4,16 @@
 //! size gauges from RocksDB properties.
 //!
 //! Sample keys start with the series id, so old data is one range per series:
-//! a pass walks each sample-bearing column family ([`SAMPLE_CFS`]) series by
+//! a pass walks each column family it deletes in ([`RETAINED_CFS`]) series by
 //! series (one seek each), and for every series with data older than the
 //! cut-off adds a `delete_range_cf` to a `WriteBatch`. In the head
 //! (`samples`) the key's timestamp is the sample's, in `chunks` it is the
 //! chunk's last sample's, so in both a key below `(id, cutoff)` holds only
 //! data older than the cut-off: a chunk that straddles it is kept whole.
+//! Exemplars (`exemplars`) go the same way by the time the scrape that
+//! brought them ran, the second part of their key: they live as long as
+//! the samples of their scrape, whatever their own timestamp says. The
+//! cut-offs are measured on samples only ([`SAMPLE_CFS`]).
 //! Deletes go through [`Db::write_unsynced`] like every write (WAL, not
 //! synced: a lost delete is redone by the next pass), in batches of at most
 //! [`MAX_RANGES_PER_WRITE`] so ingest never waits long on the write lock.
@@ -47,11 +51,24 @@ use crate::{keys, metrics};
 type KeyFn = fn(u64, i64) -> [u8; 16];
 type DecodeFn = fn(&[u8]) -> Option<(u64, i64)>;
 
-/// Every column family holding samples, with its key encoding; retention
-/// deletes in each. A new sample layout is one more line here.
+/// Every column family holding samples, with its key encoding; the
+/// retention cut-offs are measured on these. A new sample layout is one
+/// more line here.
 pub const SAMPLE_CFS: [(&str, KeyFn, DecodeFn); 2] = [
     (keys::CF_SAMPLES, keys::sample_key, keys::decode_sample_key),
     (keys::CF_CHUNKS, keys::chunk_key, keys::decode_chunk_key),
+];
+
+/// Every column family retention deletes in: [`SAMPLE_CFS`] and the
+/// exemplars, whose keys start with (series id, ingest time).
+pub const RETAINED_CFS: [(&str, KeyFn, DecodeFn); 3] = [
+    SAMPLE_CFS[0],
+    SAMPLE_CFS[1],
+    (
+        keys::CF_EXEMPLARS,
+        keys::exemplar_prefix,
+        keys::decode_exemplar_prefix,
+    ),
 ];
 
 /// Range deletes per `WriteBatch` at most.
@@ -144,12 +161,12 @@ pub fn record_usage(db: &Db) -> Result<()> {
     Ok(())
 }
 
-/// Deletes, in every [`SAMPLE_CFS`], each series' data older than
+/// Deletes, in every [`RETAINED_CFS`], each series' data older than
 /// `cutoff_ms`; returns the number of ranges deleted. Stops early (having
 /// deleted part) when `stop` is cancelled.
 pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Result<u64> {
     let mut ranges = 0u64;
-    for (cf_name, key, decode) in SAMPLE_CFS {
+    for (cf_name, key, decode) in RETAINED_CFS {
         let cf = db.cf(cf_name);
         let mut wb = WriteBatch::default();
         let mut pending = 0usize;
@@ -207,9 +224,10 @@ pub fn time_bounds(db: &Db) -> Result<Option<(i64, i64)>> {
     Ok(bounds)
 }
 
-/// Compacts every sample column family so deleted ranges free their space.
+/// Compacts every column family retention deletes in, so deleted ranges
+/// free their space.
 fn compact_samples(db: &Db) {
-    for (cf, _, _) in SAMPLE_CFS {
+    for (cf, _, _) in RETAINED_CFS {
         db.raw()
             .compact_range_cf(db.cf(cf), None::<&[u8]>, None::<&[u8]>);
     }

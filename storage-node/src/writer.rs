@@ -30,6 +30,12 @@
 //! rest is written as the batch's one `WriteBatch`, as Prometheus commits
 //! the rest of a scrape. Samples are checked in batch order, each against
 //! the state the earlier ones left, as Prometheus's `Commit` re-checks.
+//!
+//! A batch's exemplars are admitted the same way, by Prometheus's exemplar
+//! rules ([`crate::exemplars`]), against state the thread keeps
+//! ([`exemplar_buffer`]): accepted ones and the deletion of the oldest
+//! beyond [`WriterOptions::max_exemplars`] go into the batch's `WriteBatch`,
+//! dropped ones are counted and do not fail the batch.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -47,9 +53,11 @@ use crate::error::{Error, Result};
 use crate::{keys, metrics, samples};
 
 mod admission;
+mod exemplar_buffer;
 pub mod ownership;
 mod unsequenced;
 
+use exemplar_buffer::ExemplarBuffer;
 use ownership::{Fence, Handover};
 
 pub use admission::{check, Head, Verdict};
@@ -64,13 +72,26 @@ pub const ACTIVE_SERIES_WINDOW: Duration = Duration::from_secs(3600);
 /// How often the writer drops inactive [`Head`]s.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// How the writer admits samples.
-#[derive(Debug, Clone, Copy, Default)]
+/// How the writer admits samples and exemplars.
+#[derive(Debug, Clone, Copy)]
 pub struct WriterOptions {
     /// Samples older than a series' newest sample are accepted when at most
     /// this much older than the newest timestamp written
     /// (`--storage.out-of-order-time-window`); zero disables it.
     pub out_of_order_time_window: Duration,
+    /// Exemplars stored at most (oldest arrivals deleted first), as
+    /// Prometheus's `storage.exemplars.max_exemplars`; zero stores none.
+    pub max_exemplars: usize,
+}
+
+impl Default for WriterOptions {
+    /// No out-of-order window, Prometheus's default exemplar limit.
+    fn default() -> Self {
+        Self {
+            out_of_order_time_window: Duration::ZERO,
+            max_exemplars: crate::exemplars::DEFAULT_MAX_EXEMPLARS,
+        }
+    }
 }
 
 /// A request to the writer thread.
@@ -162,6 +183,7 @@ pub fn spawn_with(
     let next_series_id = db
         .get_meta_u64(keys::META_NEXT_SERIES_ID)?
         .unwrap_or(keys::FIRST_SERIES_ID);
+    let exemplars = ExemplarBuffer::load(&db, options.max_exemplars)?;
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let mut state = State {
         db,
@@ -175,6 +197,7 @@ pub fn spawn_with(
         ooo_window_ms: i64::try_from(options.out_of_order_time_window.as_millis())
             .unwrap_or(i64::MAX),
         last_prune: Instant::now(),
+        exemplars,
     };
     let thread = std::thread::Builder::new()
         .name("storage-writer".into())
@@ -198,6 +221,8 @@ struct State {
     head_max_t: i64,
     ooo_window_ms: i64,
     last_prune: Instant,
+    /// Newest exemplar per series and the arrival order of stored ones.
+    exemplars: ExemplarBuffer,
 }
 
 /// Series a write creates, applied to the writer's state once it is written.
@@ -444,6 +469,12 @@ impl State {
 
         let (ids, created) = self.resolve_series(&mut wb, &batch.series)?;
         let admitted = self.admit_samples(&mut wb, &ids, &batch.samples)?;
+        // Exemplars are keyed by when they arrived: the scrape's time.
+        let ingest_ms = match batch.timestamp_ms {
+            0 => now_ms(),
+            t => t,
+        };
+        let exemplars = self.admit_exemplars(&mut wb, &ids, ingest_ms, &batch.exemplars);
         wb.put_cf(cf_meta, keys::seq_key(&scraper_id), keys::encode_u64(seq));
         if let Some(f) = fence {
             wb.put_cf(cf_meta, keys::gen_key(&batch.target_id), f.encode());
@@ -470,6 +501,16 @@ impl State {
         self.commit_admitted(&admitted);
         metrics::batch_applied(admitted.appended, n_created);
         admitted.log_rejections(seq);
+        if exemplars.out_of_order + exemplars.label_length > 0 {
+            // Prometheus logs these at debug level too.
+            tracing::debug!(
+                sequence = seq,
+                out_of_order = exemplars.out_of_order,
+                label_length = exemplars.label_length,
+                "exemplars dropped; the rest of the batch is stored"
+            );
+        }
+        self.commit_exemplars(exemplars);
         Ok(ack(
             seq,
             pb::AckStatus::Applied,
@@ -535,6 +576,7 @@ mod tests {
             series,
             samples,
             handover: None,
+            exemplars: Vec::new(),
         }
     }
 
@@ -594,3 +636,5 @@ mod tests {
 
 #[cfg(test)]
 mod admission_tests;
+#[cfg(test)]
+mod exemplar_tests;

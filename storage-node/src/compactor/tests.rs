@@ -248,6 +248,7 @@ fn batch(seq: u64, series: &[Arc<Labels>], t: i64) -> Batch {
         target_generation: 0,
         timestamp_ms: 0,
         handover: None,
+        exemplars: Vec::new(),
         series: series.to_vec(),
         samples: (0..series.len() as u32)
             .map(|i| batch::Sample {

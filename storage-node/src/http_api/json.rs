@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use scrapegrid_common::Labels;
 
+use crate::exemplars::SeriesExemplars;
 use crate::query::Value;
 use crate::samples::Sample;
 
@@ -120,6 +121,35 @@ pub fn query_data(value: &Value) -> String {
     out
 }
 
+/// Returns the `data` of `/api/v1/query_exemplars`: per series
+/// `{"seriesLabels":{..},"exemplars":[{"labels":{..},"value":"v","timestamp":t}]}`.
+pub fn exemplar_results(found: &[SeriesExemplars]) -> String {
+    let mut out = String::from("[");
+    for (i, s) in found.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r#"{"seriesLabels":"#);
+        write_labels(&mut out, &s.labels);
+        out.push_str(r#","exemplars":["#);
+        for (j, e) in s.exemplars.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            out.push_str(r#"{"labels":"#);
+            write_labels(&mut out, &e.labels);
+            out.push_str(r#","value":""#);
+            out.push_str(&format_value(e.value));
+            out.push_str(r#"","timestamp":"#);
+            write_timestamp(&mut out, e.ts_ms);
+            out.push('}');
+        }
+        out.push_str("]}");
+    }
+    out.push(']');
+    out
+}
+
 /// Returns a JSON array of label sets (the series API's `data`).
 pub fn label_sets(sets: &[Labels]) -> String {
     let mut out = String::from("[");
@@ -197,6 +227,33 @@ mod tests {
             // Every form is a valid JSON number.
             assert!(serde_json::from_str::<f64>(&s).is_ok());
         }
+    }
+
+    #[test]
+    fn exemplar_shape() {
+        use crate::exemplars::{Exemplar, SeriesExemplars};
+        let found = [SeriesExemplars {
+            labels: Labels::from_pairs([("__name__", "a_total"), ("job", "j")]),
+            exemplars: vec![
+                Exemplar {
+                    labels: Labels::from_pairs([("trace_id", "abc")]),
+                    value: 0.5,
+                    ts_ms: 1_600_000_000_500,
+                    has_ts: true,
+                },
+                Exemplar {
+                    labels: Labels::new(),
+                    value: f64::INFINITY,
+                    ts_ms: -1_500,
+                    has_ts: false,
+                },
+            ],
+        }];
+        assert_eq!(
+            success(&exemplar_results(&found)),
+            r#"{"status":"success","data":[{"seriesLabels":{"__name__":"a_total","job":"j"},"exemplars":[{"labels":{"trace_id":"abc"},"value":"0.5","timestamp":1600000000.500},{"labels":{},"value":"+Inf","timestamp":-1.500}]}]}"#
+        );
+        assert_eq!(exemplar_results(&[]), "[]");
     }
 
     #[test]

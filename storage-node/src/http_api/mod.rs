@@ -1,5 +1,6 @@
 //! The Prometheus HTTP API (`/api/v1/query`, `query_range`, `series`,
-//! `labels`, `label/<name>/values`), Prometheus remote write and read
+//! `labels`, `label/<name>/values`, `query_exemplars` in [`exemplars`]),
+//! Prometheus remote write and read
 //! (`/api/v1/write`, `/api/v1/read`, in [`remote`]), plus `/metrics`,
 //! `/-/healthy` and `/-/ready`.
 //!
@@ -8,6 +9,7 @@
 //! answer with Prometheus's exact JSON shapes ([`json`]). Errors use
 //! Prometheus's envelope and status codes: `bad_data` 400, `internal` 500, `timeout` and `unavailable` 503.
 
+pub mod exemplars;
 pub mod json;
 pub mod params;
 pub mod remote;
@@ -59,6 +61,10 @@ pub fn router(state: ApiState) -> Router {
         .route(
             "/api/v1/label/{name}/values",
             get(label_values).post(label_values),
+        )
+        .route(
+            "/api/v1/query_exemplars",
+            get(exemplars::query_exemplars).post(exemplars::query_exemplars),
         )
         .route("/api/v1/write", post(remote::write))
         .route("/api/v1/read", post(remote::read))

@@ -70,6 +70,50 @@ pub fn parse_selector(s: &str) -> Result<Vec<Matcher>> {
     }
 }
 
+/// Parses `query`, any PromQL expression, and returns the matchers of
+/// every vector selector in it (those inside range selectors, function
+/// calls, aggregations, operators and subqueries included), in order, as
+/// Prometheus's `parser.ExtractSelectors`. Modifiers are ignored.
+pub fn extract_selectors(query: &str) -> Result<Vec<Vec<Matcher>>> {
+    let ast = parser::parse(query).map_err(Error::BadData)?;
+    let mut out = Vec::new();
+    collect_selectors(&ast, &mut out)?;
+    Ok(out)
+}
+
+fn collect_selectors(e: &parser::Expr, out: &mut Vec<Vec<Matcher>>) -> Result<()> {
+    use parser::Expr as E;
+    match e {
+        E::VectorSelector(vs) => out.push(selector(vs)?.matchers),
+        E::MatrixSelector(ms) => out.push(selector(&ms.vs)?.matchers),
+        E::Aggregate(a) => {
+            collect_selectors(&a.expr, out)?;
+            if let Some(param) = &a.param {
+                collect_selectors(param, out)?;
+            }
+        }
+        E::Unary(u) => collect_selectors(&u.expr, out)?,
+        E::Binary(b) => {
+            collect_selectors(&b.lhs, out)?;
+            collect_selectors(&b.rhs, out)?;
+        }
+        E::Paren(p) => collect_selectors(&p.expr, out)?,
+        E::Subquery(s) => collect_selectors(&s.expr, out)?,
+        E::Call(c) => {
+            for arg in &c.args.args {
+                collect_selectors(arg, out)?;
+            }
+        }
+        E::Extension(x) => {
+            for child in x.expr.children() {
+                collect_selectors(child, out)?;
+            }
+        }
+        E::NumberLiteral(_) | E::StringLiteral(_) => {}
+    }
+    Ok(())
+}
+
 fn convert(e: &parser::Expr) -> Result<Expr> {
     match e {
         parser::Expr::VectorSelector(vs) => Ok(Expr::Vector(selector(vs)?)),
@@ -175,5 +219,31 @@ mod tests {
         assert!(matches!(parse(r#"{job=""}"#), Err(Error::BadData(_))));
         assert!(parse_selector("up[5m]").is_err());
         assert_eq!(parse_selector(r#"{job="a"}"#).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn extracts_every_selector() {
+        let names = |q: &str| -> Vec<Vec<String>> {
+            extract_selectors(q)
+                .unwrap()
+                .iter()
+                .map(|set| {
+                    set.iter()
+                        .map(|m| format!("{}:{}", m.name, m.matches("a")))
+                        .collect()
+                })
+                .collect()
+        };
+        assert_eq!(names(r#"up{job="a"}"#), [["__name__:false", "job:true"]]);
+        assert_eq!(
+            names(r#"sum by (job) (rate(a[5m])) / on() group_left topk(scalar(b), -c offset 1m)"#),
+            [["__name__:true"], ["__name__:false"], ["__name__:false"]],
+            "range selectors, calls, aggregation params, unary and binary operators"
+        );
+        assert_eq!(names("max_over_time(a[10m:1m])").len(), 1, "subquery");
+        assert!(names("1 + 2").is_empty());
+        assert!(names(r#""s""#).is_empty());
+        assert!(matches!(extract_selectors("up{"), Err(Error::BadData(_))));
+        assert!(matches!(extract_selectors(""), Err(Error::BadData(_))));
     }
 }

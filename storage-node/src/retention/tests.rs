@@ -85,6 +85,44 @@ fn time_retention_deletes_old_samples_and_keeps_new_ones() {
 }
 
 #[test]
+fn exemplars_go_with_the_scrape_that_brought_them() {
+    use crate::exemplars::{self, Exemplar};
+    let edge = NOW - 15 * DAY;
+    let t = TestDb::with_series(&[
+        (&[("__name__", "a")], &[(edge - DAY, 1.0), (NOW, 2.0)]),
+        (&[("__name__", "b")], &[(edge - DAY, 1.0)]),
+    ]);
+    let ex = |ts_ms: i64| Exemplar {
+        labels: Labels::from_pairs([("trace_id", "x")]),
+        value: 1.0,
+        ts_ms,
+        has_ts: true,
+    };
+    let mut wb = WriteBatch::default();
+    // Arrived before the cut-off: deleted, whatever its own timestamp.
+    exemplars::put(&t.db, &mut wb, 1, edge - DAY, &ex(edge + DAY));
+    exemplars::put(&t.db, &mut wb, 2, edge - DAY, &ex(edge - DAY));
+    // Arrived after it: kept, an explicit timestamp from 2020 too.
+    exemplars::put(&t.db, &mut wb, 1, NOW, &ex(1_600_000_000_000));
+    t.db.write_unsynced(wb).unwrap();
+
+    let stop = CancellationToken::new();
+    let report = run_pass(&t.db, &config(15, 0), NOW, &stop).unwrap();
+    assert_eq!(report.time_cutoff_ms, Some(edge));
+    assert_eq!(report.time_ranges, 4, "two series' samples and exemplars");
+    assert_eq!(
+        raw_keys(&t.db, keys::CF_EXEMPLARS),
+        [keys::exemplar_key(1, NOW, 1_600_000_000_000).to_vec()]
+    );
+    // The exemplars' timestamps do not move the cut-off.
+    let mut wb = WriteBatch::default();
+    exemplars::put(&t.db, &mut wb, 1, NOW + 100 * DAY, &ex(NOW + 100 * DAY));
+    t.db.write_unsynced(wb).unwrap();
+    let again = run_pass(&t.db, &config(15, 0), NOW + 200 * DAY, &stop).unwrap();
+    assert_eq!((again.time_cutoff_ms, again.time_ranges), (Some(edge), 0));
+}
+
+#[test]
 fn size_retention_deletes_oldest_first_until_under_the_limit() {
     let t = TestDb::with_series(&[]);
     let db = &t.db;
@@ -177,6 +215,7 @@ async fn ingest_keeps_working_during_a_pass() {
             target_generation: 0,
             timestamp_ms: 0,
             handover: None,
+            exemplars: Vec::new(),
             series: vec![fresh.clone()],
             samples: vec![Sample {
                 series: 0,

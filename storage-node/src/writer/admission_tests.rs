@@ -24,6 +24,7 @@ fn batch(seq: u64, series: &[&str], points: &[(u32, i64, f64)]) -> Batch {
         target_generation: 0,
         timestamp_ms: 0,
         handover: None,
+        exemplars: Vec::new(),
         series: series.iter().map(|n| labels(n)).collect(),
         samples: points
             .iter()
@@ -84,6 +85,7 @@ impl Node {
             self.db.clone(),
             WriterOptions {
                 out_of_order_time_window: window,
+                ..Default::default()
             },
         )
         .unwrap();
