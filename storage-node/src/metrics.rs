@@ -41,6 +41,9 @@ pub const INGEST_STREAMS: &str = "scrapegrid_storage_ingest_streams";
 /// Samples rejected while the rest of their batch was stored, labelled by
 /// `reason` ([`REJECT_OUT_OF_ORDER`], [`REJECT_TOO_OLD`], [`REJECT_DUPLICATE`]).
 pub const SAMPLES_REJECTED: &str = "scrapegrid_storage_samples_rejected_total";
+/// Samples of a target's previous owner that arrived after its successor's
+/// first batch and were written out of order rather than rejected.
+pub const SAMPLES_BEFORE_SUCCESSOR: &str = "scrapegrid_storage_samples_before_successor_total";
 /// Series with a sample in the last [`crate::writer::ACTIVE_SERIES_WINDOW`].
 pub const ACTIVE_SERIES: &str = "scrapegrid_storage_active_series";
 /// Bytes of live SST files, labelled by column family `cf`.
@@ -151,6 +154,10 @@ fn describe() {
     describe_counter!(
         SAMPLES_REJECTED,
         "Samples rejected (the rest of their batch stored), by reason."
+    );
+    describe_counter!(
+        SAMPLES_BEFORE_SUCCESSOR,
+        "Samples of a moved target's previous owner written out of order after its successor's first batch."
     );
     describe_gauge!(ACTIVE_SERIES, "Series with a sample in the last hour.");
     describe_gauge!(
@@ -264,6 +271,12 @@ pub fn ingest_stream_closed() {
 }
 
 /// Counts `n` samples rejected for `reason` (one of the `REJECT_` names).
+pub fn samples_before_successor(n: u64) {
+    if n > 0 {
+        counter!(SAMPLES_BEFORE_SUCCESSOR).increment(n);
+    }
+}
+
 pub fn samples_rejected(reason: &'static str, n: u64) {
     if n > 0 {
         counter!(SAMPLES_REJECTED, "reason" => reason).increment(n);

@@ -440,6 +440,7 @@ impl State {
                 String::new(),
             ));
         }
+        let mut before_successor = false;
         let fence = if batch.target_id.is_empty() {
             None
         } else {
@@ -460,6 +461,7 @@ impl State {
                     ),
                 ));
             }
+            before_successor = batch.target_generation < seen.generation;
             Some(seen.after(batch.target_generation, batch.timestamp_ms))
         };
 
@@ -468,7 +470,7 @@ impl State {
         let mut wb = WriteBatch::default();
 
         let (ids, created) = self.resolve_series(&mut wb, &batch.series)?;
-        let admitted = self.admit_samples(&mut wb, &ids, &batch.samples)?;
+        let admitted = self.admit_samples(&mut wb, &ids, &batch.samples, before_successor)?;
         // Exemplars are keyed by when they arrived: the scrape's time.
         let ingest_ms = match batch.timestamp_ms {
             0 => now_ms(),

@@ -481,6 +481,20 @@ async fn rescaling_moves_targets_without_gaps_or_duplicates() -> anyhow::Result<
             });
         }
     }
+    // How the storage node met the previous owners' last scrapes: written out
+    // of order after a successor's first batch, or rejected.
+    let metrics = reqwest::get(format!("http://{}/metrics", cluster.storage_http))
+        .await?
+        .text()
+        .await?;
+    for line in metrics.lines().filter(|l| {
+        l.starts_with("scrapegrid_storage_samples_before_successor_total")
+            || l.starts_with("scrapegrid_storage_samples_rejected_total")
+            || l.starts_with("scrapegrid_storage_batches_refused_total")
+            || l.starts_with("scrapegrid_storage_batches_duplicate_total")
+    }) {
+        println!("  storage: {line}");
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())
 }

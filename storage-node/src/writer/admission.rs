@@ -80,6 +80,8 @@ pub(super) struct Admitted {
     pub(super) out_of_order: u64,
     pub(super) too_old: u64,
     pub(super) duplicate: u64,
+    /// Samples of a previous owner's last scrapes written out of order.
+    pub(super) before_successor: u64,
 }
 
 impl Admitted {
@@ -103,11 +105,19 @@ impl State {
     /// Checks `batch_samples` (series indexing `ids`) in order and adds the
     /// accepted ones to `wb`. Series with ids from `self.next_series_id` on
     /// are created by this batch and have no samples yet.
+    ///
+    /// `before_successor` marks the last scrapes of a target's previous
+    /// owner that reach the node after its successor's first batch (the
+    /// fence lets them through: they are from before the handover time). Its
+    /// samples are older than the successor's by construction, so they are
+    /// written out of order, as within an out-of-order window, instead of
+    /// being lost.
     pub(super) fn admit_samples(
         &mut self,
         wb: &mut WriteBatch,
         ids: &[u64],
         batch_samples: &[Sample],
+        before_successor: bool,
     ) -> Result<Admitted> {
         let db = self.db.clone();
         let mut out = Admitted::default();
@@ -123,7 +133,14 @@ impl State {
                 None => self.newest(id, s.ts_ms)?,
             };
             let head_max_t = out.max_t.unwrap_or(i64::MIN).max(self.head_max_t);
-            match check(newest, s.ts_ms, v, head_max_t, self.ooo_window_ms) {
+            let verdict = match check(newest, s.ts_ms, v, head_max_t, self.ooo_window_ms) {
+                Verdict::OutOfOrder | Verdict::TooOld if before_successor => {
+                    out.before_successor += 1;
+                    Verdict::AppendOutOfOrder
+                }
+                verdict => verdict,
+            };
+            match verdict {
                 Verdict::Append => {
                     samples::append(&db, wb, id, s.ts_ms, s.value);
                     out.heads.insert(id, Head { t: s.ts_ms, v });
@@ -183,6 +200,7 @@ impl State {
         metrics::samples_rejected(metrics::REJECT_OUT_OF_ORDER, admitted.out_of_order);
         metrics::samples_rejected(metrics::REJECT_TOO_OLD, admitted.too_old);
         metrics::samples_rejected(metrics::REJECT_DUPLICATE, admitted.duplicate);
+        metrics::samples_before_successor(admitted.before_successor);
         metrics::active_series(self.heads.len());
     }
 

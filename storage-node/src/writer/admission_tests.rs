@@ -303,3 +303,52 @@ async fn out_of_order_window_accepts_recent_samples() {
     n.send(batch(3, &["a"], &[(0, 100_000, 7.0)])).await;
     assert_eq!(n.stored(1).last(), Some(&(100_000, bits(1.0))));
 }
+
+/// A moved target: the previous owner's last scrape (generation 1, before the
+/// handover time) reaches the node after the successor's first batch
+/// (generation 2). It is written out of order, not lost; the successor's
+/// samples stay as they are, and the same scrape from the successor's
+/// generation would still be refused as out of order.
+#[tokio::test]
+async fn a_previous_owners_late_scrape_is_written_out_of_order() {
+    let node = Node::open(Duration::ZERO);
+    let late = || {
+        let prefix = format!("{} ", metrics::SAMPLES_BEFORE_SUCCESSOR);
+        let text = metrics::handle().render();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+    };
+    let late_before = late();
+    let target = |mut b: Batch, generation: u64, ts: i64| {
+        b.target_id = "t".into();
+        b.target_generation = generation;
+        b.timestamp_ms = ts;
+        b
+    };
+    let ack = node
+        .send(target(batch(1, &["m"], &[(0, 2000, 2.0)]), 2, 2000))
+        .await;
+    assert_eq!(ack.status(), pb::AckStatus::Applied);
+    let ack = node
+        .send(target(batch(2, &["m"], &[(0, 1500, 1.5)]), 1, 1500))
+        .await;
+    assert_eq!(ack.status(), pb::AckStatus::Applied, "{}", ack.message);
+    assert_eq!(node.stored(1), [(1500, bits(1.5)), (2000, bits(2.0))]);
+    assert_eq!(late(), late_before + 1);
+
+    // The successor's own late sample is out of order as ever.
+    let ooo = rejected(metrics::REJECT_OUT_OF_ORDER);
+    let ack = node
+        .send(target(batch(3, &["m"], &[(0, 1000, 1.0)]), 2, 1000))
+        .await;
+    assert_eq!(ack.status(), pb::AckStatus::Applied);
+    assert_eq!(rejected(metrics::REJECT_OUT_OF_ORDER), ooo + 1);
+    assert_eq!(node.stored(1), [(1500, bits(1.5)), (2000, bits(2.0))]);
+
+    // And the previous owner at or after the successor's first batch is fenced.
+    let ack = node
+        .send(target(batch(4, &["m"], &[(0, 2500, 9.0)]), 1, 2500))
+        .await;
+    assert_eq!(ack.reason(), pb::RefuseReason::Fenced);
+}

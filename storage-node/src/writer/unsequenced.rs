@@ -20,7 +20,7 @@ impl State {
         }
         let mut wb = WriteBatch::default();
         let (ids, created) = self.resolve_series(&mut wb, series)?;
-        let admitted = self.admit_samples(&mut wb, &ids, points)?;
+        let admitted = self.admit_samples(&mut wb, &ids, points, false)?;
         let rejected = admitted.out_of_order + admitted.too_old + admitted.duplicate;
         if rejected > 0 {
             metrics::samples_rejected(metrics::REJECT_OUT_OF_ORDER, admitted.out_of_order);
