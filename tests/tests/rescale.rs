@@ -33,6 +33,11 @@ const MEMBERSHIP_TIMEOUT_MS: i64 = 3000;
 const STEADY: Duration = Duration::from_secs(3);
 /// How long an assignment may take to settle after a graceful change.
 const SETTLE: Duration = Duration::from_secs(20);
+/// How long the SIGKILL window runs before the kill: more than a scrape
+/// timeout plus delivery, so in-flight scrapes lost to the kill are counted
+/// in the kill's window.
+const KILL_LEAD: Duration = Duration::from_secs(1);
+
 /// How long a SIGTERMed scraper may take to drain and exit.
 const DRAIN: Duration = Duration::from_secs(20);
 
@@ -371,6 +376,10 @@ async fn rescaling_moves_targets_without_gaps_or_duplicates() -> anyhow::Result<
     let name = "kill 2->1 (SIGKILL)";
     let start = audit::now_ms();
     let before = owners_now.clone();
+    // The kill's window starts well before the kill: a scrape that the
+    // killed scraper fetched but had not delivered yet is the kill's loss,
+    // not the drain's (its timestamp is at most a timeout before the kill).
+    tokio::time::sleep(KILL_LEAD).await;
     cluster.scraper_mut("scraper-1").kill9();
     let kill_settle = Duration::from_millis(MEMBERSHIP_TIMEOUT_MS as u64) + SETTLE;
     settle(&cluster, TARGETS, &["scraper-2"], kill_settle).await?;

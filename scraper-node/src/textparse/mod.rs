@@ -83,6 +83,8 @@ mod text;
 mod token;
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 
 use std::borrow::Cow;

@@ -11,61 +11,14 @@ use scrapegrid_common::Labels;
 
 use super::super::{Entry, Format, ParseError, Parser, Sample, NORMAL_NAN_BITS};
 
-/// Parses the whole body, collecting entries until the end or an error.
+/// Parses an OpenMetrics body: its entries and the error, if any.
 fn parse(body: &[u8]) -> (Vec<Entry<'_>>, Option<ParseError>) {
-    let mut parser = Parser::new(Format::OpenMetrics, body);
-    let mut entries = Vec::new();
-    loop {
-        match parser.next_entry() {
-            Ok(Some(e)) => entries.push(e),
-            Ok(None) => return (entries, None),
-            Err(e) => return (entries, Some(e)),
-        }
-    }
+    super::super::test_support::parse(Format::OpenMetrics, body)
 }
 
-/// Renders a value with NaN's bits, so that renders compare bit-exactly.
-fn value(v: f64) -> String {
-    if v.is_nan() {
-        format!("NaN:{:#x}", v.to_bits())
-    } else {
-        format!("{v:?}")
-    }
-}
-
-/// Renders an entry compactly: `S series value @ts # {exemplar labels} value
-/// @ts`, `T name kind`, `H name "help"`, `U name unit`, `C`.
-fn render(e: &Entry<'_>) -> String {
-    match e {
-        Entry::Sample(s) => {
-            let mut out = format!("S {} {}", s.series, value(s.value));
-            if let Some(ts) = s.timestamp_ms {
-                write!(out, " @{ts}").unwrap();
-            }
-            if let Some(ex) = &s.exemplar {
-                write!(out, " # {} {}", ex.labels, value(ex.value)).unwrap();
-                if let Some(ts) = ex.timestamp_ms {
-                    write!(out, " @{ts}").unwrap();
-                }
-            }
-            out
-        }
-        Entry::Type { name, kind } => format!("T {name} {}", kind.as_str()),
-        Entry::Help { name, help } => format!("H {name} {help:?}"),
-        Entry::Unit { name, unit } => format!("U {name} {unit}"),
-        Entry::Comment => "C".to_owned(),
-    }
-}
-
+/// Parses an OpenMetrics body that must parse; returns its rendered entries.
 fn parse_ok(body: &[u8]) -> Vec<String> {
-    let (entries, err) = parse(body);
-    if let Some(err) = err {
-        panic!(
-            "{:?}: unexpected error: {err}",
-            String::from_utf8_lossy(body)
-        );
-    }
-    entries.iter().map(render).collect()
+    super::super::test_support::parse_ok(Format::OpenMetrics, body)
 }
 
 fn sample<'e, 'a>(e: &'e Entry<'a>) -> &'e Sample<'a> {

@@ -3,8 +3,6 @@
 //! in [`types`] (types, naming, exemplars) and [`validation`], and property
 //! tests over random families encoded with prost in [`property`].
 
-use std::fmt::Write as _;
-
 use scrapegrid_proto::prometheus_client::{Histogram, MetricType as T};
 
 use super::*;
@@ -15,54 +13,11 @@ mod validation;
 
 // ---------------------------------------------------------------- helpers
 
-/// Parses the whole body, collecting entries until the end or an error.
-fn parse(body: &[u8]) -> (Vec<Entry<'_>>, Option<ParseError>) {
-    let mut parser = ProtobufParser::new(body);
-    let mut entries = Vec::new();
-    loop {
-        match parser.next_entry() {
-            Ok(Some(e)) => entries.push(e),
-            Ok(None) => return (entries, None),
-            Err(e) => {
-                assert_eq!(
-                    parser.next_entry(),
-                    Ok(None),
-                    "the parser stops after an error"
-                );
-                return (entries, Some(e));
-            }
-        }
-    }
-}
+use super::super::test_support::render;
 
-/// Renders an entry: `S series value @ts # {exemplar labels} value @ts`,
-/// `T name kind`, `H name "help"`. NaN prints with its bits.
-fn render(e: &Entry<'_>) -> String {
-    let value = |v: f64| {
-        if v.is_nan() {
-            format!("NaN:{:#x}", v.to_bits())
-        } else {
-            format!("{v:?}")
-        }
-    };
-    match e {
-        Entry::Sample(s) => {
-            let mut out = format!("S {} {}", s.series, value(s.value));
-            if let Some(ts) = s.timestamp_ms {
-                write!(out, " @{ts}").unwrap();
-            }
-            if let Some(x) = &s.exemplar {
-                write!(out, " # {} {}", x.labels, value(x.value)).unwrap();
-                if let Some(ts) = x.timestamp_ms {
-                    write!(out, " @{ts}").unwrap();
-                }
-            }
-            out
-        }
-        Entry::Type { name, kind } => format!("T {name} {}", kind.as_str()),
-        Entry::Help { name, help } => format!("H {name} {help:?}"),
-        other => panic!("unexpected entry {other:?}"),
-    }
+/// Parses a protobuf body: its entries and the error, if any.
+fn parse(body: &[u8]) -> (Vec<Entry<'_>>, Option<ParseError>) {
+    super::super::test_support::parse(crate::textparse::Format::Protobuf, body)
 }
 
 /// Renders every entry and the error, if any, as `E column: message`.
