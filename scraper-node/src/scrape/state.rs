@@ -253,10 +253,8 @@ impl TargetState {
                     (entry.series.clone(), false)
                 }
                 None => {
-                    let series = match sample
-                        .checked_labels()
-                        .and_then(|l| self.new_series(&l, &sample.series))
-                    {
+                    let (labels, repeated) = sample.labels_and_repeated();
+                    let series = match self.new_series(&labels, &sample.series, repeated) {
                         Ok(s) => s,
                         Err(e) => {
                             report.error = Some(e);
@@ -318,8 +316,16 @@ impl TargetState {
     }
 
     /// Labels a scraped series for storage; `Ok(None)` when relabeling drops it.
-    /// `series` is the series text as scraped (for `honor_labels`).
-    fn new_series(&mut self, scraped: &Labels, series: &str) -> Result<Option<SeriesRef>, String> {
+    /// `series` is the series text as scraped (for `honor_labels`);
+    /// `repeated` a label name that repeats in it, which fails the scrape
+    /// after the validity and limit checks, as on Prometheus's append,
+    /// unless a target label replaced it (`honor_labels: false`).
+    fn new_series(
+        &mut self,
+        scraped: &Labels,
+        series: &str,
+        repeated: Option<String>,
+    ) -> Result<Option<SeriesRef>, String> {
         let pool = &self.spec.pool;
         let mut lb = attach_target_labels(scraped, series, &self.spec.labels, pool.honor_labels);
         if !relabel::process(&mut lb, &pool.metric_relabel) {
@@ -331,6 +337,12 @@ impl TargetState {
         }
         check_valid(&labels)?;
         check_limits(&labels, pool)?;
+        if let Some(name) = repeated {
+            let replaced = !pool.honor_labels && self.spec.labels.get(&name).is_some();
+            if labels.get(&name).is_some() && !replaced {
+                return Err(crate::textparse::repeated_label_error(&name));
+            }
+        }
         if let Some(s) = self.by_labels.get(&labels) {
             return Ok(Some(s.clone()));
         }

@@ -1,9 +1,9 @@
 //! Parsers for scrape bodies, with the acceptance rules of Prometheus 2.42
 //! (`model/textparse/`):
-//! - the Prometheus text format 0.0.4 ([`text`], `promparse.go`);
-//! - OpenMetrics 1.0 ([`openmetrics`], `openmetricsparse.go`);
+//! - the Prometheus text format 0.0.4 (`text.rs`, `promparse.go`);
+//! - OpenMetrics 1.0 (`openmetrics.rs`, `openmetricsparse.go`);
 //! - the protobuf format, length-delimited `io.prometheus.client.MetricFamily`
-//!   messages, classic types ([`protobuf`], `protobufparse.go`).
+//!   messages, classic types (`protobuf.rs`, `protobufparse.go`).
 //!
 //! [`Format::from_content_type`] picks the parser from the response's
 //! `Content-Type` with Prometheus's fallback rules.
@@ -57,7 +57,8 @@
 //!   [`NORMAL_NAN_BITS`];
 //! - a label name repeated within one series, or `__name__` in the label
 //!   block, parses; as 2.42 refuses such a series only on append,
-//!   [`Sample::checked_labels`] reports it on a scrape's cache-miss path.
+//!   [`Sample::labels_and_repeated`] names it on a scrape's cache-miss path
+//!   and the scrape decides after relabeling (`scrape/state.rs`).
 //!
 //! # Zero-copy design
 //!
@@ -66,7 +67,7 @@
 //! a [`Sample`] is the slice `name{labels}` as written, so a scrape loop can
 //! use it as a cache key and skip label parsing for series it has seen before.
 //! Samples allocate nothing, and HELP text is borrowed unless it contains an
-//! escape. [`Sample::labels`] and [`Sample::checked_labels`], called on a
+//! escape. [`Sample::labels`] and [`Sample::labels_and_repeated`], called on a
 //! cache miss, re-read the already-validated series and allocate exactly the
 //! label strings and one vector.
 //!
@@ -178,7 +179,7 @@ impl Sample<'_> {
     /// Returns the parsed label set including `__name__`, as 2.42 builds it
     /// (see the `labels` module): label values unescaped, the labels of a name with an
     /// empty value absent, a repeated name with its first value. The scrape
-    /// path uses [`Sample::checked_labels`], which refuses repeated names.
+    /// path uses [`Sample::labels_and_repeated`], which also names a repeat.
     ///
     /// Allocates one vector and the label strings. For a series that did not
     /// come from [`Parser`] it returns the labels it can read up to the first
@@ -191,13 +192,23 @@ impl Sample<'_> {
     /// repeats in the series (`__name__` in the label block included):
     /// `label name "x" is not unique: invalid sample`.
     pub fn checked_labels(&self) -> Result<scrapegrid_common::Labels, String> {
-        match labels::series_labels(&self.series) {
+        match self.labels_and_repeated() {
             (labels, None) => Ok(labels),
-            (_, Some(name)) => Err(format!(
-                "label name \"{name}\" is not unique: invalid sample"
-            )),
+            (_, Some(name)) => Err(repeated_label_error(&name)),
         }
     }
+
+    /// Returns [`Sample::labels`] and the first label name (in sorted order)
+    /// that repeats in the series, if one does: the scrape decides later,
+    /// as Prometheus's append does, whether the repeat survives.
+    pub fn labels_and_repeated(&self) -> (scrapegrid_common::Labels, Option<String>) {
+        labels::series_labels(&self.series)
+    }
+}
+
+/// Prometheus 2.42's append error for a label name that repeats in a series.
+pub fn repeated_label_error(name: &str) -> String {
+    format!("label name \"{name}\" is not unique: invalid sample")
 }
 
 /// Where and why a body failed to parse.

@@ -295,3 +295,32 @@ fn invalid_names_fail_the_scrape_as_in_prometheus() {
     );
     assert_eq!((r.samples_scraped, r.samples_post_relabel), (1, 0));
 }
+
+#[test]
+fn a_repeated_label_fails_on_append_unless_a_target_label_replaces_it() {
+    let mut st = TargetState::new(spec(default_pool()));
+    let (b, r) = st.on_body(b"a{x=\"1\",x=\"2\"} 1\n", None, 1000, 0.1);
+    assert_eq!(
+        r.error.as_deref(),
+        Some("label name \"x\" is not unique: invalid sample")
+    );
+    assert_eq!((r.samples_scraped, r.samples_post_relabel), (1, 0));
+    assert!(value_of(&b, "a").is_none());
+    // The target's job replaces both exposed ones (honor_labels false).
+    let (b, r) = st.on_body(b"b{job=\"1\",job=\"2\"} 1\n", None, 2000, 0.1);
+    assert_eq!(r.error, None);
+    let row = rows(&b)
+        .into_iter()
+        .find(|(s, _, _)| s.starts_with("{__name__=\"b\""))
+        .unwrap();
+    assert!(row.0.contains("job=\"j\""), "{row:?}");
+    // Validity comes first, as in Prometheus.
+    let (_, r) = st.on_body(b"  w{x=\"1\",x=\"2\"} 1\n", None, 3000, 0.1);
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap()
+            .starts_with("invalid metric name or label names"),
+        "{r:?}"
+    );
+}
