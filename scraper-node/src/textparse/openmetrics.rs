@@ -295,8 +295,11 @@ impl<'a> OpenMetricsParser<'a> {
                 return Err(self.unexpected("expected label value", t));
             }
             let (open, end) = (self.lex.start, self.lex.pos);
-            if let Err(e) = std::str::from_utf8(&self.body[open..end]) {
-                return Err(self.error(open + e.valid_up_to(), "invalid UTF-8 label value"));
+            let value = &self.body[open..end];
+            if !value.is_ascii() {
+                if let Err(e) = std::str::from_utf8(value) {
+                    return Err(self.error(open + e.valid_up_to(), "invalid UTF-8 label value"));
+                }
             }
             self.label_values.push((open + 1, end - 1));
         }

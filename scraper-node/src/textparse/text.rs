@@ -185,9 +185,12 @@ impl<'a> TextParser<'a> {
             if t3 != Token::LValue {
                 return Err(self.unexpected("expected label value", t3));
             }
-            if let Err(e) = std::str::from_utf8(self.lex.token()) {
-                let message = "invalid UTF-8 label value".to_owned();
-                return Err(self.error(self.lex.start + e.valid_up_to(), message));
+            let value = self.lex.token();
+            if !value.is_ascii() {
+                if let Err(e) = std::str::from_utf8(value) {
+                    let message = "invalid UTF-8 label value".to_owned();
+                    return Err(self.error(self.lex.start + e.valid_up_to(), message));
+                }
             }
             t = self.next_token();
             if t == Token::Comma {

@@ -123,7 +123,7 @@ impl<'a> Lexer<'a> {
             State::Meta1 => match c {
                 b' ' | b'\t' => self.blanks(),
                 c if is_metric_name_start(c) => {
-                    while is_metric_name_char(self.advance()) {}
+                    self.skip_while(is_metric_name_char);
                     self.state = State::Meta2;
                     Token::MName
                 }
@@ -138,7 +138,7 @@ impl<'a> Lexer<'a> {
                     Token::BraceOpen
                 }
                 c if is_value_byte(c) => {
-                    while is_value_byte(self.advance()) {}
+                    self.skip_while(is_value_byte);
                     self.state = State::Timestamp;
                     Token::Value
                 }
@@ -161,7 +161,7 @@ impl<'a> Lexer<'a> {
                     Token::BraceClose
                 }
                 c if is_label_name_start(c) => {
-                    while is_label_name_char(self.advance()) {}
+                    self.skip_while(is_label_name_char);
                     Token::LName
                 }
                 _ => Token::Invalid,
@@ -179,7 +179,7 @@ impl<'a> Lexer<'a> {
                     Token::Linebreak
                 }
                 b'0'..=b'9' => {
-                    while self.advance().is_ascii_digit() {}
+                    self.skip_while(|c| c.is_ascii_digit());
                     Token::Timestamp
                 }
                 _ => Token::Invalid,
@@ -211,7 +211,7 @@ impl<'a> Lexer<'a> {
                 self.keyword(c)
             }
             c if is_metric_name_start(c) => {
-                while is_metric_name_char(self.advance()) {}
+                self.skip_while(is_metric_name_char);
                 self.state = State::Value;
                 Token::MName
             }
@@ -278,22 +278,39 @@ impl<'a> Lexer<'a> {
     }
 
     /// Reads a quoted label value from its opening quote at the cursor.
+    /// Only `"` and `\\` matter inside it (the NULs this state skips and the
+    /// implied final `\n` are ordinary bytes here), so it scans for them.
     fn quoted(&mut self) -> Token {
         loop {
-            match self.advance() {
-                0 => return Token::Invalid,
-                b'"' => break,
-                b'\\' => {
-                    if matches!(self.advance(), 0 | b'\n') {
-                        return Token::Invalid;
-                    }
-                }
-                _ => {}
+            let from = self.pos + 1;
+            let rest = self.body.get(from..).unwrap_or_default();
+            let Some(i) = rest.iter().position(|&c| c == b'"' || c == b'\\') else {
+                // Past the end without a closing quote.
+                self.pos = self.body.len() + 1;
+                return Token::Invalid;
+            };
+            self.pos = from + i;
+            if rest[i] == b'"' {
+                break;
+            }
+            if matches!(self.advance(), 0 | b'\n') {
+                return Token::Invalid;
             }
         }
         self.advance();
         self.state = State::Labels;
         Token::LValue
+    }
+
+    /// Moves past the bytes after the cursor that `keep` accepts, as
+    /// repeated [`Lexer::advance`] calls would in a state that keeps NULs;
+    /// `keep` must refuse `\n` and NUL. Returns the byte it stops at.
+    fn skip_while(&mut self, keep: impl Fn(u8) -> bool) -> u8 {
+        debug_assert!(!self.state.skips_nul() && !keep(b'\n') && !keep(0));
+        let from = (self.pos + 1).min(self.body.len());
+        let rest = &self.body[from..];
+        self.pos = from + rest.iter().position(|&c| !keep(c)).unwrap_or(rest.len());
+        self.byte(self.pos)
     }
 
     /// Reads blanks from the first one at the cursor.
