@@ -10,6 +10,7 @@
 //! - [`clock`]: the wall clock in Unix milliseconds.
 //! - [`go_quote`]: Go's `strconv.Quote`, for texts that must read as Prometheus's.
 //! - [`telemetry`]: tracing and the `/metrics` recorder every binary installs.
+//! - [`xorshift`]: a seeded generator for property tests, simulations and benchmarks.
 //!
 //! Data flows one way: the control plane loads [`config`], relabels targets
 //! with [`relabel`], and ships each job's metric relabel rules to scrapers as
@@ -22,6 +23,7 @@ pub mod go_quote;
 pub mod labels;
 pub mod relabel;
 pub mod telemetry;
+pub mod xorshift;
 
 pub use go_quote::go_quote;
 pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};

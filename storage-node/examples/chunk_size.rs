@@ -5,32 +5,11 @@
 //!
 //! Run with `cargo run -p storage-node --example chunk_size`.
 
+use scrapegrid_common::xorshift::XorShift as Rng;
 use storage_node::chunk::{decode_all, ChunkEncoder};
 
 const INTERVAL_MS: i64 = 15_000;
 const START_MS: i64 = 1_700_000_000_000;
-
-/// A xorshift64* generator: deterministic, good enough for shapes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Returns a number in `lo..=hi`.
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-
-    /// Returns a number in `0.0..1.0`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// The value of sample `i` of a series, given the previous value.
 type Shape = fn(&mut Rng, usize, f64) -> f64;
@@ -81,7 +60,7 @@ const SHAPES: &[(&str, Shape)] = &[
 ];
 
 fn bytes_per_sample(shape: Shape, samples: usize, jitter_ms: i64) -> f64 {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut enc = ChunkEncoder::new();
     let mut v = 1234.0;
     let mut expected = Vec::with_capacity(samples);

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use scrapegrid_common::xorshift::XorShift as Rng;
 use scrapegrid_common::Labels;
 use storage_node::batch::{Batch, Sample};
 use storage_node::compactor::{compact_once, CompactorConfig};
@@ -24,26 +25,6 @@ const TARGETS: usize = 10;
 const SERIES_PER_TARGET: usize = 90;
 const INTERVAL_MS: i64 = 15_000;
 const START_MS: i64 = 1_700_000_000_000;
-
-/// A xorshift64* generator: deterministic, good enough for shapes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// How a series moves from one scrape to the next.
 #[derive(Clone, Copy)]
@@ -155,7 +136,7 @@ async fn run(n: usize, chunk_target: usize, compact: bool) -> Usage {
     let db = Arc::new(Db::open(dir.path()).expect("open"));
     let (w, thread) = writer::spawn(db.clone()).expect("writer");
     let shapes = shapes();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut states: Vec<Vec<f64>> = vec![vec![0.0; SERIES_PER_TARGET]; TARGETS];
     let series: Vec<Vec<Arc<Labels>>> = (0..TARGETS)
         .map(|t| {

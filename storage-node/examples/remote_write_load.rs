@@ -21,6 +21,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use prost::Message;
+use scrapegrid_common::xorshift::XorShift as Rng;
 use scrapegrid_proto::prometheus as prompb;
 
 const INTERVAL_MS: i64 = 15_000;
@@ -67,22 +68,6 @@ fn parse_args() -> Args {
     a
 }
 
-/// xorshift64*: deterministic per series.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-}
-
 /// One synthetic series: its labels and the state of its value walk.
 struct SeriesGen {
     family: &'static str,
@@ -123,7 +108,7 @@ impl SeriesGen {
             labels,
             kind,
             value: 0.0,
-            rng: Rng(0x9e37_79b9 ^ (i as u64 + 1)),
+            rng: Rng::new(0x9e37_79b9 ^ (i as u64 + 1)),
             jitter_ms,
         }
     }

@@ -1,6 +1,8 @@
 //! The benchmark's body: a node_exporter / client_golang shaped set of
 //! metric families ([`families`]); [`render`] encodes them.
 
+use scrapegrid_common::xorshift::XorShift;
+
 use super::SAMPLES;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -52,19 +54,17 @@ impl Family {
     }
 }
 
-/// A deterministic xorshift64* generator, so every run sees the same body.
-pub(super) struct Rng(u64);
+/// The shared deterministic generator, so every run sees the same body,
+/// with the value shapes of this body.
+pub(super) struct Rng(XorShift);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.below(n)
     }
 
     /// A value with `decimals` decimal places below `10^digits`.
@@ -137,7 +137,7 @@ pub(super) fn family(name: &str, help: &str, kind: Kind, metrics: Vec<Metric>) -
 /// Returns the benchmark's metrics: exactly [`SAMPLES`] samples.
 pub(super) fn families() -> Vec<Family> {
     use Kind::*;
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng(XorShift::new(0x9e37_79b9_7f4a_7c15));
     let mut f = Vec::new();
     let single = |v: f64| Value::Single(v);
 

@@ -1,23 +1,7 @@
 use scrapegrid_proto::STALE_NAN_BITS;
 
 use super::*;
-
-/// A xorshift64* generator, so property tests are reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Returns a number in `lo..=hi` (a span below 2^63).
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-}
+use scrapegrid_common::xorshift::XorShift as Rng;
 
 fn encode(samples: &[(i64, f64)]) -> Vec<u8> {
     let mut enc = ChunkEncoder::new();
@@ -171,7 +155,7 @@ fn round_trips_bucket_boundaries() {
 
 #[test]
 fn round_trips_random_sequences() {
-    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let mut rng = Rng::new(0x5eed_1234_abcd_ef01);
     for case in 0..500 {
         let n = rng.range(0, 300) as usize;
         let mut t = match rng.range(0, 3) {
@@ -194,7 +178,7 @@ fn round_trips_random_sequences() {
             };
             t = next;
             v = match rng.range(0, 9) {
-                0 => f64::from_bits(rng.next()),
+                0 => f64::from_bits(rng.next_u64()),
                 1 => EDGE_VALUES[rng.range(0, EDGE_VALUES.len() as i64 - 1) as usize],
                 2 | 3 => v,
                 4 => 0.0,
@@ -353,7 +337,7 @@ fn decoder_rejects_malformed_chunks() {
 
 #[test]
 fn random_corruption_never_panics() {
-    let mut rng = Rng(0xdead_beef_cafe_f00d);
+    let mut rng = Rng::new(0xdead_beef_cafe_f00d);
     let valid = varied_chunk();
     let mut outcomes = [0usize; 2];
     for _ in 0..20_000 {
@@ -365,7 +349,7 @@ fn random_corruption_never_panics() {
             let i = rng.range(0, bytes.len() as i64 - 1) as usize;
             match rng.range(0, 2) {
                 0 => bytes[i] ^= 1 << rng.range(0, 7),
-                1 => bytes[i] = rng.next() as u8,
+                1 => bytes[i] = rng.next_u64() as u8,
                 _ => bytes.truncate(i),
             }
         }
@@ -378,7 +362,7 @@ fn random_corruption_never_panics() {
     }
     for _ in 0..5_000 {
         let len = rng.range(0, 64) as usize;
-        let bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         let _ = decode_all(&bytes);
     }
     assert!(outcomes[0] > 0, "corruption is sometimes detected");
@@ -392,7 +376,7 @@ fn scrapes(
     jitter: i64,
     mut next: impl FnMut(&mut Rng, f64) -> f64,
 ) -> Vec<(i64, f64)> {
-    let mut rng = Rng(0x0123_4567_89ab_cdef ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut rng = Rng::new(0x0123_4567_89ab_cdef ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     let mut v = 1_234.0;
     (0..n)
         .map(|i| {

@@ -3,21 +3,7 @@
 
 use crate::sharding::bounded::{assign_bounded, Assignment, DEFAULT_EPSILON as EPS};
 use crate::sharding::Member;
-
-/// xorshift64*: a small deterministic RNG, so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use scrapegrid_common::xorshift::XorShift as Rng;
 
 #[derive(Clone, Copy, Debug)]
 enum Weights {
@@ -38,7 +24,7 @@ struct Fleet {
 impl Fleet {
     fn new(rng: &mut Rng, targets: usize, members: usize, weights: Weights) -> Self {
         let ids: Vec<String> = (0..targets)
-            .map(|i| format!("job/{:x}/{i}", rng.next()))
+            .map(|i| format!("job/{:x}/{i}", rng.next_u64()))
             .collect();
         let weights = (0..targets)
             .map(|_| match weights {
@@ -48,7 +34,7 @@ impl Fleet {
             })
             .collect();
         let members = (0..members)
-            .map(|i| Member::new(format!("scraper-{i}-{:x}", rng.next())))
+            .map(|i| Member::new(format!("scraper-{i}-{:x}", rng.next_u64())))
             .collect();
         Self {
             ids,
@@ -97,7 +83,7 @@ fn assert_valid(a: &Assignment, fleet: &Fleet, members: &[Member]) {
 /// slack no load exceeds the capacity, i.e. max/mean <= 1 + epsilon.
 #[test]
 fn bounded_assigns_all_within_capacity() {
-    let mut rng = Rng(0x5eed);
+    let mut rng = Rng::new(0x5eed);
     for (t, n, w) in cases() {
         let fleet = Fleet::new(&mut rng, t, n, w);
         let a = assign_bounded(
@@ -122,7 +108,7 @@ fn bounded_assigns_all_within_capacity() {
 /// least loaded member, and every load stays under `W/N + max weight`.
 #[test]
 fn bounded_heavy_targets_stay_under_mean_plus_max_weight() {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     for n in [2, 5, 20] {
         let mut fleet = Fleet::new(&mut rng, 200, n, Weights::Uniform);
         fleet.weights[0] = fleet.total(); // half of everything
@@ -146,7 +132,7 @@ fn bounded_heavy_targets_stay_under_mean_plus_max_weight() {
 /// nothing.
 #[test]
 fn bounded_is_idempotent() {
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     for (t, n, w) in cases() {
         let fleet = Fleet::new(&mut rng, t, n, w);
         let targets = fleet.targets();
@@ -161,7 +147,7 @@ fn bounded_is_idempotent() {
 /// control plane computes the same assignment.
 #[test]
 fn bounded_is_deterministic() {
-    let mut rng = Rng(13);
+    let mut rng = Rng::new(13);
     for (t, n, w) in cases() {
         let fleet = Fleet::new(&mut rng, t, n, w);
         let mut targets = fleet.targets();
@@ -180,7 +166,7 @@ fn bounded_is_deterministic() {
 /// most the old capacity (1 + epsilon)·W/N.
 #[test]
 fn bounded_leave_moves_only_the_leavers_targets() {
-    let mut rng = Rng(17);
+    let mut rng = Rng::new(17);
     for (t, n, w) in cases() {
         let fleet = Fleet::new(&mut rng, t, n, w);
         let targets = fleet.targets();
@@ -207,7 +193,7 @@ fn bounded_leave_moves_only_the_leavers_targets() {
 /// the new member, and the loads stay within the new capacity.
 #[test]
 fn bounded_join_moves_about_one_nth() {
-    let mut rng = Rng(19);
+    let mut rng = Rng::new(19);
     for (t, n, w) in cases() {
         let fleet = Fleet::new(&mut rng, t, n, w);
         let targets = fleet.targets();
@@ -235,7 +221,7 @@ fn bounded_join_moves_about_one_nth() {
 /// capacity.
 #[test]
 fn bounded_survives_churn() {
-    let mut rng = Rng(23);
+    let mut rng = Rng::new(23);
     let fleet = Fleet::new(&mut rng, 10_000, 20, Weights::Uniform);
     let mut members = fleet.members.clone();
     let mut weights = fleet.weights.clone();

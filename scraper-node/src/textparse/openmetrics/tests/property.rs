@@ -11,31 +11,7 @@ use scrapegrid_common::Labels;
 use super::super::super::{Entry, Format, MetricType, Parser, NORMAL_NAN_BITS};
 use super::super::seconds_to_millis;
 use super::parse;
-
-/// xorshift64*: a small deterministic RNG, so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// Returns true with probability 1/n.
-    fn one_in(&mut self, n: usize) -> bool {
-        self.below(n) == 0
-    }
-
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
+use scrapegrid_common::xorshift::XorShift as Rng;
 
 const KINDS: [MetricType; 8] = [
     MetricType::Counter,
@@ -65,9 +41,9 @@ struct Line {
 }
 
 fn name(rng: &mut Rng, first: &[u8], rest: &[u8]) -> String {
-    let mut s = String::from(char::from(rng.pick(first)));
-    for _ in 0..rng.below(10) {
-        s.push(char::from(rng.pick(rest)));
+    let mut s = String::from(char::from(rng.choose(first)));
+    for _ in 0..rng.index(10) {
+        s.push(char::from(rng.choose(rest)));
     }
     s
 }
@@ -82,7 +58,7 @@ fn metric_name(rng: &mut Rng) -> String {
 }
 
 fn text(rng: &mut Rng, chars: &[char], max: usize) -> String {
-    (0..rng.below(max + 1)).map(|_| rng.pick(chars)).collect()
+    (0..rng.index(max + 1)).map(|_| rng.choose(chars)).collect()
 }
 
 /// Escapes a label value as OpenMetrics writes it.
@@ -108,21 +84,21 @@ fn escape_help(rng: &mut Rng, v: &str) -> String {
 
 /// Returns a value and one of its spellings.
 fn value(rng: &mut Rng) -> (f64, String) {
-    let v = match rng.below(6) {
-        0 => f64::from_bits(rng.next()),
-        1 => rng.below(1000) as f64,
+    let v = match rng.index(6) {
+        0 => f64::from_bits(rng.next_u64()),
+        1 => rng.index(1000) as f64,
         2 => f64::INFINITY,
         3 => f64::NEG_INFINITY,
         4 => f64::NAN,
-        _ => (rng.next() as i64 as f64) / 1e6,
+        _ => (rng.next_u64() as i64 as f64) / 1e6,
     };
     let spelling = if v.is_nan() {
-        rng.pick(&["NaN", "nan", "NAN"]).to_owned()
+        rng.choose(&["NaN", "nan", "NAN"]).to_owned()
     } else if v == f64::INFINITY {
-        rng.pick(&["+Inf", "Inf", "inf", "Infinity", "+INFINITY"])
+        rng.choose(&["+Inf", "Inf", "inf", "Infinity", "+INFINITY"])
             .to_owned()
     } else if v == f64::NEG_INFINITY {
-        rng.pick(&["-Inf", "-inf", "-Infinity"]).to_owned()
+        rng.choose(&["-Inf", "-inf", "-Infinity"]).to_owned()
     } else if rng.one_in(2) {
         format!("{v:e}")
     } else {
@@ -134,16 +110,16 @@ fn value(rng: &mut Rng) -> (f64, String) {
 /// Returns milliseconds that seconds spell exactly (multiples of 1/8 s), and
 /// a spelling in seconds.
 fn timestamp(rng: &mut Rng) -> (i64, String) {
-    let seconds = match rng.below(3) {
-        0 => rng.below(2_000_000_000) as i64,
-        1 => (rng.next() >> 24) as i64,
-        _ => rng.below(100) as i64,
+    let seconds = match rng.index(3) {
+        0 => rng.index(2_000_000_000) as i64,
+        1 => (rng.next_u64() >> 24) as i64,
+        _ => rng.index(100) as i64,
     };
-    let abs = seconds * 1000 + 125 * rng.below(8) as i64;
+    let abs = seconds * 1000 + 125 * rng.index(8) as i64;
     let negative = rng.one_in(4);
     let ms = if negative { -abs } else { abs };
     let sign = if negative { "-" } else { "" };
-    let spelling = match rng.below(3) {
+    let spelling = match rng.index(3) {
         0 => format!("{sign}{abs}e-3"),
         1 => format!("{sign}{}.{:03}", abs / 1000, abs % 1000),
         _ if abs % 1000 == 0 => format!("{sign}{}", abs / 1000),
@@ -188,10 +164,10 @@ fn sample_line(rng: &mut Rng) -> Line {
     let mut metric = metric_name(rng);
     let exemplar = rng.one_in(2);
     if exemplar {
-        metric.push_str(rng.pick(&["_total", "_bucket"]));
+        metric.push_str(rng.choose(&["_total", "_bucket"]));
     }
     let mut label_names: Vec<String> = Vec::new();
-    for _ in 0..rng.below(5) {
+    for _ in 0..rng.index(5) {
         let n = name(rng, ALPHA, ALNUM);
         if n != "__name__" && !label_names.contains(&n) {
             label_names.push(n);
@@ -222,9 +198,9 @@ fn sample_line(rng: &mut Rng) -> Line {
         ts = Some(ms);
     }
     let mut want = format!("S {series} {labels} {:#x} {ts:?}", bits(v));
-    if exemplar && rng.below(3) > 0 {
+    if exemplar && rng.index(3) > 0 {
         let mut pairs = Vec::new();
-        for _ in 0..rng.below(4) {
+        for _ in 0..rng.index(4) {
             pairs.push((name(rng, ALPHA, ALNUM), text(rng, EXEMPLAR_CHARS, 5)));
         }
         let block: Vec<String> = pairs.iter().map(|(n, v)| format!("{n}=\"{v}\"")).collect();
@@ -244,7 +220,7 @@ fn sample_line(rng: &mut Rng) -> Line {
 
 fn metadata_line(rng: &mut Rng) -> Line {
     let metric = metric_name(rng);
-    match rng.below(3) {
+    match rng.index(3) {
         0 => {
             let help = text(rng, TEXT_CHARS, 12);
             Line {
@@ -253,7 +229,7 @@ fn metadata_line(rng: &mut Rng) -> Line {
             }
         }
         1 => {
-            let kind = rng.pick(&KINDS);
+            let kind = rng.choose(&KINDS);
             Line {
                 text: format!("# TYPE {metric} {}", kind.as_str()),
                 want: format!("T {metric} {}", kind.as_str()),
@@ -286,7 +262,7 @@ fn metadata_line(rng: &mut Rng) -> Line {
 fn model_body(rng: &mut Rng) -> (Vec<u8>, Vec<String>) {
     let mut body = String::new();
     let mut want = Vec::new();
-    for _ in 0..rng.below(25) {
+    for _ in 0..rng.index(25) {
         let line = if rng.one_in(3) {
             metadata_line(rng)
         } else {
@@ -305,7 +281,7 @@ fn model_body(rng: &mut Rng) -> (Vec<u8>, Vec<String>) {
 
 #[test]
 fn bodies_from_a_model_parse_back_to_the_model() {
-    let mut rng = Rng(0x0e11_5eed);
+    let mut rng = Rng::new(0x0e11_5eed);
     for round in 0..1500 {
         let (body, want) = model_body(&mut rng);
         let (entries, err) = parse(&body);
@@ -319,18 +295,18 @@ fn bodies_from_a_model_parse_back_to_the_model() {
 /// Applies 1 to 4 random edits that favour the bytes of the syntax.
 fn mutate(rng: &mut Rng, body: &mut Vec<u8>) {
     const BYTES: &[u8] = b"\0\n\r\t \"\\{}=,#_.-+eE1aZ\xff\xc3\x80";
-    for _ in 0..1 + rng.below(4) {
+    for _ in 0..1 + rng.index(4) {
         if body.is_empty() {
-            body.push(rng.pick(BYTES));
+            body.push(rng.choose(BYTES));
             continue;
         }
-        let at = rng.below(body.len());
+        let at = rng.index(body.len());
         let byte = if rng.one_in(8) {
-            rng.next() as u8
+            rng.next_u64() as u8
         } else {
-            rng.pick(BYTES)
+            rng.choose(BYTES)
         };
-        match rng.below(5) {
+        match rng.index(5) {
             0 => body[at] = byte,
             1 => body.insert(at, byte),
             2 => {
@@ -338,7 +314,7 @@ fn mutate(rng: &mut Rng, body: &mut Vec<u8>) {
             }
             3 => body.truncate(at),
             _ => {
-                let end = (at + 1 + rng.below(16)).min(body.len());
+                let end = (at + 1 + rng.index(16)).min(body.len());
                 let piece = body[at..end].to_vec();
                 body.splice(at..at, piece);
             }
@@ -472,7 +448,7 @@ fn check_rerender(body: &[u8]) -> bool {
 
 #[test]
 fn mutated_bodies_never_panic_and_accepted_ones_rerender() {
-    let mut rng = Rng(0xbad_b0d1);
+    let mut rng = Rng::new(0xbad_b0d1);
     let (mut accepted, mut rejected) = (0, 0);
     for _ in 0..6000 {
         let (mut body, _) = model_body(&mut rng);
@@ -492,7 +468,7 @@ fn mutated_bodies_never_panic_and_accepted_ones_rerender() {
 
 #[test]
 fn model_bodies_rerender_to_the_same_entries() {
-    let mut rng = Rng(0x4e4e_4e4e);
+    let mut rng = Rng::new(0x4e4e_4e4e);
     for _ in 0..1000 {
         let (body, _) = model_body(&mut rng);
         assert!(check_rerender(&body));

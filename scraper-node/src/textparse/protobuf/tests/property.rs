@@ -4,41 +4,22 @@
 //! seeded generator keeps failures reproducible.
 
 use super::*;
+use scrapegrid_common::xorshift::XorShift as Rng;
 
-/// xorshift64*: a small deterministic RNG, so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<'t, X>(&mut self, from: &'t [X]) -> &'t X {
-        &from[self.below(from.len())]
-    }
-    /// Any f64, specials and odd NaNs included.
-    fn float(&mut self) -> f64 {
-        match self.below(6) {
-            0 => f64::from_bits(self.next()),
-            1 => *self.pick(&[
-                0.0,
-                -0.0,
-                1.0,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                f64::MIN_POSITIVE / 2.0,
-            ]),
-            2 => f64::from_bits(0x7ff0_0000_0000_0000 | (self.next() >> 12 | 1)),
-            _ => (self.next() % 100_000) as f64 / 8.0,
-        }
+/// Any f64, specials and odd NaNs included.
+fn float(rng: &mut Rng) -> f64 {
+    match rng.index(6) {
+        0 => f64::from_bits(rng.next_u64()),
+        1 => *rng.pick(&[
+            0.0,
+            -0.0,
+            1.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE / 2.0,
+        ]),
+        2 => f64::from_bits(0x7ff0_0000_0000_0000 | (rng.next_u64() >> 12 | 1)),
+        _ => (rng.next_u64() % 100_000) as f64 / 8.0,
     }
 }
 
@@ -93,18 +74,22 @@ fn random_family(rng: &mut Rng, index: usize) -> (pb::MetricFamily, Vec<Want>) {
         T::GaugeHistogram,
     ];
     let ty = *rng.pick(&types);
-    let name = format!("m{index}_{}:x", rng.below(1000));
+    let name = format!("m{index}_{}:x", rng.index(1000));
     let mut metrics = Vec::new();
     let mut want = Vec::new();
-    for _ in 0..rng.below(4) {
+    for _ in 0..rng.index(4) {
         let mut names: Vec<&str> = LABEL_NAMES.to_vec();
         let mut user = Vec::new();
-        for _ in 0..rng.below(4) {
-            let n = names.remove(rng.below(names.len()));
-            let v: String = (0..rng.below(6)).map(|_| *rng.pick(VALUE_CHARS)).collect();
+        for _ in 0..rng.index(4) {
+            let n = names.remove(rng.index(names.len()));
+            let v: String = (0..rng.index(6)).map(|_| *rng.pick(VALUE_CHARS)).collect();
             user.push((n, v));
         }
-        let ts = if rng.chance(50) { 0 } else { rng.next() as i64 };
+        let ts = if rng.chance(50) {
+            0
+        } else {
+            rng.next_u64() as i64
+        };
         let want_ex = |e: &Option<Box<pb::Exemplar>>| {
             e.as_deref().map(|e| exemplar_bits(*convert_exemplar(e)))
         };
@@ -126,7 +111,7 @@ fn random_family(rng: &mut Rng, index: usize) -> (pb::MetricFamily, Vec<Want>) {
             };
         let m = match ty {
             T::Counter | T::Gauge | T::Untyped => {
-                let v = rng.float();
+                let v = float(rng);
                 let m = match ty {
                     T::Counter => counter(v, random_exemplar(rng)),
                     T::Gauge => gauge(v),
@@ -137,9 +122,9 @@ fn random_family(rng: &mut Rng, index: usize) -> (pb::MetricFamily, Vec<Want>) {
                 m
             }
             T::Summary => {
-                let (count, sum) = (rng.next() >> 12, rng.float());
-                let qs: Vec<(f64, f64)> = (0..rng.below(4))
-                    .map(|i| (BOUNDS[i * 2].0, rng.float()))
+                let (count, sum) = (rng.next_u64() >> 12, float(rng));
+                let qs: Vec<(f64, f64)> = (0..rng.index(4))
+                    .map(|i| (BOUNDS[i * 2].0, float(rng)))
                     .collect();
                 push("_count", None, count as f64, None);
                 push("_sum", None, sum, None);
@@ -149,17 +134,17 @@ fn random_family(rng: &mut Rng, index: usize) -> (pb::MetricFamily, Vec<Want>) {
                 summary(count, sum, &qs)
             }
             _ => {
-                let (count, sum) = (rng.next() >> 12, rng.float());
+                let (count, sum) = (rng.next_u64() >> 12, float(rng));
                 let mut buckets = Vec::new();
                 push("_count", None, count as f64, None);
                 push("_sum", None, sum, None);
                 let mut start = 0;
-                for _ in 0..rng.below(5) {
-                    start += 1 + rng.below(2);
+                for _ in 0..rng.index(5) {
+                    start += 1 + rng.index(2);
                     let Some(&(bound, spelled)) = BOUNDS.get(start) else {
                         break;
                     };
-                    let b = bucket(bound, rng.next() >> 12, random_exemplar(rng));
+                    let b = bucket(bound, rng.next_u64() >> 12, random_exemplar(rng));
                     push(
                         "_bucket",
                         Some(("le", spelled)),
@@ -168,7 +153,7 @@ fn random_family(rng: &mut Rng, index: usize) -> (pb::MetricFamily, Vec<Want>) {
                     );
                     buckets.push(b);
                 }
-                let inf = bucket(f64::INFINITY, rng.next() >> 12, random_exemplar(rng));
+                let inf = bucket(f64::INFINITY, rng.next_u64() >> 12, random_exemplar(rng));
                 let explicit = rng.chance(50);
                 let inf_value = if explicit {
                     inf.cumulative_count
@@ -209,19 +194,22 @@ fn random_exemplar(rng: &mut Rng) -> Option<Box<pb::Exemplar>> {
     if !rng.chance(40) {
         return None;
     }
-    let ts = rng
-        .chance(50)
-        .then(|| (rng.next() as i64 >> 20, (rng.next() % 1_000_000_000) as i32));
-    let id = format!("{:x}", rng.next());
+    let ts = rng.chance(50).then(|| {
+        (
+            rng.next_u64() as i64 >> 20,
+            (rng.next_u64() % 1_000_000_000) as i32,
+        )
+    });
+    let id = format!("{:x}", rng.next_u64());
     Some(exemplar(
         &[("trace_id", id.as_str()), ("e", "")],
-        rng.float(),
+        float(rng),
         ts,
     ))
 }
 
 fn random_body(rng: &mut Rng) -> (Vec<u8>, Vec<pb::MetricFamily>, Vec<Want>) {
-    let families: Vec<_> = (0..1 + rng.below(6))
+    let families: Vec<_> = (0..1 + rng.index(6))
         .map(|i| random_family(rng, i))
         .collect();
     let want = families
@@ -234,7 +222,7 @@ fn random_body(rng: &mut Rng) -> (Vec<u8>, Vec<pb::MetricFamily>, Vec<Want>) {
 
 #[test]
 fn random_families_parse_as_encoded() {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     for round in 0..400 {
         let (body, families, want) = random_body(&mut rng);
         let (entries, err) = parse(&body);
@@ -279,7 +267,7 @@ fn random_families_parse_as_encoded() {
 
 #[test]
 fn truncated_bodies_yield_a_prefix_then_fail() {
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = Rng::new(0x1234_5678_9abc_def1);
     for round in 0..200 {
         let (body, families, _) = random_body(&mut rng);
         let full = render_all(&body);
@@ -288,7 +276,7 @@ fn truncated_bodies_yield_a_prefix_then_fail() {
             boundaries.push(boundaries.last().unwrap() + f.encode_length_delimited_to_vec().len());
         }
         for _ in 0..20 {
-            let cut = rng.below(body.len() + 1);
+            let cut = rng.index(body.len() + 1);
             let got = render_all(&body[..cut]);
             let (last, entries) = got
                 .split_last()
@@ -309,15 +297,15 @@ fn truncated_bodies_yield_a_prefix_then_fail() {
 
 #[test]
 fn corrupt_bodies_never_panic() {
-    let mut rng = Rng(0xdead_beef_cafe_f00d);
+    let mut rng = Rng::new(0xdead_beef_cafe_f00d);
     for _ in 0..300 {
         let (mut body, _, _) = random_body(&mut rng);
-        for _ in 0..1 + rng.below(4) {
-            let i = rng.below(body.len());
+        for _ in 0..1 + rng.index(4) {
+            let i = rng.index(body.len());
             body[i] = if rng.chance(50) {
-                body[i] ^ (1 << rng.below(8))
+                body[i] ^ (1 << rng.index(8))
             } else {
-                rng.next() as u8
+                rng.next_u64() as u8
             };
         }
         let (entries, _) = parse(&body);
@@ -333,7 +321,7 @@ fn corrupt_bodies_never_panic() {
         }
     }
     for _ in 0..300 {
-        let garbage: Vec<u8> = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
+        let garbage: Vec<u8> = (0..rng.index(64)).map(|_| rng.next_u64() as u8).collect();
         let _ = parse(&garbage);
     }
 }
