@@ -271,7 +271,11 @@ impl Format {
 
 /// A pull parser over one scrape body.
 #[derive(Debug)]
-pub struct Parser<'a>(Inner<'a>);
+pub struct Parser<'a> {
+    inner: Inner<'a>,
+    /// Set at the end of the input or at the first error.
+    done: bool,
+}
 
 #[derive(Debug)]
 enum Inner<'a> {
@@ -283,21 +287,29 @@ enum Inner<'a> {
 impl<'a> Parser<'a> {
     /// Returns a parser over `body` in `format`.
     pub fn new(format: Format, body: &'a [u8]) -> Parser<'a> {
-        Parser(match format {
+        let inner = match format {
             Format::PrometheusText => Inner::Text(text::TextParser::new(body)),
             Format::OpenMetrics => Inner::OpenMetrics(openmetrics::OpenMetricsParser::new(body)),
             Format::Protobuf => Inner::Protobuf(protobuf::ProtobufParser::new(body)),
-        })
+        };
+        Parser { inner, done: false }
     }
 
     /// Returns the next entry, Ok(None) at end of input, or the first error
     /// (then stops: later calls return Ok(None)).
     pub fn next_entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
-        match &mut self.0 {
-            Inner::Text(p) => p.next_entry(),
-            Inner::OpenMetrics(p) => p.next_entry(),
-            Inner::Protobuf(p) => p.next_entry(),
+        if self.done {
+            return Ok(None);
         }
+        let entry = match &mut self.inner {
+            Inner::Text(p) => p.entry(),
+            Inner::OpenMetrics(p) => p.entry(),
+            Inner::Protobuf(p) => p.entry(),
+        };
+        if !matches!(entry, Ok(Some(_))) {
+            self.done = true;
+        }
+        entry
     }
 }
 

@@ -83,7 +83,6 @@ const EXEMPLAR_SUFFIXES: [&str; 2] = ["_total", "_bucket"];
 pub(super) struct OpenMetricsParser<'a> {
     body: &'a [u8],
     lex: Lexer<'a>,
-    done: bool,
     /// Offsets of the label names of the current label block.
     label_names: Vec<(usize, usize)>,
     /// Offsets of the label values (inside the quotes) of the current block.
@@ -95,24 +94,12 @@ impl<'a> OpenMetricsParser<'a> {
         OpenMetricsParser {
             body,
             lex: Lexer::new(body),
-            done: false,
             label_names: Vec::new(),
             label_values: Vec::new(),
         }
     }
 
-    pub(super) fn next_entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
-        if self.done {
-            return Ok(None);
-        }
-        let entry = self.entry();
-        if !matches!(entry, Ok(Some(_))) {
-            self.done = true;
-        }
-        entry
-    }
-
-    fn entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
+    pub(super) fn entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
         let start = self.lex.pos;
         match self.lex.lex() {
             Token::EofWord => {

@@ -85,7 +85,6 @@ const MAX_VARINT_LEN: usize = 10;
 pub(super) struct ProtobufParser<'a> {
     body: &'a [u8],
     pos: usize,
-    done: bool,
     family: Option<Family<'a>>,
 }
 
@@ -145,24 +144,11 @@ impl<'a> ProtobufParser<'a> {
         ProtobufParser {
             body,
             pos: 0,
-            done: false,
             family: None,
         }
     }
 
-    pub(super) fn next_entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
-        if self.done {
-            return Ok(None);
-        }
-        let entry = self.entry();
-        if !matches!(entry, Ok(Some(_))) {
-            self.done = true;
-            self.family = None;
-        }
-        entry
-    }
-
-    fn entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
+    pub(super) fn entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
         loop {
             match &mut self.family {
                 Some(family) => match family.next_entry()? {

@@ -38,6 +38,20 @@ pub(super) fn parse_ok(format: Format, body: &[u8]) -> Vec<String> {
     entries.iter().map(render).collect()
 }
 
+/// Checks that each `(name, body, line, column, message)` case fails to
+/// parse with exactly that error.
+pub(super) fn assert_rejects(format: Format, cases: &[(&str, &[u8], usize, usize, &str)]) {
+    for (name, body, line, column, message) in cases {
+        let (_, err) = parse(format, body);
+        let err = err.unwrap_or_else(|| panic!("case {name:?}: accepted"));
+        assert_eq!(
+            (err.line, err.column, err.message.as_str()),
+            (*line, *column, *message),
+            "case {name:?}"
+        );
+    }
+}
+
 /// Renders a value with NaN's bits, so that renders compare bit-exactly.
 pub(super) fn value(v: f64) -> String {
     if v.is_nan() {

@@ -246,15 +246,7 @@ fn rejects_what_prometheus_rejects() {
         ("error on a later line", b"a 1\n# c\n\nb{ 1\n", 4, 4, "expected label name, got \"INVALID\""),
         ("line count includes newlines in label values", b"a{b=\"x\ny\"} 1\nc{", 3, 3, "expected label name, got \"INVALID\""),
     ];
-    for (name, body, line, column, message) in cases {
-        let (_, err) = parse(body);
-        let err = err.unwrap_or_else(|| panic!("case {name:?}: accepted"));
-        assert_eq!(
-            (err.line, err.column, err.message.as_str()),
-            (*line, *column, *message),
-            "case {name:?}"
-        );
-    }
+    super::test_support::assert_rejects(Format::PrometheusText, cases);
 }
 
 #[test]

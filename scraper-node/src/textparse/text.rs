@@ -30,7 +30,6 @@ use lexer::Lexer;
 pub(super) struct TextParser<'a> {
     body: &'a [u8],
     lex: Lexer<'a>,
-    done: bool,
 }
 
 impl<'a> TextParser<'a> {
@@ -38,23 +37,11 @@ impl<'a> TextParser<'a> {
         TextParser {
             body,
             lex: Lexer::new(body),
-            done: false,
         }
-    }
-
-    pub(super) fn next_entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
-        if self.done {
-            return Ok(None);
-        }
-        let entry = self.entry();
-        if !matches!(entry, Ok(Some(_))) {
-            self.done = true;
-        }
-        entry
     }
 
     /// Reads one entry (2.42's `Next`), skipping blank lines.
-    fn entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
+    pub(super) fn entry(&mut self) -> Result<Option<Entry<'a>>, ParseError> {
         loop {
             // A series starts where the line does, blanks included.
             let line_start = self.lex.pos;

@@ -40,6 +40,17 @@ pub fn key_of(labels: &BTreeMap<String, String>) -> SeriesKey {
     format!("{name}{{{}}}", rest.join(", "))
 }
 
+/// Reads a JSON object of label names to values (the API's `metric`).
+fn label_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Canonicalises one value string from the HTTP API.
 pub fn value_token(s: &str) -> String {
     match s.parse::<f64>() {
@@ -56,14 +67,7 @@ pub fn value_token(s: &str) -> String {
 pub fn matrix_tokens(matrix: &[Value], start: f64, step: f64, n: usize) -> SeriesTokens {
     let mut out = SeriesTokens::new();
     for s in matrix {
-        let labels: BTreeMap<String, String> = s["metric"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let labels = label_map(&s["metric"]);
         let presence = labels
             .get("__name__")
             .is_some_and(|n| PRESENCE_ONLY.contains(&n.as_str()));
@@ -187,14 +191,7 @@ pub fn case_of_path(url_or_path: &str) -> Option<&str> {
 pub fn exemplar_lines(data: &Value, explicit_before: f64) -> BTreeMap<SeriesKey, BTreeSet<String>> {
     let mut out: BTreeMap<SeriesKey, BTreeSet<String>> = BTreeMap::new();
     for s in data.as_array().into_iter().flatten() {
-        let labels: BTreeMap<String, String> = s["seriesLabels"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let labels = label_map(&s["seriesLabels"]);
         for e in s["exemplars"].as_array().into_iter().flatten() {
             let ts = e["timestamp"].as_f64().unwrap_or_default();
             let ts = if ts < explicit_before {

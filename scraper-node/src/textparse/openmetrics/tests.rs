@@ -394,15 +394,7 @@ fn rejects_what_prometheus_rejects() {
         ("help then no EOF", b"# HELP a b\n", 2, 1, "data does not end with # EOF"),
         ("error on a later line", b"a 1\nb 2\nc{ 3\n# EOF", 3, 3, "expected label name or left brace, got \"INVALID\""),
     ];
-    for (name, body, line, column, message) in cases {
-        let (_, err) = parse(body);
-        let err = err.unwrap_or_else(|| panic!("case {name:?}: accepted"));
-        assert_eq!(
-            (err.line, err.column, err.message.as_str()),
-            (*line, *column, *message),
-            "case {name:?}"
-        );
-    }
+    super::super::test_support::assert_rejects(Format::OpenMetrics, cases);
 }
 
 #[test]
