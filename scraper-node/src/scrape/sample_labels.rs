@@ -6,20 +6,21 @@
 
 use scrapegrid_common::{Labels, LabelsBuilder};
 
-/// Returns the scraped labels with the target labels attached. `series` is
-/// the series as scraped (`name{a="",b="c"}`): with `honor_labels`, a label
-/// it carries with an empty value keeps the target's label off.
+use crate::textparse::ScrapedLabels;
+
+/// Returns the scraped labels with the target labels attached. With
+/// `honor_labels`, a label the series carries with an empty value keeps the
+/// target's label off.
 pub fn attach_target_labels(
-    scraped: &Labels,
-    series: &str,
+    read: &ScrapedLabels,
     target: &Labels,
     honor_labels: bool,
 ) -> LabelsBuilder {
+    let scraped = &read.labels;
     let mut lb = scraped.builder();
     if honor_labels {
-        let empty = empty_label_names(series);
         for l in target.iter() {
-            if scraped.get(&l.name).is_none() && !empty.contains(&l.name.as_str()) {
+            if scraped.get(&l.name).is_none() && !read.empty.contains(&l.name) {
                 lb.set(l.name.clone(), l.value.clone());
             }
         }
@@ -48,45 +49,21 @@ pub fn attach_target_labels(
     lb
 }
 
-/// Returns the names of the labels a parsed series text gives an empty value
-/// (`a{x="",y="1"}` gives `x`); the text is known to be well formed.
-fn empty_label_names(series: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let Some(open) = series.find('{') else {
-        return out;
-    };
-    let b = series.as_bytes();
-    let mut i = open + 1;
-    while i < b.len() {
-        // Name: up to '='; blanks and commas around it are skipped.
-        let start = i;
-        while i < b.len() && b[i] != b'=' && b[i] != b'}' {
-            i += 1;
-        }
-        if i >= b.len() || b[i] == b'}' {
-            break;
-        }
-        let name = series[start..i].trim_matches(|c: char| c == ',' || c == ' ' || c == '\t');
-        // Value: from the opening quote to the closing one, skipping escapes.
-        let Some(q) = series[i..].find('"') else {
-            break;
-        };
-        i += q + 1;
-        let value_start = i;
-        while i < b.len() && b[i] != b'"' {
-            i += if b[i] == b'\\' { 2 } else { 1 };
-        }
-        if i == value_start {
-            out.push(name);
-        }
-        i += 1;
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::textparse::Sample;
+
+    /// Reads `series` as a scrape does on a cache miss.
+    fn read(series: &str) -> ScrapedLabels {
+        Sample {
+            series: series.into(),
+            value: 1.0,
+            timestamp_ms: None,
+            exemplar: None,
+        }
+        .scraped_labels()
+    }
 
     fn l(pairs: &[(&str, &str)]) -> Labels {
         Labels::from_pairs(pairs.iter().copied())
@@ -94,9 +71,9 @@ mod tests {
 
     #[test]
     fn target_wins_and_conflicts_are_exported() {
-        let scraped = l(&[("__name__", "m"), ("job", "inner"), ("exported_job", "x")]);
+        let scraped = read(r#"m{job="inner",exported_job="x"}"#);
         let target = l(&[("job", "outer"), ("instance", "h:1")]);
-        let got = attach_target_labels(&scraped, "m", &target, false).labels();
+        let got = attach_target_labels(&scraped, &target, false).labels();
         assert_eq!(
             got.to_string(),
             r#"{__name__="m", exported_exported_job="inner", exported_job="x", instance="h:1", job="outer"}"#
@@ -105,9 +82,9 @@ mod tests {
 
     #[test]
     fn honor_labels_keeps_scraped_values() {
-        let scraped = l(&[("__name__", "m"), ("job", "inner")]);
+        let scraped = read(r#"m{job="inner"}"#);
         let target = l(&[("job", "outer"), ("instance", "h:1")]);
-        let got = attach_target_labels(&scraped, "m", &target, true).labels();
+        let got = attach_target_labels(&scraped, &target, true).labels();
         assert_eq!(
             got.to_string(),
             r#"{__name__="m", instance="h:1", job="inner"}"#
@@ -116,25 +93,28 @@ mod tests {
 
     #[test]
     fn honor_labels_keeps_an_empty_scraped_value_as_absent() {
-        let scraped = l(&[("__name__", "m")]);
+        let scraped = read(r#"m{ job = "" , x="a\"b"}"#);
+        assert_eq!(scraped.empty, ["job"]);
         let target = l(&[("job", "outer"), ("instance", "h:1")]);
-        let series = r#"m{ job = "" , x="a\"b"}"#;
-        let got = attach_target_labels(&scraped, series, &target, true).labels();
-        assert_eq!(got.to_string(), r#"{__name__="m", instance="h:1"}"#);
-        let got = attach_target_labels(&scraped, series, &target, false).labels();
+        let got = attach_target_labels(&scraped, &target, true).labels();
         assert_eq!(
             got.to_string(),
-            r#"{__name__="m", instance="h:1", job="outer"}"#
+            r#"{__name__="m", instance="h:1", x="a\"b"}"#
+        );
+        let got = attach_target_labels(&scraped, &target, false).labels();
+        assert_eq!(
+            got.to_string(),
+            r#"{__name__="m", instance="h:1", job="outer", x="a\"b"}"#
         );
     }
 
     #[test]
-    fn empty_label_names_are_found_in_the_series_text() {
+    fn empty_label_names_are_read_from_the_series() {
         assert_eq!(
-            empty_label_names(r#"m{a="",b="x",c="",d="\"",e=""}"#),
+            read(r#"m{a="",b="x",c="",d="\"",e=""}"#).empty,
             ["a", "c", "e"]
         );
-        assert_eq!(empty_label_names("m"), Vec::<&str>::new());
-        assert_eq!(empty_label_names(r#"m{a="1",}"#), Vec::<&str>::new());
+        assert!(read("m").empty.is_empty());
+        assert!(read(r#"m{a="1",}"#).empty.is_empty());
     }
 }

@@ -19,7 +19,7 @@ use scrapegrid_proto::stale_marker;
 use super::sample_labels::attach_target_labels;
 use crate::batch::{ScrapeBatch, Series, SeriesRef};
 use crate::target::TargetSpec;
-use crate::textparse::{Entry, Format, Parser};
+use crate::textparse::{Entry, Format, Parser, ScrapedLabels};
 
 /// A failed scrape flushes the cache only once it holds more than twice the
 /// entries of the last successful one plus this many (Prometheus's rule, so
@@ -253,8 +253,7 @@ impl TargetState {
                     (entry.series.clone(), false)
                 }
                 None => {
-                    let (labels, repeated) = sample.labels_and_repeated();
-                    let series = match self.new_series(&labels, &sample.series, repeated) {
+                    let series = match self.new_series(sample.scraped_labels()) {
                         Ok(s) => s,
                         Err(e) => {
                             report.error = Some(e);
@@ -316,18 +315,12 @@ impl TargetState {
     }
 
     /// Labels a scraped series for storage; `Ok(None)` when relabeling drops it.
-    /// `series` is the series text as scraped (for `honor_labels`);
-    /// `repeated` a label name that repeats in it, which fails the scrape
+    /// A label name that repeats in the scraped series fails the scrape
     /// after the validity and limit checks, as on Prometheus's append,
     /// unless a target label replaced it (`honor_labels: false`).
-    fn new_series(
-        &mut self,
-        scraped: &Labels,
-        series: &str,
-        repeated: Option<String>,
-    ) -> Result<Option<SeriesRef>, String> {
+    fn new_series(&mut self, scraped: ScrapedLabels) -> Result<Option<SeriesRef>, String> {
         let pool = &self.spec.pool;
-        let mut lb = attach_target_labels(scraped, series, &self.spec.labels, pool.honor_labels);
+        let mut lb = attach_target_labels(&scraped, &self.spec.labels, pool.honor_labels);
         if !relabel::process(&mut lb, &pool.metric_relabel) {
             return Ok(None);
         }
@@ -337,7 +330,7 @@ impl TargetState {
         }
         check_valid(&labels)?;
         check_limits(&labels, pool)?;
-        if let Some(name) = repeated {
+        if let Some(name) = scraped.repeated {
             let replaced = !pool.honor_labels && self.spec.labels.get(&name).is_some();
             if labels.get(&name).is_some() && !replaced {
                 return Err(crate::textparse::repeated_label_error(&name));

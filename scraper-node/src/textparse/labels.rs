@@ -1,6 +1,6 @@
 //! The label set of a sample's series, read back from its text-format
 //! spelling for [`super::Sample::labels`] and
-//! [`super::Sample::checked_labels`], on a scrape's series-cache miss.
+//! [`super::Sample::scraped_labels`], on a scrape's series-cache miss.
 //!
 //! The series is re-read with the text format's lexer, so that the metric
 //! name and the label values are exactly the slices 2.42's parsers take: the
@@ -19,18 +19,24 @@
 
 use scrapegrid_common::{Label, Labels, METRIC_NAME};
 
+use super::ScrapedLabels;
+
 use super::text::lexer::Lexer;
 use super::text::unescape;
 use super::token::Token;
 
-/// Returns the label set of `series` and its first repeated label name, if
-/// a name repeats; a repeated name keeps its first value. A series that does
-/// not lex as a text-format series gives the labels read up to the first
-/// token that does not fit.
-pub(super) fn series_labels(series: &str) -> (Labels, Option<String>) {
+/// Returns the label set of `series`, its first repeated label name, if a
+/// name repeats (a repeated name keeps its first value), and the names with
+/// an empty value. A series that does not lex as a text-format series gives
+/// the labels read up to the first token that does not fit.
+pub(super) fn series_labels(series: &str) -> ScrapedLabels {
     let mut lex = Lexer::new(series.as_bytes());
     if next_token(&mut lex) != Token::MName {
-        return (Labels::new(), None);
+        return ScrapedLabels {
+            labels: Labels::new(),
+            repeated: None,
+            empty: Vec::new(),
+        };
     }
     // An upper bound: every label has an `=`, values may have more.
     let capacity = 1 + series.bytes().filter(|&c| c == b'=').count();
@@ -65,26 +71,28 @@ pub(super) fn series_labels(series: &str) -> (Labels, Option<String>) {
 
 /// Sorts the labels, drops empty ones as 2.42's `labels.Builder` does and
 /// finds the first repeated name.
-fn finish(mut labels: Vec<Label>) -> (Labels, Option<String>) {
+fn finish(mut labels: Vec<Label>) -> ScrapedLabels {
     // Stable, so that a repeated name keeps its first value.
     labels.sort_by(|a, b| a.name.cmp(&b.name));
-    if !labels.windows(2).any(|w| w[0].name == w[1].name) {
-        labels.retain(|l| !l.value.is_empty());
-        return (Labels::from_sorted_unchecked(labels), None);
-    }
-    let mut emptied: Vec<String> = Vec::new();
+    let mut empty: Vec<String> = Vec::new();
     for l in &labels {
-        if l.value.is_empty() && !emptied.contains(&l.name) {
-            emptied.push(l.name.clone());
+        if l.value.is_empty() && !empty.contains(&l.name) {
+            empty.push(l.name.clone());
         }
     }
-    labels.retain(|l| !emptied.contains(&l.name));
+    labels.retain(|l| !empty.contains(&l.name));
     let repeated = labels
         .windows(2)
         .find(|w| w[0].name == w[1].name)
         .map(|w| w[0].name.clone());
-    labels.dedup_by(|later, first| later.name == first.name);
-    (Labels::from_sorted_unchecked(labels), repeated)
+    if repeated.is_some() {
+        labels.dedup_by(|later, first| later.name == first.name);
+    }
+    ScrapedLabels {
+        labels: Labels::from_sorted_unchecked(labels),
+        repeated,
+        empty,
+    }
 }
 
 /// Returns the next token that is not WHITESPACE.

@@ -57,7 +57,7 @@
 //!   [`NORMAL_NAN_BITS`];
 //! - a label name repeated within one series, or `__name__` in the label
 //!   block, parses; as 2.42 refuses such a series only on append,
-//!   [`Sample::labels_and_repeated`] names it on a scrape's cache-miss path
+//!   [`Sample::scraped_labels`] names it on a scrape's cache-miss path
 //!   and the scrape decides after relabeling (`scrape/state.rs`).
 //!
 //! # Zero-copy design
@@ -67,7 +67,7 @@
 //! a [`Sample`] is the slice `name{labels}` as written, so a scrape loop can
 //! use it as a cache key and skip label parsing for series it has seen before.
 //! Samples allocate nothing, and HELP text is borrowed unless it contains an
-//! escape. [`Sample::labels`] and [`Sample::labels_and_repeated`], called on a
+//! escape. [`Sample::labels`] and [`Sample::scraped_labels`], called on a
 //! cache miss, re-read the already-validated series and allocate exactly the
 //! label strings and one vector.
 //!
@@ -179,31 +179,44 @@ impl Sample<'_> {
     /// Returns the parsed label set including `__name__`, as 2.42 builds it
     /// (see the `labels` module): label values unescaped, the labels of a name with an
     /// empty value absent, a repeated name with its first value. The scrape
-    /// path uses [`Sample::labels_and_repeated`], which also names a repeat.
+    /// path uses [`Sample::scraped_labels`], which also names a repeat.
     ///
     /// Allocates one vector and the label strings. For a series that did not
     /// come from [`Parser`] it returns the labels it can read up to the first
     /// syntax error.
     pub fn labels(&self) -> scrapegrid_common::Labels {
-        labels::series_labels(&self.series).0
+        labels::series_labels(&self.series).labels
     }
 
     /// Returns [`Sample::labels`], or 2.42's append error when a label name
     /// repeats in the series (`__name__` in the label block included):
     /// `label name "x" is not unique: invalid sample`.
     pub fn checked_labels(&self) -> Result<scrapegrid_common::Labels, String> {
-        match self.labels_and_repeated() {
-            (labels, None) => Ok(labels),
-            (_, Some(name)) => Err(repeated_label_error(&name)),
+        let read = self.scraped_labels();
+        match read.repeated {
+            None => Ok(read.labels),
+            Some(name) => Err(repeated_label_error(&name)),
         }
     }
 
-    /// Returns [`Sample::labels`] and the first label name (in sorted order)
-    /// that repeats in the series, if one does: the scrape decides later,
-    /// as Prometheus's append does, whether the repeat survives.
-    pub fn labels_and_repeated(&self) -> (scrapegrid_common::Labels, Option<String>) {
+    /// Returns what a scrape's cache-miss path needs of the series: its
+    /// [`Sample::labels`], the first label name (in sorted order) that
+    /// repeats, if one does (the scrape decides later, as Prometheus's append
+    /// does, whether the repeat survives), and the names given an empty
+    /// value (with `honor_labels` they keep a target label off).
+    pub fn scraped_labels(&self) -> ScrapedLabels {
         labels::series_labels(&self.series)
     }
+}
+
+/// A series' labels as a scrape reads them on a series-cache miss.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapedLabels {
+    pub labels: scrapegrid_common::Labels,
+    /// The first repeated label name, in sorted order.
+    pub repeated: Option<String>,
+    /// Label names the series gives an empty value.
+    pub empty: Vec<String>,
 }
 
 /// Prometheus 2.42's append error for a label name that repeats in a series.
