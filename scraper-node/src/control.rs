@@ -9,13 +9,19 @@
 //!
 //! Shutdown drains: the session says Goodbye and stays open; the control
 //! plane moves every target away with a handover time, each loop scrapes up
-//! to it and hands over, and once none is left (or after
-//! [`HANDOVER_DEADLINE`], or when no control plane answers) the remaining
-//! loops stop and the ingest client flushes what they sent.
+//! to it and hands over, and once none is left the remaining loops stop and
+//! the ingest client flushes what they sent. A drain outlives sessions: when
+//! the stream ends before every target is handed over (no leader, a leader
+//! change, the leader killed), or no control plane answered when the drain
+//! began, the scraper keeps scraping what it runs and opens sessions again,
+//! with `Hello.draining`, until a leader has moved everything away. Only
+//! the drain deadline stops it earlier; the targets it then stops are logged
+//! and counted (`scrapegrid_scraper_drain_targets_abandoned_total`).
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
@@ -23,11 +29,10 @@ use scrapegrid_proto::v1 as pb;
 use scrapegrid_proto::v1::control_plane_client::ControlPlaneClient;
 
 use crate::manager::ScrapeManager;
+use crate::metrics;
 
-/// How long a draining scraper waits for its targets to be handed over.
-/// A handover ends within an interval of the handover time, so intervals
-/// longer than this are cut short (the new owner starts at its slot anyway).
-pub const HANDOVER_DEADLINE: Duration = Duration::from_secs(20);
+/// The longest pause between two session attempts after failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Who this scraper is and where the control planes are.
 #[derive(Clone, Debug)]
@@ -36,46 +41,94 @@ pub struct SessionConfig {
     pub http_addr: String,
     pub endpoints: Vec<String>,
     pub status_interval: Duration,
+    /// How long a drain may take in all: handovers and delivery.
+    pub drain_timeout: Duration,
 }
 
 enum End {
-    Shutdown,
+    /// Shut down with nothing left to hand over.
+    Drained,
+    /// The drain deadline passed.
+    DeadlinePassed,
     NotLeader(String),
     Failed(String),
 }
 
-/// Runs sessions until `cancel`, then stops every scrape loop.
-pub async fn run(config: SessionConfig, mut manager: ScrapeManager, cancel: CancellationToken) {
+/// Runs sessions until `cancel` and the drain that follows, then stops
+/// every scrape loop; returns the drain deadline, for the delivery of what
+/// the loops sent (now when there was no drain).
+pub async fn run(
+    config: SessionConfig,
+    mut manager: ScrapeManager,
+    cancel: CancellationToken,
+) -> Instant {
     let mut next = 0usize;
     let mut hint: Option<String> = None;
     let mut backoff = Duration::from_millis(100);
+    let mut drain: Option<Instant> = None;
     loop {
+        if let Some(deadline) = drain {
+            if manager.is_idle() {
+                tracing::info!("every target handed over");
+                break;
+            }
+            if Instant::now() >= deadline {
+                abandon(&manager);
+                break;
+            }
+        }
         let endpoint = hint.take().unwrap_or_else(|| {
             let e = config.endpoints[next % config.endpoints.len()].clone();
             next += 1;
             e
         });
-        match session(&config, &endpoint, &mut manager, &cancel).await {
-            End::Shutdown => break,
+        match session(&config, &endpoint, &mut manager, &cancel, &mut drain).await {
+            End::Drained => break,
+            End::DeadlinePassed => {
+                abandon(&manager);
+                break;
+            }
             End::NotLeader(leader) => {
                 tracing::info!(%endpoint, %leader, "control plane is not the leader");
+                // A leader is being elected: ask again soon, so that every
+                // scraper is back within the new leader's startup grace.
+                backoff = Duration::from_millis(100);
                 if !leader.is_empty() {
                     hint = Some(leader);
+                    continue;
                 }
             }
             End::Failed(error) => {
-                tracing::warn!(%endpoint, %error, "control plane session failed; keeping the last assignment");
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-                continue;
+                tracing::warn!(%endpoint, %error, draining = drain.is_some(), "control plane session failed; keeping the last assignment");
             }
         }
-        backoff = Duration::from_millis(100);
+        tokio::select! {
+            _ = cancel.cancelled(), if drain.is_none() => {
+                drain = Some(start_drain(&config));
+                backoff = Duration::from_millis(100);
+            }
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
     manager.stop_all().await;
+    drain.unwrap_or_else(Instant::now)
+}
+
+/// Starts a drain now; returns its deadline.
+fn start_drain(config: &SessionConfig) -> Instant {
+    tracing::info!(deadline = ?config.drain_timeout, "draining: handing targets over");
+    Instant::now() + config.drain_timeout
+}
+
+/// Logs and counts the targets a drain stops at its deadline.
+fn abandon(manager: &ScrapeManager) {
+    let targets = manager.running().len();
+    ::metrics::counter!(metrics::DRAIN_TARGETS_ABANDONED).increment(targets as u64);
+    tracing::error!(
+        targets,
+        "drain deadline passed before a leader moved these targets away; stopping them"
+    );
 }
 
 async fn session(
@@ -83,6 +136,7 @@ async fn session(
     endpoint: &str,
     manager: &mut ScrapeManager,
     cancel: &CancellationToken,
+    drain: &mut Option<Instant>,
 ) -> End {
     let ep = match tonic::transport::Endpoint::from_shared(endpoint.to_string()) {
         Ok(e) => e
@@ -92,12 +146,15 @@ async fn session(
             .tcp_nodelay(true),
         Err(e) => return End::Failed(format!("invalid endpoint: {e}")),
     };
-    let channel = tokio::select! {
-        _ = cancel.cancelled() => return End::Shutdown,
-        c = ep.connect() => match c {
-            Ok(c) => c,
-            Err(e) => return End::Failed(format!("connect: {e}")),
-        },
+    let channel = loop {
+        tokio::select! {
+            _ = cancel.cancelled(), if drain.is_none() => *drain = Some(start_drain(config)),
+            _ = until(*drain) => return End::DeadlinePassed,
+            c = ep.connect() => match c {
+                Ok(c) => break c,
+                Err(e) => return End::Failed(format!("connect: {e}")),
+            },
+        }
     };
     let (tx, rx) = mpsc::channel(16);
     let hello = pb::Hello {
@@ -105,42 +162,37 @@ async fn session(
         http_addr: config.http_addr.clone(),
         version: env!("CARGO_PKG_VERSION").into(),
         running: manager.running(),
+        draining: drain.is_some(),
     };
     let _ = tx.try_send(pb::ScraperMessage {
         msg: Some(pb::scraper_message::Msg::Hello(hello)),
     });
+    if drain.is_some() {
+        // For a control plane that does not read `Hello.draining`.
+        let _ = tx.try_send(goodbye());
+    }
     let mut client = ControlPlaneClient::new(channel).max_decoding_message_size(256 << 20);
     let mut inbound = match client.session(ReceiverStream::new(rx)).await {
         Ok(r) => r.into_inner(),
         Err(e) => return End::Failed(format!("session: {e}")),
     };
-    tracing::info!(%endpoint, scraper = %config.scraper_id, "control plane session open");
+    tracing::info!(%endpoint, scraper = %config.scraper_id, draining = drain.is_some(), "control plane session open");
     let mut tick = tokio::time::interval(config.status_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut drain_deadline: Option<tokio::time::Instant> = None;
     loop {
-        if drain_deadline.is_some() && manager.is_idle() {
+        if drain.is_some() && manager.is_idle() {
             tracing::info!("every target handed over");
-            return End::Shutdown;
+            return End::Drained;
         }
-        let poll = Duration::from_millis(if drain_deadline.is_some() {
-            50
-        } else {
-            3_600_000
-        });
+        let poll = Duration::from_millis(if drain.is_some() { 50 } else { 3_600_000 });
         tokio::select! {
-            _ = cancel.cancelled(), if drain_deadline.is_none() => {
-                let bye = pb::ScraperMessage { msg: Some(pb::scraper_message::Msg::Goodbye(pb::Goodbye {})) };
-                if tx.try_send(bye).is_err() {
-                    return End::Shutdown;
+            _ = cancel.cancelled(), if drain.is_none() => {
+                if tx.try_send(goodbye()).is_err() {
+                    return End::Failed("goodbye could not be sent".into());
                 }
-                tracing::info!("draining: handing targets over");
-                drain_deadline = Some(tokio::time::Instant::now() + HANDOVER_DEADLINE);
+                *drain = Some(start_drain(config));
             }
-            _ = tokio::time::sleep_until(drain_deadline.unwrap_or_else(tokio::time::Instant::now)), if drain_deadline.is_some() => {
-                tracing::warn!("draining: handover deadline passed; stopping the remaining loops");
-                return End::Shutdown;
-            }
+            _ = until(*drain) => return End::DeadlinePassed,
             _ = tokio::time::sleep(poll) => {}
             m = inbound.message() => match m {
                 Ok(Some(pb::ControlMessage { msg: Some(pb::control_message::Msg::Assignment(a)) })) => manager.apply(a),
@@ -148,9 +200,7 @@ async fn session(
                     return End::NotLeader(n.leader_endpoint)
                 }
                 Ok(Some(_)) => {}
-                Ok(None) if drain_deadline.is_some() => return End::Shutdown,
                 Ok(None) => return End::Failed("stream closed by the control plane".into()),
-                Err(_) if drain_deadline.is_some() => return End::Shutdown,
                 Err(e) => return End::Failed(e.to_string()),
             },
             _ = tick.tick() => {
@@ -161,5 +211,19 @@ async fn session(
                 }
             }
         }
+    }
+}
+
+fn goodbye() -> pb::ScraperMessage {
+    pb::ScraperMessage {
+        msg: Some(pb::scraper_message::Msg::Goodbye(pb::Goodbye {})),
+    }
+}
+
+/// Resolves at `deadline`; never without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -14,14 +14,22 @@
 //! The outbox is bounded ([`MAX_PENDING`] batches): when the storage node is
 //! away that long, new batches are dropped and counted in
 //! `scrapegrid_scraper_batches_dropped_total`.
+//!
+//! Shutdown drains: once the scrape loops have stopped, [`start`]'s `drain`
+//! says until when; the task keeps (re)connecting and resending until the
+//! storage node has acked every batch, so a storage node that restarts
+//! during a drain loses nothing. What is still unacked at the deadline is
+//! given up with one error log and counted in
+//! `scrapegrid_scraper_drain_batches_abandoned_total` and
+//! `scrapegrid_scraper_drain_samples_abandoned_total`.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::CancellationToken;
 
 use scrapegrid_proto::v1 as pb;
 use scrapegrid_proto::v1::ingest_client::IngestClient;
@@ -34,8 +42,9 @@ use crate::metrics;
 pub const SUBMIT_CAPACITY: usize = 1024;
 pub const WINDOW: usize = 128;
 pub const MAX_PENDING: usize = 20_000;
-/// How long shutdown waits for unacked batches.
-pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
+/// The least time a drain gives delivery once the loops have stopped, even
+/// when the handovers took the whole drain deadline.
+pub const FLUSH_FLOOR: Duration = Duration::from_secs(5);
 
 /// Where scrape loops put their batches.
 #[derive(Clone)]
@@ -97,12 +106,14 @@ impl HandoverReader {
 }
 
 /// Starts the ingest task. `endpoint` is the storage node's gRPC endpoint as
-/// the control plane last said; the task follows its changes. After `cancel`
-/// it drains unacked batches for up to [`DRAIN_DEADLINE`].
+/// the control plane last said; the task follows its changes. Once `drain`
+/// delivers a deadline (or is dropped), every scrape loop has stopped: the
+/// task delivers what is unacked, retrying until the deadline (at least
+/// [`FLUSH_FLOOR`] from then), and ends.
 pub fn start(
     scraper_id: String,
     endpoint: watch::Receiver<String>,
-    cancel: CancellationToken,
+    drain: oneshot::Receiver<tokio::time::Instant>,
 ) -> (IngestHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(SUBMIT_CAPACITY);
     let handle = IngestHandle {
@@ -113,7 +124,8 @@ pub fn start(
         scraper_id,
         endpoint,
         rx,
-        cancel,
+        drain: Some(drain),
+        deadline: None,
         outbox: Outbox::default(),
     };
     (handle, tokio::spawn(task.run()))
@@ -244,8 +256,30 @@ struct Task {
     scraper_id: String,
     endpoint: watch::Receiver<String>,
     rx: mpsc::Receiver<ScrapeBatch>,
-    cancel: CancellationToken,
+    /// Says when the loops have stopped and until when to deliver.
+    drain: Option<oneshot::Receiver<Instant>>,
+    /// Set once draining: deliver what is pending until then.
+    deadline: Option<Instant>,
     outbox: Outbox,
+}
+
+/// Resolves to the drain deadline once `drain` says it (or its sender is
+/// gone); never while `drain` is `None`.
+async fn drain_signal(drain: &mut Option<oneshot::Receiver<Instant>>) -> Instant {
+    let Some(rx) = drain.as_mut() else {
+        return std::future::pending().await;
+    };
+    let at = rx.await.unwrap_or_else(|_| Instant::now());
+    *drain = None;
+    at
+}
+
+/// Resolves at `deadline`; never without one.
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Task {
@@ -263,7 +297,7 @@ impl Task {
                 SessionEnd::EndpointChanged => backoff = Duration::from_millis(100),
                 SessionEnd::Failed(error) => {
                     ::metrics::counter!(metrics::INGEST_RECONNECTS).increment(1);
-                    tracing::warn!(%endpoint, %error, pending = self.outbox.pending.len(), "ingest stream failed; retrying");
+                    tracing::warn!(%endpoint, %error, pending = self.outbox.pending.len(), draining = self.deadline.is_some(), "ingest stream failed; retrying");
                     if let SessionEnd::Shutdown = self.idle(backoff).await {
                         return;
                     }
@@ -273,14 +307,55 @@ impl Task {
         }
     }
 
+    /// Starts the drain: takes what the loops submitted before they stopped;
+    /// returns whether everything is delivered already.
+    fn start_drain(&mut self, at: Instant) -> bool {
+        while let Ok(b) = self.rx.try_recv() {
+            self.outbox.push(b);
+        }
+        self.deadline = Some(at.max(Instant::now() + FLUSH_FLOOR));
+        tracing::info!(
+            pending = self.outbox.pending.len(),
+            "draining: delivering unacked batches"
+        );
+        self.drained()
+    }
+
+    /// Whether a drain has delivered everything.
+    fn drained(&self) -> bool {
+        self.deadline.is_some() && self.outbox.pending.is_empty()
+    }
+
+    /// Gives up what is still unacked at the drain deadline.
+    fn give_up(&mut self) -> SessionEnd {
+        let batches = self.outbox.pending.len();
+        let samples: usize = self
+            .outbox
+            .pending
+            .iter()
+            .map(|p| p.batch.values.len())
+            .sum();
+        ::metrics::counter!(metrics::DRAIN_BATCHES_ABANDONED).increment(batches as u64);
+        ::metrics::counter!(metrics::DRAIN_SAMPLES_ABANDONED).increment(samples as u64);
+        tracing::error!(
+            batches,
+            samples,
+            "drain deadline passed: giving up batches the storage node has not acked"
+        );
+        SessionEnd::Shutdown
+    }
+
     /// Queues batches while not connected, for up to `wait`.
     async fn idle(&mut self, wait: Duration) -> SessionEnd {
-        let deadline = tokio::time::sleep(wait);
-        tokio::pin!(deadline);
+        let retry = tokio::time::sleep(wait);
+        tokio::pin!(retry);
         loop {
             tokio::select! {
-                _ = self.cancel.cancelled() => return SessionEnd::Shutdown,
-                _ = &mut deadline => return SessionEnd::Failed("retry".into()),
+                at = drain_signal(&mut self.drain) => if self.start_drain(at) {
+                    return SessionEnd::Shutdown;
+                },
+                _ = until(self.deadline) => return self.give_up(),
+                _ = &mut retry => return SessionEnd::Failed("retry".into()),
                 Ok(()) = self.endpoint.changed() => return SessionEnd::EndpointChanged,
                 Some(b) = self.rx.recv() => self.outbox.push(b),
             }
@@ -288,12 +363,15 @@ impl Task {
     }
 
     async fn session(&mut self, endpoint: &str) -> SessionEnd {
+        if self.drained() {
+            return SessionEnd::Shutdown;
+        }
         let channel = match tonic::transport::Endpoint::from_shared(endpoint.to_string()) {
             Ok(e) => e.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true),
             Err(e) => return SessionEnd::Failed(format!("invalid storage endpoint: {e}")),
         };
         let connect = tokio::select! {
-            _ = self.cancel.cancelled() => return SessionEnd::Shutdown,
+            _ = until(self.deadline) => return self.give_up(),
             c = channel.connect() => c,
         };
         let channel = match connect {
@@ -323,7 +401,6 @@ impl Task {
             }
             other => return SessionEnd::Failed(format!("no welcome: {other:?}")),
         }
-        let mut drain_deadline: Option<tokio::time::Instant> = None;
         loop {
             while let Some(batch) = self.outbox.next_to_send() {
                 let req = pb::WriteRequest {
@@ -334,11 +411,9 @@ impl Task {
                     return SessionEnd::Failed("request stream closed".into());
                 }
             }
-            if drain_deadline.is_some() && self.outbox.pending.is_empty() {
+            if self.drained() {
                 return SessionEnd::Shutdown;
             }
-            let deadline = drain_deadline
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
             tokio::select! {
                 biased;
                 r = responses.message() => match r {
@@ -348,18 +423,11 @@ impl Task {
                     Err(e) => return SessionEnd::Failed(e.to_string()),
                 },
                 Some(b) = self.rx.recv() => self.outbox.push(b),
-                _ = self.cancel.cancelled(), if drain_deadline.is_none() => {
-                    // Take what the loops submitted before they stopped.
-                    while let Ok(b) = self.rx.try_recv() {
-                        self.outbox.push(b);
-                    }
-                    drain_deadline = Some(tokio::time::Instant::now() + DRAIN_DEADLINE);
+                at = drain_signal(&mut self.drain) => {
+                    self.start_drain(at);
                 }
-                _ = tokio::time::sleep_until(deadline) => {
-                    tracing::warn!(pending = self.outbox.pending.len(), "shutdown: unacked batches left");
-                    return SessionEnd::Shutdown;
-                }
-                Ok(()) = self.endpoint.changed(), if drain_deadline.is_none() => return SessionEnd::EndpointChanged,
+                _ = until(self.deadline) => return self.give_up(),
+                Ok(()) = self.endpoint.changed() => return SessionEnd::EndpointChanged,
             }
         }
     }

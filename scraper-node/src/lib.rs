@@ -9,8 +9,9 @@
 //!
 //! Data flow: assignment -> manager -> scrape loop -> batch -> ingest stream.
 //! Shutdown order: say goodbye to the control plane, hand every target over
-//! (each loop scrapes up to its handover time), stop what is left, then
-//! drain unacked batches under a deadline.
+//! (each loop scrapes up to its handover time; across leader changes, until
+//! a leader has moved each target away), stop what is left, then deliver
+//! every unacked batch. One drain deadline (`--drain-timeout`) bounds it all.
 
 pub mod batch;
 pub mod control;
@@ -39,6 +40,9 @@ pub struct NodeConfig {
     pub control_planes: Vec<String>,
     /// How often health is reported (also the membership heartbeat).
     pub status_interval: Duration,
+    /// How long a shutdown may take to hand every target over and deliver
+    /// every batch before it gives up what is left (logged and counted).
+    pub drain_timeout: Duration,
 }
 
 /// Runs the scraper node until `shutdown`; `http` serves `/metrics`.
@@ -46,9 +50,8 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
     metrics::describe();
     let http_addr = http.local_addr()?.to_string();
     let (endpoint_tx, endpoint_rx) = watch::channel(String::new());
-    let ingest_cancel = CancellationToken::new();
-    let (ingest, ingest_task) =
-        ingest::start(node.scraper_id.clone(), endpoint_rx, ingest_cancel.clone());
+    let (drain_tx, drain_rx) = tokio::sync::oneshot::channel();
+    let (ingest, ingest_task) = ingest::start(node.scraper_id.clone(), endpoint_rx, drain_rx);
     let client = scrape::http_client::TargetClient::new()?;
     // The loops outlive the shutdown signal: they hand over first, and the
     // control session stops them.
@@ -59,6 +62,7 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
         http_addr,
         endpoints: node.control_planes.clone(),
         status_interval: node.status_interval,
+        drain_timeout: node.drain_timeout,
     };
     let control_task = tokio::spawn(control::run(session, manager, shutdown.clone()));
 
@@ -71,8 +75,13 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
         .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
 
     let (h, c) = tokio::join!(http_server, control_task);
-    // The loops have stopped and handed in their batches: drain them.
-    ingest_cancel.cancel();
+    // The loops have stopped and handed in their batches: deliver them
+    // until the drain deadline.
+    let _ = drain_tx.send(
+        c.as_ref()
+            .copied()
+            .unwrap_or_else(|_| tokio::time::Instant::now()),
+    );
     let _ = ingest_task.await;
     h?;
     c?;

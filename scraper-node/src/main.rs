@@ -22,15 +22,21 @@ struct Flags {
     /// How often target health is reported to the control plane.
     #[arg(long, default_value = "2s", value_parser = duration)]
     status_interval: Duration,
+    /// How long a shutdown (SIGTERM) may take: until a leader has moved
+    /// every target to another scraper and the storage node has acked every
+    /// batch. Long enough to ride out a storage node restart or a leader
+    /// election; what is left at the deadline is logged and counted.
+    #[arg(long, default_value = "60s", value_parser = duration)]
+    drain_timeout: Duration,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
     scrapegrid_common::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
-/// How long a graceful shutdown may take: the handover (at most
-/// `control::HANDOVER_DEADLINE`) and the ingest drain.
-const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
+/// How much longer than `--drain-timeout` the process may take to exit:
+/// the delivery gets at least `ingest::FLUSH_FLOOR` after the handovers.
+const SHUTDOWN_SLACK: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -49,9 +55,11 @@ async fn main() -> anyhow::Result<()> {
         scraper_id,
         control_planes: flags.control_plane,
         status_interval: flags.status_interval,
+        drain_timeout: flags.drain_timeout,
     };
     let shutdown = CancellationToken::new();
+    let deadline = flags.drain_timeout + SHUTDOWN_SLACK;
     let node = scraper_node::run(node, http, shutdown.clone());
-    scrapegrid_common::telemetry::run_until_signal(node, shutdown, SHUTDOWN_DEADLINE).await?;
+    scrapegrid_common::telemetry::run_until_signal(node, shutdown, deadline).await?;
     Ok(())
 }

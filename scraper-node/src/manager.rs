@@ -84,6 +84,18 @@ impl ScrapeManager {
                 }
             }
         }
+        for r in &a.removals {
+            match pb::RemovalReason::try_from(r.reason) {
+                Ok(pb::RemovalReason::Gone) => self.stop(&r.target_id, StopMode::Gone),
+                Ok(pb::RemovalReason::Moved) if r.stop_at_ms > 0 => {
+                    if let Some(l) = self.loops.remove(&r.target_id) {
+                        l.control.hand_over_at(r.stop_at_ms);
+                        self.handing_over.push(l);
+                    }
+                }
+                _ => self.stop(&r.target_id, StopMode::Quiet),
+            }
+        }
         if a.full {
             let keep: std::collections::HashSet<&str> =
                 a.targets.iter().map(|t| t.id.as_str()).collect();
@@ -95,18 +107,6 @@ impl ScrapeManager {
                 .collect();
             for id in gone {
                 self.stop(&id, StopMode::Quiet);
-            }
-        }
-        for r in &a.removals {
-            match pb::RemovalReason::try_from(r.reason) {
-                Ok(pb::RemovalReason::Gone) => self.stop(&r.target_id, StopMode::Gone),
-                Ok(pb::RemovalReason::Moved) if r.stop_at_ms > 0 => {
-                    if let Some(l) = self.loops.remove(&r.target_id) {
-                        l.control.hand_over_at(r.stop_at_ms);
-                        self.handing_over.push(l);
-                    }
-                }
-                _ => self.stop(&r.target_id, StopMode::Quiet),
             }
         }
         self.handing_over.retain(|l| !l.task.is_finished());

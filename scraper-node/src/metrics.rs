@@ -18,9 +18,19 @@ pub const BATCHES_ACKED: &str = "scrapegrid_scraper_batches_acked_total";
 pub const INGEST_RECONNECTS: &str = "scrapegrid_scraper_ingest_reconnects_total";
 
 /// Handovers by outcome: `sent` (a moved target's series set handed on),
-/// `taken` (a new owner took its predecessor's set), `missed` (none came
-/// in time: the predecessor died, or it had scraped nothing).
+/// `taken` (a new owner took its predecessor's set before its first
+/// commit), `late` (taken after it: the storage node or the predecessor's
+/// stream was away at the handover), `missed` (none came: the predecessor
+/// died, or it had scraped nothing).
 pub const HANDOVERS: &str = "scrapegrid_scraper_handovers_total";
+
+/// Batches a drain gave up at its deadline, unacked by the storage node.
+pub const DRAIN_BATCHES_ABANDONED: &str = "scrapegrid_scraper_drain_batches_abandoned_total";
+/// Samples in those batches.
+pub const DRAIN_SAMPLES_ABANDONED: &str = "scrapegrid_scraper_drain_samples_abandoned_total";
+/// Targets a drain stopped at its deadline without a leader having moved
+/// them to another scraper.
+pub const DRAIN_TARGETS_ABANDONED: &str = "scrapegrid_scraper_drain_targets_abandoned_total";
 
 /// Describes every metric for the exposition's HELP lines.
 pub fn describe() {
@@ -40,4 +50,16 @@ pub fn describe() {
     );
     describe_counter!(INGEST_RECONNECTS, "Ingest stream failures.");
     describe_counter!(HANDOVERS, "Target handovers by outcome.");
+    describe_counter!(
+        DRAIN_BATCHES_ABANDONED,
+        "Batches a drain gave up at its deadline, unacked."
+    );
+    describe_counter!(
+        DRAIN_SAMPLES_ABANDONED,
+        "Samples in batches a drain gave up at its deadline."
+    );
+    describe_counter!(
+        DRAIN_TARGETS_ABANDONED,
+        "Targets a drain stopped at its deadline without a handover."
+    );
 }

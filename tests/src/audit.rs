@@ -19,7 +19,7 @@ use scrapegrid_proto::v1 as pb;
 
 mod source;
 
-pub use source::FleetServer;
+pub use source::{FleetServer, REQUESTS};
 
 /// A closed time range in milliseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +164,74 @@ fn timing(sorted: &[i64], interval_ms: i64, window: Window) -> Coverage {
                 c.gap_pairs.push((a, b));
             }
         }
+    }
+    c
+}
+
+/// What the stored values of a per-request counter (see
+/// [`REQUESTS`]) say about the scrapes of one target.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CounterSteps {
+    /// Stored values (stale markers left out).
+    pub samples: usize,
+    /// Scrapes taken at the source but not stored: a step of `k > 1` counts
+    /// `k - 1`.
+    pub lost: u64,
+    /// Steps of zero or less: a request stored twice or out of order.
+    pub repeated: u64,
+    /// Each step that is not exactly one, as (timestamp, from, to).
+    pub bad_steps: Vec<(i64, f64, f64)>,
+}
+
+impl CounterSteps {
+    pub fn add(&mut self, other: &CounterSteps) {
+        self.samples += other.samples;
+        self.lost += other.lost;
+        self.repeated += other.repeated;
+        self.bad_steps.extend_from_slice(&other.bad_steps);
+    }
+}
+
+impl fmt::Display for CounterSteps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "counter samples {}, lost scrapes {}, repeated {}",
+            self.samples, self.lost, self.repeated
+        )?;
+        if !self.bad_steps.is_empty() {
+            let shown: Vec<_> = self.bad_steps.iter().take(8).collect();
+            write!(f, ", bad steps (ts, from, to) {shown:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Judges the stored values of a per-request counter: every step between
+/// consecutive stored values must be exactly one. Stale markers are skipped.
+pub fn counter_steps(samples: &[(i64, f64)]) -> CounterSteps {
+    let mut real: Vec<(i64, f64)> = samples
+        .iter()
+        .filter(|(_, v)| !is_stale_marker(*v))
+        .copied()
+        .collect();
+    real.sort_by_key(|(t, _)| *t);
+    let mut c = CounterSteps {
+        samples: real.len(),
+        ..CounterSteps::default()
+    };
+    for pair in real.windows(2) {
+        let ((_, a), (t, b)) = (pair[0], pair[1]);
+        let step = b - a;
+        if step == 1.0 {
+            continue;
+        }
+        if step > 1.0 {
+            c.lost += (step - 1.0) as u64;
+        } else {
+            c.repeated += 1;
+        }
+        c.bad_steps.push((t, a, b));
     }
     c
 }
@@ -348,6 +416,25 @@ mod tests {
         assert_eq!(a.max_gap_ms, 2000, "the straddling gap still touches it");
         let next = coverage(&ones(&ts), I, w(1510, 3000));
         assert_eq!((a.duplicates, next.duplicates), (0, 1), "{a:?} {next:?}");
+    }
+
+    #[test]
+    fn counter_steps_count_lost_and_repeated_scrapes() {
+        let c = counter_steps(&[(0, 1.0), (1000, 2.0), (2000, 3.0)]);
+        assert_eq!((c.samples, c.lost, c.repeated), (3, 0, 0));
+        // Requests 3 and 4 were taken but not stored; a marker is skipped.
+        let c = counter_steps(&[
+            (0, 1.0),
+            (1000, 2.0),
+            (1500, stale_marker()),
+            (4000, 5.0),
+            (5000, 6.0),
+        ]);
+        assert_eq!((c.lost, c.repeated), (2, 0), "{c}");
+        assert_eq!(c.bad_steps, vec![(4000, 2.0, 5.0)]);
+        // One request stored under two timestamps; unsorted input.
+        let c = counter_steps(&[(2000, 2.0), (0, 1.0), (1000, 2.0)]);
+        assert_eq!((c.lost, c.repeated), (0, 1), "{c}");
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //! many targets from one port and logs every request.
 //! [`prometheus`] starts the real Prometheus 2.42 (Debian's package) on
 //! loopback, and [`differential`] runs it beside a cluster on one fixture
-//! and one `prometheus.yml` and compares what both store.
+//! and one `prometheus.yml` and compares what both store. [`ha::HaCluster`]
+//! runs several control planes (on [`etcd`]) and scrapers over one fleet,
+//! for the tests where components fail, and audits what the fleet lost.
 //! When a test panics, the nodes' logs are printed.
 
 use std::future::Future;
@@ -27,6 +29,7 @@ use serde_json::Value;
 pub mod audit;
 pub mod differential;
 pub mod etcd;
+pub mod ha;
 pub mod prometheus;
 
 /// Returns the path of a workspace binary built next to the test binary.
@@ -162,20 +165,7 @@ impl ClusterBuilder {
         )?;
         let storage_grpc = free_addr();
         let storage_http = free_addr();
-        let storage_args = vec![
-            "--data-dir".into(),
-            dir.path().join("data").display().to_string(),
-            "--grpc-addr".into(),
-            storage_grpc.clone(),
-            "--http-addr".into(),
-            storage_http.clone(),
-        ];
-        let storage = Process::spawn(
-            "storage-node",
-            &bin("storage-node"),
-            &storage_args,
-            dir.path(),
-        )?;
+        let (storage, storage_args) = spawn_storage(dir.path(), &storage_grpc, &storage_http)?;
         let control_grpc = free_addr();
         let control_http = free_addr();
         let control_args = vec![
@@ -221,6 +211,24 @@ impl ClusterBuilder {
         }
         Ok(cluster)
     }
+}
+
+/// Starts a storage node with its data in `dir/data`, its log in `dir`;
+/// returns it and its arguments, to start it again on the same ports.
+pub fn spawn_storage(dir: &Path, grpc: &str, http: &str) -> Result<(Process, Vec<String>)> {
+    let args: Vec<String> = [
+        "--data-dir",
+        &dir.join("data").display().to_string(),
+        "--grpc-addr",
+        grpc,
+        "--http-addr",
+        http,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let p = Process::spawn("storage-node", &bin("storage-node"), &args, dir)?;
+    Ok((p, args))
 }
 
 /// Waits (up to 20 s) until `http://{addr}/-/healthy` answers 200.

@@ -60,8 +60,11 @@ impl State {
         let mut change = crate::ha::StateChange::default();
 
         // Targets that left discovery, or moved; a target with no candidate
-        // to go to stays where it is.
+        // to go to stays where it is, and so does one whose live owner would
+        // hand it to a member that has not reconnected yet (presumed alive
+        // after a leader change): a handover needs both ends connected.
         let mut leaving = Vec::new();
+        let mut waiting = HashSet::new();
         for (tid, owned) in &self.owners {
             let draining = self.members.get(&owned.member).is_some_and(|m| m.draining);
             let (reason, stop_at) = match desired.owner(tid) {
@@ -70,7 +73,11 @@ impl State {
                 None if draining => (pb::RemovalReason::Moved, 0),
                 None => continue,
                 Some(m) if m == owned.member => continue,
-                Some(_) if self.members.contains_key(&owned.member) => {
+                Some(to) if self.members.contains_key(&owned.member) => {
+                    if !self.members.contains_key(to) {
+                        waiting.insert(tid.clone());
+                        continue;
+                    }
                     (pb::RemovalReason::Moved, handover_at)
                 }
                 // The old owner is gone: nobody to tell.
@@ -118,6 +125,12 @@ impl State {
         }
         // Targets that are new, moved here, changed, or learnt back.
         for (tid, member) in desired.iter() {
+            // A target waiting for its new owner stays with the old one.
+            let member = match self.owners.get(tid) {
+                Some(o) if waiting.contains(tid) => o.member.clone(),
+                _ => member.to_string(),
+            };
+            let member = member.as_str();
             let target = &self.targets[tid];
             if let Some(o) = self.owners.get_mut(tid) {
                 if o.sent.is_none() {
@@ -195,7 +208,10 @@ impl State {
                     .filter_map(|(tid, o)| handed.remove(tid).or_else(|| o.sent.clone()))
                     .collect();
                 m.pools_sent.clear();
-                Some(out.assignment(m, true, targets, Vec::new(), HashSet::new()))
+                // A member that rejoins while its targets move away (a
+                // drain across a leader change) hands them over too.
+                let r = removals.remove(id).unwrap_or_default();
+                Some(out.assignment(m, true, targets, r, HashSet::new()))
             } else {
                 let a = adds.remove(id).unwrap_or_default();
                 let r = removals.remove(id).unwrap_or_default();

@@ -159,7 +159,7 @@ impl State {
     fn on_event(&mut self, event: Event) -> bool {
         match event {
             Event::Join { hello, session, tx } => {
-                tracing::info!(scraper = %hello.scraper_id, addr = %hello.http_addr, "scraper joined");
+                tracing::info!(scraper = %hello.scraper_id, addr = %hello.http_addr, draining = hello.draining, "scraper joined");
                 // Generations only grow, also across control plane restarts:
                 // the storage node fences batches with older generations.
                 let running_max = hello
@@ -191,7 +191,9 @@ impl State {
                     hello.scraper_id,
                     MemberState {
                         session,
-                        draining: false,
+                        // A scraper that drains across a leader change says
+                        // so in its Hello: it gets nothing new meanwhile.
+                        draining: hello.draining,
                         http_addr: hello.http_addr,
                         tx,
                         last_seen: Instant::now(),

@@ -6,7 +6,10 @@
 //!   series cache.
 //! - [`sample_labels`]: honor_labels and `exported_` renaming.
 //! - [`scrape_loop`]: timing at a fixed per-target phase, and stop modes.
+//! - [`handover`]: a new owner's read of its predecessor's series set,
+//!   which never holds up a slot.
 
+pub mod handover;
 pub mod http_client;
 pub mod sample_labels;
 pub mod scrape_loop;

@@ -11,9 +11,10 @@
 //! plane picks): the old owner's loop scrapes every slot before `H`
 //! ([`LoopControl::hand_over_at`]), then sends the series of its last scrape
 //! as a handover batch and ends without stale markers; the new owner's loop
-//! starts at the first slot at or after `H` and, before its first commit,
-//! takes that series set from the storage node, so a series that vanished
-//! during the move still gets its stale marker. Every slot is scraped once.
+//! starts at the first slot at or after `H` and takes that series set from
+//! the storage node ([`super::handover`]), so a series that vanished during
+//! the move still gets its stale marker. Every slot is scraped once, also
+//! when the storage node is away at the handover.
 
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,9 +26,10 @@ use tokio_util::sync::CancellationToken;
 use scrapegrid_common::clock::now_ms;
 use scrapegrid_proto::v1 as pb;
 
+use super::handover;
 use super::http_client::TargetClient;
 use super::state::TargetState;
-use crate::batch::{ScrapeBatch, Series, SeriesRef};
+use crate::batch::{ScrapeBatch, SeriesRef};
 use crate::ingest::IngestHandle;
 use crate::metrics;
 use crate::target::TargetSpec;
@@ -118,50 +120,6 @@ pub fn first_slot(now: i64, interval: i64, offset: i64, start_at: i64) -> i64 {
     next_slot(now.max(start_at - 1), interval, offset)
 }
 
-/// How long a new owner waits for its predecessor's handover record after
-/// its first fetch, at least: the predecessor's last scrape ends at most a
-/// timeout after its last slot, which is before ours.
-const HANDOVER_WAIT: Duration = Duration::from_secs(1);
-
-/// Takes the series the previous owner handed over into `state`, polling
-/// the storage node for up to [`HANDOVER_WAIT`] (or the scrape timeout).
-async fn take_handover(
-    spec: &TargetSpec,
-    ingest: &IngestHandle,
-    state: &mut TargetState,
-    cancel: &CancellationToken,
-) {
-    let deadline = tokio::time::Instant::now() + spec.timeout.max(HANDOVER_WAIT);
-    let mut reader = match ingest.handover_reader() {
-        Ok(r) => r,
-        Err(error) => {
-            ::metrics::counter!(metrics::HANDOVERS, "outcome" => "missed").increment(1);
-            tracing::warn!(target = %spec.id, %error, "cannot read the handover");
-            return;
-        }
-    };
-    loop {
-        match reader.take(&spec.id, spec.generation).await {
-            Ok(Some(series)) => {
-                ::metrics::counter!(metrics::HANDOVERS, "outcome" => "taken").increment(1);
-                state.adopt(series.into_iter().map(Series::new).collect());
-                return;
-            }
-            Ok(None) => {}
-            Err(error) => tracing::debug!(target = %spec.id, %error, "handover not readable yet"),
-        }
-        if tokio::time::Instant::now() >= deadline {
-            ::metrics::counter!(metrics::HANDOVERS, "outcome" => "missed").increment(1);
-            tracing::warn!(target = %spec.id, "no handover from the previous owner; series that vanished during the move get no stale marker");
-            return;
-        }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-        }
-    }
-}
-
 /// Runs the loop until cancelled. `inherit` delivers the series of the loop
 /// this one replaces, once that loop has handed in its last batch.
 pub async fn run(
@@ -187,7 +145,9 @@ pub async fn run(
         }
     }
     let mut slot = first_slot(now_ms(), interval, offset, spec.start_at_ms);
-    let mut await_handover = spec.await_handover;
+    let mut incoming = spec
+        .await_handover
+        .then(|| handover::Incoming::start(&spec, &ingest));
     let mut last_ts = None;
     loop {
         let stop_at = control.stop_at_ms.load(Ordering::SeqCst);
@@ -223,8 +183,8 @@ pub async fn run(
             }
         };
         let duration = started.elapsed().as_secs_f64();
-        if std::mem::take(&mut await_handover) {
-            take_handover(&spec, &ingest, &mut state, &control.cancel).await;
+        if let Some(h) = incoming.as_mut() {
+            h.before_commit(&mut state, slot + interval).await;
         }
         last_ts = Some(ts);
         let (batch, report) = match fetched {
@@ -242,6 +202,14 @@ pub async fn run(
             tracing::debug!(target = %spec.url, error = %e, "scrape failed");
         }
         ingest.submit(batch).await;
+        if let Some(h) = incoming.as_mut() {
+            if let Some(stale) = h.after_commit(&spec, &state, ts) {
+                ingest.submit(stale).await;
+            }
+            if h.is_done() {
+                incoming = None;
+            }
+        }
         if let Ok(mut h) = control.health.lock() {
             *h = pb::TargetHealth {
                 target_id: spec.id.clone(),

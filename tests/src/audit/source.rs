@@ -6,6 +6,11 @@
 //! `t="<i>"` ([`FleetServer::static_configs`]), so target ids (final labels
 //! plus URL) differ while all share one address.
 //!
+//! A body may hold `{requests}`: it is served as the number of requests the
+//! target has received, this one included, so a counter stored from it steps
+//! by exactly one per stored scrape, and a scrape taken but never stored
+//! shows as a step of two ([`crate::audit::counter_steps`]).
+//!
 //! Every request is logged with the process that sent it
 //! ([`FleetServer::requests_by`]), so a slot scraped twice names both
 //! scrapers, and a target can switch its exposition at the first request
@@ -24,6 +29,9 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::serve::IncomingStream;
+
+/// The placeholder in a body for the target's request count.
+pub const REQUESTS: &str = "{requests}";
 
 /// One HTTP server serving many targets, each with its own request log.
 pub struct FleetServer {
@@ -195,7 +203,7 @@ async fn serve(
             t.body = s.body.clone();
         }
     }
-    let body = t.body.clone();
+    let body = t.body.replace(REQUESTS, &t.requests.len().to_string());
     drop(guard);
     (
         StatusCode::OK,

@@ -1,0 +1,487 @@
+//! [`HaCluster`]: a cluster for the tests where components fail while a
+//! fleet of targets is scraped: the storage node, one or more control
+//! planes (on a real etcd when there are several, or when asked), and
+//! scrapers that know every control plane. Every part is a real process
+//! that a test can `kill -9`, restart or SIGTERM, and the fleet's scrapes
+//! are audited from the storage node and from the targets' request logs
+//! ([`HaCluster::audit`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::audit::{self, counter_steps, CounterSteps, Coverage, FleetServer, Window};
+use crate::etcd::Etcd;
+use crate::{bin, eventually, free_addr, spawn_storage, wait_healthy, Process};
+
+/// The job every fleet target belongs to.
+pub const JOB: &str = "fleet";
+
+/// A fleet target's body: a gauge with its number and a counter of the
+/// requests it received (see [`audit::REQUESTS`]).
+pub fn counter_body(i: usize) -> String {
+    format!(
+        "# TYPE fleet_value gauge\nfleet_value {i}\n# TYPE fleet_requests_total counter\nfleet_requests_total {}\n",
+        audit::REQUESTS
+    )
+}
+
+/// Builds an [`HaCluster`].
+pub struct HaClusterBuilder {
+    control_planes: usize,
+    etcd: Option<String>,
+    scrapers: usize,
+    interval_ms: i64,
+    membership_timeout: &'static str,
+    scraper_args: Vec<String>,
+}
+
+impl HaClusterBuilder {
+    pub fn control_planes(mut self, n: usize) -> Self {
+        self.control_planes = n;
+        self
+    }
+
+    /// Control planes elect their leader through this etcd.
+    pub fn etcd(mut self, etcd: &Etcd) -> Self {
+        self.etcd = Some(etcd.endpoint());
+        self
+    }
+
+    pub fn scrapers(mut self, n: usize) -> Self {
+        self.scrapers = n;
+        self
+    }
+
+    pub fn interval_ms(mut self, ms: i64) -> Self {
+        self.interval_ms = ms;
+        self
+    }
+
+    pub fn membership_timeout(mut self, t: &'static str) -> Self {
+        self.membership_timeout = t;
+        self
+    }
+
+    /// Extra flags for every scraper.
+    pub fn scraper_args(mut self, args: &[&str]) -> Self {
+        self.scraper_args = args.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Starts everything for `fleet` (scrape timeout four fifths of the
+    /// interval) and waits until each process is healthy.
+    pub async fn build(self, fleet: &FleetServer) -> Result<HaCluster> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: {}ms\n  scrape_timeout: {}ms\nscrape_configs:\n  - job_name: {JOB}\n{}",
+                self.interval_ms,
+                self.interval_ms * 4 / 5,
+                fleet.static_configs()
+            ),
+        )?;
+        let http = reqwest::Client::new();
+        let storage_grpc = free_addr();
+        let storage_http = free_addr();
+        let (storage, storage_args) = spawn_storage(dir.path(), &storage_grpc, &storage_http)?;
+        wait_healthy(&http, &storage_http).await?;
+        let mut cluster = HaCluster {
+            storage: Some(storage),
+            storage_args,
+            storage_restarts: 0,
+            storage_grpc,
+            storage_http,
+            controls: Vec::new(),
+            scrapers: Vec::new(),
+            scraper_args: self.scraper_args,
+            interval_ms: self.interval_ms,
+            http,
+            config,
+            dir,
+        };
+        for i in 0..self.control_planes {
+            let grpc = free_addr();
+            let http_addr = free_addr();
+            let mut a = args(&[
+                "--config",
+                &cluster.config.display().to_string(),
+                "--grpc-addr",
+                &grpc,
+                "--http-addr",
+                &http_addr,
+                "--storage",
+                &format!("http://{}", cluster.storage_grpc),
+                "--discovery-update-interval",
+                "100ms",
+                "--membership-timeout",
+                self.membership_timeout,
+                "--startup-grace",
+                "1s",
+            ]);
+            if let Some(etcd) = &self.etcd {
+                a.extend(args(&["--etcd-endpoints", etcd, "--etcd-lease-ttl", "2s"]));
+            }
+            let name = format!("control-plane-{i}");
+            let process = Process::spawn(&name, &bin("control-plane"), &a, cluster.dir.path())?;
+            wait_healthy(&cluster.http, &http_addr).await?;
+            cluster.controls.push(ControlPlane {
+                grpc,
+                http: http_addr,
+                process: Some(process),
+            });
+        }
+        for i in 0..self.scrapers {
+            cluster.add_scraper(&format!("scraper-{i}")).await?;
+        }
+        Ok(cluster)
+    }
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+/// One control plane of an [`HaCluster`].
+pub struct ControlPlane {
+    pub grpc: String,
+    pub http: String,
+    /// `None` once killed.
+    pub process: Option<Process>,
+}
+
+/// A scraper that was sent SIGTERM, until [`HaCluster::drained`].
+pub struct Draining {
+    id: String,
+    sent_ms: i64,
+    task: tokio::task::JoinHandle<(Result<Option<i32>>, Process)>,
+}
+
+/// One scraper of an [`HaCluster`].
+pub struct Scraper {
+    pub id: String,
+    pub http: String,
+    /// `None` once it exited or was killed.
+    pub process: Option<Process>,
+}
+
+/// Storage node, control planes and scrapers on loopback, scraping one fleet.
+pub struct HaCluster {
+    pub storage: Option<Process>,
+    storage_args: Vec<String>,
+    storage_restarts: usize,
+    pub storage_grpc: String,
+    pub storage_http: String,
+    pub controls: Vec<ControlPlane>,
+    pub scrapers: Vec<Scraper>,
+    scraper_args: Vec<String>,
+    pub interval_ms: i64,
+    pub http: reqwest::Client,
+    pub config: PathBuf,
+    /// Last, so it is removed after the processes (and their logs) are gone.
+    pub dir: tempfile::TempDir,
+}
+
+impl HaCluster {
+    pub fn builder() -> HaClusterBuilder {
+        HaClusterBuilder {
+            control_planes: 1,
+            etcd: None,
+            scrapers: 2,
+            interval_ms: 500,
+            membership_timeout: "5s",
+            scraper_args: Vec::new(),
+        }
+    }
+
+    /// Starts a scraper that knows every control plane and waits until it
+    /// is healthy.
+    pub async fn add_scraper(&mut self, id: &str) -> Result<()> {
+        let http_addr = free_addr();
+        let endpoints: Vec<String> = self
+            .controls
+            .iter()
+            .map(|c| format!("http://{}", c.grpc))
+            .collect();
+        let mut a = args(&[
+            "--control-plane",
+            &endpoints.join(","),
+            "--http-addr",
+            &http_addr,
+            "--id",
+            id,
+            "--status-interval",
+            "500ms",
+        ]);
+        a.extend(self.scraper_args.iter().cloned());
+        let p = Process::spawn(id, &bin("scraper-node"), &a, self.dir.path())?;
+        wait_healthy(&self.http, &http_addr).await?;
+        self.scrapers.push(Scraper {
+            id: id.into(),
+            http: http_addr,
+            process: Some(p),
+        });
+        Ok(())
+    }
+
+    /// Sends SIGTERM to a scraper and returns at once; [`Self::drained`]
+    /// waits for its exit.
+    pub fn terminate_scraper(&mut self, id: &str, deadline: Duration) -> Draining {
+        let s = self
+            .scrapers
+            .iter_mut()
+            .find(|s| s.id == id)
+            .expect("a scraper with this id");
+        let mut p = s.process.take().expect("scraper running");
+        let sent_ms = audit::now_ms();
+        let task = tokio::task::spawn_blocking(move || {
+            let code = p.terminate(deadline);
+            (code, p)
+        });
+        Draining {
+            id: id.to_string(),
+            sent_ms,
+            task,
+        }
+    }
+
+    /// Waits until a SIGTERMed scraper has exited; returns its exit code and
+    /// how long it took. Its log stays with the cluster.
+    pub async fn drained(&mut self, d: Draining) -> Result<(Option<i32>, Duration)> {
+        let (code, p) = d.task.await?;
+        let took = Duration::from_millis((audit::now_ms() - d.sent_ms).max(0) as u64);
+        let log = p.log();
+        if let Some(s) = self.scrapers.iter_mut().find(|s| s.id == d.id) {
+            s.process = Some(p);
+        }
+        let code = code.with_context(|| format!("{} did not drain:\n{log}", d.id))?;
+        Ok((code, took))
+    }
+
+    /// The log of scraper `id` so far.
+    pub fn scraper_log(&self, id: &str) -> String {
+        self.scrapers
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.process.as_ref())
+            .map(Process::log)
+            .unwrap_or_default()
+    }
+
+    /// `kill -9` of the storage node.
+    pub fn kill_storage(&mut self) {
+        if let Some(mut p) = self.storage.take() {
+            p.kill9();
+        }
+    }
+
+    /// Starts the storage node again on the same ports and data directory,
+    /// without waiting for it.
+    pub fn start_storage_again(&mut self) -> Result<()> {
+        self.storage_restarts += 1;
+        let name = format!("storage-node-{}", self.storage_restarts + 1);
+        let p = Process::spawn(
+            &name,
+            &bin("storage-node"),
+            &self.storage_args,
+            self.dir.path(),
+        )?;
+        self.storage = Some(p);
+        Ok(())
+    }
+
+    /// `kill -9` of control plane `i`.
+    pub fn kill_control(&mut self, i: usize) {
+        if let Some(mut p) = self.controls[i].process.take() {
+            p.kill9();
+        }
+    }
+
+    /// Returns the index of the control plane that leads now, if any.
+    pub async fn leader(&self) -> Option<usize> {
+        for (i, c) in self.controls.iter().enumerate() {
+            if c.process.is_none() {
+                continue;
+            }
+            let url = format!("http://{}/api/v1/scrapegrid/cluster", c.http);
+            let Ok(r) = self.http.get(&url).send().await else {
+                continue;
+            };
+            let Ok(v) = r.json::<Value>().await else {
+                continue;
+            };
+            if v["data"]["leader"] == Value::Bool(true) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// Returns target label `t` -> owning scraper from the leader's
+    /// `/api/v1/targets`, once all `targets` are listed with an owner.
+    pub async fn owners(&self, targets: usize) -> Option<BTreeMap<String, String>> {
+        let leader = self.leader().await?;
+        let url = format!("http://{}/api/v1/targets", self.controls[leader].http);
+        let v: Value = self.http.get(&url).send().await.ok()?.json().await.ok()?;
+        let active = v["data"]["activeTargets"].as_array()?;
+        let owners: BTreeMap<String, String> = active
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t["labels"]["t"].as_str()?.to_string(),
+                    t["scraper"].as_str().filter(|s| !s.is_empty())?.to_string(),
+                ))
+            })
+            .collect();
+        (owners.len() == targets).then_some(owners)
+    }
+
+    /// Returns the leader's log of moves.
+    pub async fn moves(&self) -> Result<Vec<Value>> {
+        let leader = self.leader().await.context("no leader")?;
+        let url = format!(
+            "http://{}/api/v1/scrapegrid/moves",
+            self.controls[leader].http
+        );
+        let v: Value = self.http.get(&url).send().await?.json().await?;
+        Ok(v["data"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Waits (up to `deadline`) until the storage node holds, for every
+    /// target, a counter value at least the number of requests the target
+    /// had received when this was called: everything scraped so far is
+    /// stored.
+    pub async fn wait_counters_stored(
+        &self,
+        fleet: &FleetServer,
+        deadline: Duration,
+    ) -> Result<()> {
+        let want: Vec<usize> = (0..fleet.len()).map(|i| fleet.requests(i).len()).collect();
+        eventually(deadline, || async {
+            let series = self.select("fleet_requests_total", 0).await.ok()?;
+            let stored: BTreeMap<String, f64> = series
+                .iter()
+                .map(|s| {
+                    let last = s
+                        .samples
+                        .iter()
+                        .filter(|(_, v)| !scrapegrid_proto::is_stale_marker(*v))
+                        .map(|(_, v)| *v)
+                        .fold(0.0, f64::max);
+                    (s.label("t").to_string(), last)
+                })
+                .collect();
+            want.iter()
+                .enumerate()
+                .all(|(i, n)| stored.get(&i.to_string()).is_some_and(|v| *v >= *n as f64))
+                .then_some(())
+        })
+        .await
+    }
+
+    async fn select(&self, name: &str, start_ms: i64) -> Result<Vec<audit::RawSeries>> {
+        audit::select(
+            &self.storage_grpc,
+            &[("__name__", name), ("job", JOB)],
+            start_ms,
+            audit::now_ms() + 60_000,
+        )
+        .await
+    }
+
+    /// Audits the fleet over `window`: the stored `up` samples, the stored
+    /// per-request counter (every step exactly one, from the first stored
+    /// value to the last), and every target's request log.
+    pub async fn audit(&self, fleet: &FleetServer, window: Window) -> Result<Audit> {
+        let interval = self.interval_ms;
+        let up = self.select("up", window.start_ms - 2 * interval).await?;
+        anyhow::ensure!(
+            up.len() == fleet.len(),
+            "{} up series of {}",
+            up.len(),
+            fleet.len()
+        );
+        let mut stored = Coverage::default();
+        for s in &up {
+            let samples: Vec<(i64, f64)> = s
+                .samples
+                .iter()
+                .copied()
+                .filter(|(t, _)| *t <= window.end_ms + 2 * interval)
+                .collect();
+            stored.add(&audit::coverage(&samples, interval, window));
+        }
+        let counters = self.select("fleet_requests_total", 0).await?;
+        anyhow::ensure!(
+            counters.len() == fleet.len(),
+            "{} counter series of {}",
+            counters.len(),
+            fleet.len()
+        );
+        let mut steps = CounterSteps::default();
+        for s in &counters {
+            steps.add(&counter_steps(&s.samples));
+        }
+        let mut requests = Coverage::default();
+        for i in 0..fleet.len() {
+            requests.add(&audit::request_coverage(
+                &fleet.requests(i),
+                interval,
+                window,
+            ));
+        }
+        Ok(Audit {
+            stored,
+            steps,
+            requests,
+        })
+    }
+}
+
+/// What [`HaCluster::audit`] found.
+#[derive(Debug)]
+pub struct Audit {
+    /// Stored `up` over the window.
+    pub stored: Coverage,
+    /// The stored per-request counters over the whole run.
+    pub steps: CounterSteps,
+    /// The targets' request logs over the window.
+    pub requests: Coverage,
+}
+
+impl std::fmt::Display for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stored up: {}; {}; requests: {}",
+            self.stored, self.steps, self.requests
+        )?;
+        if !self.stored.gap_pairs.is_empty() {
+            write!(f, "; stored gaps {:?}", self.stored.gap_pairs)?;
+        }
+        if !self.requests.gap_pairs.is_empty() {
+            write!(f, "; request gaps {:?}", self.requests.gap_pairs)?;
+        }
+        Ok(())
+    }
+}
+
+impl Audit {
+    /// Asserts that nothing was lost, missed or doubled, and that no stale
+    /// marker was written.
+    pub fn assert_clean(&self, what: &str) {
+        let a = self;
+        assert_eq!(a.stored.missed, 0, "{what}: missed intervals: {a}");
+        assert_eq!(a.stored.duplicates, 0, "{what}: stored duplicates: {a}");
+        assert!(a.stored.stale.is_empty(), "{what}: stale markers: {a}");
+        assert_eq!(a.steps.lost, 0, "{what}: scrapes lost: {a}");
+        assert_eq!(a.steps.repeated, 0, "{what}: counter repeated: {a}");
+        assert_eq!(a.requests.missed, 0, "{what}: slots not scraped: {a}");
+        assert_eq!(a.requests.duplicates, 0, "{what}: slots scraped twice: {a}");
+    }
+}
