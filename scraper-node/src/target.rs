@@ -74,7 +74,7 @@ pub struct TargetSpec {
     /// (ms since the Unix epoch); 0 for the next slot.
     pub start_at_ms: i64,
     /// Whether the previous owner hands its series over through the storage
-    /// node before the first commit.
+    /// node ([`crate::scrape::handover`]).
     pub await_handover: bool,
     /// Every scrape fails with this error, without a request (the job is
     /// over its target_limit).

@@ -11,8 +11,12 @@
 //! A target that moves between two live members is handed over at a time
 //! `H` a little ahead (`handover_lead`): the old owner scrapes the slots
 //! before `H` and hands its series over, the new one starts at `H`. A target
-//! whose owner died moves at once. A draining member (Goodbye) takes nothing
-//! new and hands everything over. Owners are also learnt back: from the
+//! whose owner died moves at once; a target whose live owner would hand it
+//! to a member that has not reconnected yet (presumed alive after a leader
+//! change) stays until that member is back or expired. A draining member
+//! (Goodbye, or a Hello that says draining: a drain that outlived a leader)
+//! takes nothing new and hands everything over; when it rejoins, its
+//! snapshot carries those handovers. Owners are also learnt back: from the
 //! targets a rejoining scraper says it runs, and from persisted state after a
 //! leader change, whose members are presumed alive for a membership timeout,
 //! so a control plane restart moves nothing. Gone targets are only removed
@@ -22,11 +26,15 @@
 //!
 //! Files: this one holds the API (events, views, the handle); [`state`] the
 //! task and how each event changes it; [`reconcile`] the assignment rounds and
-//! the messages they send; [`wire`] the wire forms of pools and targets.
+//! the messages they send; [`wire`] the wire forms of pools and targets;
+//! `tests` drives rounds by events, without a task.
 
 mod reconcile;
 mod state;
 mod wire;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;

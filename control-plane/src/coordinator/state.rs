@@ -156,7 +156,7 @@ impl State {
     }
 
     /// Applies an event; returns whether the assignment may have changed.
-    fn on_event(&mut self, event: Event) -> bool {
+    pub(super) fn on_event(&mut self, event: Event) -> bool {
         match event {
             Event::Join { hello, session, tx } => {
                 tracing::info!(scraper = %hello.scraper_id, addr = %hello.http_addr, draining = hello.draining, "scraper joined");
@@ -271,7 +271,7 @@ impl State {
     }
 
     /// Rebuilds the targets from the last discovery result and the config.
-    fn rebuild_targets(&mut self) {
+    pub(super) fn rebuild_targets(&mut self) {
         let groups = self.discovered.clone();
         let mut active = BTreeMap::new();
         let mut dropped = Vec::new();

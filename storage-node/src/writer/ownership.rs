@@ -14,9 +14,11 @@
 //! **Handover.** A scraper that gives a target to another live scraper sends
 //! a last batch marked `handover` listing the series of its last successful
 //! scrape. The writer stores that set as the target's [`Handover`] record in
-//! the same `WriteBatch`; the new owner reads it (`Ingest/TakeHandover`)
-//! before its first commit, so a series that vanished during the move gets
-//! its stale marker from the new owner, as it would have from the old one.
+//! the same `WriteBatch`; the new owner reads it (`Ingest/TakeHandover`),
+//! normally before its first commit, so a series that vanished during the
+//! move gets its stale marker from the new owner, as it would have from the
+//! old one (stamped with the new owner's first scrape, also when the record
+//! arrives late because this node was down at the handover).
 
 use scrapegrid_common::Labels;
 
