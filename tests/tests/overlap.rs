@@ -2,7 +2,7 @@
 //! part of the cluster is down or changing, and still nothing is lost,
 //! missed or doubled.
 //!
-//! - a drain while the storage node restarts after `kill -9`;
+//! - a drain while the storage node restarts after `kill -9`, and a join;
 //! - a drain while etcd comes back from `kill -9` and a leader is elected;
 //! - a drain while the leading control plane is killed with `kill -9`;
 //! - a scraper that joins while etcd is down.
@@ -159,6 +159,27 @@ async fn drain_during_storage_restart_loses_nothing() -> Result<()> {
         assert!(s.samples.iter().all(|(t, _)| *t <= stale[0]));
     }
     Ok(())
+}
+
+/// `kill -9` of the storage node, then a second scraper joins and takes
+/// half the targets by handover while neither scraper can reach the storage
+/// node; 2 s later the storage node starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_during_storage_restart_loses_nothing() -> Result<()> {
+    let fleet = FleetServer::start(TARGETS, counter_body).await?;
+    let mut cluster = HaCluster::builder().scrapers(1).build(&fleet).await?;
+    settled(&cluster, &["scraper-0"]).await?;
+    tokio::time::sleep(STEADY).await;
+
+    let start_ms = audit::now_ms();
+    cluster.kill_storage();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.add_scraper("scraper-1").await?;
+    settled(&cluster, &["scraper-0", "scraper-1"]).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.start_storage_again()?;
+    wait_healthy(&cluster.http, &cluster.storage_http).await?;
+    audit_since(&cluster, &fleet, start_ms, "join during a storage restart").await
 }
 
 /// Two control planes on one etcd. `kill -9` of etcd, 5 s later it starts
