@@ -34,6 +34,10 @@ use crate::metrics;
 /// The longest pause between two session attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
+/// How long stopped loops may take to hand in their last batch (a fetch in
+/// flight) before they are aborted.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// Who this scraper is and where the control planes are.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
@@ -93,7 +97,7 @@ pub async fn run(
                 // A leader is being elected: ask again soon, so that every
                 // scraper is back within the new leader's startup grace.
                 backoff = Duration::from_millis(100);
-                if !leader.is_empty() {
+                if !leader.is_empty() && leader != endpoint {
                     hint = Some(leader);
                     continue;
                 }
@@ -111,8 +115,11 @@ pub async fn run(
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
-    manager.stop_all().await;
-    drain.unwrap_or_else(Instant::now)
+    let deadline = drain.unwrap_or_else(Instant::now);
+    manager
+        .stop_all(deadline.max(Instant::now()) + STOP_GRACE)
+        .await;
+    deadline
 }
 
 /// Starts a drain now; returns its deadline.
@@ -123,7 +130,7 @@ fn start_drain(config: &SessionConfig) -> Instant {
 
 /// Logs and counts the targets a drain stops at its deadline.
 fn abandon(manager: &ScrapeManager) {
-    let targets = manager.running().len();
+    let targets = manager.unfinished();
     ::metrics::counter!(metrics::DRAIN_TARGETS_ABANDONED).increment(targets as u64);
     tracing::error!(
         targets,
@@ -172,7 +179,11 @@ async fn session(
         let _ = tx.try_send(goodbye());
     }
     let mut client = ControlPlaneClient::new(channel).max_decoding_message_size(256 << 20);
-    let mut inbound = match client.session(ReceiverStream::new(rx)).await {
+    let opened = tokio::select! {
+        _ = until(*drain) => return End::DeadlinePassed,
+        r = client.session(ReceiverStream::new(rx)) => r,
+    };
+    let mut inbound = match opened {
         Ok(r) => r.into_inner(),
         Err(e) => return End::Failed(format!("session: {e}")),
     };

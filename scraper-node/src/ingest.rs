@@ -79,12 +79,14 @@ pub struct HandoverReader(IngestClient<tonic::transport::Channel>);
 
 impl HandoverReader {
     /// Returns the series the previous owner of `target_id` handed over
-    /// under a generation older than `generation`; `Ok(None)` while there
-    /// is none.
+    /// under a generation older than `generation` with a scrape at or after
+    /// `not_before_ms`; `Ok(None)` while there is none (the storage node
+    /// keeps one record per target: an older one is an earlier move's).
     pub async fn take(
         &mut self,
         target_id: &str,
         generation: u64,
+        not_before_ms: i64,
     ) -> Result<Option<Vec<Labels>>, String> {
         let response = self
             .0
@@ -95,7 +97,8 @@ impl HandoverReader {
             .await
             .map_err(|e| e.to_string())?
             .into_inner();
-        Ok(response.found.then(|| {
+        let this_move = response.found && response.timestamp_ms >= not_before_ms;
+        Ok(this_move.then(|| {
             response
                 .series
                 .iter()

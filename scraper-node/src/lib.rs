@@ -70,11 +70,16 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
     let router = axum::Router::new()
         .route("/metrics", get(move || async move { handle.render() }))
         .route("/-/healthy", get(|| async { "Healthy.\n" }));
-    let http_shutdown = shutdown.clone();
-    let http_server = axum::serve(http, router)
-        .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
+    // `/metrics` stays up through the drain, so what it gives up can be read.
+    let http_stop = CancellationToken::new();
+    let http_until = http_stop.clone().cancelled_owned();
+    let http_server = tokio::spawn(async move {
+        axum::serve(http, router)
+            .with_graceful_shutdown(http_until)
+            .await
+    });
 
-    let (h, c) = tokio::join!(http_server, control_task);
+    let c = control_task.await;
     // The loops have stopped and handed in their batches: deliver them
     // until the drain deadline.
     let _ = drain_tx.send(
@@ -83,7 +88,8 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
             .unwrap_or_else(|_| tokio::time::Instant::now()),
     );
     let _ = ingest_task.await;
-    h?;
+    http_stop.cancel();
+    http_server.await??;
     c?;
     Ok(())
 }

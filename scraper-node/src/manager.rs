@@ -36,6 +36,9 @@ pub struct ScrapeManager {
     loops: HashMap<String, RunningLoop>,
     /// Loops of targets that moved away, until they have handed over.
     handing_over: Vec<RunningLoop>,
+    /// Loops told to stop, until they have handed in their last batch (a
+    /// scrape in flight, end-of-run stale markers).
+    stopping: Vec<JoinHandle<()>>,
     client: TargetClient,
     ingest: IngestHandle,
     storage_endpoint: watch::Sender<String>,
@@ -53,6 +56,7 @@ impl ScrapeManager {
             pools: HashMap::new(),
             loops: HashMap::new(),
             handing_over: Vec::new(),
+            stopping: Vec::new(),
             client,
             ingest,
             storage_endpoint,
@@ -196,6 +200,7 @@ impl ScrapeManager {
     fn stop(&mut self, id: &str, mode: StopMode) {
         if let Some(l) = self.loops.remove(id) {
             l.control.stop(mode);
+            self.stopping.push(l.task);
         }
     }
 
@@ -218,21 +223,38 @@ impl ScrapeManager {
             .collect()
     }
 
-    /// Returns true when no loop runs and every moved target has handed over.
-    pub fn is_idle(&mut self) -> bool {
-        self.handing_over.retain(|l| !l.task.is_finished());
-        self.loops.is_empty() && self.handing_over.is_empty()
+    /// Returns how many targets still run or have not handed over yet.
+    pub fn unfinished(&self) -> usize {
+        self.loops.len() + self.handing_over.len()
     }
 
-    /// Stops every loop quietly and waits for them to hand in their last batch.
-    pub async fn stop_all(&mut self) {
-        let mut loops: Vec<RunningLoop> = self.loops.drain().map(|(_, l)| l).collect();
-        loops.append(&mut self.handing_over);
-        for l in &loops {
+    /// Returns true when no loop runs, every moved target has handed over
+    /// and every stopped loop has handed in its last batch.
+    pub fn is_idle(&mut self) -> bool {
+        self.handing_over.retain(|l| !l.task.is_finished());
+        self.stopping.retain(|t| !t.is_finished());
+        self.loops.is_empty() && self.handing_over.is_empty() && self.stopping.is_empty()
+    }
+
+    /// Stops every loop and waits for them to hand in their last batch:
+    /// running loops stop quietly, loops of moved targets hand over now.
+    /// Loops that are not done by `until` (a fetch that outlasts it, a
+    /// target's end-of-run stale markers) are aborted.
+    pub async fn stop_all(&mut self, until: tokio::time::Instant) {
+        let mut tasks: Vec<JoinHandle<()>> = std::mem::take(&mut self.stopping);
+        for (_, l) in self.loops.drain() {
             l.control.stop(StopMode::Quiet);
+            tasks.push(l.task);
         }
-        for l in loops {
-            let _ = l.task.await;
+        for l in self.handing_over.drain(..) {
+            l.control.hand_over_at(1);
+            tasks.push(l.task);
+        }
+        for mut task in tasks {
+            if tokio::time::timeout_at(until, &mut task).await.is_err() {
+                tracing::warn!("a scrape loop did not stop in time; aborting it");
+                task.abort();
+            }
         }
     }
 }

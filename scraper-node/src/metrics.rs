@@ -21,7 +21,7 @@ pub const INGEST_RECONNECTS: &str = "scrapegrid_scraper_ingest_reconnects_total"
 /// `taken` (a new owner took its predecessor's set before its first
 /// commit), `late` (taken after it: the storage node or the predecessor's
 /// stream was away at the handover), `missed` (none came: the predecessor
-/// died, or it had scraped nothing).
+/// died before it handed over).
 pub const HANDOVERS: &str = "scrapegrid_scraper_handovers_total";
 
 /// Batches a drain gave up at its deadline, unacked by the storage node.

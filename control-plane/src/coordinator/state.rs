@@ -186,6 +186,16 @@ impl State {
                         );
                     }
                 }
+                // An owner learnt from persisted state that the scraper does
+                // not run is stale (it handed the target on, and the save of
+                // that move did not happen): forget it, so the target is
+                // assigned afresh instead of restarted on a scraper that may
+                // be draining.
+                let running: std::collections::HashSet<&str> =
+                    hello.running.iter().map(|r| r.target_id.as_str()).collect();
+                self.owners.retain(|t, o| {
+                    o.member != hello.scraper_id || o.sent.is_some() || running.contains(t.as_str())
+                });
                 self.presumed.remove(&hello.scraper_id);
                 self.members.insert(
                     hello.scraper_id,

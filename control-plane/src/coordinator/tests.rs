@@ -231,3 +231,32 @@ fn the_last_scraper_draining_stops_at_once() {
         "nobody to hand over to"
     );
 }
+
+#[test]
+fn a_restored_owner_the_scraper_does_not_run_is_forgotten() {
+    let s0 = state(None);
+    let restored = all_owned_by(&s0, "a", 10);
+    let mut s = state(Some(restored));
+    let ids = target_ids(&s);
+    // a handed ids[0] on before the previous leader could save that move.
+    let still: Vec<(String, u64)> = ids[1..].iter().map(|t| (t.clone(), 10)).collect();
+    let mut b = join(&mut s, "b", &[], false);
+    let mut a = join(&mut s, "a", &still, true);
+    s.reconcile();
+    let a_msgs = received(&mut a);
+    assert!(
+        a_msgs[0].targets.iter().all(|t| t.id != ids[0]),
+        "a draining scraper is not given back what it no longer runs"
+    );
+    assert!(a_msgs[0].removals.iter().all(|r| r.target_id != ids[0]));
+    let b_msgs = received(&mut b);
+    let first = b_msgs[0]
+        .targets
+        .iter()
+        .find(|t| t.id == ids[0])
+        .expect("the forgotten target goes to a live scraper");
+    assert!(
+        !first.await_handover,
+        "nobody hands it over: it starts at once"
+    );
+}

@@ -67,7 +67,18 @@ impl Incoming {
     /// handed over.
     pub fn start(spec: &TargetSpec, ingest: &IngestHandle) -> Self {
         let (tx, rx) = oneshot::channel();
-        let poller = tokio::spawn(poll(spec.id.clone(), spec.generation, ingest.clone(), tx));
+        // The predecessor's handover batch carries its last scrape, in the
+        // last slot before the handover time; a record older than that is
+        // an earlier move's.
+        let interval = spec.interval.as_millis() as i64;
+        let not_before = spec.start_at_ms.saturating_sub(interval);
+        let poller = tokio::spawn(poll(
+            spec.id.clone(),
+            spec.generation,
+            not_before,
+            ingest.clone(),
+            tx,
+        ));
         Self {
             rx,
             poller,
@@ -150,6 +161,7 @@ impl Incoming {
 async fn poll(
     target_id: String,
     generation: u64,
+    not_before_ms: i64,
     ingest: IngestHandle,
     tx: oneshot::Sender<Option<Vec<Labels>>>,
 ) {
@@ -165,7 +177,7 @@ async fn poll(
             }
         }
         if let Some(r) = reader.as_mut() {
-            match r.take(&target_id, generation).await {
+            match r.take(&target_id, generation, not_before_ms).await {
                 Ok(Some(series)) => {
                     let _ = tx.send(Some(series));
                     return;
