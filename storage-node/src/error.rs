@@ -16,6 +16,10 @@ pub enum Error {
     /// A request parameter or expression is invalid.
     #[error("{0}")]
     BadData(String),
+    /// A query failed while it ran (many-to-many matching, an invalid
+    /// argument value, too many samples): Prometheus's `execution` error.
+    #[error("{0}")]
+    Execution(String),
     /// The writer thread has stopped (shutdown, or an earlier sync failure).
     #[error("writer is not running: {0}")]
     WriterUnavailable(String),
@@ -36,6 +40,7 @@ impl From<Error> for tonic::Status {
         let msg = err.to_string();
         match err {
             Error::InvalidMatchers(_) | Error::BadData(_) => tonic::Status::invalid_argument(msg),
+            Error::Execution(_) => tonic::Status::failed_precondition(msg),
             Error::WriterUnavailable(_) | Error::ShuttingDown => tonic::Status::unavailable(msg),
             Error::Storage(_) | Error::Corrupt { .. } | Error::Io(_) | Error::Transport(_) => {
                 tonic::Status::internal(msg)

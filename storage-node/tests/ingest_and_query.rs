@@ -288,15 +288,12 @@ async fn check_http(node: &Node) {
     assert_eq!(body, success(json!(["a"])));
 
     // Errors.
-    let (code, body) = get(node, "/api/v1/query?query=rate(up[5m])").await;
+    let (code, body) = get(node, "/api/v1/query?query=sort_by_label(up,%22job%22)").await;
     assert_eq!(code, 400);
     assert_eq!(body["status"], "error");
     assert_eq!(body["errorType"], "bad_data");
     assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("unsupported expression"),
+        body["error"].as_str().unwrap().contains("unknown function"),
         "{body}"
     );
     let (code, body) = get(node, "/api/v1/series").await;
@@ -487,9 +484,26 @@ async fn promtool_reads_the_api() {
     .await;
     assert!(ok, "{err}");
     assert_eq!(out, "node\n");
-    let (ok, _, err) = promtool(args(&["query", "instant", &server, "sum(up)"])).await;
+    let (ok, out, err) = promtool(args(&[
+        "query",
+        "instant",
+        "--time",
+        &t,
+        &server,
+        "count(up)",
+    ]))
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "{} => 2 @[1700000010]\n");
+    let (ok, _, err) = promtool(args(&[
+        "query",
+        "instant",
+        &server,
+        r#"sort_by_label(up, "job")"#,
+    ]))
+    .await;
     assert!(!ok);
-    assert!(err.contains("unsupported expression"), "{err}");
+    assert!(err.contains("unknown function"), "{err}");
     drop(s);
     node.stop().await;
 }

@@ -85,8 +85,8 @@ pub struct ApiError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ErrorKind {
     BadData,
-    // TODO: `execution` (422) arrives with PromQL functions and operators;
-    // selectors and literals cannot fail at execution.
+    /// The query failed while it ran (422, as Prometheus).
+    Execution,
     Internal,
     Timeout,
     Unavailable,
@@ -116,6 +116,7 @@ impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         let kind = match &err {
             Error::BadData(_) | Error::InvalidMatchers(_) => ErrorKind::BadData,
+            Error::Execution(_) => ErrorKind::Execution,
             Error::ShuttingDown | Error::WriterUnavailable(_) => ErrorKind::Unavailable,
             Error::Storage(_) | Error::Corrupt { .. } | Error::Io(_) | Error::Transport(_) => {
                 ErrorKind::Internal
@@ -129,6 +130,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, name) = match self.kind {
             ErrorKind::BadData => (StatusCode::BAD_REQUEST, "bad_data"),
+            ErrorKind::Execution => (StatusCode::UNPROCESSABLE_ENTITY, "execution"),
             ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             ErrorKind::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
             ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

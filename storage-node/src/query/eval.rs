@@ -1,4 +1,5 @@
-//! Evaluating selectors at an instant and over a range of steps.
+//! Instant and range queries: the engine's result in the shape the HTTP
+//! API returns (a vector at the query time, or a matrix sorted by labels).
 //!
 //! An instant vector selector at reference time `r` sees the last sample in
 //! `(r - 5m, r]`, and nothing when that sample is a stale marker. A range
@@ -7,10 +8,10 @@
 //! evaluation time ([`Selector::ref_time`]); results keep the evaluation
 //! time, as in Prometheus.
 
+use promql_parser::parser::Expr;
 use scrapegrid_common::Labels;
-use scrapegrid_proto::is_stale_marker;
 
-use super::promql::{Expr, Selector};
+use super::engine::{self, EngineOptions};
 use super::select::SeriesSource;
 use crate::error::{Error, Result};
 use crate::samples::Sample;
@@ -32,65 +33,28 @@ pub enum Value {
     String(i64, String),
 }
 
-/// Returns the value an instant selector sees at `ref_t` in `samples`
-/// (sorted by time).
-pub fn instant_value(samples: &[Sample], ref_t: i64, lookback_ms: i64) -> Option<f64> {
-    let end = samples.partition_point(|s| s.t <= ref_t);
-    let last = samples[..end].last()?;
-    if last.t <= ref_t.saturating_sub(lookback_ms) || is_stale_marker(last.v) {
-        return None;
-    }
-    Some(last.v)
-}
-
-/// Returns the samples a range selector of `range_ms` sees at `ref_t`.
-pub fn range_values(samples: &[Sample], ref_t: i64, range_ms: i64) -> Vec<Sample> {
-    let lo = samples.partition_point(|s| s.t <= ref_t.saturating_sub(range_ms));
-    let hi = samples.partition_point(|s| s.t <= ref_t);
-    samples[lo.min(hi)..hi]
-        .iter()
-        .filter(|s| !is_stale_marker(s.v))
-        .copied()
-        .collect()
-}
+pub use super::engine::instant_value;
 
 /// Evaluates `expr` at `t` (an instant query).
 pub fn eval_instant(src: &dyn SeriesSource, expr: &Expr, t: i64) -> Result<Value> {
-    match expr {
-        Expr::Number(v) => Ok(Value::Scalar(Sample { t, v: *v })),
-        Expr::String(s) => Ok(Value::String(t, s.clone())),
-        Expr::Vector(sel) => {
-            let r = sel.ref_time(t, t, t);
-            let mint = r.saturating_sub(LOOKBACK_DELTA_MS).saturating_add(1);
-            let mut out = Vec::new();
-            for s in src.select(&sel.matchers, mint, r)? {
-                if let Some(v) = instant_value(&s.samples, r, LOOKBACK_DELTA_MS) {
-                    out.push((s.labels, Sample { t, v }));
-                }
+    Ok(
+        match engine::evaluate(src, EngineOptions::default(), expr, t, t, 1)? {
+            engine::Value::Scalar(v) => Value::Scalar(Sample { t, v: v[0] }),
+            engine::Value::String(s) => Value::String(t, s),
+            engine::Value::Vector(series) => Value::Vector(
+                series
+                    .into_iter()
+                    .filter_map(|s| {
+                        let v = s.points.first()?.v;
+                        Some((s.labels, Sample { t, v }))
+                    })
+                    .collect(),
+            ),
+            engine::Value::Matrix(series) => {
+                Value::Matrix(series.into_iter().map(|s| (s.labels, s.points)).collect())
             }
-            Ok(Value::Vector(out))
-        }
-        Expr::Matrix(sel, range_ms) => {
-            let r = sel.ref_time(t, t, t);
-            let mint = r.saturating_sub(*range_ms).saturating_add(1);
-            let mut out = Vec::new();
-            for s in src.select(&sel.matchers, mint, r)? {
-                let points = range_values(&s.samples, r, *range_ms);
-                if !points.is_empty() {
-                    out.push((s.labels, points));
-                }
-            }
-            Ok(Value::Matrix(out))
-        }
-    }
-}
-
-/// Returns the evaluation times of a range query.
-fn steps(start: i64, end: i64, step: i64) -> impl Iterator<Item = i64> {
-    debug_assert!(step > 0);
-    (0..)
-        .map_while(move |i: i64| i.checked_mul(step).and_then(|d| start.checked_add(d)))
-        .take_while(move |&t| t <= end)
+        },
+    )
 }
 
 /// Evaluates `expr` at every step from `start` to `end` (a range query).
@@ -102,54 +66,30 @@ pub fn eval_range(
     end: i64,
     step: i64,
 ) -> Result<Value> {
-    match expr {
-        Expr::Number(v) => Ok(Value::Matrix(vec![(
-            Labels::new(),
-            steps(start, end, step)
-                .map(|t| Sample { t, v: *v })
-                .collect(),
-        )])),
-        Expr::String(_) => Err(invalid_range_type("string")),
-        Expr::Matrix(..) => Err(invalid_range_type("range vector")),
-        Expr::Vector(sel) => eval_range_selector(src, sel, start, end, step),
-    }
+    let mut out: Vec<(Labels, Vec<Sample>)> =
+        match engine::evaluate(src, EngineOptions::default(), expr, start, end, step)? {
+            engine::Value::Scalar(v) => {
+                let points = (0..)
+                    .map(|i: i64| start + i * step)
+                    .zip(v)
+                    .map(|(t, v)| Sample { t, v })
+                    .collect();
+                vec![(Labels::new(), points)]
+            }
+            engine::Value::Vector(series) => {
+                series.into_iter().map(|s| (s.labels, s.points)).collect()
+            }
+            engine::Value::String(_) => return Err(invalid_range_type("string")),
+            engine::Value::Matrix(_) => return Err(invalid_range_type("range vector")),
+        };
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Value::Matrix(out))
 }
 
 fn invalid_range_type(kind: &str) -> Error {
     Error::BadData(format!(
         "invalid expression type \"{kind}\" for range query, must be Scalar or instant Vector"
     ))
-}
-
-fn eval_range_selector(
-    src: &dyn SeriesSource,
-    sel: &Selector,
-    start: i64,
-    end: i64,
-    step: i64,
-) -> Result<Value> {
-    let (r1, r2) = (
-        sel.ref_time(start, start, end),
-        sel.ref_time(end, start, end),
-    );
-    let mint = r1
-        .min(r2)
-        .saturating_sub(LOOKBACK_DELTA_MS)
-        .saturating_add(1);
-    let maxt = r1.max(r2);
-    let mut out = Vec::new();
-    for s in src.select(&sel.matchers, mint, maxt)? {
-        let points: Vec<Sample> = steps(start, end, step)
-            .filter_map(|t| {
-                let r = sel.ref_time(t, start, end);
-                instant_value(&s.samples, r, LOOKBACK_DELTA_MS).map(|v| Sample { t, v })
-            })
-            .collect();
-        if !points.is_empty() {
-            out.push((s.labels, points));
-        }
-    }
-    Ok(Value::Matrix(out))
 }
 
 #[cfg(test)]
@@ -207,26 +147,6 @@ mod tests {
             instant_value(&nan, 0, lb).unwrap().is_nan(),
             "a plain NaN is a value"
         );
-    }
-
-    #[test]
-    fn range_values_are_left_open_and_skip_stale_markers() {
-        let samples = [
-            s(0, 1.0),
-            s(MIN, 2.0),
-            s(2 * MIN, stale_marker()),
-            s(3 * MIN, 3.0),
-        ];
-        assert_eq!(
-            range_values(&samples, 3 * MIN, 3 * MIN),
-            [s(MIN, 2.0), s(3 * MIN, 3.0)]
-        );
-        assert_eq!(
-            range_values(&samples, 3 * MIN, 3 * MIN + 1),
-            [s(0, 1.0), s(MIN, 2.0), s(3 * MIN, 3.0)]
-        );
-        assert_eq!(range_values(&samples, 2 * MIN, MIN), []);
-        assert_eq!(range_values(&samples, -MIN, MIN), []);
     }
 
     fn source() -> Vec<Series> {

@@ -1,14 +1,16 @@
-//! PromQL evaluation, as far as this version goes: instant and range vector
-//! selectors (with `offset` and `@`), number and string literals.
+//! PromQL, as Prometheus 2.42 evaluates it.
 //!
-//! [`promql`] parses a query into an [`promql::Expr`]; [`eval`] evaluates it
-//! at one instant or over a range of steps, reading series through a
-//! [`select::SeriesSource`] (the database, or a fixed set in tests).
+//! [`promql`] parses a query into promql-parser's AST; [`engine`] evaluates
+//! it over the steps of a query, reading series through a
+//! [`select::SeriesSource`] (the database, or a fixed set in tests); [`eval`]
+//! shapes the result as the HTTP API returns it.
 
+pub mod engine;
 pub mod eval;
 pub mod promql;
 pub mod select;
 
 pub use eval::{eval_instant, eval_range, Value, LOOKBACK_DELTA_MS};
-pub use promql::{parse, Expr, Selector};
+pub use promql::parse;
+pub use promql_parser::parser::Expr;
 pub use select::{DbSource, Series, SeriesSource};

@@ -1,69 +1,169 @@
-//! Parsing PromQL (with `promql-parser`) into the expressions this version
-//! evaluates. Anything else is refused as `bad_data`.
+//! Parsing PromQL with `promql-parser` (the AST the engine evaluates),
+//! refusing what Prometheus 2.42 does not know, and the selectors of a query.
 
-use std::time::{Duration, SystemTime};
-
-use promql_parser::parser::{self, AtModifier, Offset};
+use promql_parser::parser::{self, Expr};
 
 use crate::error::{Error, Result};
-use crate::index::{self, Matcher};
+use crate::index::Matcher;
 
-/// An expression this version evaluates.
-#[derive(Debug, Clone)]
-pub enum Expr {
-    /// An instant vector selector.
-    Vector(Selector),
-    /// A range vector selector; the range in milliseconds.
-    Matrix(Selector, i64),
-    Number(f64),
-    String(String),
-}
+/// The functions of Prometheus 2.42 (native-histogram ones included: they
+/// find no native histograms here and return nothing).
+pub const FUNCTIONS: &[&str] = &[
+    "abs",
+    "absent",
+    "absent_over_time",
+    "acos",
+    "acosh",
+    "asin",
+    "asinh",
+    "atan",
+    "atanh",
+    "avg_over_time",
+    "ceil",
+    "changes",
+    "clamp",
+    "clamp_max",
+    "clamp_min",
+    "cos",
+    "cosh",
+    "count_over_time",
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "deg",
+    "delta",
+    "deriv",
+    "exp",
+    "floor",
+    "histogram_count",
+    "histogram_sum",
+    "histogram_fraction",
+    "histogram_quantile",
+    "holt_winters",
+    "hour",
+    "idelta",
+    "increase",
+    "irate",
+    "label_replace",
+    "label_join",
+    "last_over_time",
+    "ln",
+    "log10",
+    "log2",
+    "max_over_time",
+    "min_over_time",
+    "minute",
+    "month",
+    "pi",
+    "predict_linear",
+    "present_over_time",
+    "quantile_over_time",
+    "rad",
+    "rate",
+    "resets",
+    "round",
+    "scalar",
+    "sgn",
+    "sin",
+    "sinh",
+    "sort",
+    "sort_desc",
+    "sqrt",
+    "stddev_over_time",
+    "stdvar_over_time",
+    "sum_over_time",
+    "tan",
+    "tanh",
+    "time",
+    "timestamp",
+    "vector",
+    "year",
+];
 
-/// The `@` modifier of a selector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum At {
-    /// `@ start()`: the start of the query range.
-    Start,
-    /// `@ end()`: the end of the query range.
-    End,
-    /// A fixed time in milliseconds.
-    Ms(i64),
-}
+/// The aggregation operators of Prometheus 2.42.
+const AGGREGATIONS: &[&str] = &[
+    "sum",
+    "avg",
+    "count",
+    "min",
+    "max",
+    "group",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "count_values",
+    "quantile",
+];
 
-/// A series selector with its modifiers.
-#[derive(Debug, Clone)]
-pub struct Selector {
-    pub matchers: Vec<Matcher>,
-    /// `offset` in milliseconds; negative for a negative offset.
-    pub offset_ms: i64,
-    pub at: Option<At>,
-}
-
-impl Selector {
-    /// Returns the time the selector reads at when the query evaluates at
-    /// `t` within the range [`start`, `end`].
-    pub fn ref_time(&self, t: i64, start: i64, end: i64) -> i64 {
-        let base = match self.at {
-            None => t,
-            Some(At::Start) => start,
-            Some(At::End) => end,
-            Some(At::Ms(ms)) => ms,
-        };
-        base.saturating_sub(self.offset_ms)
-    }
-}
-
-/// Parses `query`.
+/// Parses `query` into promql-parser's AST, refusing what Prometheus 2.42
+/// does not know (functions and aggregations added later).
 pub fn parse(query: &str) -> Result<Expr> {
+    register_2_42_functions();
     let ast = parser::parse(query).map_err(Error::BadData)?;
-    convert(&ast)
+    check_known(&ast)?;
+    Ok(ast)
+}
+
+/// Teaches the parser the 2.42 functions it no longer knows by their 2.42
+/// name (`holt_winters`, `double_exponential_smoothing` since 3.0).
+fn register_2_42_functions() {
+    use parser::value::ValueType;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let holt_winters = parser::Function::new(
+            "holt_winters",
+            vec![ValueType::Matrix, ValueType::Scalar, ValueType::Scalar],
+            0,
+            ValueType::Vector,
+            false,
+        );
+        if let Err(error) = parser::register_extra_functions(vec![holt_winters]) {
+            tracing::error!(%error, "cannot register holt_winters with the PromQL parser");
+        }
+    });
+}
+
+fn check_known(e: &Expr) -> Result<()> {
+    match e {
+        Expr::Call(c) => {
+            if !FUNCTIONS.contains(&c.func.name) {
+                return Err(Error::BadData(format!(
+                    "parse error: unknown function with name {:?}",
+                    c.func.name
+                )));
+            }
+            c.args.args.iter().try_for_each(|a| check_known(a))
+        }
+        Expr::Aggregate(a) => {
+            let op = a.op.to_string();
+            if !AGGREGATIONS.contains(&op.to_lowercase().as_str()) {
+                return Err(Error::BadData(format!(
+                    "parse error: unknown aggregation {op}"
+                )));
+            }
+            check_known(&a.expr)?;
+            a.param.as_deref().map_or(Ok(()), check_known)
+        }
+        Expr::Unary(u) => check_known(&u.expr),
+        Expr::Binary(b) => {
+            check_known(&b.lhs)?;
+            check_known(&b.rhs)
+        }
+        Expr::Paren(p) => check_known(&p.expr),
+        Expr::Subquery(s) => check_known(&s.expr),
+        _ => Ok(()),
+    }
 }
 
 /// Parses a series selector as used by `match[]`: a vector selector
 /// without modifiers.
 pub fn parse_selector(s: &str) -> Result<Vec<Matcher>> {
     match parse(s)? {
-        Expr::Vector(sel) if sel.offset_ms == 0 && sel.at.is_none() => Ok(sel.matchers),
+        Expr::VectorSelector(vs) if vs.offset.is_none() && vs.at.is_none() => {
+            super::engine::matchers(&vs)
+        }
         _ => Err(Error::BadData(format!(
             "{s:?} is not a series selector (expected e.g. up{{job=\"x\"}})"
         ))),
@@ -84,8 +184,8 @@ pub fn extract_selectors(query: &str) -> Result<Vec<Vec<Matcher>>> {
 fn collect_selectors(e: &parser::Expr, out: &mut Vec<Vec<Matcher>>) -> Result<()> {
     use parser::Expr as E;
     match e {
-        E::VectorSelector(vs) => out.push(selector(vs)?.matchers),
-        E::MatrixSelector(ms) => out.push(selector(&ms.vs)?.matchers),
+        E::VectorSelector(vs) => out.push(super::engine::matchers(vs)?),
+        E::MatrixSelector(ms) => out.push(super::engine::matchers(&ms.vs)?),
         E::Aggregate(a) => {
             collect_selectors(&a.expr, out)?;
             if let Some(param) = &a.param {
@@ -114,111 +214,23 @@ fn collect_selectors(e: &parser::Expr, out: &mut Vec<Vec<Matcher>>) -> Result<()
     Ok(())
 }
 
-fn convert(e: &parser::Expr) -> Result<Expr> {
-    match e {
-        parser::Expr::VectorSelector(vs) => Ok(Expr::Vector(selector(vs)?)),
-        parser::Expr::MatrixSelector(ms) => Ok(Expr::Matrix(selector(&ms.vs)?, millis(ms.range))),
-        parser::Expr::NumberLiteral(n) => Ok(Expr::Number(n.val)),
-        parser::Expr::StringLiteral(s) => Ok(Expr::String(s.val.clone())),
-        parser::Expr::Paren(p) => convert(&p.expr),
-        other => Err(unsupported(other)),
-    }
-}
-
-fn unsupported(e: &parser::Expr) -> Error {
-    Error::BadData(format!("unsupported expression: {e}"))
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn selector(vs: &parser::VectorSelector) -> Result<Selector> {
-    if !vs.matchers.or_matchers.is_empty() {
-        return Err(Error::BadData(format!(
-            "unsupported expression: {vs} (\"or\" inside a selector)"
-        )));
-    }
-    let mut matchers: Vec<Matcher> = vs
-        .matchers
-        .matchers
-        .iter()
-        .map(Matcher::from_promql)
-        .collect();
-    if let Some(name) = &vs.name {
-        matchers.insert(0, Matcher::equal(scrapegrid_common::METRIC_NAME, name));
-    }
-    index::check_selectable(&matchers).map_err(|e| Error::BadData(e.to_string()))?;
-    let offset_ms = match &vs.offset {
-        None => 0,
-        Some(Offset::Pos(d)) => millis(*d),
-        Some(Offset::Neg(d)) => -millis(*d),
-    };
-    let at = match &vs.at {
-        None => None,
-        Some(AtModifier::Start) => Some(At::Start),
-        Some(AtModifier::End) => Some(At::End),
-        Some(AtModifier::At(t)) => Some(At::Ms(system_time_ms(*t))),
-    };
-    Ok(Selector {
-        matchers,
-        offset_ms,
-        at,
-    })
-}
-
-fn system_time_ms(t: SystemTime) -> i64 {
-    match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => millis(d),
-        Err(e) => -millis(e.duration()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_selectors_with_modifiers() {
-        let Expr::Vector(sel) = parse(r#"up{job="a", env=~"p.*"} offset 1m"#).unwrap() else {
-            panic!("not a vector selector");
-        };
-        assert_eq!(sel.matchers.len(), 3);
-        assert_eq!(sel.matchers[0].name, "__name__");
-        assert_eq!(sel.offset_ms, 60_000);
-        assert_eq!(sel.ref_time(100_000, 0, 0), 40_000);
-
-        let Expr::Matrix(sel, range) = parse("up[5m] @ 100").unwrap() else {
-            panic!("not a matrix selector");
-        };
-        assert_eq!(range, 300_000);
-        assert_eq!(sel.at, Some(At::Ms(100_000)));
-        assert_eq!(sel.ref_time(5, 0, 0), 100_000);
-
-        let Expr::Vector(sel) = parse("(up @ end() offset -30s)").unwrap() else {
-            panic!("not a vector selector");
-        };
-        assert_eq!(sel.ref_time(1, 10, 20), 30_020);
-        assert!(matches!(parse("1.5").unwrap(), Expr::Number(v) if v == 1.5));
-        assert!(matches!(parse(r#""s""#).unwrap(), Expr::String(s) if s == "s"));
-    }
-
-    #[test]
-    fn refuses_what_it_cannot_evaluate() {
-        for (q, want) in [
-            ("rate(up[5m])", "unsupported expression: rate(up[5m])"),
-            ("sum(up)", "unsupported expression: sum(up)"),
-            ("up + 1", "unsupported expression: up + 1"),
-        ] {
-            match parse(q) {
-                Err(Error::BadData(msg)) => assert_eq!(msg, want),
-                other => panic!("{q}: {other:?}"),
-            }
+    fn refuses_what_prometheus_2_42_does_not_know() {
+        assert!(parse("rate(up[5m])").is_ok());
+        assert!(parse("sum by (job) (up) / on() group_left count(up)").is_ok());
+        match parse("sort_by_label(up, \"job\")") {
+            Err(Error::BadData(msg)) => assert!(msg.contains("unknown function"), "{msg}"),
+            other => panic!("{other:?}"),
         }
         assert!(matches!(parse("up{"), Err(Error::BadData(_))));
-        assert!(matches!(parse(r#"{job=""}"#), Err(Error::BadData(_))));
         assert!(parse_selector("up[5m]").is_err());
+        assert!(parse_selector("up offset 1m").is_err());
         assert_eq!(parse_selector(r#"{job="a"}"#).unwrap().len(), 1);
+        assert!(parse_selector(r#"{job=""}"#).is_err(), "matches everything");
     }
 
     #[test]

@@ -1,0 +1,287 @@
+//! Aggregations, as Prometheus 2.42: sum, avg, min, max, count, group,
+//! stddev, stdvar, topk, bottomk, quantile and count_values, by or without
+//! labels, step by step. Groups appear in the order of their first series;
+//! the running mean of avg and the Welford updates of stddev/stdvar are
+//! Prometheus's, so results agree to the last bit where the order does.
+
+use std::collections::HashMap;
+
+use promql_parser::parser::token;
+use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
+
+use scrapegrid_common::{Labels, METRIC_NAME};
+
+use super::{execution, type_name, Evaluator, StepArg, StepOut, Value};
+use crate::error::{Error, Result};
+
+struct Group {
+    labels: Labels,
+    value: f64,
+    mean: f64,
+    count: u64,
+    /// topk/bottomk/quantile: the members (labels, value).
+    members: Vec<(Labels, f64)>,
+}
+
+/// Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
+fn format_float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        // Rust's Display gives the shortest round-trip digits without an
+        // exponent, as 'f' with precision -1 does.
+        format!("{v}")
+    }
+}
+
+/// The φ-quantile of `values`, as Prometheus's `quantile`.
+pub(super) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    // NaN sorts first, as Prometheus's value heap orders it.
+    values.sort_by(|a, b| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Less,
+        (false, true) => std::cmp::Ordering::Greater,
+        _ => a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal),
+    });
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+impl Evaluator<'_> {
+    pub(super) fn aggregate(&self, a: &AggregateExpr) -> Result<Value> {
+        let inner = self.eval(&a.expr)?;
+        if !matches!(inner, Value::Vector(_)) {
+            return Err(Error::BadData(format!(
+                "expected type instant vector in aggregation expression, got {}",
+                type_name(&inner)
+            )));
+        }
+        let (without, mut grouping) = match &a.modifier {
+            Some(LabelModifier::Exclude(l)) => (true, l.labels.clone()),
+            Some(LabelModifier::Include(l)) => (false, l.labels.clone()),
+            None => (false, Vec::new()),
+        };
+        grouping.sort();
+        let op = a.op.id();
+        let param = match a.param.as_deref() {
+            None => None,
+            Some(Expr::StringLiteral(s)) => Some(Value::String(s.val.clone())),
+            Some(p) => Some(self.eval(p)?),
+        };
+        let mut args = Vec::new();
+        if let Some(p) = param {
+            args.push(p);
+        }
+        args.push(inner);
+        let out = self.step_wise(&args, |step, _| {
+            let (param, vec) = match step {
+                [StepArg::Vector(v)] => (None, *v),
+                [p, StepArg::Vector(v)] => (Some(*p), *v),
+                _ => return Err(Error::BadData("bad aggregation arguments".into())),
+            };
+            aggregation(op, &grouping, without, param, vec)
+        })?;
+        Ok(Value::Vector(out))
+    }
+}
+
+fn group_labels(metric: &Labels, grouping: &[String], without: bool) -> Labels {
+    let mut b = metric.builder();
+    if without {
+        for g in grouping {
+            b.del(g);
+        }
+        b.del(METRIC_NAME);
+    } else {
+        b.retain(|n, _| grouping.iter().any(|g| g == n));
+    }
+    b.labels()
+}
+
+fn aggregation(
+    op: token::TokenId,
+    grouping: &[String],
+    without: bool,
+    param: Option<StepArg<'_>>,
+    vec: &[(&Labels, f64)],
+) -> Result<StepOut> {
+    let scalar = |p: Option<StepArg<'_>>| match p {
+        Some(StepArg::Scalar(v)) => Ok(v),
+        _ => Err(Error::BadData("expected a scalar parameter".into())),
+    };
+    let mut k: i64 = 0;
+    if op == token::T_TOPK || op == token::T_BOTTOMK {
+        let f = scalar(param)?;
+        if !(-9.223_372_036_854_776e18..=9.223_372_036_854_775e18).contains(&f) || f.is_nan() {
+            return Err(execution(format!(
+                "Scalar value {} overflows int64",
+                format_float(f)
+            )));
+        }
+        k = f as i64;
+        if k < 1 {
+            return Ok(Vec::new());
+        }
+    }
+    let q = if op == token::T_QUANTILE {
+        scalar(param)?
+    } else {
+        0.0
+    };
+    let mut grouping: Vec<String> = grouping.to_vec();
+    let mut value_label = String::new();
+    if op == token::T_COUNT_VALUES {
+        value_label = match param {
+            Some(StepArg::String(s)) => s.to_string(),
+            _ => {
+                return Err(Error::BadData(
+                    "count_values needs a string parameter".into(),
+                ))
+            }
+        };
+        if !scrapegrid_common::relabel::is_valid_label_name(&value_label) {
+            return Err(execution(format!("invalid label name {:?}", value_label)));
+        }
+        if !without {
+            grouping.push(value_label.clone());
+            grouping.sort();
+        }
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for &(metric, v) in vec {
+        let owned;
+        let metric = if op == token::T_COUNT_VALUES {
+            let mut b = metric.builder();
+            b.set(value_label.clone(), format_float(v));
+            owned = b.labels();
+            &owned
+        } else {
+            metric
+        };
+        let key = group_labels(metric, &grouping, without);
+        let Some(&gi) = index.get(&key) else {
+            index.insert(key.clone(), groups.len());
+            let mut g = Group {
+                labels: key,
+                value: v,
+                mean: v,
+                count: 1,
+                members: Vec::new(),
+            };
+            match op {
+                token::T_STDVAR | token::T_STDDEV => g.value = 0.0,
+                token::T_TOPK | token::T_BOTTOMK | token::T_QUANTILE => {
+                    g.members.push((metric.clone(), v))
+                }
+                token::T_GROUP => g.value = 1.0,
+                _ => {}
+            }
+            groups.push(g);
+            continue;
+        };
+        let g = &mut groups[gi];
+        match op {
+            token::T_SUM => g.value += v,
+            token::T_AVG => {
+                g.count += 1;
+                if g.mean.is_infinite() {
+                    if v.is_infinite() && (g.mean > 0.0) == (v > 0.0) {
+                        continue;
+                    }
+                    if !v.is_infinite() && !v.is_nan() {
+                        continue;
+                    }
+                }
+                let n = g.count as f64;
+                g.mean += v / n - g.mean / n;
+            }
+            token::T_GROUP => {}
+            token::T_MAX => {
+                if g.value < v || g.value.is_nan() {
+                    g.value = v;
+                }
+            }
+            token::T_MIN => {
+                if g.value > v || g.value.is_nan() {
+                    g.value = v;
+                }
+            }
+            token::T_COUNT | token::T_COUNT_VALUES => g.count += 1,
+            token::T_STDVAR | token::T_STDDEV => {
+                g.count += 1;
+                let delta = v - g.mean;
+                g.mean += delta / g.count as f64;
+                g.value += delta * (v - g.mean);
+            }
+            token::T_TOPK | token::T_BOTTOMK | token::T_QUANTILE => {
+                g.members.push((metric.clone(), v))
+            }
+            _ => return Err(Error::BadData("unsupported aggregation".into())),
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for mut g in groups {
+        let value = match op {
+            token::T_AVG => g.mean,
+            token::T_COUNT | token::T_COUNT_VALUES => g.count as f64,
+            token::T_STDVAR => g.value / g.count as f64,
+            token::T_STDDEV => (g.value / g.count as f64).sqrt(),
+            token::T_TOPK | token::T_BOTTOMK => {
+                out.extend(select_k(
+                    std::mem::take(&mut g.members),
+                    k as usize,
+                    op == token::T_TOPK,
+                ));
+                continue;
+            }
+            token::T_QUANTILE => {
+                let mut values: Vec<f64> = g.members.iter().map(|(_, v)| *v).collect();
+                quantile(q, &mut values)
+            }
+            _ => g.value,
+        };
+        out.push((g.labels, value));
+    }
+    Ok(out)
+}
+
+/// The `k` largest (`top`) or smallest members, largest (smallest) first;
+/// NaN ranks below every number for topk and above for bottomk, as in
+/// Prometheus's heaps.
+fn select_k(mut members: Vec<(Labels, f64)>, k: usize, top: bool) -> Vec<(Labels, f64)> {
+    use std::cmp::Ordering;
+    let rank = |a: f64, b: f64| -> Ordering {
+        // Ordering of "better": for topk larger is better, NaN worst.
+        match (a.is_nan(), b.is_nan()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            _ => {
+                if top {
+                    b.partial_cmp(&a).unwrap_or(Ordering::Equal)
+                } else {
+                    a.partial_cmp(&b).unwrap_or(Ordering::Equal)
+                }
+            }
+        }
+    };
+    members.sort_by(|x, y| rank(x.1, y.1));
+    members.truncate(k);
+    members
+}
