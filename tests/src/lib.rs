@@ -31,6 +31,7 @@ pub mod differential;
 pub mod etcd;
 pub mod ha;
 pub mod prometheus;
+pub mod promql;
 
 /// Returns the path of a workspace binary built next to the test binary.
 pub fn bin(name: &str) -> PathBuf {

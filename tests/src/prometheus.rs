@@ -35,6 +35,12 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts Prometheus with `config` and waits until it is ready.
     pub async fn start(config: &Path) -> Result<Self> {
+        Self::start_with(config, &[]).await
+    }
+
+    /// Starts Prometheus with `config` and `extra` flags (e.g.
+    /// `--web.enable-remote-write-receiver`) and waits until it is ready.
+    pub async fn start_with(config: &Path, extra: &[&str]) -> Result<Self> {
         if !Path::new(PROMETHEUS_BINARY).exists() {
             bail!(
                 "{PROMETHEUS_BINARY} is missing: the differential tests need Debian's \
@@ -60,6 +66,7 @@ impl Prometheus {
             // only with this feature on.
             "--enable-feature=exemplar-storage".to_string(),
         ])
+        .chain(extra.iter().map(|s| s.to_string()))
         .collect();
         let process = Process::spawn(
             "prometheus",

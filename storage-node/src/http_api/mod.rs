@@ -250,8 +250,12 @@ async fn range_query(State(state): State<ApiState>, p: Params) -> Result<Respons
     }
     let expr = parse_query(&p)?;
     let value = blocking(&state, move |db| {
-        query::eval_range(&DbSource::new(db), &expr, start, end, step)
-            .map_err(|e| ApiError::invalid_param("query", e))
+        match query::eval_range(&DbSource::new(db), &expr, start, end, step) {
+            // A result type a range query cannot have is a bad parameter;
+            // anything else failed while it ran.
+            Err(e @ crate::error::Error::BadData(_)) => Err(ApiError::invalid_param("query", e)),
+            other => Ok(other?),
+        }
     })
     .await?;
     Ok(success(&json::query_data(&value)))

@@ -1,12 +1,7 @@
 //! Instant and range queries: the engine's result in the shape the HTTP
 //! API returns (a vector at the query time, or a matrix sorted by labels).
 //!
-//! An instant vector selector at reference time `r` sees the last sample in
-//! `(r - 5m, r]`, and nothing when that sample is a stale marker. A range
-//! vector selector `sel[d]` at `r` sees the raw samples in `(r - d, r]`
-//! without stale markers. `offset` and `@` move `r` away from the
-//! evaluation time ([`Selector::ref_time`]); results keep the evaluation
-//! time, as in Prometheus.
+//! The engine's semantics are in [`super::engine`].
 
 use promql_parser::parser::Expr;
 use scrapegrid_common::Labels;
@@ -133,14 +128,14 @@ mod tests {
         assert_eq!(instant_value(&samples, 5 * MIN, lb), None, "still stale");
         assert_eq!(instant_value(&samples, 10 * MIN, lb), Some(4.0));
         assert_eq!(
-            instant_value(&samples, 15 * MIN - 1, lb),
+            instant_value(&samples, 15 * MIN, lb),
             Some(4.0),
-            "inside (t-5m, t]"
+            "t-5m itself is included, as in Prometheus 2.x"
         );
         assert_eq!(
-            instant_value(&samples, 15 * MIN, lb),
+            instant_value(&samples, 15 * MIN + 1, lb),
             None,
-            "t-5m itself is excluded"
+            "outside [t-5m, t]"
         );
         let nan = [s(0, f64::NAN)];
         assert!(

@@ -68,17 +68,12 @@ fn return_bool(m: &Option<BinModifier>) -> bool {
     m.as_ref().is_some_and(|m| m.return_bool)
 }
 
-/// Whether the operator's result drops the metric name.
+/// Whether the operator's result drops the metric name (in 2.42 `atan2`
+/// keeps it).
 fn drops_name(op: TokenType) -> bool {
     matches!(
         op.id(),
-        token::T_ADD
-            | token::T_SUB
-            | token::T_MUL
-            | token::T_DIV
-            | token::T_POW
-            | token::T_MOD
-            | token::T_ATAN2
+        token::T_ADD | token::T_SUB | token::T_MUL | token::T_DIV | token::T_POW | token::T_MOD
     )
 }
 

@@ -2,7 +2,7 @@
 //!
 //! A function of a range vector (`rate(x[5m])`, `max_over_time(q[1h:1m])`)
 //! runs series by series: at each step its kernel sees the points of one
-//! series in the window `(ref - range, ref]` and yields at most one value;
+//! series in the window `[ref - range, ref]` and yields at most one value;
 //! the result drops the metric name (but for `last_over_time`). Every other
 //! function runs step by step on the vectors and scalars of its arguments.
 
@@ -578,19 +578,19 @@ impl Evaluator<'_> {
         let lookback = self.opts.lookback_ms;
         let mut out = Vec::new();
         for s in self.select(vs, lo, hi, lookback)? {
-            let points: Vec<Sample> =
-                self.steps()
-                    .filter_map(|t| {
-                        let r = self.ref_time(&vs.at, offset, t);
-                        let end = s.samples.partition_point(|p| p.t <= r);
-                        let last = s.samples[..end].last()?;
-                        (last.t > r - lookback && !scrapegrid_proto::is_stale_marker(last.v))
-                            .then_some(Sample {
-                                t,
-                                v: last.t as f64 / 1000.0,
-                            })
-                    })
-                    .collect();
+            let points: Vec<Sample> = self
+                .steps()
+                .filter_map(|t| {
+                    let r = self.ref_time(&vs.at, offset, t);
+                    let end = s.samples.partition_point(|p| p.t <= r);
+                    let last = s.samples[..end].last()?;
+                    (last.t >= r - lookback && !scrapegrid_proto::is_stale_marker(last.v))
+                        .then_some(Sample {
+                            t,
+                            v: last.t as f64 / 1000.0,
+                        })
+                })
+                .collect();
             if !points.is_empty() {
                 out.push(Series {
                     labels: drop_metric_name(&s.labels),

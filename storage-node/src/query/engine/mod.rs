@@ -245,7 +245,7 @@ impl<'a> Evaluator<'a> {
         lookback: i64,
     ) -> Result<Vec<super::select::Series>> {
         let matchers = matchers(vs)?;
-        let mint = min_ref.saturating_sub(lookback).saturating_add(1);
+        let mint = min_ref.saturating_sub(lookback);
         self.src.select(&matchers, mint, max_ref)
     }
 
@@ -330,9 +330,10 @@ impl<'a> Evaluator<'a> {
             .unwrap_or(self.opts.default_subquery_step_ms);
         let (lo, hi) = self.ref_range(&sq.at, offset);
         let first = lo - range;
-        // The first step after `first` that is a multiple of the interval.
+        // The first multiple of the interval at or after `first` (2.x's
+        // windows are closed at both ends).
         let mut start = interval * first.div_euclid(interval);
-        if start <= first {
+        if start < first {
             start += interval;
         }
         let inner = Evaluator {
@@ -439,7 +440,8 @@ impl<'a> Evaluator<'a> {
 }
 
 /// The window of a range argument at an evaluation time: the points in
-/// `(ref - range, ref]`.
+/// `[ref - range, ref]` (closed at both ends in Prometheus 2.x; 3.0 made it
+/// left-open).
 #[derive(Debug, Clone)]
 pub(crate) struct Window {
     pub range: i64,
@@ -464,19 +466,19 @@ impl Window {
     pub fn points<'p>(&self, points: &'p [Sample], ts: i64) -> &'p [Sample] {
         let end = self.end(ts);
         let start = end.saturating_sub(self.range);
-        let lo = points.partition_point(|p| p.t <= start);
+        let lo = points.partition_point(|p| p.t < start);
         let hi = points.partition_point(|p| p.t <= end);
         &points[lo.min(hi)..hi]
     }
 }
 
 /// Returns the value an instant selector sees at `ref_t` in `samples`
-/// (sorted by time): the last sample in `(ref_t - lookback, ref_t]`, unless
-/// it is a stale marker.
+/// (sorted by time): the last sample in `[ref_t - lookback, ref_t]` (closed,
+/// as in Prometheus 2.x), unless it is a stale marker.
 pub fn instant_value(samples: &[Sample], ref_t: i64, lookback_ms: i64) -> Option<f64> {
     let end = samples.partition_point(|s| s.t <= ref_t);
     let last = samples[..end].last()?;
-    if last.t <= ref_t.saturating_sub(lookback_ms) || is_stale_marker(last.v) {
+    if last.t < ref_t.saturating_sub(lookback_ms) || is_stale_marker(last.v) {
         return None;
     }
     Some(last.v)

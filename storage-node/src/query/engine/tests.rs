@@ -99,30 +99,37 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn rate_and_increase_extrapolate_as_prometheus() {
-    // (0, 60]: points at 15..60 = 10..40; 15 s to the window's start is
-    // under 1.1 average intervals, so it extrapolates to 60 s: 30 * 60/45.
+    // Windows are [ref - range, ref], closed at both ends in 2.x: [0, 60]
+    // sees 0..40 at 0..60 s, nothing to extrapolate.
     let q = r#"increase(req_total{instance="a"}[1m])"#;
     assert!(close(one(q, 60), 40.0), "{}", one(q, 60));
     assert!(close(
         one(r#"rate(req_total{instance="a"}[1m])"#, 60),
         40.0 / 60.0
     ));
-    // A reset adds the value before it: b at (0, 120]: 5..20, 2..17 ->
-    // raw increase 17 - 5 + 20 = 32 over 105 s, extrapolated by 120/105.
+    // A reset adds the value before it: b at [0, 120]: 0..20, 2..17.
     assert!(close(
         one(r#"increase(req_total{instance="b"}[2m])"#, 120),
-        32.0 * 120.0 / 105.0
+        17.0 + 20.0
     ));
-    // (0, 45] sees 10, 20, 30 (a): the counter's zero point is 15 s before
-    // the first point, the window's start: extrapolated to 45 s.
+    // [40, 100] sees 45..90 s of b (15, 20, 2, 7): 7 - 15 + 20 = 12 over
+    // 45 s; 5 s to the start and 10 s to the end are under 1.1 intervals,
+    // and the zero point (45 * 15/12 s back) is further: 12 * 60/45.
     assert!(close(
-        one(r#"increase(req_total{instance="a"}[45s])"#, 45),
-        20.0 * 45.0 / 30.0
+        one(r#"increase(req_total{instance="b"}[1m])"#, 100),
+        12.0 * 60.0 / 45.0
+    ));
+    // [3, 58] sees 15..45 s of a (10..30): 20 over 30 s; 12 s to the start
+    // is under 16.5 but the zero point is 15 s back, so 12 s; 13 s to the
+    // end: 20 * (30 + 12 + 13) / 30.
+    assert!(close(
+        one(r#"increase(req_total{instance="a"}[55s] offset 2s)"#, 60),
+        20.0 * 55.0 / 30.0
     ));
     // delta does not treat drops as resets; idelta and irate use the last two.
     assert!(close(
         one(r#"delta(temp{instance="a"}[1m])"#, 60),
-        (5.0 - 1.0) * 60.0 / 45.0
+        5.0 - 3.0
     ));
     assert!(close(
         one(r#"irate(req_total{instance="b"}[1m])"#, 75),
@@ -138,21 +145,21 @@ fn rate_and_increase_extrapolate_as_prometheus() {
 #[test]
 fn over_time_functions() {
     let t = |f: &str| one(&format!(r#"{f}(temp{{instance="a"}}[1m])"#), 60);
-    // (0, 60]: 1, 4, 1, 5.
+    // [0, 60]: 3, 1, 4, 1, 5.
     assert_eq!(t("max_over_time"), 5.0);
     assert_eq!(t("min_over_time"), 1.0);
-    assert_eq!(t("sum_over_time"), 11.0);
-    assert_eq!(t("count_over_time"), 4.0);
-    assert_eq!(t("avg_over_time"), 2.75);
+    assert_eq!(t("sum_over_time"), 14.0);
+    assert_eq!(t("count_over_time"), 5.0);
+    assert_eq!(t("avg_over_time"), 2.8);
     assert_eq!(t("last_over_time"), 5.0);
     assert_eq!(t("present_over_time"), 1.0);
-    assert!(close(t("stdvar_over_time"), 3.1875));
-    assert!(close(t("stddev_over_time"), 3.1875f64.sqrt()));
-    assert_eq!(t("changes"), 3.0);
-    assert_eq!(t("resets"), 1.0);
+    assert!(close(t("stdvar_over_time"), 2.56));
+    assert!(close(t("stddev_over_time"), 2.56f64.sqrt()));
+    assert_eq!(t("changes"), 4.0);
+    assert_eq!(t("resets"), 2.0);
     assert_eq!(
         one(r#"quantile_over_time(0.5, temp{instance="a"}[1m])"#, 60),
-        2.5
+        3.0
     );
     // last_over_time keeps the name; the others drop it.
     let v = instant(r#"last_over_time(temp{instance="a"}[1m])"#, 60).unwrap();
@@ -359,4 +366,17 @@ fn errors_as_prometheus() {
         matches!(err, Error::Execution(ref m) if m.contains("same labelset")),
         "{err}"
     );
+}
+
+#[test]
+fn subquery_windows_are_closed_at_both_ends() {
+    let src = data();
+    let expr = parse(r#"temp{instance="a"}[1m:15s]"#).unwrap();
+    let Value::Matrix(m) =
+        evaluate(&src, EngineOptions::default(), &expr, 120 * S, 120 * S, 1).unwrap()
+    else {
+        panic!()
+    };
+    let got: Vec<i64> = m[0].points.iter().map(|p| p.t / S).collect();
+    assert_eq!(got, [60, 75, 90, 105, 120]);
 }

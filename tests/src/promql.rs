@@ -1,0 +1,435 @@
+//! The PromQL differential harness: the same samples in real Prometheus 2.42
+//! and in the storage node, the same queries to both, the answers compared.
+//!
+//! [`Dataset`] generates 50 minutes of deterministic series at 15 s (with a
+//! few milliseconds of per-series jitter, as scrapes have): counters that
+//! grow unevenly, reset, appear late and go stale; gauges with negative
+//! values, a NaN and values in [-1, 1]; a classic histogram with `_sum` and
+//! `_count`; `up`; an info metric. [`Dataset::push`] remote-writes it, in
+//! time order, to Prometheus (`--web.enable-remote-write-receiver`) and to
+//! the storage node, so both hold exactly the same samples, stale markers
+//! included.
+//!
+//! [`compare`] judges two `/api/v1/query[_range]` answers: the same status
+//! and error type; the same result type; the same series (by labels, as
+//! sets, but in order after `sort`/`sort_desc`); the same timestamps; values
+//! equal within 1e-9 relative (NaN equals NaN, infinities by sign).
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+use scrapegrid_proto::prometheus as prom;
+use scrapegrid_proto::prost::Message;
+use serde_json::Value;
+
+/// Steps of the dataset, 15 s apart.
+pub const STEPS: i64 = 200;
+pub const STEP_MS: i64 = 15_000;
+
+/// The bit pattern of a Prometheus stale marker.
+const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// One generated series.
+pub struct GenSeries {
+    pub labels: Vec<(String, String)>,
+    /// (timestamp ms, value) in time order.
+    pub samples: Vec<(i64, f64)>,
+}
+
+/// The generated series and where they start.
+pub struct Dataset {
+    /// Timestamp of step 0.
+    pub t0: i64,
+    pub series: Vec<GenSeries>,
+}
+
+fn labels(name: &str, pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut l: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    l.push(("__name__".into(), name.into()));
+    l.sort();
+    l
+}
+
+impl Dataset {
+    /// Generates the dataset with step 0 at `t0` (ms).
+    pub fn generate(t0: i64) -> Self {
+        let mut series = Vec::new();
+        let mut add = |name: &str, pairs: &[(&str, &str)], f: &dyn Fn(i64) -> Option<f64>| {
+            let jitter = (series.len() as i64 * 7) % 13;
+            let samples = (0..=STEPS)
+                .filter_map(|k| f(k).map(|v| (t0 + k * STEP_MS + jitter, v)))
+                .collect();
+            series.push(GenSeries {
+                labels: labels(name, pairs),
+                samples,
+            });
+        };
+        let stale = f64::from_bits(STALE_NAN);
+        // Counters.
+        add(
+            "http_requests_total",
+            &[
+                ("job", "api"),
+                ("instance", "i0"),
+                ("code", "200"),
+                ("method", "get"),
+            ],
+            &|k| Some((0..=k).map(|j| (j % 7 + 1) as f64).sum()),
+        );
+        add(
+            "http_requests_total",
+            &[
+                ("job", "api"),
+                ("instance", "i0"),
+                ("code", "500"),
+                ("method", "get"),
+            ],
+            &|k| Some((k / 10) as f64),
+        );
+        add(
+            "http_requests_total",
+            &[
+                ("job", "api"),
+                ("instance", "i1"),
+                ("code", "200"),
+                ("method", "get"),
+            ],
+            &|k| {
+                // Resets at steps 80 and 150.
+                let base = if k >= 150 {
+                    k - 150
+                } else if k >= 80 {
+                    k - 80
+                } else {
+                    k
+                };
+                Some(3.0 * base as f64 + (base % 4) as f64)
+            },
+        );
+        add(
+            "http_requests_total",
+            &[
+                ("job", "api"),
+                ("instance", "i1"),
+                ("code", "500"),
+                ("method", "post"),
+            ],
+            &|k| {
+                // Appears late.
+                (k >= 60).then(|| 0.5 * (k - 60) as f64)
+            },
+        );
+        add(
+            "http_requests_total",
+            &[
+                ("job", "api"),
+                ("instance", "i2"),
+                ("code", "200"),
+                ("method", "get"),
+            ],
+            &|k| {
+                // Goes stale after step 120.
+                match k {
+                    0..=120 => Some(2.0 * k as f64),
+                    121 => Some(stale),
+                    _ => None,
+                }
+            },
+        );
+        add(
+            "http_requests_total",
+            &[
+                ("job", "batch"),
+                ("instance", "b0"),
+                ("code", "200"),
+                ("method", "put"),
+            ],
+            &|k| Some(0.25 * k as f64 + ((k * k) % 5) as f64 * 0.1 + 100.0),
+        );
+        // Gauges.
+        for (n, inst) in ["i0", "i1", "i2", "i3"].iter().enumerate() {
+            let n = n as f64;
+            add(
+                "node_temp",
+                &[("job", "node"), ("instance", inst)],
+                &move |k| {
+                    if n == 2.0 && k == 100 {
+                        return Some(f64::NAN);
+                    }
+                    let v = 20.0 + 10.0 * ((k as f64) / 7.0 + n).sin();
+                    Some(if n == 3.0 { v - 35.0 } else { v })
+                },
+            );
+            add(
+                "node_load",
+                &[("job", "node"), ("instance", inst)],
+                &move |k| Some(((k as f64) / 11.0 + n).cos() * 0.9),
+            );
+        }
+        // A classic histogram for two instances.
+        let bounds = ["0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf"];
+        for (n, inst) in ["i0", "i1"].iter().enumerate() {
+            for (b, le) in bounds.iter().enumerate() {
+                let (n, b) = (n as i64, b as i64);
+                add(
+                    "req_duration_seconds_bucket",
+                    &[("job", "api"), ("instance", inst), ("le", le)],
+                    &move |k| {
+                        // Observations per step in bucket b (not cumulative).
+                        let per = |j: i64, bb: i64| ((j + bb * 3 + n) % 5 + bb) as f64;
+                        Some(
+                            (0..=k)
+                                .map(|j| (0..=b).map(|bb| per(j, bb)).sum::<f64>())
+                                .sum(),
+                        )
+                    },
+                );
+            }
+            let n = n as i64;
+            add(
+                "req_duration_seconds_count",
+                &[("job", "api"), ("instance", inst)],
+                &move |k| {
+                    Some(
+                        (0..=k)
+                            .map(|j| {
+                                (0..7)
+                                    .map(|bb| ((j + bb * 3 + n) % 5 + bb) as f64)
+                                    .sum::<f64>()
+                            })
+                            .sum(),
+                    )
+                },
+            );
+            add(
+                "req_duration_seconds_sum",
+                &[("job", "api"), ("instance", inst)],
+                &move |k| Some(0.37 * k as f64 + n as f64),
+            );
+        }
+        for (n, inst) in ["i0", "i1", "i2"].iter().enumerate() {
+            add("up", &[("job", "api"), ("instance", inst)], &move |k| {
+                Some(if (k + n as i64) % 37 == 0 { 0.0 } else { 1.0 })
+            });
+        }
+        add(
+            "build_info",
+            &[("job", "api"), ("instance", "i0"), ("version", "1.2.3")],
+            &|_| Some(1.0),
+        );
+        Self { t0, series }
+    }
+
+    /// Remote-writes the dataset to `url` in time order, `steps` per request.
+    pub async fn push(&self, http: &reqwest::Client, url: &str, steps: i64) -> Result<()> {
+        let mut from = self.t0;
+        let end = self.t0 + (STEPS + 1) * STEP_MS;
+        while from < end {
+            let to = from + steps * STEP_MS;
+            let timeseries = self
+                .series
+                .iter()
+                .filter_map(|s| {
+                    let samples: Vec<prom::Sample> = s
+                        .samples
+                        .iter()
+                        .filter(|(t, _)| *t >= from && *t < to)
+                        .map(|&(timestamp, value)| prom::Sample { value, timestamp })
+                        .collect();
+                    (!samples.is_empty()).then(|| prom::TimeSeries {
+                        labels: s
+                            .labels
+                            .iter()
+                            .map(|(name, value)| prom::Label {
+                                name: name.clone(),
+                                value: value.clone(),
+                            })
+                            .collect(),
+                        samples,
+                        ..Default::default()
+                    })
+                })
+                .collect();
+            let body = prom::WriteRequest {
+                timeseries,
+                ..Default::default()
+            }
+            .encode_to_vec();
+            let compressed = snap::raw::Encoder::new().compress_vec(&body)?;
+            let r = http
+                .post(url)
+                .header("Content-Encoding", "snappy")
+                .header("Content-Type", "application/x-protobuf")
+                .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                .body(compressed)
+                .send()
+                .await
+                .with_context(|| format!("remote write to {url}"))?;
+            if !r.status().is_success() {
+                bail!(
+                    "remote write to {url}: {} {}",
+                    r.status(),
+                    r.text().await.unwrap_or_default()
+                );
+            }
+            from = to;
+        }
+        Ok(())
+    }
+}
+
+/// GETs `path` with `params` from `addr`; returns the whole JSON answer.
+pub async fn api(
+    http: &reqwest::Client,
+    addr: &str,
+    path: &str,
+    params: &[(&str, String)],
+) -> Result<Value> {
+    let url = format!("http://{addr}{path}");
+    let r = http.get(&url).query(params).send().await?;
+    r.json()
+        .await
+        .with_context(|| format!("GET {url} {params:?}"))
+}
+
+fn value_of(v: &Value) -> f64 {
+    match v.as_str() {
+        Some("NaN") => f64::NAN,
+        Some("+Inf") => f64::INFINITY,
+        Some("-Inf") => f64::NEG_INFINITY,
+        Some(s) => s.parse().unwrap_or(f64::NAN),
+        None => f64::NAN,
+    }
+}
+
+fn same_value(a: f64, b: f64) -> bool {
+    if a.is_nan() || b.is_nan() {
+        return a.is_nan() && b.is_nan();
+    }
+    if a.is_infinite() || b.is_infinite() {
+        return a == b;
+    }
+    a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+fn same_point(a: &Value, b: &Value) -> bool {
+    a[0].as_f64() == b[0].as_f64() && same_value(value_of(&a[1]), value_of(&b[1]))
+}
+
+fn metric_key(m: &Value) -> String {
+    let map: BTreeMap<String, String> = m
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    format!("{map:?}")
+}
+
+/// Compares Prometheus's answer (`want`) with ours (`got`); `ordered` when
+/// the order of an instant vector matters. Returns the first difference.
+pub fn compare(want: &Value, got: &Value, ordered: bool) -> Option<String> {
+    if want["status"] != got["status"] {
+        return Some(format!(
+            "status {} vs {} (prometheus error: {}, ours: {})",
+            want["status"], got["status"], want["error"], got["error"]
+        ));
+    }
+    if want["status"] != "success" {
+        return (want["errorType"] != got["errorType"]).then(|| {
+            format!(
+                "error type {} vs {} ({} / {})",
+                want["errorType"], got["errorType"], want["error"], got["error"]
+            )
+        });
+    }
+    let (w, g) = (&want["data"], &got["data"]);
+    if w["resultType"] != g["resultType"] {
+        return Some(format!(
+            "result type {} vs {}",
+            w["resultType"], g["resultType"]
+        ));
+    }
+    match w["resultType"].as_str() {
+        Some("scalar") | Some("string") => {
+            let ok = if w["resultType"] == "string" {
+                w["result"] == g["result"]
+            } else {
+                same_point(&w["result"], &g["result"])
+            };
+            (!ok).then(|| format!("{} vs {}", w["result"], g["result"]))
+        }
+        _ => {
+            let empty = Vec::new();
+            let wr = w["result"].as_array().unwrap_or(&empty);
+            let gr = g["result"].as_array().unwrap_or(&empty);
+            if wr.len() != gr.len() {
+                return Some(format!(
+                    "{} series vs {}: {} / {}",
+                    wr.len(),
+                    gr.len(),
+                    short(&w["result"]),
+                    short(&g["result"])
+                ));
+            }
+            let index = |r: &[Value]| -> BTreeMap<String, Value> {
+                r.iter()
+                    .map(|s| (metric_key(&s["metric"]), s.clone()))
+                    .collect()
+            };
+            if ordered {
+                let wk: Vec<String> = wr.iter().map(|s| metric_key(&s["metric"])).collect();
+                let gk: Vec<String> = gr.iter().map(|s| metric_key(&s["metric"])).collect();
+                if wk != gk {
+                    return Some(format!("order {wk:?} vs {gk:?}"));
+                }
+            }
+            let (wi, gi) = (index(wr), index(gr));
+            for (k, ws) in &wi {
+                let Some(gs) = gi.get(k) else {
+                    return Some(format!(
+                        "series {k} missing; ours: {:?}",
+                        gi.keys().collect::<Vec<_>>()
+                    ));
+                };
+                if let Some(wv) = ws.get("value") {
+                    if !same_point(wv, &gs["value"]) {
+                        return Some(format!("{k}: {wv} vs {}", gs["value"]));
+                    }
+                } else {
+                    let (wv, gv) = (
+                        ws["values"].as_array().unwrap_or(&empty),
+                        gs["values"].as_array().unwrap_or(&empty),
+                    );
+                    if wv.len() != gv.len() {
+                        return Some(format!(
+                            "{k}: {} points vs {}: {} / {}",
+                            wv.len(),
+                            gv.len(),
+                            short(&ws["values"]),
+                            short(&gs["values"])
+                        ));
+                    }
+                    if let Some((a, b)) = wv.iter().zip(gv).find(|(a, b)| !same_point(a, b)) {
+                        return Some(format!("{k}: {a} vs {b}"));
+                    }
+                }
+            }
+            None
+        }
+    }
+}
+
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 300 {
+        format!("{}...", &s[..300])
+    } else {
+        s
+    }
+}

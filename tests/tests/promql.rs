@@ -1,0 +1,343 @@
+//! PromQL differential suite (issue 12): real Prometheus 2.42 and the
+//! storage node hold the same samples (one remote-written dataset,
+//! `scrapegrid_tests::promql`), and every query of the corpus below is run
+//! against both, as instant queries at four times and as range queries
+//! with two steps; the answers must agree (same series and labels, values
+//! within 1e-9 relative, same error type). Every difference is printed;
+//! the only ones allowed are declared in [`DEVIATIONS`] with the reason.
+//! `PROMQL_PROBE='<query>'` prints both answers to that query first, for
+//! chasing a difference.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use scrapegrid_tests::prometheus::Prometheus;
+use scrapegrid_tests::promql::{api, compare, Dataset, STEPS, STEP_MS};
+use scrapegrid_tests::{free_addr, spawn_storage, wait_healthy};
+
+/// One evaluation: what it is, the API path, the parameters.
+type Run<'a> = (String, &'a str, Vec<(&'a str, String)>);
+
+/// Queries whose answers may differ, and why. Empty: none may.
+const DEVIATIONS: &[(&str, &str)] = &[];
+
+/// Returns the corpus: templates over counters, gauges, a histogram, `up`.
+fn corpus(at_s: f64) -> Vec<String> {
+    let mut q: Vec<String> = Vec::new();
+    let counters = [
+        "http_requests_total",
+        r#"http_requests_total{job="api"}"#,
+        r#"http_requests_total{instance="i1"}"#,
+    ];
+    let ranges = ["1m", "5m", "2m30s"];
+    for c in counters {
+        for f in [
+            "rate", "irate", "increase", "delta", "idelta", "resets", "changes", "deriv",
+        ] {
+            for r in ranges {
+                q.push(format!("{f}({c}[{r}])"));
+            }
+        }
+    }
+    for g in ["node_temp", "node_load"] {
+        for f in [
+            "avg_over_time",
+            "min_over_time",
+            "max_over_time",
+            "sum_over_time",
+            "count_over_time",
+            "stddev_over_time",
+            "stdvar_over_time",
+            "last_over_time",
+            "present_over_time",
+            "delta",
+            "deriv",
+            "changes",
+            "resets",
+            "idelta",
+        ] {
+            for r in ranges {
+                q.push(format!("{f}({g}[{r}])"));
+            }
+        }
+        for phi in ["0", "0.25", "0.9", "1", "-1", "2"] {
+            q.push(format!("quantile_over_time({phi}, {g}[5m])"));
+        }
+        q.push(format!("predict_linear({g}[5m], 300)"));
+        q.push(format!("predict_linear({g}[10m], -60)"));
+        q.push(format!("holt_winters({g}[5m], 0.3, 0.6)"));
+        q.push(format!("holt_winters({g}[10m], 0.9, 0.1)"));
+        for f in [
+            "abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "sgn", "deg", "rad",
+            "cos", "sin", "tan", "acos", "asin", "atan", "cosh", "sinh", "tanh", "acosh", "asinh",
+            "atanh",
+        ] {
+            q.push(format!("{f}({g})"));
+        }
+        q.push(format!("round({g})"));
+        q.push(format!("round({g}, 0.5)"));
+        q.push(format!("round({g}, 0.1)"));
+        q.push(format!("clamp({g}, 0, 15)"));
+        q.push(format!("clamp({g}, 15, 0)"));
+        q.push(format!("clamp_min({g}, 15)"));
+        q.push(format!("clamp_max({g}, 0.5)"));
+        q.push(format!("timestamp({g})"));
+        q.push(format!("sort({g})"));
+        q.push(format!("sort_desc({g})"));
+        q.push(format!("-{g}"));
+        q.push(format!("{g} offset 5m"));
+        q.push(format!("{g} offset -2m"));
+        q.push(format!("{g} @ {at_s}"));
+        q.push(format!("{g} @ start()"));
+        q.push(format!("{g} @ end()"));
+        q.push(format!("sum({g} @ end())"));
+        q.push(format!("max_over_time({g}[3m] @ {at_s})"));
+    }
+    for agg in [
+        "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar",
+    ] {
+        q.push(format!("{agg}(node_temp)"));
+        q.push(format!("{agg} by (job) (http_requests_total)"));
+        q.push(format!(
+            "{agg} without (instance) (rate(http_requests_total[5m]))"
+        ));
+        q.push(format!(
+            "{agg} by (instance, code) (increase(http_requests_total[2m]))"
+        ));
+        q.push(format!("{agg} by (__name__) ({{job=\"node\"}})"));
+        q.push(format!("{agg} without () (up)"));
+    }
+    for k in ["1", "2", "10", "0", "-1"] {
+        q.push(format!("topk({k}, node_temp)"));
+        q.push(format!("bottomk({k}, node_temp)"));
+        q.push(format!(
+            "topk by (job) ({k}, rate(http_requests_total[5m]))"
+        ));
+    }
+    for phi in ["0", "0.5", "0.9", "1", "1.5", "-0.5"] {
+        q.push(format!("quantile({phi}, node_temp)"));
+        q.push(format!(
+            "quantile by (job) ({phi}, rate(http_requests_total[5m]))"
+        ));
+    }
+    q.push(r#"count_values("v", up)"#.into());
+    q.push(r#"count_values by (job) ("v", up)"#.into());
+    q.push(r#"count_values("x", round(node_temp))"#.into());
+    for op in ["+", "-", "*", "/", "%", "^", "atan2"] {
+        q.push(format!("node_temp {op} 3"));
+        q.push(format!("3 {op} node_load"));
+        q.push(format!("node_temp {op} on(instance) node_load"));
+        q.push(format!("node_temp {op} ignoring(job) node_load"));
+    }
+    for op in ["==", "!=", ">", "<", ">=", "<="] {
+        q.push(format!("node_temp {op} 20"));
+        q.push(format!("20 {op} node_temp"));
+        q.push(format!("node_temp {op} bool 20"));
+        q.push(format!("node_temp {op} on(instance) node_load"));
+        q.push(format!("node_temp {op} bool on(instance) node_load"));
+        q.push(format!("1 {op} bool 2"));
+    }
+    q.extend(
+        [
+            "http_requests_total / on(instance) group_left up",
+            "up * on(instance) group_right http_requests_total",
+            "http_requests_total * on(instance) group_left(version) build_info",
+            "rate(http_requests_total[5m]) / ignoring(code, method) group_left sum without (code, method) (rate(http_requests_total[5m]))",
+            "sum by (instance) (rate(http_requests_total[5m])) / on(instance) up",
+            "http_requests_total / on(instance) up",
+            "up / on(job) http_requests_total",
+            "http_requests_total + up",
+            "up and on(instance) node_temp",
+            "up and node_temp",
+            "node_temp or up",
+            "node_temp or on(instance) up",
+            "node_temp unless on(instance) up",
+            "up unless up",
+            "(up == 0) or (up * 2)",
+            "sum(rate(http_requests_total[5m])) by (code) > bool 0.1",
+            "histogram_quantile(0.9, sum by (le) (rate(req_duration_seconds_bucket[5m])))",
+            "histogram_quantile(0.5, req_duration_seconds_bucket)",
+            "histogram_quantile(0.9, rate(req_duration_seconds_bucket[5m]))",
+            "rate(req_duration_seconds_sum[5m]) / rate(req_duration_seconds_count[5m])",
+            "max_over_time(rate(http_requests_total[1m])[10m:1m])",
+            "avg_over_time(node_temp[5m:30s])",
+            "min_over_time(sum(node_temp)[7m:])",
+            "rate(http_requests_total[5m:1m])",
+            "max_over_time(deriv(node_temp[3m])[15m:2m] offset 5m)",
+            "sum_over_time(up[10m:45s])",
+            "rate(http_requests_total[5m] offset 10m)",
+            "vector(1)",
+            "vector(time())",
+            "scalar(sum(node_temp))",
+            "scalar(node_temp)",
+            "time()",
+            "pi()",
+            "timestamp(sum(node_temp))",
+            "absent(nonexistent)",
+            "absent(node_temp)",
+            r#"absent(nonexistent{job="x", instance=~"y"})"#,
+            r#"absent(nonexistent{job="x", job="y"})"#,
+            "absent_over_time(nonexistent[5m])",
+            "absent_over_time(node_temp[5m])",
+            r#"absent_over_time(http_requests_total{instance="i2"}[1m])"#,
+            r#"label_replace(up, "foo", "$1-x", "instance", "i(.*)")"#,
+            r#"label_replace(up, "foo", "$1", "instance", "nomatch")"#,
+            r#"label_replace(up, "instance", "", "instance", ".*")"#,
+            r#"label_join(up, "x", "-", "job", "instance")"#,
+            r#"label_join(up, "job", "", "nonexistent")"#,
+            "day_of_week()",
+            "day_of_month()",
+            "day_of_year()",
+            "days_in_month()",
+            "hour()",
+            "minute()",
+            "month()",
+            "year()",
+            "hour(timestamp(up))",
+            "day_of_week(vector(1e9))",
+            "days_in_month(vector(951782400))",
+            "1",
+            "1 + 2 * 3",
+            "-(-1)",
+            "2 ^ 3 ^ 2",
+            "-2 ^ 2",
+            "1 / 0",
+            "-1 / 0",
+            "0 / 0",
+            "5 % 0",
+            "5 % -3",
+            "-5 % 3",
+            r#""a string""#,
+            "node_temp[5m]",
+            "rate(node_temp)",
+            "holt_winters(node_temp[5m], 2, 0.5)",
+            "sum(node_temp[5m])",
+            "nonexistent",
+            "rate(nonexistent[5m])",
+            "sum(nonexistent)",
+            r#"{__name__=~"node_.*", instance="i1"}"#,
+            r#"{job="api", __name__!="up"}"#,
+            "count(http_requests_total offset 20m)",
+            "changes(up[15m])",
+            "resets(http_requests_total[50m])",
+            "increase(http_requests_total[50m])",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    q
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_node_answers_promql_as_prometheus() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, "global: {}\n")?;
+    let prometheus =
+        Prometheus::start_with(&config, &["--web.enable-remote-write-receiver"]).await?;
+    let (grpc, http_addr) = (free_addr(), free_addr());
+    let (_storage, _) = spawn_storage(dir.path(), &grpc, &http_addr)?;
+    let http = reqwest::Client::new();
+    wait_healthy(&http, &http_addr).await?;
+
+    // Fifty minutes of data ending a few minutes ago, on a minute boundary.
+    let now = scrapegrid_tests::audit::now_ms();
+    let t0 = (now - 55 * 60_000) / 60_000 * 60_000;
+    let data = Dataset::generate(t0);
+    data.push(
+        &http,
+        &format!("http://{}/api/v1/write", prometheus.addr),
+        10,
+    )
+    .await
+    .context("writing to prometheus")?;
+    data.push(&http, &format!("http://{http_addr}/api/v1/write"), 10)
+        .await
+        .context("writing to the storage node")?;
+    let end = t0 + STEPS * STEP_MS;
+    let secs = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
+    let at_s = (t0 + 20 * 60_000) as f64 / 1000.0;
+    let queries = corpus(at_s);
+    let instants = [
+        t0 + 15 * 60_000 + 7_300,
+        t0 + 31 * 60_000,
+        end - 1_000,
+        end + 3 * 60_000 + 500,
+    ];
+    let ranges = [
+        (t0 + 10 * 60_000, end + 2 * 60_000, "60"),
+        (t0 + 20 * 60_000 + 3_000, t0 + 40 * 60_000, "37"),
+    ];
+
+    if let Ok(probe) = std::env::var("PROMQL_PROBE") {
+        for (path, params) in [(
+            "/api/v1/query",
+            vec![("query", probe.clone()), ("time", secs(t0 + 31 * 60_000))],
+        )] {
+            let want = api(&http, &prometheus.addr, path, &params).await?;
+            let got = api(&http, &http_addr, path, &params).await?;
+            println!("PROBE prometheus: {want}\nPROBE ours:       {got}");
+        }
+    }
+    let mut compared = 0;
+    let mut differences = Vec::new();
+    let mut declared = Vec::new();
+    for q in &queries {
+        let ordered = q.starts_with("sort");
+        let mut runs: Vec<Run<'_>> = Vec::new();
+        for t in instants {
+            runs.push((
+                format!("instant @{}", secs(t)),
+                "/api/v1/query",
+                vec![("query", q.clone()), ("time", secs(t))],
+            ));
+        }
+        for (s, e, step) in ranges {
+            runs.push((
+                format!("range {}..{} step {step}", secs(s), secs(e)),
+                "/api/v1/query_range",
+                vec![
+                    ("query", q.clone()),
+                    ("start", secs(s)),
+                    ("end", secs(e)),
+                    ("step", step.to_string()),
+                ],
+            ));
+        }
+        for (what, path, params) in runs {
+            let want = api(&http, &prometheus.addr, path, &params).await?;
+            let got = api(&http, &http_addr, path, &params).await?;
+            compared += 1;
+            if let Some(diff) = compare(&want, &got, ordered) {
+                let line = format!("{q}  [{what}]: {diff}");
+                match DEVIATIONS.iter().find(|(d, _)| q.contains(d)) {
+                    Some(_) => declared.push(line),
+                    None => differences.push(line),
+                }
+            }
+        }
+    }
+    println!(
+        "promql differential: {} queries, {compared} evaluations compared, {} differ ({} declared)",
+        queries.len(),
+        differences.len() + declared.len(),
+        declared.len()
+    );
+    for d in &differences {
+        println!("DIFF {d}");
+    }
+    for d in &declared {
+        println!("DECLARED {d}");
+    }
+    assert!(compared >= 500, "at least 500 evaluations");
+    assert!(
+        differences.is_empty(),
+        "{} of {compared} evaluations differ from Prometheus 2.42 (first: {})",
+        differences.len(),
+        differences[0]
+    );
+    drop(prometheus);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(())
+}
