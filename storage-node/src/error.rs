@@ -20,6 +20,9 @@ pub enum Error {
     /// argument value, too many samples): Prometheus's `execution` error.
     #[error("{0}")]
     Execution(String),
+    /// A query ran past its deadline (`query.timeout`).
+    #[error("query timed out in {0}")]
+    QueryTimeout(&'static str),
     /// The writer thread has stopped (shutdown, or an earlier sync failure).
     #[error("writer is not running: {0}")]
     WriterUnavailable(String),
@@ -41,6 +44,7 @@ impl From<Error> for tonic::Status {
         match err {
             Error::InvalidMatchers(_) | Error::BadData(_) => tonic::Status::invalid_argument(msg),
             Error::Execution(_) => tonic::Status::failed_precondition(msg),
+            Error::QueryTimeout(_) => tonic::Status::deadline_exceeded(msg),
             Error::WriterUnavailable(_) | Error::ShuttingDown => tonic::Status::unavailable(msg),
             Error::Storage(_) | Error::Corrupt { .. } | Error::Io(_) | Error::Transport(_) => {
                 tonic::Status::internal(msg)

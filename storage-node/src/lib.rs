@@ -73,6 +73,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// How long one HTTP API query may run (Prometheus's `query.timeout`).
     pub query_timeout: Duration,
+    /// How PromQL evaluates (`query.lookback-delta`, `query.max-samples`).
+    pub query: query::engine::EngineOptions,
     /// What retention keeps and how often it runs.
     pub retention: retention::RetentionConfig,
     /// Samples up to this much older than the newest written are accepted
@@ -90,6 +92,7 @@ impl Config {
             data_dir: data_dir.into(),
             shutdown_timeout: Duration::from_secs(20),
             query_timeout: Duration::from_secs(120),
+            query: query::engine::EngineOptions::default(),
             retention: retention::RetentionConfig::default(),
             out_of_order_time_window: Duration::ZERO,
             max_exemplars: exemplars::DEFAULT_MAX_EXEMPLARS,
@@ -157,6 +160,7 @@ pub async fn run(
         metrics: metrics_handle.clone(),
         shutdown: stop.clone(),
         query_timeout: config.query_timeout,
+        engine: config.query,
         writer,
     });
     let http_server = axum::serve(http_listener, router)

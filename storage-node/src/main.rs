@@ -40,6 +40,16 @@ struct Args {
     /// `storage.exemplars.max_exemplars`; 0 keeps none).
     #[arg(long = "storage.exemplars.max-exemplars", default_value_t = storage_node::exemplars::DEFAULT_MAX_EXEMPLARS)]
     max_exemplars: usize,
+    /// Maximum time a query may take before it is aborted.
+    #[arg(long = "query.timeout", default_value = "2m", value_parser = parse_duration)]
+    query_timeout: Duration,
+    /// How far back an instant selector looks for a sample; a series whose
+    /// last sample is older is absent.
+    #[arg(long = "query.lookback-delta", default_value = "5m", value_parser = parse_duration)]
+    lookback_delta: Duration,
+    /// Maximum number of samples a single query may load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    max_samples: usize,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -71,6 +81,9 @@ async fn main() -> anyhow::Result<()> {
     };
     config.out_of_order_time_window = args.out_of_order_time_window;
     config.max_exemplars = args.max_exemplars;
+    config.query_timeout = args.query_timeout;
+    config.query.lookback_ms = args.lookback_delta.as_millis() as i64;
+    config.query.max_samples = args.max_samples;
     let deadline = config.shutdown_timeout + EXIT_GRACE;
     let shutdown = CancellationToken::new();
     let node = storage_node::run(config, grpc, http, shutdown.clone());

@@ -296,6 +296,24 @@ async fn check_http(node: &Node) {
         body["error"].as_str().unwrap().contains("unknown function"),
         "{body}"
     );
+    // Clients such as Grafana detect a Prometheus API by its build info.
+    let (code, body) = get(node, "/api/v1/status/buildinfo").await;
+    assert_eq!(
+        (code, body["data"]["version"].as_str()),
+        (200, Some("2.42.0"))
+    );
+    // PromQL beyond selectors.
+    let (code, body) = get(
+        node,
+        &format!(
+            "/api/v1/query?query=sum%20by%20(job)%20(up)&time={}",
+            (T0 + 10_000) / 1000
+        ),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["result"][0]["metric"], json!({"job": "node"}));
+    assert_eq!(body["data"]["result"][0]["value"][1], "1");
     let (code, body) = get(node, "/api/v1/series").await;
     assert_eq!(
         (code, body["error"].as_str()),

@@ -47,6 +47,8 @@ pub struct ApiState {
     /// Cancelled at shutdown: `/-/ready` then answers 503.
     pub shutdown: CancellationToken,
     pub query_timeout: Duration,
+    /// How PromQL evaluates.
+    pub engine: crate::query::engine::EngineOptions,
     /// Takes remote writes ([`remote`]).
     pub writer: WriterHandle,
 }
@@ -68,6 +70,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/write", post(remote::write))
         .route("/api/v1/read", post(remote::read))
+        .route("/api/v1/status/buildinfo", get(buildinfo))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
@@ -117,6 +120,7 @@ impl From<Error> for ApiError {
         let kind = match &err {
             Error::BadData(_) | Error::InvalidMatchers(_) => ErrorKind::BadData,
             Error::Execution(_) => ErrorKind::Execution,
+            Error::QueryTimeout(_) => ErrorKind::Timeout,
             Error::ShuttingDown | Error::WriterUnavailable(_) => ErrorKind::Unavailable,
             Error::Storage(_) | Error::Corrupt { .. } | Error::Io(_) | Error::Transport(_) => {
                 ErrorKind::Internal
@@ -217,11 +221,22 @@ fn parse_query(p: &Params) -> Result<query::Expr, ApiError> {
 async fn instant_query(State(state): State<ApiState>, p: Params) -> Result<Response, ApiError> {
     let t = time_param(&p, "time", now_ms())?;
     let expr = parse_query(&p)?;
+    let opts = state.engine.with_timeout(state.query_timeout);
     let value = blocking(&state, move |db| {
-        Ok(query::eval_instant(&DbSource::new(db), &expr, t)?)
+        Ok(query::eval_instant(&DbSource::new(db), opts, &expr, t)?)
     })
     .await?;
     Ok(success(&json::query_data(&value)))
+}
+
+/// `/api/v1/status/buildinfo`, so that Grafana and other clients detect a
+/// Prometheus API of the version whose semantics this one follows.
+async fn buildinfo() -> Response {
+    success(&format!(
+        r#"{{"version":"{}","revision":"scrapegrid-{}","branch":"","buildUser":"","buildDate":"","goVersion":""}}"#,
+        crate::query::PROMETHEUS_VERSION,
+        env!("CARGO_PKG_VERSION")
+    ))
 }
 
 async fn range_query(State(state): State<ApiState>, p: Params) -> Result<Response, ApiError> {
@@ -249,8 +264,9 @@ async fn range_query(State(state): State<ApiState>, p: Params) -> Result<Respons
         ));
     }
     let expr = parse_query(&p)?;
+    let opts = state.engine.with_timeout(state.query_timeout);
     let value = blocking(&state, move |db| {
-        match query::eval_range(&DbSource::new(db), &expr, start, end, step) {
+        match query::eval_range(&DbSource::new(db), opts, &expr, start, end, step) {
             // A result type a range query cannot have is a bad parameter;
             // anything else failed while it ran.
             Err(e @ crate::error::Error::BadData(_)) => Err(ApiError::invalid_param("query", e)),

@@ -31,38 +31,42 @@ pub enum Value {
 pub use super::engine::instant_value;
 
 /// Evaluates `expr` at `t` (an instant query).
-pub fn eval_instant(src: &dyn SeriesSource, expr: &Expr, t: i64) -> Result<Value> {
-    Ok(
-        match engine::evaluate(src, EngineOptions::default(), expr, t, t, 1)? {
-            engine::Value::Scalar(v) => Value::Scalar(Sample { t, v: v[0] }),
-            engine::Value::String(s) => Value::String(t, s),
-            engine::Value::Vector(series) => Value::Vector(
-                series
-                    .into_iter()
-                    .filter_map(|s| {
-                        let v = s.points.first()?.v;
-                        Some((s.labels, Sample { t, v }))
-                    })
-                    .collect(),
-            ),
-            engine::Value::Matrix(series) => {
-                Value::Matrix(series.into_iter().map(|s| (s.labels, s.points)).collect())
-            }
-        },
-    )
+pub fn eval_instant(
+    src: &dyn SeriesSource,
+    opts: EngineOptions,
+    expr: &Expr,
+    t: i64,
+) -> Result<Value> {
+    Ok(match engine::evaluate(src, opts, expr, t, t, 1)? {
+        engine::Value::Scalar(v) => Value::Scalar(Sample { t, v: v[0] }),
+        engine::Value::String(s) => Value::String(t, s),
+        engine::Value::Vector(series) => Value::Vector(
+            series
+                .into_iter()
+                .filter_map(|s| {
+                    let v = s.points.first()?.v;
+                    Some((s.labels, Sample { t, v }))
+                })
+                .collect(),
+        ),
+        engine::Value::Matrix(series) => {
+            Value::Matrix(series.into_iter().map(|s| (s.labels, s.points)).collect())
+        }
+    })
 }
 
 /// Evaluates `expr` at every step from `start` to `end` (a range query).
 /// The caller has checked that `start <= end` and `step > 0`.
 pub fn eval_range(
     src: &dyn SeriesSource,
+    opts: EngineOptions,
     expr: &Expr,
     start: i64,
     end: i64,
     step: i64,
 ) -> Result<Value> {
     let mut out: Vec<(Labels, Vec<Sample>)> =
-        match engine::evaluate(src, EngineOptions::default(), expr, start, end, step)? {
+        match engine::evaluate(src, opts, expr, start, end, step)? {
             engine::Value::Scalar(v) => {
                 let points = (0..)
                     .map(|i: i64| start + i * step)
@@ -160,7 +164,9 @@ mod tests {
     #[test]
     fn instant_queries() {
         let src = source();
-        let eval = |q: &str, t: i64| eval_instant(&src, &parse(q).unwrap(), t).unwrap();
+        let eval = |q: &str, t: i64| {
+            eval_instant(&src, EngineOptions::default(), &parse(q).unwrap(), t).unwrap()
+        };
         let Value::Vector(v) = eval("up", MIN) else {
             panic!()
         };
@@ -189,19 +195,34 @@ mod tests {
     #[test]
     fn range_queries() {
         let src = source();
-        let Value::Matrix(m) = eval_range(&src, &parse("up").unwrap(), 0, 3 * MIN, MIN).unwrap()
-        else {
+        let Value::Matrix(m) = eval_range(
+            &src,
+            EngineOptions::default(),
+            &parse("up").unwrap(),
+            0,
+            3 * MIN,
+            MIN,
+        )
+        .unwrap() else {
             panic!()
         };
         assert_eq!(m[0].1, [s(0, 1.0), s(MIN, 0.0)], "stale from 2m on");
         assert_eq!(m[1].1, [s(MIN, 5.0), s(2 * MIN, 5.0), s(3 * MIN, 5.0)]);
-        let Value::Matrix(m) = eval_range(&src, &parse("3").unwrap(), 0, 10, 5).unwrap() else {
+        let Value::Matrix(m) = eval_range(
+            &src,
+            EngineOptions::default(),
+            &parse("3").unwrap(),
+            0,
+            10,
+            5,
+        )
+        .unwrap() else {
             panic!()
         };
         assert_eq!(m, [(Labels::new(), vec![s(0, 3.0), s(5, 3.0), s(10, 3.0)])]);
         for q in ["up[5m]", r#""x""#] {
             assert!(matches!(
-                eval_range(&src, &parse(q).unwrap(), 0, 10, 5),
+                eval_range(&src, EngineOptions::default(), &parse(q).unwrap(), 0, 10, 5),
                 Err(Error::BadData(_))
             ));
         }

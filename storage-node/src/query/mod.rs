@@ -14,3 +14,7 @@ pub use eval::{eval_instant, eval_range, Value, LOOKBACK_DELTA_MS};
 pub use promql::parse;
 pub use promql_parser::parser::Expr;
 pub use select::{DbSource, Series, SeriesSource};
+
+/// The Prometheus version whose PromQL and API semantics the storage node
+/// follows (what `/api/v1/status/buildinfo` reports).
+pub const PROMETHEUS_VERSION: &str = "2.42.0";

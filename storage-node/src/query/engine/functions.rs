@@ -647,6 +647,7 @@ impl Evaluator<'_> {
         let mut total = 0usize;
         let mut step_scalars = vec![0.0; scalars.len()];
         for s in series {
+            self.check_deadline()?;
             let mut points = Vec::new();
             for (k, &ts) in steps.iter().enumerate() {
                 let window_points = window.points(&s.points, ts);

@@ -63,6 +63,18 @@ pub struct EngineOptions {
     pub default_subquery_step_ms: i64,
     /// The most points a query may hold at once.
     pub max_samples: usize,
+    /// When the evaluation gives up (`query.timeout`), if ever.
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl EngineOptions {
+    /// These options with a deadline `timeout` from now.
+    pub fn with_timeout(self, timeout: std::time::Duration) -> Self {
+        Self {
+            deadline: std::time::Instant::now().checked_add(timeout),
+            ..self
+        }
+    }
 }
 
 impl Default for EngineOptions {
@@ -71,6 +83,7 @@ impl Default for EngineOptions {
             lookback_ms: 5 * 60 * 1000,
             default_subquery_step_ms: 60_000,
             max_samples: 50_000_000,
+            deadline: None,
         }
     }
 }
@@ -263,6 +276,7 @@ impl<'a> Evaluator<'a> {
         let mut out = Vec::new();
         let mut total = 0usize;
         for s in self.select(vs, lo, hi, lookback)? {
+            self.check_deadline()?;
             let points: Vec<Sample> = self
                 .steps()
                 .filter_map(|t| {
@@ -280,6 +294,16 @@ impl<'a> Evaluator<'a> {
             }
         }
         Ok(Value::Vector(out))
+    }
+
+    /// Fails once the query's deadline has passed.
+    fn check_deadline(&self) -> Result<()> {
+        match self.opts.deadline {
+            Some(d) if std::time::Instant::now() >= d => {
+                Err(Error::QueryTimeout("expression evaluation"))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn check_samples(&self, n: usize) -> Result<()> {
@@ -400,6 +424,7 @@ impl<'a> Evaluator<'a> {
         let mut total = 0usize;
         let mut step_args: Vec<StepArg<'_>> = Vec::with_capacity(args.len());
         for (i, &t) in steps.iter().enumerate() {
+            self.check_deadline()?;
             step_args.clear();
             for (a, pv) in args.iter().zip(&per_step) {
                 step_args.push(match (a, pv) {

@@ -380,3 +380,38 @@ fn subquery_windows_are_closed_at_both_ends() {
     let got: Vec<i64> = m[0].points.iter().map(|p| p.t / S).collect();
     assert_eq!(got, [60, 75, 90, 105, 120]);
 }
+
+#[test]
+fn lookback_max_samples_and_deadline_options() {
+    let src = data();
+    let eval = |q: &str, opts: EngineOptions, start: i64, end: i64| {
+        evaluate(&src, opts, &parse(q).unwrap(), start * S, end * S, 30 * S)
+    };
+    let short = EngineOptions {
+        lookback_ms: 10 * S,
+        ..EngineOptions::default()
+    };
+    // temp{c}'s sample at 60 s is 15 s old at 75 s: beyond a 10 s lookback.
+    let Value::Vector(v) = eval(r#"temp{instance="c"}"#, short, 75, 75).unwrap() else {
+        panic!()
+    };
+    assert!(v.is_empty(), "{v:?}");
+    let Value::Vector(v) = eval(r#"temp{instance="c"}"#, EngineOptions::default(), 75, 75).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(v.len(), 1);
+    let few = EngineOptions {
+        max_samples: 3,
+        ..EngineOptions::default()
+    };
+    let err = eval("temp", few, 0, 150).unwrap_err();
+    assert!(
+        matches!(err, Error::Execution(ref m) if m == "query processing would load too many samples into memory in query execution"),
+        "{err}"
+    );
+    let late = EngineOptions::default().with_timeout(std::time::Duration::ZERO);
+    let err = eval("sum(temp)", late, 0, 150).unwrap_err();
+    assert!(matches!(err, Error::QueryTimeout(_)), "{err}");
+    assert_eq!(err.to_string(), "query timed out in expression evaluation");
+}
