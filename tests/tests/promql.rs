@@ -1,7 +1,7 @@
 //! PromQL differential suite (issue 12): real Prometheus 2.42 and the
 //! storage node hold the same samples (one remote-written dataset,
 //! `scrapegrid_tests::promql`), and every query of the corpus below is run
-//! against both, as instant queries at four times and as range queries
+//! against both, as instant queries at five times and as range queries
 //! with two steps; the answers must agree (same series and labels, values
 //! within 1e-9 relative, same error type). Every difference is printed;
 //! the only ones allowed are declared in [`DEVIATIONS`] with the reason.
@@ -226,6 +226,7 @@ fn corpus(at_s: f64) -> Vec<String> {
         .iter()
         .map(|s| s.to_string()),
     );
+    q.extend(edge_cases(at_s));
     q
 }
 
@@ -261,6 +262,8 @@ async fn storage_node_answers_promql_as_prometheus() -> Result<()> {
     let queries = corpus(at_s);
     let instants = [
         t0 + 15 * 60_000 + 7_300,
+        // node_temp{instance="i2"} is NaN here.
+        t0 + 25 * 60_000 + 1_000,
         t0 + 31 * 60_000,
         end - 1_000,
         end + 3 * 60_000 + 500,
@@ -340,4 +343,128 @@ async fn storage_node_answers_promql_as_prometheus() -> Result<()> {
     drop(prometheus);
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())
+}
+
+/// Edge cases: NaN in aggregations, matching corner cases, ranges at the
+/// sample interval, labels set by functions, nested subqueries, parse errors.
+fn edge_cases(at_s: f64) -> Vec<String> {
+    let mut q: Vec<String> = [
+        "sum by (job) (node_temp) > 100",
+        "count(count by (job) (up))",
+        "avg(node_temp) by (job)",
+        "sum without (job, instance) (http_requests_total)",
+        "group by (job) (node_temp)",
+        "stddev by (job, instance, code, method) (http_requests_total)",
+        "topk(scalar(vector(2)), node_temp)",
+        "quantile(scalar(up), node_temp)",
+        "quantile(0/0, node_temp)",
+        r#"count_values("le", node_temp)"#,
+        r#"count_values("v", node_temp * 0 + 1)"#,
+        "max(node_temp)",
+        "min(node_temp)",
+        "topk(4, node_temp)",
+        "bottomk(4, node_temp)",
+        "sort(node_temp)",
+        "sort_desc(-node_temp)",
+        "node_temp == node_temp",
+        "node_temp > node_load",
+        "node_temp > bool node_load",
+        "up == bool 1",
+        "up != 0",
+        "(node_temp > 20) + 1",
+        "node_temp / 0",
+        "0 / node_temp",
+        "up + on() vector(1)",
+        "up + on() group_left vector(1)",
+        "vector(1) + on() group_right up",
+        "sum(up) + sum(node_temp)",
+        "scalar(up) * up",
+        "-node_temp * -1",
+        "up > 0.5 unless up < 0.5",
+        "node_temp % 3 == bool 0",
+        "node_load atan2 node_temp",
+        "http_requests_total > on(instance, job) group_left node_temp",
+        "http_requests_total * ignoring(code, method) group_left up",
+        "sum by (instance) (http_requests_total) * on(instance) group_right sum by (instance, job) (up)",
+        "rate(node_temp[5m])",
+        "increase(up[10m])",
+        "irate(node_load[1m])",
+        "delta(node_temp[30s])",
+        "rate(http_requests_total[20s])",
+        "rate(http_requests_total[15s])",
+        "increase(http_requests_total[15s])",
+        "deriv(up[5m])",
+        "predict_linear(up[5m], 100)",
+        "holt_winters(up[5m], 0.5, 0.5)",
+        "changes(node_temp[50m])",
+        "timestamp(node_temp offset 1m)",
+        "timestamp(rate(http_requests_total[5m]))",
+        r#"label_replace(node_temp, "dst", "$1$1", "instance", "(.)(.)")"#,
+        r#"label_replace(node_temp, "dst", "${1}x$2", "instance", "(.)(.)")"#,
+        r#"label_replace(node_temp, "__name__", "renamed", "instance", "i0")"#,
+        r#"label_replace(node_temp, "1bad", "x", "instance", ".*")"#,
+        r#"label_replace(node_temp, "dst", "x", "instance", "(")"#,
+        r#"label_join(node_temp, "1bad", ",", "job")"#,
+        r#"label_join(node_temp, "dst", ",", "instance", "job", "instance")"#,
+        "sort_desc(http_requests_total)",
+        "sqrt(-node_temp)",
+        "ln(0 * node_temp)",
+        "exp(node_temp * 100)",
+        "absent(sum(nonexistent))",
+        "absent(rate(nonexistent[5m]))",
+        "vector(scalar(sum(up)))",
+        r#"histogram_quantile(0.5, rate(req_duration_seconds_bucket{instance="i0"}[1m]))"#,
+        "histogram_quantile(0.9, sum by (le, instance) (rate(req_duration_seconds_bucket[2m])))",
+        "histogram_quantile(0.5, node_temp)",
+        "histogram_quantile(0.5, sum by (le) (req_duration_seconds_bucket))",
+        "month(vector(1e10))",
+        "year(node_temp * 1e7)",
+        "day_of_month(node_temp * 86400)",
+        "clamp_min(node_temp, 0/0)",
+        "round(node_temp, -1)",
+        "round(node_temp, 3)",
+        "rate(http_requests_total[5m:30s] offset 3m)",
+        "max_over_time(avg_over_time(node_temp[2m:30s])[6m:1m])",
+        "time() - 100",
+        "scalar(vector(1)) + time()",
+        "vector(1) > bool 2",
+        "(1 > bool 2) + 3",
+        "sum(",
+        "node_temp{",
+        "rate(node_temp[5m]",
+        "1 +",
+        "node_temp > 1 bool",
+        "node_temp offset",
+        "rate(http_requests_total)",
+        "sum by (job) (1)",
+        "topk(node_temp, 2)",
+        r#"label_replace(node_temp, "a", "b")"#,
+        "1 > 2",
+        "node_temp and 1",
+        "-\"str\"",
+        "time(1)",
+        "up[5m:1m][10m:2m]",
+        "max_over_time(up[5m:1m][10m:2m])",
+        "quantile_over_time(0.5, http_requests_total[10m:1m])",
+        "last_over_time(node_temp[3m] offset 1m)",
+        "present_over_time(nonexistent[5m])",
+        "count_over_time(http_requests_total[50m])",
+        "avg_over_time(node_temp[50m])",
+        "stddev_over_time(http_requests_total[10m])",
+        "sum(rate(http_requests_total[5m])) by (job) / ignoring(job) group_left sum(rate(http_requests_total[5m]))",
+        "up offset 50m",
+        "up offset 1h",
+        "topk(1e30, node_temp)",
+        "topk(0/0, node_temp)",
+        "bottomk(-1e30, node_temp)",
+        "topk(2.9, node_temp)",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    q.push(format!("max_over_time(node_temp[10m:1m] @ {at_s})"));
+    q.push("sum_over_time(node_temp[2m:] @ start())".into());
+    q.push(format!("rate(http_requests_total[5m] @ {at_s} offset 1m)"));
+    q.push(format!("timestamp(node_temp @ {at_s})"));
+    q
 }

@@ -36,6 +36,22 @@ fn format_float(v: f64) -> String {
     }
 }
 
+/// Go's `%v` of a float64: the shortest representation, with an exponent
+/// from 1e21 on (and below 1e-4).
+fn go_v(v: f64) -> String {
+    let a = v.abs();
+    if v.is_finite() && a != 0.0 && !(1e-4..1e21).contains(&a) {
+        let e = format!("{v:e}");
+        match e.split_once('e') {
+            Some((m, x)) if x.starts_with('-') => format!("{m}e-{:0>2}", &x[1..]),
+            Some((m, x)) => format!("{m}e+{x:0>2}"),
+            None => e,
+        }
+    } else {
+        format_float(v)
+    }
+}
+
 /// The φ-quantile of `values`, as Prometheus's `quantile`.
 pub(super) fn quantile(q: f64, values: &mut [f64]) -> f64 {
     if values.is_empty() {
@@ -127,10 +143,11 @@ fn aggregation(
     let mut k: i64 = 0;
     if op == token::T_TOPK || op == token::T_BOTTOMK {
         let f = scalar(param)?;
-        if !(-9.223_372_036_854_776e18..=9.223_372_036_854_775e18).contains(&f) || f.is_nan() {
+        // Prometheus's convertibleToInt64 (NaN fails it).
+        if !(-9_223_372_036_854_775_808.0..=9_223_372_036_854_774_784.0).contains(&f) {
             return Err(execution(format!(
                 "Scalar value {} overflows int64",
-                format_float(f)
+                go_v(f)
             )));
         }
         k = f as i64;

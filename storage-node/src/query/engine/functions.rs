@@ -311,7 +311,7 @@ struct Civil {
 }
 
 fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
 }
 
 fn days_in_month(y: i64, m: i64) -> i64 {
@@ -323,34 +323,76 @@ fn days_in_month(y: i64, m: i64) -> i64 {
     }
 }
 
-/// The calendar time of `seconds` since the epoch (truncated toward zero,
-/// as Go's `int64(v)`); `None` for NaN or out of range.
-fn civil(seconds: f64) -> Option<Civil> {
-    if !seconds.is_finite() || seconds.abs() > 1e15 {
-        return None;
+/// Go's `int64(v)` on amd64: truncation, and the "integer indefinite"
+/// (the smallest int64) for NaN and values out of range.
+fn go_int64(v: f64) -> i64 {
+    // 2^63 is exactly representable; the range is [-2^63, 2^63).
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if v.is_nan() || !(-TWO_63..TWO_63).contains(&v) {
+        i64::MIN
+    } else {
+        v as i64
     }
-    let secs = seconds as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let yday = (1..month).map(|m| days_in_month(year, m)).sum::<i64>() + day;
+}
+
+/// The calendar time of `seconds` since the epoch exactly as Go 1.19's
+/// `time.Unix(int64(seconds), 0).UTC()` computes it: through its "absolute"
+/// time in wrapping unsigned arithmetic, so NaN and huge values give the
+/// same (odd) dates Prometheus does.
+fn civil(seconds: f64) -> Option<Civil> {
+    const SECS_PER_DAY: u64 = 86_400;
+    const DAYS_PER_400: u64 = 365 * 400 + 97;
+    const DAYS_PER_100: u64 = 365 * 100 + 24;
+    const DAYS_PER_4: u64 = 365 * 4 + 1;
+    const ABSOLUTE_ZERO_YEAR: i64 = -292_277_022_399;
+    // unixToInternal + internalToAbsolute.
+    const UNIX_TO_ABSOLUTE: i64 = 9_223_372_028_715_321_600;
+    const DAYS_BEFORE: [i64; 13] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365];
+    let abs = go_int64(seconds).wrapping_add(UNIX_TO_ABSOLUTE) as u64;
+    let mut d = abs / SECS_PER_DAY;
+    let mut n = d / DAYS_PER_400;
+    let mut y = 400 * n;
+    d -= DAYS_PER_400 * n;
+    n = d / DAYS_PER_100;
+    n -= n >> 2;
+    y += 100 * n;
+    d -= DAYS_PER_100 * n;
+    n = d / DAYS_PER_4;
+    y += 4 * n;
+    d -= DAYS_PER_4 * n;
+    n = d / 365;
+    n -= n >> 2;
+    y += n;
+    d -= 365 * n;
+    let year = (y as i64).wrapping_add(ABSOLUTE_ZERO_YEAR);
+    let yday = d as i64;
+    let mut day = yday;
+    let (month, day) = if is_leap(year) && day == 31 + 29 - 1 {
+        (2, 29)
+    } else {
+        if is_leap(year) && day > 31 + 29 - 1 {
+            day -= 1;
+        }
+        let mut month = day / 31;
+        let end = DAYS_BEFORE[(month + 1) as usize];
+        let begin = if day >= end {
+            month += 1;
+            end
+        } else {
+            DAYS_BEFORE[month as usize]
+        };
+        (month + 1, day - begin + 1)
+    };
+    // Go's Monday is 1; the absolute epoch is a Monday (wrapping, as Go).
+    let weekday = (abs.wrapping_add(SECS_PER_DAY) % (7 * SECS_PER_DAY) / SECS_PER_DAY) as i64;
     Some(Civil {
         year,
         month,
         day,
-        hour: rem / 3600,
-        minute: rem % 3600 / 60,
-        weekday: (days + 4).rem_euclid(7),
-        yday,
+        hour: ((abs % SECS_PER_DAY) / 3600) as i64,
+        minute: ((abs % 3600) / 60) as i64,
+        weekday,
+        yday: yday + 1,
     })
 }
 
@@ -365,6 +407,40 @@ fn date_fn(name: &str, t: Civil) -> f64 {
         "month" => t.month,
         _ => t.year,
     }) as f64
+}
+
+/// Go's `math.Max`: +Inf wins, then NaN.
+fn go_max(x: f64, y: f64) -> f64 {
+    if x == f64::INFINITY || y == f64::INFINITY {
+        f64::INFINITY
+    } else if x.is_nan() || y.is_nan() {
+        f64::NAN
+    } else if x == 0.0 && y == 0.0 {
+        if x.is_sign_negative() {
+            y
+        } else {
+            x
+        }
+    } else {
+        x.max(y)
+    }
+}
+
+/// Go's `math.Min`: -Inf wins, then NaN.
+fn go_min(x: f64, y: f64) -> f64 {
+    if x == f64::NEG_INFINITY || y == f64::NEG_INFINITY {
+        f64::NEG_INFINITY
+    } else if x.is_nan() || y.is_nan() {
+        f64::NAN
+    } else if x == 0.0 && y == 0.0 {
+        if x.is_sign_negative() {
+            x
+        } else {
+            y
+        }
+    } else {
+        x.min(y)
+    }
 }
 
 fn simple(name: &str, v: f64) -> Option<f64> {
@@ -728,15 +804,15 @@ impl Evaluator<'_> {
                 if max < min {
                     return Ok(Vec::new());
                 }
-                map(&|v| min.max(max.min(v)))
+                map(&|v| go_max(min, go_min(max, v)))
             }
             "clamp_max" => {
                 let max = scalar(1)?;
-                map(&|v| max.min(v))
+                map(&|v| go_min(max, v))
             }
             "clamp_min" => {
                 let min = scalar(1)?;
-                map(&|v| min.max(v))
+                map(&|v| go_max(min, v))
             }
             "vector" => Ok(vec![(Labels::new(), scalar(0)?)]),
             "scalar" => {

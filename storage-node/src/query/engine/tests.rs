@@ -415,3 +415,14 @@ fn lookback_max_samples_and_deadline_options() {
     assert!(matches!(err, Error::QueryTimeout(_)), "{err}");
     assert_eq!(err.to_string(), "query timed out in expression evaluation");
 }
+
+#[test]
+fn nan_follows_go_math() {
+    // Go's int64(NaN) is the smallest int64, and time.Unix wraps with it.
+    assert_eq!(one("year(vector(0/0))", 60), 292_277_026_596.0);
+    assert_eq!(one("day_of_month(vector(0/0))", 60), 4.0);
+    // math.Max and math.Min propagate NaN; +Inf and -Inf win over it.
+    assert!(one("clamp_min(vector(1), 0/0)", 60).is_nan());
+    assert!(one("clamp_max(vector(0/0), 1)", 60).is_nan());
+    assert_eq!(one("clamp_min(vector(0/0), 1/0)", 60), f64::INFINITY);
+}
