@@ -278,27 +278,137 @@ fn aggregation(
     Ok(out)
 }
 
-/// The `k` largest (`top`) or smallest members, largest (smallest) first;
-/// NaN ranks below every number for topk and above for bottomk, as in
-/// Prometheus's heaps.
-fn select_k(mut members: Vec<(Labels, f64)>, k: usize, top: bool) -> Vec<(Labels, f64)> {
-    use std::cmp::Ordering;
-    let rank = |a: f64, b: f64| -> Ordering {
-        // Ordering of "better": for topk larger is better, NaN worst.
-        match (a.is_nan(), b.is_nan()) {
-            (true, true) => Ordering::Equal,
-            (true, false) => Ordering::Greater,
-            (false, true) => Ordering::Less,
-            _ => {
-                if top {
-                    b.partial_cmp(&a).unwrap_or(Ordering::Equal)
-                } else {
-                    a.partial_cmp(&b).unwrap_or(Ordering::Equal)
+/// A binary heap laid out exactly as Go's `container/heap` lays it out, so
+/// that which of several equal values topk/bottomk keep, and the order it
+/// returns them in, are Prometheus's.
+struct GoHeap {
+    items: Vec<(Labels, f64)>,
+    /// topk: the smallest value on top (NaN below everything); bottomk: the
+    /// largest (NaN above everything).
+    top: bool,
+}
+
+impl GoHeap {
+    /// `vectorByValueHeap.Less` (topk) or `vectorByReverseValueHeap.Less`.
+    fn less(&self, i: usize, j: usize) -> bool {
+        let (a, b) = (self.items[i].1, self.items[j].1);
+        if a.is_nan() {
+            return true;
+        }
+        if self.top {
+            a < b
+        } else {
+            a > b
+        }
+    }
+
+    fn up(&mut self, mut j: usize) {
+        while j > 0 {
+            let i = (j - 1) / 2;
+            if !self.less(j, i) {
+                break;
+            }
+            self.items.swap(i, j);
+            j = i;
+        }
+    }
+
+    fn down(&mut self, i0: usize, n: usize) {
+        let mut i = i0;
+        loop {
+            let j1 = 2 * i + 1;
+            if j1 >= n {
+                break;
+            }
+            let mut j = j1;
+            let j2 = j1 + 1;
+            if j2 < n && self.less(j2, j1) {
+                j = j2;
+            }
+            if !self.less(j, i) {
+                break;
+            }
+            self.items.swap(i, j);
+            i = j;
+        }
+    }
+
+    fn push(&mut self, x: (Labels, f64)) {
+        self.items.push(x);
+        let n = self.items.len();
+        self.up(n - 1);
+    }
+
+    fn pop(&mut self) {
+        let n = self.items.len() - 1;
+        self.items.swap(0, n);
+        self.down(0, n);
+        self.items.pop();
+    }
+
+    /// `sort.Sort(sort.Reverse(heap))`: Go's insertion sort for up to 12
+    /// elements (its pdqsort starts with it), stable otherwise.
+    fn into_sorted(mut self) -> Vec<(Labels, f64)> {
+        let n = self.items.len();
+        if n <= 12 {
+            for i in 1..n {
+                let mut j = i;
+                // Reverse: Less(j, j-1) is the heap's Less(j-1, j).
+                while j > 0 && self.less(j - 1, j) {
+                    self.items.swap(j, j - 1);
+                    j -= 1;
                 }
             }
+            return self.items;
         }
+        let top = self.top;
+        let mut items = self.items;
+        items.sort_by(|x, y| {
+            let h = GoHeap {
+                items: vec![x.clone(), y.clone()],
+                top,
+            };
+            if h.less(1, 0) {
+                std::cmp::Ordering::Less
+            } else if h.less(0, 1) {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        });
+        items
+    }
+}
+
+/// topk (`top`) or bottomk of `members` in input order, as Prometheus's
+/// aggregation selects them: a heap of at most `k`, replaced only by a
+/// strictly better value (or when its worst is NaN).
+fn select_k(members: Vec<(Labels, f64)>, k: usize, top: bool) -> Vec<(Labels, f64)> {
+    let mut heap = GoHeap {
+        items: Vec::with_capacity(k.min(members.len())),
+        top,
     };
-    members.sort_by(|x, y| rank(x.1, y.1));
-    members.truncate(k);
-    members
+    for (labels, v) in members {
+        if heap.items.is_empty() {
+            heap.items.push((labels, v));
+            continue;
+        }
+        let root = heap.items[0].1;
+        let better = if top { root < v } else { root > v };
+        if heap.items.len() < k || better || root.is_nan() {
+            if heap.items.len() == k {
+                if k == 1 {
+                    heap.items[0] = (labels, v);
+                    continue;
+                }
+                heap.pop();
+            }
+            heap.push((labels, v));
+        }
+    }
+    if heap.items.len() > 1 {
+        heap.into_sorted()
+    } else {
+        heap.items
+    }
 }

@@ -260,6 +260,10 @@ fn vector_vector(
     m: &Matching,
     bool_: bool,
 ) -> Result<StepOut> {
+    // Nothing can match (and no many-to-many error is raised).
+    if lhs.is_empty() || rhs.is_empty() {
+        return Ok(Vec::new());
+    }
     let (lhs, rhs) = if m.card == Card::OneToMany {
         (rhs, lhs)
     } else {
