@@ -199,7 +199,8 @@ fn range_kernel(
                 .count() as f64,
         ),
         "avg_over_time" => {
-            let (mut mean, mut count) = (0.0f64, 0.0f64);
+            // The running mean with Kahan compensation, as 2.42.
+            let (mut mean, mut count, mut c) = (0.0f64, 0.0f64, 0.0f64);
             for v in values() {
                 count += 1.0;
                 if mean.is_infinite() {
@@ -210,9 +211,9 @@ fn range_kernel(
                         continue;
                     }
                 }
-                mean += v / count - mean / count;
+                (mean, c) = kahan_inc(v / count - mean / count, mean, c);
             }
-            Some(mean)
+            Some(if mean.is_infinite() { mean } else { mean + c })
         }
         "count_over_time" => Some(points.len() as f64),
         "max_over_time" => {
