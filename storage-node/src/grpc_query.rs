@@ -12,17 +12,33 @@ use tonic::{Request, Response, Status};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::index::{check_selectable, Index, Matcher, TimeRange};
+use crate::query::engine::EngineOptions;
+use crate::query::{self, DbSource, Value};
 use crate::samples;
 
 /// The `Query` gRPC service.
 #[derive(Debug, Clone)]
 pub struct QueryService {
     db: Arc<Db>,
+    /// PromQL options and the query timeout, as the HTTP API's.
+    engine: EngineOptions,
+    timeout: std::time::Duration,
 }
 
 impl QueryService {
     pub fn new(db: Arc<Db>) -> Self {
-        Self { db }
+        Self {
+            db,
+            engine: EngineOptions::default(),
+            timeout: std::time::Duration::from_secs(120),
+        }
+    }
+
+    /// Evaluates PromQL with `engine`, giving up after `timeout`.
+    pub fn with_engine(mut self, engine: EngineOptions, timeout: std::time::Duration) -> Self {
+        self.engine = engine;
+        self.timeout = timeout;
+        self
     }
 
     pub fn into_server(self) -> pb::query_server::QueryServer<Self> {
@@ -58,8 +74,91 @@ fn range(start_ms: i64, end_ms: i64) -> Result<TimeRange> {
     })
 }
 
+/// The wire form of a query result.
+fn query_result(value: Value) -> pb::QueryResult {
+    let series =
+        |labels: &scrapegrid_common::Labels, points: &[samples::Sample]| pb::SeriesSamples {
+            labels: labels.to_proto(),
+            timestamps_ms: points.iter().map(|p| p.t).collect(),
+            values: points.iter().map(|p| p.v).collect(),
+        };
+    match value {
+        Value::Vector(v) => pb::QueryResult {
+            result_type: "vector".into(),
+            series: v
+                .iter()
+                .map(|(l, s)| series(l, std::slice::from_ref(s)))
+                .collect(),
+            ..Default::default()
+        },
+        Value::Matrix(m) => pb::QueryResult {
+            result_type: "matrix".into(),
+            series: m.iter().map(|(l, p)| series(l, p)).collect(),
+            ..Default::default()
+        },
+        Value::Scalar(s) => pb::QueryResult {
+            result_type: "scalar".into(),
+            time_ms: s.t,
+            scalar: s.v,
+            ..Default::default()
+        },
+        Value::String(t, s) => pb::QueryResult {
+            result_type: "string".into(),
+            time_ms: t,
+            string: s,
+            ..Default::default()
+        },
+    }
+}
+
 #[tonic::async_trait]
 impl pb::query_server::Query for QueryService {
+    async fn instant(
+        &self,
+        request: Request<pb::InstantQueryRequest>,
+    ) -> Result<Response<pb::QueryResult>, Status> {
+        let req = request.into_inner();
+        let expr = query::parse(&req.query)?;
+        let opts = self.engine.with_timeout(self.timeout);
+        let value = self
+            .blocking(move |db| query::eval_instant(&DbSource::new(db), opts, &expr, req.time_ms))
+            .await?;
+        Ok(Response::new(query_result(value)))
+    }
+
+    async fn range(
+        &self,
+        request: Request<pb::RangeQueryRequest>,
+    ) -> Result<Response<pb::QueryResult>, Status> {
+        let req = request.into_inner();
+        if req.end_ms < req.start_ms {
+            return Err(Error::BadData("end_ms is before start_ms".into()).into());
+        }
+        if req.step_ms <= 0 {
+            return Err(Error::BadData("step_ms must be positive".into()).into());
+        }
+        if (req.end_ms as i128 - req.start_ms as i128) / req.step_ms as i128
+            > crate::http_api::MAX_POINTS_PER_SERIES as i128
+        {
+            return Err(Error::BadData("more than 11,000 steps".into()).into());
+        }
+        let expr = query::parse(&req.query)?;
+        let opts = self.engine.with_timeout(self.timeout);
+        let value = self
+            .blocking(move |db| {
+                query::eval_range(
+                    &DbSource::new(db),
+                    opts,
+                    &expr,
+                    req.start_ms,
+                    req.end_ms,
+                    req.step_ms,
+                )
+            })
+            .await?;
+        Ok(Response::new(query_result(value)))
+    }
+
     async fn select(
         &self,
         request: Request<pb::SelectRequest>,

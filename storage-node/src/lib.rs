@@ -148,7 +148,11 @@ pub async fn run(
         ingest::IngestService::new(writer.clone(), db.clone(), stop.clone(), streams.clone());
     let grpc_server = tonic::transport::Server::builder()
         .add_service(ingest.into_server())
-        .add_service(grpc_query::QueryService::new(db.clone()).into_server())
+        .add_service(
+            grpc_query::QueryService::new(db.clone())
+                .with_engine(config.query, config.query_timeout)
+                .into_server(),
+        )
         .serve_with_incoming_shutdown(
             TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
             stop.clone().cancelled_owned(),

@@ -368,6 +368,71 @@ async fn check_grpc_query(node: &Node) {
         "stale markers are returned raw"
     );
 
+    // PromQL through gRPC: the same engine as the HTTP API.
+    let r = client
+        .instant(pb::InstantQueryRequest {
+            query: "sum by (job) (up)".into(),
+            time_ms: T0 + 10_000,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.result_type, "vector");
+    assert_eq!(r.series.len(), 1);
+    assert_eq!(
+        r.series[0].labels,
+        [pb::Label {
+            name: "job".into(),
+            value: "node".into()
+        }]
+    );
+    assert_eq!(
+        (r.series[0].timestamps_ms[0], r.series[0].values[0]),
+        (T0 + 10_000, 1.0)
+    );
+    let r = client
+        .range(pb::RangeQueryRequest {
+            query: r#"up{instance="a"} * 2"#.into(),
+            start_ms: T0,
+            end_ms: T0 + 10_000,
+            step_ms: 5_000,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.result_type, "matrix");
+    assert_eq!(r.series[0].values, [2.0, 2.0, 2.0]);
+    let r = client
+        .instant(pb::InstantQueryRequest {
+            query: "1 + 1".into(),
+            time_ms: T0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.result_type.as_str(), r.scalar, r.time_ms),
+        ("scalar", 2.0, T0)
+    );
+    let err = client
+        .instant(pb::InstantQueryRequest {
+            query: "up / on() up".into(),
+            time_ms: T0 + 10_000,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err}");
+    let err = client
+        .range(pb::RangeQueryRequest {
+            query: "up[5m]".into(),
+            start_ms: T0,
+            end_ms: T0 + 10_000,
+            step_ms: 5_000,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+
     let err = client
         .select(pb::SelectRequest {
             matchers: vec![pb::Matcher {
