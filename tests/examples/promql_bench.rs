@@ -1,0 +1,247 @@
+//! PromQL latency and memory, the storage node beside Prometheus 2.42 on
+//! the same data in one run (`bench/promql-vs-prometheus.sh` builds the
+//! release binaries and runs this).
+//!
+//! Both receive one remote-written dataset: `COUNTERS` counters (default
+//! 10,000), `GAUGES` gauges in 50 groups (default 100,000), `HISTOGRAMS`
+//! classic histograms of 12 buckets (default 1,000), one sample a minute
+//! for `HOURS` (default 24). Each query then runs `RUNS` times (default 5)
+//! against each; printed per query: the median latency, the peak RSS
+//! growth of the server while it ran (sampled every 5 ms from
+//! `/proc/<pid>/status`), and our/Prometheus ratios.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use scrapegrid_tests::prometheus::Prometheus;
+use scrapegrid_tests::promql::{api, Dataset, GenSeries};
+use scrapegrid_tests::{free_addr, spawn_storage, wait_healthy};
+
+fn env(name: &str, default: i64) -> i64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn labels(name: &str, pairs: &[(&str, String)]) -> Vec<(String, String)> {
+    let mut l: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.clone()))
+        .collect();
+    l.push(("__name__".into(), name.into()));
+    l.sort();
+    l
+}
+
+fn rss_kb(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs `params` against `addr` `runs` times; returns the median latency
+/// and the peak RSS growth of `pid` meanwhile, in MB.
+async fn measure(
+    http: &reqwest::Client,
+    addr: &str,
+    pid: i32,
+    path: &str,
+    params: &[(&str, String)],
+    runs: usize,
+) -> Result<(Duration, f64)> {
+    let mut times = Vec::new();
+    let base = rss_kb(pid);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(base));
+    let sampler = {
+        let (stop, peak) = (stop.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(rss_kb(pid), std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    for _ in 0..runs {
+        let start = Instant::now();
+        let v = api(http, addr, path, params).await?;
+        times.push(start.elapsed());
+        anyhow::ensure!(v["status"] == "success", "{addr}: {v}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = sampler.join();
+    times.sort();
+    let growth = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(base);
+    Ok((times[times.len() / 2], growth as f64 / 1024.0))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let (counters, gauges, histograms) = (
+        env("COUNTERS", 10_000),
+        env("GAUGES", 100_000),
+        env("HISTOGRAMS", 1_000),
+    );
+    let (hours, runs) = (env("HOURS", 24), env("RUNS", 5) as usize);
+    let step = 60_000;
+    let points = hours * 60;
+    let now = scrapegrid_tests::audit::now_ms();
+    let t0 = (now - (hours * 60 + 10) * 60_000) / 60_000 * 60_000;
+    let ts = |k: i64| t0 + k * step;
+    let mut series = Vec::new();
+    for i in 0..counters {
+        let l = labels(
+            "bench_requests_total",
+            &[
+                ("job", "bench".into()),
+                ("instance", format!("i{i}")),
+                ("shard", format!("s{}", i % 100)),
+            ],
+        );
+        let samples = (0..points)
+            .map(|k| (ts(k), (k * (i % 7 + 1)) as f64))
+            .collect();
+        series.push(GenSeries { labels: l, samples });
+    }
+    for i in 0..gauges {
+        let l = labels(
+            "bench_gauge",
+            &[
+                ("job", "bench".into()),
+                ("instance", format!("g{i}")),
+                ("group", format!("g{}", i % 50)),
+            ],
+        );
+        let samples = (0..points)
+            .map(|k| (ts(k), ((k + i) % 97) as f64))
+            .collect();
+        series.push(GenSeries { labels: l, samples });
+    }
+    let bounds = [
+        "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf",
+    ];
+    for i in 0..histograms {
+        for (b, le) in bounds.iter().enumerate() {
+            let l = labels(
+                "bench_latency_bucket",
+                &[
+                    ("job", "bench".into()),
+                    ("instance", format!("h{i}")),
+                    ("le", le.to_string()),
+                ],
+            );
+            let samples = (0..points)
+                .map(|k| (ts(k), (k * (b as i64 + 1) * (i % 3 + 1)) as f64))
+                .collect();
+            series.push(GenSeries { labels: l, samples });
+        }
+    }
+    let total: usize = series.iter().map(|s| s.samples.len()).sum();
+    println!(
+        "dataset: {} series, {total} samples ({hours} h at 60 s)",
+        series.len()
+    );
+    let data = Dataset { t0, series };
+
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, "global: {}\n")?;
+    let prometheus =
+        Prometheus::start_with(&config, &["--web.enable-remote-write-receiver"]).await?;
+    let (grpc, http_addr) = (free_addr(), free_addr());
+    let (storage, _) = spawn_storage(dir.path(), &grpc, &http_addr)?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    wait_healthy(&http, &http_addr).await?;
+    for (name, url) in [
+        (
+            "prometheus",
+            format!("http://{}/api/v1/write", prometheus.addr),
+        ),
+        ("scrapegrid", format!("http://{http_addr}/api/v1/write")),
+    ] {
+        let start = Instant::now();
+        data.push(&http, &url, 30)
+            .await
+            .with_context(|| format!("loading {name}"))?;
+        println!("loaded {name} in {:.1} s", start.elapsed().as_secs_f64());
+    }
+    drop(data);
+    let end = t0 + (points - 1) * step;
+    let at = ((end as f64) / 1000.0).to_string();
+    let queries: Vec<(&str, &str, Vec<(&str, String)>)> = vec![
+        (
+            "rate over counters",
+            "/api/v1/query",
+            vec![
+                ("query", "rate(bench_requests_total[5m])".into()),
+                ("time", at.clone()),
+            ],
+        ),
+        (
+            "sum by over gauges",
+            "/api/v1/query",
+            vec![
+                ("query", "sum by (group) (bench_gauge)".into()),
+                ("time", at.clone()),
+            ],
+        ),
+        (
+            "histogram_quantile",
+            "/api/v1/query",
+            vec![
+                (
+                    "query",
+                    "histogram_quantile(0.9, rate(bench_latency_bucket[5m]))".into(),
+                ),
+                ("time", at.clone()),
+            ],
+        ),
+        (
+            "range sum by rate, 60 s step",
+            "/api/v1/query_range",
+            vec![
+                (
+                    "query",
+                    "sum by (shard) (rate(bench_requests_total[5m]))".into(),
+                ),
+                ("start", ((t0 + 10 * 60_000) as f64 / 1000.0).to_string()),
+                ("end", at.clone()),
+                ("step", "60".into()),
+            ],
+        ),
+    ];
+    println!("\n| query | prometheus ms | scrapegrid ms | latency ratio | prometheus peak MB | scrapegrid peak MB |");
+    println!("|---|---|---|---|---|---|");
+    for (name, path, params) in &queries {
+        let (pt, pm) = measure(
+            &http,
+            &prometheus.addr,
+            prometheus.pid(),
+            path,
+            params,
+            runs,
+        )
+        .await?;
+        let (st, sm) = measure(&http, &http_addr, storage.pid(), path, params, runs).await?;
+        println!(
+            "| {name} | {:.1} | {:.1} | {:.2} | {pm:.1} | {sm:.1} |",
+            pt.as_secs_f64() * 1000.0,
+            st.as_secs_f64() * 1000.0,
+            st.as_secs_f64() / pt.as_secs_f64().max(1e-9)
+        );
+    }
+    drop(storage);
+    Ok(())
+}
