@@ -10,7 +10,14 @@ bin=${CARGO_TARGET_DIR:-target}/debug
 data=${DATA_DIR:-./data}
 mkdir -p "$data"
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# Stop in reverse order, each waited for: the scrapers drain first, while the
+# control plane and the storage node still take their handovers and batches.
+cleanup() {
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[$i]}" 2>/dev/null || true
+    wait "${pids[$i]}" 2>/dev/null || true
+  done
+}
 trap cleanup EXIT INT TERM
 
 python3 -m http.server 9100 --bind 127.0.0.1 --directory deploy/local/demo >"$data/demo.log" 2>&1 & pids+=($!)

@@ -332,6 +332,47 @@ async fn storage_node_answers_promql_as_prometheus() -> Result<()> {
             }
         }
     }
+    // The metadata endpoints a dashboard uses, over the whole dataset.
+    let (from, to) = (secs(t0), secs(end));
+    let matchers = [
+        r#"up"#,
+        r#"{job="api"}"#,
+        r#"{__name__=~"node_.*|up", instance!="i1"}"#,
+    ];
+    let mut meta: Vec<(String, Vec<(&str, String)>)> = Vec::new();
+    for m in matchers {
+        let p = vec![
+            ("match[]", m.to_string()),
+            ("start", from.clone()),
+            ("end", to.clone()),
+        ];
+        meta.push(("/api/v1/series".into(), p.clone()));
+        meta.push(("/api/v1/labels".into(), p.clone()));
+        meta.push(("/api/v1/label/instance/values".into(), p));
+    }
+    for path in [
+        "/api/v1/labels",
+        "/api/v1/label/__name__/values",
+        "/api/v1/label/job/values",
+        "/api/v1/label/nonexistent/values",
+    ] {
+        meta.push((
+            path.into(),
+            vec![("start", from.clone()), ("end", to.clone())],
+        ));
+    }
+    meta.push(("/api/v1/series".into(), vec![("start", from.clone())]));
+    for (path, params) in &meta {
+        let want = api(&http, &prometheus.addr, path, params).await?;
+        let got = api(&http, &http_addr, path, params).await?;
+        compared += 1;
+        let same = want["status"] == got["status"]
+            && (want["status"] != "success" || sorted(&want["data"]) == sorted(&got["data"]))
+            && (want["status"] == "success" || want["errorType"] == got["errorType"]);
+        if !same {
+            differences.push(format!("{path} {params:?}: {want} vs {got}"));
+        }
+    }
     println!(
         "promql differential: {} queries, {compared} evaluations compared, {} differ ({} declared)",
         queries.len(),
@@ -478,6 +519,17 @@ fn edge_cases(at_s: f64) -> Vec<String> {
     q.push(format!("rate(http_requests_total[5m] @ {at_s} offset 1m)"));
     q.push(format!("timestamp(node_temp @ {at_s})"));
     q
+}
+
+/// `data` of a metadata answer with its list sorted (series as their
+/// labels), for comparing as sets.
+fn sorted(data: &serde_json::Value) -> Vec<String> {
+    let mut v: Vec<String> = data
+        .as_array()
+        .map(|a| a.iter().map(|x| x.to_string()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 /// A tiny seeded generator for [`random_queries`].
