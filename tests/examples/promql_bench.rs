@@ -18,6 +18,9 @@ use scrapegrid_tests::prometheus::Prometheus;
 use scrapegrid_tests::promql::{api, Dataset, GenSeries};
 use scrapegrid_tests::{free_addr, spawn_storage, wait_healthy};
 
+/// A query to time: its name, the API path and the parameters.
+type Query<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
+
 fn env(name: &str, default: i64) -> i64 {
     std::env::var(name)
         .ok()
@@ -180,7 +183,7 @@ async fn main() -> Result<()> {
     drop(data);
     let end = t0 + (points - 1) * step;
     let at = ((end as f64) / 1000.0).to_string();
-    let queries: Vec<(&str, &str, Vec<(&str, String)>)> = vec![
+    let queries: Vec<Query<'_>> = vec![
         (
             "rate over counters",
             "/api/v1/query",
