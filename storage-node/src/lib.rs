@@ -15,10 +15,10 @@
 //! in the same `WriteBatch`.
 //!
 //! Data flows out through [`index`] (matchers over postings, label names and
-//! values) and [`query`] (PromQL parsing and selector evaluation with
-//! Prometheus's lookback and staleness rules), served by [`http_api`] in
+//! values) and [`query`] (PromQL parsed by promql-parser and evaluated by
+//! [`query::engine`] as Prometheus 2.42 does), served by [`http_api`] in
 //! Prometheus's JSON shapes (exemplars too, `/api/v1/query_exemplars`) and
-//! by [`grpc_query`] as the `Query` service.
+//! by [`grpc_query`] as the `Query` service (raw selection and PromQL).
 //! [`http_api::remote`] is Prometheus remote write (each request one writer
 //! job, without sequence or fencing) and remote read (raw samples through
 //! the same selection).

@@ -10,7 +10,8 @@
 //! many targets from one port and logs every request.
 //! [`prometheus`] starts the real Prometheus 2.42 (Debian's package) on
 //! loopback, and [`differential`] runs it beside a cluster on one fixture
-//! and one `prometheus.yml` and compares what both store. [`ha::HaCluster`]
+//! and one `prometheus.yml` and compares what both store; [`promql`] loads
+//! one dataset into both and compares their PromQL answers. [`ha::HaCluster`]
 //! runs several control planes (on [`etcd`]) and scrapers over one fleet,
 //! for the tests where components fail, and audits what the fleet lost.
 //! When a test panics, the nodes' logs are printed.
