@@ -116,17 +116,22 @@ impl Evaluator<'_> {
     }
 }
 
+/// The labels of a series' group: a filter of its sorted labels.
 fn group_labels(metric: &Labels, grouping: &[String], without: bool) -> Labels {
-    let mut b = metric.builder();
-    if without {
-        for g in grouping {
-            b.del(g);
-        }
-        b.del(METRIC_NAME);
-    } else {
-        b.retain(|n, _| grouping.iter().any(|g| g == n));
-    }
-    b.labels()
+    Labels::from_sorted_unchecked(
+        metric
+            .iter()
+            .filter(|l| {
+                let listed = grouping.contains(&l.name);
+                if without {
+                    !listed && l.name != METRIC_NAME
+                } else {
+                    listed
+                }
+            })
+            .cloned()
+            .collect(),
+    )
 }
 
 fn aggregation(
