@@ -152,6 +152,24 @@ fn system_time_ms(t: SystemTime) -> i64 {
     }
 }
 
+/// The time a selector with `at` and `offset` reads at when evaluated at
+/// `ts`, in a query over `[query_start, query_end]`.
+fn reference_time(
+    at: &Option<AtModifier>,
+    offset: i64,
+    ts: i64,
+    query_start: i64,
+    query_end: i64,
+) -> i64 {
+    let base = match at {
+        None => ts,
+        Some(AtModifier::Start) => query_start,
+        Some(AtModifier::End) => query_end,
+        Some(AtModifier::At(t)) => system_time_ms(*t),
+    };
+    base.saturating_sub(offset)
+}
+
 /// Returns the labels without `__name__` (filtering the sorted labels
 /// keeps them sorted; no builder, which costs a map per call).
 pub(crate) fn drop_metric_name(l: &Labels) -> Labels {
@@ -183,13 +201,7 @@ impl<'a> Evaluator<'a> {
     /// Returns the time a selector with `at` and `offset` reads at when
     /// evaluated at `ts`.
     fn ref_time(&self, at: &Option<AtModifier>, offset: i64, ts: i64) -> i64 {
-        let base = match at {
-            None => ts,
-            Some(AtModifier::Start) => self.query_start,
-            Some(AtModifier::End) => self.query_end,
-            Some(AtModifier::At(t)) => system_time_ms(*t),
-        };
-        base.saturating_sub(offset)
+        reference_time(at, offset, ts, self.query_start, self.query_end)
     }
 
     fn eval(&self, expr: &Expr) -> Result<Value> {
@@ -480,13 +492,7 @@ pub(crate) struct Window {
 impl Window {
     /// The reference time (window end) at evaluation time `ts`.
     pub fn end(&self, ts: i64) -> i64 {
-        let base = match &self.at {
-            None => ts,
-            Some(AtModifier::Start) => self.query_start,
-            Some(AtModifier::End) => self.query_end,
-            Some(AtModifier::At(t)) => system_time_ms(*t),
-        };
-        base.saturating_sub(self.offset)
+        reference_time(&self.at, self.offset, ts, self.query_start, self.query_end)
     }
 
     pub fn points<'p>(&self, points: &'p [Sample], ts: i64) -> &'p [Sample] {
