@@ -39,8 +39,9 @@ impl SeriesSource for DbSource<'_> {
         // One snapshot for every series: the result is one point in time,
         // whatever the writer and the compactor do meanwhile.
         let reader = SampleReader::new(self.db);
+        let mut cursor = reader.cursor();
         for (id, labels) in Index::new(self.db).select(matchers)? {
-            let samples = reader.read(id, mint, maxt)?;
+            let samples = cursor.read(id, mint, maxt)?;
             if !samples.is_empty() {
                 out.push(Series { labels, samples });
             }
