@@ -13,7 +13,7 @@ use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::index::{check_selectable, Index, Matcher, TimeRange};
 use crate::query::engine::EngineOptions;
-use crate::query::{self, DbSource, Value};
+use crate::query::{self, DbSource, SeriesSource, Value};
 use crate::samples;
 
 /// The `Query` gRPC service.
@@ -170,21 +170,7 @@ impl pb::query_server::Query for QueryService {
             return Err(Error::BadData("end_ms is before start_ms".into()).into());
         }
         let series = self
-            .blocking(move |db| {
-                let mut out = Vec::new();
-                for (id, labels) in Index::new(db).select(&ms)? {
-                    let points = samples::read(db, id, req.start_ms, req.end_ms)?;
-                    if points.is_empty() {
-                        continue;
-                    }
-                    out.push(pb::SeriesSamples {
-                        labels: labels.to_proto(),
-                        timestamps_ms: points.iter().map(|p| p.t).collect(),
-                        values: points.iter().map(|p| p.v).collect(),
-                    });
-                }
-                Ok(out)
-            })
+            .blocking(move |db| select_series(db, &ms, req.start_ms, req.end_ms))
             .await?;
         Ok(Response::new(pb::SelectResponse { series }))
     }
@@ -216,3 +202,25 @@ impl pb::query_server::Query for QueryService {
         Ok(Response::new(pb::LabelValuesResponse { values }))
     }
 }
+
+/// The series matching `ms` with their samples in `[start_ms, end_ms]`,
+/// read as HTTP reads them: the index and every series at one snapshot.
+fn select_series(
+    db: &Db,
+    ms: &[Matcher],
+    start_ms: i64,
+    end_ms: i64,
+) -> crate::error::Result<Vec<pb::SeriesSamples>> {
+    Ok(DbSource::new(db)
+        .select(ms, start_ms, end_ms)?
+        .into_iter()
+        .map(|s| pb::SeriesSamples {
+            labels: s.labels.to_proto(),
+            timestamps_ms: s.samples.iter().map(|p| p.t).collect(),
+            values: s.samples.iter().map(|p| p.v).collect(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests;

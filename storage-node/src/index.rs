@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 
 use regex::Regex;
-use rocksdb::ReadOptions;
+use rocksdb::{DBRawIterator, ReadOptions, Snapshot};
 use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
 
@@ -171,15 +171,33 @@ fn intersect(a: &[u64], b: &[u64]) -> Vec<u64> {
     out
 }
 
-/// Read access to the series index.
+/// Read access to the series index: of the live database, or of a snapshot
+/// (so that a query reads the index and the samples at one point in time).
 #[derive(Clone, Copy)]
 pub struct Index<'a> {
     db: &'a Db,
+    snap: Option<&'a Snapshot<'a>>,
 }
 
 impl<'a> Index<'a> {
+    /// The index of the live database.
     pub fn new(db: &'a Db) -> Self {
-        Self { db }
+        Self { db, snap: None }
+    }
+
+    /// The index as `snap` sees it.
+    pub fn at(db: &'a Db, snap: &'a Snapshot<'a>) -> Self {
+        Self {
+            db,
+            snap: Some(snap),
+        }
+    }
+
+    fn iter(&self, cf: &'static str, ro: ReadOptions) -> DBRawIterator<'a> {
+        match self.snap {
+            Some(snap) => snap.raw_iterator_cf_opt(self.db.cf(cf), ro),
+            None => self.db.raw().raw_iterator_cf_opt(self.db.cf(cf), ro),
+        }
     }
 
     /// Calls `f` with every postings key starting with `prefix`.
@@ -192,10 +210,7 @@ impl<'a> Index<'a> {
         if let Some(end) = keys::prefix_end(prefix) {
             ro.set_iterate_upper_bound(end);
         }
-        let mut it = self
-            .db
-            .raw()
-            .raw_iterator_cf_opt(self.db.cf(keys::CF_POSTINGS), ro);
+        let mut it = self.iter(keys::CF_POSTINGS, ro);
         it.seek(prefix);
         while let Some(k) = it.key() {
             if !k.starts_with(prefix) {
@@ -252,11 +267,41 @@ impl<'a> Index<'a> {
 
     /// Returns the label set of series `id`.
     pub fn series_labels(&self, id: u64) -> Result<Labels> {
-        let v = self
-            .db
-            .get(keys::CF_SERIES, &keys::series_key(id))?
-            .ok_or(Error::Corrupt { what: "series" })?;
-        keys::decode_labels(&v).ok_or(Error::Corrupt { what: "series" })
+        let mut labels = self.labels_of(&[id])?;
+        labels.pop().ok_or(Error::Corrupt { what: "series" })
+    }
+
+    /// Returns the label sets of series `ids` (sorted ascending), in order.
+    /// One iterator walks the `series` CF: it steps to a near id and seeks
+    /// to a far one, so ids created together cost a step each.
+    fn labels_of(&self, ids: &[u64]) -> Result<Vec<Labels>> {
+        /// Ids closer than this are reached by stepping, not seeking.
+        const STEP_MAX: u64 = 8;
+        let mut out = Vec::with_capacity(ids.len());
+        let mut it = self.iter(keys::CF_SERIES, ReadOptions::default());
+        let mut at: Option<u64> = None;
+        for &id in ids {
+            match at {
+                Some(cur) if cur < id && id - cur <= STEP_MAX => loop {
+                    it.next();
+                    match it.key().and_then(keys::decode_u64) {
+                        Some(k) if k < id => continue,
+                        _ => break,
+                    }
+                },
+                Some(cur) if cur == id => {}
+                _ => it.seek(keys::series_key(id)),
+            }
+            it.status()?;
+            let key = it.key().and_then(keys::decode_u64);
+            at = key;
+            let v = it
+                .value()
+                .filter(|_| key == Some(id))
+                .ok_or(Error::Corrupt { what: "series" })?;
+            out.push(keys::decode_labels(v).ok_or(Error::Corrupt { what: "series" })?);
+        }
+        Ok(out)
     }
 
     /// Returns the series matching every matcher, sorted by labels.
@@ -277,14 +322,14 @@ impl<'a> Index<'a> {
             }
             candidates = Some(next);
         }
-        let mut out = Vec::new();
-        for id in candidates.unwrap_or_default() {
-            let labels = self.series_labels(id)?;
-            if matchers.iter().all(|m| m.matches_labels(&labels)) {
-                out.push((id, labels));
-            }
-        }
-        out.sort_by(|a, b| a.1.cmp(&b.1));
+        let ids = candidates.unwrap_or_default();
+        let mut out: Vec<(u64, Labels)> = ids
+            .iter()
+            .copied()
+            .zip(self.labels_of(&ids)?)
+            .filter(|(_, labels)| matchers.iter().all(|m| m.matches_labels(labels)))
+            .collect();
+        out.sort_unstable_by(|a, b| a.1.cmp(&b.1));
         Ok(out)
     }
 
@@ -296,11 +341,10 @@ impl<'a> Index<'a> {
         range: TimeRange,
     ) -> Result<Vec<(u64, Labels)>> {
         let series = if matchers.is_empty() {
-            let mut all = Vec::new();
-            for id in self.all_postings()? {
-                all.push((id, self.series_labels(id)?));
-            }
-            all.sort_by(|a, b| a.1.cmp(&b.1));
+            let ids = self.all_postings()?;
+            let mut all: Vec<(u64, Labels)> =
+                ids.iter().copied().zip(self.labels_of(&ids)?).collect();
+            all.sort_unstable_by(|a, b| a.1.cmp(&b.1));
             all
         } else {
             self.select(matchers)?
@@ -309,8 +353,9 @@ impl<'a> Index<'a> {
             return Ok(series);
         }
         let mut out = Vec::with_capacity(series.len());
+        let reader = samples::SampleReader::new(self.db);
         for (id, labels) in series {
-            if samples::any_in(self.db, id, range.start, range.end)? {
+            if reader.any_in(id, range.start, range.end)? {
                 out.push((id, labels));
             }
         }
@@ -366,7 +411,7 @@ impl<'a> Index<'a> {
     /// Returns every label name, skipping from one name to the next.
     fn all_label_names(&self) -> Result<Vec<String>> {
         let mut names = Vec::new();
-        let mut it = self.db.raw().raw_iterator_cf(self.db.cf(keys::CF_POSTINGS));
+        let mut it = self.iter(keys::CF_POSTINGS, ReadOptions::default());
         // The all-series posting (empty name) sorts first; names start at 0x01.
         it.seek([0x01]);
         while let Some(k) = it.key() {

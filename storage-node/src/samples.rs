@@ -158,6 +158,11 @@ impl<'a> SampleReader<'a> {
         Ok(out)
     }
 
+    /// Returns the series index as this reader's snapshot sees it.
+    pub fn index(&self) -> crate::index::Index<'_> {
+        crate::index::Index::at(self.db, &self.snap)
+    }
+
     /// Returns a cursor that reads many series at this reader's snapshot
     /// with one iterator per column family: seeking an open iterator costs
     /// far less than opening one per series.

@@ -4,7 +4,7 @@ use scrapegrid_common::Labels;
 
 use crate::db::Db;
 use crate::error::Result;
-use crate::index::{Index, Matcher};
+use crate::index::Matcher;
 use crate::samples::{Sample, SampleReader};
 
 /// One series and its samples in a time range, oldest first.
@@ -36,11 +36,11 @@ impl<'a> DbSource<'a> {
 impl SeriesSource for DbSource<'_> {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
         let mut out = Vec::new();
-        // One snapshot for every series: the result is one point in time,
-        // whatever the writer and the compactor do meanwhile.
+        // One snapshot for the index and every series: the result is one
+        // point in time, whatever the writer and the compactor do meanwhile.
         let reader = SampleReader::new(self.db);
         let mut cursor = reader.cursor();
-        for (id, labels) in Index::new(self.db).select(matchers)? {
+        for (id, labels) in reader.index().select(matchers)? {
             let samples = cursor.read(id, mint, maxt)?;
             if !samples.is_empty() {
                 out.push(Series { labels, samples });
