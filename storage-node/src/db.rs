@@ -15,7 +15,10 @@
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, Options, ReadOptions, SliceTransform, WriteBatch,
+    WriteOptions, DB,
+};
 
 use crate::error::{Error, Result};
 use crate::keys;
@@ -44,9 +47,18 @@ impl Db {
         opts.create_missing_column_families(true);
         // Acks wait for an explicit WAL sync; never let RocksDB skip the WAL.
         opts.set_manual_wal_flush(false);
-        let cfs = keys::ALL_CFS
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let cfs = keys::ALL_CFS.iter().map(|name| {
+            let mut cf_opts = Options::default();
+            if keys::SERIES_PREFIXED_CFS.contains(name) {
+                // Keys start with the series id: a cursor reading one series
+                // stops at its last key instead of stepping on through the
+                // next series' deleted keys ([`Db::series_read_options`]).
+                cf_opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(
+                    keys::SERIES_PREFIX_LEN,
+                ));
+            }
+            ColumnFamilyDescriptor::new(*name, cf_opts)
+        });
         let inner = DB::open_cf_descriptors(&opts, path, cfs)?;
         Ok(Self {
             inner,
@@ -59,6 +71,24 @@ impl Db {
         self.inner
             .cf_handle(name)
             .unwrap_or_else(|| panic!("column family {name} is opened with the database"))
+    }
+
+    /// Read options for an iterator over several series of a
+    /// [`keys::SERIES_PREFIXED_CFS`] column family: total key order, as the
+    /// prefix extractor would otherwise only promise order within a series.
+    pub fn total_order_read_options() -> ReadOptions {
+        let mut ro = ReadOptions::default();
+        ro.set_total_order_seek(true);
+        ro
+    }
+
+    /// Read options for an iterator that reads one series per seek of a
+    /// [`keys::SERIES_PREFIXED_CFS`] column family: it ends at the last key
+    /// of the series it was sought into.
+    pub fn series_read_options() -> ReadOptions {
+        let mut ro = ReadOptions::default();
+        ro.set_prefix_same_as_start(true);
+        ro
     }
 
     /// Returns the raw RocksDB handle.

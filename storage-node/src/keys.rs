@@ -94,6 +94,15 @@ pub const ALL_CFS: [&str; 7] = [
     CF_EXEMPLARS,
 ];
 
+/// The column families whose keys start with the 8-byte series id; they
+/// are opened with that prefix as RocksDB's prefix extractor, so an
+/// iterator crossing series must ask for total order
+/// ([`crate::db::Db::total_order_read_options`]).
+pub const SERIES_PREFIXED_CFS: [&str; 2] = [CF_SAMPLES, CF_CHUNKS];
+
+/// The length of the series-id prefix of [`SERIES_PREFIXED_CFS`] keys.
+pub const SERIES_PREFIX_LEN: usize = 8;
+
 /// Meta key of the next series id to allocate.
 pub const META_NEXT_SERIES_ID: &[u8] = b"next_series_id";
 /// Meta key prefix of the last applied sequence per scraper id.

@@ -170,7 +170,9 @@ pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Resul
         let cf = db.cf(cf_name);
         let mut wb = WriteBatch::default();
         let mut pending = 0usize;
-        let mut it = db.raw().raw_iterator_cf(cf);
+        let mut it = db
+            .raw()
+            .raw_iterator_cf_opt(cf, Db::total_order_read_options());
         it.seek_to_first();
         while it.valid() && !stop.is_cancelled() {
             let Some(k) = it.key() else { break };
@@ -203,7 +205,9 @@ pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Resul
 pub fn time_bounds(db: &Db) -> Result<Option<(i64, i64)>> {
     let mut bounds: Option<(i64, i64)> = None;
     for (cf_name, key, decode) in SAMPLE_CFS {
-        let mut it = db.raw().raw_iterator_cf(db.cf(cf_name));
+        let mut it = db
+            .raw()
+            .raw_iterator_cf_opt(db.cf(cf_name), Db::total_order_read_options());
         it.seek_to_first();
         while it.valid() {
             let corrupt = || Error::Corrupt { what: cf_name };

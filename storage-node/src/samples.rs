@@ -167,7 +167,10 @@ impl<'a> SampleReader<'a> {
     /// with one iterator per column family: seeking an open iterator costs
     /// far less than opening one per series.
     pub fn cursor(&self) -> SeriesCursor<'_> {
-        let open = |cf| self.snap.raw_iterator_cf_opt(self.db.cf(cf), ReadOptions::default());
+        let open = |cf| {
+            self.snap
+                .raw_iterator_cf_opt(self.db.cf(cf), Db::series_read_options())
+        };
         SeriesCursor {
             head: open(keys::CF_SAMPLES),
             chunks: open(keys::CF_CHUNKS),
@@ -484,7 +487,7 @@ pub struct HeadStats {
 /// so it only chooses which series to look at.
 pub fn scan_head(db: &Db, cut: i64) -> Result<Vec<HeadStats>> {
     let snap = db.raw().snapshot();
-    let mut it = snap.raw_iterator_cf(db.cf(keys::CF_SAMPLES));
+    let mut it = snap.raw_iterator_cf_opt(db.cf(keys::CF_SAMPLES), Db::total_order_read_options());
     it.seek_to_first();
     let mut out: Vec<HeadStats> = Vec::new();
     while let Some(k) = it.key() {
@@ -530,6 +533,51 @@ mod tests {
         assert_eq!(
             merge(vec![s(2, 1.0), s(1, 1.0)], &[]),
             [s(1, 1.0), s(2, 1.0)]
+        );
+    }
+
+    /// A cursor reads each series alone, in any order, whatever lies
+    /// around it: deleted keys (a compacted head), chunks, absent series.
+    #[test]
+    fn cursor_reads_each_series_alone() {
+        let t = crate::testutil::TestDb::with_series(&[
+            (&[("s", "1")], &[(10, 1.0), (20, 2.0), (30, 3.0)]),
+            (&[("s", "2")], &[(10, 4.0), (20, 5.0), (40, 6.0)]),
+            (&[("s", "3")], &[(5, 7.0), (50, 8.0)]),
+        ]);
+        let db = &t.db;
+        // Series 2's head goes to chunks up to 20: its head keys up to 20
+        // are deleted, series 3's first sample becomes a chunk.
+        db.read_modify_write(|| {
+            let reader = SampleReader::new(db);
+            let mut wb = WriteBatch::default();
+            compact_series(&reader, &mut wb, 2, 20, 120)?;
+            compact_series(&reader, &mut wb, 3, 5, 120)?;
+            Ok((wb, ()))
+        })
+        .unwrap();
+        let reader = SampleReader::new(db);
+        let mut cursor = reader.cursor();
+        for (id, mint, maxt) in [
+            (3, 0, 100),
+            (1, 15, 30),
+            (2, 0, 100),
+            (4, 0, 100),
+            (2, 25, 35),
+            (1, 0, 9),
+            (2, 20, 40),
+            (0, 0, 100),
+            (3, 6, 49),
+        ] {
+            assert_eq!(
+                cursor.read(id, mint, maxt).unwrap(),
+                reader.read(id, mint, maxt).unwrap(),
+                "series {id} in [{mint}, {maxt}]"
+            );
+        }
+        assert_eq!(
+            cursor.read(2, 0, 100).unwrap(),
+            [s(10, 4.0), s(20, 5.0), s(40, 6.0)]
         );
     }
 

@@ -50,7 +50,11 @@ fn pbits(points: &[(i64, f64)]) -> Vec<(i64, u64)> {
 
 fn count(db: &Db, cf: &'static str) -> usize {
     db.raw()
-        .iterator_cf(db.cf(cf), rocksdb::IteratorMode::Start)
+        .iterator_cf_opt(
+            db.cf(cf),
+            Db::total_order_read_options(),
+            rocksdb::IteratorMode::Start,
+        )
         .count()
 }
 

@@ -40,7 +40,10 @@ fn select_reads_every_series_at_one_snapshot() {
         }
     });
     assert!(reads > 10, "the reads ran beside the writes ({reads})");
-    assert_eq!(torn, 0, "{torn} of {reads} selects saw a batch half-applied");
+    assert_eq!(
+        torn, 0,
+        "{torn} of {reads} selects saw a batch half-applied"
+    );
     let last = select_series(db, &matchers, 0, i64::MAX).unwrap();
     assert_eq!(last[0].timestamps_ms.len(), 3001);
 }

@@ -23,7 +23,11 @@ fn stored_ts(db: &Db, id: u64) -> Vec<i64> {
 
 fn raw_keys(db: &Db, cf: &'static str) -> Vec<Vec<u8>> {
     db.raw()
-        .iterator_cf(db.cf(cf), rocksdb::IteratorMode::Start)
+        .iterator_cf_opt(
+            db.cf(cf),
+            Db::total_order_read_options(),
+            rocksdb::IteratorMode::Start,
+        )
         .map(|kv| kv.unwrap().0.to_vec())
         .collect()
 }

@@ -283,6 +283,19 @@ impl<'a> Evaluator<'a> {
     }
 
     fn vector_selector(&self, vs: &parser::VectorSelector) -> Result<Value> {
+        self.instant_selector(vs, |s| s.v, false)
+    }
+
+    /// Evaluates an instant selector: at each step, the sample it sees
+    /// (the last within the lookback, unless a stale marker) becomes
+    /// `value(sample)`; `timestamp(x)` reads the sample's time this way,
+    /// and drops the metric name.
+    pub(crate) fn instant_selector(
+        &self,
+        vs: &parser::VectorSelector,
+        value: impl Fn(Sample) -> f64,
+        drop_name: bool,
+    ) -> Result<Value> {
         let offset = offset_ms(&vs.offset);
         let (lo, hi) = self.ref_range(&vs.at, offset);
         let lookback = self.opts.lookback_ms;
@@ -294,16 +307,18 @@ impl<'a> Evaluator<'a> {
                 .steps()
                 .filter_map(|t| {
                     let r = self.ref_time(&vs.at, offset, t);
-                    instant_value(&s.samples, r, lookback).map(|v| Sample { t, v })
+                    instant_sample(&s.samples, r, lookback).map(|p| Sample { t, v: value(p) })
                 })
                 .collect();
             if !points.is_empty() {
                 total += points.len();
                 self.check_samples(total)?;
-                out.push(Series {
-                    labels: s.labels,
-                    points,
-                });
+                let labels = if drop_name {
+                    drop_metric_name(&s.labels)
+                } else {
+                    s.labels
+                };
+                out.push(Series { labels, points });
             }
         }
         Ok(Value::Vector(out))
@@ -508,12 +523,17 @@ impl Window {
 /// (sorted by time): the last sample in `[ref_t - lookback, ref_t]` (closed,
 /// as in Prometheus 2.x), unless it is a stale marker.
 pub fn instant_value(samples: &[Sample], ref_t: i64, lookback_ms: i64) -> Option<f64> {
+    instant_sample(samples, ref_t, lookback_ms).map(|s| s.v)
+}
+
+/// The sample an instant selector sees at `ref_t`, as [`instant_value`].
+fn instant_sample(samples: &[Sample], ref_t: i64, lookback_ms: i64) -> Option<Sample> {
     let end = samples.partition_point(|s| s.t <= ref_t);
-    let last = samples[..end].last()?;
+    let last = *samples[..end].last()?;
     if last.t < ref_t.saturating_sub(lookback_ms) || is_stale_marker(last.v) {
         return None;
     }
-    Some(last.v)
+    Some(last)
 }
 
 /// The matchers of a selector, its metric name first.
