@@ -88,8 +88,12 @@ pub async fn run(db: Arc<Db>, config: CompactorConfig, stop: CancellationToken) 
         }
         let (db, config, round_stop) = (db.clone(), config.clone(), stop.clone());
         let round =
-            tokio::task::spawn_blocking(move || compact_once(&db, &config, now_ms(), &round_stop));
-        match round.await {
+            tokio::task::spawn_blocking(move || compact_once(&db, &config, now_ms(), &round_stop))
+                .await;
+        if let Ok(Ok(stats)) = &round {
+            crate::metrics::compaction_round(stats.samples);
+        }
+        match round {
             Ok(Ok(stats)) if stats.series > 0 => {
                 tracing::debug!(
                     series = stats.series,

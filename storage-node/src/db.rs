@@ -16,12 +16,15 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, Options, ReadOptions, SliceTransform, WriteBatch,
-    WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
+    ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
 };
 
 use crate::error::{Error, Result};
 use crate::keys;
+
+/// The size of the block cache shared by the column families.
+const BLOCK_CACHE_BYTES: usize = 128 << 20;
 
 /// The open database.
 pub struct Db {
@@ -47,9 +50,19 @@ impl Db {
         opts.create_missing_column_families(true);
         // Acks wait for an explicit WAL sync; never let RocksDB skip the WAL.
         opts.set_manual_wal_flush(false);
+        // One block cache for every column family: queries re-read the
+        // index and the recent chunks of many series; RocksDB's default
+        // (8 MiB per table factory) thrashes on them.
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES)?;
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
         let cfs = keys::ALL_CFS.iter().map(|name| {
             let mut cf_opts = Options::default();
+            cf_opts.set_block_based_table_factory(&table);
             if keys::SERIES_PREFIXED_CFS.contains(name) {
+                // Chunks are compressed already and the head is short-lived:
+                // block compression would cost every read for little space.
+                cf_opts.set_compression_type(DBCompressionType::None);
                 // Keys start with the series id: a cursor reading one series
                 // stops at its last key instead of stepping on through the
                 // next series' deleted keys ([`Db::series_read_options`]).

@@ -65,6 +65,10 @@ pub const RETENTION_CUTOFF: &str = "scrapegrid_storage_retention_cutoff_timestam
 /// Duration of HTTP API requests, labelled by route `handler`, as
 /// Prometheus's `prometheus_http_request_duration_seconds`.
 pub const HTTP_REQUEST_SECONDS: &str = "scrapegrid_storage_http_request_duration_seconds";
+/// Compaction rounds finished (the compactor moves head samples into chunks).
+pub const COMPACTION_ROUNDS: &str = "scrapegrid_storage_compaction_rounds_total";
+/// Head samples moved into chunks.
+pub const COMPACTED_SAMPLES: &str = "scrapegrid_storage_compacted_samples_total";
 /// How long opening the database and loading the writer's state took at
 /// start.
 pub const RECOVERY_SECONDS: &str = "scrapegrid_storage_recovery_duration_seconds";
@@ -185,6 +189,8 @@ fn describe() {
         "Duration of one retention pass."
     );
     describe_counter!(RETENTION_FAILURES, "Retention passes that failed.");
+    describe_counter!(COMPACTION_ROUNDS, "Compaction rounds finished.");
+    describe_counter!(COMPACTED_SAMPLES, "Head samples moved into chunks.");
     describe_gauge!(
         RETENTION_CUTOFF,
         metrics::Unit::Seconds,
@@ -235,6 +241,8 @@ fn describe() {
         counter!(RETENTION_DELETED_RANGES, "reason" => reason).absolute(0);
     }
     counter!(RETENTION_FAILURES).absolute(0);
+    counter!(COMPACTION_ROUNDS).absolute(0);
+    counter!(COMPACTED_SAMPLES).absolute(0);
     gauge!(ACTIVE_SERIES).set(0.0);
 }
 
@@ -325,6 +333,12 @@ pub fn retention_pass(elapsed: Duration, cutoff_ms: i64) {
 
 pub fn retention_failed() {
     counter!(RETENTION_FAILURES).increment(1);
+}
+
+/// Records a finished compaction round that moved `samples` samples.
+pub fn compaction_round(samples: usize) {
+    counter!(COMPACTED_SAMPLES).increment(samples as u64);
+    counter!(COMPACTION_ROUNDS).increment(1);
 }
 
 pub fn recovered(elapsed: Duration) {

@@ -8,7 +8,9 @@
 //! for `HOURS` (default 24). Each query then runs `RUNS` times (default 5)
 //! against each; printed per query: the median latency, the peak RSS
 //! growth of the server while it ran (sampled every 5 ms from
-//! `/proc/<pid>/status`), and our/Prometheus ratios.
+//! `/proc/<pid>/status`), and our/Prometheus ratios. The queries start
+//! once the storage node's compactor has moved the load into chunks, as a
+//! node that has run for the loaded hours would hold it.
 
 use std::time::{Duration, Instant};
 
@@ -86,6 +88,40 @@ async fn measure(
         .load(std::sync::atomic::Ordering::Relaxed)
         .saturating_sub(base);
     Ok((times[times.len() / 2], growth as f64 / 1024.0))
+}
+
+/// Reads a counter from the storage node's `/metrics`.
+async fn counter(http: &reqwest::Client, addr: &str, name: &str) -> Result<f64> {
+    let body = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .with_context(|| format!("{name} not on /metrics"))
+}
+
+/// Waits until the storage node is at rest as after hours of running: two
+/// compaction rounds finished since now, the last of them with nothing
+/// left to move (the load compacted into chunks, as a backfill would be).
+async fn settle(http: &reqwest::Client, addr: &str) -> Result<()> {
+    const ROUNDS: &str = "scrapegrid_storage_compaction_rounds_total";
+    const SAMPLES: &str = "scrapegrid_storage_compacted_samples_total";
+    let first = counter(http, addr, ROUNDS).await?;
+    let (mut rounds, mut moved) = (first, counter(http, addr, SAMPLES).await?);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (r, m) = (
+            counter(http, addr, ROUNDS).await?,
+            counter(http, addr, SAMPLES).await?,
+        );
+        if r > rounds && r >= first + 2.0 && m == moved {
+            return Ok(());
+        }
+        (rounds, moved) = (r, m);
+    }
 }
 
 #[tokio::main]
@@ -181,6 +217,12 @@ async fn main() -> Result<()> {
         println!("loaded {name} in {:.1} s", start.elapsed().as_secs_f64());
     }
     drop(data);
+    let start = Instant::now();
+    settle(&http, &http_addr).await?;
+    println!(
+        "storage node compacted the load in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     let end = t0 + (points - 1) * step;
     let at = ((end as f64) / 1000.0).to_string();
     let queries: Vec<Query<'_>> = vec![

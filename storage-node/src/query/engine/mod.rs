@@ -464,14 +464,7 @@ impl<'a> Evaluator<'a> {
                     }
                 });
             }
-            let result = f(&step_args, t)?;
-            let mut seen = std::collections::HashSet::new();
-            for (labels, v) in result {
-                if !seen.insert(labels.clone()) {
-                    return Err(execution(
-                        "vector cannot contain metrics with the same labelset",
-                    ));
-                }
+            for (labels, v) in f(&step_args, t)? {
                 let k = match index.get(&labels) {
                     Some(k) => *k,
                     None => {
@@ -483,6 +476,13 @@ impl<'a> Evaluator<'a> {
                         out.len() - 1
                     }
                 };
+                // A series holds one point per step: a second one at this
+                // step means the step's vector repeats a label set.
+                if out[k].points.last().is_some_and(|p| p.t == t) {
+                    return Err(execution(
+                        "vector cannot contain metrics with the same labelset",
+                    ));
+                }
                 out[k].points.push(Sample { t, v });
                 total += 1;
             }
