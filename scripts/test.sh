@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every scrapegrid test: installs what the tests need (Debian packages),
-# builds the binaries the end-to-end tests start, then runs the test suite.
+# builds the binaries the end-to-end tests start, runs the test suite, then
+# the benchmarks' smoke runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -10,3 +11,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast "$@"
 fi
+# The benchmarks' smoke runs: seconds each, so they never rot.
+bash bench/promql-vs-prometheus.sh --smoke

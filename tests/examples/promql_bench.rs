@@ -10,14 +10,15 @@
 //! growth of the server while it ran (sampled every 5 ms from
 //! `/proc/<pid>/status`), and our/Prometheus ratios. The queries start
 //! once the storage node's compactor has moved the load into chunks, as a
-//! node that has run for the loaded hours would hold it.
+//! node that has run for the loaded hours would hold it (`SETTLE=0` skips
+//! the wait, for the smoke run in CI).
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
 use scrapegrid_tests::prometheus::Prometheus;
-use scrapegrid_tests::promql::{api, Dataset, GenSeries};
+use scrapegrid_tests::promql::{api, compare, Dataset, GenSeries};
 use scrapegrid_tests::{free_addr, spawn_storage, wait_healthy};
 
 /// A query to time: its name, the API path and the parameters.
@@ -52,8 +53,16 @@ fn rss_kb(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs `params` against `addr` `runs` times; returns the median latency
-/// and the peak RSS growth of `pid` meanwhile, in MB.
+/// What one system answered and how fast: the median latency, the peak RSS
+/// growth in MB, and the last answer.
+struct Measured {
+    latency: Duration,
+    peak_mb: f64,
+    answer: serde_json::Value,
+}
+
+/// Runs `params` against `addr` `runs` times, timing each answer and
+/// sampling the RSS of `pid` meanwhile.
 async fn measure(
     http: &reqwest::Client,
     addr: &str,
@@ -61,8 +70,9 @@ async fn measure(
     path: &str,
     params: &[(&str, String)],
     runs: usize,
-) -> Result<(Duration, f64)> {
+) -> Result<Measured> {
     let mut times = Vec::new();
+    let mut answer = serde_json::Value::Null;
     let base = rss_kb(pid);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(base));
@@ -80,6 +90,7 @@ async fn measure(
         let v = api(http, addr, path, params).await?;
         times.push(start.elapsed());
         anyhow::ensure!(v["status"] == "success", "{addr}: {v}");
+        answer = v;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = sampler.join();
@@ -87,7 +98,11 @@ async fn measure(
     let growth = peak
         .load(std::sync::atomic::Ordering::Relaxed)
         .saturating_sub(base);
-    Ok((times[times.len() / 2], growth as f64 / 1024.0))
+    Ok(Measured {
+        latency: times[times.len() / 2],
+        peak_mb: growth as f64 / 1024.0,
+        answer,
+    })
 }
 
 /// Reads a counter from the storage node's `/metrics`.
@@ -211,18 +226,20 @@ async fn main() -> Result<()> {
         ("scrapegrid", format!("http://{http_addr}/api/v1/write")),
     ] {
         let start = Instant::now();
-        data.push(&http, &url, 30)
+        data.push(&http, &url, 5 * step)
             .await
             .with_context(|| format!("loading {name}"))?;
         println!("loaded {name} in {:.1} s", start.elapsed().as_secs_f64());
     }
     drop(data);
-    let start = Instant::now();
-    settle(&http, &http_addr).await?;
-    println!(
-        "storage node compacted the load in {:.1} s",
-        start.elapsed().as_secs_f64()
-    );
+    if env("SETTLE", 1) != 0 {
+        let start = Instant::now();
+        settle(&http, &http_addr).await?;
+        println!(
+            "storage node compacted the load in {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
+    }
     let end = t0 + (points - 1) * step;
     let at = ((end as f64) / 1000.0).to_string();
     let queries: Vec<Query<'_>> = vec![
@@ -270,7 +287,7 @@ async fn main() -> Result<()> {
     println!("\n| query | prometheus ms | scrapegrid ms | latency ratio | prometheus peak MB | scrapegrid peak MB |");
     println!("|---|---|---|---|---|---|");
     for (name, path, params) in &queries {
-        let (pt, pm) = measure(
+        let p = measure(
             &http,
             &prometheus.addr,
             prometheus.pid(),
@@ -279,12 +296,20 @@ async fn main() -> Result<()> {
             runs,
         )
         .await?;
-        let (st, sm) = measure(&http, &http_addr, storage.pid(), path, params, runs).await?;
+        let s = measure(&http, &http_addr, storage.pid(), path, params, runs).await?;
+        // The figures mean something only if both answered the same.
+        let series = p.answer["data"]["result"].as_array().map_or(0, Vec::len);
+        anyhow::ensure!(series > 0, "{name}: Prometheus found no series");
+        if let Some(diff) = compare(&p.answer, &s.answer, false) {
+            anyhow::bail!("{name}: the answers differ: {diff}");
+        }
         println!(
-            "| {name} | {:.1} | {:.1} | {:.2} | {pm:.1} | {sm:.1} |",
-            pt.as_secs_f64() * 1000.0,
-            st.as_secs_f64() * 1000.0,
-            st.as_secs_f64() / pt.as_secs_f64().max(1e-9)
+            "| {name} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} |",
+            p.latency.as_secs_f64() * 1000.0,
+            s.latency.as_secs_f64() * 1000.0,
+            s.latency.as_secs_f64() / p.latency.as_secs_f64().max(1e-9),
+            p.peak_mb,
+            s.peak_mb,
         );
     }
     drop(storage);

@@ -223,12 +223,18 @@ impl Dataset {
         Self { t0, series }
     }
 
-    /// Remote-writes the dataset to `url` in time order, `steps` per request.
-    pub async fn push(&self, http: &reqwest::Client, url: &str, steps: i64) -> Result<()> {
+    /// Remote-writes every sample of the dataset to `url` in time order,
+    /// `window_ms` of samples per request.
+    pub async fn push(&self, http: &reqwest::Client, url: &str, window_ms: i64) -> Result<()> {
         let mut from = self.t0;
-        let end = self.t0 + (STEPS + 1) * STEP_MS;
+        let end = self
+            .series
+            .iter()
+            .filter_map(|s| s.samples.iter().map(|&(t, _)| t).max())
+            .max()
+            .map_or(from, |last| last + 1);
         while from < end {
-            let to = from + steps * STEP_MS;
+            let to = from + window_ms.max(1);
             let timeseries = self
                 .series
                 .iter()

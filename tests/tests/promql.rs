@@ -259,13 +259,17 @@ async fn storage_node_answers_promql_as_prometheus() -> Result<()> {
     data.push(
         &http,
         &format!("http://{}/api/v1/write", prometheus.addr),
-        10,
+        10 * STEP_MS,
     )
     .await
     .context("writing to prometheus")?;
-    data.push(&http, &format!("http://{http_addr}/api/v1/write"), 10)
-        .await
-        .context("writing to the storage node")?;
+    data.push(
+        &http,
+        &format!("http://{http_addr}/api/v1/write"),
+        10 * STEP_MS,
+    )
+    .await
+    .context("writing to the storage node")?;
     let end = t0 + STEPS * STEP_MS;
     let secs = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
     let at_s = (t0 + 20 * 60_000) as f64 / 1000.0;
