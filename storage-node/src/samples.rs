@@ -250,15 +250,18 @@ impl SeriesCursor<'_> {
         let mut compacted = Vec::new();
         self.chunks.seek(keys::chunk_key(id, mint));
         while let (Some(k), Some(v)) = (self.chunks.key(), self.chunks.value()) {
-            let (sid, _) = keys::decode_chunk_key(k).ok_or_else(|| corrupt_chunk(id, "key"))?;
+            let (sid, last_ts) =
+                keys::decode_chunk_key(k).ok_or_else(|| corrupt_chunk(id, "key"))?;
             if sid != id {
                 break;
             }
-            let chunk = StoredChunk::decode(id, k, v)?;
-            if chunk.first_ts > maxt {
+            let bytes = keys::decode_chunk_value(v).ok_or_else(|| corrupt_chunk(id, "encoding"))?;
+            chunk_samples_in(id, last_ts, bytes, mint, maxt, &mut compacted)?;
+            // Chunks never overlap: one that ends at or after `maxt` is the
+            // last that can hold samples in the range.
+            if last_ts >= maxt {
                 break;
             }
-            chunk.samples_in(mint, maxt, &mut compacted)?;
             self.chunks.next();
         }
         self.chunks.status()?;
@@ -303,22 +306,7 @@ impl StoredChunk {
 
     /// Appends the chunk's samples with `mint <= t <= maxt` to `out`.
     fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()> {
-        let corrupt = |e| corrupt_chunk(self.id, e);
-        let mut last = None;
-        for s in ChunkDecoder::new(self.bytes()).map_err(corrupt)? {
-            let (t, v) = s.map_err(corrupt)?;
-            if t > maxt {
-                return Ok(());
-            }
-            last = Some(t);
-            if t >= mint {
-                out.push(Sample { t, v });
-            }
-        }
-        if last != Some(self.last_ts) {
-            return Err(corrupt_chunk(self.id, "last sample does not match key"));
-        }
-        Ok(())
+        chunk_samples_in(self.id, self.last_ts, self.bytes(), mint, maxt, out)
     }
 
     /// Returns all samples of the chunk.
@@ -327,6 +315,35 @@ impl StoredChunk {
         self.samples_in(i64::MIN, i64::MAX, &mut out)?;
         Ok(out)
     }
+}
+
+/// Appends the samples with `mint <= t <= maxt` of the chunk `bytes` of
+/// series `id`, whose key says it ends at `last_ts`, to `out`; checks that
+/// it does end there when decoded to the end.
+fn chunk_samples_in(
+    id: u64,
+    last_ts: i64,
+    bytes: &[u8],
+    mint: i64,
+    maxt: i64,
+    out: &mut Vec<Sample>,
+) -> Result<()> {
+    let corrupt = |e| corrupt_chunk(id, e);
+    let mut last = None;
+    for s in ChunkDecoder::new(bytes).map_err(corrupt)? {
+        let (t, v) = s.map_err(corrupt)?;
+        if t > maxt {
+            return Ok(());
+        }
+        last = Some(t);
+        if t >= mint {
+            out.push(Sample { t, v });
+        }
+    }
+    if last != Some(last_ts) {
+        return Err(corrupt_chunk(id, "last sample does not match key"));
+    }
+    Ok(())
 }
 
 /// Merges two runs of samples sorted by time into one; when both hold a

@@ -358,13 +358,13 @@ impl<'a> Evaluator<'a> {
         let series = self
             .select(vs, lo, hi, window.range)?
             .into_iter()
-            .map(|s| Series {
-                labels: s.labels,
-                points: s
-                    .samples
-                    .into_iter()
-                    .filter(|p| !is_stale_marker(p.v))
-                    .collect(),
+            .map(|s| {
+                let mut points = s.samples;
+                points.retain(|p| !is_stale_marker(p.v));
+                Series {
+                    labels: s.labels,
+                    points,
+                }
             })
             .collect();
         Ok((series, window))

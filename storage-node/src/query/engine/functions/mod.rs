@@ -14,8 +14,6 @@ mod calendar;
 mod histogram;
 mod range;
 
-use std::collections::HashSet;
-
 use promql_parser::parser::{Call, Expr};
 
 use scrapegrid_common::{Labels, METRIC_NAME};
@@ -223,7 +221,6 @@ impl Evaluator<'_> {
             }]));
         }
         let mut out = Vec::new();
-        let mut seen = HashSet::new();
         let mut total = 0usize;
         let mut step_scalars = vec![0.0; scalars.len()];
         for s in series {
@@ -249,14 +246,17 @@ impl Evaluator<'_> {
             } else {
                 drop_metric_name(&s.labels)
             };
-            if !seen.insert(labels.clone()) {
-                return Err(execution(
-                    "vector cannot contain metrics with the same labelset",
-                ));
-            }
             total += points.len();
             self.check_samples(total)?;
             out.push(Series { labels, points });
+        }
+        // Dropping the metric name can make two series one label set.
+        let mut labels: Vec<&Labels> = out.iter().map(|s| &s.labels).collect();
+        labels.sort_unstable();
+        if labels.windows(2).any(|w| w[0] == w[1]) {
+            return Err(execution(
+                "vector cannot contain metrics with the same labelset",
+            ));
         }
         Ok(Value::Vector(out))
     }
