@@ -2,7 +2,8 @@
 # PromQL latency and memory: the storage node beside Prometheus 2.42 on the
 # same remote-written data, in one run (tests/examples/promql_bench.rs).
 # Sizes: COUNTERS (10000), GAUGES (100000), HISTOGRAMS (1000), HOURS (24),
-# RUNS (5). A quick look: COUNTERS=1000 GAUGES=5000 HISTOGRAMS=100 HOURS=2.
+# RUNS (5); QUERIES=<part of a name> runs only those queries.
+# A quick look: COUNTERS=1000 GAUGES=5000 HISTOGRAMS=100 HOURS=2.
 #
 # --smoke: a few seconds on tiny data with the debug binaries that
 # scripts/test.sh has built, so that CI runs the benchmark end to end

@@ -2,6 +2,8 @@
 //! the same data in one run (`bench/promql-vs-prometheus.sh` builds the
 //! release binaries and runs this).
 //!
+//! `QUERIES` (a substring of the query names) runs only some queries.
+//!
 //! Both receive one remote-written dataset: `COUNTERS` counters (default
 //! 10,000), `GAUGES` gauges in 50 groups (default 100,000), `HISTOGRAMS`
 //! classic histograms of 12 buckets (default 1,000), one sample a minute
@@ -286,7 +288,8 @@ async fn main() -> Result<()> {
     ];
     println!("\n| query | prometheus ms | scrapegrid ms | latency ratio | prometheus peak MB | scrapegrid peak MB |");
     println!("|---|---|---|---|---|---|");
-    for (name, path, params) in &queries {
+    let only = std::env::var("QUERIES").unwrap_or_default();
+    for (name, path, params) in queries.iter().filter(|q| q.0.contains(only.as_str())) {
         let p = measure(
             &http,
             &prometheus.addr,
