@@ -180,12 +180,7 @@ impl<'a> SampleReader<'a> {
     /// Returns the samples of series `id` with `mint <= t <= maxt`, oldest
     /// first, stale markers included: the chunks' and the head's, merged.
     pub fn read(&self, id: u64, mint: i64, maxt: i64) -> Result<Vec<Sample>> {
-        let head = self.head(id, mint, maxt)?;
-        let mut compacted = Vec::new();
-        for chunk in self.chunks(id, mint, maxt)? {
-            chunk.samples_in(mint, maxt, &mut compacted)?;
-        }
-        Ok(merge(compacted, &head))
+        self.cursor().read(id, mint, maxt)
     }
 
     /// Returns whether series `id` has any sample with `mint <= t <= maxt`.
@@ -304,15 +299,17 @@ impl StoredChunk {
         &self.value[1..]
     }
 
-    /// Appends the chunk's samples with `mint <= t <= maxt` to `out`.
-    fn samples_in(&self, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()> {
-        chunk_samples_in(self.id, self.last_ts, self.bytes(), mint, maxt, out)
-    }
-
     /// Returns all samples of the chunk.
     fn samples(&self) -> Result<Vec<Sample>> {
         let mut out = Vec::new();
-        self.samples_in(i64::MIN, i64::MAX, &mut out)?;
+        chunk_samples_in(
+            self.id,
+            self.last_ts,
+            self.bytes(),
+            i64::MIN,
+            i64::MAX,
+            &mut out,
+        )?;
         Ok(out)
     }
 }
@@ -531,82 +528,4 @@ pub fn scan_head(db: &Db, cut: i64) -> Result<Vec<HeadStats>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(t: i64, v: f64) -> Sample {
-        Sample { t, v }
-    }
-
-    #[test]
-    fn merge_prefers_newer_and_sorts() {
-        let older = vec![s(1, 1.0), s(3, 3.0), s(5, 5.0)];
-        let newer = [s(2, 20.0), s(3, 30.0), s(6, 60.0)];
-        assert_eq!(
-            merge(older, &newer),
-            [s(1, 1.0), s(2, 20.0), s(3, 30.0), s(5, 5.0), s(6, 60.0)]
-        );
-        assert_eq!(merge(vec![], &newer), newer);
-        assert_eq!(
-            merge(vec![s(2, 1.0), s(1, 1.0)], &[]),
-            [s(1, 1.0), s(2, 1.0)]
-        );
-    }
-
-    /// A cursor reads each series alone, in any order, whatever lies
-    /// around it: deleted keys (a compacted head), chunks, absent series.
-    #[test]
-    fn cursor_reads_each_series_alone() {
-        let t = crate::testutil::TestDb::with_series(&[
-            (&[("s", "1")], &[(10, 1.0), (20, 2.0), (30, 3.0)]),
-            (&[("s", "2")], &[(10, 4.0), (20, 5.0), (40, 6.0)]),
-            (&[("s", "3")], &[(5, 7.0), (50, 8.0)]),
-        ]);
-        let db = &t.db;
-        // Series 2's head goes to chunks up to 20: its head keys up to 20
-        // are deleted, series 3's first sample becomes a chunk.
-        db.read_modify_write(|| {
-            let reader = SampleReader::new(db);
-            let mut wb = WriteBatch::default();
-            compact_series(&reader, &mut wb, 2, 20, 120)?;
-            compact_series(&reader, &mut wb, 3, 5, 120)?;
-            Ok((wb, ()))
-        })
-        .unwrap();
-        let reader = SampleReader::new(db);
-        let mut cursor = reader.cursor();
-        for (id, mint, maxt) in [
-            (3, 0, 100),
-            (1, 15, 30),
-            (2, 0, 100),
-            (4, 0, 100),
-            (2, 25, 35),
-            (1, 0, 9),
-            (2, 20, 40),
-            (0, 0, 100),
-            (3, 6, 49),
-        ] {
-            assert_eq!(
-                cursor.read(id, mint, maxt).unwrap(),
-                reader.read(id, mint, maxt).unwrap(),
-                "series {id} in [{mint}, {maxt}]"
-            );
-        }
-        assert_eq!(
-            cursor.read(2, 0, 100).unwrap(),
-            [s(10, 4.0), s(20, 5.0), s(40, 6.0)]
-        );
-    }
-
-    #[test]
-    fn chunk_sizes_stay_near_target() {
-        let sizes = |n, t| chunk_sizes(n, t).collect::<Vec<_>>();
-        assert_eq!(sizes(5, 120), [5]);
-        assert_eq!(sizes(120, 120), [120]);
-        assert_eq!(sizes(239, 120), [239]);
-        assert_eq!(sizes(250, 120), [125, 125]);
-        assert_eq!(sizes(1000, 120), [125; 8]);
-        assert_eq!(sizes(361, 120), [121, 120, 120]);
-        assert_eq!(sizes(0, 120), [0]);
-    }
-}
+mod tests;

@@ -19,9 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use scrapegrid_tests::prometheus::Prometheus;
-use scrapegrid_tests::promql::{api, compare, Dataset, GenSeries};
-use scrapegrid_tests::{free_addr, spawn_storage, wait_healthy};
+use scrapegrid_tests::promql::{api, compare, Dataset, GenSeries, Pair};
 
 /// A query to time: its name, the API path and the parameters.
 type Query<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
@@ -209,17 +207,12 @@ async fn main() -> Result<()> {
     );
     let data = Dataset { t0, series };
 
-    let dir = tempfile::tempdir()?;
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, "global: {}\n")?;
-    let prometheus =
-        Prometheus::start_with(&config, &["--web.enable-remote-write-receiver"]).await?;
-    let (grpc, http_addr) = (free_addr(), free_addr());
-    let (storage, _) = spawn_storage(dir.path(), &grpc, &http_addr)?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()?;
-    wait_healthy(&http, &http_addr).await?;
+    let pair = Pair::start(&http).await?;
+    let (prometheus, storage, http_addr) =
+        (&pair.prometheus, &pair.storage, pair.http_addr.as_str());
     for (name, url) in [
         (
             "prometheus",
@@ -236,7 +229,7 @@ async fn main() -> Result<()> {
     drop(data);
     if env("SETTLE", 1) != 0 {
         let start = Instant::now();
-        settle(&http, &http_addr).await?;
+        settle(&http, http_addr).await?;
         println!(
             "storage node compacted the load in {:.1} s",
             start.elapsed().as_secs_f64()
@@ -299,7 +292,7 @@ async fn main() -> Result<()> {
             runs,
         )
         .await?;
-        let s = measure(&http, &http_addr, storage.pid(), path, params, runs).await?;
+        let s = measure(&http, http_addr, storage.pid(), path, params, runs).await?;
         // The figures mean something only if both answered the same.
         let series = p.answer["data"]["result"].as_array().map_or(0, Vec::len);
         anyhow::ensure!(series > 0, "{name}: Prometheus found no series");
@@ -315,6 +308,5 @@ async fn main() -> Result<()> {
             s.peak_mb,
         );
     }
-    drop(storage);
     Ok(())
 }

@@ -15,12 +15,17 @@
 //! sets, but in order after `sort`/`sort_desc`); the same timestamps; values
 //! equal within 1e-9 relative (NaN equals NaN, infinities by sign).
 
+pub mod corpus;
+
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 use scrapegrid_proto::prometheus as prom;
 use scrapegrid_proto::prost::Message;
 use serde_json::Value;
+
+use crate::prometheus::Prometheus;
+use crate::{free_addr, spawn_storage, wait_healthy, Process};
 
 /// Steps of the dataset, 15 s apart.
 pub const STEPS: i64 = 200;
@@ -437,5 +442,35 @@ fn short(v: &Value) -> String {
         format!("{}...", &s[..300])
     } else {
         s
+    }
+}
+
+/// Prometheus 2.42 (remote-write receiver on) and a storage node, both
+/// empty and running, ready to receive one [`Dataset`].
+pub struct Pair {
+    pub prometheus: Prometheus,
+    pub storage: Process,
+    /// The storage node's HTTP address.
+    pub http_addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Pair {
+    /// Starts both and waits until the storage node answers.
+    pub async fn start(http: &reqwest::Client) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(&config, "global: {}\n")?;
+        let prometheus =
+            Prometheus::start_with(&config, &["--web.enable-remote-write-receiver"]).await?;
+        let (grpc, http_addr) = (free_addr(), free_addr());
+        let (storage, _) = spawn_storage(dir.path(), &grpc, &http_addr)?;
+        wait_healthy(http, &http_addr).await?;
+        Ok(Self {
+            prometheus,
+            storage,
+            http_addr,
+            _dir: dir,
+        })
     }
 }
