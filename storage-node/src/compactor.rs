@@ -1,8 +1,9 @@
 //! The compactor: moves older head samples into compressed chunks.
 //!
 //! Every [`CompactorConfig::interval`] one round runs on a blocking thread
-//! ([`compact_once`]). It scans the head once ([`samples::scan_head`]) for
-//! samples older than the cut (`now - head_window`), and picks the series
+//! ([`compact_once`]). It scans the head ([`samples::scan_head`], which
+//! seeks only series whose [`crate::head_bounds`] bound is before the cut)
+//! for samples older than the cut (`now - head_window`), and picks the series
 //! with at least [`CompactorConfig::chunk_target`] of them, or whose oldest
 //! head sample is older than [`CompactorConfig::max_head_age`] (series that
 //! stopped or scrape rarely). It then compacts those series in groups of
@@ -24,7 +25,7 @@ use std::time::Duration;
 
 use scrapegrid_common::clock::now_ms;
 
-use rocksdb::WriteBatch;
+use crate::db::DbBatch;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
@@ -135,7 +136,7 @@ pub fn compact_once(
         }
         let done = db.read_modify_write(|| {
             let reader = SampleReader::new(db);
-            let mut wb = WriteBatch::default();
+            let mut wb = DbBatch::default();
             let mut done = RoundStats::default();
             for s in group {
                 let c = samples::compact_series(&reader, &mut wb, s.id, cut, config.chunk_target)?;
@@ -151,6 +152,9 @@ pub fn compact_once(
         stats.chunks_written += done.chunks_written;
         stats.chunks_rewritten += done.chunks_rewritten;
     }
+    // The head bounds of what this round compacted rise once no reader
+    // from before it remains; on an idle node no write would do it.
+    db.apply_head_narrowings();
     Ok(stats)
 }
 

@@ -11,7 +11,11 @@
 //! So a read-modify-write (the compactor deleting the head keys it encoded)
 //! never interleaves with another write (the writer overwriting one of those
 //! keys), with no change to the writer.
+//!
+//! A write is a [`DbBatch`]: a RocksDB `WriteBatch` plus what it does to the
+//! head ([`crate::head_bounds`]), which the lock applies with the write.
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -21,6 +25,7 @@ use rocksdb::{
 };
 
 use crate::error::{Error, Result};
+use crate::head_bounds::HeadBounds;
 use crate::keys;
 
 /// The size of the block cache shared by the column families.
@@ -31,6 +36,46 @@ pub struct Db {
     inner: DB,
     /// Held by every write; see the module doc.
     write_lock: Mutex<()>,
+    /// Where each series' head starts.
+    head: HeadBounds,
+}
+
+/// One atomic write: the `WriteBatch` (reached through `Deref`) and the head
+/// samples it appends or compacts away, which [`Db`] applies to the head
+/// bounds with the write. Build head writes with [`crate::samples`] only.
+#[derive(Default)]
+pub struct DbBatch {
+    wb: WriteBatch,
+    /// Head samples appended: (series id, timestamp).
+    appended: Vec<(u64, i64)>,
+    /// Series whose head samples up to a cut are deleted: (series id, cut).
+    compacted: Vec<(u64, i64)>,
+}
+
+impl DbBatch {
+    /// Records that the batch appends a head sample of series `id` at `t`.
+    pub(crate) fn appends(&mut self, id: u64, t: i64) {
+        self.appended.push((id, t));
+    }
+
+    /// Records that the batch deletes every head sample of series `id` at
+    /// or before `cut`.
+    pub(crate) fn compacts(&mut self, id: u64, cut: i64) {
+        self.compacted.push((id, cut));
+    }
+}
+
+impl Deref for DbBatch {
+    type Target = WriteBatch;
+    fn deref(&self) -> &WriteBatch {
+        &self.wb
+    }
+}
+
+impl DerefMut for DbBatch {
+    fn deref_mut(&mut self) -> &mut WriteBatch {
+        &mut self.wb
+    }
 }
 
 impl std::fmt::Debug for Db {
@@ -73,10 +118,17 @@ impl Db {
             ColumnFamilyDescriptor::new(*name, cf_opts)
         });
         let inner = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let head = HeadBounds::load(head_oldest(&inner)?);
         Ok(Self {
             inner,
             write_lock: Mutex::new(()),
+            head,
         })
+    }
+
+    /// Returns the head bounds ([`crate::head_bounds`]).
+    pub fn head_bounds(&self) -> &HeadBounds {
+        &self.head
     }
 
     /// Returns the handle of column family `name`, one of [`keys::ALL_CFS`].
@@ -126,7 +178,7 @@ impl Db {
 
     /// Applies `batch` atomically without syncing the WAL; the caller syncs
     /// with [`Db::sync_wal`] before it acknowledges.
-    pub fn write_unsynced(&self, batch: WriteBatch) -> Result<()> {
+    pub fn write_unsynced(&self, batch: DbBatch) -> Result<()> {
         let _guard = self.lock_writes();
         self.write_locked(batch)
     }
@@ -135,13 +187,22 @@ impl Db {
     /// returns (unsynced, like [`Db::write_unsynced`]) before any other
     /// write. What `f` reads therefore stays true until its batch is applied.
     /// Keep `f` short: ingest waits for it.
-    pub fn read_modify_write<T>(&self, f: impl FnOnce() -> Result<(WriteBatch, T)>) -> Result<T> {
+    pub fn read_modify_write<T>(&self, f: impl FnOnce() -> Result<(DbBatch, T)>) -> Result<T> {
         let _guard = self.lock_writes();
         let (batch, out) = f()?;
         if !batch.is_empty() {
             self.write_locked(batch)?;
         }
         Ok(out)
+    }
+
+    /// Raises the head bounds that compactions have earned, as far as the
+    /// readers still running allow ([`HeadBounds::apply_ready`]). Every
+    /// write does this too; the compactor calls it at the end of a round so
+    /// an idle node's bounds rise as well.
+    pub fn apply_head_narrowings(&self) {
+        let _guard = self.lock_writes();
+        self.head.apply_ready();
     }
 
     fn lock_writes(&self) -> MutexGuard<'_, ()> {
@@ -152,14 +213,46 @@ impl Db {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write_locked(&self, batch: WriteBatch) -> Result<()> {
+    fn write_locked(&self, batch: DbBatch) -> Result<()> {
+        let DbBatch {
+            wb,
+            appended,
+            compacted,
+        } = batch;
+        // Before the write: no snapshot may hold a head sample its series'
+        // bound is above.
+        self.head.widen(&appended);
         let mut wo = WriteOptions::default();
         wo.set_sync(false);
-        Ok(self.inner.write_opt(batch, &wo)?)
+        self.inner.write_opt(wb, &wo)?;
+        self.head.compacted(&compacted);
+        self.head.apply_ready();
+        Ok(())
     }
 
     /// Flushes and fsyncs the WAL: every write before it is durable after it.
     pub fn sync_wal(&self) -> Result<()> {
         Ok(self.inner.flush_wal(true)?)
     }
+}
+
+/// Returns the oldest head sample of every series with one: (series id,
+/// timestamp), in id order. One seek per series.
+fn head_oldest(db: &DB) -> Result<Vec<(u64, i64)>> {
+    let cf = db
+        .cf_handle(keys::CF_SAMPLES)
+        .expect("the samples column family is opened with the database");
+    let mut it = db.raw_iterator_cf_opt(cf, Db::total_order_read_options());
+    it.seek_to_first();
+    let mut out = Vec::new();
+    while let Some(k) = it.key() {
+        let (id, t) = keys::decode_sample_key(k).ok_or(Error::Corrupt { what: "sample" })?;
+        out.push((id, t));
+        match id.checked_add(1) {
+            Some(next) => it.seek(keys::sample_key(next, i64::MIN)),
+            None => break,
+        }
+    }
+    it.status()?;
+    Ok(out)
 }

@@ -8,7 +8,9 @@
 //! `WriteBatch` and syncs the WAL once per group before the acks go back.
 //! [`keys`] is the single description of the column families and key
 //! encodings, [`db`] opens them, and [`samples`] is the seam where sample
-//! storage (one key per sample today, compressed chunks later) lives.
+//! storage (a head of one key per sample, compacted into chunks) lives;
+//! [`head_bounds`] keeps in memory where each series' head starts, so reads
+//! skip the keys the compactor deleted.
 //! [`chunk`] is the Gorilla-style sample codec those chunks will use.
 //! [`exemplars`] holds the exemplars that came with the samples, admitted
 //! by the writer as Prometheus's exemplar storage admits them and written
@@ -37,6 +39,7 @@ pub mod db;
 pub mod error;
 pub mod exemplars;
 pub mod grpc_query;
+pub mod head_bounds;
 pub mod http_api;
 pub mod index;
 pub mod ingest;

@@ -38,7 +38,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rocksdb::WriteBatch;
+use crate::db::DbBatch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -168,7 +168,7 @@ pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Resul
     let mut ranges = 0u64;
     for (cf_name, key, decode) in RETAINED_CFS {
         let cf = db.cf(cf_name);
-        let mut wb = WriteBatch::default();
+        let mut wb = DbBatch::default();
         let mut pending = 0usize;
         let mut it = db
             .raw()

@@ -9,11 +9,12 @@
 //! [`crate::keys`] documents both layouts; nothing outside this module and
 //! the compactor touches the `samples` or `chunks` CF.
 
-use rocksdb::{DBRawIterator, ReadOptions, Snapshot, WriteBatch};
+use rocksdb::{DBRawIterator, ReadOptions, Snapshot};
 
 use crate::chunk::{ChunkDecoder, ChunkEncoder};
-use crate::db::Db;
+use crate::db::{Db, DbBatch};
 use crate::error::{Error, Result};
+use crate::head_bounds::{BoundsView, ReadGuard};
 use crate::keys;
 
 /// One stored sample.
@@ -25,12 +26,13 @@ pub struct Sample {
 
 /// Adds a sample of series `id` to `wb`; a sample at the same timestamp is
 /// overwritten.
-pub fn append(db: &Db, wb: &mut WriteBatch, id: u64, ts_ms: i64, value: f64) {
+pub fn append(db: &Db, wb: &mut DbBatch, id: u64, ts_ms: i64, value: f64) {
     wb.put_cf(
         db.cf(keys::CF_SAMPLES),
         keys::sample_key(id, ts_ms),
         keys::encode_sample_value(value),
     );
+    wb.appends(id, ts_ms);
 }
 
 /// Returns the samples of series `id` with `mint <= t <= maxt`, oldest
@@ -55,7 +57,10 @@ pub fn max_compacted_ts(db: &Db, id: u64) -> Result<Option<i64>> {
 /// Returns the newest timestamp of series `id` (head or chunks), if any.
 pub fn last_ts(db: &Db, id: u64) -> Result<Option<i64>> {
     let r = SampleReader::new(db);
-    let head = r.last_key_before(keys::CF_SAMPLES, id)?;
+    let head = match db.head_bounds().head_min(id) {
+        i64::MAX => None,
+        _ => r.last_key_before(keys::CF_SAMPLES, id)?,
+    };
     Ok(head.max(r.max_compacted_ts(id)?))
 }
 
@@ -72,15 +77,27 @@ fn corrupt_chunk(id: u64, err: impl std::fmt::Display) -> Error {
 pub struct SampleReader<'a> {
     db: &'a Db,
     snap: Snapshot<'a>,
+    /// Registered before the snapshot was taken, so the head bounds stay
+    /// valid for it ([`crate::head_bounds`]).
+    _registered: ReadGuard<'a>,
 }
 
 impl<'a> SampleReader<'a> {
     /// Returns a reader of the database as it is now.
     pub fn new(db: &'a Db) -> Self {
+        let registered = db.head_bounds().register();
         Self {
             db,
             snap: db.raw().snapshot(),
+            _registered: registered,
         }
+    }
+
+    /// Returns where series `id`'s head samples in `[mint, maxt]` start
+    /// being worth a seek: `None` when the head bound says there are none.
+    fn head_from(&self, id: u64, mint: i64, maxt: i64) -> Option<i64> {
+        let from = mint.max(self.db.head_bounds().head_min(id));
+        (from <= maxt).then_some(from)
     }
 
     /// Returns an iterator over `cf` bounded to the keys of series `id`,
@@ -121,10 +138,10 @@ impl<'a> SampleReader<'a> {
     /// Returns the head samples of series `id` with `mint <= t <= maxt`.
     pub fn head(&self, id: u64, mint: i64, maxt: i64) -> Result<Vec<Sample>> {
         let mut out = Vec::new();
-        if mint > maxt {
+        let Some(from) = self.head_from(id, mint, maxt) else {
             return Ok(out);
-        }
-        let mut it = self.series_iter(keys::CF_SAMPLES, id, mint);
+        };
+        let mut it = self.series_iter(keys::CF_SAMPLES, id, from);
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             let (_, t) = keys::decode_sample_key(k).ok_or_else(corrupt_sample)?;
             if t > maxt {
@@ -174,6 +191,7 @@ impl<'a> SampleReader<'a> {
         SeriesCursor {
             head: open(keys::CF_SAMPLES),
             chunks: open(keys::CF_CHUNKS),
+            bounds: self.db.head_bounds().view(),
         }
     }
 
@@ -188,14 +206,16 @@ impl<'a> SampleReader<'a> {
         if mint > maxt {
             return Ok(false);
         }
-        let it = self.series_iter(keys::CF_SAMPLES, id, mint);
-        let in_head = it
-            .key()
-            .and_then(keys::decode_sample_key)
-            .is_some_and(|(_, t)| t <= maxt);
-        it.status()?;
-        if in_head {
-            return Ok(true);
+        if let Some(from) = self.head_from(id, mint, maxt) {
+            let it = self.series_iter(keys::CF_SAMPLES, id, from);
+            let in_head = it
+                .key()
+                .and_then(keys::decode_sample_key)
+                .is_some_and(|(_, t)| t <= maxt);
+            it.status()?;
+            if in_head {
+                return Ok(true);
+            }
         }
         for chunk in self.chunks(id, mint, maxt)? {
             // The chunk spans [first_ts, last_ts] and overlaps the range;
@@ -221,6 +241,8 @@ impl<'a> SampleReader<'a> {
 pub struct SeriesCursor<'r> {
     head: DBRawIterator<'r>,
     chunks: DBRawIterator<'r>,
+    /// Taken after the reader's snapshot, so valid for it.
+    bounds: BoundsView,
 }
 
 impl SeriesCursor<'_> {
@@ -231,17 +253,20 @@ impl SeriesCursor<'_> {
             return Ok(Vec::new());
         }
         let mut head = Vec::new();
-        self.head.seek(keys::sample_key(id, mint));
-        while let (Some(k), Some(v)) = (self.head.key(), self.head.value()) {
-            let (sid, t) = keys::decode_sample_key(k).ok_or_else(corrupt_sample)?;
-            if sid != id || t > maxt {
-                break;
+        let from = mint.max(self.bounds.head_min(id));
+        if from <= maxt {
+            self.head.seek(keys::sample_key(id, from));
+            while let (Some(k), Some(v)) = (self.head.key(), self.head.value()) {
+                let (sid, t) = keys::decode_sample_key(k).ok_or_else(corrupt_sample)?;
+                if sid != id || t > maxt {
+                    break;
+                }
+                let v = keys::decode_sample_value(v).ok_or_else(corrupt_sample)?;
+                head.push(Sample { t, v });
+                self.head.next();
             }
-            let v = keys::decode_sample_value(v).ok_or_else(corrupt_sample)?;
-            head.push(Sample { t, v });
-            self.head.next();
+            self.head.status()?;
         }
-        self.head.status()?;
         let mut compacted = Vec::new();
         self.chunks.seek(keys::chunk_key(id, mint));
         while let (Some(k), Some(v)) = (self.chunks.key(), self.chunks.value()) {
@@ -390,7 +415,7 @@ fn chunk_sizes(n: usize, target: usize) -> impl Iterator<Item = usize> {
 /// `target` samples and adds them to `wb`.
 fn put_chunks(
     db: &Db,
-    wb: &mut WriteBatch,
+    wb: &mut DbBatch,
     id: u64,
     samples: &[Sample],
     target: usize,
@@ -437,7 +462,7 @@ pub struct Compacted {
 /// this inside [`Db::read_modify_write`].
 pub fn compact_series(
     reader: &SampleReader<'_>,
-    wb: &mut WriteBatch,
+    wb: &mut DbBatch,
     id: u64,
     cut: i64,
     target: usize,
@@ -481,6 +506,7 @@ pub fn compact_series(
     for s in &head {
         wb.delete_cf(cf, keys::sample_key(id, s.t));
     }
+    wb.compacts(id, cut);
     done.samples = head.len();
     Ok(done)
 }
@@ -495,18 +521,25 @@ pub struct HeadStats {
     pub oldest: i64,
 }
 
-/// Scans the whole head once and returns, per series with head samples at
-/// or before `cut`, how many there are and the oldest. Reads a snapshot and
-/// writes nothing; what it finds may be stale by the time the caller acts,
-/// so it only chooses which series to look at.
+/// Returns, per series with head samples at or before `cut`, how many there
+/// are and the oldest. Only series whose head bound is at or before `cut`
+/// are sought, each at its bound, so the deleted keys before it cost
+/// nothing. Reads a snapshot and writes nothing; what it finds may be stale
+/// by the time the caller acts, so it only chooses which series to look at.
 pub fn scan_head(db: &Db, cut: i64) -> Result<Vec<HeadStats>> {
-    let snap = db.raw().snapshot();
-    let mut it = snap.raw_iterator_cf_opt(db.cf(keys::CF_SAMPLES), Db::total_order_read_options());
-    it.seek_to_first();
+    let reader = SampleReader::new(db);
+    let bounds = db.head_bounds().view();
+    let mut it = reader
+        .snap
+        .raw_iterator_cf_opt(db.cf(keys::CF_SAMPLES), Db::series_read_options());
     let mut out: Vec<HeadStats> = Vec::new();
-    while let Some(k) = it.key() {
-        let (id, t) = keys::decode_sample_key(k).ok_or_else(corrupt_sample)?;
-        if t <= cut {
+    for (id, from) in bounds.at_or_before(cut) {
+        it.seek(keys::sample_key(id, from));
+        while let Some(k) = it.key() {
+            let (sid, t) = keys::decode_sample_key(k).ok_or_else(corrupt_sample)?;
+            if sid != id || t > cut {
+                break;
+            }
             match out.last_mut() {
                 Some(s) if s.id == id => s.before_cut += 1,
                 _ => out.push(HeadStats {
@@ -516,14 +549,9 @@ pub fn scan_head(db: &Db, cut: i64) -> Result<Vec<HeadStats>> {
                 }),
             }
             it.next();
-        } else if let Some(next) = id.checked_add(1) {
-            // Nothing else of this series is before the cut.
-            it.seek(keys::sample_key(next, i64::MIN));
-        } else {
-            break;
         }
+        it.status()?;
     }
-    it.status()?;
     Ok(out)
 }
 

@@ -1,7 +1,7 @@
 //! Test fixtures: a database in a temporary directory filled directly with
 //! series and samples, bypassing the writer thread.
 
-use rocksdb::WriteBatch;
+use crate::db::DbBatch;
 use scrapegrid_common::Labels;
 
 use crate::db::Db;
@@ -23,7 +23,7 @@ impl TestDb {
     pub fn with_series(series: &[SeriesSpec<'_>]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open(dir.path()).expect("open db");
-        let mut wb = WriteBatch::default();
+        let mut wb = DbBatch::default();
         for (i, (labels, points)) in series.iter().enumerate() {
             let id = i as u64 + 1;
             let labels = Labels::from_pairs(labels.iter().copied());

@@ -41,6 +41,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::db::DbBatch;
 use rocksdb::WriteBatch;
 use scrapegrid_common::clock::now_ms;
 use scrapegrid_common::Labels;
@@ -467,7 +468,7 @@ impl State {
 
         let db = self.db.clone();
         let cf_meta = db.cf(keys::CF_META);
-        let mut wb = WriteBatch::default();
+        let mut wb = DbBatch::default();
 
         let (ids, created) = self.resolve_series(&mut wb, &batch.series)?;
         let admitted = self.admit_samples(&mut wb, &ids, &batch.samples, before_successor)?;

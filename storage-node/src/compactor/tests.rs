@@ -1,7 +1,9 @@
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use rocksdb::WriteBatch;
 use scrapegrid_common::Labels;
+
+use crate::db::DbBatch;
 
 use super::*;
 use crate::batch::{self, Batch};
@@ -168,7 +170,7 @@ fn late_samples_are_read_at_once_and_merged_into_their_chunk() {
         (a[132].0 + 2, 4.5),
         (a[300].0 + 3, 5.5),
     ];
-    let mut wb = WriteBatch::default();
+    let mut wb = DbBatch::default();
     for &(t, v) in &late {
         samples::append(db, &mut wb, 1, t, v);
     }
@@ -337,6 +339,105 @@ async fn writer_and_compactor_run_concurrently_and_survive_restart() {
     let db = Db::open(dir.path()).unwrap();
     check(&db);
     assert_eq!(count(&db, keys::CF_CHUNKS), chunks_before);
+}
+
+/// What step `j` of [`readers_see_every_sample_while_head_bounds_rise`]
+/// writes to each series: its sample, and every 5th step a late one, 20
+/// steps back (compacted by then) and off the 15 s grid.
+fn step_points(j: i64) -> Vec<(i64, f64)> {
+    let mut out = vec![(START + j * STEP, j as f64)];
+    if j % 5 == 0 && j > 20 {
+        out.push((START + (j - 20) * STEP + 1, -(j as f64)));
+    }
+    out
+}
+
+/// Readers, the compactor and late samples at once: every read sees exactly
+/// the samples of the steps written before its snapshot, never a head
+/// sample hidden by a head bound risen too early (a compaction newer than
+/// the snapshot, or a late sample written after the compaction).
+#[test]
+fn readers_see_every_sample_while_head_bounds_rise() {
+    const SERIES: u64 = 8;
+    const STEPS: i64 = 1500;
+    let tdb = TestDb::with_series(&[]);
+    let db = &tdb.db;
+    let written = AtomicI64::new(0);
+    let stop = CancellationToken::new();
+    let cfg = CompactorConfig {
+        chunk_target: 8,
+        max_group_samples: 20,
+        head_window: Duration::from_millis(3 * STEP as u64),
+        ..CompactorConfig::default()
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for j in 1..=STEPS {
+                let mut wb = DbBatch::default();
+                for id in 1..=SERIES {
+                    for (t, v) in step_points(j) {
+                        samples::append(db, &mut wb, id, t, v);
+                    }
+                }
+                db.write_unsynced(wb).unwrap();
+                written.store(j, Ordering::Release);
+            }
+            stop.cancel();
+        });
+        scope.spawn(|| {
+            while !stop.is_cancelled() {
+                let now = START + written.load(Ordering::Acquire) * STEP;
+                compact_once(db, &cfg, now, &CancellationToken::new()).unwrap();
+            }
+        });
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut reads = 0;
+                    while !stop.is_cancelled() {
+                        // Every step written before the snapshot, maybe more.
+                        let at_least = written.load(Ordering::Acquire);
+                        let reader = SampleReader::new(db);
+                        let mut cursor = reader.cursor();
+                        let got: Vec<_> = (1..=SERIES)
+                            .map(|id| cursor.read(id, i64::MIN, i64::MAX).unwrap())
+                            .collect();
+                        // The newest on-grid sample says which step the
+                        // snapshot is at; every series must be exactly there.
+                        let j = got[0].iter().map(|s| s.v as i64).max().unwrap_or(0);
+                        assert!(j >= at_least, "a read lost steps: {j} < {at_least}");
+                        let mut want: Vec<(i64, f64)> = (1..=j).flat_map(step_points).collect();
+                        want.sort_by_key(|p| p.0);
+                        for (id, got) in (1..=SERIES).zip(&got) {
+                            assert_eq!(bits(got), pbits(&want), "series {id} at step {j}");
+                        }
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        for r in readers {
+            assert!(r.join().unwrap() > 10, "the readers ran");
+        }
+    });
+    assert!(count(db, keys::CF_CHUNKS) > 0, "the compactor ran");
+    // A last round at the end: with no reader left its narrowings apply,
+    // and each bound is at or before the oldest head sample and past the
+    // cut of a round at most one chunk (8 steps) before the last (3 steps
+    // before the end).
+    let now = START + STEPS * STEP;
+    compact_once(db, &cfg, now, &CancellationToken::new()).unwrap();
+    assert_eq!(db.head_bounds().pending_narrowings(), 0);
+    let reader = SampleReader::new(db);
+    for id in 1..=SERIES {
+        let oldest = reader.head(id, i64::MIN, i64::MAX).unwrap()[0].t;
+        let bound = db.head_bounds().head_min(id);
+        assert!(
+            bound <= oldest && bound > START + (STEPS - 3 - 8) * STEP,
+            "series {id}: bound {bound}, oldest head sample {oldest}"
+        );
+    }
 }
 
 fn batch_points(series: &[Arc<Labels>], i: usize, n: u64) -> Vec<(i64, f64)> {

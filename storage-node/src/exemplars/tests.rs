@@ -2,6 +2,7 @@
 //! database.
 
 use super::*;
+use crate::db::DbBatch;
 use crate::testutil::TestDb;
 
 fn ex(trace: &str, value: f64, ts_ms: i64, has_ts: bool) -> Exemplar {
@@ -107,7 +108,7 @@ fn select_filters_by_matchers_and_time_and_sorts_by_series() {
         (&[("__name__", "a_bucket"), ("le", "+Inf")], &[(1, 1.0)]),
     ]);
     let db = &t.db;
-    let mut wb = WriteBatch::default();
+    let mut wb = DbBatch::default();
     // Series 1: two exemplars, one with an old explicit timestamp.
     put(db, &mut wb, 1, 5_000, &ex("old", 0.5, 1_000, true));
     put(db, &mut wb, 1, 6_000, &ex("new", 1.5, 6_000, false));

@@ -1,6 +1,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rocksdb::WriteBatch;
+use crate::db::DbBatch;
 
 use super::*;
 use crate::testutil::TestDb;
@@ -23,7 +23,7 @@ fn select_reads_every_series_at_one_snapshot() {
     std::thread::scope(|scope| {
         scope.spawn(|| {
             for k in 1..=3000i64 {
-                let mut wb = WriteBatch::default();
+                let mut wb = DbBatch::default();
                 samples::append(db, &mut wb, 1, k, k as f64);
                 samples::append(db, &mut wb, 2, k, k as f64);
                 db.write_unsynced(wb).unwrap();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rocksdb::WriteBatch;
+use crate::db::DbBatch;
 use scrapegrid_common::Labels;
 
 use super::*;
@@ -54,7 +54,7 @@ fn time_retention_deletes_old_samples_and_keeps_new_ones() {
     ]);
     // Chunks are keyed by their last timestamp: one wholly old, one that
     // straddles the cut-off (kept whole). The value is not decoded here.
-    let mut wb = WriteBatch::default();
+    let mut wb = DbBatch::default();
     let chunks = t.db.cf(keys::CF_CHUNKS);
     wb.put_cf(chunks, keys::chunk_key(1, old + 10), b"x");
     wb.put_cf(chunks, keys::chunk_key(1, edge + 10), b"x");
@@ -102,7 +102,7 @@ fn exemplars_go_with_the_scrape_that_brought_them() {
         ts_ms,
         has_ts: true,
     };
-    let mut wb = WriteBatch::default();
+    let mut wb = DbBatch::default();
     // Arrived before the cut-off: deleted, whatever its own timestamp.
     exemplars::put(&t.db, &mut wb, 1, edge - DAY, &ex(edge + DAY));
     exemplars::put(&t.db, &mut wb, 2, edge - DAY, &ex(edge - DAY));
@@ -119,7 +119,7 @@ fn exemplars_go_with_the_scrape_that_brought_them() {
         [keys::exemplar_key(1, NOW, 1_600_000_000_000).to_vec()]
     );
     // The exemplars' timestamps do not move the cut-off.
-    let mut wb = WriteBatch::default();
+    let mut wb = DbBatch::default();
     exemplars::put(&t.db, &mut wb, 1, NOW + 100 * DAY, &ex(NOW + 100 * DAY));
     t.db.write_unsynced(wb).unwrap();
     let again = run_pass(&t.db, &config(15, 0), NOW + 200 * DAY, &stop).unwrap();
@@ -131,7 +131,7 @@ fn size_retention_deletes_oldest_first_until_under_the_limit() {
     let t = TestDb::with_series(&[]);
     let db = &t.db;
     // 50 series x 200 samples, one a minute.
-    let mut wb = WriteBatch::default();
+    let mut wb = DbBatch::default();
     for id in 1..=50u64 {
         crate::writer::put_series(
             db,
@@ -182,7 +182,7 @@ async fn ingest_keeps_working_during_a_pass() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(Db::open(dir.path()).unwrap());
     // Many series with old data, so the pass takes a while.
-    let mut wb = WriteBatch::default();
+    let mut wb = DbBatch::default();
     for id in 1..=20_000u64 {
         crate::writer::put_series(
             &db,

@@ -33,7 +33,7 @@ fn cursor_reads_each_series_alone() {
     // are deleted, series 3's first sample becomes a chunk.
     db.read_modify_write(|| {
         let reader = SampleReader::new(db);
-        let mut wb = WriteBatch::default();
+        let mut wb = DbBatch::default();
         compact_series(&reader, &mut wb, 2, 20, 120)?;
         compact_series(&reader, &mut wb, 3, 5, 120)?;
         Ok((wb, ()))

@@ -114,7 +114,7 @@ impl State {
     /// being lost.
     pub(super) fn admit_samples(
         &mut self,
-        wb: &mut WriteBatch,
+        wb: &mut DbBatch,
         ids: &[u64],
         batch_samples: &[Sample],
         before_successor: bool,

@@ -40,7 +40,7 @@ impl ExemplarBuffer {
         };
         let excess = buffer.order.len().saturating_sub(limit);
         if excess > 0 {
-            let mut wb = WriteBatch::default();
+            let mut wb = DbBatch::default();
             for key in buffer.order.iter().take(excess) {
                 exemplars::delete(db, &mut wb, key);
             }

@@ -407,7 +407,7 @@ async fn the_oldest_arrivals_go_beyond_the_limit() {
 fn load_orders_by_arrival() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
-    let mut wb = WriteBatch::default();
+    let mut wb = DbBatch::default();
     exemplars::put(&db, &mut wb, 2, 100, &ex("b", 1.0, 5, true));
     exemplars::put(&db, &mut wb, 1, 200, &ex("a2", 1.0, 7, true));
     exemplars::put(&db, &mut wb, 1, 50, &ex("a1", 1.0, 6, true));

@@ -18,7 +18,7 @@ impl State {
         if let Some(f) = &self.failed {
             return Err(Error::WriterUnavailable(f.clone()));
         }
-        let mut wb = WriteBatch::default();
+        let mut wb = DbBatch::default();
         let (ids, created) = self.resolve_series(&mut wb, series)?;
         let admitted = self.admit_samples(&mut wb, &ids, points, false)?;
         let rejected = admitted.out_of_order + admitted.too_old + admitted.duplicate;
