@@ -183,6 +183,44 @@ impl LabelsBuilder {
     }
 }
 
+/// Sorts `items` by the label set `labels` gives each, in the order of
+/// `Labels`' `Ord` (name, then value, label by label), stably.
+///
+/// Faster than comparing `Labels` for large slices: each label set is
+/// written once into one buffer in an encoding whose byte order is that
+/// order (`0x00` escaped as `00 01`, each name and value ended by `00 00`),
+/// so comparisons are `memcmp`s over adjacent memory instead of walks over
+/// scattered strings.
+pub fn sort_by_labels<T>(items: &mut Vec<T>, labels: impl Fn(&T) -> &Labels) {
+    if items.len() < 2 {
+        return;
+    }
+    let mut arena: Vec<u8> = Vec::new();
+    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(items.len());
+    for item in items.iter() {
+        let start = arena.len();
+        for l in labels(item).iter() {
+            for part in [&l.name, &l.value] {
+                for &b in part.as_bytes() {
+                    arena.push(b);
+                    if b == 0 {
+                        arena.push(1);
+                    }
+                }
+                arena.extend_from_slice(&[0, 0]);
+            }
+        }
+        spans.push((start, arena.len()));
+    }
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (sa, sb) = (spans[a], spans[b]);
+        arena[sa.0..sa.1].cmp(&arena[sb.0..sb.1])
+    });
+    let mut slots: Vec<Option<T>> = std::mem::take(items).into_iter().map(Some).collect();
+    items.extend(order.into_iter().filter_map(|i| slots[i].take()));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +240,25 @@ mod tests {
         let c = Labels::from_pairs([("b", "2"), ("a", "1")]);
         assert_ne!(a.stable_hash(), b.stable_hash());
         assert_eq!(a.stable_hash(), c.stable_hash());
+    }
+
+    #[test]
+    fn sort_by_labels_keeps_the_order_of_labels() {
+        let words = ["", "a", "a\0", "a\0b", "a\u{1}", "ab", "b", "\0", "é", "z"];
+        let mut sets = Vec::new();
+        for (i, n) in words.iter().enumerate() {
+            for (j, v) in words.iter().enumerate() {
+                let name = format!("n{n}");
+                let v2 = words[(i * 7 + j) % words.len()];
+                sets.push(Labels::from_pairs([(name.as_str(), *v), ("x", v2)]));
+                sets.push(Labels::from_pairs([(name.as_str(), *v)]));
+            }
+        }
+        sets.push(Labels::new());
+        let mut items: Vec<(usize, Labels)> = sets.into_iter().enumerate().rev().collect();
+        let mut want = items.clone();
+        want.sort_by(|a, b| a.1.cmp(&b.1));
+        sort_by_labels(&mut items, |i| &i.1);
+        assert_eq!(items, want);
     }
 }

@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 
 use regex::Regex;
 use rocksdb::{DBRawIterator, ReadOptions, Snapshot};
+use scrapegrid_common::labels::sort_by_labels;
 use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
 
@@ -306,6 +307,15 @@ impl<'a> Index<'a> {
 
     /// Returns the series matching every matcher, sorted by labels.
     pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<(u64, Labels)>> {
+        let mut out = self.select_by_id(matchers)?;
+        sort_by_labels(&mut out, |s| &s.1);
+        Ok(out)
+    }
+
+    /// Returns the series matching every matcher in id order: the order
+    /// their samples are stored in, so reading them in it steps rather
+    /// than seeks.
+    pub fn select_by_id(&self, matchers: &[Matcher]) -> Result<Vec<(u64, Labels)>> {
         check_selectable(matchers)?;
         let mut candidates: Option<Vec<u64>> = None;
         for m in matchers.iter().filter(|m| !m.matches_empty()) {
@@ -323,14 +333,12 @@ impl<'a> Index<'a> {
             candidates = Some(next);
         }
         let ids = candidates.unwrap_or_default();
-        let mut out: Vec<(u64, Labels)> = ids
+        Ok(ids
             .iter()
             .copied()
             .zip(self.labels_of(&ids)?)
             .filter(|(_, labels)| matchers.iter().all(|m| m.matches_labels(labels)))
-            .collect();
-        out.sort_unstable_by(|a, b| a.1.cmp(&b.1));
-        Ok(out)
+            .collect())
     }
 
     /// Returns the series matching `matchers` (every series when empty) that
@@ -344,7 +352,7 @@ impl<'a> Index<'a> {
             let ids = self.all_postings()?;
             let mut all: Vec<(u64, Labels)> =
                 ids.iter().copied().zip(self.labels_of(&ids)?).collect();
-            all.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+            sort_by_labels(&mut all, |s| &s.1);
             all
         } else {
             self.select(matchers)?

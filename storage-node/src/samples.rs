@@ -184,13 +184,16 @@ impl<'a> SampleReader<'a> {
     /// with one iterator per column family: seeking an open iterator costs
     /// far less than opening one per series.
     pub fn cursor(&self) -> SeriesCursor<'_> {
-        let open = |cf| {
-            self.snap
-                .raw_iterator_cf_opt(self.db.cf(cf), Db::series_read_options())
-        };
+        let open = |cf, ro| self.snap.raw_iterator_cf_opt(self.db.cf(cf), ro);
         SeriesCursor {
-            head: open(keys::CF_SAMPLES),
-            chunks: open(keys::CF_CHUNKS),
+            // The head holds the compactor's deleted keys: each read seeks
+            // and stops at the end of its series, never stepping into the
+            // next one's deleted keys.
+            head: open(keys::CF_SAMPLES, Db::series_read_options()),
+            // Chunks are rarely deleted: reads in id order step on from
+            // one series' chunks to the next's.
+            chunks: open(keys::CF_CHUNKS, Db::total_order_read_options()),
+            chunks_from: None,
             bounds: self.db.head_bounds().view(),
         }
     }
@@ -241,11 +244,50 @@ impl<'a> SampleReader<'a> {
 pub struct SeriesCursor<'r> {
     head: DBRawIterator<'r>,
     chunks: DBRawIterator<'r>,
+    /// When known, a key such that `chunks` is at the first key at or after
+    /// it (or at the end when there is none).
+    chunks_from: Option<(u64, i64)>,
     /// Taken after the reader's snapshot, so valid for it.
     bounds: BoundsView,
 }
 
+/// Keys at most this many ahead of the chunks iterator are reached by
+/// stepping, not seeking.
+const STEP_MAX: usize = 8;
+
 impl SeriesCursor<'_> {
+    /// Moves the chunks iterator to the first key at or after `(id, t)`:
+    /// by stepping when it is a few keys ahead (the next series of a read in
+    /// id order), else by seeking.
+    fn chunks_to(&mut self, id: u64, t: i64) -> Result<()> {
+        let target = (id, t);
+        if self.chunks_from.is_some_and(|from| from <= target) {
+            for _ in 0..=STEP_MAX {
+                let Some(k) = self.chunks.key() else {
+                    // Nothing at or after `from`, so nothing after `target`.
+                    return Ok(self.chunks.status()?);
+                };
+                let at = keys::decode_chunk_key(k).ok_or_else(|| corrupt_chunk(id, "key"))?;
+                if at >= target {
+                    return Ok(());
+                }
+                self.chunks_next(at);
+            }
+        }
+        self.chunks.seek(keys::chunk_key(id, t));
+        self.chunks_from = Some(target);
+        Ok(())
+    }
+
+    /// Steps the chunks iterator on from the key `at` it is on.
+    fn chunks_next(&mut self, at: (u64, i64)) {
+        self.chunks.next();
+        self.chunks_from = match at {
+            (id, t) if t < i64::MAX => Some((id, t + 1)),
+            (id, _) => id.checked_add(1).map(|next| (next, i64::MIN)),
+        };
+    }
+
     /// Returns the samples of series `id` with `mint <= t <= maxt`, oldest
     /// first, stale markers included, as [`SampleReader::read`] does.
     pub fn read(&mut self, id: u64, mint: i64, maxt: i64) -> Result<Vec<Sample>> {
@@ -268,7 +310,7 @@ impl SeriesCursor<'_> {
             self.head.status()?;
         }
         let mut compacted = Vec::new();
-        self.chunks.seek(keys::chunk_key(id, mint));
+        self.chunks_to(id, mint)?;
         while let (Some(k), Some(v)) = (self.chunks.key(), self.chunks.value()) {
             let (sid, last_ts) =
                 keys::decode_chunk_key(k).ok_or_else(|| corrupt_chunk(id, "key"))?;
@@ -282,7 +324,7 @@ impl SeriesCursor<'_> {
             if last_ts >= maxt {
                 break;
             }
-            self.chunks.next();
+            self.chunks_next((sid, last_ts));
         }
         self.chunks.status()?;
         Ok(merge(compacted, &head))

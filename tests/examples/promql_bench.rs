@@ -13,7 +13,8 @@
 //! `/proc/<pid>/status`), and our/Prometheus ratios. The queries start
 //! once the storage node's compactor has moved the load into chunks, as a
 //! node that has run for the loaded hours would hold it (`SETTLE=0` skips
-//! the wait, for the smoke run in CI).
+//! the wait, for the smoke run in CI). `HOLD=1` keeps both servers up
+//! after the table, for a profiler, until Ctrl-C.
 
 use std::time::{Duration, Instant};
 
@@ -307,6 +308,16 @@ async fn main() -> Result<()> {
             p.peak_mb,
             s.peak_mb,
         );
+    }
+    if env("HOLD", 0) != 0 {
+        // For profiling: keep both servers up with the data loaded.
+        println!(
+            "holding: prometheus {} (pid {}), storage node {http_addr} (pid {}); Ctrl-C ends",
+            prometheus.addr,
+            prometheus.pid(),
+            storage.pid()
+        );
+        tokio::signal::ctrl_c().await?;
     }
     Ok(())
 }

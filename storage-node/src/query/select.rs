@@ -1,5 +1,6 @@
 //! Reading the samples of the series a matcher set selects.
 
+use scrapegrid_common::labels::sort_by_labels;
 use scrapegrid_common::Labels;
 
 use crate::db::Db;
@@ -40,12 +41,15 @@ impl SeriesSource for DbSource<'_> {
         // point in time, whatever the writer and the compactor do meanwhile.
         let reader = SampleReader::new(self.db);
         let mut cursor = reader.cursor();
-        for (id, labels) in reader.index().select(matchers)? {
+        // In id order, the order of the stored samples, so the cursor steps
+        // from one series to the next; sorted by labels once read.
+        for (id, labels) in reader.index().select_by_id(matchers)? {
             let samples = cursor.read(id, mint, maxt)?;
             if !samples.is_empty() {
                 out.push(Series { labels, samples });
             }
         }
+        sort_by_labels(&mut out, |s| &s.labels);
         Ok(out)
     }
 }

@@ -89,3 +89,60 @@ fn chunk_sizes_stay_near_target() {
     assert_eq!(sizes(361, 120), [121, 120, 120]);
     assert_eq!(sizes(0, 120), [0]);
 }
+
+/// A cursor reading in id order steps from series to series; whatever the
+/// distance (a few chunks or many, series without chunks, ranges before,
+/// inside and after the chunks), it finds what a fresh seek finds.
+#[test]
+fn cursor_steps_in_id_order_as_it_seeks() {
+    let series: Vec<Vec<(i64, f64)>> = (0..12)
+        .map(|i| match i % 4 {
+            0 => Vec::new(),
+            n => (0..(i * 7) as i64)
+                .map(|k| (k * 10 * n as i64, (k + i as i64) as f64))
+                .collect(),
+        })
+        .collect();
+    let labels: Vec<String> = (0..12).map(|i| i.to_string()).collect();
+    let pairs: Vec<[(&str, &str); 1]> = labels.iter().map(|l| [("s", l.as_str())]).collect();
+    let specs: Vec<crate::testutil::SeriesSpec<'_>> = pairs
+        .iter()
+        .zip(&series)
+        .map(|(l, p)| (l.as_slice(), p.as_slice()))
+        .collect();
+    let t = crate::testutil::TestDb::with_series(&specs);
+    let db = &t.db;
+    db.read_modify_write(|| {
+        let reader = SampleReader::new(db);
+        let mut wb = DbBatch::default();
+        for id in 1..=12 {
+            // Chunks of 3 samples; the newest few stay in the head.
+            compact_series(&reader, &mut wb, id, 500, 3)?;
+        }
+        Ok((wb, ()))
+    })
+    .unwrap();
+    for (mint, maxt) in [
+        (i64::MIN, i64::MAX),
+        (0, 0),
+        (95, 200),
+        (300, 480),
+        (450, 900),
+        (1000, 2000),
+    ] {
+        let reader = SampleReader::new(db);
+        let mut cursor = reader.cursor();
+        for id in 0..=13 {
+            let want = read(db, id, mint, maxt).unwrap();
+            let got = cursor.read(id, mint, maxt).unwrap();
+            assert_eq!(got, want, "series {id} in [{mint}, {maxt}]");
+            if let Some(stored) = series.get(id.wrapping_sub(1) as usize) {
+                let n = stored
+                    .iter()
+                    .filter(|p| (mint..=maxt).contains(&p.0))
+                    .count();
+                assert_eq!(got.len(), n, "series {id} in [{mint}, {maxt}]");
+            }
+        }
+    }
+}
