@@ -509,26 +509,40 @@ impl<'a> BitReader<'a> {
     }
 
     fn read_bit(&mut self) -> Result<bool, ChunkError> {
-        Ok(self.read_bits(1)? == 1)
+        let byte = *self.data.get(self.pos / 8).ok_or(ChunkError::Truncated)?;
+        let bit = (byte >> (7 - self.pos % 8)) & 1;
+        self.pos += 1;
+        Ok(bit == 1)
     }
 
     /// Reads `n` (at most 64) bits.
     fn read_bits(&mut self, n: u32) -> Result<u64, ChunkError> {
         debug_assert!(n <= 64);
+        if n == 0 {
+            return Ok(0);
+        }
         if self.data.len() * 8 - self.pos < n as usize {
             return Err(ChunkError::Truncated);
         }
-        let mut value = 0u64;
-        let mut n = n;
-        while n > 0 {
-            let byte = self.data[self.pos / 8];
-            let avail = 8 - (self.pos % 8) as u32;
-            let take = n.min(avail);
-            let part = (u64::from(byte) >> (avail - take)) & ((1 << take) - 1);
-            value = (value << take) | part;
-            self.pos += take as usize;
-            n -= take;
-        }
+        let (byte, off) = (self.pos / 8, (self.pos % 8) as u32);
+        // The eight bytes from the current one, zero past the end.
+        let word = match self.data.get(byte..byte + 8) {
+            Some(b) => u64::from_be_bytes(b.try_into().expect("eight bytes")),
+            None => {
+                let mut b = [0u8; 8];
+                b[..self.data.len() - byte].copy_from_slice(&self.data[byte..]);
+                u64::from_be_bytes(b)
+            }
+        };
+        let value = if off + n <= 64 {
+            (word << off) >> (64 - n)
+        } else {
+            // The last `rest` (at most 7) bits are in the ninth byte.
+            let rest = off + n - 64;
+            let ninth = u64::from(self.data[byte + 8]) >> (8 - rest);
+            ((word & (u64::MAX >> off)) << rest) | ninth
+        };
+        self.pos += n as usize;
         Ok(value)
     }
 

@@ -412,3 +412,35 @@ fn sizes_are_realistic() {
     let size = bytes_per_sample(&gauge);
     assert!(size < 0.3, "constant gauge: {size} bytes/sample");
 }
+
+/// Bits read back at every width and offset are the bits written, up to
+/// the last one; one bit more is `Truncated`.
+#[test]
+fn bit_reader_reads_what_the_writer_wrote() {
+    let mut rng = Rng::new(7);
+    for round in 0..200 {
+        let mut w = BitWriter::new();
+        let mut written = Vec::new();
+        for _ in 0..rng.index(40) {
+            let n = rng.below(65) as u32;
+            let v = match n {
+                0 => 0,
+                64 => rng.next_u64(),
+                n => rng.next_u64() & ((1u64 << n) - 1),
+            };
+            w.write_bits(v, n);
+            written.push((v, n));
+        }
+        let total: u32 = written.iter().map(|w| w.1).sum();
+        let bytes = w.buf[HEADER_LEN..].to_vec();
+        let mut r = BitReader::new(&bytes);
+        for &(v, n) in &written {
+            assert_eq!(r.read_bits(n).unwrap(), v, "round {round}: {n} bits");
+        }
+        assert!(r.is_at_padding());
+        let left = bytes.len() as u32 * 8 - total;
+        assert!(r.read_bits(left + 1).is_err());
+        assert!(r.read_bits(left).is_ok());
+        assert!(r.read_bit().is_err());
+    }
+}
