@@ -104,15 +104,59 @@ impl Evaluator<'_> {
             args.push(p);
         }
         args.push(inner);
+        let mut keys = GroupKeys::default();
         let out = self.step_wise(&args, |step, _| {
             let (param, vec) = match step {
                 [StepArg::Vector(v)] => (None, *v),
                 [p, StepArg::Vector(v)] => (Some(*p), *v),
                 _ => return Err(Error::BadData("bad aggregation arguments".into())),
             };
-            aggregation(op, &grouping, without, param, vec)
+            aggregation(op, &grouping, without, param, vec, &mut keys)
         })?;
         Ok(Value::Vector(out))
+    }
+}
+
+/// The group of each input series, worked out once per series for all the
+/// steps of a range query rather than at every step. A series is known by
+/// the address of its labels, which stay put while the steps run.
+#[derive(Default)]
+struct GroupKeys {
+    by_series: HashMap<*const Labels, usize>,
+    by_labels: HashMap<Labels, usize>,
+    /// The group labels of each key.
+    labels: Vec<Labels>,
+    /// Per key: its group at the current step (`usize::MAX`: none yet).
+    slot: Vec<usize>,
+    /// Keys whose slot the current step set.
+    used: Vec<usize>,
+}
+
+impl GroupKeys {
+    /// Returns the key of `metric`'s group.
+    fn key(&mut self, metric: &Labels, grouping: &[String], without: bool) -> usize {
+        if let Some(&k) = self.by_series.get(&(metric as *const Labels)) {
+            return k;
+        }
+        let labels = group_labels(metric, grouping, without);
+        let k = match self.by_labels.get(&labels) {
+            Some(&k) => k,
+            None => {
+                self.by_labels.insert(labels.clone(), self.labels.len());
+                self.labels.push(labels);
+                self.slot.push(usize::MAX);
+                self.labels.len() - 1
+            }
+        };
+        self.by_series.insert(metric, k);
+        k
+    }
+
+    /// Forgets the current step's groups.
+    fn next_step(&mut self) {
+        for k in self.used.drain(..) {
+            self.slot[k] = usize::MAX;
+        }
     }
 }
 
@@ -140,7 +184,9 @@ fn aggregation(
     without: bool,
     param: Option<StepArg<'_>>,
     vec: &[(&Labels, f64)],
+    keys: &mut GroupKeys,
 ) -> Result<StepOut> {
+    keys.next_step();
     let scalar = |p: Option<StepArg<'_>>| match p {
         Some(StepArg::Scalar(v)) => Ok(v),
         _ => Err(Error::BadData("expected a scalar parameter".into())),
@@ -185,22 +231,35 @@ fn aggregation(
         }
     }
     let mut groups: Vec<Group> = Vec::new();
+    // count_values groups by value too, so its groups change every step.
     let mut index: HashMap<Labels, usize> = HashMap::new();
     for &(metric, v) in vec {
         let owned;
-        let metric = if op == token::T_COUNT_VALUES {
+        let (metric, found, key) = if op == token::T_COUNT_VALUES {
             let mut b = metric.builder();
             b.set(value_label.clone(), format_float(v));
             owned = b.labels();
-            &owned
+            let key = group_labels(&owned, &grouping, without);
+            (&owned, index.get(&key).copied(), Err(key))
         } else {
-            metric
+            let k = keys.key(metric, &grouping, without);
+            let slot = keys.slot[k];
+            (metric, (slot != usize::MAX).then_some(slot), Ok(k))
         };
-        let key = group_labels(metric, &grouping, without);
-        let Some(&gi) = index.get(&key) else {
-            index.insert(key.clone(), groups.len());
+        let Some(gi) = found else {
+            let labels = match key {
+                Err(labels) => {
+                    index.insert(labels.clone(), groups.len());
+                    labels
+                }
+                Ok(k) => {
+                    keys.slot[k] = groups.len();
+                    keys.used.push(k);
+                    keys.labels[k].clone()
+                }
+            };
             let mut g = Group {
-                labels: key,
+                labels,
                 value: v,
                 mean: v,
                 count: 1,
