@@ -6,7 +6,8 @@
 //! for samples older than the cut (`now - head_window`), and picks the series
 //! with at least [`CompactorConfig::chunk_target`] of them, or whose oldest
 //! head sample is older than [`CompactorConfig::max_head_age`] (series that
-//! stopped or scrape rarely). It then compacts those series in groups of
+//! stopped or scrape rarely; their last chunk grows rather than a small
+//! one being cut). It then compacts those series in groups of
 //! about [`CompactorConfig::max_group_samples`] samples: each group is read,
 //! encoded and written as ONE `WriteBatch` inside [`Db::read_modify_write`],
 //! which holds the database's write lock. So a crash leaves each sample in
@@ -43,7 +44,9 @@ pub struct CompactorConfig {
     /// Samples per chunk to aim for (Prometheus cuts at 120).
     pub chunk_target: usize,
     /// A series whose oldest head sample is older than this is compacted
-    /// even with fewer than `chunk_target` samples.
+    /// even with fewer than `chunk_target` samples (its last chunk, when it
+    /// has room, is reopened and grows). Keeps the head, one RocksDB key per
+    /// sample and slow to read, to the last few minutes.
     pub max_head_age: Duration,
     /// Samples compacted per write-locked group, about.
     pub max_group_samples: usize,
@@ -55,7 +58,7 @@ impl Default for CompactorConfig {
             interval: Duration::from_secs(60),
             head_window: Duration::from_secs(120),
             chunk_target: 120,
-            max_head_age: Duration::from_secs(3600),
+            max_head_age: Duration::from_secs(300),
             max_group_samples: 16 * 1024,
         }
     }
@@ -70,7 +73,8 @@ pub struct RoundStats {
     pub samples: usize,
     /// Chunks written.
     pub chunks_written: usize,
-    /// Existing chunks rewritten to take late samples.
+    /// Existing chunks rewritten: to take late samples, or reopened to
+    /// grow.
     pub chunks_rewritten: usize,
 }
 

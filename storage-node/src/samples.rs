@@ -135,6 +135,32 @@ impl<'a> SampleReader<'a> {
         self.last_key_before(keys::CF_CHUNKS, id)
     }
 
+    /// Returns series `id`'s last chunk and the last timestamp of the chunk
+    /// before it: `(before, last)`.
+    fn last_chunks(&self, id: u64) -> Result<(Option<i64>, Option<StoredChunk>)> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(keys::chunk_key(id, i64::MIN).to_vec());
+        let mut it = self
+            .snap
+            .raw_iterator_cf_opt(self.db.cf(keys::CF_CHUNKS), ro);
+        it.seek_for_prev(keys::chunk_key(id, i64::MAX));
+        let last = match (it.key(), it.value()) {
+            (Some(k), Some(v)) => Some(StoredChunk::decode(id, k, v)?),
+            _ => None,
+        };
+        let before = if last.is_some() {
+            it.prev();
+            it.key()
+                .map(|k| keys::decode_chunk_key(k).ok_or_else(|| corrupt_chunk(id, "key")))
+                .transpose()?
+                .map(|(_, t)| t)
+        } else {
+            None
+        };
+        it.status()?;
+        Ok((before, last))
+    }
+
     /// Returns the head samples of series `id` with `mint <= t <= maxt`.
     pub fn head(&self, id: u64, mint: i64, maxt: i64) -> Result<Vec<Sample>> {
         let mut out = Vec::new();
@@ -366,6 +392,11 @@ impl StoredChunk {
         &self.value[1..]
     }
 
+    /// Returns the number of samples the chunk holds.
+    fn num_samples(&self) -> usize {
+        ChunkDecoder::new(self.bytes()).map_or(0, |d| d.num_samples())
+    }
+
     /// Returns all samples of the chunk.
     fn samples(&self) -> Result<Vec<Sample>> {
         let mut out = Vec::new();
@@ -489,16 +520,18 @@ pub struct Compacted {
     pub samples: usize,
     /// Chunks written (new or rewritten).
     pub chunks_written: usize,
-    /// Existing chunks rewritten to take late samples.
+    /// Existing chunks rewritten: to take late samples, or reopened.
     pub chunks_rewritten: usize,
 }
 
 /// Adds to `wb` the moving of series `id`'s head samples with `t <= cut`
 /// into chunks of about `target` samples, as read by `reader`: puts the
-/// chunks and deletes exactly the head keys they hold. A head sample at or
-/// before the series' newest compacted timestamp (a late one) is merged
-/// into the chunk it falls in, which is rewritten (its key stays, as its
-/// last timestamp does; a chunk grown past twice `target` is split).
+/// chunks and deletes exactly the head keys they hold. The series' last
+/// chunk, when it holds fewer than `target` samples, is reopened: its
+/// samples are compacted again with the head's. A head sample at or before
+/// the newest timestamp of the chunks that stay (a late one) is merged into
+/// the chunk it falls in, which is rewritten (its key stays, as its last
+/// timestamp does; a chunk grown past twice `target` is split).
 ///
 /// `reader` must see the database as `wb` will find it: the compactor calls
 /// this inside [`Db::read_modify_write`].
@@ -515,9 +548,20 @@ pub fn compact_series(
     if head.is_empty() {
         return Ok(done);
     }
-    let max_c = reader.max_compacted_ts(id)?;
-    let late_end = max_c.map_or(0, |m| head.partition_point(|s| s.t <= m));
-    let (mut late, fresh) = head.split_at(late_end);
+    // A last chunk with room left is reopened: its samples are compacted
+    // again with the head's (which win at equal timestamps), so a series
+    // compacted often grows its last chunk instead of cutting small ones.
+    let (before, last) = reader.last_chunks(id)?;
+    let mut max_c = last.as_ref().map(|c| c.last_ts);
+    let mut pending = std::borrow::Cow::Borrowed(head.as_slice());
+    if let Some(last) = last.filter(|c| c.num_samples() < target) {
+        wb.delete_cf(db.cf(keys::CF_CHUNKS), keys::chunk_key(id, last.last_ts));
+        done.chunks_rewritten += 1;
+        pending = std::borrow::Cow::Owned(merge(last.samples()?, &head));
+        max_c = before;
+    }
+    let late_end = max_c.map_or(0, |m| pending.partition_point(|s| s.t <= m));
+    let (mut late, fresh) = pending.split_at(late_end);
 
     if let Some(&first_late) = late.first() {
         // Every late sample falls in, or in the gap before, one of the

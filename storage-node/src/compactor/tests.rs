@@ -139,11 +139,12 @@ fn young_series_stay_in_the_head_and_idle_ones_are_flushed() {
     let a = points(50, 1);
     let tdb = TestDb::with_series(&[(&[("__name__", "a")], &a)]);
     let db = &tdb.db;
-    // Fewer than 120 samples before the cut, none older than an hour.
-    assert_eq!(compact_at(db, a[49].0 + 600_000), RoundStats::default());
+    let age = ms(config().max_head_age);
+    // Fewer than 120 samples before the cut, none older than max_head_age.
+    assert_eq!(compact_at(db, a[0].0 + age - 1), RoundStats::default());
     assert_eq!(count(db, keys::CF_SAMPLES), 50);
-    // An hour after the oldest, the series is flushed into a short chunk.
-    let stats = compact_at(db, a[0].0 + 3_600_000);
+    // Once the oldest is that old, the series is flushed into a short chunk.
+    let stats = compact_at(db, a[49].0 + ms(config().head_window) + age);
     assert_eq!((stats.samples, stats.chunks_written), (50, 1));
     assert_eq!(count(db, keys::CF_SAMPLES), 0);
     assert_eq!(
@@ -438,6 +439,52 @@ fn readers_see_every_sample_while_head_bounds_rise() {
             "series {id}: bound {bound}, oldest head sample {oldest}"
         );
     }
+}
+
+/// A series that scrapes slowly is compacted by age, a few samples at a
+/// time: its last chunk is reopened and grows to the target instead of the
+/// series collecting small chunks, and every sample reads back exactly.
+#[test]
+fn slow_series_grow_their_last_chunk() {
+    const MINUTE: i64 = 60_000;
+    let tdb = TestDb::with_series(&[(&[("__name__", "slow")], &[])]);
+    let db = &tdb.db;
+    let cfg = CompactorConfig {
+        chunk_target: 30,
+        max_head_age: Duration::from_secs(300),
+        ..config()
+    };
+    let mut want = Vec::new();
+    // One sample a minute for 100 minutes; a round every 5 minutes.
+    for m in 0..100i64 {
+        let p = (START + m * MINUTE, (m * m) as f64 * 0.25);
+        let mut wb = DbBatch::default();
+        samples::append(db, &mut wb, 1, p.0, p.1);
+        db.write_unsynced(wb).unwrap();
+        want.push(p);
+        if m % 5 == 4 {
+            compact_once(db, &cfg, p.0, &CancellationToken::new()).unwrap();
+        }
+    }
+    let reader = SampleReader::new(db);
+    let sizes: Vec<usize> = reader
+        .chunks(1, i64::MIN, i64::MAX)
+        .unwrap()
+        .iter()
+        .map(|c| crate::chunk::decode_all(c.bytes()).unwrap().len())
+        .collect();
+    // The head keeps the last few minutes; chunks are full but the last.
+    assert!(sizes.len() >= 3, "{sizes:?}");
+    let (last, full) = sizes.split_last().unwrap();
+    assert!(full.iter().all(|&n| n >= 30), "{sizes:?}");
+    assert!(*last <= 30 * 2, "{sizes:?}");
+    let in_head = reader.head(1, i64::MIN, i64::MAX).unwrap().len();
+    assert!(in_head <= 8, "{in_head} samples still in the head");
+    assert_eq!(sizes.iter().sum::<usize>() + in_head, want.len());
+    assert_eq!(
+        bits(&samples::read(db, 1, i64::MIN, i64::MAX).unwrap()),
+        pbits(&want)
+    );
 }
 
 fn batch_points(series: &[Arc<Labels>], i: usize, n: u64) -> Vec<(i64, f64)> {
