@@ -9,6 +9,12 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// Queries allocate and free many small objects (label strings, sample
+/// vectors) across threads: mimalloc does that for about a quarter less
+/// time than glibc's malloc here (`bench/promql-vs-prometheus.sh`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The scrapegrid storage node.
 #[derive(Debug, Parser)]
 #[command(version, about)]

@@ -8,9 +8,10 @@
 //! 10,000), `GAUGES` gauges in 50 groups (default 100,000), `HISTOGRAMS`
 //! classic histograms of 12 buckets (default 1,000), one sample a minute
 //! for `HOURS` (default 24). Each query then runs `RUNS` times (default 5)
-//! against each; printed per query: the median latency, the peak RSS
-//! growth of the server while it ran (sampled every 5 ms from
-//! `/proc/<pid>/status`), and our/Prometheus ratios. The queries start
+//! against each, alternating between them; printed per query: the median
+//! latency with its range, how far the server's RSS rose during the runs
+//! above where it was before them (sampled every 5 ms from
+//! `/proc/<pid>/status`), and the our/Prometheus latency ratio. The queries start
 //! once the storage node's compactor has moved the load into chunks, as a
 //! node that has run for the loaded hours would hold it (`SETTLE=0` skips
 //! the wait, for the smoke run in CI). `HOLD=1` keeps both servers up
@@ -54,56 +55,94 @@ fn rss_kb(pid: i32) -> u64 {
         .unwrap_or(0)
 }
 
-/// What one system answered and how fast: the median latency, the peak RSS
-/// growth in MB, and the last answer.
-struct Measured {
+/// One answer: how long it took, the server's RSS before it and at its
+/// peak while it ran (KB), and the answer.
+struct Run {
     latency: Duration,
-    peak_mb: f64,
+    base_kb: u64,
+    peak_kb: u64,
     answer: serde_json::Value,
 }
 
-/// Runs `params` against `addr` `runs` times, timing each answer and
-/// sampling the RSS of `pid` meanwhile.
-async fn measure(
+/// Runs `params` against `addr` once, sampling the RSS of `pid` every 5 ms
+/// meanwhile.
+async fn run_once(
     http: &reqwest::Client,
     addr: &str,
     pid: i32,
     path: &str,
     params: &[(&str, String)],
-    runs: usize,
-) -> Result<Measured> {
-    let mut times = Vec::new();
-    let mut answer = serde_json::Value::Null;
+) -> Result<Run> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let base = rss_kb(pid);
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(base));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let peak = std::sync::Arc::new(AtomicU64::new(base));
     let sampler = {
         let (stop, peak) = (stop.clone(), peak.clone());
         std::thread::spawn(move || {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                peak.fetch_max(rss_kb(pid), std::sync::atomic::Ordering::Relaxed);
+            while !stop.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_kb(pid), Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(5));
             }
         })
     };
-    for _ in 0..runs {
-        let start = Instant::now();
-        let v = api(http, addr, path, params).await?;
-        times.push(start.elapsed());
-        anyhow::ensure!(v["status"] == "success", "{addr}: {v}");
-        answer = v;
-    }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let start = Instant::now();
+    let answer = api(http, addr, path, params).await;
+    let latency = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
-    times.sort();
-    let growth = peak
-        .load(std::sync::atomic::Ordering::Relaxed)
-        .saturating_sub(base);
-    Ok(Measured {
-        latency: times[times.len() / 2],
-        peak_mb: growth as f64 / 1024.0,
+    let answer = answer?;
+    anyhow::ensure!(answer["status"] == "success", "{addr}: {answer}");
+    Ok(Run {
+        latency,
+        base_kb: base,
+        peak_kb: peak.load(Ordering::Relaxed),
         answer,
     })
+}
+
+/// The runs of one system: latencies sorted, the RSS before the first run,
+/// the highest RSS of any, the last answer.
+#[derive(Default)]
+struct Runs {
+    latencies: Vec<Duration>,
+    base_kb: Option<u64>,
+    peak_kb: u64,
+    answer: serde_json::Value,
+}
+
+impl Runs {
+    fn add(&mut self, run: Run) {
+        self.latencies.push(run.latency);
+        self.latencies.sort();
+        self.base_kb.get_or_insert(run.base_kb);
+        self.peak_kb = self.peak_kb.max(run.peak_kb);
+        self.answer = run.answer;
+    }
+
+    /// How far the runs took the RSS above where it was before the first,
+    /// in MB: the memory the query needed on top of what the server held.
+    /// (A server that keeps freed memory, as Go's runtime does for
+    /// minutes, shows only what it needed beyond what earlier queries
+    /// left it.)
+    fn growth_mb(&self) -> f64 {
+        self.peak_kb.saturating_sub(self.base_kb.unwrap_or(0)) as f64 / 1024.0
+    }
+
+    fn median_ms(&self) -> f64 {
+        self.latencies[self.latencies.len() / 2].as_secs_f64() * 1000.0
+    }
+
+    /// "median (min-max)" in ms.
+    fn spread(&self) -> String {
+        let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+        format!(
+            "{:.1} ({:.0}-{:.0})",
+            self.median_ms(),
+            ms(&self.latencies[0]),
+            ms(&self.latencies[self.latencies.len() - 1])
+        )
+    }
 }
 
 /// Reads a counter from the storage node's `/metrics`.
@@ -280,20 +319,18 @@ async fn main() -> Result<()> {
             ],
         ),
     ];
-    println!("\n| query | prometheus ms | scrapegrid ms | latency ratio | prometheus peak MB | scrapegrid peak MB |");
+    println!(
+        "\n| query | prometheus ms, median (min-max) | scrapegrid ms, median (min-max) | latency ratio | prometheus peak MB | scrapegrid peak MB |"
+    );
     println!("|---|---|---|---|---|---|");
     let only = std::env::var("QUERIES").unwrap_or_default();
     for (name, path, params) in queries.iter().filter(|q| q.0.contains(only.as_str())) {
-        let p = measure(
-            &http,
-            &prometheus.addr,
-            prometheus.pid(),
-            path,
-            params,
-            runs,
-        )
-        .await?;
-        let s = measure(&http, http_addr, storage.pid(), path, params, runs).await?;
+        // Alternating, so that whatever else the machine does falls on both.
+        let (mut p, mut s) = (Runs::default(), Runs::default());
+        for _ in 0..runs {
+            p.add(run_once(&http, &prometheus.addr, prometheus.pid(), path, params).await?);
+            s.add(run_once(&http, http_addr, storage.pid(), path, params).await?);
+        }
         // The figures mean something only if both answered the same.
         let series = p.answer["data"]["result"].as_array().map_or(0, Vec::len);
         anyhow::ensure!(series > 0, "{name}: Prometheus found no series");
@@ -301,12 +338,12 @@ async fn main() -> Result<()> {
             anyhow::bail!("{name}: the answers differ: {diff}");
         }
         println!(
-            "| {name} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} |",
-            p.latency.as_secs_f64() * 1000.0,
-            s.latency.as_secs_f64() * 1000.0,
-            s.latency.as_secs_f64() / p.latency.as_secs_f64().max(1e-9),
-            p.peak_mb,
-            s.peak_mb,
+            "| {name} | {} | {} | {:.2} | {:.1} | {:.1} |",
+            p.spread(),
+            s.spread(),
+            s.median_ms() / p.median_ms().max(1e-6),
+            p.growth_mb(),
+            s.growth_mb(),
         );
     }
     if env("HOLD", 0) != 0 {
