@@ -2,6 +2,7 @@
 # PromQL latency and memory: the storage node beside Prometheus 2.42 on the
 # same remote-written data, in one run (tests/examples/promql_bench.rs).
 # Sizes: COUNTERS (10000), GAUGES (100000), HISTOGRAMS (1000), HOURS (24),
+# GAUGE_HOURS (2: the gauges span only the last hours),
 # RUNS (5); QUERIES=<part of a name> runs only those queries.
 # A quick look: COUNTERS=1000 GAUGES=5000 HISTOGRAMS=100 HOURS=2.
 #

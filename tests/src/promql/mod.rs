@@ -238,16 +238,21 @@ impl Dataset {
             .filter_map(|s| s.samples.iter().map(|&(t, _)| t).max())
             .max()
             .map_or(from, |last| last + 1);
+        // Where each series' next window starts (samples are in time order).
+        let mut next = vec![0usize; self.series.len()];
         while from < end {
             let to = from + window_ms.max(1);
             let timeseries = self
                 .series
                 .iter()
-                .filter_map(|s| {
-                    let samples: Vec<prom::Sample> = s
-                        .samples
+                .zip(next.iter_mut())
+                .filter_map(|(s, next)| {
+                    let rest = &s.samples[*next..];
+                    let n = rest.partition_point(|(t, _)| *t < to);
+                    *next += n;
+                    let samples: Vec<prom::Sample> = rest[..n]
                         .iter()
-                        .filter(|(t, _)| *t >= from && *t < to)
+                        .filter(|(t, _)| *t >= from)
                         .map(|&(timestamp, value)| prom::Sample { value, timestamp })
                         .collect();
                     (!samples.is_empty()).then(|| prom::TimeSeries {
