@@ -129,12 +129,30 @@ pub fn compact_once(
 ) -> Result<RoundStats> {
     let cut = now_ms.saturating_sub(ms(config.head_window));
     let old = now_ms.saturating_sub(ms(config.max_head_age));
+    // A series with nothing before the cut is due too: its bound is stale
+    // (retention emptied its head, or it was compacted and scrapes rarely),
+    // and compacting it raises the bound without writing anything.
     let due: Vec<HeadStats> = samples::scan_head(db, cut)?
         .into_iter()
-        .filter(|s| s.before_cut >= config.chunk_target || s.oldest <= old)
+        .filter(|s| s.before_cut == 0 || s.before_cut >= config.chunk_target || s.oldest <= old)
         .collect();
+    let round = compact_due(db, config, cut, &due, stop);
+    // The head bounds of what this round compacted rise once no reader
+    // from before it remains; on an idle node no write would do it.
+    db.apply_head_narrowings();
+    round
+}
+
+/// Compacts the `due` series in groups; see [`compact_once`].
+fn compact_due(
+    db: &Db,
+    config: &CompactorConfig,
+    cut: i64,
+    due: &[HeadStats],
+    stop: &CancellationToken,
+) -> Result<RoundStats> {
     let mut stats = RoundStats::default();
-    for group in groups(&due, config.max_group_samples) {
+    for group in groups(due, config.max_group_samples) {
         if stop.is_cancelled() {
             break;
         }
@@ -156,14 +174,16 @@ pub fn compact_once(
         stats.chunks_written += done.chunks_written;
         stats.chunks_rewritten += done.chunks_rewritten;
     }
-    // The head bounds of what this round compacted rise once no reader
-    // from before it remains; on an idle node no write would do it.
-    db.apply_head_narrowings();
     Ok(stats)
 }
 
+/// What looking at one series costs a group, in samples: its seeks.
+const SERIES_COST: usize = 8;
+
 /// Splits `due` into runs of whole series of about `max_samples` samples
-/// (at least one series each).
+/// (at least one series each), each series counting [`SERIES_COST`] more
+/// than its samples, so that a group of series with nothing to move is
+/// still short.
 fn groups(due: &[HeadStats], max_samples: usize) -> impl Iterator<Item = &[HeadStats]> {
     let mut rest = due;
     std::iter::from_fn(move || {
@@ -174,8 +194,9 @@ fn groups(due: &[HeadStats], max_samples: usize) -> impl Iterator<Item = &[HeadS
         let n = rest
             .iter()
             .take_while(|s| {
-                let fits = total == 0 || total + s.before_cut <= max_samples;
-                total += s.before_cut;
+                let cost = s.before_cut + SERIES_COST;
+                let fits = total == 0 || total + cost <= max_samples;
+                total += cost;
                 fits
             })
             .count();

@@ -48,7 +48,8 @@ pub struct DbBatch {
     wb: WriteBatch,
     /// Head samples appended: (series id, timestamp).
     appended: Vec<(u64, i64)>,
-    /// Series whose head samples up to a cut are deleted: (series id, cut).
+    /// Series whose head, once the batch is written, starts at or after a
+    /// timestamp: (series id, timestamp).
     compacted: Vec<(u64, i64)>,
 }
 
@@ -58,10 +59,12 @@ impl DbBatch {
         self.appended.push((id, t));
     }
 
-    /// Records that the batch deletes every head sample of series `id` at
-    /// or before `cut`.
-    pub(crate) fn compacts(&mut self, id: u64, cut: i64) {
-        self.compacted.push((id, cut));
+    /// Records that once the batch is written, series `id` has no head
+    /// sample before `t`: the batch was built under the write lock from
+    /// what the head held ([`Db::read_modify_write`]), and it appends none
+    /// to the series.
+    pub(crate) fn head_starts_at(&mut self, id: u64, t: i64) {
+        self.compacted.push((id, t));
     }
 }
 
@@ -190,9 +193,7 @@ impl Db {
     pub fn read_modify_write<T>(&self, f: impl FnOnce() -> Result<(DbBatch, T)>) -> Result<T> {
         let _guard = self.lock_writes();
         let (batch, out) = f()?;
-        if !batch.is_empty() {
-            self.write_locked(batch)?;
-        }
+        self.write_locked(batch)?;
         Ok(out)
     }
 
@@ -222,9 +223,11 @@ impl Db {
         // Before the write: no snapshot may hold a head sample its series'
         // bound is above.
         self.head.widen(&appended);
-        let mut wo = WriteOptions::default();
-        wo.set_sync(false);
-        self.inner.write_opt(wb, &wo)?;
+        if !wb.is_empty() {
+            let mut wo = WriteOptions::default();
+            wo.set_sync(false);
+            self.inner.write_opt(wb, &wo)?;
+        }
         self.head.compacted(&compacted);
         self.head.apply_ready();
         Ok(())

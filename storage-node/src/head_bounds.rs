@@ -15,9 +15,10 @@
 //!   of their series ([`HeadBounds::widen`]) inside the database's write
 //!   lock, before the write is applied: no snapshot holds a sample its
 //!   series' bound is above.
-//! - **Narrowing.** A compaction that deletes a series' head samples up to
-//!   `cut` may raise its bound to `cut + 1`, but only for snapshots taken
-//!   after it. So it queues the narrowing tagged with a new epoch
+//! - **Narrowing.** A compaction, which reads a series' head under the
+//!   write lock and deletes its samples up to a cut, may raise the bound to
+//!   the first sample after the cut (`i64::MAX` when there is none), but
+//!   only for snapshots taken after it. So it queues the narrowing tagged with a new epoch
 //!   ([`HeadBounds::compacted`]); readers register their epoch before they
 //!   take their snapshot ([`HeadBounds::register`]), and a narrowing applies
 //!   ([`HeadBounds::apply_ready`]) once no reader of an older epoch remains.
@@ -25,10 +26,11 @@
 //!   application are remembered apart (`recent`) and keep the bound down. A
 //!   later compaction of the same series replaces its queued narrowing.
 //! - Retention only deletes, so it leaves bounds lower than needed, which is
-//!   safe; the next compaction of the series narrows them again.
+//!   safe; the compactor's next round finds the bound before its cut with
+//!   nothing there and raises it.
 //!
-//! Widening and applying both run under the write lock of [`crate::db::Db`]
-//! (the only place that calls them), so they never interleave. Bounds are
+//! Widening, queueing and applying all run under the write lock of
+//! [`crate::db::Db`] (their only caller), so they never interleave. Bounds are
 //! built at open from one pass over the head ([`HeadBounds::load`]).
 
 use std::collections::{BTreeMap, HashMap};
@@ -91,7 +93,8 @@ struct Pending {
     /// Per series: the epoch of the compaction that queued it and the bound
     /// it may rise to.
     narrow: HashMap<u64, (u64, i64)>,
-    /// The smallest epoch in `narrow` (meaningless when it is empty).
+    /// At most the smallest epoch in `narrow` (meaningless when it is
+    /// empty): when every reader is newer, something may apply.
     oldest: u64,
 }
 
@@ -114,6 +117,8 @@ impl Drop for ReadGuard<'_> {
 }
 
 /// The bounds as a reader sees them: one lookup per series without locks.
+/// The values are live; take the view after the reader's snapshot (a series
+/// created later is then absent, and has no samples in the snapshot).
 pub struct BoundsView {
     segments: Vec<Arc<Segment>>,
 }
@@ -233,8 +238,8 @@ impl HeadBounds {
     }
 
     /// Queues the narrowings of a compaction that was just written: each
-    /// (series id, cut) deleted every head sample of the series at or before
-    /// `cut`. Called under the write lock, right after the write.
+    /// (series id, t) says the series' head now starts at or after `t`.
+    /// Called under the write lock, right after the write.
     pub fn compacted(&self, narrowed: &[(u64, i64)]) {
         if narrowed.is_empty() {
             return;
@@ -248,10 +253,10 @@ impl HeadBounds {
         if pending.narrow.is_empty() {
             pending.oldest = epoch;
         }
-        for &(id, cut) in narrowed {
+        for &(id, bound) in narrowed {
             let (seg, i) = slot(id);
             self.segment(seg).recent[i].store(i64::MAX, Ordering::Release);
-            pending.narrow.insert(id, (epoch, cut.saturating_add(1)));
+            pending.narrow.insert(id, (epoch, bound));
         }
     }
 

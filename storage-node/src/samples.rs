@@ -6,8 +6,10 @@
 //! ([`compact_series`]). Reads ([`SampleReader`], [`read`], [`any_in`]) see
 //! both CFs at one RocksDB snapshot and merge them by timestamp, so a
 //! compaction committing in the middle of a read is invisible to it.
-//! [`crate::keys`] documents both layouts; nothing outside this module and
-//! the compactor touches the `samples` or `chunks` CF.
+//! [`crate::keys`] documents both layouts; besides this module and the
+//! compactor, only retention (deleting old ranges) and [`crate::db`]
+//! (reading where each head starts, at open) touch the `samples` or
+//! `chunks` CF.
 
 use rocksdb::{DBRawIterator, ReadOptions, Snapshot};
 
@@ -179,6 +181,23 @@ impl<'a> SampleReader<'a> {
         }
         it.status()?;
         Ok(out)
+    }
+
+    /// Returns the timestamp of series `id`'s first head sample after `t`.
+    fn head_after(&self, id: u64, t: i64) -> Result<Option<i64>> {
+        let Some(from) = t.checked_add(1) else {
+            return Ok(None);
+        };
+        let Some(from) = self.head_from(id, from, i64::MAX) else {
+            return Ok(None);
+        };
+        let it = self.series_iter(keys::CF_SAMPLES, id, from);
+        let found = match it.key() {
+            Some(k) => Some(keys::decode_sample_key(k).ok_or_else(corrupt_sample)?.1),
+            None => None,
+        };
+        it.status()?;
+        Ok(found)
     }
 
     /// Returns the chunks of series `id` that may hold samples with
@@ -533,9 +552,14 @@ pub struct Compacted {
 /// the chunk it falls in, which is rewritten (its key stays, as its last
 /// timestamp does; a chunk grown past twice `target` is split).
 ///
+/// The batch also lets the series' head bound rise to its first head
+/// sample after the cut ([`crate::head_bounds`]), even when nothing is
+/// compacted: a head emptied by retention, or a series whose samples are
+/// all newer than the cut.
+///
 /// `reader` must see the database as `wb` will find it: the compactor calls
 /// this inside [`Db::read_modify_write`].
-pub fn compact_series(
+pub(crate) fn compact_series(
     reader: &SampleReader<'_>,
     wb: &mut DbBatch,
     id: u64,
@@ -545,6 +569,9 @@ pub fn compact_series(
     let db = reader.db;
     let head = reader.head(id, i64::MIN, cut)?;
     let mut done = Compacted::default();
+    // Whatever happens below, the head will start at its first sample after
+    // the cut (none: the head is empty); the bound may rise to it.
+    wb.head_starts_at(id, reader.head_after(id, cut)?.unwrap_or(i64::MAX));
     if head.is_empty() {
         return Ok(done);
     }
@@ -592,7 +619,6 @@ pub fn compact_series(
     for s in &head {
         wb.delete_cf(cf, keys::sample_key(id, s.t));
     }
-    wb.compacts(id, cut);
     done.samples = head.len();
     Ok(done)
 }
@@ -603,12 +629,14 @@ pub struct HeadStats {
     pub id: u64,
     /// Head samples at or before the cut.
     pub before_cut: usize,
-    /// The oldest head sample's timestamp.
+    /// The oldest head sample's timestamp (`i64::MAX` when none is before
+    /// the cut).
     pub oldest: i64,
 }
 
-/// Returns, per series with head samples at or before `cut`, how many there
-/// are and the oldest. Only series whose head bound is at or before `cut`
+/// Returns, per series whose head bound is at or before `cut`, how many
+/// head samples are at or before it and the oldest (none: 0 and
+/// `i64::MAX`). Only series whose head bound is at or before `cut`
 /// are sought, each at its bound, so the deleted keys before it cost
 /// nothing. Reads a snapshot and writes nothing; what it finds may be stale
 /// by the time the caller acts, so it only chooses which series to look at.
@@ -620,19 +648,22 @@ pub fn scan_head(db: &Db, cut: i64) -> Result<Vec<HeadStats>> {
         .raw_iterator_cf_opt(db.cf(keys::CF_SAMPLES), Db::series_read_options());
     let mut out: Vec<HeadStats> = Vec::new();
     for (id, from) in bounds.at_or_before(cut) {
+        // A bound before the cut with no sample there is stale: report the
+        // series with none, so that the compactor raises its bound.
+        out.push(HeadStats {
+            id,
+            before_cut: 0,
+            oldest: i64::MAX,
+        });
         it.seek(keys::sample_key(id, from));
         while let Some(k) = it.key() {
             let (sid, t) = keys::decode_sample_key(k).ok_or_else(corrupt_sample)?;
             if sid != id || t > cut {
                 break;
             }
-            match out.last_mut() {
-                Some(s) if s.id == id => s.before_cut += 1,
-                _ => out.push(HeadStats {
-                    id,
-                    before_cut: 1,
-                    oldest: t,
-                }),
+            if let Some(s) = out.last_mut() {
+                s.oldest = s.oldest.min(t);
+                s.before_cut += 1;
             }
             it.next();
         }

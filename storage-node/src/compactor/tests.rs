@@ -441,6 +441,39 @@ fn readers_see_every_sample_while_head_bounds_rise() {
     }
 }
 
+/// A round raises each head bound it looks at to the series' first head
+/// sample after the cut, and to none for a head that retention emptied.
+#[test]
+fn compaction_raises_head_bounds_to_what_is_left() {
+    let a = points(50, 1);
+    let old: Vec<(i64, f64)> = (0..10)
+        .map(|k| (START - 3_600_000 + k * STEP, 1.0))
+        .collect();
+    let tdb = TestDb::with_series(&[(&[("__name__", "a")], &a), (&[("__name__", "b")], &old)]);
+    let db = &tdb.db;
+    let bounds = db.head_bounds();
+    assert_eq!((bounds.head_min(1), bounds.head_min(2)), (a[0].0, old[0].0));
+    crate::retention::delete_before(db, START, &CancellationToken::new()).unwrap();
+    assert_eq!(bounds.head_min(2), old[0].0, "retention leaves bounds low");
+
+    let stats = compact_at(db, a[20].0 + ms(config().head_window));
+    assert_eq!(stats.samples, 21);
+    assert_eq!(bounds.head_min(1), a[21].0);
+    assert_eq!(bounds.head_min(2), i64::MAX);
+    assert_eq!(
+        bits(&samples::read(db, 1, i64::MIN, i64::MAX).unwrap()),
+        pbits(&a)
+    );
+    assert!(samples::read(db, 2, i64::MIN, i64::MAX).unwrap().is_empty());
+    // A series whose head is all compacted has none.
+    compact_at(db, a[49].0 + ms(config().head_window));
+    assert_eq!(bounds.head_min(1), i64::MAX);
+    assert_eq!(
+        bits(&samples::read(db, 1, i64::MIN, i64::MAX).unwrap()),
+        pbits(&a)
+    );
+}
+
 /// A series that scrapes slowly is compacted by age, a few samples at a
 /// time: its last chunk is reopened and grows to the target instead of the
 /// series collecting small chunks, and every sample reads back exactly.

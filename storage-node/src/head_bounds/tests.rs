@@ -15,7 +15,7 @@ fn widening_lowers_and_unknown_series_have_no_head() {
 fn narrowing_waits_for_readers_of_older_epochs() {
     let b = HeadBounds::load([(1, 10), (2, 10)]);
     let old_reader = b.register();
-    b.compacted(&[(1, 99)]);
+    b.compacted(&[(1, 100)]);
     let new_reader = b.register();
     b.apply_ready();
     assert_eq!(b.head_min(1), 10, "a reader from before the compaction");
@@ -31,7 +31,7 @@ fn narrowing_waits_for_readers_of_older_epochs() {
 fn samples_written_after_the_compaction_keep_the_bound_down() {
     let b = HeadBounds::load([(1, 10)]);
     let reader = b.register();
-    b.compacted(&[(1, 99)]);
+    b.compacted(&[(1, 100)]);
     // A late sample: older than the cut, written after the compaction.
     b.widen(&[(1, 42)]);
     drop(reader);
@@ -43,10 +43,10 @@ fn samples_written_after_the_compaction_keep_the_bound_down() {
 fn a_later_compaction_replaces_the_queued_narrowing() {
     let b = HeadBounds::load([(1, 10)]);
     let r1 = b.register();
-    b.compacted(&[(1, 99)]);
+    b.compacted(&[(1, 100)]);
     b.widen(&[(1, 50)]);
     let r2 = b.register();
-    b.compacted(&[(1, 199)]);
+    b.compacted(&[(1, 200)]);
     drop(r1);
     b.apply_ready();
     assert_eq!(b.head_min(1), 10, "r2 may still see the sample at 50");
