@@ -65,6 +65,14 @@ fn slot(id: u64) -> (usize, usize) {
     (id / SEGMENT, id % SEGMENT)
 }
 
+/// The bound of series `id` in `segments` (`i64::MAX` past their end).
+fn head_min_in(segments: &[Arc<Segment>], id: u64) -> i64 {
+    let (seg, i) = slot(id);
+    segments
+        .get(seg)
+        .map_or(i64::MAX, |s| s.min[i].load(Ordering::Acquire))
+}
+
 /// The head bounds of every series, and the readers and narrowings that
 /// decide when a bound may rise. See the module doc.
 #[derive(Default)]
@@ -128,10 +136,7 @@ impl BoundsView {
     /// no head samples). A series created after the view has none in the
     /// reader's snapshot, which is older than the view.
     pub fn head_min(&self, id: u64) -> i64 {
-        let (seg, i) = slot(id);
-        self.segments
-            .get(seg)
-            .map_or(i64::MAX, |s| s.min[i].load(Ordering::Acquire))
+        head_min_in(&self.segments, id)
     }
 
     /// Returns the series whose bound is at or before `t`, with the bound,
@@ -151,9 +156,7 @@ impl HeadBounds {
     /// `oldest` yields them (series id, timestamp).
     pub fn load(oldest: impl IntoIterator<Item = (u64, i64)>) -> Self {
         let bounds = Self::default();
-        for (id, t) in oldest {
-            bounds.widen_one(id, t);
-        }
+        bounds.widen(&oldest.into_iter().collect::<Vec<_>>());
         bounds
     }
 
@@ -192,11 +195,8 @@ impl HeadBounds {
 
     /// Returns the bound of series `id` (see [`BoundsView::head_min`]).
     pub fn head_min(&self, id: u64) -> i64 {
-        let (seg, i) = slot(id);
         let segments = self.segments.read().unwrap_or_else(|p| p.into_inner());
-        segments
-            .get(seg)
-            .map_or(i64::MAX, |s| s.min[i].load(Ordering::Acquire))
+        head_min_in(&segments, id)
     }
 
     fn segment(&self, seg: usize) -> Arc<Segment> {
@@ -213,13 +213,6 @@ impl HeadBounds {
             segments.push(Arc::new(Segment::new()));
         }
         segments[seg].clone()
-    }
-
-    fn widen_one(&self, id: u64, t: i64) {
-        let (seg, i) = slot(id);
-        let s = self.segment(seg);
-        s.min[i].fetch_min(t, Ordering::AcqRel);
-        s.recent[i].fetch_min(t, Ordering::AcqRel);
     }
 
     /// Lowers the bounds to cover `appended` head samples (series id,

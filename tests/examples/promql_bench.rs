@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use scrapegrid_tests::promql::{api, compare, Dataset, GenSeries, Pair};
+use scrapegrid_tests::promql::{api, compare, labels, Dataset, GenSeries, Pair};
 
 /// A query to time: its name, the API path and the parameters.
 type Query<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
@@ -32,16 +32,6 @@ fn env(name: &str, default: i64) -> i64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn labels(name: &str, pairs: &[(&str, String)]) -> Vec<(String, String)> {
-    let mut l: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.clone()))
-        .collect();
-    l.push(("__name__".into(), name.into()));
-    l.sort();
-    l
 }
 
 fn rss_kb(pid: i32) -> u64 {

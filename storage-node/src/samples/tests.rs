@@ -80,7 +80,7 @@ fn cursor_reads_each_series_alone() {
 
 #[test]
 fn chunk_sizes_stay_near_target() {
-    let sizes = |n, t| chunk_sizes(n, t).collect::<Vec<_>>();
+    let sizes = |n, t| compact::chunk_sizes(n, t).collect::<Vec<_>>();
     assert_eq!(sizes(5, 120), [5]);
     assert_eq!(sizes(120, 120), [120]);
     assert_eq!(sizes(239, 120), [239]);

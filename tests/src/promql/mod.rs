@@ -48,10 +48,11 @@ pub struct Dataset {
     pub series: Vec<GenSeries>,
 }
 
-fn labels(name: &str, pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+/// The sorted label pairs of series `name` with `pairs`.
+pub fn labels<V: AsRef<str>>(name: &str, pairs: &[(&str, V)]) -> Vec<(String, String)> {
     let mut l: Vec<(String, String)> = pairs
         .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .map(|(n, v)| (n.to_string(), v.as_ref().to_string()))
         .collect();
     l.push(("__name__".into(), name.into()));
     l.sort();
