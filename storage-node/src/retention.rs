@@ -5,8 +5,9 @@
 //!
 //! Sample keys start with the series id, so old data is one range per series:
 //! a pass walks each column family it deletes in ([`RETAINED_CFS`]) series by
-//! series (one seek each), and for every series with data older than the
-//! cut-off adds a `delete_range_cf` to a `WriteBatch`. In the head
+//! series (a seek or two each; the head only through the series its bounds
+//! say have head samples, [`crate::head_bounds`]), and for every series with
+//! data older than the cut-off adds a `delete_range_cf` to a `WriteBatch`. In the head
 //! (`samples`) the key's timestamp is the sample's, in `chunks` it is the
 //! chunk's last sample's, so in both a key below `(id, cutoff)` holds only
 //! data older than the cut-off: a chunk that straddles it is kept whole.
@@ -45,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::{keys, metrics};
+use crate::{keys, metrics, samples};
 
 /// A key encoding: series id and timestamp to key, and back.
 type KeyFn = fn(u64, i64) -> [u8; 16];
@@ -161,23 +162,50 @@ pub fn record_usage(db: &Db) -> Result<()> {
     Ok(())
 }
 
+/// Calls `visit` for each series with keys in `cf`, in id order, with the
+/// series id and the timestamps of its oldest and newest key, until `visit`
+/// returns an error or `false`. The head is walked through its bounds
+/// ([`samples::for_each_head_span`]): a walk of its keys would step over
+/// every sample the compactor deleted and RocksDB still keeps.
+fn for_each_span(
+    db: &Db,
+    (cf_name, key, decode): (&'static str, KeyFn, DecodeFn),
+    mut visit: impl FnMut(u64, i64, i64) -> Result<bool>,
+) -> Result<()> {
+    if cf_name == keys::CF_SAMPLES {
+        return samples::for_each_head_span(db, visit);
+    }
+    let corrupt = || Error::Corrupt { what: cf_name };
+    let mut it = db
+        .raw()
+        .raw_iterator_cf_opt(db.cf(cf_name), Db::total_order_read_options());
+    it.seek_to_first();
+    while it.valid() {
+        let (id, first) = it.key().and_then(decode).ok_or_else(corrupt)?;
+        it.seek_for_prev(key(id, i64::MAX));
+        let (_, last) = it.key().and_then(decode).ok_or_else(corrupt)?;
+        if !visit(id, first, last)? {
+            break;
+        }
+        match id.checked_add(1) {
+            Some(next) => it.seek(key(next, i64::MIN)),
+            None => break,
+        }
+    }
+    Ok(it.status()?)
+}
+
 /// Deletes, in every [`RETAINED_CFS`], each series' data older than
 /// `cutoff_ms`; returns the number of ranges deleted. Stops early (having
 /// deleted part) when `stop` is cancelled.
 pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Result<u64> {
     let mut ranges = 0u64;
-    for (cf_name, key, decode) in RETAINED_CFS {
+    for cf_def @ (cf_name, key, _) in RETAINED_CFS {
         let cf = db.cf(cf_name);
         let mut wb = DbBatch::default();
         let mut pending = 0usize;
-        let mut it = db
-            .raw()
-            .raw_iterator_cf_opt(cf, Db::total_order_read_options());
-        it.seek_to_first();
-        while it.valid() && !stop.is_cancelled() {
-            let Some(k) = it.key() else { break };
-            let (id, ts) = decode(k).ok_or(Error::Corrupt { what: cf_name })?;
-            if ts < cutoff_ms {
+        for_each_span(db, cf_def, |id, first, _| {
+            if first < cutoff_ms {
                 wb.delete_range_cf(cf, key(id, i64::MIN), key(id, cutoff_ms));
                 pending += 1;
                 if pending == MAX_RANGES_PER_WRITE {
@@ -186,12 +214,8 @@ pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Resul
                     pending = 0;
                 }
             }
-            match id.checked_add(1) {
-                Some(next) => it.seek(key(next, i64::MIN)),
-                None => break,
-            }
-        }
-        it.status()?;
+            Ok(!stop.is_cancelled())
+        })?;
         if pending > 0 {
             db.write_unsynced(wb)?;
             ranges += pending as u64;
@@ -204,26 +228,14 @@ pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Resul
 /// when no sample is stored.
 pub fn time_bounds(db: &Db) -> Result<Option<(i64, i64)>> {
     let mut bounds: Option<(i64, i64)> = None;
-    for (cf_name, key, decode) in SAMPLE_CFS {
-        let mut it = db
-            .raw()
-            .raw_iterator_cf_opt(db.cf(cf_name), Db::total_order_read_options());
-        it.seek_to_first();
-        while it.valid() {
-            let corrupt = || Error::Corrupt { what: cf_name };
-            let (id, first) = it.key().and_then(decode).ok_or_else(corrupt)?;
-            it.seek_for_prev(key(id, i64::MAX));
-            let (_, last) = it.key().and_then(decode).ok_or_else(corrupt)?;
+    for cf_def in SAMPLE_CFS {
+        for_each_span(db, cf_def, |_, first, last| {
             bounds = Some(match bounds {
                 None => (first, last),
                 Some((lo, hi)) => (lo.min(first), hi.max(last)),
             });
-            match id.checked_add(1) {
-                Some(next) => it.seek(key(next, i64::MIN)),
-                None => break,
-            }
-        }
-        it.status()?;
+            Ok(true)
+        })?;
     }
     Ok(bounds)
 }

@@ -67,6 +67,45 @@ pub fn last_ts(db: &Db, id: u64) -> Result<Option<i64>> {
     Ok(head.max(r.max_compacted_ts(id)?))
 }
 
+/// Calls `visit` for each series with head samples, in id order, with the
+/// series id and the timestamps of its oldest and newest head sample, until
+/// `visit` returns an error or `false`. Each series is
+/// sought at its head bound, so the compactor's deleted keys before it cost
+/// nothing (a walk of the `samples` CF from its start steps over every one
+/// of them).
+pub fn for_each_head_span(
+    db: &Db,
+    mut visit: impl FnMut(u64, i64, i64) -> Result<bool>,
+) -> Result<()> {
+    let reader = SampleReader::new(db);
+    let bounds = db.head_bounds().view();
+    let mut it = reader
+        .snap
+        .raw_iterator_cf_opt(db.cf(keys::CF_SAMPLES), Db::series_read_options());
+    // `i64::MAX` is "no head samples".
+    for (id, from) in bounds.at_or_before(i64::MAX - 1) {
+        it.seek(keys::sample_key(id, from));
+        let Some(k) = it.key() else {
+            it.status()?;
+            continue;
+        };
+        let (sid, first) = keys::decode_sample_key(k).ok_or_else(corrupt_sample)?;
+        if sid != id {
+            continue;
+        }
+        it.seek_for_prev(keys::sample_key(id, i64::MAX));
+        let (_, last) = it
+            .key()
+            .and_then(keys::decode_sample_key)
+            .filter(|(sid, _)| *sid == id)
+            .ok_or_else(corrupt_sample)?;
+        if !visit(id, first, last)? {
+            break;
+        }
+    }
+    Ok(it.status()?)
+}
+
 fn corrupt_sample() -> Error {
     Error::Corrupt { what: "sample" }
 }

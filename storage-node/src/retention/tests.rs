@@ -257,3 +257,57 @@ fn disk_usage_covers_every_column_family() {
     assert!(total_bytes(&t.db).unwrap() > 0, "memtables hold the writes");
     record_usage(&t.db).unwrap();
 }
+
+/// A pass reaches the head through its bounds, so the samples the
+/// compactor deleted (which RocksDB keeps as tombstones until its own
+/// compaction) are never stepped over: a walk of the head's keys stepped
+/// over every one of them, and on a node at rest that was a core's worth
+/// of CPU.
+#[test]
+fn passes_do_not_step_over_compacted_head_samples() {
+    use crate::compactor::{compact_once, CompactorConfig};
+    use rocksdb::perf::{set_perf_stats, PerfContext, PerfMetric, PerfStatsLevel};
+
+    let points: Vec<(i64, f64)> = (0..600)
+        .map(|k| (NOW - 16 * DAY + k * 60_000, k as f64))
+        .collect();
+    let t = TestDb::with_series(&[
+        (&[("__name__", "a")], &points),
+        (&[("__name__", "b")], &points),
+    ]);
+    let config = CompactorConfig::default();
+    let keep_from = points[590].0;
+    let now = keep_from + i64::try_from(config.head_window.as_millis()).unwrap() - 1;
+    let stats = compact_once(&t.db, &config, now, &CancellationToken::new()).unwrap();
+    assert_eq!(
+        stats.samples,
+        2 * 590,
+        "the compactor deleted the older head"
+    );
+
+    set_perf_stats(PerfStatsLevel::EnableCount);
+    let mut perf = PerfContext::default();
+    perf.reset();
+    let bounds = time_bounds(&t.db).unwrap();
+    let stop = CancellationToken::new();
+    // Old enough that the head is kept and half of the chunks go.
+    let ranges = delete_before(&t.db, points[300].0, &stop).unwrap();
+    let skipped = perf.metric(PerfMetric::InternalDeleteSkippedCount);
+    set_perf_stats(PerfStatsLevel::Disable);
+
+    // Key timestamps: the oldest is the first chunk's last sample.
+    let (oldest, newest) = bounds.unwrap();
+    assert_eq!(newest, points[599].0);
+    assert!(oldest > points[0].0 && oldest < points[300].0, "{oldest}");
+    assert_eq!(
+        ranges, 2,
+        "one range of chunks per series, none in the head"
+    );
+    assert_eq!(skipped, 0, "deleted head samples stepped over");
+    for id in [1, 2] {
+        let left = stored_ts(&t.db, id);
+        assert_eq!(left.last(), Some(&points[599].0));
+        assert!(left[0] <= points[300].0, "a straddling chunk is kept whole");
+        assert!(left[0] > points[0].0);
+    }
+}
