@@ -10,8 +10,9 @@
 //! encodings, [`db`] opens them, and [`samples`] is the seam where sample
 //! storage (a head of one key per sample, compacted into chunks) lives;
 //! [`head_bounds`] keeps in memory where each series' head starts, so reads
-//! skip the keys the compactor deleted.
-//! [`chunk`] is the Gorilla-style sample codec those chunks will use.
+//! skip the keys the compactor deleted, and [`chunk_ends`] where each
+//! series' chunks end, so reads near the end fetch its newest chunk by key.
+//! [`chunk`] is the Gorilla-style sample codec of those chunks.
 //! [`exemplars`] holds the exemplars that came with the samples, admitted
 //! by the writer as Prometheus's exemplar storage admits them and written
 //! in the same `WriteBatch`.
@@ -34,6 +35,7 @@
 
 pub mod batch;
 pub mod chunk;
+pub mod chunk_ends;
 pub mod compactor;
 pub mod db;
 pub mod error;

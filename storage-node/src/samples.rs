@@ -15,6 +15,7 @@
 use rocksdb::{DBRawIterator, ReadOptions, Snapshot};
 
 use crate::chunk::{ChunkDecoder, ChunkEncoder};
+use crate::chunk_ends::{self, EndsView};
 use crate::db::{Db, DbBatch};
 use crate::error::{Error, Result};
 use crate::head_bounds::{BoundsView, ReadGuard};
@@ -279,7 +280,15 @@ impl<'a> SampleReader<'a> {
             // one series' chunks to the next's.
             chunks: open(keys::CF_CHUNKS, Db::total_order_read_options()),
             chunks_from: None,
+            seek_only: 0,
             bounds: self.db.head_bounds().view(),
+            ends: self.db.chunk_ends().view(),
+            get_opts: {
+                let mut ro = ReadOptions::default();
+                ro.set_snapshot(&self.snap);
+                ro
+            },
+            db: self.db,
         }
     }
 
@@ -332,21 +341,35 @@ pub struct SeriesCursor<'r> {
     /// When known, a key such that `chunks` is at the first key at or after
     /// it (or at the end when there is none).
     chunks_from: Option<(u64, i64)>,
+    /// Reads left that seek without trying to step first: set when stepping
+    /// failed, as it does for every series of a read that starts late in
+    /// each series (an instant query), where the steps are wasted.
+    seek_only: u8,
     /// Taken after the reader's snapshot, so valid for it.
     bounds: BoundsView,
+    /// Taken after the reader's snapshot, so valid for it.
+    ends: EndsView,
+    /// Reads one key at the reader's snapshot.
+    get_opts: ReadOptions,
+    db: &'r Db,
 }
 
 /// Keys at most this many ahead of the chunks iterator are reached by
 /// stepping, not seeking.
 const STEP_MAX: usize = 8;
+/// Reads that seek straight away after stepping failed once.
+const SEEK_ONLY_READS: u8 = 16;
 
 impl SeriesCursor<'_> {
     /// Moves the chunks iterator to the first key at or after `(id, t)`:
     /// by stepping when it is a few keys ahead (the next series of a read in
-    /// id order), else by seeking.
+    /// id order), else by seeking; after stepping failed, the next
+    /// [`SEEK_ONLY_READS`] reads seek without trying.
     fn chunks_to(&mut self, id: u64, t: i64) -> Result<()> {
         let target = (id, t);
-        if self.chunks_from.is_some_and(|from| from <= target) {
+        if self.seek_only > 0 {
+            self.seek_only -= 1;
+        } else if self.chunks_from.is_some_and(|from| from <= target) {
             for _ in 0..=STEP_MAX {
                 let Some(k) = self.chunks.key() else {
                     // Nothing at or after `from`, so nothing after `target`.
@@ -358,6 +381,7 @@ impl SeriesCursor<'_> {
                 }
                 self.chunks_next(at);
             }
+            self.seek_only = SEEK_ONLY_READS;
         }
         self.chunks.seek(keys::chunk_key(id, t));
         self.chunks_from = Some(target);
@@ -395,6 +419,66 @@ impl SeriesCursor<'_> {
             self.head.status()?;
         }
         let mut compacted = Vec::new();
+        if !self.newest_chunk_only(id, mint, maxt, &mut compacted)? {
+            self.chunks_in(id, mint, maxt, &mut compacted)?;
+        }
+        Ok(merge(compacted, &head))
+    }
+
+    /// Reads the samples of series `id` in `[mint, maxt]` from its chunks
+    /// when its chunk end ([`crate::chunk_ends`]) shows that none of its
+    /// chunks reaches the range, or that only its newest does (then fetched
+    /// by key); returns whether it could.
+    fn newest_chunk_only(
+        &mut self,
+        id: u64,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<Sample>,
+    ) -> Result<bool> {
+        let end = self.ends.get(id);
+        if end == chunk_ends::UNKNOWN {
+            return Ok(false);
+        }
+        if end < mint {
+            // The newest chunk in the snapshot ends at or before `end`.
+            return Ok(true);
+        }
+        let found = self.db.raw().get_pinned_cf_opt(
+            self.db.cf(keys::CF_CHUNKS),
+            keys::chunk_key(id, end),
+            &self.get_opts,
+        )?;
+        // Missing: retention deleted it, or it was written after the
+        // snapshot (the end rose meanwhile).
+        let Some(value) = found else {
+            return Ok(false);
+        };
+        let bytes =
+            keys::decode_chunk_value(&value).ok_or_else(|| corrupt_chunk(id, "encoding"))?;
+        let first = match ChunkDecoder::new(bytes)
+            .map_err(|e| corrupt_chunk(id, e))?
+            .next()
+        {
+            Some(first) => first.map_err(|e| corrupt_chunk(id, e))?.0,
+            None => return Err(corrupt_chunk(id, "empty chunk")),
+        };
+        // It is the newest chunk in the snapshot, and older chunks end
+        // before it starts: they hold nothing at or after `mint` when it
+        // starts there or earlier.
+        if first > mint {
+            return Ok(false);
+        }
+        chunk_samples_in(id, end, bytes, mint, maxt, out)?;
+        Ok(true)
+    }
+
+    /// Reads the samples of series `id` in `[mint, maxt]` from its chunks
+    /// through the chunks iterator; learns the series' chunk end when it
+    /// reads the newest chunk.
+    fn chunks_in(&mut self, id: u64, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()> {
+        let compacted = out;
+        let mut last_read = None;
         self.chunks_to(id, mint)?;
         while let (Some(k), Some(v)) = (self.chunks.key(), self.chunks.value()) {
             let (sid, last_ts) =
@@ -403,16 +487,28 @@ impl SeriesCursor<'_> {
                 break;
             }
             let bytes = keys::decode_chunk_value(v).ok_or_else(|| corrupt_chunk(id, "encoding"))?;
-            chunk_samples_in(id, last_ts, bytes, mint, maxt, &mut compacted)?;
+            chunk_samples_in(id, last_ts, bytes, mint, maxt, compacted)?;
+            last_read = Some(last_ts);
+            self.chunks_next((sid, last_ts));
             // Chunks never overlap: one that ends at or after `maxt` is the
             // last that can hold samples in the range.
             if last_ts >= maxt {
                 break;
             }
-            self.chunks_next((sid, last_ts));
         }
         self.chunks.status()?;
-        Ok(merge(compacted, &head))
+        // The key after the last chunk read belongs to another series (or
+        // there is none): that chunk is the series' newest.
+        if let Some(last_ts) = last_read {
+            let next_series = match self.chunks.key() {
+                Some(k) => keys::decode_chunk_key(k).is_none_or(|(sid, _)| sid != id),
+                None => true,
+            };
+            if next_series {
+                self.db.chunk_ends().saw_newest(id, last_ts);
+            }
+        }
+        Ok(())
     }
 }
 

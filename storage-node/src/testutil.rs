@@ -35,4 +35,12 @@ impl TestDb {
         db.write_unsynced(wb).expect("write");
         Self { db, _dir: dir }
     }
+
+    /// Closes the database and opens it again, as a restarted node does.
+    pub fn reopen(self) -> Self {
+        let Self { db, _dir: dir } = self;
+        drop(db);
+        let db = Db::open(dir.path()).expect("reopen db");
+        Self { db, _dir: dir }
+    }
 }

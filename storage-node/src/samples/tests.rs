@@ -146,3 +146,121 @@ fn cursor_steps_in_id_order_as_it_seeks() {
         }
     }
 }
+
+/// Compacts series `id`'s head up to `cut` into chunks of `target`.
+fn compact(db: &Db, id: u64, cut: i64, target: usize) {
+    db.read_modify_write(|| {
+        let reader = SampleReader::new(db);
+        let mut wb = DbBatch::default();
+        compact_series(&reader, &mut wb, id, cut, target)?;
+        Ok((wb, ()))
+    })
+    .unwrap();
+}
+
+/// The samples of `points` in `[mint, maxt]`.
+fn within(points: &[(i64, f64)], mint: i64, maxt: i64) -> Vec<Sample> {
+    points
+        .iter()
+        .filter(|p| (mint..=maxt).contains(&p.0))
+        .map(|&(t, v)| s(t, v))
+        .collect()
+}
+
+/// Once a read has seen a series' newest chunk, reads fetch that chunk by
+/// its key (or skip the chunks when none reaches their range), and they
+/// find what a seek finds: in snapshots older than a compaction that
+/// rewrote the newest chunk under a later key, after retention deleted it,
+/// and for ranges the newest chunk covers only in part.
+#[test]
+fn newest_chunk_by_key_finds_what_a_seek_finds() {
+    let mut points: Vec<(i64, f64)> = (0..50).map(|k| (k * 10, k as f64)).collect();
+    let t = crate::testutil::TestDb::with_series(&[(&[("s", "1")], &points)]);
+    let db = &t.db;
+    // Chunks of 10 up to 440 (the newest: 400..=440, 5 samples); the head
+    // keeps 450..=490.
+    compact(db, 1, 440, 10);
+    assert_eq!(
+        db.chunk_ends().view().get(1),
+        440,
+        "the compactor raised it"
+    );
+    let windows = [
+        (i64::MIN, i64::MAX),
+        (395, 500),
+        (400, 420),
+        (405, 445),
+        (441, 449),
+        (300, 460),
+        (445, 490),
+        (0, 0),
+    ];
+    let check = |reader: &SampleReader<'_>, points: &[(i64, f64)], when: &str| {
+        let mut cursor = reader.cursor();
+        for (mint, maxt) in windows {
+            assert_eq!(
+                cursor.read(1, mint, maxt).unwrap(),
+                within(points, mint, maxt),
+                "{when}: [{mint}, {maxt}]"
+            );
+        }
+    };
+    check(&SampleReader::new(db), &points, "after compaction");
+
+    // An older snapshot, then more samples and a compaction that reopens
+    // the newest chunk (400..=440) and rewrites it up to 490.
+    let old = SampleReader::new(db);
+    let old_points = points.clone();
+    let more: Vec<(i64, f64)> = (50..60).map(|k| (k * 10, -(k as f64))).collect();
+    let mut wb = DbBatch::default();
+    for &(t, v) in &more {
+        append(db, &mut wb, 1, t, v);
+    }
+    db.write_unsynced(wb).unwrap();
+    points.extend(&more);
+    compact(db, 1, 530, 10);
+    assert_eq!(db.chunk_ends().view().get(1), 530);
+    check(&old, &old_points, "the older snapshot");
+    check(&SampleReader::new(db), &points, "after the rewrite");
+    drop(old);
+
+    // Retention deletes every chunk: the end names a key that is gone.
+    crate::retention::delete_before(db, 1_000, &tokio_util::sync::CancellationToken::new())
+        .unwrap();
+    assert_eq!(db.chunk_ends().view().get(1), 530, "left where it was");
+    check(&SampleReader::new(db), &[], "after retention");
+}
+
+/// A series whose chunk end is not known yet (a node that just started)
+/// learns it from a read that reaches its newest chunk, and only then.
+#[test]
+fn reads_learn_where_chunks_end() {
+    let points: Vec<(i64, f64)> = (0..30).map(|k| (k * 10, k as f64)).collect();
+    let t =
+        crate::testutil::TestDb::with_series(&[(&[("s", "1")], &points), (&[("s", "2")], &points)]);
+    compact(&t.db, 1, 290, 10);
+    compact(&t.db, 2, 200, 10);
+    let t = t.reopen();
+    let db = &t.db;
+    let ends = || {
+        let view = db.chunk_ends().view();
+        (view.get(1), view.get(2))
+    };
+    let unknown = crate::chunk_ends::UNKNOWN;
+    assert_eq!(ends(), (unknown, unknown), "not kept on disk");
+    let reader = SampleReader::new(db);
+    let mut cursor = reader.cursor();
+    // Stops before the newest chunk: nothing learnt.
+    assert_eq!(cursor.read(1, 0, 50).unwrap(), within(&points, 0, 50));
+    assert_eq!(ends(), (unknown, unknown));
+    // Reaches it (the head follows it in series 2).
+    assert_eq!(cursor.read(1, 280, 300).unwrap(), within(&points, 280, 300));
+    assert_eq!(
+        cursor.read(2, 0, 300).unwrap(),
+        points.iter().map(|&(t, v)| s(t, v)).collect::<Vec<_>>()
+    );
+    assert_eq!(ends(), (290, 200));
+    // And later reads fetch the newest chunk by key.
+    assert_eq!(cursor.read(2, 195, 205).unwrap(), within(&points, 195, 205));
+    assert_eq!(cursor.read(1, 285, 290).unwrap(), within(&points, 285, 290));
+}
