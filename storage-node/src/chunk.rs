@@ -495,24 +495,73 @@ impl BitWriter {
     }
 }
 
-/// Reads bits written by [`BitWriter`].
+/// Reads bits written by [`BitWriter`], through a 64-bit buffer refilled
+/// a word at a time: a sample costs a few shifts, not a load per bit.
 #[derive(Debug, Clone)]
 struct BitReader<'a> {
     data: &'a [u8],
-    /// Bits read so far.
-    pos: usize,
+    /// The next byte of `data` to load into `buf`.
+    next: usize,
+    /// The loaded bits not read yet, from the top bit down.
+    buf: u64,
+    /// How many bits of `buf` are loaded.
+    avail: u32,
 }
 
 impl<'a> BitReader<'a> {
     fn new(data: &'a [u8]) -> Self {
-        Self { data, pos: 0 }
+        Self {
+            data,
+            next: 0,
+            buf: 0,
+            avail: 0,
+        }
+    }
+
+    /// Loads whole bytes into `buf` until it holds more than 56 bits or
+    /// `data` ends.
+    fn refill(&mut self) {
+        if let Some(b) = self.data.get(self.next..self.next + 8) {
+            let word = u64::from_be_bytes(b.try_into().expect("eight bytes"));
+            // Whole bytes only; a buffer with more than 56 bits loads none.
+            let bytes = (64 - self.avail) / 8;
+            if bytes > 0 {
+                self.buf |= word >> self.avail;
+                self.avail += bytes * 8;
+                self.next += bytes as usize;
+                // Drop the bits of the word past the loaded bytes.
+                self.buf &= !(u64::MAX.checked_shr(self.avail).unwrap_or(0));
+            }
+            return;
+        }
+        while self.avail <= 56 && self.next < self.data.len() {
+            self.buf |= u64::from(self.data[self.next]) << (56 - self.avail);
+            self.avail += 8;
+            self.next += 1;
+        }
+    }
+
+    /// Takes the top `n` (1 to `avail`) bits of the buffer.
+    fn take(&mut self, n: u32) -> u64 {
+        let value = self.buf >> (64 - n);
+        self.buf = self.buf.checked_shl(n).unwrap_or(0);
+        self.avail -= n;
+        value
+    }
+
+    /// Returns how many bits are left to read.
+    fn left(&self) -> usize {
+        (self.data.len() - self.next) * 8 + self.avail as usize
     }
 
     fn read_bit(&mut self) -> Result<bool, ChunkError> {
-        let byte = *self.data.get(self.pos / 8).ok_or(ChunkError::Truncated)?;
-        let bit = (byte >> (7 - self.pos % 8)) & 1;
-        self.pos += 1;
-        Ok(bit == 1)
+        if self.avail == 0 {
+            self.refill();
+            if self.avail == 0 {
+                return Err(ChunkError::Truncated);
+            }
+        }
+        Ok(self.take(1) == 1)
     }
 
     /// Reads `n` (at most 64) bits.
@@ -521,29 +570,22 @@ impl<'a> BitReader<'a> {
         if n == 0 {
             return Ok(0);
         }
-        if self.data.len() * 8 - self.pos < n as usize {
-            return Err(ChunkError::Truncated);
-        }
-        let (byte, off) = (self.pos / 8, (self.pos % 8) as u32);
-        // The eight bytes from the current one, zero past the end.
-        let word = match self.data.get(byte..byte + 8) {
-            Some(b) => u64::from_be_bytes(b.try_into().expect("eight bytes")),
-            None => {
-                let mut b = [0u8; 8];
-                b[..self.data.len() - byte].copy_from_slice(&self.data[byte..]);
-                u64::from_be_bytes(b)
+        if n > self.avail {
+            if self.left() < n as usize {
+                return Err(ChunkError::Truncated);
             }
-        };
-        let value = if off + n <= 64 {
-            (word << off) >> (64 - n)
-        } else {
-            // The last `rest` (at most 7) bits are in the ninth byte.
-            let rest = off + n - 64;
-            let ninth = u64::from(self.data[byte + 8]) >> (8 - rest);
-            ((word & (u64::MAX >> off)) << rest) | ninth
-        };
-        self.pos += n as usize;
-        Ok(value)
+            self.refill();
+            if n > self.avail {
+                // More than the buffer holds after a refill (at most 64
+                // bits asked, at least 57 loaded): two parts.
+                let high_bits = self.avail;
+                let high = self.take(high_bits);
+                self.refill();
+                let rest = n - high_bits;
+                return Ok((high << rest) | self.take(rest));
+            }
+        }
+        Ok(self.take(n))
     }
 
     fn read_varint(&mut self) -> Result<u64, ChunkError> {
@@ -563,12 +605,12 @@ impl<'a> BitReader<'a> {
 
     /// Returns whether only the zero padding of the last byte is left.
     fn is_at_padding(&self) -> bool {
-        let end = self.data.len() * 8;
-        if end - self.pos >= 8 {
+        // Bits left: the loaded ones and the bytes not loaded yet.
+        if self.left() >= 8 {
             return false;
         }
-        let used = self.pos % 8;
-        used == 0 || self.data[self.pos / 8] & (0xff >> used) == 0
+        // Fewer than 8 bits are left, all of them loaded.
+        self.buf == 0
     }
 }
 

@@ -40,11 +40,12 @@ impl SeriesSource for DbSource<'_> {
         // One snapshot for the index and every series: the result is one
         // point in time, whatever the writer and the compactor do meanwhile.
         let reader = SampleReader::new(self.db);
-        let mut cursor = reader.cursor();
-        // In id order, the order of the stored samples, so the cursor steps
-        // from one series to the next; sorted by labels once read.
-        for (id, labels) in reader.index().select_by_id(matchers)? {
-            let samples = cursor.read(id, mint, maxt)?;
+        // In id order, the order of the stored samples, so each cursor
+        // steps from one series to the next; sorted by labels once read.
+        let (ids, labels): (Vec<u64>, Vec<_>) =
+            reader.index().select_by_id(matchers)?.into_iter().unzip();
+        let read = reader.read_many(&ids, mint, maxt)?;
+        for (labels, samples) in labels.into_iter().zip(read) {
             if !samples.is_empty() {
                 out.push(Series { labels, samples });
             }

@@ -264,3 +264,43 @@ fn reads_learn_where_chunks_end() {
     assert_eq!(cursor.read(2, 195, 205).unwrap(), within(&points, 195, 205));
     assert_eq!(cursor.read(1, 285, 290).unwrap(), within(&points, 285, 290));
 }
+
+/// Many series are read by several threads at once (on a machine with more
+/// than one core), each series exactly as one cursor reads it, in the
+/// order asked, absent series included.
+#[test]
+fn read_many_reads_each_series_as_a_cursor_does() {
+    let n = 3 * PARALLEL_SERIES_MIN + 7;
+    let points: Vec<Vec<(i64, f64)>> = (0..n as i64)
+        .map(|i| {
+            (0..(i % 5))
+                .map(|k| (k * 10 + i % 3, (i * 100 + k) as f64))
+                .collect()
+        })
+        .collect();
+    let names: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    let pairs: Vec<[(&str, &str); 1]> = names.iter().map(|l| [("s", l.as_str())]).collect();
+    let specs: Vec<crate::testutil::SeriesSpec<'_>> = pairs
+        .iter()
+        .zip(&points)
+        .map(|(l, p)| (l.as_slice(), p.as_slice()))
+        .collect();
+    let t = crate::testutil::TestDb::with_series(&specs);
+    let db = &t.db;
+    for id in (1..=n as u64).step_by(3) {
+        compact(db, id, 15, 2);
+    }
+    let ids: Vec<u64> = (0..=n as u64 + 2).collect();
+    let reader = SampleReader::new(db);
+    for (mint, maxt) in [(i64::MIN, i64::MAX), (5, 25), (0, 0)] {
+        let got = reader.read_many(&ids, mint, maxt).unwrap();
+        assert_eq!(got.len(), ids.len());
+        for (&id, samples) in ids.iter().zip(&got) {
+            let want = match id.checked_sub(1).and_then(|i| points.get(i as usize)) {
+                Some(p) => within(p, mint, maxt),
+                None => Vec::new(),
+            };
+            assert_eq!(samples, &want, "series {id} in [{mint}, {maxt}]");
+        }
+    }
+}
