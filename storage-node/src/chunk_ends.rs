@@ -14,9 +14,10 @@
 //!   samples merge into older chunks), so raising is all writers need.
 //! - **Readers** may raise it to the newest chunk they saw in their own
 //!   snapshot: every chunk written after that snapshot raised it already.
-//! - **Retention** deletes chunks and leaves the value where it was: then it
-//!   names a key that no longer exists, which a reader finds missing and
-//!   falls back to seeking.
+//! - **Retention** deletes chunks that older snapshots still hold, so it
+//!   raises the value to the newest chunk it saw too (it cannot lower it);
+//!   then the value may name a key that no longer exists, which a reader
+//!   finds missing and falls back to seeking.
 //!
 //! `i64::MIN` is "not known yet" (a series no reader has read to its
 //! newest chunk since the node started); readers then seek. 8 bytes per

@@ -81,6 +81,13 @@ impl DbBatch {
     pub(crate) fn writes_chunk(&mut self, id: u64, last_ts: i64) {
         self.chunks.push((id, last_ts));
     }
+
+    /// Records that the batch deletes chunks of series `id` up to the one
+    /// ending at `last_ts`: an older snapshot still holds them, so the
+    /// series' chunk end must not stay below them.
+    pub(crate) fn deletes_chunks(&mut self, id: u64, last_ts: i64) {
+        self.chunks.push((id, last_ts));
+    }
 }
 
 impl Deref for DbBatch {

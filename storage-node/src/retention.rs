@@ -204,9 +204,12 @@ pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Resul
         let cf = db.cf(cf_name);
         let mut wb = DbBatch::default();
         let mut pending = 0usize;
-        for_each_span(db, cf_def, |id, first, _| {
+        for_each_span(db, cf_def, |id, first, last| {
             if first < cutoff_ms {
                 wb.delete_range_cf(cf, key(id, i64::MIN), key(id, cutoff_ms));
+                if cf_name == keys::CF_CHUNKS {
+                    wb.deletes_chunks(id, last);
+                }
                 pending += 1;
                 if pending == MAX_RANGES_PER_WRITE {
                     db.write_unsynced(std::mem::take(&mut wb))?;

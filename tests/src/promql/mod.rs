@@ -276,15 +276,22 @@ impl Dataset {
             }
             .encode_to_vec();
             let compressed = snap::raw::Encoder::new().compress_vec(&body)?;
-            let r = http
-                .post(url)
-                .header("Content-Encoding", "snappy")
-                .header("Content-Type", "application/x-protobuf")
-                .header("X-Prometheus-Remote-Write-Version", "0.1.0")
-                .body(compressed)
-                .send()
-                .await
-                .with_context(|| format!("remote write to {url}"))?;
+            let send = || {
+                http.post(url)
+                    .header("Content-Encoding", "snappy")
+                    .header("Content-Type", "application/x-protobuf")
+                    .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+                    .body(compressed.clone())
+                    .send()
+            };
+            // A pooled connection the server has just closed fails before
+            // the request is read: sent again once on a new connection, as
+            // Prometheus's own remote-write client retries.
+            let r = match send().await {
+                Err(e) if e.is_request() || e.is_connect() => send().await,
+                r => r,
+            }
+            .with_context(|| format!("remote write to {url}"))?;
             if !r.status().is_success() {
                 bail!(
                     "remote write to {url}: {} {}",
