@@ -1,5 +1,6 @@
 //! Label sets: sorted, unique names, no empty values (an empty value means the
-//! label is absent, as in Prometheus), and a builder to edit them.
+//! label is absent, as in Prometheus), and a builder to edit them; and the
+//! one definition of a valid label name and metric name.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,6 +9,50 @@ use scrapegrid_proto::v1 as pb;
 
 /// The label that names a metric.
 pub const METRIC_NAME: &str = "__name__";
+
+/// Returns whether `c` may start a label name (`[a-zA-Z_]`).
+pub fn is_label_name_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_'
+}
+
+/// Returns whether `c` may follow the start of a label name
+/// (`[a-zA-Z0-9_]`).
+pub fn is_label_name_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// Returns whether `c` may start a metric name (`[a-zA-Z_:]`).
+pub fn is_metric_name_start(c: u8) -> bool {
+    is_label_name_start(c) || c == b':'
+}
+
+/// Returns whether `c` may follow the start of a metric name
+/// (`[a-zA-Z0-9_:]`).
+pub fn is_metric_name_char(c: u8) -> bool {
+    is_label_name_char(c) || c == b':'
+}
+
+/// Returns whether `name` is a valid label name, as Prometheus 2.42 checks
+/// it (`model.LabelName.IsValid`): `[a-zA-Z_][a-zA-Z0-9_]*`.
+pub fn is_valid_label_name(name: &str) -> bool {
+    match name.as_bytes().split_first() {
+        Some((&first, rest)) => {
+            is_label_name_start(first) && rest.iter().all(|&c| is_label_name_char(c))
+        }
+        None => false,
+    }
+}
+
+/// Returns whether `name` is a valid metric name, as Prometheus 2.42 checks
+/// it (`model.IsValidMetricName`): `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub fn is_valid_metric_name(name: &str) -> bool {
+    match name.as_bytes().split_first() {
+        Some((&first, rest)) => {
+            is_metric_name_start(first) && rest.iter().all(|&c| is_metric_name_char(c))
+        }
+        None => false,
+    }
+}
 
 /// One label.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -224,6 +269,22 @@ pub fn sort_by_labels<T>(items: &mut Vec<T>, labels: impl Fn(&T) -> &Labels) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_validity() {
+        for ok in ["a", "_", "__name__", "a1", "A_b", "Z9"] {
+            assert!(is_valid_label_name(ok), "{ok}");
+            assert!(is_valid_metric_name(ok), "{ok}");
+        }
+        for ok in [":", "a:b", "_:1", "job:rate5m"] {
+            assert!(!is_valid_label_name(ok), "{ok}");
+            assert!(is_valid_metric_name(ok), "{ok}");
+        }
+        for bad in ["", "1a", "a-b", "a.b", "é", "a b", "9:", "a\0"] {
+            assert!(!is_valid_label_name(bad), "{bad}");
+            assert!(!is_valid_metric_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn from_pairs_sorts_dedups_and_drops_empty_values() {

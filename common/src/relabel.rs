@@ -10,12 +10,12 @@
 
 use std::sync::LazyLock;
 
+use md5::{Digest, Md5};
 use regex::{Captures, Regex};
 use scrapegrid_proto::v1 as pb;
 
-use crate::labels::{Labels, LabelsBuilder};
+use crate::labels::{is_valid_label_name, Labels, LabelsBuilder};
 
-mod md5;
 mod regex_compat;
 
 pub use regex_compat::compile_go_regex;
@@ -291,14 +291,6 @@ impl RelabelConfig {
     }
 }
 
-/// Reports whether `name` is a valid Prometheus label name
-/// (`[a-zA-Z_][a-zA-Z0-9_]*`).
-pub fn is_valid_label_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
 /// Applies the rules in order to `lb`; returns false when a rule dropped the
 /// set (`lb` is then left part-way relabeled and should be discarded).
 pub fn process(lb: &mut LabelsBuilder, rules: &[RelabelConfig]) -> bool {
@@ -345,7 +337,7 @@ fn apply(lb: &mut LabelsBuilder, rule: &RelabelConfig) -> bool {
             lb.set(rule.target_label.clone(), go_uppercase(&val));
         }
         Action::HashMod => {
-            let sum = md5::digest(val.as_bytes());
+            let sum = Md5::digest(val.as_bytes());
             let mut tail = [0u8; 8];
             tail.copy_from_slice(&sum[8..]);
             let m = u64::from_be_bytes(tail) % rule.modulus;

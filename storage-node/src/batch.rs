@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use scrapegrid_common::labels::is_valid_label_name;
 use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
 
@@ -69,13 +70,6 @@ pub struct Sample {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Invalid(pub String);
-
-/// Returns whether `name` is a valid Prometheus label name.
-pub fn is_valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
 
 fn validate_labels(def: &pb::SeriesDef) -> Result<Labels, Invalid> {
     if def.labels.is_empty() {
@@ -409,15 +403,5 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.0, "unknown exemplar series ref 9");
-    }
-
-    #[test]
-    fn label_names() {
-        for ok in ["a", "_", "__name__", "A1_b"] {
-            assert!(is_valid_label_name(ok), "{ok}");
-        }
-        for bad in ["", "1a", "a-b", "é"] {
-            assert!(!is_valid_label_name(bad), "{bad}");
-        }
     }
 }

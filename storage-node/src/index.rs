@@ -1,5 +1,6 @@
-//! The series index: label matchers evaluated over postings, and label name
-//! and value listings.
+//! The series index: label matchers evaluated over postings, label name
+//! and value listings, and the one writer of its entries ([`put_series`]);
+//! [`crate::keys`] describes the layout.
 //!
 //! Matchers follow Prometheus: a missing label has the value "", so a
 //! matcher that matches "" also selects series without the label
@@ -13,7 +14,7 @@
 use std::collections::BTreeSet;
 
 use regex::Regex;
-use rocksdb::{DBRawIterator, ReadOptions, Snapshot};
+use rocksdb::{DBRawIterator, ReadOptions, Snapshot, WriteBatch};
 use scrapegrid_common::labels::sort_by_labels;
 use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
@@ -21,6 +22,22 @@ use scrapegrid_proto::v1 as pb;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::{keys, samples};
+
+/// Adds a new series to `wb`: its label set both ways and its postings.
+pub(crate) fn put_series(db: &Db, wb: &mut WriteBatch, id: u64, labels: &Labels) {
+    let encoded = keys::encode_labels(labels);
+    wb.put_cf(db.cf(keys::CF_SERIES), keys::series_key(id), &encoded);
+    wb.put_cf(
+        db.cf(keys::CF_SERIES_BY_LABELS),
+        &encoded,
+        keys::encode_u64(id),
+    );
+    let postings = db.cf(keys::CF_POSTINGS);
+    wb.put_cf(postings, keys::all_postings_key(id), []);
+    for l in labels.iter() {
+        wb.put_cf(postings, keys::postings_key(&l.name, &l.value, id), []);
+    }
+}
 
 /// How a matcher compares a label value.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use crate::db::DbBatch;
 use scrapegrid_common::Labels;
 
 use crate::db::Db;
-use crate::{samples, writer};
+use crate::{index, samples};
 
 /// A series for [`TestDb::with_series`]: label pairs and (timestamp ms, value)
 /// samples.
@@ -27,7 +27,7 @@ impl TestDb {
         for (i, (labels, points)) in series.iter().enumerate() {
             let id = i as u64 + 1;
             let labels = Labels::from_pairs(labels.iter().copied());
-            writer::put_series(&db, &mut wb, id, &labels);
+            index::put_series(&db, &mut wb, id, &labels);
             for &(t, v) in points.iter() {
                 samples::append(&db, &mut wb, id, t, v);
             }

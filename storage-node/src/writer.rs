@@ -51,7 +51,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::batch::{Batch, Sample};
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::{keys, metrics, samples};
+use crate::{index, keys, metrics, samples};
 
 mod admission;
 mod exemplar_buffer;
@@ -400,7 +400,7 @@ impl State {
                     None => {
                         let id = created.next_id;
                         created.next_id += 1;
-                        put_series(&db, wb, id, labels);
+                        index::put_series(&db, wb, id, labels);
                         created.ids.insert(labels.clone(), id);
                         id
                     }
@@ -520,22 +520,6 @@ impl State {
             pb::RefuseReason::Unspecified,
             String::new(),
         ))
-    }
-}
-
-/// Adds a new series to `wb`: its label set both ways and its postings.
-pub(crate) fn put_series(db: &Db, wb: &mut WriteBatch, id: u64, labels: &Labels) {
-    let encoded = keys::encode_labels(labels);
-    wb.put_cf(db.cf(keys::CF_SERIES), keys::series_key(id), &encoded);
-    wb.put_cf(
-        db.cf(keys::CF_SERIES_BY_LABELS),
-        &encoded,
-        keys::encode_u64(id),
-    );
-    let postings = db.cf(keys::CF_POSTINGS);
-    wb.put_cf(postings, keys::all_postings_key(id), []);
-    for l in labels.iter() {
-        wb.put_cf(postings, keys::postings_key(&l.name, &l.value, id), []);
     }
 }
 

@@ -17,7 +17,7 @@ use yaml_serde::Value;
 use super::error::UNSUPPORTED_MARKER;
 pub(super) use super::sd::{RawDnsSdConfig, RawHttpSdConfig};
 use crate::duration::{serde_duration_opt, serde_size_opt};
-use crate::relabel::{self, Explicit, RelabelConfig};
+use crate::relabel::{Explicit, RelabelConfig};
 use scrapegrid_proto::v1 as pb;
 
 /// The top level of a `prometheus.yml`. `G` and `J` are the types of
@@ -332,7 +332,7 @@ pub(super) struct LabelMap(pub BTreeMap<String, String>);
 impl<'de> Deserialize<'de> for LabelMap {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(CheckedMap::new(|map: BTreeMap<String, String>| {
-            match map.keys().find(|k| !relabel::is_valid_label_name(k)) {
+            match map.keys().find(|k| !crate::labels::is_valid_label_name(k)) {
                 Some(bad) => Err(format!("{bad:?} is not a valid label name")),
                 None => Ok(LabelMap(map)),
             }

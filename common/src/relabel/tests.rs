@@ -464,13 +464,3 @@ fn proto_round_trips() {
     assert_eq!(c.action, Action::HashMod);
     assert_eq!(c.to_proto(), r);
 }
-
-#[test]
-fn label_name_validity() {
-    for ok in ["a", "_", "__name__", "a1", "A_b"] {
-        assert!(is_valid_label_name(ok), "{ok}");
-    }
-    for bad in ["", "1a", "a-b", "a.b", "é", "a b"] {
-        assert!(!is_valid_label_name(bad), "{bad}");
-    }
-}

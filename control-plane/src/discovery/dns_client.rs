@@ -22,8 +22,8 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
 use super::dns_wire::{
-    decode_response, encode_query, is_reply_to, Record, RecordType, Response, RCODE_NOERROR,
-    RCODE_NXDOMAIN,
+    decode_response, encode_query, is_reply_to, DnsError, Record, RecordType, Response,
+    RCODE_NOERROR, RCODE_NXDOMAIN,
 };
 
 /// The system's resolver configuration.
@@ -31,28 +31,6 @@ pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// UDP payload size advertised with EDNS0 (the DNS flag day 2020 value, which
 /// avoids IP fragmentation).
 pub const EDNS_UDP_SIZE: u16 = 1232;
-
-/// Errors of a DNS lookup.
-#[derive(Debug, thiserror::Error)]
-pub enum DnsError {
-    #[error("malformed dns message: {0}")]
-    Malformed(&'static str),
-    #[error("invalid dns name {name:?}: {reason}")]
-    InvalidName { name: String, reason: &'static str },
-    #[error("no answer from {server} after {attempts} attempts")]
-    Timeout { server: SocketAddr, attempts: u32 },
-    #[error("dns transport to {server}: {source}")]
-    Io {
-        server: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("answer from {server} truncated even over tcp")]
-    TruncatedOverTcp { server: SocketAddr },
-    #[error("{server} answered with response code {rcode}")]
-    Rcode { server: SocketAddr, rcode: u8 },
-    #[error("no nameserver in {path}: {reason}")]
-    NoResolver { path: String, reason: String },
-}
 
 /// A client for one DNS server.
 #[derive(Clone, Debug)]

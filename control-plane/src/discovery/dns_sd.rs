@@ -28,10 +28,9 @@ use tokio_util::sync::CancellationToken;
 use scrapegrid_common::config::{DnsRecordType, DnsSdConfig};
 use scrapegrid_common::Labels;
 
-use super::dns_client::{system_resolver, DnsClient, DnsError};
-use super::dns_wire::{Record, RecordData, RecordType};
-use super::file_sd::push_changes;
-use super::{ProviderSender, ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL};
+use super::dns_client::{system_resolver, DnsClient};
+use super::dns_wire::{DnsError, Record, RecordData, RecordType};
+use super::{push_changes, ProviderSender, ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL};
 use crate::metrics;
 
 pub const NAME_LABEL: &str = "__meta_dns_name";

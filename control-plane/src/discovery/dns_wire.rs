@@ -11,7 +11,29 @@
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::dns_client::DnsError;
+use std::net::SocketAddr;
+
+/// Errors of a DNS lookup.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("malformed dns message: {0}")]
+    Malformed(&'static str),
+    #[error("invalid dns name {name:?}: {reason}")]
+    InvalidName { name: String, reason: &'static str },
+    #[error("no answer from {server} after {attempts} attempts")]
+    Timeout { server: SocketAddr, attempts: u32 },
+    #[error("dns transport to {server}: {source}")]
+    Io {
+        server: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("answer from {server} truncated even over tcp")]
+    TruncatedOverTcp { server: SocketAddr },
+    #[error("{server} answered with response code {rcode}")]
+    Rcode { server: SocketAddr, rcode: u8 },
+    #[error("no nameserver in {path}: {reason}")]
+    NoResolver { path: String, reason: String },
+}
 
 /// Size of the fixed message header.
 pub const HEADER_LEN: usize = 12;

@@ -16,9 +16,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use scrapegrid_common::config::FileSdConfig;
+use scrapegrid_common::labels::is_valid_label_name;
 use scrapegrid_common::Labels;
 
-use super::{ProviderSender, ProviderUpdate, TargetGroup};
+use super::{push_changes, ProviderSender, ProviderUpdate, TargetGroup};
 use crate::metrics;
 
 /// How often files are checked for changes.
@@ -66,12 +67,6 @@ pub fn parse_file(path: &Path, content: &str) -> Result<Vec<TargetGroup>, String
         });
     }
     Ok(out)
-}
-
-pub(super) fn is_valid_label_name(s: &str) -> bool {
-    let mut b = s.bytes();
-    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 /// Returns whether `name` matches a glob with `*` and `?`.
@@ -184,24 +179,6 @@ pub async fn run(
         });
         if !sender.send(changed).await {
             return;
-        }
-    }
-}
-
-/// Appends to `out` the groups of `new` that differ from `old`, and an empty
-/// group for each source of `old` that `new` no longer has.
-pub(super) fn push_changes(out: &mut Vec<TargetGroup>, old: &[TargetGroup], new: &[TargetGroup]) {
-    for g in new {
-        if !old.contains(g) {
-            out.push(g.clone());
-        }
-    }
-    for g in old {
-        if !new.iter().any(|n| n.source == g.source) {
-            out.push(TargetGroup {
-                source: g.source.clone(),
-                ..Default::default()
-            });
         }
     }
 }

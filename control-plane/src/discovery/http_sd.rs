@@ -29,9 +29,9 @@ use tokio_util::sync::CancellationToken;
 use scrapegrid_common::config::{HttpAuth, HttpSdConfig};
 use scrapegrid_common::Labels;
 
-use super::file_sd::{is_valid_label_name, push_changes};
-use super::{ProviderSender, ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL};
+use super::{push_changes, ProviderSender, ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL};
 use crate::metrics;
+use scrapegrid_common::labels::is_valid_label_name;
 
 /// Largest response body accepted.
 pub const MAX_BODY_BYTES: usize = 16 << 20;

@@ -80,3 +80,21 @@ impl ProviderSender {
         self.tx.send(update).await.is_ok()
     }
 }
+
+/// Appends to `out` the groups of `new` that differ from `old`, and an empty
+/// group for each source of `old` that `new` no longer has.
+pub(crate) fn push_changes(out: &mut Vec<TargetGroup>, old: &[TargetGroup], new: &[TargetGroup]) {
+    for g in new {
+        if !old.contains(g) {
+            out.push(g.clone());
+        }
+    }
+    for g in old {
+        if !new.iter().any(|n| n.source == g.source) {
+            out.push(TargetGroup {
+                source: g.source.clone(),
+                ..Default::default()
+            });
+        }
+    }
+}

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use scrapegrid_common::labels::{is_valid_label_name, is_valid_metric_name};
 use scrapegrid_common::relabel;
 use scrapegrid_common::{Labels, METRIC_NAME};
 use scrapegrid_proto::stale_marker;
@@ -382,12 +383,7 @@ fn check_valid(labels: &Labels) -> Result<(), String> {
     let Some(name) = labels.get(METRIC_NAME) else {
         return Err("missing metric name (__name__ label)".into());
     };
-    let valid_name = {
-        let mut b = name.bytes();
-        matches!(b.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_' | b':'))
-            && b.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
-    };
-    if !valid_name || !labels.iter().all(|l| relabel::is_valid_label_name(&l.name)) {
+    if !is_valid_metric_name(name) || !labels.iter().all(|l| is_valid_label_name(&l.name)) {
         return Err(format!("invalid metric name or label names: {labels}"));
     }
     Ok(())

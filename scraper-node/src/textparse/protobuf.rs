@@ -67,7 +67,10 @@ use scrapegrid_proto::prometheus_client::{self as pb, MetricType as PbType};
 use scrapegrid_proto::prost::Message as _;
 
 use super::{Entry, Exemplar, MetricType, ParseError, Sample};
-use series::{is_label_name, is_metric_name, push_escaped, push_openmetrics_float};
+use scrapegrid_common::labels::{
+    is_valid_label_name as is_label_name, is_valid_metric_name as is_metric_name,
+};
+use series::{push_escaped, push_openmetrics_float};
 
 mod series;
 #[cfg(test)]

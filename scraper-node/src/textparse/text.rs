@@ -364,18 +364,6 @@ fn ascii(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or_default()
 }
 
-pub(super) fn is_metric_name_start(c: u8) -> bool {
-    c.is_ascii_alphabetic() || c == b'_' || c == b':'
-}
-
-pub(super) fn is_metric_name_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
-}
-
-pub(super) fn is_label_name_start(c: u8) -> bool {
-    c.is_ascii_alphabetic() || c == b'_'
-}
-
-pub(super) fn is_label_name_char(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_'
-}
+pub(super) use scrapegrid_common::labels::{
+    is_label_name_char, is_label_name_start, is_metric_name_char, is_metric_name_start,
+};

@@ -28,13 +28,13 @@ use scrapegrid_common::clock::now_ms;
 use scrapegrid_common::Labels;
 use tokio_util::sync::CancellationToken;
 
-use crate::batch::is_valid_label_name;
 use crate::db::Db;
 use crate::error::Error;
 use crate::index::{Index, Matcher, TimeRange};
 use crate::query::{self, promql, DbSource};
 use crate::writer::WriterHandle;
 use params::{parse_duration_ms, parse_time, Params, PROM_MAX_TIME_MS, PROM_MIN_TIME_MS};
+use scrapegrid_common::labels::is_valid_label_name;
 
 /// Points per series a range query may return at most, as in Prometheus.
 pub const MAX_POINTS_PER_SERIES: i64 = 11_000;

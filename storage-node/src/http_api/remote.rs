@@ -38,10 +38,11 @@ use scrapegrid_common::Labels;
 use scrapegrid_proto::prometheus as prom;
 
 use super::ApiState;
-use crate::batch::{is_valid_label_name, Sample};
+use crate::batch::Sample;
 use crate::error::Error;
 use crate::index::Matcher;
 use crate::query::{DbSource, Series, SeriesSource};
+use scrapegrid_common::labels::is_valid_label_name;
 
 /// Largest accepted request body, compressed.
 pub const MAX_COMPRESSED_BYTES: usize = 32 << 20;

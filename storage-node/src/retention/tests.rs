@@ -133,7 +133,7 @@ fn size_retention_deletes_oldest_first_until_under_the_limit() {
     // 50 series x 200 samples, one a minute.
     let mut wb = DbBatch::default();
     for id in 1..=50u64 {
-        crate::writer::put_series(
+        crate::index::put_series(
             db,
             &mut wb,
             id,
@@ -184,7 +184,7 @@ async fn ingest_keeps_working_during_a_pass() {
     // Many series with old data, so the pass takes a while.
     let mut wb = DbBatch::default();
     for id in 1..=20_000u64 {
-        crate::writer::put_series(
+        crate::index::put_series(
             &db,
             &mut wb,
             id,

@@ -91,23 +91,3 @@ fn push_go_float(out: &mut String, f: f64) {
         out.push_str(&digits);
     }
 }
-
-/// Returns whether `name` is a metric name as Prometheus 2.42 checks it
-/// (`model.IsValidMetricName`): `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-pub(super) fn is_metric_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.iter().enumerate().all(|(i, &c)| {
-            c.is_ascii_alphabetic() || c == b'_' || c == b':' || (i > 0 && c.is_ascii_digit())
-        })
-}
-
-/// Returns whether `name` is a label name as Prometheus 2.42 checks it
-/// (`model.LabelName.IsValid`): `[a-zA-Z_][a-zA-Z0-9_]*`.
-pub(super) fn is_label_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    !b.is_empty()
-        && b.iter()
-            .enumerate()
-            .all(|(i, &c)| c.is_ascii_alphabetic() || c == b'_' || (i > 0 && c.is_ascii_digit()))
-}

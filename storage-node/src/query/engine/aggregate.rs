@@ -222,7 +222,7 @@ fn aggregation(
                 ))
             }
         };
-        if !scrapegrid_common::relabel::is_valid_label_name(&value_label) {
+        if !scrapegrid_common::labels::is_valid_label_name(&value_label) {
             return Err(execution(format!("invalid label name {:?}", value_label)));
         }
         if !without {

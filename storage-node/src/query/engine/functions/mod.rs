@@ -225,7 +225,9 @@ impl Evaluator<'_> {
         let mut step_scalars = vec![0.0; scalars.len()];
         for s in series {
             self.check_deadline()?;
-            let mut points = Vec::new();
+            // One point per step at most: sized once, not doubled (a range
+            // query's output is as large as its input).
+            let mut points = Vec::with_capacity(steps.len());
             for (k, &ts) in steps.iter().enumerate() {
                 let window_points = window.points(&s.points, ts);
                 if window_points.is_empty() {
@@ -240,6 +242,9 @@ impl Evaluator<'_> {
             }
             if points.is_empty() {
                 continue;
+            }
+            if points.len() < points.capacity() / 2 {
+                points.shrink_to_fit();
             }
             let labels = if name == "last_over_time" {
                 s.labels
@@ -370,7 +375,7 @@ impl Evaluator<'_> {
                         "invalid regular expression in label_replace(): {regex}"
                     ))
                 })?;
-                if !scrapegrid_common::relabel::is_valid_label_name(dst) {
+                if !scrapegrid_common::labels::is_valid_label_name(dst) {
                     return Err(execution(format!(
                         "invalid destination label name in label_replace(): {dst}"
                     )));
@@ -401,14 +406,14 @@ impl Evaluator<'_> {
                 let mut srcs = Vec::new();
                 for i in 3..args.len() {
                     let s = string(i)?;
-                    if !scrapegrid_common::relabel::is_valid_label_name(s) {
+                    if !scrapegrid_common::labels::is_valid_label_name(s) {
                         return Err(execution(format!(
                             "invalid source label name in label_join(): {s}"
                         )));
                     }
                     srcs.push(s);
                 }
-                if !scrapegrid_common::relabel::is_valid_label_name(dst) {
+                if !scrapegrid_common::labels::is_valid_label_name(dst) {
                     return Err(execution(format!(
                         "invalid destination label name in label_join(): {dst}"
                     )));
