@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod duration;
 pub mod go_quote;
+pub mod go_url;
 pub mod labels;
 pub mod relabel;
 pub mod telemetry;

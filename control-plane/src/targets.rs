@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use scrapegrid_common::config::ScrapeConfig;
 use scrapegrid_common::duration::{format_duration, parse_duration};
+use scrapegrid_common::go_url;
 use scrapegrid_common::relabel;
 use scrapegrid_common::Labels;
 
@@ -197,7 +198,9 @@ fn has_port(addr: &str) -> bool {
 }
 
 /// Builds the scrape URL from `__scheme__`, `__address__`, `__metrics_path__`,
-/// the job's params and `__param_<name>` labels (which override the first value).
+/// the job's params and `__param_<name>` labels (which override the first
+/// value), as Prometheus's `Target.URL().String()` does: a missing label is
+/// an empty part, escaped by Go's rules ([`go_url`]).
 fn scrape_url(labels: &Labels, sc: &ScrapeConfig) -> String {
     let mut params: BTreeMap<String, Vec<String>> = sc.params.clone();
     for l in labels.iter() {
@@ -209,38 +212,12 @@ fn scrape_url(labels: &Labels, sc: &ScrapeConfig) -> String {
             }
         }
     }
-    let mut url = format!(
-        "{}://{}{}",
-        labels.get("__scheme__").unwrap_or("http"),
+    go_url::url_string(
+        labels.get("__scheme__").unwrap_or_default(),
         labels.get("__address__").unwrap_or_default(),
-        labels.get("__metrics_path__").unwrap_or("/metrics"),
-    );
-    let mut sep = '?';
-    for (name, values) in &params {
-        for v in values {
-            url.push(sep);
-            sep = '&';
-            url.push_str(&query_escape(name));
-            url.push('=');
-            url.push_str(&query_escape(v));
-        }
-    }
-    url
-}
-
-/// Escapes like Go's `url.QueryEscape`.
-fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+        labels.get("__metrics_path__").unwrap_or_default(),
+        &go_url::encode_values(&params),
+    )
 }
 
 /// Returns the stable id of a target: hex of xxh3 over its labels and URL.

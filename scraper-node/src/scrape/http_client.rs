@@ -43,6 +43,21 @@ impl TargetClient {
         timeout: Duration,
         body_limit: u64,
     ) -> Result<Fetched, String> {
+        // Go's client refuses any scheme but http and https before dialing
+        // (a `__scheme__` relabeled to empty leaves none).
+        let scheme = url
+            .split_once(':')
+            .map(|(s, _)| s)
+            .filter(|s| !s.contains('/'))
+            .unwrap_or_default();
+        // Go's URL parser lowercases the scheme.
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return Err(format!(
+                "Get {}: unsupported protocol scheme {}",
+                go_quote(url),
+                go_quote(scheme)
+            ));
+        }
         let limit = if body_limit == 0 {
             MAX_BODY_BYTES
         } else {

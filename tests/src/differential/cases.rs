@@ -22,6 +22,8 @@ pub struct Ctx {
     pub now_ms: i64,
     /// The request's raw query string.
     pub query: String,
+    /// The request's path as it came on the wire (still percent-encoded).
+    pub path: String,
 }
 
 /// A body generator.

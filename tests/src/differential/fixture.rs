@@ -137,7 +137,9 @@ async fn serve(state: &State, req: Request) -> Response<HttpBody> {
     let ua = header(&req, "user-agent").unwrap_or_default();
     let client = Client::from_user_agent(&ua);
     let (kind, name) = match path.split('/').collect::<Vec<_>>()[..] {
-        ["", kind @ ("case" | "final"), name] => (kind, name),
+        // More segments after the name are the case's own (a path that
+        // tests escaping); the case sees them in `Ctx::path`.
+        ["", kind @ ("case" | "final"), name, ..] => (kind, name),
         _ => return plain(StatusCode::NOT_FOUND, "no such path"),
     };
     let Some(case) = state.cases.get(name).cloned() else {
@@ -173,6 +175,7 @@ async fn serve(state: &State, req: Request) -> Response<HttpBody> {
     let ctx = Ctx {
         now_ms: now_ms(),
         query,
+        path: path.clone(),
     };
     let mut body = match &phase.body {
         Body::Bytes(b) => b.clone(),

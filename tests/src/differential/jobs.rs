@@ -215,9 +215,33 @@ const TARGET_RELABEL: &str = r#"    params:
         target_label: __metrics_path__
         replacement: /case/tr_path
       - source_labels: [rl]
+        regex: pathesc
+        target_label: __metrics_path__
+        replacement: "/case/tr_path_escape/a b?c#d%e!'()*;x=$$&+,:@|^`{}[]\"<>é"
+      - source_labels: [rl]
+        regex: pathempty
+        target_label: __metrics_path__
+        replacement: ''
+      - source_labels: [rl]
+        regex: schemeupper
+        target_label: __scheme__
+        replacement: HTTP
+      - source_labels: [rl]
+        regex: schemeempty
+        target_label: __scheme__
+        replacement: ''
+      - source_labels: [rl]
+        regex: nopathslash
+        target_label: __metrics_path__
+        replacement: case/tr_path_no_slash
+      - source_labels: [rl]
         regex: param
         target_label: __param_extra
         replacement: 'x&y=1 2'
+      - source_labels: [rl]
+        regex: paramesc
+        target_label: __param_q
+        replacement: "é*!'()~;/?:@$$,[]#%+ "
       - source_labels: [rl]
         regex: param
         target_label: __param_jp

@@ -158,6 +158,58 @@ pub(super) fn target_relabel() -> Vec<Case> {
         .label("__metrics_path__", "/case/wrong")
         .phase(text("tr 1\n")),
         case(
+            "tr_path_escape",
+            TargetRelabel,
+            "a __metrics_path__ with spaces, ?, #, %, quotes, brackets and UTF-8: \
+             escaped as Go's url.URL escapes a path (scrapeUrl and the path on the wire)",
+        )
+        .label("rl", "pathesc")
+        .phase(gen_text(|c| {
+            format!("tr_path{{p=\"{}\"}} 1\n", c.path.replace('\\', "\\\\").replace('"', "\\\""))
+                .into_bytes()
+        })),
+        case(
+            "tr_path_empty",
+            TargetRelabel,
+            "__metrics_path__ relabeled to empty: the URL has no path (a 404 from the fixture's root)",
+        )
+        .label("rl", "pathempty")
+        .phase(text("tr 1\n"))
+        .uncounted()
+        .up("0"),
+        case(
+            "tr_scheme_upper",
+            TargetRelabel,
+            "__scheme__ HTTP in capitals: kept so in scrapeUrl, scraped as http",
+        )
+        .label("rl", "schemeupper")
+        .phase(text("tr 1\n")),
+        case(
+            "tr_scheme_empty",
+            TargetRelabel,
+            "__scheme__ relabeled to empty: a URL without a scheme, refused as Go's client refuses it",
+        )
+        .label("rl", "schemeempty")
+        .phase(text("tr 1\n"))
+        .uncounted()
+        .up("0"),
+        case(
+            "tr_path_no_slash",
+            TargetRelabel,
+            "a __metrics_path__ without its leading slash gets one",
+        )
+        .label("rl", "nopathslash")
+        .phase(text("tr 1\n")),
+        case(
+            "tr_param_escape",
+            TargetRelabel,
+            "a __param_<name> value with UTF-8 and reserved characters, query-escaped (echoed query)",
+        )
+        .label("rl", "paramesc")
+        .phase(gen_text(|c| {
+            format!("tr_query{{q=\"{}\"}} 1\n", c.query).into_bytes()
+        })),
+        case(
             "tr_param",
             TargetRelabel,
             "job params plus __param_<name> from relabeling, URL-encoded (echoed query)",
