@@ -24,10 +24,9 @@
 //! series.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
-/// Series per segment; segments are added as series ids grow.
-const SEGMENT: usize = 4096;
+use crate::series_slots::{slot, Segments, SEGMENT};
 
 /// Not known: read by seeking.
 pub const UNKNOWN: i64 = i64::MIN;
@@ -35,18 +34,13 @@ pub const UNKNOWN: i64 = i64::MIN;
 /// The chunk ends of every series. See the module doc.
 #[derive(Default)]
 pub struct ChunkEnds {
-    segments: RwLock<Vec<Arc<[AtomicI64]>>>,
+    segments: Segments<[AtomicI64]>,
 }
 
 impl std::fmt::Debug for ChunkEnds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChunkEnds").finish_non_exhaustive()
     }
-}
-
-fn slot(id: u64) -> (usize, usize) {
-    let id = usize::try_from(id).unwrap_or(usize::MAX);
-    (id / SEGMENT, id % SEGMENT)
 }
 
 /// The chunk ends as a reader sees them: one lookup per series without
@@ -69,28 +63,14 @@ impl ChunkEnds {
     /// Returns the values as they are now.
     pub fn view(&self) -> EndsView {
         EndsView {
-            segments: self
-                .segments
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            segments: self.segments.list(),
         }
     }
 
     fn segment(&self, seg: usize) -> Arc<[AtomicI64]> {
-        if let Some(s) = self
-            .segments
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(seg)
-        {
-            return s.clone();
-        }
-        let mut segments = self.segments.write().unwrap_or_else(|p| p.into_inner());
-        while segments.len() <= seg {
-            segments.push((0..SEGMENT).map(|_| AtomicI64::new(UNKNOWN)).collect());
-        }
-        segments[seg].clone()
+        self.segments.get_or_add(seg, || {
+            (0..SEGMENT).map(|_| AtomicI64::new(UNKNOWN)).collect()
+        })
     }
 
     /// Raises series `id`'s value to `t`, the newest chunk's last

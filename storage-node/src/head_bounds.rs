@@ -35,10 +35,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Series per segment; segments are added as series ids grow.
-const SEGMENT: usize = 4096;
+use crate::series_slots::{slot, Segments, SEGMENT};
 
 /// The bounds of [`SEGMENT`] consecutive series ids.
 struct Segment {
@@ -60,11 +59,6 @@ impl Segment {
     }
 }
 
-fn slot(id: u64) -> (usize, usize) {
-    let id = usize::try_from(id).unwrap_or(usize::MAX);
-    (id / SEGMENT, id % SEGMENT)
-}
-
 /// The bound of series `id` in `segments` (`i64::MAX` past their end).
 fn head_min_in(segments: &[Arc<Segment>], id: u64) -> i64 {
     let (seg, i) = slot(id);
@@ -77,7 +71,7 @@ fn head_min_in(segments: &[Arc<Segment>], id: u64) -> i64 {
 /// decide when a bound may rise. See the module doc.
 #[derive(Default)]
 pub struct HeadBounds {
-    segments: RwLock<Vec<Arc<Segment>>>,
+    segments: Segments<Segment>,
     readers: Mutex<Readers>,
     pending: Mutex<Pending>,
 }
@@ -185,34 +179,17 @@ impl HeadBounds {
     /// Returns the bounds as they are now.
     pub fn view(&self) -> BoundsView {
         BoundsView {
-            segments: self
-                .segments
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            segments: self.segments.list(),
         }
     }
 
     /// Returns the bound of series `id` (see [`BoundsView::head_min`]).
     pub fn head_min(&self, id: u64) -> i64 {
-        let segments = self.segments.read().unwrap_or_else(|p| p.into_inner());
-        head_min_in(&segments, id)
+        self.segments.with(|segments| head_min_in(segments, id))
     }
 
     fn segment(&self, seg: usize) -> Arc<Segment> {
-        if let Some(s) = self
-            .segments
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(seg)
-        {
-            return s.clone();
-        }
-        let mut segments = self.segments.write().unwrap_or_else(|p| p.into_inner());
-        while segments.len() <= seg {
-            segments.push(Arc::new(Segment::new()));
-        }
-        segments[seg].clone()
+        self.segments.get_or_add(seg, || Arc::new(Segment::new()))
     }
 
     /// Lowers the bounds to cover `appended` head samples (series id,

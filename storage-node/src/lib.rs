@@ -50,6 +50,7 @@ pub mod metrics;
 pub mod query;
 pub mod retention;
 pub mod samples;
+pub mod series_slots;
 pub mod writer;
 
 #[cfg(test)]
