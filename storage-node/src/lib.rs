@@ -11,7 +11,8 @@
 //! storage (a head of one key per sample, compacted into chunks) lives;
 //! [`head_bounds`] keeps in memory where each series' head starts, so reads
 //! skip the keys the compactor deleted, and [`chunk_ends`] where each
-//! series' chunks end, so reads near the end fetch its newest chunk by key.
+//! series' chunks end, so reads near the end fetch its newest chunk by key
+//! (both in [`series_slots`], per-series arrays indexed by series id).
 //! [`chunk`] is the Gorilla-style sample codec of those chunks.
 //! [`exemplars`] holds the exemplars that came with the samples, admitted
 //! by the writer as Prometheus's exemplar storage admits them and written

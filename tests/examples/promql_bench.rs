@@ -12,7 +12,10 @@
 //! against each, alternating between them; printed per query: the median
 //! latency with its range, how far the server's RSS rose during the runs
 //! above where it was before them (sampled every 5 ms from
-//! `/proc/<pid>/status`), and the our/Prometheus latency ratio. The queries start
+//! `/proc/<pid>/status`), the median CPU time the server used per run (all
+//! its threads, from `/proc/<pid>/stat`, 10 ms resolution), the highest
+//! RSS of the server while the runs went on (what it holds plus what the
+//! query needed), and the our/Prometheus latency ratio. The queries start
 //! once the storage node's compactor has moved the load into chunks, as a
 //! node that has run for the loaded hours would hold it (`SETTLE=0` skips
 //! the wait, for the smoke run in CI). `HOLD=1` keeps both servers up
@@ -34,6 +37,21 @@ fn env(name: &str, default: i64) -> i64 {
         .unwrap_or(default)
 }
 
+/// CPU time `pid` has used so far (user + system, all threads).
+fn cpu_time(pid: i32) -> Duration {
+    // Fields 14 and 15 of /proc/<pid>/stat, after the command in parentheses.
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
 fn rss_kb(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -50,6 +68,8 @@ fn rss_kb(pid: i32) -> u64 {
 /// peak while it ran (KB), and the answer.
 struct Run {
     latency: Duration,
+    /// CPU time the server used meanwhile.
+    cpu: Duration,
     base_kb: u64,
     peak_kb: u64,
     answer: serde_json::Value,
@@ -77,15 +97,17 @@ async fn run_once(
             }
         })
     };
-    let start = Instant::now();
+    let (start, cpu_start) = (Instant::now(), cpu_time(pid));
     let answer = api(http, addr, path, params).await;
     let latency = start.elapsed();
+    let cpu = cpu_time(pid).saturating_sub(cpu_start);
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     let answer = answer?;
     anyhow::ensure!(answer["status"] == "success", "{addr}: {answer}");
     Ok(Run {
         latency,
+        cpu,
         base_kb: base,
         peak_kb: peak.load(Ordering::Relaxed),
         answer,
@@ -97,6 +119,7 @@ async fn run_once(
 #[derive(Default)]
 struct Runs {
     latencies: Vec<Duration>,
+    cpus: Vec<Duration>,
     base_kb: Option<u64>,
     peak_kb: u64,
     answer: serde_json::Value,
@@ -106,6 +129,8 @@ impl Runs {
     fn add(&mut self, run: Run) {
         self.latencies.push(run.latency);
         self.latencies.sort();
+        self.cpus.push(run.cpu);
+        self.cpus.sort();
         self.base_kb.get_or_insert(run.base_kb);
         self.peak_kb = self.peak_kb.max(run.peak_kb);
         self.answer = run.answer;
@@ -122,6 +147,11 @@ impl Runs {
 
     fn median_ms(&self) -> f64 {
         self.latencies[self.latencies.len() / 2].as_secs_f64() * 1000.0
+    }
+
+    /// The median CPU time per run, in ms (10 ms resolution).
+    fn median_cpu_ms(&self) -> f64 {
+        self.cpus[self.cpus.len() / 2].as_secs_f64() * 1000.0
     }
 
     /// "median (min-max)" in ms.
@@ -315,9 +345,9 @@ async fn main() -> Result<()> {
         ),
     ];
     println!(
-        "\n| query | prometheus ms, median (min-max) | scrapegrid ms, median (min-max) | latency ratio | prometheus RSS rise MB | scrapegrid RSS rise MB |"
+        "\n| query | prometheus ms, median (min-max) | scrapegrid ms, median (min-max) | latency ratio | prometheus CPU ms | scrapegrid CPU ms | prometheus RSS rise MB | scrapegrid RSS rise MB | prometheus peak RSS MB | scrapegrid peak RSS MB |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let only = std::env::var("QUERIES").unwrap_or_default();
     for (name, path, params) in queries.iter().filter(|q| q.0.contains(only.as_str())) {
         // Alternating, so that whatever else the machine does falls on both.
@@ -333,12 +363,16 @@ async fn main() -> Result<()> {
             anyhow::bail!("{name}: the answers differ: {diff}");
         }
         println!(
-            "| {name} | {} | {} | {:.2} | {:.1} | {:.1} |",
+            "| {name} | {} | {} | {:.2} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} |",
             p.spread(),
             s.spread(),
             s.median_ms() / p.median_ms().max(1e-6),
+            p.median_cpu_ms(),
+            s.median_cpu_ms(),
             p.growth_mb(),
             s.growth_mb(),
+            p.peak_kb as f64 / 1024.0,
+            s.peak_kb as f64 / 1024.0,
         );
     }
     if env("HOLD", 0) != 0 {
