@@ -539,8 +539,4 @@ pub fn ack(
 }
 
 #[cfg(test)]
-mod admission_tests;
-#[cfg(test)]
-mod exemplar_tests;
-#[cfg(test)]
 mod tests;

@@ -191,5 +191,4 @@ fn ip_port(ip: IpAddr, port: u16) -> String {
 }
 
 #[cfg(test)]
-#[path = "dns_sd_tests.rs"]
 mod tests;

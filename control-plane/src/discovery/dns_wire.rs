@@ -354,5 +354,4 @@ fn push_label(name: &mut String, label: &[u8]) {
 }
 
 #[cfg(test)]
-#[path = "dns_wire_tests.rs"]
 mod tests;

@@ -214,5 +214,4 @@ pub fn parse_groups(url: &str, body: &[u8]) -> Result<Vec<TargetGroup>, HttpSdEr
 }
 
 #[cfg(test)]
-#[path = "http_sd_tests.rs"]
 mod tests;

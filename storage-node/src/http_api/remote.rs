@@ -372,5 +372,4 @@ pub async fn read(State(state): State<ApiState>, body: Body) -> Result<Response,
 }
 
 #[cfg(test)]
-#[path = "remote_tests.rs"]
 mod tests;

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
 
-use super::*;
 use crate::batch::{Batch, BatchExemplar, Sample};
 use crate::exemplars::{self, Exemplar};
 use crate::index::Matcher;
+use crate::writer::*;
 
 fn ex(trace: &str, value: f64, ts_ms: i64, has_ts: bool) -> Exemplar {
     Exemplar {

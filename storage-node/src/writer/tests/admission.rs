@@ -7,8 +7,8 @@ use std::time::Duration;
 use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
 
-use super::*;
 use crate::batch::{Batch, Sample};
+use crate::writer::*;
 
 const STALE: u64 = 0x7ff0_0000_0000_0002;
 
