@@ -2,7 +2,7 @@
 //! scrapegrid cluster scrape one fixture under one `prometheus.yml`; what
 //! each stores (`/api/v1/query_range`) and shows (`/api/v1/targets`) must
 //! be the same, case by case. The case table is
-//! `tests/src/differential/table.rs`.
+//! `tests/src/differential/table/`.
 
 use scrapegrid_tests::differential;
 
