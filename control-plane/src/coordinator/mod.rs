@@ -223,5 +223,5 @@ pub struct CoordinatorOptions {
     /// Owners restored from persisted state (a new leader's predecessor's).
     pub restored: Option<crate::ha::PersistedState>,
     /// Where changes of the owners are persisted, if anywhere.
-    pub persist: Option<crate::leader::PersistQueue>,
+    pub persist: Option<crate::ha::PersistQueue>,
 }

@@ -63,7 +63,7 @@ pub(super) struct State {
     pub(super) synced: bool,
     pub(super) handover_lead: Duration,
     pub(super) moves: std::collections::VecDeque<Move>,
-    pub(super) persist: Option<crate::leader::PersistQueue>,
+    pub(super) persist: Option<crate::ha::PersistQueue>,
 }
 
 impl State {

@@ -16,6 +16,8 @@
 //!   state under a key prefix ([`keys`] documents the layout).
 //!
 //! Both pass the same conformance suite (`tests/tests/ha_conformance.rs`).
+//! [`persist_queue`] holds owner changes between the coordinator, which
+//! never waits for the store, and the leader's persister.
 //!
 //! The intended loop of a control plane: `campaign` -> lead until
 //! `leadership.lost` fires (saving with `save(&leadership, ..)`) -> stop
@@ -25,6 +27,7 @@ pub mod error;
 pub mod etcd;
 pub mod keys;
 pub mod memory;
+pub mod persist_queue;
 
 use std::sync::Arc;
 
@@ -34,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 pub use error::{HaError, Result};
 pub use etcd::{EtcdCandidate, EtcdOptions};
 pub use memory::{MemoryCandidate, MemoryCluster};
+pub use persist_queue::PersistQueue;
 
 /// Proof of leadership for one term.
 ///
