@@ -14,7 +14,6 @@ use serde_json::{json, Map, Value};
 
 use scrapegrid_common::duration::format_duration;
 use scrapegrid_common::Labels;
-use scrapegrid_proto::v1 as pb;
 
 use crate::coordinator::Coordinator;
 use crate::reload::Reloader;
@@ -113,11 +112,7 @@ async fn targets(State(c): State<Coordinator>, Query(p): Query<TargetsParams>) -
             let health = owner.as_ref().and_then(|o| o.health.as_ref());
             let (health_str, last_error, last_scrape, duration) = match health {
                 Some(h) => (
-                    match pb::Health::try_from(h.health) {
-                        Ok(pb::Health::Up) => "up",
-                        Ok(pb::Health::Down) => "down",
-                        _ => "unknown",
-                    },
+                    h.health.as_str(),
                     h.last_error.clone(),
                     rfc3339_ms(h.last_scrape_ms),
                     h.last_scrape_duration_seconds,

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status, Streaming};
 use scrapegrid_proto::v1 as pb;
 use scrapegrid_proto::v1::scraper_message::Msg;
 
-use crate::coordinator::{Coordinator, Event, OUTBOUND_CAPACITY};
+use crate::coordinator::{inputs, Coordinator, Event, Hello, OUTBOUND_CAPACITY};
 use crate::ha::Election;
 use crate::reload::Reloader;
 
@@ -89,9 +89,7 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
                 ))
             }
         };
-        if hello.scraper_id.is_empty() {
-            return Err(Status::invalid_argument("hello: scraper_id is empty"));
-        }
+        let hello = Hello::try_from(hello).map_err(|e| Status::invalid_argument(e.to_string()))?;
         if !self.coordinator.is_leading() {
             return Ok(Response::new(self.not_leader().await));
         }
@@ -113,7 +111,7 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
                             .send(Event::Status {
                                 scraper_id,
                                 session,
-                                status,
+                                reports: inputs::reports(status),
                             })
                             .await;
                     }

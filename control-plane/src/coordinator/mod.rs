@@ -24,13 +24,18 @@
 //! full or closed is dropped from membership (its stream ends, and it rejoins
 //! with a snapshot), so one slow scraper never stalls the others.
 //!
-//! Files: this one holds the API (events, views, the handle); [`state`] the
-//! task and how each event changes it; [`reconcile`] the assignment rounds and
-//! the messages they send; [`wire`] the wire forms of pools and targets;
-//! `tests` drives rounds by events, without a task.
+//! The rules are pure: the state and the clock in, a plan out. Files: this
+//! one holds the API (events, views, the handle); [`inputs`] what scrapers
+//! say, as domain types; [`state`] the state and how each input changes it;
+//! [`plan`] the assignment rounds (who owns what, handovers, drains, the
+//! message for each member, the change to persist); [`task`] the shell that
+//! reads the clock, sends, persists and records metrics; [`wire`] the wire
+//! forms of pools and targets; `tests` the table tests of the pure part.
 
-mod reconcile;
+pub mod inputs;
+mod plan;
 mod state;
+mod task;
 mod wire;
 
 #[cfg(test)]
@@ -47,7 +52,9 @@ use scrapegrid_proto::v1 as pb;
 
 use crate::discovery::DiscoveredTargets;
 use crate::targets::{DroppedTarget, ScrapeTarget};
-use state::State;
+pub use inputs::{Hello, TargetReport};
+use state::{Now, State};
+use task::Task;
 
 /// What members receive on their stream.
 pub type Outbound = mpsc::Sender<Result<pb::ControlMessage, tonic::Status>>;
@@ -58,7 +65,7 @@ pub const OUTBOUND_CAPACITY: usize = 64;
 /// Inputs of the coordinator.
 pub enum Event {
     Join {
-        hello: pb::Hello,
+        hello: Hello,
         session: u64,
         tx: Outbound,
     },
@@ -74,7 +81,7 @@ pub enum Event {
     Status {
         scraper_id: String,
         session: u64,
-        status: pb::Status,
+        reports: Vec<TargetReport>,
     },
     View(oneshot::Sender<ClusterView>),
     /// A validated new configuration: targets are rebuilt from the last
@@ -120,7 +127,7 @@ pub struct Move {
 pub struct TargetOwner {
     pub scraper: String,
     pub generation: u64,
-    pub health: Option<pb::TargetHealth>,
+    pub health: Option<TargetReport>,
 }
 
 /// Handle to the coordinator. The coordinator task runs only while this
@@ -161,8 +168,9 @@ impl Coordinator {
     ) {
         let (tx, rx) = mpsc::channel(1024);
         let config = lock(&self.inner.config).clone();
-        let state = State::new(config, &options);
-        tokio::spawn(state.run(rx, discovered, options, cancel));
+        let state = State::new(config, &options, Now::read());
+        let task = Task::new(state, options.persist.clone());
+        tokio::spawn(task.run(rx, discovered, options, cancel));
         *self.inner.term.write().unwrap_or_else(|e| e.into_inner()) = Some(tx);
     }
 

@@ -1,39 +1,57 @@
-//! The coordinator task's state, its event loop, and how each event changes
-//! it; the assignment rounds are in [`super::reconcile`].
+//! The coordinator's state and how each input changes it: pure, with the
+//! clock passed in as [`Now`]; the assignment rounds are in
+//! [`super::plan`], the task that feeds it in [`super::task`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
 
 use scrapegrid_common::config::Config;
 use scrapegrid_proto::v1 as pb;
 
+use super::inputs::{Hello, TargetReport};
 use super::wire::pool;
-use super::{ClusterView, CoordinatorOptions, Event, MemberView, Move, Outbound, TargetOwner};
+use super::{ClusterView, CoordinatorOptions, MemberView, Move, TargetOwner};
 use crate::discovery::DiscoveredTargets;
-use crate::metrics;
 use crate::targets::{self, DroppedTarget, ScrapeTarget};
+
+/// The clock as the pure part sees it: read once by the task per input.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Now {
+    /// For membership deadlines.
+    pub(super) mono: Instant,
+    /// Milliseconds since the Unix epoch: handover times, moves.
+    pub(super) wall_ms: i64,
+}
+
+impl Now {
+    pub(super) fn read() -> Self {
+        Now {
+            mono: Instant::now(),
+            wall_ms: scrapegrid_common::clock::now_ms(),
+        }
+    }
+}
 
 /// How many moves the view keeps.
 pub(super) const MOVES_KEPT: usize = 1000;
 
 pub(super) struct MemberState {
+    /// Which of the member's sessions this is: inputs of an older session
+    /// (a stream that ended after the member reconnected) are ignored.
     pub(super) session: u64,
     /// Said Goodbye: takes nothing new, hands everything over.
     pub(super) draining: bool,
     pub(super) http_addr: String,
-    pub(super) tx: Outbound,
     pub(super) last_seen: Instant,
     /// Pools this member has been sent, as sent.
     pub(super) pools_sent: HashMap<String, pb::ScrapePool>,
     /// Whether the next message must be a full snapshot.
     pub(super) needs_snapshot: bool,
-    pub(super) health: HashMap<String, pb::TargetHealth>,
+    pub(super) health: HashMap<String, TargetReport>,
 }
 
+#[derive(Clone, Debug, PartialEq)]
 pub(super) struct Owned {
     pub(super) member: String,
     pub(super) generation: u64,
@@ -62,12 +80,15 @@ pub(super) struct State {
     /// Whether discovery has delivered a result since start.
     pub(super) synced: bool,
     pub(super) handover_lead: Duration,
+    pub(super) membership_timeout: Duration,
     pub(super) moves: std::collections::VecDeque<Move>,
-    pub(super) persist: Option<crate::ha::PersistQueue>,
 }
 
 impl State {
-    pub(super) fn new(config: Arc<Config>, options: &CoordinatorOptions) -> Self {
+    /// A term's first state: owners restored from the predecessor's
+    /// persisted state are presumed alive for a membership timeout, and
+    /// generations start above every generation handed out before `now`.
+    pub(super) fn new(config: Arc<Config>, options: &CoordinatorOptions, now: Now) -> Self {
         let pools = config
             .scrape_configs
             .iter()
@@ -84,14 +105,14 @@ impl State {
             presumed: HashMap::new(),
             owners: HashMap::new(),
             weights: HashMap::new(),
-            generation: generation_floor(),
+            generation: generation_floor(now),
             synced: false,
             handover_lead: options.handover_lead,
+            membership_timeout: options.membership_timeout,
             moves: Default::default(),
-            persist: options.persist.clone(),
         };
         if let Some(restored) = &options.restored {
-            let until = Instant::now() + options.membership_timeout;
+            let until = now.mono + options.membership_timeout;
             state.generation = state.generation.max(restored.generation);
             for o in &restored.owners {
                 state.generation = state.generation.max(o.generation);
@@ -114,170 +135,136 @@ impl State {
         state
     }
 
-    pub(super) async fn run(
-        mut self,
-        mut events: mpsc::Receiver<Event>,
-        mut discovered: watch::Receiver<Arc<DiscoveredTargets>>,
-        options: CoordinatorOptions,
-        cancel: CancellationToken,
-    ) {
-        let (membership_timeout, startup_grace) =
-            (options.membership_timeout, options.startup_grace);
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // After a (re)start, scrapers that still run their last assignment
-        // rejoin within a moment; assigning before they are back would hand
-        // every target to the first one and move them again.
-        let grace_end = tokio::time::Instant::now() + startup_grace;
-        let mut pending = false;
-        loop {
-            let in_grace = tokio::time::Instant::now() < grace_end;
-            // Only what can change the assignment triggers a reconciliation;
-            // heartbeats and views do not.
-            let changed = tokio::select! {
-                _ = tokio::time::sleep_until(grace_end), if pending && in_grace => false,
-                _ = cancel.cancelled() => return,
-                Some(event) = events.recv() => self.on_event(event),
-                Ok(()) = discovered.changed() => {
-                    self.discovered = discovered.borrow_and_update().clone();
-                    self.synced = true;
-                    self.rebuild_targets();
-                    true
-                }
-                _ = tick.tick() => self.expire(membership_timeout),
-            };
-            pending |= changed;
-            // Before the first discovery result every owner would look gone.
-            if pending && self.synced && tokio::time::Instant::now() >= grace_end {
-                self.reconcile();
-                pending = false;
+    /// A scraper (re)joins; returns whether the assignment may change.
+    pub(super) fn join(&mut self, hello: Hello, session: u64, now: Now) -> bool {
+        tracing::info!(scraper = %hello.scraper_id, addr = %hello.http_addr, draining = hello.draining, "scraper joined");
+        // Generations only grow, also across control plane restarts: the
+        // storage node fences batches with older generations.
+        let running_max = hello
+            .running
+            .iter()
+            .map(|r| r.generation)
+            .max()
+            .unwrap_or(0);
+        self.generation = self.generation.max(running_max);
+        // What it runs is its own, unless someone newer owns it.
+        for r in &hello.running {
+            let newer = self
+                .owners
+                .get(&r.target_id)
+                .is_some_and(|o| o.generation >= r.generation);
+            if !newer {
+                self.owners.insert(
+                    r.target_id.clone(),
+                    Owned {
+                        member: hello.scraper_id.clone(),
+                        generation: r.generation,
+                        sent: None,
+                    },
+                );
             }
+        }
+        // An owner learnt from persisted state that the scraper does not
+        // run is stale (it handed the target on, and the save of that move
+        // did not happen): forget it, so the target is assigned afresh
+        // instead of restarted on a scraper that may be draining.
+        let running: HashSet<&str> = hello.running.iter().map(|r| r.target_id.as_str()).collect();
+        self.owners.retain(|t, o| {
+            o.member != hello.scraper_id || o.sent.is_some() || running.contains(t.as_str())
+        });
+        self.presumed.remove(&hello.scraper_id);
+        self.members.insert(
+            hello.scraper_id,
+            MemberState {
+                session,
+                // A scraper that drains across a leader change says so in
+                // its Hello: it gets nothing new meanwhile.
+                draining: hello.draining,
+                http_addr: hello.http_addr,
+                last_seen: now.mono,
+                pools_sent: HashMap::new(),
+                needs_snapshot: true,
+                health: HashMap::new(),
+            },
+        );
+        true
+    }
+
+    /// A session ended; returns whether the member left (a newer session
+    /// of the same member stays).
+    pub(super) fn leave(&mut self, scraper_id: &str, session: u64) -> bool {
+        if self
+            .members
+            .get(scraper_id)
+            .is_some_and(|m| m.session == session)
+        {
+            tracing::info!(scraper = %scraper_id, "scraper left");
+            self.members.remove(scraper_id);
+            return true;
+        }
+        false
+    }
+
+    /// The member said Goodbye: it hands everything over and keeps its
+    /// stream; returns whether that is news.
+    pub(super) fn drain(&mut self, scraper_id: &str, session: u64) -> bool {
+        match self.members.get_mut(scraper_id) {
+            Some(m) if m.session == session && !m.draining => {
+                tracing::info!(scraper = %scraper_id, "scraper draining");
+                m.draining = true;
+                true
+            }
+            _ => false,
         }
     }
 
-    /// Applies an event; returns whether the assignment may have changed.
-    pub(super) fn on_event(&mut self, event: Event) -> bool {
-        match event {
-            Event::Join { hello, session, tx } => {
-                tracing::info!(scraper = %hello.scraper_id, addr = %hello.http_addr, draining = hello.draining, "scraper joined");
-                // Generations only grow, also across control plane restarts:
-                // the storage node fences batches with older generations.
-                let running_max = hello
-                    .running
-                    .iter()
-                    .map(|r| r.generation)
-                    .max()
-                    .unwrap_or(0);
-                self.generation = self.generation.max(running_max);
-                // What it runs is its own, unless someone newer owns it.
-                for r in &hello.running {
-                    let newer = self
-                        .owners
-                        .get(&r.target_id)
-                        .is_some_and(|o| o.generation >= r.generation);
-                    if !newer {
-                        self.owners.insert(
-                            r.target_id.clone(),
-                            Owned {
-                                member: hello.scraper_id.clone(),
-                                generation: r.generation,
-                                sent: None,
-                            },
-                        );
-                    }
-                }
-                // An owner learnt from persisted state that the scraper does
-                // not run is stale (it handed the target on, and the save of
-                // that move did not happen): forget it, so the target is
-                // assigned afresh instead of restarted on a scraper that may
-                // be draining.
-                let running: std::collections::HashSet<&str> =
-                    hello.running.iter().map(|r| r.target_id.as_str()).collect();
-                self.owners.retain(|t, o| {
-                    o.member != hello.scraper_id || o.sent.is_some() || running.contains(t.as_str())
-                });
-                self.presumed.remove(&hello.scraper_id);
-                self.members.insert(
-                    hello.scraper_id,
-                    MemberState {
-                        session,
-                        // A scraper that drains across a leader change says
-                        // so in its Hello: it gets nothing new meanwhile.
-                        draining: hello.draining,
-                        http_addr: hello.http_addr,
-                        tx,
-                        last_seen: Instant::now(),
-                        pools_sent: HashMap::new(),
-                        needs_snapshot: true,
-                        health: HashMap::new(),
-                    },
-                );
-                true
-            }
-            Event::Leave {
-                scraper_id,
-                session,
-            } => {
-                if self
-                    .members
-                    .get(&scraper_id)
-                    .is_some_and(|m| m.session == session)
-                {
-                    tracing::info!(scraper = %scraper_id, "scraper left");
-                    self.members.remove(&scraper_id);
-                    return true;
-                }
-                false
-            }
-            Event::Drain {
-                scraper_id,
-                session,
-            } => match self.members.get_mut(&scraper_id) {
-                Some(m) if m.session == session && !m.draining => {
-                    tracing::info!(scraper = %scraper_id, "scraper draining");
-                    m.draining = true;
-                    true
-                }
-                _ => false,
-            },
-            Event::Status {
-                scraper_id,
-                session,
-                status,
-            } => {
-                if let Some(m) = self.members.get_mut(&scraper_id) {
-                    if m.session == session {
-                        m.last_seen = Instant::now();
-                        for h in status.targets {
-                            let owned = self
-                                .owners
-                                .get(&h.target_id)
-                                .is_some_and(|o| o.member == scraper_id);
-                            if owned && h.series_count > 0 {
-                                self.weights.insert(h.target_id.clone(), h.series_count);
-                            }
-                            m.health.insert(h.target_id.clone(), h);
-                        }
-                    }
-                }
-                false
-            }
-            Event::View(reply) => {
-                let _ = reply.send(self.view());
-                false
-            }
-            Event::Reload(config) => {
-                self.pools = config
-                    .scrape_configs
-                    .iter()
-                    .map(|sc| (sc.job_name.clone(), pool(sc)))
-                    .collect();
-                self.config = config;
-                self.rebuild_targets();
-                tracing::info!(jobs = self.pools.len(), "configuration reloaded");
-                true
-            }
+    /// A heartbeat with the health of what the member scrapes; the series
+    /// counts of targets it owns become their weights. Never changes the
+    /// assignment by itself (weights count at the next round).
+    pub(super) fn status(
+        &mut self,
+        scraper_id: &str,
+        session: u64,
+        reports: Vec<TargetReport>,
+        now: Now,
+    ) {
+        let Some(m) = self.members.get_mut(scraper_id) else {
+            return;
+        };
+        if m.session != session {
+            return;
         }
+        m.last_seen = now.mono;
+        for h in reports {
+            let owned = self
+                .owners
+                .get(&h.target_id)
+                .is_some_and(|o| o.member == scraper_id);
+            if owned && h.series_count > 0 {
+                self.weights.insert(h.target_id.clone(), h.series_count);
+            }
+            m.health.insert(h.target_id.clone(), h);
+        }
+    }
+
+    /// Puts a validated configuration in force: the pools, and the targets
+    /// rebuilt from the last discovery result.
+    pub(super) fn reload(&mut self, config: Arc<Config>) {
+        self.pools = config
+            .scrape_configs
+            .iter()
+            .map(|sc| (sc.job_name.clone(), pool(sc)))
+            .collect();
+        self.config = config;
+        self.rebuild_targets();
+        tracing::info!(jobs = self.pools.len(), "configuration reloaded");
+    }
+
+    /// A new discovery result.
+    pub(super) fn discovered(&mut self, discovered: Arc<DiscoveredTargets>) {
+        self.discovered = discovered;
+        self.synced = true;
+        self.rebuild_targets();
     }
 
     /// Rebuilds the targets from the last discovery result and the config.
@@ -309,21 +296,22 @@ impl State {
         self.dropped = dropped;
     }
 
-    /// Drops members whose last status is older than the membership timeout;
-    /// returns whether any was dropped.
-    fn expire(&mut self, timeout: Duration) -> bool {
+    /// Drops members whose last status is older than the membership
+    /// timeout, and presumed members whose time is up; returns whether any
+    /// was dropped.
+    pub(super) fn expire(&mut self, now: Now) -> bool {
+        let timeout = self.membership_timeout;
         let before = self.members.len();
         self.members.retain(|id, m| {
-            let alive = m.last_seen.elapsed() <= timeout;
+            let alive = now.mono.saturating_duration_since(m.last_seen) <= timeout;
             if !alive {
                 tracing::warn!(scraper = %id, "membership timeout; removing scraper");
             }
             alive
         });
         let presumed = self.presumed.len();
-        let now = Instant::now();
         self.presumed.retain(|id, until| {
-            let alive = *until > now;
+            let alive = *until > now.mono;
             if !alive {
                 tracing::warn!(scraper = %id, "restored member did not rejoin; removing");
             }
@@ -374,44 +362,12 @@ impl State {
             dropped: self.dropped.clone(),
         }
     }
-
-    pub(super) fn record_metrics(&self) {
-        ::metrics::gauge!(metrics::MEMBERS).set(self.members.len() as f64);
-        let mut per_member: HashMap<&str, (u64, u64)> = self
-            .members
-            .keys()
-            .map(|id| (id.as_str(), (0, 0)))
-            .collect();
-        for (t, o) in &self.owners {
-            if let Some(e) = per_member.get_mut(o.member.as_str()) {
-                e.0 += 1;
-                e.1 += self.weights.get(t).copied().unwrap_or(0);
-            }
-        }
-        for (member, (targets, series)) in per_member {
-            let member = member.to_string();
-            ::metrics::gauge!(metrics::MEMBER_TARGETS, "member" => member.clone())
-                .set(targets as f64);
-            ::metrics::gauge!(metrics::MEMBER_SERIES, "member" => member).set(series as f64);
-        }
-        ::metrics::gauge!(metrics::TARGETS).set(self.targets.len() as f64);
-        ::metrics::gauge!(metrics::DROPPED_TARGETS).set(self.dropped.len() as f64);
-        ::metrics::gauge!(metrics::GENERATION).set(self.generation as f64);
-        let unassigned = self
-            .targets
-            .keys()
-            .filter(|t| !self.owners.contains_key(*t))
-            .count();
-        ::metrics::gauge!(metrics::UNASSIGNED_TARGETS).set(unassigned as f64);
-    }
 }
+
 /// Returns the first generation of a control plane run: microseconds since
 /// the Unix epoch, so a restarted control plane starts above every generation
 /// its predecessor handed out (it would need a million changes a second to
 /// get ahead of the clock) and the storage node's fencing keeps accepting.
-fn generation_floor() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(1)
+fn generation_floor(now: Now) -> u64 {
+    (now.wall_ms.max(1) as u64) * 1000
 }

@@ -1,37 +1,49 @@
-//! Assignment rounds: recompute the owners ([`crate::sharding::bounded`]),
-//! schedule handovers for moves between live members, and send each member
-//! its snapshot or delta.
+//! Assignment rounds, pure: [`State::plan`] decides a round from the state
+//! and the clock (the owners ([`crate::sharding::bounded`]), the handovers
+//! for moves between live members, the message for each member, the
+//! change to persist), [`State::apply`] makes its owner changes the state,
+//! and [`State::delivered`] records a message the member was sent. The
+//! task in [`super::task`] does the sending and persisting.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use scrapegrid_common::clock::now_ms;
 use scrapegrid_proto::v1 as pb;
 
-use super::state::{MemberState, Owned, State, MOVES_KEPT};
+use super::state::{MemberState, Now, Owned, State, MOVES_KEPT};
 use super::wire::to_proto;
 use super::Move;
-use crate::metrics;
+use crate::ha::{PersistedOwner, StateChange};
 use crate::sharding::bounded::{self, assign_bounded};
 use crate::sharding::Member;
 
-impl State {
-    /// Recomputes the assignment and sends every member what changed for it.
-    pub(super) fn reconcile(&mut self) {
-        loop {
-            let failed = self.reconcile_once();
-            if failed.is_empty() {
-                break;
-            }
-            for id in failed {
-                tracing::warn!(scraper = %id, "scraper stream full or closed; removing");
-                self.members.remove(&id);
-            }
-        }
-        self.record_metrics();
-    }
+/// What one round decides.
+#[derive(Debug, Default)]
+pub(super) struct Plan {
+    /// The owner changes, for [`State::apply`].
+    pub(super) owners: OwnerChanges,
+    /// What to persist for the next leader; `None` when no owner changed.
+    pub(super) persist: Option<StateChange>,
+    /// The message each member is sent this round, by member id; a member
+    /// with nothing new gets none.
+    pub(super) messages: BTreeMap<String, pb::Assignment>,
+}
 
-    /// One reconciliation round; returns members whose channel refused a send.
-    fn reconcile_once(&mut self) -> Vec<String> {
+/// How a round changes the owners.
+#[derive(Debug, Default)]
+pub(super) struct OwnerChanges {
+    /// The generation after the round (the old one if nothing changed).
+    pub(super) generation: u64,
+    /// Targets that lose their owner (before `set` is applied).
+    pub(super) released: HashSet<String>,
+    /// New or updated owners.
+    pub(super) set: HashMap<String, Owned>,
+    /// Targets changing owner, for the view and the metrics.
+    pub(super) moves: Vec<Move>,
+}
+
+impl State {
+    /// Decides one assignment round at `now`.
+    pub(super) fn plan(&self, now: Now) -> Plan {
         // Candidates: live members that are not draining, and restored
         // members presumed alive until they rejoin or time out.
         let candidates: Vec<Member> = self
@@ -53,18 +65,21 @@ impl State {
         );
         let desired = assign_bounded(&weighted, &candidates, &previous, bounded::DEFAULT_EPSILON);
         let next_gen = self.generation + 1;
-        let now = now_ms();
-        let handover_at = now + self.handover_lead.as_millis() as i64;
+        let handover_at = now.wall_ms + self.handover_lead.as_millis() as i64;
+        let mut changes = OwnerChanges {
+            generation: self.generation,
+            ..Default::default()
+        };
         let mut adds: HashMap<String, Vec<pb::Target>> = HashMap::new();
         let mut removals: HashMap<String, Vec<pb::TargetRemoval>> = HashMap::new();
-        let mut change = crate::ha::StateChange::default();
+        let mut persist = StateChange::default();
 
         // Targets that left discovery, or moved; a target with no candidate
         // to go to stays where it is, and so does one whose live owner would
         // hand it to a member that has not reconnected yet (presumed alive
         // after a leader change): a handover needs both ends connected.
-        let mut leaving = Vec::new();
         let mut waiting = HashSet::new();
+        let mut handovers = HashSet::new();
         for (tid, owned) in &self.owners {
             let draining = self.members.get(&owned.member).is_some_and(|m| m.draining);
             let (reason, stop_at) = match desired.owner(tid) {
@@ -81,64 +96,59 @@ impl State {
                     (pb::RemovalReason::Moved, handover_at)
                 }
                 // The old owner is gone: nobody to tell.
-                Some(_) => {
-                    leaving.push((tid.clone(), false));
-                    continue;
-                }
+                Some(_) => (pb::RemovalReason::Moved, -1),
             };
-            removals
-                .entry(owned.member.clone())
-                .or_default()
-                .push(pb::TargetRemoval {
-                    target_id: tid.clone(),
-                    reason: reason as i32,
-                    stop_at_ms: stop_at,
-                });
-            leaving.push((tid.clone(), stop_at > 0));
-        }
-        let mut handovers = HashSet::new();
-        for (tid, handover) in leaving {
-            let Some(old) = self.owners.remove(&tid) else {
-                continue;
-            };
-            match desired.owner(&tid) {
+            if stop_at >= 0 {
+                removals
+                    .entry(owned.member.clone())
+                    .or_default()
+                    .push(pb::TargetRemoval {
+                        target_id: tid.clone(),
+                        reason: reason as i32,
+                        stop_at_ms: stop_at,
+                    });
+            }
+            changes.released.insert(tid.clone());
+            match desired.owner(tid) {
                 Some(to) => {
-                    let kind = if handover { "handover" } else { "failover" };
-                    ::metrics::counter!(metrics::TARGET_MOVES, "kind" => kind).increment(1);
-                    if self.moves.len() == MOVES_KEPT {
-                        self.moves.pop_front();
-                    }
-                    self.moves.push_back(Move {
+                    let handover = stop_at > 0;
+                    changes.moves.push(Move {
                         target: tid.clone(),
-                        from: old.member,
+                        from: owned.member.clone(),
                         to: to.to_string(),
                         generation: next_gen,
                         handover,
-                        at_ms: if handover { handover_at } else { now },
+                        at_ms: if handover { handover_at } else { now.wall_ms },
                     });
                     if handover {
-                        handovers.insert(tid);
+                        handovers.insert(tid.clone());
                     }
                 }
-                None => change.removals.push(tid),
+                None => persist.removals.push(tid.clone()),
             }
         }
-        // Targets that are new, moved here, changed, or learnt back.
+
+        // Targets that are new, moved, changed, or learnt back.
         for (tid, member) in desired.iter() {
+            let current = self
+                .owners
+                .get(tid)
+                .filter(|_| !changes.released.contains(tid));
             // A target waiting for its new owner stays with the old one.
-            let member = match self.owners.get(tid) {
-                Some(o) if waiting.contains(tid) => o.member.clone(),
-                _ => member.to_string(),
+            let member = match current {
+                Some(o) if waiting.contains(tid) => o.member.as_str(),
+                _ => member,
             };
-            let member = member.as_str();
             let target = &self.targets[tid];
-            if let Some(o) = self.owners.get_mut(tid) {
+            if let Some(o) = current {
                 if o.sent.is_none() {
                     // Learnt back: keep its generation; a snapshot or this
                     // delta tells the member the current definition.
                     let msg = to_proto(target, o.generation);
-                    o.sent = Some(msg.clone());
-                    adds.entry(member.to_string()).or_default().push(msg);
+                    let mut confirmed = o.clone();
+                    confirmed.sent = Some(msg.clone());
+                    changes.set.insert(tid.to_string(), confirmed);
+                    adds.entry(o.member.clone()).or_default().push(msg);
                     continue;
                 }
                 if o.sent.as_ref() == Some(&to_proto(target, o.generation)) {
@@ -146,7 +156,7 @@ impl State {
                 }
             }
             let msg = to_proto(target, next_gen);
-            self.owners.insert(
+            changes.set.insert(
                 tid.to_string(),
                 Owned {
                     member: member.to_string(),
@@ -154,7 +164,7 @@ impl State {
                     sent: Some(msg.clone()),
                 },
             );
-            change.upserts.push(crate::ha::PersistedOwner {
+            persist.upserts.push(PersistedOwner {
                 target_id: tid.to_string(),
                 member: member.to_string(),
                 generation: next_gen,
@@ -166,32 +176,36 @@ impl State {
             }
             adds.entry(member.to_string()).or_default().push(out);
         }
-        let changed = !change.upserts.is_empty() || !change.removals.is_empty();
-        if changed {
-            self.generation = next_gen;
-            change.generation = next_gen;
-            if let Some(p) = &self.persist {
-                p.push(change);
-            }
-        }
+        let persist = (!persist.upserts.is_empty() || !persist.removals.is_empty()).then(|| {
+            changes.generation = next_gen;
+            persist.generation = next_gen;
+            persist
+        });
 
-        // Pools each member's targets use, to re-send those that changed.
-        let mut pools_in_use: HashMap<String, HashSet<String>> = HashMap::new();
-        for o in self.owners.values() {
+        // The owners after the round, and the pools each member's targets
+        // use, to re-send those that changed.
+        let after: Vec<(&String, &Owned)> = self
+            .owners
+            .iter()
+            .filter(|(t, _)| !changes.released.contains(*t) && !changes.set.contains_key(*t))
+            .chain(changes.set.iter())
+            .collect();
+        let mut pools_in_use: HashMap<&str, HashSet<&str>> = HashMap::new();
+        for (_, o) in &after {
             if let Some(sent) = &o.sent {
                 pools_in_use
-                    .entry(o.member.clone())
+                    .entry(o.member.as_str())
                     .or_default()
-                    .insert(sent.pool.clone());
+                    .insert(sent.pool.as_str());
             }
         }
         let out = Outgoing {
             pools: &self.pools,
-            generation: self.generation,
+            generation: changes.generation,
             storage_endpoint: &self.storage_endpoint,
         };
-        let mut failed = Vec::new();
-        for (id, m) in self.members.iter_mut() {
+        let mut messages = BTreeMap::new();
+        for (id, m) in &self.members {
             let msg = if m.needs_snapshot {
                 // This round's adds carry their handover times: a joiner's
                 // first message is its snapshot.
@@ -201,13 +215,12 @@ impl State {
                     .into_iter()
                     .map(|t| (t.id.clone(), t))
                     .collect();
-                let targets: Vec<pb::Target> = self
-                    .owners
+                let mut targets: Vec<pb::Target> = after
                     .iter()
                     .filter(|(_, o)| o.member == *id)
-                    .filter_map(|(tid, o)| handed.remove(tid).or_else(|| o.sent.clone()))
+                    .filter_map(|(tid, o)| handed.remove(*tid).or_else(|| o.sent.clone()))
                     .collect();
-                m.pools_sent.clear();
+                targets.sort_by(|a, b| a.id.cmp(&b.id));
                 // A member that rejoins while its targets move away (a
                 // drain across a leader change) hands them over too.
                 let r = removals.remove(id).unwrap_or_default();
@@ -215,25 +228,54 @@ impl State {
             } else {
                 let a = adds.remove(id).unwrap_or_default();
                 let r = removals.remove(id).unwrap_or_default();
-                let changed_pools = pools_in_use.remove(id).unwrap_or_default();
-                let changed_pools: HashSet<String> = changed_pools
+                let changed_pools: HashSet<&str> = pools_in_use
+                    .remove(id.as_str())
+                    .unwrap_or_default()
                     .into_iter()
-                    .filter(|p| m.pools_sent.get(p) != self.pools.get(p))
+                    .filter(|p| m.pools_sent.get(*p) != self.pools.get(*p))
                     .collect();
                 (!a.is_empty() || !r.is_empty() || !changed_pools.is_empty())
                     .then(|| out.assignment(m, false, a, r, changed_pools))
             };
-            let Some(msg) = msg else { continue };
-            let msg = pb::ControlMessage {
-                msg: Some(pb::control_message::Msg::Assignment(msg)),
-            };
-            if m.tx.try_send(Ok(msg)).is_err() {
-                failed.push(id.clone());
-            } else {
-                m.needs_snapshot = false;
+            if let Some(msg) = msg {
+                messages.insert(id.clone(), msg);
             }
         }
-        failed
+        Plan {
+            owners: changes,
+            persist,
+            messages,
+        }
+    }
+
+    /// Makes a round's owner changes the state.
+    pub(super) fn apply(&mut self, changes: OwnerChanges) {
+        for tid in &changes.released {
+            self.owners.remove(tid);
+        }
+        self.owners.extend(changes.set);
+        self.generation = changes.generation;
+        for m in changes.moves {
+            if self.moves.len() == MOVES_KEPT {
+                self.moves.pop_front();
+            }
+            self.moves.push_back(m);
+        }
+    }
+
+    /// Records that `member` was sent `msg`: the pools it now has, and that
+    /// its snapshot is done.
+    pub(super) fn delivered(&mut self, member: &str, msg: &pb::Assignment) {
+        let Some(m) = self.members.get_mut(member) else {
+            return;
+        };
+        if msg.full {
+            m.pools_sent.clear();
+        }
+        for p in &msg.pools {
+            m.pools_sent.insert(p.name.clone(), p.clone());
+        }
+        m.needs_snapshot = false;
     }
 }
 
@@ -249,24 +291,26 @@ impl Outgoing<'_> {
     /// that it lacks, and the `changed` pools whose definition it has old.
     fn assignment(
         &self,
-        m: &mut MemberState,
+        m: &MemberState,
         full: bool,
         targets: Vec<pb::Target>,
         removals: Vec<pb::TargetRemoval>,
-        changed: HashSet<String>,
+        changed: HashSet<&str>,
     ) -> pb::Assignment {
-        let mut names: Vec<&String> = targets.iter().map(|t| &t.pool).collect();
-        names.extend(changed.iter());
+        let mut names: Vec<&str> = targets.iter().map(|t| t.pool.as_str()).collect();
+        names.extend(changed.iter().copied());
+        let mut added = HashSet::new();
         let mut pools = Vec::new();
         for name in names {
             let Some(p) = self.pools.get(name) else {
                 continue;
             };
-            if m.pools_sent.get(name) != Some(p) {
-                m.pools_sent.insert(name.clone(), p.clone());
+            let has = !full && m.pools_sent.get(name) == Some(p);
+            if !has && added.insert(name) {
                 pools.push(p.clone());
             }
         }
+        pools.sort_by(|a, b| a.name.cmp(&b.name));
         pb::Assignment {
             generation: self.generation,
             full,

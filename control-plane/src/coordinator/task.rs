@@ -1,0 +1,186 @@
+//! The coordinator task: the thin shell around the pure [`State`]. It reads
+//! the clock, turns events and discovery results into state inputs, runs
+//! assignment rounds ([`State::plan`]), sends each member its message on
+//! its stream, pushes owner changes to the persister, and records metrics.
+//! A member whose stream is full or closed is dropped and the round is
+//! planned again without it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use scrapegrid_proto::v1 as pb;
+
+use super::state::{Now, State};
+use super::{CoordinatorOptions, Event, Outbound};
+use crate::discovery::DiscoveredTargets;
+use crate::ha::PersistQueue;
+use crate::metrics;
+
+pub(super) struct Task {
+    state: State,
+    /// Each member's stream, with the session it belongs to.
+    outboxes: HashMap<String, (u64, Outbound)>,
+    persist: Option<PersistQueue>,
+}
+
+impl Task {
+    pub(super) fn new(state: State, persist: Option<PersistQueue>) -> Self {
+        Task {
+            state,
+            outboxes: HashMap::new(),
+            persist,
+        }
+    }
+
+    pub(super) async fn run(
+        mut self,
+        mut events: mpsc::Receiver<Event>,
+        mut discovered: watch::Receiver<Arc<DiscoveredTargets>>,
+        options: CoordinatorOptions,
+        cancel: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // After a (re)start, scrapers that still run their last assignment
+        // rejoin within a moment; assigning before they are back would hand
+        // every target to the first one and move them again.
+        let grace_end = tokio::time::Instant::now() + options.startup_grace;
+        let mut pending = false;
+        loop {
+            let in_grace = tokio::time::Instant::now() < grace_end;
+            // Only what can change the assignment triggers a round;
+            // heartbeats and views do not.
+            let changed = tokio::select! {
+                _ = tokio::time::sleep_until(grace_end), if pending && in_grace => false,
+                _ = cancel.cancelled() => return,
+                Some(event) = events.recv() => self.on_event(event),
+                Ok(()) = discovered.changed() => {
+                    let d = discovered.borrow_and_update().clone();
+                    self.state.discovered(d);
+                    true
+                }
+                _ = tick.tick() => self.state.expire(Now::read()),
+            };
+            self.prune_outboxes();
+            pending |= changed;
+            // Before the first discovery result every owner would look gone.
+            if pending && self.state.synced && tokio::time::Instant::now() >= grace_end {
+                self.reconcile();
+                pending = false;
+            }
+        }
+    }
+
+    /// Applies an event; returns whether the assignment may have changed.
+    fn on_event(&mut self, event: Event) -> bool {
+        let now = Now::read();
+        match event {
+            Event::Join { hello, session, tx } => {
+                self.outboxes
+                    .insert(hello.scraper_id.clone(), (session, tx));
+                self.state.join(hello, session, now)
+            }
+            Event::Leave {
+                scraper_id,
+                session,
+            } => self.state.leave(&scraper_id, session),
+            Event::Drain {
+                scraper_id,
+                session,
+            } => self.state.drain(&scraper_id, session),
+            Event::Status {
+                scraper_id,
+                session,
+                reports,
+            } => {
+                self.state.status(&scraper_id, session, reports, now);
+                false
+            }
+            Event::View(reply) => {
+                let _ = reply.send(self.state.view());
+                false
+            }
+            Event::Reload(config) => {
+                self.state.reload(config);
+                true
+            }
+        }
+    }
+
+    /// Closes the streams of sessions the state no longer has.
+    fn prune_outboxes(&mut self) {
+        let members = &self.state.members;
+        self.outboxes
+            .retain(|id, (session, _)| members.get(id).is_some_and(|m| m.session == *session));
+    }
+
+    /// Runs assignment rounds until every member took its message.
+    fn reconcile(&mut self) {
+        loop {
+            let plan = self.state.plan(Now::read());
+            for m in &plan.owners.moves {
+                let kind = if m.handover { "handover" } else { "failover" };
+                ::metrics::counter!(metrics::TARGET_MOVES, "kind" => kind).increment(1);
+            }
+            self.state.apply(plan.owners);
+            if let (Some(change), Some(p)) = (plan.persist, &self.persist) {
+                p.push(change);
+            }
+            let mut failed = Vec::new();
+            for (id, assignment) in plan.messages {
+                let sent = self.outboxes.get(&id).is_some_and(|(_, tx)| {
+                    let msg = pb::ControlMessage {
+                        msg: Some(pb::control_message::Msg::Assignment(assignment.clone())),
+                    };
+                    tx.try_send(Ok(msg)).is_ok()
+                });
+                if sent {
+                    self.state.delivered(&id, &assignment);
+                } else {
+                    failed.push(id);
+                }
+            }
+            if failed.is_empty() {
+                break;
+            }
+            for id in failed {
+                tracing::warn!(scraper = %id, "scraper stream full or closed; removing");
+                self.state.members.remove(&id);
+            }
+            self.prune_outboxes();
+        }
+        self.record_metrics();
+    }
+
+    fn record_metrics(&self) {
+        let s = &self.state;
+        ::metrics::gauge!(metrics::MEMBERS).set(s.members.len() as f64);
+        let mut per_member: HashMap<&str, (u64, u64)> =
+            s.members.keys().map(|id| (id.as_str(), (0, 0))).collect();
+        for (t, o) in &s.owners {
+            if let Some(e) = per_member.get_mut(o.member.as_str()) {
+                e.0 += 1;
+                e.1 += s.weights.get(t).copied().unwrap_or(0);
+            }
+        }
+        for (member, (targets, series)) in per_member {
+            let member = member.to_string();
+            ::metrics::gauge!(metrics::MEMBER_TARGETS, "member" => member.clone())
+                .set(targets as f64);
+            ::metrics::gauge!(metrics::MEMBER_SERIES, "member" => member).set(series as f64);
+        }
+        ::metrics::gauge!(metrics::TARGETS).set(s.targets.len() as f64);
+        ::metrics::gauge!(metrics::DROPPED_TARGETS).set(s.dropped.len() as f64);
+        ::metrics::gauge!(metrics::GENERATION).set(s.generation as f64);
+        let unassigned = s
+            .targets
+            .keys()
+            .filter(|t| !s.owners.contains_key(*t))
+            .count();
+        ::metrics::gauge!(metrics::UNASSIGNED_TARGETS).set(unassigned as f64);
+    }
+}
