@@ -1,12 +1,24 @@
 //! Process telemetry shared by every scrapegrid binary: `tracing` logs to
 //! stderr (filtered by `RUST_LOG`, `info` by default) and one global `metrics`
-//! recorder whose Prometheus exposition each node serves on `/metrics`.
+//! recorder whose Prometheus exposition each node serves on `/metrics`;
+//! and [`announce`], the one line on stdout per listener that tells scripts
+//! and tests which address a node got (bind port 0 to let the OS pick).
 
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Installs the tracing subscriber; later calls do nothing.
+/// Prints `listening <kind> <addr>` on stdout (flushed): how a node bound
+/// to port 0 tells its caller the port it got. `kind` is `grpc` or `http`.
+pub fn announce(kind: &str, listener: &tokio::net::TcpListener) -> std::io::Result<()> {
+    use std::io::Write;
+    let addr = listener.local_addr()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening {kind} {addr}")?;
+    out.flush()
+}
+
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -121,9 +121,11 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
     let grpc = tokio::net::TcpListener::bind(&flags.grpc_addr)
         .await
         .with_context(|| format!("binding --grpc-addr {}", flags.grpc_addr))?;
+    scrapegrid_common::telemetry::announce("grpc", &grpc)?;
     let http = tokio::net::TcpListener::bind(&flags.http_addr)
         .await
         .with_context(|| format!("binding --http-addr {}", flags.http_addr))?;
+    scrapegrid_common::telemetry::announce("http", &http)?;
     tracing::info!(grpc = %flags.grpc_addr, http = %flags.http_addr, "control plane listening");
     let node = control_plane::NodeConfig {
         config_path: flags.config,

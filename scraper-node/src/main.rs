@@ -45,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
     let http = tokio::net::TcpListener::bind(&flags.http_addr)
         .await
         .with_context(|| format!("binding --http-addr {}", flags.http_addr))?;
+    scrapegrid_common::telemetry::announce("http", &http)?;
     let port = http.local_addr()?.port();
     let scraper_id = flags.id.unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "localhost".into());

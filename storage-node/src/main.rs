@@ -76,9 +76,11 @@ async fn main() -> anyhow::Result<()> {
     let grpc = TcpListener::bind(&args.grpc_addr)
         .await
         .with_context(|| format!("binding --grpc-addr {}", args.grpc_addr))?;
+    scrapegrid_common::telemetry::announce("grpc", &grpc)?;
     let http = TcpListener::bind(&args.http_addr)
         .await
         .with_context(|| format!("binding --http-addr {}", args.http_addr))?;
+    scrapegrid_common::telemetry::announce("http", &http)?;
     let mut config = storage_node::Config::new(args.data_dir);
     config.retention = storage_node::retention::RetentionConfig {
         time: args.retention_time,

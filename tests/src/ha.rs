@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::audit::{self, counter_steps, CounterSteps, Coverage, FleetServer, Window};
 use crate::etcd::Etcd;
-use crate::{bin, eventually, free_addr, spawn_storage, wait_healthy, Process};
+use crate::{bin, eventually, start_storage, wait_healthy, Process, ANY_PORT};
 
 /// The job every fleet target belongs to.
 pub const JOB: &str = "fleet";
@@ -87,16 +87,13 @@ impl HaClusterBuilder {
             ),
         )?;
         let http = reqwest::Client::new();
-        let storage_grpc = free_addr();
-        let storage_http = free_addr();
-        let (storage, storage_args) = spawn_storage(dir.path(), &storage_grpc, &storage_http)?;
-        wait_healthy(&http, &storage_http).await?;
+        let storage = start_storage(dir.path(), "storage-node").await?;
         let mut cluster = HaCluster {
-            storage: Some(storage),
-            storage_args,
+            storage: Some(storage.process),
+            storage_args: storage.args,
             storage_restarts: 0,
-            storage_grpc,
-            storage_http,
+            storage_grpc: storage.grpc,
+            storage_http: storage.http,
             controls: Vec::new(),
             scrapers: Vec::new(),
             scraper_args: self.scraper_args,
@@ -106,15 +103,13 @@ impl HaClusterBuilder {
             dir,
         };
         for i in 0..self.control_planes {
-            let grpc = free_addr();
-            let http_addr = free_addr();
             let mut a = args(&[
                 "--config",
                 &cluster.config.display().to_string(),
                 "--grpc-addr",
-                &grpc,
+                ANY_PORT,
                 "--http-addr",
-                &http_addr,
+                ANY_PORT,
                 "--storage",
                 &format!("http://{}", cluster.storage_grpc),
                 "--discovery-update-interval",
@@ -128,7 +123,9 @@ impl HaClusterBuilder {
                 a.extend(args(&["--etcd-endpoints", etcd, "--etcd-lease-ttl", "2s"]));
             }
             let name = format!("control-plane-{i}");
-            let process = Process::spawn(&name, &bin("control-plane"), &a, cluster.dir.path())?;
+            let mut process = Process::spawn(&name, &bin("control-plane"), &a, cluster.dir.path())?;
+            let grpc = process.listening("grpc").await?;
+            let http_addr = process.listening("http").await?;
             wait_healthy(&cluster.http, &http_addr).await?;
             cluster.controls.push(ControlPlane {
                 grpc,
@@ -202,7 +199,6 @@ impl HaCluster {
     /// Starts a scraper that knows every control plane and waits until it
     /// is healthy.
     pub async fn add_scraper(&mut self, id: &str) -> Result<()> {
-        let http_addr = free_addr();
         let endpoints: Vec<String> = self
             .controls
             .iter()
@@ -212,14 +208,15 @@ impl HaCluster {
             "--control-plane",
             &endpoints.join(","),
             "--http-addr",
-            &http_addr,
+            ANY_PORT,
             "--id",
             id,
             "--status-interval",
             "500ms",
         ]);
         a.extend(self.scraper_args.iter().cloned());
-        let p = Process::spawn(id, &bin("scraper-node"), &a, self.dir.path())?;
+        let mut p = Process::spawn(id, &bin("scraper-node"), &a, self.dir.path())?;
+        let http_addr = p.listening("http").await?;
         wait_healthy(&self.http, &http_addr).await?;
         self.scrapers.push(Scraper {
             id: id.into(),

@@ -48,7 +48,13 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// Returns a loopback address with a port that was free a moment ago.
+/// The address scrapegrid's binaries are told to listen on: port 0, so the
+/// OS picks a free port and the binary reports it ([`Process::listening`]).
+pub const ANY_PORT: &str = "127.0.0.1:0";
+
+/// Returns a loopback address with a port that was free a moment ago: only
+/// for programs that cannot report the port they got (etcd, Prometheus);
+/// another process may take it before they bind.
 pub fn free_addr() -> String {
     let l = StdListener::bind("127.0.0.1:0").expect("bind port 0");
     l.local_addr().expect("local addr").to_string()
@@ -117,6 +123,46 @@ impl Process {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Waits (up to 20 s) for the `listening <kind> <addr>` line that our
+    /// binaries print once bound; returns the address.
+    pub async fn listening(&mut self, kind: &str) -> Result<String> {
+        let prefix = format!("listening {kind} ");
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if let Some(addr) = log.lines().find_map(|l| l.strip_prefix(&prefix)) {
+                return Ok(addr.trim().to_string());
+            }
+            let exited = match self.child.as_mut() {
+                Some(c) => c.try_wait()?,
+                None => None,
+            };
+            if let Some(status) = exited {
+                bail!(
+                    "{} exited ({status}) before listening on {kind}:\n{log}",
+                    self.name
+                );
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                bail!(
+                    "{} did not report its {kind} address in 20 s:\n{log}",
+                    self.name
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Sets the value after `flag` in `args` (a restart passes the addresses the
+/// OS picked for the first run).
+pub fn set_flag(args: &mut [String], flag: &str, value: &str) {
+    let i = args
+        .iter()
+        .position(|a| a == flag)
+        .unwrap_or_else(|| panic!("{flag} is not among {args:?}"));
+    args[i + 1] = value.to_string();
 }
 
 impl Drop for Process {
@@ -165,20 +211,16 @@ impl ClusterBuilder {
             self.config
                 .replace("{dir}", &dir.path().display().to_string()),
         )?;
-        let storage_grpc = free_addr();
-        let storage_http = free_addr();
-        let (storage, storage_args) = spawn_storage(dir.path(), &storage_grpc, &storage_http)?;
-        let control_grpc = free_addr();
-        let control_http = free_addr();
-        let control_args = vec![
+        let storage = start_storage(dir.path(), "storage-node").await?;
+        let mut control_args = vec![
             "--config".into(),
             config.display().to_string(),
             "--grpc-addr".into(),
-            control_grpc.clone(),
+            ANY_PORT.into(),
             "--http-addr".into(),
-            control_http.clone(),
+            ANY_PORT.into(),
             "--storage".into(),
-            format!("http://{storage_grpc}"),
+            format!("http://{}", storage.grpc),
             "--discovery-update-interval".into(),
             "100ms".into(),
             "--membership-timeout".into(),
@@ -186,19 +228,23 @@ impl ClusterBuilder {
             "--startup-grace".into(),
             "1s".into(),
         ];
-        let control = Process::spawn(
+        let mut control = Process::spawn(
             "control-plane",
             &bin("control-plane"),
             &control_args,
             dir.path(),
         )?;
+        let control_grpc = control.listening("grpc").await?;
+        let control_http = control.listening("http").await?;
+        set_flag(&mut control_args, "--grpc-addr", &control_grpc);
+        set_flag(&mut control_args, "--http-addr", &control_http);
         let mut cluster = Cluster {
             dir,
             config,
-            storage: Some(storage),
-            storage_args,
-            storage_http,
-            storage_grpc,
+            storage: Some(storage.process),
+            storage_args: storage.args,
+            storage_http: storage.http,
+            storage_grpc: storage.grpc,
             control: Some(control),
             control_args,
             control_grpc,
@@ -206,7 +252,6 @@ impl ClusterBuilder {
             scrapers: Vec::new(),
             http: reqwest::Client::new(),
         };
-        wait_healthy(&cluster.http, &cluster.storage_http).await?;
         wait_healthy(&cluster.http, &cluster.control_http).await?;
         for i in 0..self.scrapers {
             cluster.add_scraper(&format!("scraper-{i}")).await?;
@@ -215,22 +260,41 @@ impl ClusterBuilder {
     }
 }
 
-/// Starts a storage node with its data in `dir/data`, its log in `dir`;
-/// returns it and its arguments, to start it again on the same ports.
-pub fn spawn_storage(dir: &Path, grpc: &str, http: &str) -> Result<(Process, Vec<String>)> {
-    let args: Vec<String> = [
+/// A storage node process started by a test.
+pub struct StorageNode {
+    pub process: Process,
+    /// Its arguments with the addresses it got, to start it again on them.
+    pub args: Vec<String>,
+    pub grpc: String,
+    pub http: String,
+}
+
+/// Starts a storage node named `name` (its log is `dir/<name>.log`) with
+/// its data in `dir/data`, on ports the OS picks; waits until it is healthy.
+pub async fn start_storage(dir: &Path, name: &str) -> Result<StorageNode> {
+    let mut args: Vec<String> = [
         "--data-dir",
         &dir.join("data").display().to_string(),
         "--grpc-addr",
-        grpc,
+        ANY_PORT,
         "--http-addr",
-        http,
+        ANY_PORT,
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let p = Process::spawn("storage-node", &bin("storage-node"), &args, dir)?;
-    Ok((p, args))
+    let mut process = Process::spawn(name, &bin("storage-node"), &args, dir)?;
+    let grpc = process.listening("grpc").await?;
+    let http = process.listening("http").await?;
+    set_flag(&mut args, "--grpc-addr", &grpc);
+    set_flag(&mut args, "--http-addr", &http);
+    wait_healthy(&reqwest::Client::new(), &http).await?;
+    Ok(StorageNode {
+        process,
+        args,
+        grpc,
+        http,
+    })
 }
 
 /// Waits (up to 20 s) until `http://{addr}/-/healthy` answers 200.
@@ -272,15 +336,14 @@ impl Cluster {
 
     /// Starts a scraper with the given id; returns its index.
     pub async fn add_scraper(&mut self, id: &str) -> Result<usize> {
-        let http_addr = free_addr();
-        let p = Process::spawn(
+        let mut p = Process::spawn(
             id,
             &bin("scraper-node"),
             &[
                 "--control-plane".into(),
                 format!("http://{}", self.control_grpc),
                 "--http-addr".into(),
-                http_addr.clone(),
+                ANY_PORT.into(),
                 "--id".into(),
                 id.into(),
                 "--status-interval".into(),
@@ -288,6 +351,7 @@ impl Cluster {
             ],
             self.dir.path(),
         )?;
+        let http_addr = p.listening("http").await?;
         wait_healthy(&self.http, &http_addr).await?;
         self.scrapers.push((id.into(), http_addr, Some(p)));
         Ok(self.scrapers.len() - 1)

@@ -25,7 +25,7 @@ use scrapegrid_proto::prost::Message;
 use serde_json::Value;
 
 use crate::prometheus::Prometheus;
-use crate::{free_addr, spawn_storage, wait_healthy, Process};
+use crate::{start_storage, wait_healthy, Process};
 
 /// Steps of the dataset, 15 s apart.
 pub const STEPS: i64 = 200;
@@ -476,13 +476,12 @@ impl Pair {
         std::fs::write(&config, "global: {}\n")?;
         let prometheus =
             Prometheus::start_with(&config, &["--web.enable-remote-write-receiver"]).await?;
-        let (grpc, http_addr) = (free_addr(), free_addr());
-        let (storage, _) = spawn_storage(dir.path(), &grpc, &http_addr)?;
-        wait_healthy(http, &http_addr).await?;
+        let storage = start_storage(dir.path(), "storage-node").await?;
+        wait_healthy(http, &storage.http).await?;
         Ok(Self {
             prometheus,
-            storage,
-            http_addr,
+            storage: storage.process,
+            http_addr: storage.http,
             _dir: dir,
         })
     }
