@@ -1,3 +1,4 @@
+use super::read_many::PARALLEL_SERIES_MIN;
 use super::*;
 
 fn s(t: i64, v: f64) -> Sample {
