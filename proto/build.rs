@@ -1,14 +1,11 @@
 //! Generates the tonic/prost code for `proto/scrapegrid/v1/*.proto`,
 //! `proto/prometheus/*.proto` (Prometheus's remote write/read messages),
-//! `proto/prometheus/client/metrics.proto` (the protobuf exposition format) and
-//! the client side of `proto/etcd/` (the subset of etcd's v3 API used for
-//! control-plane HA) into `OUT_DIR`, using the protoc shipped in the
-//! `protoc-bin-vendored` crate so no system protoc is needed.
+//! and `proto/prometheus/client/metrics.proto` (the protobuf exposition
+//! format) into `OUT_DIR`, with the system's `protoc` (Debian
+//! `protobuf-compiler`, installed by `scripts/install-deps.sh`; the
+//! `etcd-client` crate builds its code with it too).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protoc = protoc_bin_vendored::protoc_bin_path()?;
-    // SAFETY: build scripts are single-threaded; prost-build reads PROTOC.
-    unsafe { std::env::set_var("PROTOC", protoc) };
     let files = [
         "proto/scrapegrid/v1/types.proto",
         "proto/scrapegrid/v1/control.proto",
@@ -37,16 +34,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .fold(tonic_prost_build::configure(), |b, path| b.boxed(path))
         .compile_protos(&files, &["proto"])?;
-    let etcd = [
-        "proto/etcd/mvccpb/kv.proto",
-        "proto/etcd/etcdserverpb/rpc.proto",
-    ];
-    for f in etcd {
-        println!("cargo:rerun-if-changed={f}");
-    }
-    // Only clients: scrapegrid talks to etcd, it never serves its API.
-    tonic_prost_build::configure()
-        .build_server(false)
-        .compile_protos(&etcd, &["proto"])?;
     Ok(())
 }

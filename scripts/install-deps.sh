@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages scrapegrid needs to build and test, when missing.
+#   protobuf-compiler, libprotobuf-dev   protoc and its well-known types, for the
+#                              generated gRPC code (ours and etcd-client's)
 #   librocksdb-dev             RocksDB 7.8 to link against (see .cargo/config.toml)
 #   libclang1-14, libclang-common-14-dev   bindgen for librocksdb-sys
 #   prometheus                 promtool and the reference Prometheus for tests
@@ -7,7 +9,7 @@
 #   curl                       the README's query example
 #   dnsmasq-base               a real DNS server for the dns_sd_configs tests
 set -euo pipefail
-pkgs=(librocksdb-dev libclang1-14 libclang-common-14-dev prometheus etcd-server curl dnsmasq-base)
+pkgs=(protobuf-compiler libprotobuf-dev librocksdb-dev libclang1-14 libclang-common-14-dev prometheus etcd-server curl dnsmasq-base)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,12 +6,11 @@
 //! selection on the storage node). `proto/prometheus/` holds Prometheus's
 //! remote write and remote read messages (package `prometheus`, Prometheus's
 //! field numbers) and, under `client/`, the protobuf exposition format that
-//! targets serve (package `io.prometheus.client`). `proto/etcd/` holds the
-//! subset of etcd's v3 API that the control plane's HA uses (packages
-//! `etcdserverpb` and `mvccpb`, etcd's field numbers). `build.rs` generates
-//! the tonic/prost code, re-exported here as [`v1`], [`prometheus`],
-//! [`prometheus_client`] and [`etcd`] (clients only), with the [`prost`] it
-//! was generated for, so that users decode and encode with the same version.
+//! targets serve (package `io.prometheus.client`). `build.rs` generates the
+//! tonic/prost code, re-exported here as [`v1`], [`prometheus`] and
+//! [`prometheus_client`], with the [`prost`] it was generated for, so that
+//! users decode and encode with the same version. (The control plane talks
+//! to etcd through the `etcd-client` crate.)
 //! `STALE_NAN_BITS` is the one constant every plane must agree on.
 
 /// Generated messages, clients and servers of package `scrapegrid.v1`.
@@ -31,20 +30,6 @@ pub mod prometheus {
 /// see `metrics.proto` and `build.rs`.
 pub mod prometheus_client {
     tonic::include_proto!("io.prometheus.client");
-}
-
-/// Generated clients and messages of etcd's v3 API subset: KV, Watch and
-/// Lease (package `etcdserverpb`) and the key-value messages (package
-/// `mvccpb`).
-pub mod etcd {
-    /// Package `etcdserverpb`: the KV, Watch and Lease services.
-    pub mod etcdserverpb {
-        tonic::include_proto!("etcdserverpb");
-    }
-    /// Package `mvccpb`: keys, values and watch events.
-    pub mod mvccpb {
-        tonic::include_proto!("mvccpb");
-    }
 }
 
 pub use prost;

@@ -46,6 +46,23 @@ impl HaError {
         }
     }
 
+    /// Wraps an error of the etcd client in operation `op`.
+    pub(crate) fn client(op: &'static str, error: etcd_client::Error) -> Self {
+        match error {
+            etcd_client::Error::GRpcStatus(status) => Self::etcd(op, status),
+            etcd_client::Error::TransportError(e) => Self::Etcd {
+                op,
+                code: tonic::Code::Unavailable,
+                message: e.to_string(),
+            },
+            other => Self::Etcd {
+                op,
+                code: tonic::Code::Unknown,
+                message: other.to_string(),
+            },
+        }
+    }
+
     /// Returns whether etcd said the lease does not exist (any more).
     pub(crate) fn is_lease_not_found(&self) -> bool {
         matches!(

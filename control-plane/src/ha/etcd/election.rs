@@ -12,13 +12,11 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
-use tokio::time::Instant;
-
-use scrapegrid_proto::etcd::etcdserverpb::{
-    self as pb, compare, request_op, response_op, watch_create_request::FilterType, watch_request,
+use etcd_client::{
+    Compare, CompareOp, EventType, GetOptions, PutOptions, Txn, TxnOp, TxnOpResponse,
+    WatchFilterType, WatchOptions,
 };
-use scrapegrid_proto::etcd::mvccpb::event::EventType;
+use tokio::time::Instant;
 
 use super::keepalive::{self, KeepAlive};
 use super::EtcdCandidate;
@@ -65,61 +63,44 @@ impl EtcdCandidate {
         let granted_at = Instant::now();
         let lease = self.client.lease_grant(self.ttl).await?;
         let key = self.keys.leader();
-        let read = || pb::RequestOp {
-            request: Some(request_op::Request::RequestRange(pb::RangeRequest {
-                key: key.clone(),
-                ..Default::default()
-            })),
-        };
-        let txn = pb::TxnRequest {
-            compare: vec![pb::Compare {
-                result: compare::CompareResult::Equal as i32,
-                target: compare::CompareTarget::Create as i32,
-                key: key.clone(),
-                target_union: Some(compare::TargetUnion::CreateRevision(0)),
-                range_end: Vec::new(),
-            }],
-            success: vec![
-                pb::RequestOp {
-                    request: Some(request_op::Request::RequestPut(pb::PutRequest {
-                        key: key.clone(),
-                        value: endpoint.as_bytes().to_vec(),
-                        lease,
-                        prev_kv: false,
-                    })),
-                },
+        let read = || TxnOp::get(key.clone(), None);
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([
+                TxnOp::put(
+                    key.clone(),
+                    endpoint.as_bytes(),
+                    Some(PutOptions::new().with_lease(lease)),
+                ),
                 read(),
-            ],
-            failure: vec![read()],
-        };
+            ])
+            .or_else([read()]);
         let response = match self.client.txn(txn).await {
             Ok(r) => r,
             Err(error) => {
-                // The put may have been applied; revoking undoes it.
                 self.revoke_or_remember(lease).await;
                 return Err(error);
             }
         };
         let current = response
-            .responses
-            .iter()
+            .op_responses()
+            .into_iter()
             .rev()
-            .find_map(|r| match &r.response {
-                Some(response_op::Response::ResponseRange(range)) => range.kvs.first(),
+            .find_map(|r| match r {
+                TxnOpResponse::Get(range) => range.kvs().first().cloned(),
                 _ => None,
-            })
-            .cloned();
-        if !response.succeeded {
+            });
+        if !response.succeeded() {
             self.revoke_or_remember(lease).await;
             return Ok(Attempt::Held {
                 holder: current
-                    .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
+                    .map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
                     .unwrap_or_default(),
-                revision: response.header.map(|h| h.revision).unwrap_or(0),
+                revision: response.header().map(|h| h.revision()).unwrap_or(0),
             });
         }
         let term = current
-            .and_then(|kv| u64::try_from(kv.create_revision).ok())
+            .and_then(|kv| u64::try_from(kv.create_revision()).ok())
             .filter(|&t| t > 0);
         let Some(term) = term else {
             self.revoke_or_remember(lease).await;
@@ -135,7 +116,7 @@ impl EtcdCandidate {
         };
         keepalive::spawn(
             KeepAlive {
-                client: self.client.lease_client(),
+                client: self.client.clone(),
                 lease,
                 ttl: self.ttl,
                 lost: leadership.lost.clone(),
@@ -150,34 +131,23 @@ impl EtcdCandidate {
     /// Waits until the leader key is deleted at or after `start_revision`,
     /// or for at most three TTLs.
     async fn wait_for_release(&self, start_revision: i64) -> Result<()> {
-        let create = pb::WatchRequest {
-            request_union: Some(watch_request::RequestUnion::CreateRequest(
-                pb::WatchCreateRequest {
-                    key: self.keys.leader(),
-                    start_revision,
-                    filters: vec![FilterType::Noput as i32],
-                    ..Default::default()
-                },
-            )),
-        };
-        // The request stream stays open: closing it would end the watch.
-        let requests = futures::stream::iter([create]).chain(futures::stream::pending());
-        let mut watch = self.client.watch_client();
+        let options = WatchOptions::new()
+            .with_start_revision(start_revision)
+            .with_filters([WatchFilterType::NoPut]);
+        let client = self.client.clone();
+        let key = self.keys.leader();
         let deleted = async move {
-            let mut responses = watch
-                .watch(requests)
-                .await
-                .map_err(|s| HaError::etcd("watch", s))?
-                .into_inner();
-            while let Some(r) = responses
+            let mut watch = client.watch(key, options).await?;
+            while let Some(r) = watch
                 .message()
                 .await
-                .map_err(|s| HaError::etcd("watch", s))?
+                .map_err(|e| HaError::client("watch", e))?
             {
-                let delete = EventType::Delete as i32;
-                // A cancelled watch (its revision was compacted) ends the
-                // wait too: the next attempt reads the key afresh.
-                if r.canceled || r.events.iter().any(|e| e.r#type == delete) {
+                if r.canceled()
+                    || r.events()
+                        .iter()
+                        .any(|e| e.event_type() == EventType::Delete)
+                {
                     break;
                 }
             }
@@ -192,15 +162,12 @@ impl EtcdCandidate {
     pub(super) async fn current_leader(&self) -> Result<Option<String>> {
         let response = self
             .client
-            .range(pb::RangeRequest {
-                key: self.keys.leader(),
-                ..Default::default()
-            })
+            .get(self.keys.leader(), GetOptions::new())
             .await?;
         Ok(response
-            .kvs
+            .kvs()
             .first()
-            .map(|kv| String::from_utf8_lossy(&kv.value).into_owned()))
+            .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()))
     }
 
     pub(super) async fn give_up(&self, leadership: &Leadership) -> Result<()> {

@@ -13,26 +13,22 @@
 //! - the candidate is dropped (`stop`), without revoking: as if the process
 //!   died.
 //!
-//! Resigning cancels `lost` itself, which ends the task. The request
-//! channel holds one request: the next is sent only after the previous one
-//! was answered, so it is never full.
+//! Resigning cancels `lost` itself, which ends the task. The next request
+//! is sent only after the previous one was answered.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use etcd_client::{LeaseKeepAliveStream, LeaseKeeper};
 use tokio::time::{sleep_until, Instant, MissedTickBehavior};
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
-use scrapegrid_proto::etcd::etcdserverpb::{
-    lease_client::LeaseClient, LeaseKeepAliveRequest, LeaseKeepAliveResponse,
-};
+use super::client::Client;
+use crate::ha::HaError;
 
 /// One term's lease keeper.
 pub(super) struct KeepAlive {
-    pub(super) client: LeaseClient<Channel>,
+    pub(super) client: Client,
     pub(super) lease: i64,
     pub(super) ttl: Duration,
     pub(super) lost: CancellationToken,
@@ -50,10 +46,7 @@ enum End {
 }
 
 /// An open LeaseKeepAlive stream: requests in, answers out.
-type Stream = (
-    mpsc::Sender<LeaseKeepAliveRequest>,
-    tonic::Streaming<LeaseKeepAliveResponse>,
-);
+type Stream = (LeaseKeeper, LeaseKeepAliveStream);
 
 /// Starts keeping the lease granted at `granted_at` alive.
 pub(super) fn spawn(keeper: KeepAlive, granted_at: Instant) {
@@ -107,18 +100,14 @@ impl KeepAlive {
                 _ = lost.cancelled() => return End::Resigned,
                 _ = stop.cancelled() => return End::CandidateDropped,
                 _ = sleep_until(deadline) => return End::Unconfirmed,
-                answer = refresh(&mut self.client, &mut stream, self.lease) => answer,
+                answer = refresh(&self.client, &mut stream, self.lease) => answer,
             };
             match answer {
                 Ok(ttl) if ttl > 0 => confirmed = sent,
                 Ok(_) => return End::Expired,
-                Err(status) => {
+                Err(error) => {
                     stream = None;
-                    tracing::debug!(
-                        code = ?status.code(),
-                        message = status.message(),
-                        "lease keepalive failed; retrying"
-                    );
+                    tracing::debug!(%error, "lease keepalive failed; retrying");
                 }
             }
         }
@@ -126,33 +115,32 @@ impl KeepAlive {
 }
 
 /// Sends one refresh and returns the TTL etcd answered (0: no such lease).
-async fn refresh(
-    client: &mut LeaseClient<Channel>,
-    stream: &mut Option<Stream>,
-    lease: i64,
-) -> Result<i64, tonic::Status> {
-    let request = LeaseKeepAliveRequest { id: lease };
-    let closed = || tonic::Status::unavailable("lease keepalive stream closed");
-    let (_, answers) = match stream {
-        Some((requests, answers)) => {
-            requests.send(request).await.map_err(|_| closed())?;
-            (requests, answers)
-        }
-        None => {
-            // The request is queued before the call: etcd sends the
-            // response headers only with its first answer.
-            let (requests, rx) = mpsc::channel(1);
-            requests.send(request).await.map_err(|_| closed())?;
-            let answers = client
-                .lease_keep_alive(ReceiverStream::new(rx))
-                .await?
-                .into_inner();
-            let opened = stream.insert((requests, answers));
-            (&mut opened.0, &mut opened.1)
-        }
+async fn refresh(client: &Client, stream: &mut Option<Stream>, lease: i64) -> Result<i64, HaError> {
+    let closed = || HaError::Etcd {
+        op: "lease keepalive",
+        code: tonic::Code::Unavailable,
+        message: "lease keepalive stream closed".into(),
     };
-    match answers.message().await? {
-        Some(answer) => Ok(answer.ttl),
+    let Some((keeper, answers)) = stream else {
+        // Opening the stream confirms the lease once.
+        return match client.keep_alive(lease).await? {
+            Some(opened) => {
+                *stream = Some(opened);
+                Ok(1)
+            }
+            None => Ok(0),
+        };
+    };
+    keeper
+        .keep_alive()
+        .await
+        .map_err(|e| HaError::client("lease keepalive", e))?;
+    match answers
+        .message()
+        .await
+        .map_err(|e| HaError::client("lease keepalive", e))?
+    {
+        Some(answer) => Ok(answer.ttl()),
         None => Err(closed()),
     }
 }

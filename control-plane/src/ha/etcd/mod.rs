@@ -11,7 +11,8 @@
 //! - `state`: saves are transactions of at most [`MAX_TXN_OPS`] operations,
 //!   each guarded by "the leader key's create_revision is still my term";
 //!   load reads the prefix in pages at one revision.
-//! - `client`: the gRPC channel to etcd and per-request deadlines.
+//! - `client`: the `etcd-client` crate's client, connected on first use,
+//!   with per-request deadlines.
 //!
 //! With the default TTL of 2 s, a leader that dies without resigning is
 //! replaced within about 2.5 s (the TTL since its last keepalive, plus

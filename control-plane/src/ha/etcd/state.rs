@@ -12,7 +12,7 @@
 //! A load reads the generation, then the owners in pages of [`LOAD_PAGE`]
 //! keys, all at the revision of the first read: one consistent snapshot.
 
-use scrapegrid_proto::etcd::etcdserverpb::{self as pb, compare, request_op};
+use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp};
 
 use super::{EtcdCandidate, MAX_TXN_OPS};
 use crate::ha::keys::{self, key_after, prefix_end};
@@ -34,50 +34,30 @@ impl EtcdCandidate {
         let Ok(term) = i64::try_from(leadership.term) else {
             return Err(not_leader);
         };
-        let put = |key, value| pb::RequestOp {
-            request: Some(request_op::Request::RequestPut(pb::PutRequest {
-                key,
-                value,
-                ..Default::default()
-            })),
-        };
-        let mut ops: Vec<pb::RequestOp> = change
+        let mut ops: Vec<TxnOp> = change
             .upserts
             .iter()
-            .map(|o| put(self.keys.owner(&o.target_id), keys::encode_owner(o)))
+            .map(|o| TxnOp::put(self.keys.owner(&o.target_id), keys::encode_owner(o), None))
             .collect();
-        ops.extend(change.removals.iter().map(|id| pb::RequestOp {
-            request: Some(request_op::Request::RequestDeleteRange(
-                pb::DeleteRangeRequest {
-                    key: self.keys.owner(id),
-                    ..Default::default()
-                },
-            )),
-        }));
-        ops.push(put(
+        ops.extend(
+            change
+                .removals
+                .iter()
+                .map(|id| TxnOp::delete(self.keys.owner(id), None)),
+        );
+        ops.push(TxnOp::put(
             self.keys.generation(),
             keys::encode_generation(change.generation),
+            None,
         ));
-        let still_leading = pb::Compare {
-            result: compare::CompareResult::Equal as i32,
-            target: compare::CompareTarget::Create as i32,
-            key: self.keys.leader(),
-            target_union: Some(compare::TargetUnion::CreateRevision(term)),
-            range_end: Vec::new(),
-        };
+        let still_leading = Compare::create_revision(self.keys.leader(), CompareOp::Equal, term);
         let mut rest = ops;
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(MAX_TXN_OPS));
             let chunk = std::mem::replace(&mut rest, tail);
-            let response = self
-                .client
-                .txn(pb::TxnRequest {
-                    compare: vec![still_leading.clone()],
-                    success: chunk,
-                    failure: Vec::new(),
-                })
-                .await?;
-            if !response.succeeded {
+            let txn = Txn::new().when([still_leading.clone()]).and_then(chunk);
+            let response = self.client.txn(txn).await?;
+            if !response.succeeded() {
                 return Err(not_leader);
             }
         }
@@ -86,16 +66,10 @@ impl EtcdCandidate {
 
     pub(super) async fn load_state(&self) -> Result<PersistedState> {
         let generation_key = self.keys.generation();
-        let first = self
-            .client
-            .range(pb::RangeRequest {
-                key: generation_key.clone(),
-                ..Default::default()
-            })
-            .await?;
-        let revision = first.header.map(|h| h.revision).unwrap_or(0);
-        let saved = match first.kvs.first() {
-            Some(kv) => keys::decode_generation(&kv.key, &kv.value)?,
+        let first = self.client.get(generation_key, GetOptions::new()).await?;
+        let revision = first.header().map(|h| h.revision()).unwrap_or(0);
+        let saved = match first.kvs().first() {
+            Some(kv) => keys::decode_generation(kv.key(), kv.value())?,
             None => 0,
         };
         let owners_prefix = self.keys.owners();
@@ -103,21 +77,16 @@ impl EtcdCandidate {
         let mut from = owners_prefix;
         let mut owners = Vec::new();
         loop {
-            let page = self
-                .client
-                .range(pb::RangeRequest {
-                    key: from,
-                    range_end: end.clone(),
-                    limit: LOAD_PAGE,
-                    revision,
-                    ..Default::default()
-                })
-                .await?;
-            for kv in &page.kvs {
-                owners.push(self.keys.decode_owner(&kv.key, &kv.value)?);
+            let options = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(LOAD_PAGE)
+                .with_revision(revision);
+            let page = self.client.get(from, options).await?;
+            for kv in page.kvs() {
+                owners.push(self.keys.decode_owner(kv.key(), kv.value())?);
             }
-            match page.kvs.last() {
-                Some(last) if page.more => from = key_after(&last.key),
+            match page.kvs().last() {
+                Some(last) if page.more() => from = key_after(last.key()),
                 _ => break,
             }
         }
