@@ -4,7 +4,9 @@
 //! `scraper-node`, built by `cargo build --bins` next to this test binary) on
 //! loopback ports with a temporary data directory and config, and kills them
 //! when dropped. [`TargetServer`] is a real HTTP target whose exposition a test
-//! can change. [`eventually`] polls with a deadline instead of sleeping.
+//! can change. [`eventually`] polls with a deadline instead of sleeping;
+//! [`consistently`] checks that something holds for a whole window, and
+//! [`hold_for`] names a window in which the cluster just runs.
 //! [`audit`] reads raw samples from the storage node and counts missed
 //! intervals, duplicates and stale markers; its [`audit::FleetServer`] serves
 //! many targets from one port and logs every request.
@@ -14,6 +16,9 @@
 //! one dataset into both and compares their PromQL answers. [`ha::HaCluster`]
 //! runs several control planes (on [`etcd`]) and scrapers over one fleet,
 //! for the tests where components fail, and audits what the fleet lost.
+//! [`storage`] runs a storage node in the test's process and speaks its
+//! ingest protocol, for the storage node's own tests
+//! (`tests/tests/storage_*.rs`).
 //! When a test panics, the nodes' logs are printed.
 
 use std::future::Future;
@@ -33,6 +38,7 @@ pub mod etcd;
 pub mod ha;
 pub mod prometheus;
 pub mod promql;
+pub mod storage;
 
 /// Returns the path of a workspace binary built next to the test binary.
 pub fn bin(name: &str) -> PathBuf {
@@ -272,6 +278,12 @@ pub struct StorageNode {
 /// Starts a storage node named `name` (its log is `dir/<name>.log`) with
 /// its data in `dir/data`, on ports the OS picks; waits until it is healthy.
 pub async fn start_storage(dir: &Path, name: &str) -> Result<StorageNode> {
+    start_storage_with(dir, name, &[]).await
+}
+
+/// Starts a storage node as [`start_storage`] does, with `extra` flags
+/// after the usual ones (e.g. `--retention.time 1h`).
+pub async fn start_storage_with(dir: &Path, name: &str, extra: &[&str]) -> Result<StorageNode> {
     let mut args: Vec<String> = [
         "--data-dir",
         &dir.join("data").display().to_string(),
@@ -281,6 +293,7 @@ pub async fn start_storage(dir: &Path, name: &str) -> Result<StorageNode> {
         ANY_PORT,
     ]
     .iter()
+    .chain(extra)
     .map(|s| s.to_string())
     .collect();
     let mut process = Process::spawn(name, &bin("storage-node"), &args, dir)?;
@@ -485,6 +498,34 @@ where
             panic!("condition not met within {deadline:?}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Lets the cluster run for `d`: a named observation window. What the test
+/// waits for happens during it (steady scraping an audit will check, a
+/// fault that lasts a while), and is checked after it; the name says which.
+pub async fn hold_for(d: Duration, what: &str) {
+    println!("holding {d:?}: {what}");
+    tokio::time::sleep(d).await;
+}
+
+/// Checks `f` throughout `d` (every 100 ms, and once at the end); fails,
+/// naming `what`, the first time it does not hold.
+pub async fn consistently<F, Fut>(d: Duration, what: &str, mut f: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    loop {
+        let done = start.elapsed() >= d;
+        if !f().await {
+            bail!("{what} stopped holding after {:?}", start.elapsed());
+        }
+        if done {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100).min(d.saturating_sub(start.elapsed()))).await;
     }
 }
 

@@ -13,8 +13,8 @@ use anyhow::{Context, Result};
 
 use scrapegrid_tests::audit::{self, FleetServer, Window};
 use scrapegrid_tests::etcd::Etcd;
-use scrapegrid_tests::eventually;
 use scrapegrid_tests::ha::{counter_body, HaCluster};
+use scrapegrid_tests::{consistently, eventually, hold_for};
 
 const TARGETS: usize = 12;
 
@@ -51,8 +51,11 @@ async fn leader_failover_and_etcd_outage_move_nothing_and_lose_nothing() -> Resu
     let owners = eventually(Duration::from_secs(20), || cluster.owners(TARGETS))
         .await
         .context("every target owned")?;
-    // Steady scraping before the failover.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    hold_for(
+        Duration::from_secs(3),
+        "steady scraping before the failover",
+    )
+    .await;
     let before = cluster.leader().await.context("a leader")?;
 
     // kill -9 the leader.
@@ -76,11 +79,16 @@ async fn leader_failover_and_etcd_outage_move_nothing_and_lose_nothing() -> Resu
     let owners_after = eventually(Duration::from_secs(10), || cluster.owners(TARGETS))
         .await
         .context("owners after the failover")?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         owners, owners_after,
         "no target moves because of a failover"
     );
+    consistently(
+        Duration::from_secs(3),
+        "no target moves after a failover",
+        || async { cluster.owners(TARGETS).await.as_ref() == Some(&owners) },
+    )
+    .await?;
     let moves = cluster.moves().await?;
     assert!(moves.is_empty(), "the new leader moved targets: {moves:?}");
 
@@ -103,7 +111,7 @@ async fn leader_failover_and_etcd_outage_move_nothing_and_lose_nothing() -> Resu
         audit::now_ms() - stopped_at
     );
     lost.context("the leader steps down without etcd")?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    hold_for(Duration::from_secs(3), "etcd stays down").await;
     etcd.start_again().await?;
     let back = Instant::now();
     eventually(Duration::from_secs(15), || cluster.leader())
@@ -116,8 +124,13 @@ async fn leader_failover_and_etcd_outage_move_nothing_and_lose_nothing() -> Resu
     let owners_back = eventually(Duration::from_secs(10), || cluster.owners(TARGETS))
         .await
         .context("owners after etcd is back")?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(owners, owners_back, "nothing moves across an etcd outage");
+    consistently(
+        Duration::from_secs(3),
+        "nothing moves after an etcd outage",
+        || async { cluster.owners(TARGETS).await.as_ref() == Some(&owners) },
+    )
+    .await?;
     let moves = cluster.moves().await?;
     assert!(moves.is_empty(), "moves after the outage: {moves:?}");
     let window = Window {

@@ -23,7 +23,7 @@ use scrapegrid_proto::is_stale_marker;
 use scrapegrid_tests::audit::{self, FleetServer, Window};
 use scrapegrid_tests::etcd::Etcd;
 use scrapegrid_tests::ha::{counter_body, HaCluster};
-use scrapegrid_tests::{eventually, wait_healthy};
+use scrapegrid_tests::{eventually, hold_for, wait_healthy};
 
 const TARGETS: usize = 8;
 /// Steady scraping before a fault and after the cluster settled again.
@@ -52,7 +52,7 @@ async fn audit_since(
     start_ms: i64,
     what: &str,
 ) -> Result<()> {
-    tokio::time::sleep(STEADY).await;
+    hold_for(STEADY, "steady scraping").await;
     let end_ms = audit::now_ms() - cluster.interval_ms;
     cluster
         .wait_counters_stored(fleet, Duration::from_secs(30))
@@ -86,7 +86,7 @@ async fn drain_during_storage_restart_loses_nothing() -> Result<()> {
     let fleet = FleetServer::start(TARGETS, counter_body).await?;
     let mut cluster = HaCluster::builder().scrapers(2).build(&fleet).await?;
     settled(&cluster, &["scraper-0", "scraper-1"]).await?;
-    tokio::time::sleep(STEADY).await;
+    hold_for(STEADY, "steady scraping").await;
     let moved: Vec<usize> = cluster
         .owners(TARGETS)
         .await
@@ -107,9 +107,17 @@ async fn drain_during_storage_restart_loses_nothing() -> Result<()> {
 
     let start_ms = audit::now_ms();
     cluster.kill_storage();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    hold_for(
+        Duration::from_millis(2500),
+        "the storage node is down before the drain",
+    )
+    .await;
     let draining = cluster.terminate_scraper("scraper-1", DRAIN);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    hold_for(
+        Duration::from_millis(1500),
+        "the drain runs while the storage node is down",
+    )
+    .await;
     cluster.start_storage_again()?;
     wait_healthy(&cluster.http, &cluster.storage_http).await?;
     let (code, took) = cluster.drained(draining).await?;
@@ -169,14 +177,22 @@ async fn join_during_storage_restart_loses_nothing() -> Result<()> {
     let fleet = FleetServer::start(TARGETS, counter_body).await?;
     let mut cluster = HaCluster::builder().scrapers(1).build(&fleet).await?;
     settled(&cluster, &["scraper-0"]).await?;
-    tokio::time::sleep(STEADY).await;
+    hold_for(STEADY, "steady scraping").await;
 
     let start_ms = audit::now_ms();
     cluster.kill_storage();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    hold_for(
+        Duration::from_millis(500),
+        "the storage node is down before the join",
+    )
+    .await;
     cluster.add_scraper("scraper-1").await?;
     settled(&cluster, &["scraper-0", "scraper-1"]).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    hold_for(
+        Duration::from_secs(2),
+        "the joiner scrapes while the storage node is down",
+    )
+    .await;
     cluster.start_storage_again()?;
     wait_healthy(&cluster.http, &cluster.storage_http).await?;
     audit_since(&cluster, &fleet, start_ms, "join during a storage restart").await
@@ -197,12 +213,16 @@ async fn drain_during_leader_change_leaves_nothing_unscraped() -> Result<()> {
         .build(&fleet)
         .await?;
     settled(&cluster, &["scraper-0", "scraper-1"]).await?;
-    tokio::time::sleep(STEADY).await;
+    hold_for(STEADY, "steady scraping").await;
 
     let start_ms = audit::now_ms();
     kill_etcd(&mut etcd, &cluster).await?;
     let wait = 5_000 - (audit::now_ms() - start_ms);
-    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64)).await;
+    hold_for(
+        Duration::from_millis(wait.max(0) as u64),
+        "etcd is down for 5 s",
+    )
+    .await;
     etcd.start_again().await?;
     let draining = cluster.terminate_scraper("scraper-1", DRAIN);
     let (code, took) = cluster.drained(draining).await?;
@@ -231,7 +251,7 @@ async fn drain_while_the_leader_is_killed_loses_nothing() -> Result<()> {
         .build(&fleet)
         .await?;
     settled(&cluster, &["scraper-0", "scraper-1"]).await?;
-    tokio::time::sleep(STEADY).await;
+    hold_for(STEADY, "steady scraping").await;
 
     let start_ms = audit::now_ms();
     let leader = cluster.leader().await.context("a leader")?;
@@ -269,12 +289,16 @@ async fn join_while_etcd_is_down_loses_nothing() -> Result<()> {
         .build(&fleet)
         .await?;
     settled(&cluster, &["scraper-0"]).await?;
-    tokio::time::sleep(STEADY).await;
+    hold_for(STEADY, "steady scraping").await;
 
     let start_ms = audit::now_ms();
     kill_etcd(&mut etcd, &cluster).await?;
     cluster.add_scraper("scraper-1").await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    hold_for(
+        Duration::from_secs(2),
+        "the joiner waits while etcd is down",
+    )
+    .await;
     etcd.start_again().await?;
     settled(&cluster, &["scraper-0", "scraper-1"]).await?;
     audit_since(&cluster, &fleet, start_ms, "join while etcd is down").await?;

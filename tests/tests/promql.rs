@@ -9,7 +9,6 @@
 //! `PROMQL_PROBE='<query>'` prints both answers to that query first, for
 //! chasing a difference.
 
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 
@@ -173,7 +172,6 @@ async fn storage_node_answers_promql_as_prometheus() -> Result<()> {
         differences[0]
     );
     drop(pair);
-    tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())
 }
 

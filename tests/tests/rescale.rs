@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use scrapegrid_proto::is_stale_marker;
 use scrapegrid_tests::audit::{self, coverage, request_coverage, Coverage, FleetServer, Window};
-use scrapegrid_tests::{eventually, Cluster};
+use scrapegrid_tests::{eventually, hold_for, Cluster};
 
 const JOB: &str = "fleet";
 const INTERVAL_MS: i64 = 500;
@@ -293,7 +293,7 @@ async fn rescaling_moves_targets_without_gaps_or_duplicates() -> anyhow::Result<
         Duration::from_secs(30),
     )
     .await?;
-    tokio::time::sleep(STEADY).await;
+    hold_for(STEADY, "steady scraping").await;
     let mut phases = Vec::new();
     // Scraper ids by pid, to name who sent a request.
     let mut names = BTreeMap::new();
@@ -319,7 +319,7 @@ async fn rescaling_moves_targets_without_gaps_or_duplicates() -> anyhow::Result<
     names.insert(cluster.scraper_mut("scraper-3").pid(), "scraper-3".into());
     let live = ["scraper-0", "scraper-1", "scraper-2", "scraper-3"];
     settle(&cluster, TARGETS, &live, SETTLE).await?;
-    tokio::time::sleep(STEADY).await;
+    hold_for(STEADY, "steady scraping").await;
     owners_now = owned_by_live(&cluster, TARGETS, &live, name, &mut failures).await?;
     phases.push(Phase {
         name,
@@ -355,7 +355,7 @@ async fn rescaling_moves_targets_without_gaps_or_duplicates() -> anyhow::Result<
         });
         settle(&cluster, TARGETS, live, SETTLE).await?;
     }
-    tokio::time::sleep(STEADY).await;
+    hold_for(STEADY, "steady scraping").await;
     let live = ["scraper-1", "scraper-2"];
     owners_now = owned_by_live(&cluster, TARGETS, &live, name, &mut failures).await?;
     phases.push(Phase {
@@ -379,11 +379,11 @@ async fn rescaling_moves_targets_without_gaps_or_duplicates() -> anyhow::Result<
     // The kill's window starts well before the kill: a scrape that the
     // killed scraper fetched but had not delivered yet is the kill's loss,
     // not the drain's (its timestamp is at most a timeout before the kill).
-    tokio::time::sleep(KILL_LEAD).await;
+    hold_for(KILL_LEAD, "the kill's window opens before the kill").await;
     cluster.scraper_mut("scraper-1").kill9();
     let kill_settle = Duration::from_millis(MEMBERSHIP_TIMEOUT_MS as u64) + SETTLE;
     settle(&cluster, TARGETS, &["scraper-2"], kill_settle).await?;
-    tokio::time::sleep(STEADY).await;
+    hold_for(STEADY, "steady scraping").await;
     owners_now = owned_by_live(&cluster, TARGETS, &["scraper-2"], name, &mut failures).await?;
     let end = audit::now_ms();
     phases.push(Phase {
@@ -522,7 +522,7 @@ async fn series_that_vanishes_during_a_move_gets_one_stale_marker() -> anyhow::R
         .build()
         .await?;
     settle(&cluster, TARGETS, &["scraper-0"], Duration::from_secs(30)).await?;
-    tokio::time::sleep(STEADY).await;
+    hold_for(STEADY, "steady scraping").await;
 
     // From its first scrape by any process but scraper-0, a target no longer
     // exposes fleet_extra.
@@ -534,7 +534,7 @@ async fn series_that_vanishes_during_a_move_gets_one_stale_marker() -> anyhow::R
     cluster.add_scraper("scraper-1").await?;
     let live = ["scraper-0", "scraper-1"];
     settle(&cluster, TARGETS, &live, SETTLE).await?;
-    tokio::time::sleep(STEADY).await;
+    hold_for(STEADY, "steady scraping").await;
     let mut failures = Vec::new();
     let after = owned_by_live(&cluster, TARGETS, &live, "join 1->2", &mut failures).await?;
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -3,28 +3,11 @@
 //! rejected without failing their batch, and the storage metrics appear on
 //! `/metrics`.
 
-mod common;
-
-use std::process::{Child, Command};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{batch, eventually, series, Stream};
 use scrapegrid_proto::v1 as pb;
-
-/// Kills the node when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
+use scrapegrid_tests::storage::{batch, series, Stream};
+use scrapegrid_tests::{eventually, start_storage_with};
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -54,30 +37,23 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_time_flag_deletes_old_samples() {
     let dir = tempfile::tempdir().unwrap();
-    let grpc = format!("127.0.0.1:{}", free_port());
-    let http = format!("127.0.0.1:{}", free_port());
-    let _node = Proc(
-        Command::new(env!("CARGO_BIN_EXE_storage-node"))
-            .args(["--data-dir", dir.path().to_str().unwrap()])
-            .args(["--grpc-addr", &grpc, "--http-addr", &http])
-            .args(["--retention.time", "1h", "--retention.size", "512MB"])
-            .args(["--retention.check-interval", "200ms"])
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .unwrap(),
-    );
-    let ready = format!("http://{http}/-/ready");
-    eventually(Duration::from_secs(20), "the node to be ready", || {
-        let ready = ready.clone();
-        async move {
-            reqwest::get(ready)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
-    .await;
+    let node = start_storage_with(
+        dir.path(),
+        "storage-node",
+        &[
+            "--retention.time",
+            "1h",
+            "--retention.size",
+            "512MB",
+            "--retention.check-interval",
+            "200ms",
+        ],
+    )
+    .await
+    .unwrap();
+    let http = node.http.as_str();
 
-    let (mut s, _) = Stream::open_at(&format!("http://{grpc}"), "scraper-1").await;
+    let (mut s, _) = Stream::open_at(&format!("http://{}", node.grpc), "scraper-1").await;
     let now = now_ms();
     let def = series(1, &[("__name__", "m"), ("job", "j")]);
     let old = s
@@ -101,12 +77,12 @@ async fn retention_time_flag_deletes_old_samples() {
     }
 
     let t_s = now / 1000;
-    eventually(Duration::from_secs(20), "the 2h old sample to go", || {
-        let http = http.clone();
-        async move { stored(&http, t_s).await.len() == 1 }
+    eventually(Duration::from_secs(20), || async {
+        (stored(http, t_s).await.len() == 1).then_some(())
     })
-    .await;
-    let values = stored(&http, t_s).await;
+    .await
+    .expect("the 2h old sample to go");
+    let values = stored(http, t_s).await;
     assert_eq!(values[0][1], "2", "the new sample stays");
 
     let text = reqwest::get(format!("http://{http}/metrics"))

@@ -3,11 +3,8 @@
 //! restart of the node on the same directory.
 
 use scrapegrid_proto::v1 as pb;
+use scrapegrid_tests::storage::{batch, series, Node, Stream, T0};
 use serde_json::{json, Value};
-
-mod common;
-
-use common::{batch, series, Node, Stream, T0};
 
 fn exemplar(r: u64, trace: &str, value: f64, ts: i64, has_ts: bool) -> pb::Exemplar {
     pb::Exemplar {

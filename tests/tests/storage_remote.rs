@@ -1,112 +1,37 @@
 //! Prometheus remote write and remote read against a real Prometheus
-//! (Debian's `prometheus` 2.42, installed by scripts/install-deps.sh): one
-//! Prometheus scrapes a target in the test and remote-writes into the node,
-//! another answers PromQL from the node through `remote_read`. Plus the
-//! endpoints' error answers over HTTP.
+//! (Debian's `prometheus` 2.42, installed by scripts/install-deps.sh, started
+//! by `scrapegrid_tests::prometheus`): one Prometheus scrapes a target in the
+//! test and remote-writes into the node, another answers PromQL from the node
+//! through `remote_read`. Plus the endpoints' error answers over HTTP.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prost::Message;
 use scrapegrid_proto::prometheus as prom;
 use scrapegrid_proto::{stale_marker, STALE_NAN_BITS};
+use scrapegrid_tests::eventually;
+use scrapegrid_tests::prometheus::Prometheus;
+use scrapegrid_tests::storage::Node;
 use serde_json::{json, Value};
 
-mod common;
-
-use common::{eventually, Node};
-
-const PROMETHEUS: &str = "/usr/bin/prometheus";
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// A Prometheus process on loopback with its own data directory; killed
-/// (by pid) on drop.
-struct Prometheus {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
+/// Writes `config` to `dir/prometheus.yml` and starts Prometheus on it;
+/// `dir` must outlive the Prometheus.
+async fn start_prometheus(dir: &Path, config: &str) -> Prometheus {
+    let config_file = dir.join("prometheus.yml");
+    std::fs::write(&config_file, config).unwrap();
+    Prometheus::start(&config_file).await.unwrap()
 }
 
-impl Prometheus {
-    /// Starts Prometheus with `config` and waits until `/-/ready` answers.
-    async fn start(config: &str) -> Prometheus {
-        assert!(
-            Path::new(PROMETHEUS).exists(),
-            "{PROMETHEUS} is missing: run scripts/install-deps.sh (Debian package prometheus)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let config_file = dir.path().join("prometheus.yml");
-        std::fs::write(&config_file, config).unwrap();
-        let addr = free_addr();
-        let log = dir.path().join("prometheus.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(PROMETHEUS)
-            .arg(format!("--config.file={}", config_file.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {PROMETHEUS}: {e}"));
-        let mut p = Prometheus {
-            child,
-            addr,
-            log,
-            _dir: dir,
-        };
-        let http = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            if let Ok(Some(status)) = p.child.try_wait() {
-                panic!("prometheus exited with {status}:\n{}", p.log());
-            }
-            let ready = http.get(p.url("/-/ready")).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return p;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "prometheus not ready in time:\n{}",
-                p.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Runs an instant query at `time_s` and returns its result vector.
-    async fn query(&self, q: &str, time_s: i64) -> Vec<Value> {
-        instant_query(&self.url("/api/v1/query"), q, time_s).await
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        // Child::kill sends SIGKILL to this pid only.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Returns a loopback address with a port free at the time of the call.
-fn free_addr() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+/// Runs an instant query on `prometheus` at `time_s` and returns its result
+/// vector.
+async fn prometheus_query(prometheus: &Prometheus, q: &str, time_s: i64) -> Vec<Value> {
+    let url = format!("http://{}/api/v1/query", prometheus.addr);
+    instant_query(&url, q, time_s).await
 }
 
 async fn instant_query(url: &str, q: &str, time_s: i64) -> Vec<Value> {
@@ -208,8 +133,11 @@ async fn real_prometheus_remote_writes_into_the_node() {
             .to_string(),
     ));
     let target = start_target(body.clone()).await;
-    let prometheus = Prometheus::start(&format!(
-        r#"
+    let config_dir = tempfile::tempdir().unwrap();
+    let prometheus = start_prometheus(
+        config_dir.path(),
+        &format!(
+            r#"
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
@@ -224,8 +152,9 @@ remote_write:
       min_backoff: 100ms
       max_backoff: 1s
 "#,
-        node.http
-    ))
+            node.http
+        ),
+    )
     .await;
 
     let instance = target.to_string();
@@ -233,10 +162,11 @@ remote_write:
         let url = node.url("/api/v1/query");
         async move { instant_query(&url, q, now_s()).await }
     };
-    eventually(DEADLINE, "scraped series in the node", || async {
-        query("rw_gauge").await.len() == 2 && query("rw_total").await.len() == 1
+    eventually(DEADLINE, || async {
+        (query("rw_gauge").await.len() == 2 && query("rw_total").await.len() == 1).then_some(())
     })
-    .await;
+    .await
+    .expect("scraped series in the node");
     let gauges = query("rw_gauge").await;
     let got: Vec<(Value, f64)> = gauges
         .iter()
@@ -270,11 +200,12 @@ remote_write:
     // the node's staleness handling hides the series at once (without a
     // bit-exact marker it would stay visible for the 5m lookback).
     *body.lock().unwrap() = "rw_gauge{kind=\"a\"} 43\nrw_total 8\n".to_string();
-    eventually(DEADLINE, "the stale marker of kind=b", || async {
+    eventually(DEADLINE, || async {
         let g = query("rw_gauge").await;
-        g.len() == 1 && g[0]["metric"]["kind"] == "a" && value(&g[0]) == 43.0
+        (g.len() == 1 && g[0]["metric"]["kind"] == "a" && value(&g[0]) == 43.0).then_some(())
     })
-    .await;
+    .await
+    .expect("the stale marker of kind=b");
     drop(prometheus);
     node.stop().await;
 }
@@ -308,33 +239,40 @@ async fn real_prometheus_runs_promql_through_remote_read() {
     .await;
     assert_eq!(status, 204, "{msg}");
 
-    let prometheus = Prometheus::start(&format!(
-        r#"
+    let config_dir = tempfile::tempdir().unwrap();
+    let prometheus = start_prometheus(
+        config_dir.path(),
+        &format!(
+            r#"
 global:
   evaluation_interval: 1s
 remote_read:
   - url: http://{}/api/v1/read
     read_recent: true
 "#,
-        node.http
-    ))
+            node.http
+        ),
+    )
     .await;
 
-    let sum = prometheus.query("sum(m)", t).await;
+    let sum = prometheus_query(&prometheus, "sum(m)", t).await;
     assert_eq!(sum.len(), 1, "{sum:?}\n{}", prometheus.log());
     assert_eq!(value(&sum[0]), 4.0);
-    let m = prometheus.query("m", t).await;
+    let m = prometheus_query(&prometheus, "m", t).await;
     assert_eq!(m.len(), 2, "{m:?}");
     assert_eq!(m[0]["metric"], json!({"__name__": "m", "i": "1"}));
-    let rate = prometheus.query("rate(c[1m])", t).await;
+    let rate = prometheus_query(&prometheus, "rate(c[1m])", t).await;
     assert_eq!(rate.len(), 1, "{rate:?}");
     assert_eq!(rate[0]["metric"], json!({"job": "x"}));
     assert!((value(&rate[0]) - 4.0).abs() < 1e-9, "{rate:?}");
     // The stale marker reaches Prometheus, which hides the series after it.
-    let before = prometheus.query("ended", t - 45).await;
+    let before = prometheus_query(&prometheus, "ended", t - 45).await;
     assert_eq!(before.len(), 1, "{before:?}");
     assert_eq!(value(&before[0]), 9.0);
-    assert_eq!(prometheus.query("ended", t).await, Vec::<Value>::new());
+    assert_eq!(
+        prometheus_query(&prometheus, "ended", t).await,
+        Vec::<Value>::new()
+    );
     drop(prometheus);
     node.stop().await;
 }

@@ -5,13 +5,10 @@
 use scrapegrid_proto::v1 as pb;
 use scrapegrid_proto::v1::ingest_client::IngestClient;
 use scrapegrid_proto::v1::query_client::QueryClient;
+use scrapegrid_tests::storage::{batch, series, Node, Stream, T0, T0_S};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-
-mod common;
-
-use common::{batch, series, Node, Stream, T0, T0_S};
 
 fn status(ack: &pb::Ack) -> (pb::AckStatus, pb::RefuseReason) {
     (ack.status(), ack.reason())

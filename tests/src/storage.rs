@@ -1,6 +1,8 @@
-//! Helpers shared by the integration tests: an in-process node and an
-//! ingest stream client.
-#![allow(dead_code)]
+//! Helpers for the storage node's own tests (`tests/tests/storage_*.rs`):
+//! an in-process node ([`Node`], `storage_node::run` on port-0 listeners)
+//! and an ingest stream client ([`Stream`]), with builders for the series
+//! definitions and batches they send. The tests that need the real binary
+//! start it with [`crate::start_storage`] instead.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 pub const T0: i64 = 1_700_000_000_000;
 pub const T0_S: &str = "1700000000";
 
+/// A storage node running in the test's process on port-0 listeners.
 pub struct Node {
     pub grpc: SocketAddr,
     pub http: SocketAddr,
@@ -25,6 +28,7 @@ pub struct Node {
 }
 
 impl Node {
+    /// Starts a node with its data in `dir`.
     pub async fn start(dir: &std::path::Path) -> Node {
         let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -40,6 +44,7 @@ impl Node {
         }
     }
 
+    /// Cancels the node and waits (up to 30 s) for a clean shutdown.
     pub async fn stop(self) {
         self.shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(30), self.task)
@@ -49,6 +54,7 @@ impl Node {
             .expect("node run");
     }
 
+    /// Returns the URL of `path` on the node's HTTP API.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.http, path)
     }
@@ -89,6 +95,7 @@ impl Stream {
         (Stream { tx, rx }, welcome.last_sequence)
     }
 
+    /// Sends a batch and returns its ack.
     pub async fn send(&mut self, batch: pb::Batch) -> pb::Ack {
         self.send_only(batch).await;
         self.recv_ack().await
@@ -113,6 +120,7 @@ impl Stream {
     }
 }
 
+/// Returns the definition of series reference `r` with the label `pairs`.
 pub fn series(r: u64, pairs: &[(&str, &str)]) -> pb::SeriesDef {
     pb::SeriesDef {
         r#ref: r,
@@ -126,6 +134,8 @@ pub fn series(r: u64, pairs: &[(&str, &str)]) -> pb::SeriesDef {
     }
 }
 
+/// Returns batch `seq` of target `t1` (generation 2) scraped at `ts`: the
+/// series it defines, then one value per reference.
 pub fn batch(
     seq: u64,
     ts: i64,
@@ -143,22 +153,5 @@ pub fn batch(
         values,
         timestamps_ms: vec![],
         ..Default::default()
-    }
-}
-
-/// Waits until `check` returns true, polling every 20 ms; panics after
-/// `timeout`.
-pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

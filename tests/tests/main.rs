@@ -1,0 +1,24 @@
+//! The one end-to-end test binary of scrapegrid (`e2e`, declared in
+//! tests/Cargo.toml with `autotests = false`): every test module of the
+//! `scrapegrid-tests` crate, linked once. The harness they share is the
+//! crate's library (`tests/src/`).
+//!
+//! The `storage_*` modules are the storage node's own integration tests: an
+//! in-process node (`scrapegrid_tests::storage`) or its real binary
+//! (`scrapegrid_tests::start_storage`), on its own.
+
+mod check_config;
+mod cluster;
+mod differential;
+mod exemplars;
+mod failover;
+mod ha_conformance;
+mod overlap;
+mod promql;
+mod reload;
+mod rescale;
+mod storage_exemplars;
+mod storage_ingest_and_query;
+mod storage_process;
+mod storage_remote;
+mod storage_retention;
