@@ -9,7 +9,6 @@
 //! `PROMQL_PROBE='<query>'` prints both answers to that query first, for
 //! chasing a difference.
 
-
 use anyhow::{Context, Result};
 
 use scrapegrid_tests::promql::corpus::corpus;

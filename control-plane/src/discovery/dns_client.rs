@@ -1,8 +1,12 @@
 //! A small stub resolver for `dns_sd_configs`: one query to one recursive
 //! server, over UDP with a TCP retry when the answer is truncated.
 //!
-//! Why not a crate: discovery needs four record types from one configured
-//! server, which is a few hundred lines over [`dns_wire`](super::dns_wire).
+//! Why not hickory-resolver: Prometheus asks one server afresh on every
+//! refresh and maps each response code itself (NXDOMAIN is an empty group,
+//! SERVFAIL keeps the last one); hickory-resolver caches answers (its
+//! `moka` cache is not optional), follows its own search, rotation and
+//! retry rules, and folds NXDOMAIN into an error. The exchange here is about
+//! a hundred lines over hickory-proto's codec ([`dns_wire`](super::dns_wire)).
 //!
 //! A query goes over a connected UDP socket (so only the server's datagrams
 //! arrive) with a random id and an EDNS0 OPT record. Datagrams whose id or
@@ -137,7 +141,8 @@ impl DnsClient {
         let mut stream = TcpStream::connect(self.server)
             .await
             .map_err(|e| self.io(e))?;
-        let len = u16::try_from(query.len()).map_err(|_| DnsError::Malformed("query too long"))?;
+        let len =
+            u16::try_from(query.len()).map_err(|_| DnsError::Malformed("query too long".into()))?;
         let mut framed = Vec::with_capacity(query.len() + 2);
         framed.extend_from_slice(&len.to_be_bytes());
         framed.extend_from_slice(query);
@@ -146,7 +151,9 @@ impl DnsClient {
         let mut buf = vec![0u8; usize::from(len)];
         stream.read_exact(&mut buf).await.map_err(|e| self.io(e))?;
         if !is_reply_to(query, &buf) {
-            return Err(DnsError::Malformed("tcp answer does not match the query"));
+            return Err(DnsError::Malformed(
+                "tcp answer does not match the query".into(),
+            ));
         }
         decode_response(&buf)
     }

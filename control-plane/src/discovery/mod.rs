@@ -2,7 +2,7 @@
 //!
 //! Each distinct SD config runs one provider task (`static_sd`, `file_sd`,
 //! `http_sd`, `dns_sd`, the last over the stub resolver in `dns_client` and
-//! `dns_wire`); identical SD configs, in one job or several, share it. A
+//! hickory-proto's codec in `dns_wire`); identical SD configs, in one job or several, share it. A
 //! provider sends `ProviderUpdate`s: its first send holds every group it knows, later sends
 //! only groups that changed, and a group with no targets deletes its `source`
 //! (seed 000). The [`manager`] keeps the latest groups per (provider, source)

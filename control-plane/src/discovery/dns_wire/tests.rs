@@ -121,10 +121,13 @@ fn reads_header_flags_and_special_names() {
     let m = message(0x8383, 0, 0, &[]);
     let r = decode_response(&m).unwrap();
     assert_eq!((r.rcode, r.truncated), (3, true));
-    let mut m = message(0x8180, 0, 0, &[]);
-    m.extend_from_slice(&[0, 3, b'a', b'.', 0xff, 0]);
-    assert_eq!(read_name(&m, 12).unwrap(), (".".to_string(), 13));
-    assert_eq!(read_name(&m, 13).unwrap(), ("a\\.\\255.".to_string(), 18));
+    // The root, and a label holding a dot and a byte outside ASCII: printed
+    // as Go prints them.
+    let mut body = rr(&[0], 1, &[10, 0, 0, 1]);
+    body.extend(rr(&[3, b'a', b'.', 0xff, 0], 1, &[10, 0, 0, 2]));
+    let r = decode_response(&message(0x8180, 0, 2, &body)).unwrap();
+    let names: Vec<&str> = r.answers.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, [".", "a\\.\\255."]);
 }
 
 #[test]
@@ -149,46 +152,51 @@ fn corrupted_bytes_never_panic() {
 
 #[test]
 fn rejects_pointer_loops_and_forward_pointers() {
+    let malformed = |body: &[u8]| {
+        let m = message(0x8180, 1, 0, body);
+        matches!(decode_response(&m), Err(DnsError::Malformed(_)))
+    };
     // A pointer to itself.
-    let m = message(0x8180, 1, 0, &[0xc0, 12, 0, 1, 0, 1]);
-    assert!(matches!(decode_response(&m), Err(DnsError::Malformed(_))));
-    // Two names pointing at each other: 12 -> "a" then 17, 17 -> 12.
-    let mut body = vec![1, b'a', 0xc0, 17, 0];
-    body.extend_from_slice(&[0xc0, 12]);
-    let m = message(0x8180, 0, 0, &body);
-    assert!(read_name(&m, 17).is_err());
-    assert!(read_name(&m, 12).is_err());
+    assert!(malformed(&[0xc0, 12, 0, 1, 0, 1]));
+    // Two pointers at each other: 14 -> 16, 16 -> 12, whose name goes on
+    // at 14.
+    assert!(malformed(&[1, b'a', 0xc0, 16, 0xc0, 12, 0, 1, 0, 1]));
+    // A pointer forwards, to a name after it.
+    assert!(malformed(&[0xc0, 14, 1, b'a', 0, 0, 1, 0, 1]));
     // A pointer into the header.
-    let m = message(0x8180, 0, 0, &[0xc0, 2]);
-    assert!(read_name(&m, 12).is_err());
+    assert!(malformed(&[0xc0, 2, 0, 1, 0, 1]));
     // Reserved label types 0x40 and 0x80.
     for t in [0x41, 0x81] {
-        let m = message(0x8180, 0, 0, &[t, b'a', 0]);
-        assert!(read_name(&m, 12).is_err());
+        assert!(malformed(&[t, b'a', 0, 0, 1, 0, 1]));
     }
 }
 
 #[test]
 fn rejects_names_longer_than_255_bytes_even_through_pointers() {
-    // Five 63-byte labels, each a name of its own pointing back at the
-    // previous one: the last one spells 5 * 64 + 1 bytes.
-    let mut body = Vec::new();
-    let mut prev: Option<usize> = None;
-    for _ in 0..5 {
-        let at = 12 + body.len();
-        body.push(63);
-        body.extend_from_slice(&[b'x'; 63]);
-        match prev {
-            Some(p) => body.extend_from_slice(&[0xc0 | (p >> 8) as u8, p as u8]),
-            None => body.push(0),
+    // Answers whose owners are a 63-byte label and a pointer to the
+    // previous owner: the n-th owner spells n * 64 + 1 bytes.
+    let owners = |n: usize| {
+        let mut body = Vec::new();
+        let mut prev: Option<usize> = None;
+        for _ in 0..n {
+            let at = 12 + body.len();
+            let mut owner = vec![63];
+            owner.extend_from_slice(&[b'x'; 63]);
+            match prev {
+                Some(p) => owner.extend_from_slice(&[0xc0 | (p >> 8) as u8, p as u8]),
+                None => owner.push(0),
+            }
+            body.extend(rr(&owner, 1, &[10, 0, 0, 1]));
+            prev = Some(at);
         }
-        prev = Some(at);
-    }
-    let m = message(0x8180, 0, 0, &body);
-    assert!(read_name(&m, 12 + 65 + 66).is_ok(), "three labels fit");
-    assert!(read_name(&m, 12 + 65 + 2 * 66).is_err(), "four do not");
-    let err = read_name(&m, prev.unwrap()).unwrap_err();
-    assert!(err.to_string().contains("255"), "{err}");
+        message(0x8180, 0, n as u16, &body)
+    };
+    let three = decode_response(&owners(3)).expect("three labels fit");
+    assert_eq!(three.answers[2].name.len(), 3 * 64);
+    assert!(
+        matches!(decode_response(&owners(4)), Err(DnsError::Malformed(_))),
+        "four do not"
+    );
 }
 
 #[test]
