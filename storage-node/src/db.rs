@@ -58,7 +58,7 @@ pub struct DbBatch {
     /// Series whose head, once the batch is written, starts at or after a
     /// timestamp: (series id, timestamp).
     compacted: Vec<(u64, i64)>,
-    /// Chunks written: (series id, last timestamp).
+    /// Chunks written or deleted: (series id, last timestamp).
     chunks: Vec<(u64, i64)>,
 }
 
@@ -77,15 +77,10 @@ impl DbBatch {
     }
 
     /// Records that the batch writes a chunk of series `id` whose last
-    /// sample is at `last_ts`.
-    pub(crate) fn writes_chunk(&mut self, id: u64, last_ts: i64) {
-        self.chunks.push((id, last_ts));
-    }
-
-    /// Records that the batch deletes chunks of series `id` up to the one
-    /// ending at `last_ts`: an older snapshot still holds them, so the
-    /// series' chunk end must not stay below them.
-    pub(crate) fn deletes_chunks(&mut self, id: u64, last_ts: i64) {
+    /// sample is at `last_ts`, or deletes chunks up to the one ending there
+    /// (retention: an older snapshot still holds them, so the series' chunk
+    /// end must not stay below them). Either way the chunk end rises to it.
+    pub(crate) fn touches_chunk(&mut self, id: u64, last_ts: i64) {
         self.chunks.push((id, last_ts));
     }
 }

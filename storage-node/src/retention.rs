@@ -163,17 +163,19 @@ pub fn record_usage(db: &Db) -> Result<()> {
 }
 
 /// Calls `visit` for each series with keys in `cf`, in id order, with the
-/// series id and the timestamps of its oldest and newest key, until `visit`
+/// series id and the timestamps of its oldest and (with `newest`, else
+/// `None`: finding it costs a seek per series) newest key, until `visit`
 /// returns an error or `false`. The head is walked through its bounds
 /// ([`samples::for_each_head_span`]): a walk of its keys would step over
 /// every sample the compactor deleted and RocksDB still keeps.
 fn for_each_span(
     db: &Db,
     (cf_name, key, decode): (&'static str, KeyFn, DecodeFn),
-    mut visit: impl FnMut(u64, i64, i64) -> Result<bool>,
+    newest: bool,
+    mut visit: impl FnMut(u64, i64, Option<i64>) -> Result<bool>,
 ) -> Result<()> {
     if cf_name == keys::CF_SAMPLES {
-        return samples::for_each_head_span(db, visit);
+        return samples::for_each_head_span(db, |id, first, last| visit(id, first, Some(last)));
     }
     let corrupt = || Error::Corrupt { what: cf_name };
     let mut it = db
@@ -182,8 +184,12 @@ fn for_each_span(
     it.seek_to_first();
     while it.valid() {
         let (id, first) = it.key().and_then(decode).ok_or_else(corrupt)?;
-        it.seek_for_prev(key(id, i64::MAX));
-        let (_, last) = it.key().and_then(decode).ok_or_else(corrupt)?;
+        let last = if newest {
+            it.seek_for_prev(key(id, i64::MAX));
+            Some(it.key().and_then(decode).ok_or_else(corrupt)?.1)
+        } else {
+            None
+        };
         if !visit(id, first, last)? {
             break;
         }
@@ -204,11 +210,13 @@ pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Resul
         let cf = db.cf(cf_name);
         let mut wb = DbBatch::default();
         let mut pending = 0usize;
-        for_each_span(db, cf_def, |id, first, last| {
+        // Only chunks need their newest key: the chunk end rises to it.
+        let chunks = cf_name == keys::CF_CHUNKS;
+        for_each_span(db, cf_def, chunks, |id, first, last| {
             if first < cutoff_ms {
                 wb.delete_range_cf(cf, key(id, i64::MIN), key(id, cutoff_ms));
-                if cf_name == keys::CF_CHUNKS {
-                    wb.deletes_chunks(id, last);
+                if let (true, Some(last)) = (chunks, last) {
+                    wb.touches_chunk(id, last);
                 }
                 pending += 1;
                 if pending == MAX_RANGES_PER_WRITE {
@@ -232,7 +240,8 @@ pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Resul
 pub fn time_bounds(db: &Db) -> Result<Option<(i64, i64)>> {
     let mut bounds: Option<(i64, i64)> = None;
     for cf_def in SAMPLE_CFS {
-        for_each_span(db, cf_def, |_, first, last| {
+        for_each_span(db, cf_def, true, |_, first, last| {
+            let last = last.unwrap_or(first);
             bounds = Some(match bounds {
                 None => (first, last),
                 Some((lo, hi)) => (lo.min(first), hi.max(last)),

@@ -424,18 +424,17 @@ impl Cluster {
         .await
     }
 
+    /// The storage node's Prometheus HTTP API.
+    pub fn storage_api(&self) -> Api<'_> {
+        Api {
+            http: &self.http,
+            addr: &self.storage_http,
+        }
+    }
+
     /// Runs an instant query now; returns the result vector.
     pub async fn query(&self, q: &str) -> Result<Vec<Value>> {
-        let url = format!("http://{}/api/v1/query", self.storage_http);
-        let r = self.http.get(url).query(&[("query", q)]).send().await?;
-        let body: Value = r.json().await?;
-        if body["status"] != "success" {
-            bail!("query {q:?} failed: {body}");
-        }
-        Ok(body["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default())
+        self.storage_api().query(q).await
     }
 
     /// Runs a range query; returns the result matrix.
@@ -446,22 +445,7 @@ impl Cluster {
         end: f64,
         step: f64,
     ) -> Result<Vec<Value>> {
-        let url = format!("http://{}/api/v1/query_range", self.storage_http);
-        let params = [
-            ("query", q.to_string()),
-            ("start", start.to_string()),
-            ("end", end.to_string()),
-            ("step", step.to_string()),
-        ];
-        let r = self.http.get(url).query(&params).send().await?;
-        let body: Value = r.json().await?;
-        if body["status"] != "success" {
-            bail!("query_range {q:?} failed: {body}");
-        }
-        Ok(body["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default())
+        self.storage_api().query_range(q, start, end, step).await
     }
 
     /// The control plane's `/api/v1/targets` data.
@@ -474,12 +458,66 @@ impl Cluster {
     }
 }
 
-async fn get_data(http: &reqwest::Client, url: &str) -> Result<Value> {
+/// GETs `url` and returns the JSON `data` of a `success` answer.
+pub async fn get_data(http: &reqwest::Client, url: &str) -> Result<Value> {
     let body: Value = http.get(url).send().await?.json().await?;
     if body["status"] != "success" {
         bail!("GET {url}: {body}");
     }
     Ok(body["data"].clone())
+}
+
+/// The Prometheus HTTP API at `addr`: a storage node's or Prometheus's own,
+/// read the same way.
+pub struct Api<'a> {
+    pub http: &'a reqwest::Client,
+    pub addr: &'a str,
+}
+
+impl Api<'_> {
+    /// GETs `path` with `params`; returns the JSON `data` of a `success`
+    /// answer.
+    pub async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value> {
+        let url = format!("http://{}{path}", self.addr);
+        let body: Value = self
+            .http
+            .get(&url)
+            .query(params)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if body["status"] != "success" {
+            bail!("GET {url} {params:?}: {body}");
+        }
+        Ok(body["data"].clone())
+    }
+
+    /// Runs an instant query now; returns the result vector.
+    pub async fn query(&self, q: &str) -> Result<Vec<Value>> {
+        let data = self
+            .get("/api/v1/query", &[("query", q.to_string())])
+            .await?;
+        Ok(data["result"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Runs a range query; returns the result matrix.
+    pub async fn query_range(
+        &self,
+        q: &str,
+        start: f64,
+        end: f64,
+        step: f64,
+    ) -> Result<Vec<Value>> {
+        let params = [
+            ("query", q.to_string()),
+            ("start", start.to_string()),
+            ("end", end.to_string()),
+            ("step", step.to_string()),
+        ];
+        let data = self.get("/api/v1/query_range", &params).await?;
+        Ok(data["result"].as_array().cloned().unwrap_or_default())
+    }
 }
 
 /// Polls `f` until it returns `Some`; panics after `deadline` (so the nodes'

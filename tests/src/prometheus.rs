@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::{free_addr, Process};
+use crate::{free_addr, Api, Process};
 
 /// Where Debian's `prometheus` package installs the server.
 pub const PROMETHEUS_BINARY: &str = "/usr/bin/prometheus";
@@ -120,6 +120,14 @@ impl Prometheus {
         })
     }
 
+    /// Its HTTP API.
+    pub fn api(&self) -> Api<'_> {
+        Api {
+            http: &self.http,
+            addr: &self.addr,
+        }
+    }
+
     /// Runs a range query; returns the result matrix.
     pub async fn query_range(
         &self,
@@ -128,22 +136,12 @@ impl Prometheus {
         end: f64,
         step: f64,
     ) -> Result<Vec<Value>> {
-        let params = [
-            ("query", q.to_string()),
-            ("start", start.to_string()),
-            ("end", end.to_string()),
-            ("step", step.to_string()),
-        ];
-        let data = self.get("/api/v1/query_range", &params).await?;
-        Ok(data["result"].as_array().cloned().unwrap_or_default())
+        self.api().query_range(q, start, end, step).await
     }
 
     /// Runs an instant query now; returns the result vector.
     pub async fn query(&self, q: &str) -> Result<Vec<Value>> {
-        let data = self
-            .get("/api/v1/query", &[("query", q.to_string())])
-            .await?;
-        Ok(data["result"].as_array().cloned().unwrap_or_default())
+        self.api().query(q).await
     }
 
     /// `/api/v1/targets?state=<state>` (`active`, `dropped` or `any`).
@@ -154,19 +152,7 @@ impl Prometheus {
 
     /// GETs an API path and returns the JSON `data`.
     pub async fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value> {
-        let url = format!("http://{}{path}", self.addr);
-        let body: Value = self
-            .http
-            .get(&url)
-            .query(params)
-            .send()
-            .await?
-            .json()
-            .await?;
-        if body["status"] != "success" {
-            bail!("GET {url} {params:?}: {body}");
-        }
-        Ok(body["data"].clone())
+        self.api().get(path, params).await
     }
 
     async fn wait_ready(&self) -> Result<()> {

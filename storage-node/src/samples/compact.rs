@@ -37,7 +37,7 @@ fn put_chunks(
             keys::chunk_key(id, last.t),
             keys::encode_chunk_value(&enc.finish()),
         );
-        wb.writes_chunk(id, last.t);
+        wb.touches_chunk(id, last.t);
         n += 1;
     }
     Ok(n)

@@ -13,7 +13,7 @@ use super::jobs::Job;
 use super::report::{shorten, CaseResult};
 use super::{case_of_series, compare};
 use crate::prometheus::Prometheus;
-use crate::Cluster;
+use crate::{get_data, Cluster};
 
 /// Compares `/api/v1/targets`: every field of every target under
 /// `state=any`, and for `state=active` / `state=dropped` how many targets of
@@ -248,10 +248,4 @@ pub(super) fn compare_headers(cases: &[Arc<Case>], fixture: &Fixture, global: &m
             names.iter().take(3).copied().collect::<Vec<_>>().join(", ")
         ));
     }
-}
-
-async fn get_data(http: &reqwest::Client, url: &str) -> Result<Value> {
-    let body: Value = http.get(url).send().await?.json().await?;
-    anyhow::ensure!(body["status"] == "success", "GET {url}: {body}");
-    Ok(body["data"].clone())
 }
