@@ -1,15 +1,23 @@
-//! What the control plane and the scraper nodes share.
+//! What every scrapegrid crate shares: the control plane, the scraper nodes
+//! and the storage node all build on it.
 //!
-//! - [`labels`]: the label set type every plane uses.
+//! - [`labels`]: the label set type every plane uses, and the one definition
+//!   of a valid label name and metric name.
 //! - [`relabel`]: one relabeling engine for target relabeling (control plane)
 //!   and metric relabeling (scrapers), with Prometheus's actions and defaults.
 //! - [`config`]: the `prometheus.yml` model: serde structs that accept what
-//!   Prometheus accepts, then `validate()` into a typed config whose errors name
-//!   the file, the job and the field.
-//! - [`duration`]: Prometheus duration syntax (`15s`, `1m30s`).
+//!   Prometheus accepts, then validated ([`config::load_file`],
+//!   [`config::check_file`]) into a typed config whose errors name the file,
+//!   the job and the field.
+//! - [`duration`]: Prometheus duration syntax (`15s`, `1m30s`) and size
+//!   syntax (`512MB`).
 //! - [`clock`]: the wall clock in Unix milliseconds.
 //! - [`go_quote`]: Go's `strconv.Quote`, for texts that must read as Prometheus's.
-//! - [`telemetry`]: tracing and the `/metrics` recorder every binary installs.
+//! - [`go_url`]: URLs escaped as Go's `net/url` writes them, for the scrape
+//!   URL Prometheus builds from a target's labels.
+//! - [`telemetry`]: tracing, the `/metrics` recorder and the signal handling
+//!   every binary installs, and [`telemetry::announce`], the
+//!   `listening <grpc|http> <addr>` line each node prints on stdout once bound.
 //! - [`xorshift`]: a seeded generator for property tests, simulations and benchmarks.
 //!
 //! Data flows one way: the control plane loads [`config`], relabels targets

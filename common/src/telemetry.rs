@@ -1,14 +1,15 @@
 //! Process telemetry shared by every scrapegrid binary: `tracing` logs to
 //! stderr (filtered by `RUST_LOG`, `info` by default) and one global `metrics`
 //! recorder whose Prometheus exposition each node serves on `/metrics`;
-//! and [`announce`], the one line on stdout per listener that tells scripts
-//! and tests which address a node got (bind port 0 to let the OS pick).
+//! [`announce`], the one line on stdout per listener that tells scripts
+//! and tests which address a node got (bind port 0 to let the OS pick); and
+//! [`run_until_signal`], which runs a node until SIGTERM or SIGINT and gives
+//! it a deadline to drain.
 
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-/// Installs the tracing subscriber; later calls do nothing.
 /// Prints `listening <kind> <addr>` on stdout (flushed): how a node bound
 /// to port 0 tells its caller the port it got. `kind` is `grpc` or `http`.
 pub fn announce(kind: &str, listener: &tokio::net::TcpListener) -> std::io::Result<()> {
@@ -19,6 +20,7 @@ pub fn announce(kind: &str, listener: &tokio::net::TcpListener) -> std::io::Resu
     out.flush()
 }
 
+/// Installs the tracing subscriber; later calls do nothing.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -3,12 +3,13 @@
 //! While this control plane leads, a coordinator task runs for the term
 //! ([`Coordinator::lead`]), started from the state the previous leader
 //! persisted, and every change of the owners is saved by a persister task
-//! fenced by the term. Changes wait in a [`PersistQueue`] (`ha/persist_queue.rs`) that merges them
-//! per target, so a slow etcd costs at most one entry per target, and the
-//! coordinator never waits for it. When the term ends (the lease could
-//! not be kept, e.g. etcd is away) the coordinator stops, its member streams
-//! end, and scrapers keep running their last assignment until a leader is
-//! back. Without etcd the election is in memory and the first campaign wins.
+//! fenced by the term. Changes wait in a [`PersistQueue`]
+//! (`ha/persist_queue.rs`) that merges them per target, so a slow etcd
+//! costs at most one entry per target, and the coordinator never waits for
+//! it. When the term ends (the lease could not be kept, e.g. etcd is away)
+//! the coordinator stops, its member streams end, and scrapers keep running
+//! their last assignment until a leader is back. Without etcd the election
+//! is in memory and the first campaign wins.
 
 use std::sync::Arc;
 use std::time::Duration;

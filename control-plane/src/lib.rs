@@ -5,15 +5,26 @@
 //! by the manager), turns discovered groups into relabeled targets
 //! ([`targets`]), and lets the [`coordinator`] shard them over the scrapers
 //! that hold a `Session` stream ([`service`], [`sharding`]). Each scraper gets
-//! a full assignment snapshot, then deltas. [`http`] serves `/metrics` and
-//! `/api/v1/targets`.
+//! a full assignment snapshot, then deltas. The coordinator's rules are a
+//! pure state machine (`State::plan(now)` returns a `Plan`) inside a thin
+//! task that reads the clock, sends and persists. [`http`] serves `/metrics`,
+//! `/api/v1/targets` and the cluster's own view; [`reload`] re-reads the
+//! configuration on SIGHUP, `POST /-/reload` or the gRPC `Reload` call.
+//! [`metrics`] declares the control plane's own metrics; [`error`] its error
+//! type.
 //!
 //! Data flow: prometheus.yml -> discovery providers -> discovery manager
 //! (watch) -> coordinator (relabel, shard) -> per-scraper stream.
 //!
 //! Only the leader coordinates ([`leader`]): control planes campaign through
-//! [`ha`] (etcd, or in memory for a single one), the leader persists the
-//! owners, and followers answer scrapers with the leader's endpoint.
+//! [`ha`] (etcd through the `etcd-client` crate, or in memory for a single
+//! one), the leader persists the owners (queued in [`ha::PersistQueue`], so
+//! the coordinator never waits for the store), and followers answer
+//! scrapers with the leader's endpoint.
+//!
+//! [`run`] runs it all on already-bound listeners; the binary prints
+//! `listening grpc <addr>` and `listening http <addr>` on stdout once they
+//! are bound ([`scrapegrid_common::telemetry::announce`]).
 
 pub mod coordinator;
 pub mod discovery;

@@ -1,5 +1,8 @@
 //! `control-plane`: loads prometheus.yml, discovers targets and shards them
-//! over the scraper nodes that connect to it.
+//! over the scraper nodes that connect to it ([`control_plane::run`]), until
+//! SIGTERM or SIGINT. Once bound it prints `listening grpc <addr>` and
+//! `listening http <addr>` on stdout. `control-plane check-config FILE...`
+//! checks configuration files as `promtool check config` does.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -126,7 +129,7 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding --http-addr {}", flags.http_addr))?;
     scrapegrid_common::telemetry::announce("http", &http)?;
-    tracing::info!(grpc = %flags.grpc_addr, http = %flags.http_addr, "control plane listening");
+    tracing::info!(grpc = %grpc.local_addr()?, http = %http.local_addr()?, "control plane listening");
     let node = control_plane::NodeConfig {
         config_path: flags.config,
         storage_endpoint: flags.storage,

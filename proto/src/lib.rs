@@ -1,17 +1,19 @@
 //! The scrapegrid wire contract.
 //!
-//! `proto/scrapegrid/v1/` holds the documented `.proto` files: `control.proto`
-//! (the scraper membership and assignment stream), `ingest.proto` (batches from
+//! `proto/scrapegrid/v1/` holds the documented `.proto` files: `types.proto`
+//! (labels and relabel rules, shared by the others), `control.proto` (the
+//! scraper membership and assignment stream), `ingest.proto` (batches from
 //! scrapers to the storage node, acked once durable) and `query.proto` (series
 //! selection on the storage node). `proto/prometheus/` holds Prometheus's
 //! remote write and remote read messages (package `prometheus`, Prometheus's
 //! field numbers) and, under `client/`, the protobuf exposition format that
 //! targets serve (package `io.prometheus.client`). `build.rs` generates the
-//! tonic/prost code, re-exported here as [`v1`], [`prometheus`] and
-//! [`prometheus_client`], with the [`prost`] it was generated for, so that
-//! users decode and encode with the same version. (The control plane talks
-//! to etcd through the `etcd-client` crate.)
-//! `STALE_NAN_BITS` is the one constant every plane must agree on.
+//! tonic/prost code with the system's `protoc` (Debian `protobuf-compiler`),
+//! re-exported here as [`v1`], [`prometheus`] and [`prometheus_client`], with
+//! the [`prost`] it was generated for, so that users decode and encode with
+//! the same version. No etcd protos live here: the control plane talks to
+//! etcd through the `etcd-client` crate.
+//! [`STALE_NAN_BITS`] is the one constant every plane must agree on.
 
 /// Generated messages, clients and servers of package `scrapegrid.v1`.
 pub mod v1 {

@@ -1,18 +1,19 @@
 //! Parse benchmark (issue 3): MB/s, samples/s and ns/sample of the three
 //! [`Parser`] formats on the same realistic 2,000-sample body.
 //!
-//! The body is generated here, node_exporter / client_golang shaped: Go and
-//! process metrics, a GC summary, `node_cpu_seconds_total` per CPU and mode,
-//! network and disk counters, filesystem gauges with escaped mount points,
-//! systemd units with `\x2d` in their names, two request histograms with 10
-//! buckets, an RPC summary, label-heavy `kube_pod_info`-like series and
-//! `node_interrupts_total`. Each metric is rendered three ways, as
-//! client_golang 1.14 writes them: text 0.0.4, OpenMetrics 1.0 (counter
-//! families without `_total`, `# EOF`) and length-delimited protobuf
-//! `MetricFamily` messages (no `+Inf` bucket, labels sorted).
+//! The body is generated in `parse/bodies.rs`, node_exporter /
+//! client_golang shaped: Go and process metrics, a GC summary,
+//! `node_cpu_seconds_total` per CPU and mode, network and disk counters,
+//! filesystem gauges with escaped mount points, systemd units with `\x2d` in
+//! their names, two request histograms with 10 buckets, an RPC summary,
+//! label-heavy `kube_pod_info`-like series and `node_interrupts_total`. Each
+//! metric is rendered three ways (`parse/render.rs`), as client_golang 1.14
+//! writes them: text 0.0.4, OpenMetrics 1.0 (counter families without
+//! `_total`, `# EOF`) and length-delimited protobuf `MetricFamily` messages
+//! (no `+Inf` bucket, labels sorted).
 //!
 //! Per format it measures two paths, as a scrape uses the parser
-//! (`scrape/state.rs`):
+//! (`src/scrape/state.rs`):
 //! - steady state: iterate every entry and touch each sample's series text
 //!   (the cache key) and value, as a scrape whose series are all cached;
 //! - cold: the same plus [`Sample::labels`] for every sample, as a scrape

@@ -6,12 +6,17 @@
 //! [`scrape::state`] turns the result into one [`batch::ScrapeBatch`]
 //! (target labels, metric relabeling, limits, staleness, report series) that
 //! the [`ingest`] client delivers to the storage node exactly once.
+//! [`target`] holds the validated pools and targets an assignment carries,
+//! [`metrics`] the node's own metrics, [`error`] its error type.
 //!
 //! Data flow: assignment -> manager -> scrape loop -> batch -> ingest stream.
 //! Shutdown order: say goodbye to the control plane, hand every target over
 //! (each loop scrapes up to its handover time; across leader changes, until
 //! a leader has moved each target away), stop what is left, then deliver
 //! every unacked batch. One drain deadline (`--drain-timeout`) bounds it all.
+//!
+//! [`run`] runs the node on an already-bound HTTP listener (`/metrics` and
+//! health); the binary prints `listening http <addr>` on stdout once bound.
 
 pub mod batch;
 pub mod control;

@@ -1,5 +1,7 @@
 //! `scraper-node`: scrapes the targets the control plane assigns to it and
-//! streams every scrape to the storage node.
+//! streams every scrape to the storage node ([`scraper_node::run`]), until
+//! SIGTERM or SIGINT starts its drain. Once bound it prints
+//! `listening http <addr>` on stdout.
 
 use std::time::Duration;
 
@@ -51,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_else(|_| "localhost".into());
         format!("scraper-{port}@{}", host.trim())
     });
-    tracing::info!(id = %scraper_id, http = %flags.http_addr, "scraper node starting");
+    tracing::info!(id = %scraper_id, http = %http.local_addr()?, "scraper node starting");
     let node = scraper_node::NodeConfig {
         scraper_id,
         control_planes: flags.control_plane,

@@ -7,8 +7,9 @@
 //! only for targets that left discovery. A target that moved to another live
 //! scraper carries a handover time: its loop keeps scraping until then, hands
 //! its series over and ends by itself (it is kept in `handing_over` until
-//! it has). A target whose definition or pool changed is restarted. The manager is owned by the control session task, so
-//! it needs no lock; loop health is shared through a small mutex per loop.
+//! it has). A target whose definition or pool changed is restarted. The
+//! manager is owned by the control session task, so it needs no lock; loop
+//! health is shared through a small mutex per loop.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -26,7 +26,9 @@
 //! # Samples: head and chunks
 //!
 //! A series' samples live in two places, and only [`crate::samples`] (with
-//! the [`crate::compactor`]) reads or writes either:
+//! the [`crate::compactor`]) reads or writes either, besides retention
+//! (deleting old ranges) and [`crate::db`] (reading where each head starts,
+//! at open):
 //!
 //! - The **head** (`samples` CF): one key per sample, written by the writer
 //!   in the same `WriteBatch` as the rest of its scrape batch, so ingest

@@ -7,8 +7,12 @@
 //! and fencing, allocates series ids, writes each batch as one RocksDB
 //! `WriteBatch` and syncs the WAL once per group before the acks go back.
 //! [`keys`] is the single description of the column families and key
-//! encodings, [`db`] opens them, and [`samples`] is the seam where sample
-//! storage (a head of one key per sample, compacted into chunks) lives;
+//! encodings, [`db`] opens them and holds the one write lock, and
+//! [`samples`] is the seam where sample storage (a head of one key per
+//! sample, compacted into chunks) lives: appends and reads in `samples.rs`,
+//! the many-series cursor in `samples/cursor.rs`, reads spread over a thread
+//! pool in `samples/read_many.rs`, and compaction in `samples/compact.rs`,
+//! which the [`compactor`] runs in the background.
 //! [`head_bounds`] keeps in memory where each series' head starts, so reads
 //! skip the keys the compactor deleted, and [`chunk_ends`] where each
 //! series' chunks end, so reads near the end fetch its newest chunk by key
@@ -32,7 +36,11 @@
 //!
 //! [`run`] wires it together on already-bound listeners and shuts down in
 //! order when its token is cancelled: stop accepting and end ingest streams,
-//! let the writer finish what is queued and sync, then close RocksDB.
+//! let the writer finish what is queued and sync, then close RocksDB. The
+//! binary prints `listening grpc <addr>` and `listening http <addr>` on
+//! stdout once bound. `testutil` (tests only) fills a database directly;
+//! the node's integration tests are in the `tests` crate
+//! (`tests/tests/storage_*.rs`).
 
 pub mod batch;
 pub mod chunk;

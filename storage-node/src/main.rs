@@ -1,4 +1,5 @@
-//! The storage node binary: flags, tracing, listeners, then
+//! The storage node binary: flags, tracing, listeners (announced on stdout
+//! as `listening grpc <addr>` and `listening http <addr>` once bound), then
 //! [`storage_node::run`] until SIGTERM or SIGINT.
 
 use std::path::PathBuf;

@@ -3,10 +3,13 @@
 //! New samples go to the head, one key per sample ([`append`], called by the
 //! writer inside its scrape batch's `WriteBatch`). The [`crate::compactor`]
 //! later moves older head samples into compressed chunks
-//! ([`compact_series`], in `compact.rs`). Reads ([`SampleReader`], [`read`],
-//! [`any_in`]) see both CFs at one RocksDB snapshot and merge them by
-//! timestamp, so a compaction committing in the middle of a read is
-//! invisible to it.
+//! ([`compact_series`] and [`scan_head`], in `samples/compact.rs`). Reads
+//! ([`SampleReader`], [`read`], [`any_in`]) see both CFs at one RocksDB
+//! snapshot and merge them by timestamp, so a compaction committing in the
+//! middle of a read is invisible to it. [`SeriesCursor`]
+//! (`samples/cursor.rs`) reads many series at one snapshot with one iterator
+//! per CF, and [`SampleReader::read_many`] (`samples/read_many.rs`) spreads
+//! such reads over a pool of threads.
 //! [`crate::keys`] documents both layouts; besides this module and the
 //! compactor, only retention (deleting old ranges) and [`crate::db`]
 //! (reading where each head starts, at open) touch the `samples` or

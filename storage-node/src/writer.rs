@@ -36,6 +36,12 @@
 //! ([`exemplar_buffer`]): accepted ones and the deletion of the oldest
 //! beyond [`WriterOptions::max_exemplars`] go into the batch's `WriteBatch`,
 //! dropped ones are counted and do not fail the batch.
+//!
+//! Files: this one holds the thread, its jobs and the batch path;
+//! [`admission`] the sample rules; [`exemplar_buffer`] the exemplar state;
+//! [`ownership`] fencing and handover records; [`unsequenced`] remote
+//! writes (no sequence, no fencing, all or nothing); `tests` the tests, by
+//! topic.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -376,8 +382,6 @@ impl State {
         Ok(Some(id))
     }
 
-    /// Checks, writes (unsynced) and returns the ack of one batch; state is
-    /// updated only when the write succeeded.
     /// Returns the series id of each label set, adding to `wb` the series
     /// that are new (two entries may name the same labels) and the advanced
     /// id counter. Nothing in memory changes until [`Self::commit_series`].
@@ -426,6 +430,8 @@ impl State {
         n
     }
 
+    /// Checks, writes (unsynced) and returns the ack of one batch; state is
+    /// updated only when the write succeeded.
     fn apply(&mut self, scraper_id: Arc<str>, batch: Batch) -> Result<pb::Ack> {
         if let Some(f) = &self.failed {
             return Err(Error::WriterUnavailable(f.clone()));

@@ -1,9 +1,18 @@
-//! Harness for scrapegrid's end-to-end tests.
+//! Harness for scrapegrid's end-to-end tests, which `tests/tests/main.rs` links
+//! into one test binary (`e2e`).
 //!
 //! [`Cluster`] starts the real binaries (`storage-node`, `control-plane`,
-//! `scraper-node`, built by `cargo build --bins` next to this test binary) on
-//! loopback ports with a temporary data directory and config, and kills them
-//! when dropped. [`TargetServer`] is a real HTTP target whose exposition a test
+//! `scraper-node`, built by `cargo build --bins` next to this test binary,
+//! [`bin`]) on loopback with a temporary data directory and config, and
+//! kills them when dropped. Every binary is told to listen on port 0
+//! ([`ANY_PORT`]) and prints `listening <grpc|http> <addr>` once bound,
+//! which [`Process::listening`] reads; [`free_addr`] is only for what cannot
+//! report its port (etcd, Prometheus) or must find nobody listening.
+//! [`start_storage`] starts the real storage node that way, for every
+//! harness here and for the tests of the storage-node binary itself.
+//! [`Api`] reads the Prometheus HTTP API of a storage node or of Prometheus
+//! itself the same way ([`get_data`] for any other API path).
+//! [`TargetServer`] is a real HTTP target whose exposition a test
 //! can change. [`eventually`] polls with a deadline instead of sleeping;
 //! [`consistently`] checks that something holds for a whole window, and
 //! [`hold_for`] names a window in which the cluster just runs.

@@ -32,7 +32,7 @@ const STEADY: Duration = Duration::from_secs(3);
 const DRAIN: Duration = Duration::from_secs(75);
 
 /// Waits until every target has an owner among `live`, and each of `live`
-/// owns one; returns the owners.
+/// owns one.
 async fn settled(cluster: &HaCluster, live: &[&str]) -> Result<()> {
     eventually(Duration::from_secs(30), || async {
         let o = cluster.owners(TARGETS).await?;

@@ -5,7 +5,7 @@
 //! YAML and type errors come from `yaml_serde`, whose message carries the
 //! document path (`scrape_configs[1].scrape_interval`) and whose location is
 //! exact; [`ConfigError::from_yaml`] takes them apart. Errors found after
-//! parsing carry a path, and [`super::locate`] finds its line.
+//! parsing carry a path, and [`super::validate::locate`] finds its line.
 
 use std::fmt;
 

@@ -1,16 +1,16 @@
 //! Go's `filepath.Glob` and `filepath.Match`, which Prometheus uses to expand
-//! `scrape_config_files`: `*` (any run of characters but `/`), `?`, classes
+//! `scrape_config_files` and `file_sd_configs` files: `*` (any run of characters but `/`), `?`, classes
 //! such as `[a-z]` and `[^0-9]`, and `\` to escape. Dot files are matched
 //! like any other; I/O errors and missing directories match nothing.
 
 use std::path::{Path, PathBuf};
 
 /// The one error Go's glob reports.
-pub(super) const BAD_PATTERN: &str = "syntax error in pattern";
+pub const BAD_PATTERN: &str = "syntax error in pattern";
 
 /// Returns the paths matching `pattern`, each directory's entries in byte
 /// order, or [`BAD_PATTERN`].
-pub(super) fn glob(pattern: &str) -> Result<Vec<PathBuf>, &'static str> {
+pub fn glob(pattern: &str) -> Result<Vec<PathBuf>, &'static str> {
     check(pattern)?;
     if !has_meta(pattern) {
         return Ok(match std::fs::symlink_metadata(pattern) {

@@ -8,7 +8,10 @@
 //! file system (credentials files). [`load`] drives both over the main file
 //! and the files its `scrape_config_files` name, collecting every error it
 //! can: a document with errors is read again part by part ([`parse`]) so a
-//! mistake in one job does not hide those in the next.
+//! mistake in one job does not hide those in the next. [`error`] holds the
+//! error type and takes `yaml_serde`'s errors apart, [`glob`] expands
+//! `scrape_config_files` patterns as Go does, and [`scrape_protocols`]
+//! builds the Accept header a job's scrapes send.
 //!
 //! The result follows Prometheus 2.42 (and 2.43 for `scrape_config_files`):
 //! a file Prometheus rejects is rejected here, and a file it accepts is
@@ -22,7 +25,7 @@
 //! reason, with a line and column when the place exists in the file.
 
 mod error;
-mod glob;
+pub mod glob;
 mod load;
 mod parse;
 mod raw;

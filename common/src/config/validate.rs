@@ -1,4 +1,4 @@
-//! From the parsed document to a [`Config`]'s parts: Prometheus's defaults,
+//! From the parsed document to a [`super::Config`]'s parts: Prometheus's defaults,
 //! and the checks that span fields or entries (timeout against interval,
 //! targets that look like URLs) or read files (credentials). Each check that
 //! fails pushes an [`Invalid`] and the job is still built, so one pass finds

@@ -20,17 +20,19 @@
 //! targets a rejoining scraper says it runs, and from persisted state after a
 //! leader change, whose members are presumed alive for a membership timeout,
 //! so a control plane restart moves nothing. Gone targets are only removed
-//! once discovery has delivered its first result. Outbound member channels are bounded; a member whose channel is
-//! full or closed is dropped from membership (its stream ends, and it rejoins
-//! with a snapshot), so one slow scraper never stalls the others.
+//! once discovery has delivered its first result. Outbound member channels
+//! are bounded; a member whose channel is full or closed is dropped from
+//! membership (its stream ends, and it rejoins with a snapshot), so one slow
+//! scraper never stalls the others.
 //!
-//! The rules are pure: the state and the clock in, a plan out. Files: this
-//! one holds the API (events, views, the handle); [`inputs`] what scrapers
-//! say, as domain types; [`state`] the state and how each input changes it;
-//! [`plan`] the assignment rounds (who owns what, handovers, drains, the
-//! message for each member, the change to persist); [`task`] the shell that
-//! reads the clock, sends, persists and records metrics; [`wire`] the wire
-//! forms of pools and targets; `tests` the table tests of the pure part.
+//! The rules are pure: the state and the clock in, a plan out
+//! (`State::plan(now) -> Plan`). Files: this one holds the API (events,
+//! views, the handle); [`inputs`] what scrapers say, as domain types;
+//! [`state`] the state and how each input changes it; [`plan`] the
+//! assignment rounds (who owns what, handovers, drains, the message for each
+//! member, the change to persist); [`task`] the shell that reads the clock,
+//! sends, persists and records metrics; [`wire`] the wire forms of pools and
+//! targets; `tests` the table tests of the pure part.
 
 pub mod inputs;
 mod plan;

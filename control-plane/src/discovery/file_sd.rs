@@ -15,6 +15,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use scrapegrid_common::config::glob::glob;
 use scrapegrid_common::config::FileSdConfig;
 use scrapegrid_common::labels::is_valid_label_name;
 use scrapegrid_common::Labels;
@@ -69,47 +70,18 @@ pub fn parse_file(path: &Path, content: &str) -> Result<Vec<TargetGroup>, String
     Ok(out)
 }
 
-/// Returns whether `name` matches a glob with `*` and `?`.
-fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
-    match (pattern.first(), name.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            glob_match(&pattern[1..], name) || (!name.is_empty() && glob_match(pattern, &name[1..]))
-        }
-        (Some(b'?'), Some(_)) => glob_match(&pattern[1..], &name[1..]),
-        (Some(p), Some(n)) if p == n => glob_match(&pattern[1..], &name[1..]),
-        _ => false,
-    }
-}
-
-/// Expands a pattern whose file name part may hold `*` or `?`.
+/// Returns the files matching `pattern` as Go's `filepath.Glob` expands it
+/// (Prometheus's file_sd does), in byte order; a bad pattern or an
+/// unreadable directory matches nothing, and directories are skipped.
 pub fn expand(pattern: &Path) -> Vec<PathBuf> {
-    let Some(file) = pattern.file_name().and_then(|f| f.to_str()) else {
+    let Some(pattern) = pattern.to_str() else {
         return Vec::new();
     };
-    if !file.contains(['*', '?']) {
-        return if pattern.is_file() {
-            vec![pattern.to_path_buf()]
-        } else {
-            Vec::new()
-        };
-    }
-    let dir = pattern.parent().unwrap_or(Path::new("."));
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| glob_match(file.as_bytes(), n.as_bytes()))
-        })
-        .map(|e| e.path())
+    glob(pattern)
+        .unwrap_or_default()
+        .into_iter()
         .filter(|p| p.is_file())
-        .collect();
-    out.sort();
-    out
+        .collect()
 }
 
 /// What the provider remembers of one file.
@@ -240,11 +212,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn glob_matches_file_names() {
-        assert!(glob_match(b"*.json", b"a.json"));
-        assert!(glob_match(b"tg_?.yml", b"tg_1.yml"));
-        assert!(!glob_match(b"*.json", b"a.yml"));
-        assert!(glob_match(b"*", b""));
+    fn expands_patterns_as_go_filepath_glob() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["a.json", "b.json", "tg_1.yml", "tg_x.yml", "c.yml"] {
+            std::fs::write(dir.path().join(f), "[]").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("d.json")).unwrap();
+        let names = |pattern: &str| -> Vec<String> {
+            expand(&dir.path().join(pattern))
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(names("*.json"), ["a.json", "b.json"], "directories are skipped");
+        assert_eq!(names("tg_?.yml"), ["tg_1.yml", "tg_x.yml"]);
+        assert_eq!(names("tg_[0-9].yml"), ["tg_1.yml"], "character classes");
+        assert_eq!(names("[^a]*.json"), ["b.json"]);
+        assert_eq!(names("c.yml"), ["c.yml"]);
+        assert!(names("missing.yml").is_empty());
+        assert!(names("[.json").is_empty(), "a bad pattern matches nothing");
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! Service discovery: providers and the manager that merges their output.
 //!
-//! Each distinct SD config runs one provider task (`static_sd`, `file_sd`,
-//! `http_sd`, `dns_sd`, the last over the stub resolver in `dns_client` and
-//! hickory-proto's codec in `dns_wire`); identical SD configs, in one job or several, share it. A
-//! provider sends `ProviderUpdate`s: its first send holds every group it knows, later sends
-//! only groups that changed, and a group with no targets deletes its `source`
-//! (seed 000). The [`manager`] keeps the latest groups per (provider, source)
+//! Each distinct SD config runs one provider task ([`static_sd`],
+//! [`file_sd`], [`http_sd`], [`dns_sd`], the last over the stub resolver in
+//! [`dns_client`] and hickory-proto's codec in [`dns_wire`]); identical SD
+//! configs, in one job or several, share it. A provider sends
+//! [`ProviderUpdate`]s through its [`ProviderSender`]: its first send holds
+//! every group it knows, later sends only groups that changed (worked out
+//! by `push_changes`, here), and a group with no targets deletes its
+//! `source`. The [`manager`] keeps the latest groups per (provider, source)
 //! and, at most once per update interval, publishes the full set per job on a
 //! `watch` channel that the coordinator reads. On a config reload it keeps the
 //! providers whose SD config is unchanged and starts or stops only the rest.
+//! `test_support` holds the waits the provider tests share.
 
 pub mod dns_client;
 pub mod dns_sd;

@@ -17,7 +17,8 @@
 //!
 //! Both pass the same conformance suite (`tests/tests/ha_conformance.rs`).
 //! [`persist_queue`] holds owner changes between the coordinator, which
-//! never waits for the store, and the leader's persister.
+//! never waits for the store, and the leader's persister; [`error`] is the
+//! error type of both traits.
 //!
 //! The intended loop of a control plane: `campaign` -> lead until
 //! `leadership.lost` fires (saving with `save(&leadership, ..)`) -> stop

@@ -6,7 +6,8 @@
 //! numbers are in `README.md` beside this file (with why a ring and not
 //! rendezvous hashing). The result depends only on the target ids, member
 //! ids and the previous assignment, so every control plane computes the
-//! same one.
+//! same one. This file holds [`Member`], a member as the sharder sees it;
+//! `tests.rs` and `tests/bounded.rs` hold the property tests.
 
 pub mod bounded;
 

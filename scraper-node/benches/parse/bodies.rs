@@ -1,5 +1,5 @@
 //! The benchmark's body: a node_exporter / client_golang shaped set of
-//! metric families ([`families`]); [`render`] encodes them.
+//! metric families ([`families`]); [`super::render`] encodes them.
 
 use scrapegrid_common::xorshift::XorShift;
 

@@ -11,8 +11,9 @@
 //! path.
 //!
 //! This file also holds what the text and OpenMetrics parsers share: value
-//! parsing with Go's error texts, label-value unescaping, Go-style quoting
-//! and the name character classes.
+//! parsing with Go's error texts, label-value unescaping, Go-style quoting,
+//! and the name character classes (re-exported from
+//! [`scrapegrid_common::labels`], their one definition).
 
 pub(super) mod lexer;
 

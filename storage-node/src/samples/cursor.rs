@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::head_bounds::BoundsView;
 use crate::keys;
 
-/// Reads the samples of many series at one snapshot ([`SampleReader::cursor`]).
+/// Reads the samples of many series at one snapshot ([`super::SampleReader::cursor`]).
 pub struct SeriesCursor<'r> {
     pub(super) head: DBRawIterator<'r>,
     pub(super) chunks: DBRawIterator<'r>,
@@ -76,7 +76,7 @@ impl SeriesCursor<'_> {
     }
 
     /// Returns the samples of series `id` with `mint <= t <= maxt`, oldest
-    /// first, stale markers included, as [`SampleReader::read`] does.
+    /// first, stale markers included, as [`super::SampleReader::read`] does.
     pub fn read(&mut self, id: u64, mint: i64, maxt: i64) -> Result<Vec<Sample>> {
         if mint > maxt {
             return Ok(Vec::new());

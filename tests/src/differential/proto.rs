@@ -1,6 +1,8 @@
 //! A tiny protobuf encoder for the fixture's `io.prometheus.client`
-//! expositions (the repo has no `metrics.proto` yet): length-delimited
-//! `MetricFamily` messages with Prometheus's field numbers.
+//! expositions: length-delimited `MetricFamily` messages written field by
+//! field with Prometheus's field numbers (those of
+//! `proto/proto/prometheus/client/metrics.proto`, which the scraper decodes
+//! with).
 
 /// `io.prometheus.client.MetricType`.
 #[derive(Clone, Copy)]

@@ -32,7 +32,7 @@ pub const STEPS: i64 = 200;
 pub const STEP_MS: i64 = 15_000;
 
 /// The bit pattern of a Prometheus stale marker.
-const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+const STALE_NAN: u64 = scrapegrid_proto::STALE_NAN_BITS;
 
 /// One generated series.
 pub struct GenSeries {

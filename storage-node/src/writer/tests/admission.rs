@@ -10,7 +10,7 @@ use scrapegrid_proto::v1 as pb;
 use crate::batch::{Batch, Sample};
 use crate::writer::*;
 
-const STALE: u64 = 0x7ff0_0000_0000_0002;
+const STALE: u64 = scrapegrid_proto::STALE_NAN_BITS;
 
 fn labels(name: &str) -> Arc<Labels> {
     Arc::new(Labels::from_pairs([("__name__", name)]))
