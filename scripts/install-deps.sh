@@ -8,8 +8,9 @@
 #   etcd-server                real etcd for the HA tests
 #   curl                       the README's query example
 #   dnsmasq-base               a real DNS server for the dns_sd_configs tests
+#   openssl                    certificates for the TLS scrape tests
 set -euo pipefail
-pkgs=(protobuf-compiler libprotobuf-dev librocksdb-dev libclang1-14 libclang-common-14-dev prometheus etcd-server curl dnsmasq-base)
+pkgs=(protobuf-compiler libprotobuf-dev openssl librocksdb-dev libclang1-14 libclang-common-14-dev prometheus etcd-server curl dnsmasq-base)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

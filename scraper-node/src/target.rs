@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use scrapegrid_common::config::http_client::{Auth, HttpClientConfig, Secret, TlsConfig};
 use scrapegrid_common::relabel::RelabelConfig;
 use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
@@ -24,6 +25,8 @@ pub struct PoolConfig {
     pub body_size_limit: u64,
     /// The Accept header every scrape of the pool sends.
     pub accept_header: http::HeaderValue,
+    /// How its scrapes authenticate and their TLS.
+    pub http: HttpClientConfig,
     /// The message it was built from, to detect changes.
     pub source: pb::ScrapePool,
 }
@@ -55,8 +58,42 @@ impl TryFrom<&pb::ScrapePool> for PoolConfig {
                 http::HeaderValue::from_str(&p.accept_header)
                     .map_err(|e| format!("pool {:?}: accept header: {e}", p.name))?
             },
+            http: p.http_client.as_ref().map(http_client).unwrap_or_default(),
             source: p.clone(),
         })
+    }
+}
+
+/// The domain form of a pool's HTTP client.
+fn http_client(h: &pb::HttpClient) -> HttpClientConfig {
+    let secret = |s: &Option<pb::Secret>| match s.as_ref().and_then(|s| s.value.as_ref()) {
+        Some(pb::secret::Value::File(p)) => Secret::File(p.into()),
+        Some(pb::secret::Value::Inline(v)) => Secret::Inline(v.clone()),
+        None => Secret::Inline(String::new()),
+    };
+    let path = |p: &str| (!p.is_empty()).then(|| std::path::PathBuf::from(p));
+    let auth = match &h.auth {
+        None => Auth::None,
+        Some(pb::http_client::Auth::BasicAuth(b)) => Auth::Basic {
+            username: b.username.clone(),
+            password: secret(&b.password),
+        },
+        Some(pb::http_client::Auth::Authorization(a)) => Auth::Authorization {
+            scheme: a.r#type.clone(),
+            credentials: secret(&a.credentials),
+        },
+    };
+    let tls = h.tls.as_ref().map(|t| TlsConfig {
+        ca_file: path(&t.ca_file),
+        cert_file: path(&t.cert_file),
+        key_file: path(&t.key_file),
+        server_name: t.server_name.clone(),
+        insecure_skip_verify: t.insecure_skip_verify,
+        min_version: u16::try_from(t.min_version).ok().filter(|v| *v != 0),
+    });
+    HttpClientConfig {
+        auth,
+        tls: tls.unwrap_or_default(),
     }
 }
 

@@ -48,6 +48,7 @@ pub mod ha;
 pub mod prometheus;
 pub mod promql;
 pub mod storage;
+pub mod tls_targets;
 
 /// Returns the path of a workspace binary built next to the test binary.
 pub fn bin(name: &str) -> PathBuf {

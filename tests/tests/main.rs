@@ -17,6 +17,7 @@ mod overlap;
 mod promql;
 mod reload;
 mod rescale;
+mod scrape_http_config;
 mod storage_exemplars;
 mod storage_ingest_and_query;
 mod storage_process;

@@ -26,6 +26,7 @@
 
 mod error;
 pub mod glob;
+pub mod http_client;
 mod load;
 mod parse;
 mod raw;
@@ -127,6 +128,8 @@ pub struct ScrapeConfig {
     pub body_size_limit: u64,
     /// `scrape_protocols` in order; empty: Prometheus 2.42's Accept header.
     pub scrape_protocols: Vec<String>,
+    /// How scrapes authenticate and their TLS.
+    pub http_client: http_client::HttpClientConfig,
 }
 
 impl Default for ScrapeConfig {
@@ -156,6 +159,7 @@ impl Default for ScrapeConfig {
             label_value_length_limit: 0,
             body_size_limit: 0,
             scrape_protocols: Vec::new(),
+            http_client: Default::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use yaml_serde::Value;
 
 use super::error::UNSUPPORTED_MARKER;
+use super::http_client::{RawAuthorization, RawBasicAuth, RawTlsConfig};
 pub(super) use super::sd::{RawDnsSdConfig, RawHttpSdConfig};
 use crate::duration::{serde_duration_opt, serde_size_opt};
 use crate::relabel::{Explicit, RelabelConfig};
@@ -144,6 +145,16 @@ macro_rules! raw_scrape_config {
             pub enable_http2: Option<bool>,
             #[serde(default)]
             pub scrape_protocols: Option<Vec<String>>,
+            #[serde(default)]
+            pub basic_auth: Option<RawBasicAuth>,
+            #[serde(default)]
+            pub authorization: Option<RawAuthorization>,
+            #[serde(default)]
+            pub bearer_token: Option<String>,
+            #[serde(default)]
+            pub bearer_token_file: Option<String>,
+            #[serde(default)]
+            pub tls_config: Option<RawTlsConfig>,
             $(
                 #[serde(default)]
                 #[allow(dead_code)]
@@ -155,12 +166,7 @@ macro_rules! raw_scrape_config {
 
 raw_scrape_config!(
     // HTTP client settings.
-    basic_auth,
-    authorization,
     oauth2,
-    bearer_token,
-    bearer_token_file,
-    tls_config,
     proxy_url,
     proxy_connect_header,
     // Service discovery mechanisms other than static and file.

@@ -8,14 +8,14 @@
 //! versions do, and 2.42 does for jobs); scrapegrid applies the job checks
 //! there too rather than guess which of two credentials wins.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::de::Deserializer;
 use serde::Deserialize;
 
+use super::http_client::{http_auth, RawAuth, RawAuthorization, RawBasicAuth};
 use super::raw::{CheckedMap, Unsupported};
-use super::{DnsRecordType, HttpAuth};
+use super::DnsRecordType;
 use crate::duration::serde_duration_opt;
 
 /// An `http_sd_configs` entry, checked; credentials files are not read yet.
@@ -26,70 +26,6 @@ pub(super) struct RawHttpSdConfig {
     pub auth: RawAuth,
     pub follow_redirects: Option<bool>,
     pub enable_http2: Option<bool>,
-}
-
-/// HTTP credentials as written: a secret or the file that holds it.
-#[derive(Debug)]
-pub(super) enum RawAuth {
-    None,
-    Basic { username: String, password: Secret },
-    Authorization { scheme: String, credentials: Secret },
-}
-
-/// A secret given inline or by file; `field` names the file field for errors.
-#[derive(Debug)]
-pub(super) enum Secret {
-    Inline(String),
-    File {
-        field: &'static [&'static str],
-        path: String,
-    },
-}
-
-impl Secret {
-    fn new(inline: Option<String>, file: Option<String>, field: &'static [&'static str]) -> Self {
-        match file.filter(|f| !f.is_empty()) {
-            Some(path) => Secret::File { field, path },
-            None => Secret::Inline(inline.unwrap_or_default()),
-        }
-    }
-}
-
-impl RawAuth {
-    /// Returns the credentials, reading secret files relative to `dir` (the
-    /// config file's directory) with surrounding whitespace trimmed, as
-    /// Prometheus does. An error names the file field and the reason.
-    pub(super) fn resolve(
-        self,
-        dir: Option<&Path>,
-    ) -> Result<HttpAuth, (&'static [&'static str], String)> {
-        let read = |secret: Secret| match secret {
-            Secret::Inline(s) => Ok(s),
-            Secret::File { field, path } => {
-                let full = match dir {
-                    Some(dir) if Path::new(&path).is_relative() => dir.join(&path),
-                    _ => Path::new(&path).to_path_buf(),
-                };
-                std::fs::read_to_string(&full)
-                    .map(|s| s.trim().to_string())
-                    .map_err(|e| (field, format!("cannot read {}: {e}", full.display())))
-            }
-        };
-        Ok(match self {
-            RawAuth::None => HttpAuth::None,
-            RawAuth::Basic { username, password } => HttpAuth::Basic {
-                username,
-                password: read(password)?,
-            },
-            RawAuth::Authorization {
-                scheme,
-                credentials,
-            } => HttpAuth::Authorization {
-                scheme,
-                credentials: read(credentials)?,
-            },
-        })
-    }
 }
 
 #[derive(Deserialize)]
@@ -126,28 +62,6 @@ struct RawHttpSdFields {
     proxy_connect_header: Option<Unsupported>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBasicAuth {
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    password_file: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAuthorization {
-    #[serde(default, rename = "type")]
-    scheme: Option<String>,
-    #[serde(default)]
-    credentials: Option<String>,
-    #[serde(default)]
-    credentials_file: Option<String>,
-}
-
 impl<'de> Deserialize<'de> for RawHttpSdConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(CheckedMap::new(|raw: RawHttpSdFields| {
@@ -170,87 +84,6 @@ impl<'de> Deserialize<'de> for RawHttpSdConfig {
             })
         }))
     }
-}
-
-/// Prometheus's `HTTPClientConfig.Validate`: at most one way to
-/// authenticate, `bearer_token*` read as `authorization` of type `Bearer`.
-fn http_auth(
-    basic: Option<RawBasicAuth>,
-    authorization: Option<RawAuthorization>,
-    bearer_token: Option<String>,
-    bearer_token_file: Option<String>,
-) -> Result<RawAuth, String> {
-    let bearer = bearer_token.is_some() || bearer_token_file.is_some();
-    if bearer_token.is_some() && bearer_token_file.is_some() {
-        return Err("at most one of bearer_token & bearer_token_file must be configured".into());
-    }
-    if basic.is_some() && bearer {
-        return Err(
-            "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
-                .into(),
-        );
-    }
-    if let Some(b) = &basic {
-        let set = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
-        if set(&b.password) && set(&b.password_file) {
-            return Err(
-                "at most one of basic_auth password & password_file must be configured".into(),
-            );
-        }
-    }
-    if let Some(a) = authorization {
-        if bearer {
-            return Err(
-                "authorization is not compatible with bearer_token & bearer_token_file".into(),
-            );
-        }
-        let set = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
-        if set(&a.credentials) && set(&a.credentials_file) {
-            return Err(
-                "at most one of authorization credentials & credentials_file must be configured"
-                    .into(),
-            );
-        }
-        let scheme = match a.scheme.as_deref().map(str::trim) {
-            None | Some("") => "Bearer".to_string(),
-            Some(s) => s.to_string(),
-        };
-        if scheme.eq_ignore_ascii_case("basic") {
-            return Err(
-                r#"authorization type cannot be set to "basic", use "basic_auth" instead"#.into(),
-            );
-        }
-        if basic.is_some() {
-            return Err(
-                "at most one of basic_auth, oauth2 & authorization must be configured".into(),
-            );
-        }
-        return Ok(RawAuth::Authorization {
-            scheme,
-            credentials: Secret::new(
-                a.credentials,
-                a.credentials_file,
-                &["authorization", "credentials_file"],
-            ),
-        });
-    }
-    if let Some(b) = basic {
-        return Ok(RawAuth::Basic {
-            username: b.username.unwrap_or_default(),
-            password: Secret::new(
-                b.password,
-                b.password_file,
-                &["basic_auth", "password_file"],
-            ),
-        });
-    }
-    if bearer {
-        return Ok(RawAuth::Authorization {
-            scheme: "Bearer".to_string(),
-            credentials: Secret::new(bearer_token, bearer_token_file, &["bearer_token_file"]),
-        });
-    }
-    Ok(RawAuth::None)
 }
 
 /// Checks an HTTP SD URL as Prometheus 2.42 does: Go's `url.Parse` must

@@ -20,6 +20,11 @@ fn secs(s: u64) -> Duration {
 
 /// Configs Prometheus 2.42 accepts and scrapegrid accepts too.
 const ACCEPTED: &[&str] = &[
+    "scrape_configs: [{job_name: a, basic_auth: {username: u, password: p}}]",
+    "scrape_configs: [{job_name: a, bearer_token: x}]",
+    "scrape_configs: [{job_name: a, authorization: {type: Token, credentials: c}}]",
+    "scrape_configs: [{job_name: a, scheme: https, tls_config: {ca_file: ca.pem, server_name: x, min_version: TLS12}}]",
+    "scrape_configs: [{job_name: a, tls_config: {insecure_skip_verify: true, cert_file: c.pem, key_file: k.pem}}]",
     "global: {scrape_interval: 0}",
     "global: {query_log_file: q.log}",
     "scrape_configs: [{job_name: a, body_size_limit: 0}]",
@@ -88,14 +93,21 @@ const REJECTED: &[(&str, &[&str])] = &[
         &[r#"prometheus.yml: scrape_configs[0] (job "a"): scheme: invalid scheme "ftp""#, "line 3 column 13"],
     ),
     (
-        "scrape_configs:\n  - job_name: a\n    basic_auth:\n      username: x\n",
-        &[r#"prometheus.yml: scrape_configs[0] (job "a"): "basic_auth" is a Prometheus field scrapegrid does not support yet at line 4"#],
+        "scrape_configs:\n  - job_name: a\n    basic_auth:\n      password: x\n      password_file: f\n",
+        &[r#"prometheus.yml: scrape_configs[0] (job "a"): at most one of basic_auth password & password_file must be configured"#],
     ),
+    ("scrape_configs:\n  - job_name: a\n    bearer_token: x\n    basic_auth: {username: u}\n", &["at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"]),
+    ("scrape_configs:\n  - job_name: a\n    authorization: {type: basic}\n", &[r#"authorization type cannot be set to "basic", use "basic_auth" instead"#]),
+    (
+        "scrape_configs:\n  - job_name: a\n    tls_config:\n      cert_file: c.pem\n",
+        &[r#"(job "a"): tls_config: client cert file "c.pem" specified without client key file at line 4"#],
+    ),
+    ("scrape_configs:\n  - job_name: a\n    tls_config: {key_file: k.pem}\n", &[r#"client key file "k.pem" specified without client cert file"#]),
+    ("scrape_configs:\n  - job_name: a\n    tls_config: {min_version: TLS9}\n", &["unknown TLS version: TLS9"]),
+    ("scrape_configs:\n  - job_name: a\n    tls_config: {ca: x}\n", &[r#"unknown field "ca""#]),
     ("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs: [{role: pod}]\n", &[r#"(job "k"): "kubernetes_sd_configs" is a Prometheus field scrapegrid does not support yet"#]),
     ("scrape_configs:\n  - job_name: c\n    consul_sd_configs: []\n", &[r#"(job "c"): "consul_sd_configs" is a Prometheus field"#]),
-    ("scrape_configs:\n  - job_name: t\n    tls_config: {insecure_skip_verify: true}\n", &[r#""tls_config" is a Prometheus field"#]),
     ("scrape_configs:\n  - job_name: t\n    proxy_url: http://p\n", &[r#""proxy_url" is a Prometheus field"#]),
-    ("scrape_configs:\n  - job_name: t\n    bearer_token: x\n", &[r#""bearer_token" is a Prometheus field"#]),
     ("scrape_configs:\n  - job_name: t\n    fallback_scrape_protocol: PrometheusText0.0.4\n", &[r#"(job "t"): unknown field "fallback_scrape_protocol""#]),
     ("scrape_configs:\n  - job_name: t\n    no_proxy: x\n", &[r#"unknown field "no_proxy""#]),
     (
@@ -425,12 +437,9 @@ fn is_prometheus_config(path: &Path) -> bool {
 /// purpose (features it does not implement, or stricter checks).
 const REJECTED_ONLY_BY_SCRAPEGRID: &[&str] = &[
     "scheme: ftp",
-    "basic_auth",
     "kubernetes_sd_configs",
     "consul_sd_configs",
-    "tls_config",
     "proxy_url",
-    "bearer_token",
     "targets: ['']",
 ];
 

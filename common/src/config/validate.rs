@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::http_client::{http_auth, Auth, HttpClientConfig, TlsConfig};
 use super::raw::{RawGlobal, RawScrapeConfig, RelabelRuleYaml};
 use super::SCRAPE_PROTOCOLS;
 use super::{
@@ -291,6 +292,26 @@ pub(super) fn scrape_config(
             }
         }
     }
+    let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
+    let auth = match http_auth(
+        raw.basic_auth,
+        raw.authorization,
+        nonempty(raw.bearer_token),
+        nonempty(raw.bearer_token_file),
+    ) {
+        Ok(auth) => auth.paths(ctx.dir),
+        Err(reason) => {
+            ctx.invalid(at, reason);
+            Auth::None
+        }
+    };
+    let tls = match raw.tls_config.map(|t| t.resolve(ctx.dir)).transpose() {
+        Ok(tls) => tls.unwrap_or_default(),
+        Err(reason) => {
+            ctx.invalid(&field("tls_config"), reason);
+            TlsConfig::default()
+        }
+    };
     if raw.follow_redirects == Some(false) {
         warn(ctx, "follow_redirects: false");
     }
@@ -321,6 +342,7 @@ pub(super) fn scrape_config(
         label_name_length_limit: raw.label_name_length_limit.unwrap_or(0),
         label_value_length_limit: raw.label_value_length_limit.unwrap_or(0),
         body_size_limit: raw.body_size_limit.unwrap_or(0),
+        http_client: HttpClientConfig { auth, tls },
     }
 }
 

@@ -1,5 +1,6 @@
 //! The wire forms of a job's scrape settings and of a target.
 
+use scrapegrid_common::config::http_client::{Auth, HttpClientConfig, Secret};
 use scrapegrid_common::config::ScrapeConfig;
 use scrapegrid_proto::v1 as pb;
 
@@ -25,6 +26,48 @@ pub(super) fn pool(sc: &ScrapeConfig) -> pb::ScrapePool {
         body_size_limit_bytes: sc.body_size_limit,
         track_timestamps_staleness: sc.track_timestamps_staleness,
         accept_header: scrapegrid_common::config::accept_header(&sc.scrape_protocols),
+        http_client: Some(http_client(&sc.http_client)),
+    }
+}
+
+/// Returns the wire form of a job's HTTP client: secret files as paths.
+fn http_client(c: &HttpClientConfig) -> pb::HttpClient {
+    let secret = |s: &Secret| pb::Secret {
+        value: Some(match s {
+            Secret::Inline(v) => pb::secret::Value::Inline(v.clone()),
+            Secret::File(p) => pb::secret::Value::File(p.display().to_string()),
+        }),
+    };
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    };
+    pb::HttpClient {
+        auth: match &c.auth {
+            Auth::None => None,
+            Auth::Basic { username, password } => {
+                Some(pb::http_client::Auth::BasicAuth(pb::BasicAuth {
+                    username: username.clone(),
+                    password: Some(secret(password)),
+                }))
+            }
+            Auth::Authorization {
+                scheme,
+                credentials,
+            } => Some(pb::http_client::Auth::Authorization(pb::Authorization {
+                r#type: scheme.clone(),
+                credentials: Some(secret(credentials)),
+            })),
+        },
+        tls: Some(pb::TlsConfig {
+            ca_file: path(&c.tls.ca_file),
+            cert_file: path(&c.tls.cert_file),
+            key_file: path(&c.tls.key_file),
+            server_name: c.tls.server_name.clone(),
+            insecure_skip_verify: c.tls.insecure_skip_verify,
+            min_version: c.tls.min_version.map_or(0, u32::from),
+        }),
     }
 }
 

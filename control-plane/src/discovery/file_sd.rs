@@ -224,7 +224,11 @@ mod tests {
                 .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
                 .collect()
         };
-        assert_eq!(names("*.json"), ["a.json", "b.json"], "directories are skipped");
+        assert_eq!(
+            names("*.json"),
+            ["a.json", "b.json"],
+            "directories are skipped"
+        );
         assert_eq!(names("tg_?.yml"), ["tg_1.yml", "tg_x.yml"]);
         assert_eq!(names("tg_[0-9].yml"), ["tg_1.yml"], "character classes");
         assert_eq!(names("[^a]*.json"), ["b.json"]);

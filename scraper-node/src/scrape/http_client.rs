@@ -4,8 +4,13 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use bytes::BytesMut;
+use scrapegrid_common::config::http_client::{HttpClientConfig, TlsConfig};
 use scrapegrid_common::go_quote;
+
+use super::tls::{authorization, go_tls_error, TlsClients};
 
 /// Bodies are never buffered beyond this, even with no body_size_limit set.
 pub const MAX_BODY_BYTES: u64 = 256 << 20;
@@ -16,32 +21,43 @@ pub struct Fetched {
     pub content_type: Option<String>,
 }
 
-/// Shared HTTP client for all scrape loops (connection pooling per target host).
+/// Shared HTTP clients for all scrape loops (connection pooling per target
+/// host): one for jobs without a `tls_config`, one per distinct
+/// `tls_config` ([`TlsClients`]).
 #[derive(Clone)]
 pub struct TargetClient {
     client: reqwest::Client,
+    tls: Arc<TlsClients>,
+}
+
+/// Every scrape client's settings but TLS.
+fn base_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("scrapegrid/", env!("CARGO_PKG_VERSION")))
+        // Bodies are decompressed here, under the body limit and with Go's
+        // error texts (`gunzip`).
+        .gzip(false)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
 }
 
 impl TargetClient {
     pub fn new() -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("scrapegrid/", env!("CARGO_PKG_VERSION")))
-            // Bodies are decompressed here, under the body limit and with Go's
-            // error texts (`gunzip`).
-            .gzip(false)
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()?;
-        Ok(Self { client })
+        Ok(Self {
+            client: base_builder().build()?,
+            tls: Arc::default(),
+        })
     }
 
-    /// Fetches `url`; the error text is what the target's last error shows.
+    /// Fetches `url` with the job's HTTP client settings `http`; the error
+    /// text is what the target's last error shows.
     pub async fn fetch(
         &self,
         url: &str,
         accept: &http::HeaderValue,
         timeout: Duration,
         body_limit: u64,
+        http: &HttpClientConfig,
     ) -> Result<Fetched, String> {
         // Go's client refuses any scheme but http and https before dialing
         // (a `__scheme__` relabeled to empty leaves none).
@@ -63,9 +79,19 @@ impl TargetClient {
         } else {
             body_limit.min(MAX_BODY_BYTES)
         };
-        let request = self
-            .client
-            .get(url)
+        let get = || format!("Get {}", go_quote(url));
+        let client = if http.tls == TlsConfig::default() {
+            self.client.clone()
+        } else {
+            self.tls
+                .client(&http.tls, base_builder)
+                .map_err(|e| format!("{}: {e}", get()))?
+        };
+        let mut request = client.get(url);
+        if let Some(value) = authorization(&http.auth).map_err(|e| format!("{}: {e}", get()))? {
+            request = request.header(http::header::AUTHORIZATION, value);
+        }
+        let request = request
             .header(http::header::ACCEPT, accept.clone())
             .header(http::header::ACCEPT_ENCODING, "gzip")
             .header(
@@ -172,6 +198,9 @@ fn describe(url: &str, e: reqwest::Error) -> String {
     let mut chain = Vec::new();
     let mut source = std::error::Error::source(&e);
     while let Some(inner) = source {
+        if let Some(text) = as_rustls(inner).and_then(go_tls_error) {
+            return format!("{get}: {text}");
+        }
         // rustls meeting a plain HTTP answer; Go recognises the answer.
         if inner.to_string().contains("InvalidContentType") {
             return format!("{get}: http: server gave HTTP response to HTTPS client");
@@ -194,4 +223,16 @@ fn describe(url: &str, e: reqwest::Error) -> String {
         s.push_str(&c);
     }
     s
+}
+
+/// The rustls error `e` is, or holds: rustls errors arrive inside an
+/// `io::Error` (whose `source` skips them) or a boxed error.
+fn as_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(r) = e.downcast_ref::<rustls::Error>() {
+        return Some(r);
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return io.get_ref().and_then(|inner| as_rustls(inner));
+    }
+    None
 }

@@ -1,6 +1,8 @@
 //! The scrape path of one target.
 //!
 //! - [`http_client`]: GET with Prometheus's headers, timeout, gzip, body limit.
+//! - [`tls`]: a job's `http_config`: credentials (files read per request)
+//!   and TLS (files re-read per scrape), with Go's error texts.
 //! - [`state`]: the pure step from a scrape result to one batch (parse, target
 //!   labels, metric relabeling, limits, staleness, report series), with its
 //!   series cache.
@@ -14,3 +16,4 @@ pub mod http_client;
 pub mod sample_labels;
 pub mod scrape_loop;
 pub mod state;
+pub mod tls;

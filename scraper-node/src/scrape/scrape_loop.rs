@@ -178,6 +178,7 @@ pub async fn run(
                         &spec.pool.accept_header,
                         spec.timeout,
                         spec.pool.body_size_limit,
+                        &spec.pool.http,
                     )
                     .await
             }

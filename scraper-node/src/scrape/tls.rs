@@ -1,0 +1,353 @@
+//! TLS and credentials of a scrape job's `http_config`, as Prometheus 2.42's
+//! HTTP client applies them: the CA, client certificate and key files are
+//! read at every scrape and the job's client is rebuilt when one changed
+//! (Prometheus re-reads the CA per request and the client certificate per
+//! handshake), `server_name` replaces the URL's host in verification,
+//! `insecure_skip_verify` verifies nothing, and password or credentials
+//! files are read per request, trimmed. Errors read as Go's do, so a
+//! target's last error matches Prometheus's.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use scrapegrid_common::config::http_client::{Auth, Secret, TlsConfig};
+
+/// The `Authorization` header of a request, files read now; `None` without
+/// credentials.
+pub fn authorization(auth: &Auth) -> Result<Option<http::HeaderValue>, String> {
+    let value = match auth {
+        Auth::None => return Ok(None),
+        Auth::Basic { username, password } => {
+            let password = read_secret(password, "basic auth password file")?;
+            let pair = format!("{username}:{password}");
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            )
+        }
+        Auth::Authorization {
+            scheme,
+            credentials,
+        } => {
+            let credentials = read_secret(credentials, "authorization credentials file")?;
+            format!("{scheme} {credentials}")
+        }
+    };
+    http::HeaderValue::from_str(&value)
+        .map(|mut v| {
+            v.set_sensitive(true);
+            Some(v)
+        })
+        .map_err(|_| "net/http: invalid header field value for \"Authorization\"".to_string())
+}
+
+/// A secret's value: inline, or the file's content trimmed.
+fn read_secret(secret: &Secret, what: &str) -> Result<String, String> {
+    match secret {
+        Secret::Inline(s) => Ok(s.clone()),
+        Secret::File(path) => std::fs::read_to_string(path)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| {
+                format!(
+                    "unable to read {what} {}: {}",
+                    path.display(),
+                    go_open_error(path, &e)
+                )
+            }),
+    }
+}
+
+/// Go's `os.Open` error text.
+fn go_open_error(path: &Path, e: &std::io::Error) -> String {
+    let reason = match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    };
+    format!("open {}: {reason}", path.display())
+}
+
+/// The contents of a config's files, as read for one scrape.
+#[derive(PartialEq, Eq)]
+struct Files {
+    ca: Option<Vec<u8>>,
+    cert: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
+}
+
+impl Files {
+    fn read(tls: &TlsConfig) -> Result<Self, String> {
+        let read = |p: &Option<std::path::PathBuf>, what: &str| {
+            p.as_ref()
+                .map(|p| {
+                    std::fs::read(p)
+                        .map_err(|e| format!("unable to read {what}: {}", go_open_error(p, &e)))
+                })
+                .transpose()
+        };
+        Ok(Files {
+            ca: read(&tls.ca_file, "CA cert")?,
+            cert: read(&tls.cert_file, "client cert")?,
+            key: read(&tls.key_file, "client key")?,
+        })
+    }
+}
+
+/// The HTTP clients of jobs with a `tls_config`, each with the file
+/// contents it was built from.
+#[derive(Default)]
+pub struct TlsClients {
+    built: Mutex<HashMap<TlsConfig, (Files, reqwest::Client)>>,
+}
+
+impl TlsClients {
+    /// Returns the client for `tls`, built by `base` with its TLS; rebuilt
+    /// when a file's content changed since.
+    pub fn client(
+        &self,
+        tls: &TlsConfig,
+        base: impl FnOnce() -> reqwest::ClientBuilder,
+    ) -> Result<reqwest::Client, String> {
+        let files = Files::read(tls)?;
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((f, client)) = built.get(tls) {
+            if *f == files {
+                return Ok(client.clone());
+            }
+        }
+        let config = client_config(tls, &files)?;
+        let client = base()
+            .use_preconfigured_tls(config)
+            .build()
+            .map_err(|e| format!("building the HTTP client: {e}"))?;
+        built.insert(tls.clone(), (files, client.clone()));
+        Ok(client)
+    }
+}
+
+/// The rustls configuration of `tls` with the file contents `files`.
+fn client_config(tls: &TlsConfig, files: &Files) -> Result<ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = match tls.min_version {
+        Some(v) if v >= 0x0304 => &[&rustls::version::TLS13],
+        _ => &[&rustls::version::TLS12, &rustls::version::TLS13],
+    };
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(|e| e.to_string())?;
+    let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
+        Arc::new(NoVerification(provider.clone()))
+    } else {
+        let mut roots = RootCertStore::empty();
+        match (&files.ca, &tls.ca_file) {
+            (Some(pem), Some(path)) => {
+                for cert in CertificateDer::pem_slice_iter(pem) {
+                    let added = cert.ok().and_then(|c| roots.add(c).ok());
+                    if added.is_none() {
+                        return Err(format!(
+                            "unable to use specified CA cert {}",
+                            path.display()
+                        ));
+                    }
+                }
+                if roots.is_empty() {
+                    return Err(format!(
+                        "unable to use specified CA cert {}",
+                        path.display()
+                    ));
+                }
+            }
+            _ => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| e.to_string())?;
+        if tls.server_name.is_empty() {
+            inner
+        } else {
+            let name = ServerName::try_from(tls.server_name.clone())
+                .map_err(|e| format!("invalid server_name {:?}: {e}", tls.server_name))?;
+            Arc::new(Renamed { inner, name })
+        }
+    };
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    match (&files.cert, &files.key, &tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key), Some(cert_path), Some(key_path)) => {
+            let unusable = |e: String| {
+                format!(
+                    "unable to use specified client cert ({}) & key ({}): {e}",
+                    cert_path.display(),
+                    key_path.display()
+                )
+            };
+            let certs = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| unusable(e.to_string()))?;
+            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| unusable(e.to_string()))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| unusable(e.to_string()))
+        }
+        _ => Ok(builder.with_no_client_auth()),
+    }
+}
+
+/// Verifies a server's certificate for `name` instead of the URL's host
+/// (`server_name`).
+#[derive(Debug)]
+struct Renamed {
+    inner: Arc<WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for Renamed {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// `insecure_skip_verify`: any certificate is accepted; handshake
+/// signatures are still checked, as Go does.
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Go's text for a TLS failure, when `e` is one: certificate verification
+/// (`x509: ...`) and alerts from the server (`remote error: tls: ...`).
+pub fn go_tls_error(e: &rustls::Error) -> Option<String> {
+    use rustls::CertificateError as C;
+    Some(match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => "x509: certificate signed by unknown authority".into(),
+            C::NotValidForNameContext {
+                expected,
+                presented,
+            } => {
+                let expected = match expected {
+                    ServerName::DnsName(d) => d.as_ref().to_string(),
+                    ServerName::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
+                    _ => String::new(),
+                };
+                let is_ip = expected.parse::<std::net::IpAddr>().is_ok();
+                let ips: Vec<&String> = presented
+                    .iter()
+                    .filter(|p| p.parse::<std::net::IpAddr>().is_ok())
+                    .collect();
+                if is_ip && ips.is_empty() {
+                    format!("x509: cannot validate certificate for {expected} because it doesn't contain any IP SANs")
+                } else {
+                    format!(
+                        "x509: certificate is valid for {}, not {expected}",
+                        presented.join(", ")
+                    )
+                }
+            }
+            C::NotValidForName => "x509: certificate is not valid for this name".into(),
+            C::Expired
+            | C::ExpiredContext { .. }
+            | C::NotValidYet
+            | C::NotValidYetContext { .. } => {
+                "x509: certificate has expired or is not yet valid".into()
+            }
+            other => format!("x509: {other:?}"),
+        },
+        rustls::Error::AlertReceived(alert) => {
+            let name = match alert {
+                rustls::AlertDescription::CertificateRequired => "certificate required".into(),
+                rustls::AlertDescription::BadCertificate => "bad certificate".into(),
+                rustls::AlertDescription::UnknownCA => "unknown certificate authority".into(),
+                rustls::AlertDescription::HandshakeFailure => "handshake failure".into(),
+                rustls::AlertDescription::ProtocolVersion => {
+                    "protocol version not supported".into()
+                }
+                other => format!("{other:?}").to_lowercase(),
+            };
+            format!("remote error: tls: {name}")
+        }
+        _ => return None,
+    })
+}

@@ -1,0 +1,209 @@
+//! A job's `http_config` (TLS and credentials) against real Prometheus 2.42:
+//! both scrape the same loopback targets (HTTPS with a trusted, untrusted,
+//! expired or misnamed certificate, one requiring a client certificate,
+//! plain HTTP ones requiring basic auth or a token) with the same
+//! `prometheus.yml`, and every job must come out with the same health and
+//! the same class of error. Then a rotated token file is picked up without
+//! a reload, and no inline secret shows in any log or API answer.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use scrapegrid_tests::prometheus::Prometheus;
+use scrapegrid_tests::tls_targets::{Pki, SecureTarget, TargetTls};
+use scrapegrid_tests::{eventually, Cluster};
+
+const PASSWORD: &str = "pa55word-xyz";
+/// `Basic base64("user:pa55word-xyz")`.
+const BASIC: &str = "Basic dXNlcjpwYTU1d29yZC14eXo=";
+const TOKEN: &str = "t0ken-s3cret";
+
+/// The class of a target's last error, the part both systems must agree on.
+fn class(error: &str) -> String {
+    let classes = [
+        ("unknown authority", "unknown-ca"),
+        ("doesn't contain any IP SANs", "no-ip-san"),
+        ("certificate is valid for", "wrong-name"),
+        ("expired or is not yet valid", "expired"),
+        ("certificate required", "client-cert-required"),
+        ("bad certificate", "client-cert-required"),
+        ("401 Unauthorized", "unauthorized"),
+        (
+            "unable to read basic auth password file",
+            "unreadable-password-file",
+        ),
+    ];
+    if error.is_empty() {
+        return "ok".into();
+    }
+    classes
+        .iter()
+        .find(|(needle, _)| error.contains(needle))
+        .map(|(_, c)| c.to_string())
+        .unwrap_or_else(|| error.to_string())
+}
+
+/// `(health, error class)` of each job's one target in a targets answer.
+fn health(targets: &Value) -> BTreeMap<String, (String, String)> {
+    targets["activeTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let job = t["scrapePool"].as_str().unwrap_or_default().to_string();
+            let health = t["health"].as_str().unwrap_or_default().to_string();
+            let error = class(t["lastError"].as_str().unwrap_or_default());
+            (job, (health, error))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_credentials_as_prometheus() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pki = Pki::new(dir.path())?;
+    let file = |name: &str, content: &str| -> Result<String> {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content)?;
+        Ok(path.display().to_string())
+    };
+    let password_file = file("password", &format!("{PASSWORD}\n"))?;
+    let token_file = file("token", TOKEN)?;
+    let rotated_file = file("rotated", "old-token")?;
+    let missing_file = dir.path().join("missing").display().to_string();
+
+    let tls = |cert: &str, require_client_cert| {
+        Some(TargetTls {
+            cert: cert.into(),
+            require_client_cert,
+        })
+    };
+    let server = SecureTarget::start(&pki, tls("server", false), None).await?;
+    let localhost_only = SecureTarget::start(&pki, tls("localhost-only", false), None).await?;
+    let expired = SecureTarget::start(&pki, tls("expired", false), None).await?;
+    let untrusted = SecureTarget::start(&pki, tls("untrusted", false), None).await?;
+    let mtls = SecureTarget::start(&pki, tls("server", true), None).await?;
+    let basic = SecureTarget::start(&pki, None, Some(BASIC.into())).await?;
+    let bearer = SecureTarget::start(&pki, None, Some(format!("Bearer {TOKEN}"))).await?;
+    let custom = SecureTarget::start(&pki, None, Some("Token abc".into())).await?;
+
+    let ca = pki.pem("ca").display().to_string();
+    let other_ca = pki.pem("other-ca").display().to_string();
+    let (client_cert, client_key) = (
+        pki.pem("client").display().to_string(),
+        pki.key("client").display().to_string(),
+    );
+    // (job, target, settings): the settings are YAML lines of the job.
+    let jobs: Vec<(&str, &SecureTarget, String)> = vec![
+        ("tls-right-ca", &server, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
+        ("tls-system-roots", &server, "scheme: https".into()),
+        ("tls-other-ca", &server, format!("scheme: https\ntls_config: {{ca_file: {other_ca}}}")),
+        ("tls-untrusted", &untrusted, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
+        ("tls-server-name", &localhost_only, format!("scheme: https\ntls_config: {{ca_file: {ca}, server_name: localhost}}")),
+        ("tls-no-ip-san", &localhost_only, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
+        ("tls-wrong-server-name", &server, format!("scheme: https\ntls_config: {{ca_file: {ca}, server_name: other.example}}")),
+        ("tls-expired", &expired, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
+        ("tls-insecure", &untrusted, "scheme: https\ntls_config: {insecure_skip_verify: true}".into()),
+        ("mtls-without-cert", &mtls, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
+        ("mtls-with-cert", &mtls, format!("scheme: https\ntls_config: {{ca_file: {ca}, cert_file: {client_cert}, key_file: {client_key}}}")),
+        ("basic-password-file", &basic, format!("basic_auth: {{username: user, password_file: {password_file}}}")),
+        ("basic-inline", &basic, format!("basic_auth: {{username: user, password: {PASSWORD}}}")),
+        ("basic-wrong", &basic, "basic_auth: {username: user, password: nope}".into()),
+        ("basic-missing-file", &basic, format!("basic_auth: {{username: user, password_file: {missing_file}}}")),
+        ("bearer-file", &bearer, format!("bearer_token_file: {token_file}")),
+        ("bearer-inline-wrong", &bearer, "bearer_token: nope".into()),
+        ("authorization-file", &bearer, format!("authorization: {{credentials_file: {token_file}}}")),
+        ("authorization-type", &custom, "authorization: {type: Token, credentials: abc}".into()),
+        ("bearer-rotated", &bearer, format!("bearer_token_file: {rotated_file}")),
+    ];
+    let mut yaml =
+        String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
+    for (job, target, settings) in &jobs {
+        yaml.push_str(&format!("  - job_name: {job}\n"));
+        for line in settings.lines() {
+            yaml.push_str(&format!("    {line}\n"));
+        }
+        yaml.push_str(&format!(
+            "    static_configs: [{{targets: ['{}']}}]\n",
+            target.addr
+        ));
+    }
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, &yaml)?;
+    let prometheus = Prometheus::start(&config).await?;
+    let cluster = Cluster::builder().config(&yaml).build().await?;
+
+    // Until every job has been scraped by both (and twice, so a first
+    // scrape's connection setup has settled).
+    let known = |h: &BTreeMap<String, (String, String)>| {
+        jobs.iter()
+            .all(|(job, _, _)| h.get(*job).is_some_and(|(health, _)| health != "unknown"))
+    };
+    let (want, got) = eventually(Duration::from_secs(60), || async {
+        let p = health(&prometheus.targets("active").await.ok()?);
+        let s = health(&cluster.targets().await.ok()?);
+        (known(&p) && known(&s)).then_some((p, s))
+    })
+    .await?;
+    let mut differences = Vec::new();
+    for (job, _, _) in &jobs {
+        let (p, s) = (&want[*job], &got[*job]);
+        println!("{job:24} prometheus {p:?}  scrapegrid {s:?}");
+        if p != s {
+            differences.push(format!("{job}: prometheus {p:?}, scrapegrid {s:?}"));
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    // The cases are not all alike: each class shows up.
+    let classes: std::collections::BTreeSet<&str> = got.values().map(|(_, c)| c.as_str()).collect();
+    for c in [
+        "ok",
+        "unknown-ca",
+        "no-ip-san",
+        "wrong-name",
+        "expired",
+        "client-cert-required",
+        "unauthorized",
+    ] {
+        assert!(classes.contains(c), "no job ended in {c}: {classes:?}");
+    }
+
+    // A rotated token file is read at the next scrape, by both.
+    std::fs::write(dir.path().join("rotated"), TOKEN)?;
+    eventually(Duration::from_secs(20), || async {
+        let p = health(&prometheus.targets("active").await.ok()?);
+        let s = health(&cluster.targets().await.ok()?);
+        let up = |h: &BTreeMap<String, (String, String)>| {
+            h.get("bearer-rotated")
+                .is_some_and(|(health, _)| health == "up")
+        };
+        (up(&p) && up(&s)).then_some(())
+    })
+    .await
+    .context("the rotated token is used without a reload")?;
+
+    // No inline secret in an API answer or a log line.
+    let answer = cluster.targets().await?.to_string();
+    assert!(
+        !answer.contains(PASSWORD),
+        "the targets API shows a password"
+    );
+    for entry in std::fs::read_dir(cluster.dir.path())? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let log = std::fs::read_to_string(&path)?;
+            assert!(
+                !log.contains(PASSWORD),
+                "{} holds the password",
+                path.display()
+            );
+            assert!(!log.contains(TOKEN), "{} holds the token", path.display());
+        }
+    }
+    assert!(server.served() > 0 && mtls.served() > 0 && basic.served() > 0);
+    drop(prometheus);
+    Ok(())
+}
