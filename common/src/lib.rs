@@ -15,6 +15,8 @@
 //! - [`go_quote`]: Go's `strconv.Quote`, for texts that must read as Prometheus's.
 //! - [`go_url`]: URLs escaped as Go's `net/url` writes them, for the scrape
 //!   URL Prometheus builds from a target's labels.
+//! - [`security`]: TLS and mutual TLS between components, and the join and
+//!   write tokens.
 //! - [`telemetry`]: tracing, the `/metrics` recorder and the signal handling
 //!   every binary installs, and [`telemetry::announce`], the
 //!   `listening <grpc|http> <addr>` line each node prints on stdout once bound.
@@ -31,6 +33,7 @@ pub mod go_quote;
 pub mod go_url;
 pub mod labels;
 pub mod relabel;
+pub mod security;
 pub mod telemetry;
 pub mod xorshift;
 

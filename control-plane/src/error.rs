@@ -11,6 +11,8 @@ pub enum Error {
     Http(#[from] std::io::Error),
     #[error("etcd: {0}")]
     Ha(#[from] crate::ha::HaError),
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

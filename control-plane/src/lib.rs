@@ -68,8 +68,13 @@ pub struct NodeConfig {
     /// plane leads alone, with state in memory.
     pub etcd: Option<ha::EtcdOptions>,
     /// The gRPC endpoint followers give scrapers for this control plane;
-    /// `None`: `http://` and the gRPC listener's address.
+    /// `None`: `http://` (`https://` with TLS) and the gRPC listener's
+    /// address.
     pub advertise_url: Option<String>,
+    /// TLS of the gRPC server; plain gRPC without a certificate.
+    pub grpc_tls: scrapegrid_common::security::ServerTls,
+    /// The token scrapers present to join; `None` admits any.
+    pub join_token: Option<scrapegrid_common::security::Token>,
 }
 
 /// Runs the control plane on already-bound listeners until `shutdown` fires.
@@ -100,9 +105,13 @@ pub async fn run(
         Some(options) => ha::Ha::etcd(options)?,
         None => ha::Ha::in_memory(),
     };
+    let grpc_tls = node.grpc_tls.tonic().map_err(Error::Tls)?;
     let endpoint = match node.advertise_url {
         Some(url) => url,
-        None => format!("http://{}", grpc.local_addr()?),
+        None => {
+            let scheme = if grpc_tls.is_some() { "https" } else { "http" };
+            format!("{scheme}://{}", grpc.local_addr()?)
+        }
     };
     let coordinator = coordinator::Coordinator::new(config);
     let options = coordinator::CoordinatorOptions {
@@ -125,11 +134,19 @@ pub async fn run(
     let reloader =
         reload::Reloader::new(node.config_path.clone(), config_sender, coordinator.clone());
     tokio::spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
-    let grpc_service = scrapegrid_proto::v1::control_plane_server::ControlPlaneServer::new(
-        service::ControlPlaneService::new(coordinator.clone(), reloader.clone(), ha.election),
-    );
+    let grpc_service =
+        scrapegrid_proto::v1::control_plane_server::ControlPlaneServer::with_interceptor(
+            service::ControlPlaneService::new(coordinator.clone(), reloader.clone(), ha.election),
+            scrapegrid_common::security::require_token(node.join_token.clone()),
+        );
     let grpc_shutdown = shutdown.clone();
-    let grpc_server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = grpc_tls {
+        builder = builder
+            .tls_config(tls)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+    }
+    let grpc_server = builder
         .http2_keepalive_interval(Some(Duration::from_secs(5)))
         .http2_keepalive_timeout(Some(Duration::from_secs(5)))
         .add_service(grpc_service)

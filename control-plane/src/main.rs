@@ -83,6 +83,21 @@ struct Flags {
     /// (default: http:// and --grpc-addr).
     #[arg(long)]
     advertise_url: Option<String>,
+    /// Serve gRPC over TLS with this certificate (PEM); with
+    /// --grpc-tls-key.
+    #[arg(long)]
+    grpc_tls_cert: Option<PathBuf>,
+    /// The key of --grpc-tls-cert (PEM).
+    #[arg(long)]
+    grpc_tls_key: Option<PathBuf>,
+    /// Mutual TLS: only clients with a certificate from this CA (PEM) may
+    /// connect, so only trusted scrapers join.
+    #[arg(long)]
+    grpc_client_ca: Option<PathBuf>,
+    /// A file holding the token scrapers must present to join (and to call
+    /// Reload); without it any client may.
+    #[arg(long)]
+    join_token_file: Option<PathBuf>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -145,6 +160,16 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
             ..Default::default()
         }),
         advertise_url: flags.advertise_url,
+        grpc_tls: scrapegrid_common::security::ServerTls {
+            cert: flags.grpc_tls_cert,
+            key: flags.grpc_tls_key,
+            client_ca: flags.grpc_client_ca,
+        },
+        join_token: flags
+            .join_token_file
+            .map(|p| scrapegrid_common::security::Token::from_file("--join-token-file", &p))
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
     };
     let shutdown = CancellationToken::new();
     let node = control_plane::run(node, grpc, http, shutdown.clone());

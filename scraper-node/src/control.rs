@@ -42,6 +42,8 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
     pub scraper_id: String,
+    /// TLS and the join token for the control planes.
+    pub security: scrapegrid_common::security::ClientSecurity,
     pub http_addr: String,
     pub endpoints: Vec<String>,
     pub status_interval: Duration,
@@ -145,13 +147,13 @@ async fn session(
     cancel: &CancellationToken,
     drain: &mut Option<Instant>,
 ) -> End {
-    let ep = match tonic::transport::Endpoint::from_shared(endpoint.to_string()) {
+    let ep = match config.security.endpoint(endpoint) {
         Ok(e) => e
             .connect_timeout(Duration::from_secs(2))
             .http2_keep_alive_interval(Duration::from_secs(5))
             .keep_alive_timeout(Duration::from_secs(5))
             .tcp_nodelay(true),
-        Err(e) => return End::Failed(format!("invalid endpoint: {e}")),
+        Err(e) => return End::Failed(e),
     };
     let channel = loop {
         tokio::select! {
@@ -181,7 +183,11 @@ async fn session(
     let mut client = ControlPlaneClient::new(channel).max_decoding_message_size(256 << 20);
     let opened = tokio::select! {
         _ = until(*drain) => return End::DeadlinePassed,
-        r = client.session(ReceiverStream::new(rx)) => r,
+        r = client.session({
+            let mut request = tonic::Request::new(ReceiverStream::new(rx));
+            config.security.authorize(&mut request);
+            request
+        }) => r,
     };
     let mut inbound = match opened {
         Ok(r) => r.into_inner(),

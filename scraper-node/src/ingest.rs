@@ -23,6 +23,7 @@
 //! `scrapegrid_scraper_drain_batches_abandoned_total` and
 //! `scrapegrid_scraper_drain_samples_abandoned_total`.
 
+use scrapegrid_common::security::ClientSecurity;
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
@@ -51,6 +52,7 @@ pub const FLUSH_FLOOR: Duration = Duration::from_secs(5);
 pub struct IngestHandle {
     tx: mpsc::Sender<ScrapeBatch>,
     endpoint: watch::Receiver<String>,
+    security: ClientSecurity,
 }
 
 impl IngestHandle {
@@ -63,19 +65,21 @@ impl IngestHandle {
     /// It connects on first use and keeps the connection for its polls.
     pub fn handover_reader(&self) -> Result<HandoverReader, String> {
         let endpoint = self.endpoint.borrow().clone();
-        let channel = tonic::transport::Endpoint::from_shared(endpoint)
-            .map_err(|e| format!("invalid storage endpoint: {e}"))?
+        let channel = self
+            .security
+            .endpoint(&endpoint)?
             .connect_timeout(Duration::from_secs(1))
             .timeout(Duration::from_secs(2))
             .connect_lazy();
         Ok(HandoverReader(
             IngestClient::new(channel).max_decoding_message_size(64 << 20),
+            self.security.clone(),
         ))
     }
 }
 
 /// Reads what a target's previous owner handed over (`Ingest/TakeHandover`).
-pub struct HandoverReader(IngestClient<tonic::transport::Channel>);
+pub struct HandoverReader(IngestClient<tonic::transport::Channel>, ClientSecurity);
 
 impl HandoverReader {
     /// Returns the series the previous owner of `target_id` handed over
@@ -88,12 +92,14 @@ impl HandoverReader {
         generation: u64,
         not_before_ms: i64,
     ) -> Result<Option<Vec<Labels>>, String> {
+        let mut request = tonic::Request::new(pb::HandoverRequest {
+            target_id: target_id.to_string(),
+            generation,
+        });
+        self.1.authorize(&mut request);
         let response = self
             .0
-            .take_handover(pb::HandoverRequest {
-                target_id: target_id.to_string(),
-                generation,
-            })
+            .take_handover(request)
             .await
             .map_err(|e| e.to_string())?
             .into_inner();
@@ -116,15 +122,18 @@ impl HandoverReader {
 pub fn start(
     scraper_id: String,
     endpoint: watch::Receiver<String>,
+    security: ClientSecurity,
     drain: oneshot::Receiver<tokio::time::Instant>,
 ) -> (IngestHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(SUBMIT_CAPACITY);
     let handle = IngestHandle {
         tx,
         endpoint: endpoint.clone(),
+        security: security.clone(),
     };
     let task = Task {
         scraper_id,
+        security,
         endpoint,
         rx,
         drain: Some(drain),
@@ -257,6 +266,8 @@ enum SessionEnd {
 
 struct Task {
     scraper_id: String,
+    /// TLS and the write token for the storage node.
+    security: ClientSecurity,
     endpoint: watch::Receiver<String>,
     rx: mpsc::Receiver<ScrapeBatch>,
     /// Says when the loops have stopped and until when to deliver.
@@ -369,7 +380,7 @@ impl Task {
         if self.drained() {
             return SessionEnd::Shutdown;
         }
-        let channel = match tonic::transport::Endpoint::from_shared(endpoint.to_string()) {
+        let channel = match self.security.endpoint(endpoint) {
             Ok(e) => e.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true),
             Err(e) => return SessionEnd::Failed(format!("invalid storage endpoint: {e}")),
         };
@@ -391,7 +402,9 @@ impl Task {
         let mut client = IngestClient::new(channel)
             .max_decoding_message_size(64 << 20)
             .max_encoding_message_size(64 << 20);
-        let mut responses = match client.write(ReceiverStream::new(req_rx)).await {
+        let mut request = tonic::Request::new(ReceiverStream::new(req_rx));
+        self.security.authorize(&mut request);
+        let mut responses = match client.write(request).await {
             Ok(r) => r.into_inner(),
             Err(e) => return SessionEnd::Failed(format!("write: {e}")),
         };

@@ -48,6 +48,10 @@ pub struct NodeConfig {
     /// How long a shutdown may take to hand every target over and deliver
     /// every batch before it gives up what is left (logged and counted).
     pub drain_timeout: Duration,
+    /// TLS for `https://` endpoints and the join token for control planes.
+    pub control_security: scrapegrid_common::security::ClientSecurity,
+    /// TLS for an `https://` storage node and its write token.
+    pub storage_security: scrapegrid_common::security::ClientSecurity,
 }
 
 /// Runs the scraper node until `shutdown`; `http` serves `/metrics`.
@@ -56,7 +60,12 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
     let http_addr = http.local_addr()?.to_string();
     let (endpoint_tx, endpoint_rx) = watch::channel(String::new());
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel();
-    let (ingest, ingest_task) = ingest::start(node.scraper_id.clone(), endpoint_rx, drain_rx);
+    let (ingest, ingest_task) = ingest::start(
+        node.scraper_id.clone(),
+        endpoint_rx,
+        node.storage_security.clone(),
+        drain_rx,
+    );
     let client = scrape::http_client::TargetClient::new()?;
     // The loops outlive the shutdown signal: they hand over first, and the
     // control session stops them.
@@ -64,6 +73,7 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
         manager::ScrapeManager::new(client, ingest, endpoint_tx, CancellationToken::new());
     let session = control::SessionConfig {
         scraper_id: node.scraper_id.clone(),
+        security: node.control_security.clone(),
         http_addr,
         endpoints: node.control_planes.clone(),
         status_interval: node.status_interval,

@@ -30,6 +30,22 @@ struct Flags {
     /// election; what is left at the deadline is logged and counted.
     #[arg(long, default_value = "60s", value_parser = duration)]
     drain_timeout: Duration,
+    /// The CA (PEM) that https:// control plane and storage endpoints must
+    /// chain to (default: the system's roots).
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// This scraper's certificate (PEM) for mutual TLS; with --tls-key.
+    #[arg(long)]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The key of --tls-cert (PEM).
+    #[arg(long)]
+    tls_key: Option<std::path::PathBuf>,
+    /// A file holding the token the control planes require to join.
+    #[arg(long)]
+    join_token_file: Option<std::path::PathBuf>,
+    /// A file holding the token the storage node requires to write.
+    #[arg(long)]
+    write_token_file: Option<std::path::PathBuf>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -54,11 +70,29 @@ async fn main() -> anyhow::Result<()> {
         format!("scraper-{port}@{}", host.trim())
     });
     tracing::info!(id = %scraper_id, http = %http.local_addr()?, "scraper node starting");
+    use scrapegrid_common::security::{ClientSecurity, Token};
+    let token = |flag: &str, path: Option<std::path::PathBuf>| {
+        path.map(|p| Token::from_file(flag, &p))
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    };
+    let security = ClientSecurity::new(
+        flags.tls_ca.as_deref(),
+        flags.tls_cert.as_deref(),
+        flags.tls_key.as_deref(),
+        None,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let control_security = security.with_token(token("--join-token-file", flags.join_token_file)?);
+    let storage_security =
+        security.with_token(token("--write-token-file", flags.write_token_file)?);
     let node = scraper_node::NodeConfig {
         scraper_id,
         control_planes: flags.control_plane,
         status_interval: flags.status_interval,
         drain_timeout: flags.drain_timeout,
+        control_security,
+        storage_security,
     };
     let shutdown = CancellationToken::new();
     let deadline = flags.drain_timeout + SHUTDOWN_SLACK;

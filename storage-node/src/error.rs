@@ -33,6 +33,9 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The TLS flags cannot work (a missing file, a certificate without key).
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 /// Storage node result.
@@ -46,9 +49,11 @@ impl From<Error> for tonic::Status {
             Error::Execution(_) => tonic::Status::failed_precondition(msg),
             Error::QueryTimeout(_) => tonic::Status::deadline_exceeded(msg),
             Error::WriterUnavailable(_) | Error::ShuttingDown => tonic::Status::unavailable(msg),
-            Error::Storage(_) | Error::Corrupt { .. } | Error::Io(_) | Error::Transport(_) => {
-                tonic::Status::internal(msg)
-            }
+            Error::Storage(_)
+            | Error::Corrupt { .. }
+            | Error::Io(_)
+            | Error::Transport(_)
+            | Error::Tls(_) => tonic::Status::internal(msg),
         }
     }
 }

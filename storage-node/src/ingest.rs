@@ -66,8 +66,19 @@ impl IngestService {
     }
 
     /// Returns the tonic server for this service.
-    pub fn into_server(self) -> pb::ingest_server::IngestServer<Self> {
-        pb::ingest_server::IngestServer::new(self).max_decoding_message_size(MAX_MESSAGE_BYTES)
+    /// The gRPC service; with `token`, only writers presenting it are
+    /// admitted.
+    pub fn into_server(
+        self,
+        token: Option<scrapegrid_common::security::Token>,
+    ) -> tonic::service::interceptor::InterceptedService<
+        pb::ingest_server::IngestServer<Self>,
+        impl tonic::service::Interceptor + Clone,
+    > {
+        tonic::service::interceptor::InterceptedService::new(
+            pb::ingest_server::IngestServer::new(self).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            scrapegrid_common::security::require_token(token),
+        )
     }
 }
 

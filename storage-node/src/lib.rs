@@ -98,6 +98,10 @@ pub struct Config {
     /// Exemplars kept at most (Prometheus's
     /// `storage.exemplars.max_exemplars`); zero keeps none.
     pub max_exemplars: usize,
+    /// TLS of the gRPC server; plain gRPC without a certificate.
+    pub grpc_tls: scrapegrid_common::security::ServerTls,
+    /// The token writers present on the Ingest service; `None` admits any.
+    pub write_token: Option<scrapegrid_common::security::Token>,
 }
 
 impl Config {
@@ -111,6 +115,8 @@ impl Config {
             retention: retention::RetentionConfig::default(),
             out_of_order_time_window: Duration::ZERO,
             max_exemplars: exemplars::DEFAULT_MAX_EXEMPLARS,
+            grpc_tls: Default::default(),
+            write_token: None,
         }
     }
 }
@@ -161,8 +167,12 @@ pub async fn run(
 
     let ingest =
         ingest::IngestService::new(writer.clone(), db.clone(), stop.clone(), streams.clone());
-    let grpc_server = tonic::transport::Server::builder()
-        .add_service(ingest.into_server())
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = config.grpc_tls.tonic().map_err(Error::Tls)? {
+        builder = builder.tls_config(tls)?;
+    }
+    let grpc_server = builder
+        .add_service(ingest.into_server(config.write_token.clone()))
         .add_service(
             grpc_query::QueryService::new(db.clone())
                 .with_engine(config.query, config.query_timeout)

@@ -57,6 +57,20 @@ struct Args {
     /// Maximum number of samples a single query may load into memory.
     #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
     max_samples: usize,
+    /// Serve gRPC over TLS with this certificate (PEM); with --grpc-tls-key.
+    #[arg(long)]
+    grpc_tls_cert: Option<std::path::PathBuf>,
+    /// The key of --grpc-tls-cert (PEM).
+    #[arg(long)]
+    grpc_tls_key: Option<std::path::PathBuf>,
+    /// Mutual TLS: only clients with a certificate from this CA (PEM) may
+    /// connect.
+    #[arg(long)]
+    grpc_client_ca: Option<std::path::PathBuf>,
+    /// A file holding the token writers (scrapers) must present on the
+    /// Ingest service; without it any client may write.
+    #[arg(long)]
+    write_token_file: Option<std::path::PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -93,6 +107,16 @@ async fn main() -> anyhow::Result<()> {
     config.query_timeout = args.query_timeout;
     config.query.lookback_ms = args.lookback_delta.as_millis() as i64;
     config.query.max_samples = args.max_samples;
+    config.grpc_tls = scrapegrid_common::security::ServerTls {
+        cert: args.grpc_tls_cert,
+        key: args.grpc_tls_key,
+        client_ca: args.grpc_client_ca,
+    };
+    config.write_token = args
+        .write_token_file
+        .map(|p| scrapegrid_common::security::Token::from_file("--write-token-file", &p))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let deadline = config.shutdown_timeout + EXIT_GRACE;
     let shutdown = CancellationToken::new();
     let node = storage_node::run(config, grpc, http, shutdown.clone());

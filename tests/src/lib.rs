@@ -200,6 +200,10 @@ pub struct ClusterBuilder {
     scrapers: usize,
     config: String,
     membership_timeout: &'static str,
+    grpc_scheme: &'static str,
+    storage_args: Vec<String>,
+    control_args: Vec<String>,
+    scraper_args: Vec<String>,
 }
 
 impl ClusterBuilder {
@@ -219,6 +223,23 @@ impl ClusterBuilder {
         self
     }
 
+    /// The components speak gRPC over TLS: endpoints are `https://` (the
+    /// TLS flags themselves go in the extra arguments).
+    pub fn grpc_tls(mut self) -> Self {
+        self.grpc_scheme = "https";
+        self
+    }
+
+    /// Extra arguments of the storage node, the control plane and every
+    /// scraper.
+    pub fn extra_args(mut self, storage: &[&str], control: &[&str], scraper: &[&str]) -> Self {
+        let own = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        self.storage_args = own(storage);
+        self.control_args = own(control);
+        self.scraper_args = own(scraper);
+        self
+    }
+
     pub async fn build(self) -> Result<Cluster> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("prometheus.yml");
@@ -227,7 +248,9 @@ impl ClusterBuilder {
             self.config
                 .replace("{dir}", &dir.path().display().to_string()),
         )?;
-        let storage = start_storage(dir.path(), "storage-node").await?;
+        let extra: Vec<&str> = self.storage_args.iter().map(String::as_str).collect();
+        let storage = start_storage_with(dir.path(), "storage-node", &extra).await?;
+        let scheme = self.grpc_scheme;
         let mut control_args = vec![
             "--config".into(),
             config.display().to_string(),
@@ -236,7 +259,7 @@ impl ClusterBuilder {
             "--http-addr".into(),
             ANY_PORT.into(),
             "--storage".into(),
-            format!("http://{}", storage.grpc),
+            format!("{scheme}://{}", storage.grpc),
             "--discovery-update-interval".into(),
             "100ms".into(),
             "--membership-timeout".into(),
@@ -244,6 +267,7 @@ impl ClusterBuilder {
             "--startup-grace".into(),
             "1s".into(),
         ];
+        control_args.extend(self.control_args.iter().cloned());
         let mut control = Process::spawn(
             "control-plane",
             &bin("control-plane"),
@@ -257,6 +281,8 @@ impl ClusterBuilder {
         let mut cluster = Cluster {
             dir,
             config,
+            grpc_scheme: scheme,
+            scraper_args: self.scraper_args.clone(),
             storage: Some(storage.process),
             storage_args: storage.args,
             storage_http: storage.http,
@@ -343,6 +369,10 @@ pub struct Cluster {
     pub control_grpc: String,
     pub control_http: String,
     pub scrapers: Vec<(String, String, Option<Process>)>,
+    /// `http` or `https`, for gRPC endpoints.
+    grpc_scheme: &'static str,
+    /// Extra arguments of every scraper.
+    scraper_args: Vec<String>,
     pub http: reqwest::Client,
     /// Last, so it is removed after the processes (and their logs) are gone.
     pub dir: tempfile::TempDir,
@@ -354,26 +384,34 @@ impl Cluster {
             scrapers: 1,
             config: String::new(),
             membership_timeout: "5s",
+            grpc_scheme: "http",
+            storage_args: Vec::new(),
+            control_args: Vec::new(),
+            scraper_args: Vec::new(),
         }
     }
 
     /// Starts a scraper with the given id; returns its index.
     pub async fn add_scraper(&mut self, id: &str) -> Result<usize> {
-        let mut p = Process::spawn(
-            id,
-            &bin("scraper-node"),
-            &[
-                "--control-plane".into(),
-                format!("http://{}", self.control_grpc),
-                "--http-addr".into(),
-                ANY_PORT.into(),
-                "--id".into(),
-                id.into(),
-                "--status-interval".into(),
-                "500ms".into(),
-            ],
-            self.dir.path(),
-        )?;
+        let extra = self.scraper_args.clone();
+        self.add_scraper_with(id, &extra).await
+    }
+
+    /// Starts a scraper with the given id and extra arguments (instead of
+    /// the cluster's); returns its index.
+    pub async fn add_scraper_with(&mut self, id: &str, extra: &[String]) -> Result<usize> {
+        let mut args = vec![
+            "--control-plane".into(),
+            format!("{}://{}", self.grpc_scheme, self.control_grpc),
+            "--http-addr".into(),
+            ANY_PORT.into(),
+            "--id".into(),
+            id.into(),
+            "--status-interval".into(),
+            "500ms".into(),
+        ];
+        args.extend(extra.iter().cloned());
+        let mut p = Process::spawn(id, &bin("scraper-node"), &args, self.dir.path())?;
         let http_addr = p.listening("http").await?;
         wait_healthy(&self.http, &http_addr).await?;
         self.scrapers.push((id.into(), http_addr, Some(p)));

@@ -18,6 +18,7 @@ mod promql;
 mod reload;
 mod rescale;
 mod scrape_http_config;
+mod secure_cluster;
 mod storage_exemplars;
 mod storage_ingest_and_query;
 mod storage_process;

@@ -122,9 +122,11 @@ impl From<Error> for ApiError {
             Error::Execution(_) => ErrorKind::Execution,
             Error::QueryTimeout(_) => ErrorKind::Timeout,
             Error::ShuttingDown | Error::WriterUnavailable(_) => ErrorKind::Unavailable,
-            Error::Storage(_) | Error::Corrupt { .. } | Error::Io(_) | Error::Transport(_) => {
-                ErrorKind::Internal
-            }
+            Error::Storage(_)
+            | Error::Corrupt { .. }
+            | Error::Io(_)
+            | Error::Transport(_)
+            | Error::Tls(_) => ErrorKind::Internal,
         };
         Self::new(kind, err.to_string())
     }

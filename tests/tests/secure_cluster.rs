@@ -1,0 +1,220 @@
+//! A cluster no stranger can join: the components speak mutual TLS and
+//! present tokens, with real processes and certificates made by `openssl`.
+//! Trusted scrapers join and their samples are stored; a scraper without a
+//! trusted certificate, or with a wrong join token, never becomes a member;
+//! a writer without the write token is refused by the storage node; and no
+//! token shows in any log.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use scrapegrid_proto::v1 as pb;
+use scrapegrid_proto::v1::ingest_client::IngestClient;
+use tokio_stream::wrappers::ReceiverStream;
+
+use scrapegrid_tests::tls_targets::Pki;
+use scrapegrid_tests::{consistently, eventually, start_storage_with, Cluster, TargetServer};
+
+const JOIN_TOKEN: &str = "j0in-t0ken-secret";
+const WRITE_TOKEN: &str = "wr1te-t0ken-secret";
+
+/// The live members the control plane counts (`scrapegrid_control_members`).
+async fn members(cluster: &Cluster) -> Option<f64> {
+    let url = format!("http://{}/metrics", cluster.control_http);
+    let text = cluster.http.get(url).send().await.ok()?.text().await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("scrapegrid_control_members "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_trusted_scrapers_join_and_write() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pki = Pki::new(dir.path())?;
+    let file = |name: &str, content: &str| -> Result<String> {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content)?;
+        Ok(path.display().to_string())
+    };
+    let join = file("join-token", JOIN_TOKEN)?;
+    let write = file("write-token", WRITE_TOKEN)?;
+    let wrong = file("wrong-token", "not-the-token")?;
+    let p = |name: &str| pki.pem(name).display().to_string();
+    let k = |name: &str| pki.key(name).display().to_string();
+    let (ca, server_cert, server_key) = (p("ca"), p("server"), k("server"));
+    let (client_cert, client_key) = (p("client"), k("client"));
+    let server_tls = [
+        "--grpc-tls-cert",
+        &server_cert,
+        "--grpc-tls-key",
+        &server_key,
+        "--grpc-client-ca",
+        &ca,
+    ];
+    let storage: Vec<&str> = server_tls
+        .iter()
+        .copied()
+        .chain(["--write-token-file", &write])
+        .collect();
+    let control: Vec<&str> = server_tls
+        .iter()
+        .copied()
+        .chain(["--join-token-file", &join])
+        .collect();
+    let scraper = [
+        "--tls-ca",
+        &ca,
+        "--tls-cert",
+        &client_cert,
+        "--tls-key",
+        &client_key,
+        "--join-token-file",
+        &join,
+        "--write-token-file",
+        &write,
+    ];
+
+    let target = TargetServer::start("# TYPE secure_metric gauge\nsecure_metric 7\n").await?;
+    let yaml = format!(
+        "global:\n  scrape_interval: 500ms\n  scrape_timeout: 400ms\nscrape_configs:\n  - job_name: secure\n    static_configs: [{{targets: ['{}']}}]\n",
+        target.addr
+    );
+    let mut cluster = Cluster::builder()
+        .config(&yaml)
+        .grpc_tls()
+        .extra_args(&storage, &control, &scraper)
+        .build()
+        .await?;
+
+    // The trusted scraper joins, scrapes and writes over mutual TLS.
+    let stored = eventually(Duration::from_secs(30), || async {
+        let r = cluster.query("secure_metric").await.ok()?;
+        (!r.is_empty()).then_some(r)
+    })
+    .await
+    .context("samples of the trusted scraper are stored")?;
+    assert_eq!(stored[0]["value"][1], "7");
+    assert_eq!(members(&cluster).await, Some(1.0));
+
+    // Strangers: no client certificate; a certificate from another CA; the
+    // right certificate with a wrong join token.
+    let own = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let (other_cert, other_key) = (p("untrusted"), k("untrusted"));
+    cluster
+        .add_scraper_with(
+            "no-cert",
+            &own(&["--tls-ca", &ca, "--join-token-file", &join]),
+        )
+        .await?;
+    cluster
+        .add_scraper_with(
+            "other-ca",
+            &own(&[
+                "--tls-ca",
+                &ca,
+                "--tls-cert",
+                &other_cert,
+                "--tls-key",
+                &other_key,
+                "--join-token-file",
+                &join,
+            ]),
+        )
+        .await?;
+    cluster
+        .add_scraper_with(
+            "wrong-token",
+            &own(&[
+                "--tls-ca",
+                &ca,
+                "--tls-cert",
+                &client_cert,
+                "--tls-key",
+                &client_key,
+                "--join-token-file",
+                &wrong,
+            ]),
+        )
+        .await?;
+    consistently(
+        Duration::from_secs(3),
+        "only the trusted scraper is a member",
+        || async { members(&cluster).await == Some(1.0) },
+    )
+    .await?;
+    let log = |id: &str| {
+        std::fs::read_to_string(cluster.dir.path().join(format!("{id}.log"))).unwrap_or_default()
+    };
+    assert!(
+        log("wrong-token").contains("invalid token"),
+        "{}",
+        log("wrong-token")
+    );
+    for id in ["no-cert", "other-ca"] {
+        assert!(
+            log(id).contains("control plane session failed"),
+            "{id}: {}",
+            log(id)
+        );
+    }
+
+    // A writer without the write token is refused; with it, welcomed (a
+    // storage node with the token but without TLS, so a plain client can
+    // try).
+    let plain_dir = tempfile::tempdir()?;
+    let plain = start_storage_with(
+        plain_dir.path(),
+        "storage-token",
+        &["--write-token-file", &write],
+    )
+    .await?;
+    let write_stream = |token: Option<&str>| {
+        let url = format!("http://{}", plain.grpc);
+        let token = token.map(str::to_string);
+        async move {
+            let mut client = IngestClient::connect(url).await?;
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            tx.send(pb::WriteRequest {
+                msg: Some(pb::write_request::Msg::Hello(pb::WriteHello {
+                    scraper_id: "writer".into(),
+                })),
+            })
+            .await?;
+            let mut request = tonic::Request::new(ReceiverStream::new(rx));
+            if let Some(t) = token {
+                request
+                    .metadata_mut()
+                    .insert("authorization", format!("Bearer {t}").parse()?);
+            }
+            let answer = client.write(request).await;
+            drop(tx);
+            anyhow::Ok(answer.map(|_| ()))
+        }
+    };
+    let refused = write_stream(None)
+        .await?
+        .expect_err("a writer without a token is refused");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused}");
+    let refused = write_stream(Some("nope"))
+        .await?
+        .expect_err("a wrong token is refused");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused}");
+    write_stream(Some(WRITE_TOKEN))
+        .await?
+        .expect("the write token is accepted");
+
+    // No token in any log line.
+    for entry in std::fs::read_dir(cluster.dir.path())?.chain(std::fs::read_dir(plain_dir.path())?)
+    {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&path)?;
+            assert!(
+                !text.contains(JOIN_TOKEN) && !text.contains(WRITE_TOKEN),
+                "{} holds a token",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
