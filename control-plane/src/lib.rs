@@ -136,7 +136,12 @@ pub async fn run(
     tokio::spawn(reload_on_sighup(reloader.clone(), shutdown.clone()));
     let grpc_service =
         scrapegrid_proto::v1::control_plane_server::ControlPlaneServer::with_interceptor(
-            service::ControlPlaneService::new(coordinator.clone(), reloader.clone(), ha.election),
+            service::ControlPlaneService::new(
+                coordinator.clone(),
+                reloader.clone(),
+                ha.election,
+                grpc_tls.is_some(),
+            ),
             scrapegrid_common::security::require_token(node.join_token.clone()),
         );
     let grpc_shutdown = shutdown.clone();

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -25,15 +25,23 @@ pub struct ControlPlaneService {
     reloader: Reloader,
     election: Arc<dyn Election>,
     sessions: AtomicU64,
+    /// Whether the gRPC server speaks TLS.
+    tls: bool,
 }
 
 impl ControlPlaneService {
-    pub fn new(coordinator: Coordinator, reloader: Reloader, election: Arc<dyn Election>) -> Self {
+    pub fn new(
+        coordinator: Coordinator,
+        reloader: Reloader,
+        election: Arc<dyn Election>,
+        tls: bool,
+    ) -> Self {
         Self {
             coordinator,
             reloader,
             election,
             sessions: AtomicU64::new(1),
+            tls,
         }
     }
 
@@ -78,6 +86,8 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
         &self,
         request: Request<Streaming<pb::ScraperMessage>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
+        // Inline secrets go only over TLS or to a scraper on this host.
+        let withhold = !self.tls && !request.remote_addr().is_some_and(|a| a.ip().is_loopback());
         let mut inbound = request.into_inner();
         let hello = match inbound.message().await? {
             Some(pb::ScraperMessage {
@@ -143,6 +153,86 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
                 })
                 .await;
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let outbound = ReceiverStream::new(rx).map(move |m| match m {
+            Ok(m) if withhold => Ok(withhold_secrets(m)),
+            other => other,
+        });
+        Ok(Response::new(Box::pin(outbound)))
+    }
+}
+
+/// Why a scrape has no inline secret: the scrape error its target shows.
+const WITHHELD: &str = "the control plane withheld an inline secret: it sends them only over TLS \
+(--grpc-tls-cert) or to a scraper on its own host; use password_file or credentials_file";
+
+/// `m` with every inline secret of its pools replaced by [`WITHHELD`].
+fn withhold_secrets(mut m: pb::ControlMessage) -> pb::ControlMessage {
+    let Some(pb::control_message::Msg::Assignment(a)) = &mut m.msg else {
+        return m;
+    };
+    for pool in &mut a.pools {
+        let Some(auth) = pool.http_client.as_mut().and_then(|h| h.auth.as_mut()) else {
+            continue;
+        };
+        let secret = match auth {
+            pb::http_client::Auth::BasicAuth(b) => &mut b.password,
+            pb::http_client::Auth::Authorization(a) => &mut a.credentials,
+        };
+        if let Some(s) = secret.as_mut() {
+            if matches!(s.value, Some(pb::secret::Value::Inline(_))) {
+                s.value = Some(pb::secret::Value::Withheld(WITHHELD.into()));
+            }
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_secrets_are_withheld_and_files_kept() {
+        let secret = |v| Some(pb::Secret { value: Some(v) });
+        let pool = |auth| pb::ScrapePool {
+            http_client: Some(pb::HttpClient {
+                auth: Some(auth),
+                tls: None,
+            }),
+            ..Default::default()
+        };
+        let m = pb::ControlMessage {
+            msg: Some(pb::control_message::Msg::Assignment(pb::Assignment {
+                pools: vec![
+                    pool(pb::http_client::Auth::BasicAuth(pb::BasicAuth {
+                        username: "u".into(),
+                        password: secret(pb::secret::Value::Inline("p".into())),
+                    })),
+                    pool(pb::http_client::Auth::Authorization(pb::Authorization {
+                        r#type: "Bearer".into(),
+                        credentials: secret(pb::secret::Value::File("/t".into())),
+                    })),
+                ],
+                ..Default::default()
+            })),
+        };
+        let Some(pb::control_message::Msg::Assignment(a)) = withhold_secrets(m).msg else {
+            panic!("an assignment");
+        };
+        let auth = |i: usize| a.pools[i].http_client.as_ref().and_then(|h| h.auth.clone());
+        match auth(0) {
+            Some(pb::http_client::Auth::BasicAuth(b)) => assert_eq!(
+                b.password.and_then(|s| s.value),
+                Some(pb::secret::Value::Withheld(WITHHELD.into()))
+            ),
+            other => panic!("{other:?}"),
+        }
+        match auth(1) {
+            Some(pb::http_client::Auth::Authorization(a)) => assert_eq!(
+                a.credentials.and_then(|s| s.value),
+                Some(pb::secret::Value::File("/t".into()))
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 }

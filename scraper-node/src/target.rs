@@ -69,6 +69,7 @@ fn http_client(h: &pb::HttpClient) -> HttpClientConfig {
     let secret = |s: &Option<pb::Secret>| match s.as_ref().and_then(|s| s.value.as_ref()) {
         Some(pb::secret::Value::File(p)) => Secret::File(p.into()),
         Some(pb::secret::Value::Inline(v)) => Secret::Inline(v.clone()),
+        Some(pb::secret::Value::Withheld(why)) => Secret::Withheld(why.clone()),
         None => Secret::Inline(String::new()),
     };
     let path = |p: &str| (!p.is_empty()).then(|| std::path::PathBuf::from(p));

@@ -40,6 +40,9 @@ pub enum Auth {
 pub enum Secret {
     Inline(String),
     File(PathBuf),
+    /// An inline secret the control plane would not send over an
+    /// unencrypted link; the reason is the scrape error.
+    Withheld(String),
 }
 
 impl std::fmt::Debug for Secret {
@@ -48,6 +51,7 @@ impl std::fmt::Debug for Secret {
         match self {
             Secret::Inline(_) => f.write_str("<secret>"),
             Secret::File(p) => f.debug_tuple("File").field(p).finish(),
+            Secret::Withheld(why) => f.debug_tuple("Withheld").field(why).finish(),
         }
     }
 }

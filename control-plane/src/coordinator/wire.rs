@@ -36,6 +36,7 @@ fn http_client(c: &HttpClientConfig) -> pb::HttpClient {
         value: Some(match s {
             Secret::Inline(v) => pb::secret::Value::Inline(v.clone()),
             Secret::File(p) => pb::secret::Value::File(p.display().to_string()),
+            Secret::Withheld(why) => pb::secret::Value::Withheld(why.clone()),
         }),
     };
     let path = |p: &Option<std::path::PathBuf>| {

@@ -53,6 +53,7 @@ pub fn authorization(auth: &Auth) -> Result<Option<http::HeaderValue>, String> {
 fn read_secret(secret: &Secret, what: &str) -> Result<String, String> {
     match secret {
         Secret::Inline(s) => Ok(s.clone()),
+        Secret::Withheld(why) => Err(why.clone()),
         Secret::File(path) => std::fs::read_to_string(path)
             .map(|s| s.trim().to_string())
             .map_err(|e| {
