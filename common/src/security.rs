@@ -1,7 +1,7 @@
 //! Security between scrapegrid's components: TLS and mutual TLS on the gRPC
 //! servers and clients, and the shared tokens that admit scrapers to the
-//! control plane (`--join-token-file`) and writers to the storage node
-//! (`--write-token-file`). Everything is configured by flags; without them
+//! control plane (`--join-token-file`), writers to the storage node
+//! (`--write-token-file`) and readers of its data (`--read-token-file`). Everything is configured by flags; without them
 //! the components talk plain gRPC, as the local demo on loopback does.
 //!
 //! A token travels as `authorization: Bearer <token>` metadata, is compared
@@ -75,7 +75,7 @@ impl Token {
 
     /// Whether `presented` equals the token, in time independent of where
     /// they differ.
-    fn matches(&self, presented: &[u8]) -> bool {
+    pub fn matches(&self, presented: &[u8]) -> bool {
         let want = self.0.as_bytes();
         want.len() == presented.len()
             && want

@@ -41,8 +41,19 @@ impl QueryService {
         self
     }
 
-    pub fn into_server(self) -> pb::query_server::QueryServer<Self> {
-        pb::query_server::QueryServer::new(self)
+    /// The gRPC service; with `token`, only readers presenting it are
+    /// admitted.
+    pub fn into_server(
+        self,
+        token: Option<scrapegrid_common::security::Token>,
+    ) -> tonic::service::interceptor::InterceptedService<
+        pb::query_server::QueryServer<Self>,
+        impl tonic::service::Interceptor + Clone,
+    > {
+        tonic::service::interceptor::InterceptedService::new(
+            pb::query_server::QueryServer::new(self),
+            scrapegrid_common::security::require_token(token),
+        )
     }
 
     async fn blocking<T: Send + 'static>(

@@ -100,8 +100,12 @@ pub struct Config {
     pub max_exemplars: usize,
     /// TLS of the gRPC server; plain gRPC without a certificate.
     pub grpc_tls: scrapegrid_common::security::ServerTls,
-    /// The token writers present on the Ingest service; `None` admits any.
+    /// The token writers present on the Ingest service and remote write;
+    /// `None` admits any.
     pub write_token: Option<scrapegrid_common::security::Token>,
+    /// The token readers present on the Query service, the query API and
+    /// remote read; `None` admits any.
+    pub read_token: Option<scrapegrid_common::security::Token>,
 }
 
 impl Config {
@@ -117,6 +121,7 @@ impl Config {
             max_exemplars: exemplars::DEFAULT_MAX_EXEMPLARS,
             grpc_tls: Default::default(),
             write_token: None,
+            read_token: None,
         }
     }
 }
@@ -176,7 +181,7 @@ pub async fn run(
         .add_service(
             grpc_query::QueryService::new(db.clone())
                 .with_engine(config.query, config.query_timeout)
-                .into_server(),
+                .into_server(config.read_token.clone()),
         )
         .serve_with_incoming_shutdown(
             TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
@@ -191,6 +196,8 @@ pub async fn run(
         query_timeout: config.query_timeout,
         engine: config.query,
         writer,
+        read_token: config.read_token.clone(),
+        write_token: config.write_token.clone(),
     });
     let http_server = axum::serve(http_listener, router)
         .with_graceful_shutdown(stop.clone().cancelled_owned())

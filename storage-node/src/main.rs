@@ -67,10 +67,14 @@ struct Args {
     /// connect.
     #[arg(long)]
     grpc_client_ca: Option<std::path::PathBuf>,
-    /// A file holding the token writers (scrapers) must present on the
-    /// Ingest service; without it any client may write.
+    /// A file holding the token writers (scrapers, remote_write clients)
+    /// must present; without it any client may write.
     #[arg(long)]
     write_token_file: Option<std::path::PathBuf>,
+    /// A file holding the token readers must present on the query API,
+    /// remote read and the gRPC Query service; without it anyone may read.
+    #[arg(long)]
+    read_token_file: Option<std::path::PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -112,11 +116,13 @@ async fn main() -> anyhow::Result<()> {
         key: args.grpc_tls_key,
         client_ca: args.grpc_client_ca,
     };
-    config.write_token = args
-        .write_token_file
-        .map(|p| scrapegrid_common::security::Token::from_file("--write-token-file", &p))
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let token = |flag: &str, path: Option<std::path::PathBuf>| {
+        path.map(|p| scrapegrid_common::security::Token::from_file(flag, &p))
+            .transpose()
+            .map_err(anyhow::Error::msg)
+    };
+    config.write_token = token("--write-token-file", args.write_token_file)?;
+    config.read_token = token("--read-token-file", args.read_token_file)?;
     let deadline = config.shutdown_timeout + EXIT_GRACE;
     let shutdown = CancellationToken::new();
     let node = storage_node::run(config, grpc, http, shutdown.clone());

@@ -2,8 +2,9 @@
 //! present tokens, with real processes and certificates made by `openssl`.
 //! Trusted scrapers join and their samples are stored; a scraper without a
 //! trusted certificate, or with a wrong join token, never becomes a member;
-//! a writer without the write token is refused by the storage node; and no
-//! token shows in any log.
+//! a writer without the write token and a reader without the read token are
+//! refused by the storage node (gRPC and HTTP); and no token shows in any
+//! log.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use scrapegrid_tests::{consistently, eventually, start_storage_with, Cluster, Ta
 
 const JOIN_TOKEN: &str = "j0in-t0ken-secret";
 const WRITE_TOKEN: &str = "wr1te-t0ken-secret";
+const READ_TOKEN: &str = "re4d-t0ken-secret";
 
 /// The live members the control plane counts (`scrapegrid_control_members`).
 async fn members(cluster: &Cluster) -> Option<f64> {
@@ -38,6 +40,7 @@ async fn only_trusted_scrapers_join_and_write() -> Result<()> {
     };
     let join = file("join-token", JOIN_TOKEN)?;
     let write = file("write-token", WRITE_TOKEN)?;
+    let read = file("read-token", READ_TOKEN)?;
     let wrong = file("wrong-token", "not-the-token")?;
     let p = |name: &str| pki.pem(name).display().to_string();
     let k = |name: &str| pki.key(name).display().to_string();
@@ -165,7 +168,7 @@ async fn only_trusted_scrapers_join_and_write() -> Result<()> {
     let plain = start_storage_with(
         plain_dir.path(),
         "storage-token",
-        &["--write-token-file", &write],
+        &["--write-token-file", &write, "--read-token-file", &read],
     )
     .await?;
     let write_stream = |token: Option<&str>| {
@@ -203,17 +206,74 @@ async fn only_trusted_scrapers_join_and_write() -> Result<()> {
         .await?
         .expect("the write token is accepted");
 
+    // Reads over HTTP need the read token, remote writes the write token;
+    // health and metrics stay open.
+    let http = reqwest::Client::new();
+    let status = |path: &str, token: Option<&str>, post: bool| {
+        let url = format!("http://{}{path}", plain.http);
+        let mut request = if post { http.post(url) } else { http.get(url) };
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        async move { anyhow::Ok(request.send().await?.status().as_u16()) }
+    };
+    assert_eq!(status("/api/v1/query?query=up", None, false).await?, 401);
+    assert_eq!(
+        status("/api/v1/query?query=up", Some(WRITE_TOKEN), false).await?,
+        401
+    );
+    assert_eq!(
+        status("/api/v1/query?query=up", Some(READ_TOKEN), false).await?,
+        200
+    );
+    assert_eq!(status("/api/v1/labels", None, false).await?, 401);
+    assert_eq!(status("/api/v1/read", None, true).await?, 401);
+    assert_eq!(status("/api/v1/write", None, true).await?, 401);
+    assert_eq!(status("/api/v1/write", Some(READ_TOKEN), true).await?, 401);
+    // Past the token check, an empty body is the handler's 400.
+    assert_eq!(status("/api/v1/write", Some(WRITE_TOKEN), true).await?, 400);
+    assert_eq!(status("/-/healthy", None, false).await?, 200);
+    assert_eq!(status("/metrics", None, false).await?, 200);
+    // And the gRPC Query service.
+    let select = |token: Option<&str>| {
+        let url = format!("http://{}", plain.grpc);
+        let token = token.map(str::to_string);
+        async move {
+            let mut client = scrapegrid_proto::v1::query_client::QueryClient::connect(url).await?;
+            let mut request = tonic::Request::new(pb::SelectRequest {
+                matchers: vec![pb::Matcher {
+                    r#type: pb::MatchType::Equal as i32,
+                    name: "__name__".into(),
+                    value: "up".into(),
+                }],
+                start_ms: 0,
+                end_ms: 1,
+            });
+            if let Some(t) = token {
+                request
+                    .metadata_mut()
+                    .insert("authorization", format!("Bearer {t}").parse()?);
+            }
+            anyhow::Ok(client.select(request).await.map(|_| ()))
+        }
+    };
+    let refused = select(None)
+        .await?
+        .expect_err("a reader without a token is refused");
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused}");
+    select(Some(READ_TOKEN))
+        .await?
+        .expect("the read token is accepted");
+
     // No token in any log line.
     for entry in std::fs::read_dir(cluster.dir.path())?.chain(std::fs::read_dir(plain_dir.path())?)
     {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "log") {
             let text = std::fs::read_to_string(&path)?;
-            assert!(
-                !text.contains(JOIN_TOKEN) && !text.contains(WRITE_TOKEN),
-                "{} holds a token",
-                path.display()
-            );
+            for token in [JOIN_TOKEN, WRITE_TOKEN, READ_TOKEN] {
+                assert!(!text.contains(token), "{} holds a token", path.display());
+            }
         }
     }
     Ok(())

@@ -14,6 +14,7 @@ pub mod json;
 pub mod params;
 pub mod remote;
 
+use scrapegrid_common::security::Token;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,11 +52,15 @@ pub struct ApiState {
     pub engine: crate::query::engine::EngineOptions,
     /// Takes remote writes ([`remote`]).
     pub writer: WriterHandle,
+    /// The bearer token queries and remote reads must present, if any.
+    pub read_token: Option<Token>,
+    /// The bearer token remote writes must present, if any.
+    pub write_token: Option<Token>,
 }
 
 /// Returns the router of every HTTP endpoint.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    let reads = Router::new()
         .route("/api/v1/query", get(instant_query).post(instant_query))
         .route("/api/v1/query_range", get(range_query).post(range_query))
         .route("/api/v1/series", get(series).post(series))
@@ -68,14 +73,53 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/query_exemplars",
             get(exemplars::query_exemplars).post(exemplars::query_exemplars),
         )
-        .route("/api/v1/write", post(remote::write))
         .route("/api/v1/read", post(remote::read))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.read_token.clone(),
+            require_bearer,
+        ));
+    let writes = Router::new()
+        .route("/api/v1/write", post(remote::write))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.write_token.clone(),
+            require_bearer,
+        ));
+    Router::new()
+        .merge(reads)
+        .merge(writes)
         .route("/api/v1/status/buildinfo", get(buildinfo))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
+}
+
+/// Admits a request carrying the token as `Authorization: Bearer <token>`
+/// (everything without a token); 401 otherwise.
+async fn require_bearer(
+    axum::extract::State(token): axum::extract::State<Option<Token>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(token) = token else {
+        return next.run(request).await;
+    };
+    let admitted = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .is_some_and(|p| token.matches(p));
+    if admitted {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+            "Unauthorized\n",
+        )
+            .into_response()
+    }
 }
 
 /// An API error: Prometheus's `errorType` and message.
