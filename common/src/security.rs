@@ -184,3 +184,109 @@ impl ClientSecurity {
         }
     }
 }
+
+/// An HTTP listener's TLS: certificate, key and, for mutual TLS, the CA of
+/// client certificates (`--http-tls-cert`, `--http-tls-key`,
+/// `--http-client-ca`).
+#[derive(Clone, Debug, Default)]
+pub struct HttpTls {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub client_ca: Option<PathBuf>,
+}
+
+impl HttpTls {
+    /// The rustls configuration; `None` without a certificate (plain HTTP).
+    pub fn rustls(&self) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let (cert, key) = match (&self.cert, &self.key) {
+            (None, None) if self.client_ca.is_none() => return Ok(None),
+            (Some(c), Some(k)) => (c, k),
+            (None, None) => {
+                return Err("--http-client-ca needs --http-tls-cert and --http-tls-key".into())
+            }
+            _ => return Err("--http-tls-cert and --http-tls-key go together".into()),
+        };
+        let certs = CertificateDer::pem_slice_iter(&read("--http-tls-cert", cert)?)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("--http-tls-cert {}: {e}", cert.display()))?;
+        let key = PrivateKeyDer::from_pem_slice(&read("--http-tls-key", key)?)
+            .map_err(|e| format!("--http-tls-key {}: {e}", key.display()))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?;
+        let builder = match &self.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for c in CertificateDer::pem_slice_iter(&read("--http-client-ca", ca)?) {
+                    let c = c.map_err(|e| format!("--http-client-ca {}: {e}", ca.display()))?;
+                    roots
+                        .add(c)
+                        .map_err(|e| format!("--http-client-ca {}: {e}", ca.display()))?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| format!("--http-client-ca {}: {e}", ca.display()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(certs, key)
+            .map_err(|e| format!("--http-tls-cert/--http-tls-key: {e}"))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Some(Arc::new(config)))
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown`: plain HTTP, or HTTPS with
+/// `tls`. A connection whose handshake fails is closed and logged at debug.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let Some(tls) = tls else {
+        return axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(error) => {
+                    tracing::debug!(%error, "accepting an HTTPS connection failed");
+                    continue;
+                }
+            },
+        };
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let stream = match acceptor.accept(tcp).await {
+                Ok(s) => s,
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let served =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            if let Err(error) = served {
+                tracing::debug!(%peer, %error, "HTTPS connection ended with an error");
+            }
+        });
+    }
+}

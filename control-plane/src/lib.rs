@@ -75,6 +75,8 @@ pub struct NodeConfig {
     pub grpc_tls: scrapegrid_common::security::ServerTls,
     /// The token scrapers present to join; `None` admits any.
     pub join_token: Option<scrapegrid_common::security::Token>,
+    /// TLS of the HTTP listener; plain HTTP without a certificate.
+    pub http_tls: scrapegrid_common::security::HttpTls,
 }
 
 /// Runs the control plane on already-bound listeners until `shutdown` fires.
@@ -160,8 +162,13 @@ pub async fn run(
             async move { grpc_shutdown.cancelled().await },
         );
     let http_shutdown = shutdown.clone();
-    let http_server = axum::serve(http, http::router(coordinator, reloader))
-        .with_graceful_shutdown(async move { http_shutdown.cancelled().await });
+    let http_tls = node.http_tls.rustls().map_err(Error::Tls)?;
+    let http_server = scrapegrid_common::security::serve_http(
+        http,
+        http::router(coordinator, reloader),
+        http_tls,
+        async move { http_shutdown.cancelled().await },
+    );
     let (g, h, _) = tokio::join!(grpc_server, http_server, leading);
     g?;
     h?;

@@ -98,6 +98,17 @@ struct Flags {
     /// Reload); without it any client may.
     #[arg(long)]
     join_token_file: Option<PathBuf>,
+    /// Serve HTTP over TLS with this certificate (PEM); with
+    /// --http-tls-key.
+    #[arg(long)]
+    http_tls_cert: Option<std::path::PathBuf>,
+    /// The key of --http-tls-cert (PEM).
+    #[arg(long)]
+    http_tls_key: Option<std::path::PathBuf>,
+    /// Mutual TLS on HTTP: only clients with a certificate from this CA
+    /// (PEM) may connect.
+    #[arg(long)]
+    http_client_ca: Option<std::path::PathBuf>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -164,6 +175,11 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
             cert: flags.grpc_tls_cert,
             key: flags.grpc_tls_key,
             client_ca: flags.grpc_client_ca,
+        },
+        http_tls: scrapegrid_common::security::HttpTls {
+            cert: flags.http_tls_cert,
+            key: flags.http_tls_key,
+            client_ca: flags.http_client_ca,
         },
         join_token: flags
             .join_token_file

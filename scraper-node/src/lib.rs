@@ -52,6 +52,8 @@ pub struct NodeConfig {
     pub control_security: scrapegrid_common::security::ClientSecurity,
     /// TLS for an `https://` storage node and its write token.
     pub storage_security: scrapegrid_common::security::ClientSecurity,
+    /// TLS of the HTTP listener; plain HTTP without a certificate.
+    pub http_tls: scrapegrid_common::security::HttpTls,
 }
 
 /// Runs the scraper node until `shutdown`; `http` serves `/metrics`.
@@ -88,11 +90,13 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
     // `/metrics` stays up through the drain, so what it gives up can be read.
     let http_stop = CancellationToken::new();
     let http_until = http_stop.clone().cancelled_owned();
-    let http_server = tokio::spawn(async move {
-        axum::serve(http, router)
-            .with_graceful_shutdown(http_until)
-            .await
-    });
+    let http_tls = node
+        .http_tls
+        .rustls()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let http_server = tokio::spawn(scrapegrid_common::security::serve_http(
+        http, router, http_tls, http_until,
+    ));
 
     let c = control_task.await;
     // The loops have stopped and handed in their batches: deliver them

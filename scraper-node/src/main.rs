@@ -46,6 +46,17 @@ struct Flags {
     /// A file holding the token the storage node requires to write.
     #[arg(long)]
     write_token_file: Option<std::path::PathBuf>,
+    /// Serve HTTP over TLS with this certificate (PEM); with
+    /// --http-tls-key.
+    #[arg(long)]
+    http_tls_cert: Option<std::path::PathBuf>,
+    /// The key of --http-tls-cert (PEM).
+    #[arg(long)]
+    http_tls_key: Option<std::path::PathBuf>,
+    /// Mutual TLS on HTTP: only clients with a certificate from this CA
+    /// (PEM) may connect.
+    #[arg(long)]
+    http_client_ca: Option<std::path::PathBuf>,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -93,6 +104,11 @@ async fn main() -> anyhow::Result<()> {
         drain_timeout: flags.drain_timeout,
         control_security,
         storage_security,
+        http_tls: scrapegrid_common::security::HttpTls {
+            cert: flags.http_tls_cert,
+            key: flags.http_tls_key,
+            client_ca: flags.http_client_ca,
+        },
     };
     let shutdown = CancellationToken::new();
     let deadline = flags.drain_timeout + SHUTDOWN_SLACK;

@@ -65,7 +65,6 @@ pub mod writer;
 #[cfg(test)]
 mod testutil;
 
-use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,6 +105,8 @@ pub struct Config {
     /// The token readers present on the Query service, the query API and
     /// remote read; `None` admits any.
     pub read_token: Option<scrapegrid_common::security::Token>,
+    /// TLS of the HTTP listener; plain HTTP without a certificate.
+    pub http_tls: scrapegrid_common::security::HttpTls,
 }
 
 impl Config {
@@ -122,6 +123,7 @@ impl Config {
             grpc_tls: Default::default(),
             write_token: None,
             read_token: None,
+            http_tls: Default::default(),
         }
     }
 }
@@ -199,9 +201,13 @@ pub async fn run(
         read_token: config.read_token.clone(),
         write_token: config.write_token.clone(),
     });
-    let http_server = axum::serve(http_listener, router)
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .into_future();
+    let http_tls = config.http_tls.rustls().map_err(Error::Tls)?;
+    let http_server = scrapegrid_common::security::serve_http(
+        http_listener,
+        router,
+        http_tls,
+        stop.clone().cancelled_owned(),
+    );
     let mut http = tokio::spawn(async move { http_server.await.map_err(Error::from) });
 
     let upkeep = tokio::spawn(metrics_upkeep(metrics_handle, stop.clone()));

@@ -75,6 +75,17 @@ struct Args {
     /// remote read and the gRPC Query service; without it anyone may read.
     #[arg(long)]
     read_token_file: Option<std::path::PathBuf>,
+    /// Serve HTTP over TLS with this certificate (PEM); with
+    /// --http-tls-key.
+    #[arg(long)]
+    http_tls_cert: Option<std::path::PathBuf>,
+    /// The key of --http-tls-cert (PEM).
+    #[arg(long)]
+    http_tls_key: Option<std::path::PathBuf>,
+    /// Mutual TLS on HTTP: only clients with a certificate from this CA
+    /// (PEM) may connect.
+    #[arg(long)]
+    http_client_ca: Option<std::path::PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -123,6 +134,11 @@ async fn main() -> anyhow::Result<()> {
     };
     config.write_token = token("--write-token-file", args.write_token_file)?;
     config.read_token = token("--read-token-file", args.read_token_file)?;
+    config.http_tls = scrapegrid_common::security::HttpTls {
+        cert: args.http_tls_cert,
+        key: args.http_tls_key,
+        client_ca: args.http_client_ca,
+    };
     let deadline = config.shutdown_timeout + EXIT_GRACE;
     let shutdown = CancellationToken::new();
     let node = storage_node::run(config, grpc, http, shutdown.clone());

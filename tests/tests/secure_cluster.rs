@@ -278,3 +278,79 @@ async fn only_trusted_scrapers_join_and_write() -> Result<()> {
     }
     Ok(())
 }
+
+/// The HTTP listener over TLS and mutual TLS (the storage node's; the
+/// control plane and scrapers share the server code): an HTTPS client that
+/// trusts the CA is answered, a plain HTTP client is not, and with a
+/// client CA only a client with a certificate from it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_listeners_speak_tls_and_mutual_tls() -> Result<()> {
+    use scrapegrid_tests::{bin, Process, ANY_PORT};
+    let dir = tempfile::tempdir()?;
+    let pki = Pki::new(dir.path())?;
+    let p = |name: &str| pki.pem(name).display().to_string();
+    let k = |name: &str| pki.key(name).display().to_string();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(pki.pem("ca"))?)?;
+    let identity = reqwest::Identity::from_pem(
+        &[
+            std::fs::read(pki.pem("client"))?,
+            std::fs::read(pki.key("client"))?,
+        ]
+        .concat(),
+    )?;
+    let client = |with_identity: bool| -> Result<reqwest::Client> {
+        let mut b = reqwest::Client::builder().add_root_certificate(ca.clone());
+        if with_identity {
+            b = b.identity(identity.clone());
+        }
+        Ok(b.build()?)
+    };
+    for mutual in [false, true] {
+        let data = dir.path().join(format!("data-{mutual}"));
+        let mut args: Vec<String> = [
+            "--data-dir",
+            &data.display().to_string(),
+            "--grpc-addr",
+            ANY_PORT,
+            "--http-addr",
+            ANY_PORT,
+            "--http-tls-cert",
+            &p("server"),
+            "--http-tls-key",
+            &k("server"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if mutual {
+            args.extend(["--http-client-ca".to_string(), p("ca")]);
+        }
+        let mut node = Process::spawn(
+            &format!("storage-{mutual}"),
+            &bin("storage-node"),
+            &args,
+            dir.path(),
+        )?;
+        let http = node.listening("http").await?;
+        let healthy = format!("https://{http}/-/healthy");
+        let status = eventually(Duration::from_secs(20), || async {
+            let r = client(mutual).ok()?.get(&healthy).send().await.ok()?;
+            Some(r.status().as_u16())
+        })
+        .await?;
+        assert_eq!(status, 200, "mutual: {mutual}");
+        assert!(
+            reqwest::get(format!("http://{http}/-/healthy"))
+                .await
+                .is_err(),
+            "plain HTTP is not answered"
+        );
+        if mutual {
+            assert!(
+                client(false)?.get(&healthy).send().await.is_err(),
+                "a client without a certificate is refused"
+            );
+        }
+    }
+    Ok(())
+}
