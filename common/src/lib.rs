@@ -15,6 +15,9 @@
 //! - [`go_quote`]: Go's `strconv.Quote`, for texts that must read as Prometheus's.
 //! - [`go_url`]: URLs escaped as Go's `net/url` writes them, for the scrape
 //!   URL Prometheus builds from a target's labels.
+//! - [`http_client_tls`]: a job's `http_config` as HTTP clients apply it
+//!   (scrapes and HTTP SD): TLS with files re-read, credentials, Go's
+//!   error texts.
 //! - [`security`]: TLS and mutual TLS between components, and the join and
 //!   write tokens.
 //! - [`telemetry`]: tracing, the `/metrics` recorder and the signal handling
@@ -31,6 +34,7 @@ pub mod config;
 pub mod duration;
 pub mod go_quote;
 pub mod go_url;
+pub mod http_client_tls;
 pub mod labels;
 pub mod relabel;
 pub mod security;

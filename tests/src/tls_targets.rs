@@ -144,6 +144,20 @@ impl SecureTarget {
         tls: Option<TargetTls>,
         authorization: Option<String>,
     ) -> Result<Self> {
+        let body = "# TYPE up_metric gauge\nup_metric 1\n";
+        Self::serving(pki, tls, authorization, body, "text/plain; version=0.0.4").await
+    }
+
+    /// As [`Self::start`], answering `body` with `content_type` (an HTTP SD
+    /// endpoint, say).
+    pub async fn serving(
+        pki: &Pki,
+        tls: Option<TargetTls>,
+        authorization: Option<String>,
+        body: &str,
+        content_type: &str,
+    ) -> Result<Self> {
+        let page: Arc<(String, String)> = Arc::new((body.to_string(), content_type.to_string()));
         let acceptor = match tls {
             Some(t) => Some(tokio_rustls::TlsAcceptor::from(Arc::new(server_config(
                 pki, &t,
@@ -159,16 +173,20 @@ impl SecureTarget {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
-                let (acceptor, want, counter) =
-                    (acceptor.clone(), authorization.clone(), counter.clone());
+                let (acceptor, want, counter, page) = (
+                    acceptor.clone(),
+                    authorization.clone(),
+                    counter.clone(),
+                    page.clone(),
+                );
                 tokio::spawn(async move {
                     match acceptor {
                         Some(a) => {
                             if let Ok(stream) = a.accept(tcp).await {
-                                serve(stream, want.as_deref(), &counter).await;
+                                serve(stream, want.as_deref(), &counter, &page).await;
                             }
                         }
-                        None => serve(tcp, want.as_deref(), &counter).await,
+                        None => serve(tcp, want.as_deref(), &counter, &page).await,
                     }
                 });
             }
@@ -209,7 +227,7 @@ fn server_config(pki: &Pki, t: &TargetTls) -> Result<rustls::ServerConfig> {
 }
 
 /// Answers one HTTP/1.1 request and closes.
-async fn serve<S>(mut stream: S, want: Option<&str>, served: &AtomicU64)
+async fn serve<S>(mut stream: S, want: Option<&str>, served: &AtomicU64, page: &(String, String))
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -236,9 +254,9 @@ where
     };
     let response = if ok {
         served.fetch_add(1, Ordering::Relaxed);
-        let body = "# TYPE up_metric gauge\nup_metric 1\n";
+        let (body, content_type) = page;
         format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
     } else {

@@ -207,3 +207,73 @@ async fn tls_and_credentials_as_prometheus() -> Result<()> {
     drop(prometheus);
     Ok(())
 }
+
+/// `http_sd_configs` with a `tls_config`, against real Prometheus 2.42: an
+/// HTTPS SD endpoint read with the right CA, the wrong one, and without
+/// verification; both must discover the same targets per job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_sd_over_tls_as_prometheus() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pki = Pki::new(dir.path())?;
+    let groups = r#"[{"targets": ["127.0.0.1:9", "127.0.0.1:10"], "labels": {"team": "a"}}]"#;
+    let tls = Some(TargetTls {
+        cert: "server".into(),
+        require_client_cert: false,
+    });
+    let sd = SecureTarget::serving(&pki, tls, None, groups, "application/json").await?;
+    let ca = pki.pem("ca").display().to_string();
+    let other_ca = pki.pem("other-ca").display().to_string();
+    let url = format!("https://{}/sd", sd.addr);
+    let jobs = [
+        ("sd-right-ca", format!("{{ca_file: {ca}}}")),
+        ("sd-other-ca", format!("{{ca_file: {other_ca}}}")),
+        ("sd-insecure", "{insecure_skip_verify: true}".to_string()),
+    ];
+    let mut yaml =
+        String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
+    for (job, tls) in &jobs {
+        yaml.push_str(&format!(
+            "  - job_name: {job}\n    http_sd_configs:\n      - url: {url}\n        refresh_interval: 1s\n        tls_config: {tls}\n"
+        ));
+    }
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, &yaml)?;
+    let prometheus = Prometheus::start(&config).await?;
+    let cluster = Cluster::builder().config(&yaml).build().await?;
+    let instances = |targets: &Value| -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for t in targets["activeTargets"].as_array().into_iter().flatten() {
+            let job = t["scrapePool"].as_str().unwrap_or_default().to_string();
+            let instance = t["labels"]["instance"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let team = t["labels"]["team"].as_str().unwrap_or_default();
+            out.entry(job)
+                .or_default()
+                .push(format!("{instance} team={team}"));
+        }
+        out.values_mut().for_each(|v| v.sort());
+        out
+    };
+    // Both have read the endpoint (the jobs that can) and settled.
+    let (want, got) = eventually(Duration::from_secs(30), || async {
+        let p = instances(&prometheus.targets("active").await.ok()?);
+        let s = instances(&cluster.targets().await.ok()?);
+        let ready = |m: &BTreeMap<String, Vec<String>>| {
+            m.get("sd-right-ca").is_some_and(|v| v.len() == 2)
+                && m.get("sd-insecure").is_some_and(|v| v.len() == 2)
+        };
+        (ready(&p) && ready(&s)).then_some((p, s))
+    })
+    .await?;
+    println!("prometheus {want:?}\nscrapegrid {got:?}");
+    assert_eq!(want, got);
+    assert!(
+        !got.contains_key("sd-other-ca"),
+        "an untrusted endpoint gives no targets"
+    );
+    assert!(sd.served() > 0);
+    drop(prometheus);
+    Ok(())
+}

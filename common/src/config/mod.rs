@@ -204,6 +204,8 @@ pub struct FileSdConfig {
 pub struct HttpSdConfig {
     /// An `http` or `https` URL with a host, as written.
     pub url: String,
+    /// Its `tls_config`; files are read at every refresh.
+    pub tls: http_client::TlsConfig,
     pub refresh_interval: Duration,
     pub auth: HttpAuth,
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::de::Deserializer;
 use serde::Deserialize;
 
-use super::http_client::{http_auth, RawAuth, RawAuthorization, RawBasicAuth};
+use super::http_client::{http_auth, RawAuth, RawAuthorization, RawBasicAuth, RawTlsConfig};
 use super::raw::{CheckedMap, Unsupported};
 use super::DnsRecordType;
 use crate::duration::serde_duration_opt;
@@ -26,6 +26,7 @@ pub(super) struct RawHttpSdConfig {
     pub auth: RawAuth,
     pub follow_redirects: Option<bool>,
     pub enable_http2: Option<bool>,
+    pub tls_config: Option<RawTlsConfig>,
 }
 
 #[derive(Deserialize)]
@@ -52,8 +53,7 @@ struct RawHttpSdFields {
     #[allow(dead_code)]
     oauth2: Option<Unsupported>,
     #[serde(default)]
-    #[allow(dead_code)]
-    tls_config: Option<Unsupported>,
+    tls_config: Option<RawTlsConfig>,
     #[serde(default)]
     #[allow(dead_code)]
     proxy_url: Option<Unsupported>,
@@ -81,6 +81,7 @@ impl<'de> Deserialize<'de> for RawHttpSdConfig {
                 )?,
                 follow_redirects: raw.follow_redirects,
                 enable_http2: raw.enable_http2,
+                tls_config: raw.tls_config,
             })
         }))
     }

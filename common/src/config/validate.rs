@@ -247,7 +247,15 @@ pub(super) fn scrape_config(
                 continue;
             }
         };
+        let tls = match h.tls_config.map(|t| t.resolve(ctx.dir)).transpose() {
+            Ok(tls) => tls.unwrap_or_default(),
+            Err(reason) => {
+                ctx.invalid(&[at.clone(), vec![Seg::Key("tls_config")]].concat(), reason);
+                continue;
+            }
+        };
         http_sd_configs.push(HttpSdConfig {
+            tls,
             url: h.url,
             refresh_interval: nonzero(h.refresh_interval)
                 .unwrap_or(DEFAULT_HTTP_SD_REFRESH_INTERVAL),

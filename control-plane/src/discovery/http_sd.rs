@@ -26,7 +26,9 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use scrapegrid_common::config::http_client::TlsConfig;
 use scrapegrid_common::config::{HttpAuth, HttpSdConfig};
+use scrapegrid_common::http_client_tls::{go_tls_error, TlsClients};
 use scrapegrid_common::Labels;
 
 use super::{push_changes, ProviderSender, ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL};
@@ -45,8 +47,10 @@ pub const REFRESH_INTERVAL_HEADER: &str = "X-Prometheus-Refresh-Interval-Seconds
 /// Why one refresh failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpSdError {
-    #[error("request failed: {0}")]
+    #[error("request failed: {}", describe(.0))]
     Request(#[from] reqwest::Error),
+    #[error("{0}")]
+    Tls(String),
     #[error("server returned http status {0}")]
     Status(StatusCode),
     #[error("unsupported content type {0:?}")]
@@ -57,6 +61,22 @@ pub enum HttpSdError {
     Json(#[from] serde_json::Error),
     #[error("target group {index}: {reason}")]
     Group { index: usize, reason: String },
+}
+
+/// A failed request with its causes, a TLS failure as Go words it.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if let Some(tls) =
+            scrapegrid_common::http_client_tls::as_rustls(inner).and_then(go_tls_error)
+        {
+            return format!("{text}: {tls}");
+        }
+        text = format!("{text}: {inner}");
+        source = inner.source();
+    }
+    text
 }
 
 /// One entry of the endpoint's answer; unknown fields are ignored, as Go's
@@ -77,11 +97,15 @@ pub async fn run(
     cancel: CancellationToken,
 ) {
     config.refresh_interval = config.refresh_interval.max(MIN_REFRESH_INTERVAL);
-    let client = match reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .timeout(config.refresh_interval)
-        .build()
-    {
+    let timeout = config.refresh_interval;
+    let builder = move || {
+        reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(timeout)
+    };
+    // With a tls_config, the client is rebuilt when a file changed.
+    let tls_clients = TlsClients::default();
+    let plain = match builder().build() {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(url = %config.url, %error, "http_sd: cannot build http client, provider stopped");
@@ -97,9 +121,17 @@ pub async fn run(
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let result = tokio::select! {
-            _ = cancel.cancelled() => return,
-            result = fetch(&client, &config) => result,
+        let client = if config.tls == TlsConfig::default() {
+            Ok(plain.clone())
+        } else {
+            tls_clients.client(&config.tls, builder)
+        };
+        let result = match client {
+            Ok(client) => tokio::select! {
+                _ = cancel.cancelled() => return,
+                result = fetch(&client, &config) => result,
+            },
+            Err(reason) => Err(HttpSdError::Tls(reason)),
         };
         let groups = match result {
             Ok(groups) => groups,

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use scrapegrid_common::config::http_client::{HttpClientConfig, TlsConfig};
 use scrapegrid_common::go_quote;
 
-use super::tls::{authorization, go_tls_error, TlsClients};
+use scrapegrid_common::http_client_tls::{as_rustls, authorization, go_tls_error, TlsClients};
 
 /// Bodies are never buffered beyond this, even with no body_size_limit set.
 pub const MAX_BODY_BYTES: u64 = 256 << 20;
@@ -223,16 +223,4 @@ fn describe(url: &str, e: reqwest::Error) -> String {
         s.push_str(&c);
     }
     s
-}
-
-/// The rustls error `e` is, or holds: rustls errors arrive inside an
-/// `io::Error` (whose `source` skips them) or a boxed error.
-fn as_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    if let Some(r) = e.downcast_ref::<rustls::Error>() {
-        return Some(r);
-    }
-    if let Some(io) = e.downcast_ref::<std::io::Error>() {
-        return io.get_ref().and_then(|inner| as_rustls(inner));
-    }
-    None
 }

@@ -1,8 +1,8 @@
 //! The scrape path of one target.
 //!
 //! - [`http_client`]: GET with Prometheus's headers, timeout, gzip, body limit.
-//! - [`tls`]: a job's `http_config`: credentials (files read per request)
-//!   and TLS (files re-read per scrape), with Go's error texts.
+//!   A job's `http_config` (credentials and TLS, files re-read per scrape)
+//!   is applied with `scrapegrid_common::http_client_tls`.
 //! - [`state`]: the pure step from a scrape result to one batch (parse, target
 //!   labels, metric relabeling, limits, staleness, report series), with its
 //!   series cache.
@@ -16,4 +16,3 @@ pub mod http_client;
 pub mod sample_labels;
 pub mod scrape_loop;
 pub mod state;
-pub mod tls;

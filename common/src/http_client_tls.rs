@@ -1,5 +1,5 @@
-//! TLS and credentials of a scrape job's `http_config`, as Prometheus 2.42's
-//! HTTP client applies them: the CA, client certificate and key files are
+//! TLS and credentials of a job's `http_config` (scrapes, and HTTP SD's
+//! TLS), as Prometheus 2.42's HTTP client applies them: the CA, client certificate and key files are
 //! read at every scrape and the job's client is rebuilt when one changed
 //! (Prometheus re-reads the CA per request and the client certificate per
 //! handshake), `server_name` replaces the URL's host in verification,
@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::config::http_client::{Auth, Secret, TlsConfig};
 use base64::Engine as _;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -18,7 +19,6 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use scrapegrid_common::config::http_client::{Auth, Secret, TlsConfig};
 
 /// The `Authorization` header of a request, files read now; `None` without
 /// credentials.
@@ -351,4 +351,16 @@ pub fn go_tls_error(e: &rustls::Error) -> Option<String> {
         }
         _ => return None,
     })
+}
+
+/// The rustls error `e` is, or holds: rustls errors arrive inside an
+/// `io::Error` (whose `source` skips them) or a boxed error.
+pub fn as_rustls<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(r) = e.downcast_ref::<rustls::Error>() {
+        return Some(r);
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return io.get_ref().and_then(|inner| as_rustls(inner));
+    }
+    None
 }
