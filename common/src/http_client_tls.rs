@@ -102,34 +102,45 @@ impl Files {
     }
 }
 
-/// The HTTP clients of jobs with a `tls_config`, each with the file
-/// contents it was built from.
+/// The HTTP clients of jobs with their own settings (a `tls_config`, or
+/// `follow_redirects: false`), each with the file contents it was built
+/// from.
 #[derive(Default)]
 pub struct TlsClients {
-    built: Mutex<HashMap<TlsConfig, (Files, reqwest::Client)>>,
+    built: Mutex<HashMap<(TlsConfig, bool), (Files, reqwest::Client)>>,
 }
 
 impl TlsClients {
-    /// Returns the client for `tls`, built by `base` with its TLS; rebuilt
-    /// when a file's content changed since.
+    /// Returns the client for `tls` that follows redirects (at most 10, as
+    /// Go's client) or not, built by `base`; rebuilt when a file's content
+    /// changed since.
     pub fn client(
         &self,
         tls: &TlsConfig,
+        follow_redirects: bool,
         base: impl FnOnce() -> reqwest::ClientBuilder,
     ) -> Result<reqwest::Client, String> {
         let files = Files::read(tls)?;
+        let key = (tls.clone(), follow_redirects);
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((f, client)) = built.get(tls) {
+        if let Some((f, client)) = built.get(&key) {
             if *f == files {
                 return Ok(client.clone());
             }
         }
-        let config = client_config(tls, &files)?;
-        let client = base()
-            .use_preconfigured_tls(config)
+        let policy = if follow_redirects {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::none()
+        };
+        let mut builder = base().redirect(policy);
+        if *tls != TlsConfig::default() {
+            builder = builder.use_preconfigured_tls(client_config(tls, &files)?);
+        }
+        let client = builder
             .build()
             .map_err(|e| format!("building the HTTP client: {e}"))?;
-        built.insert(tls.clone(), (files, client.clone()));
+        built.insert(key, (files, client.clone()));
         Ok(client)
     }
 }

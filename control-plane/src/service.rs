@@ -198,6 +198,7 @@ mod tests {
             http_client: Some(pb::HttpClient {
                 auth: Some(auth),
                 tls: None,
+                no_follow_redirects: false,
             }),
             ..Default::default()
         };

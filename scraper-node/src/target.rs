@@ -95,6 +95,7 @@ fn http_client(h: &pb::HttpClient) -> HttpClientConfig {
     HttpClientConfig {
         auth,
         tls: tls.unwrap_or_default(),
+        follow_redirects: !h.no_follow_redirects,
     }
 }
 

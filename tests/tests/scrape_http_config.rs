@@ -31,6 +31,7 @@ fn class(error: &str) -> String {
         ("certificate required", "client-cert-required"),
         ("bad certificate", "client-cert-required"),
         ("401 Unauthorized", "unauthorized"),
+        ("303 See Other", "redirect-not-followed"),
         (
             "unable to read basic auth password file",
             "unreadable-password-file",
@@ -89,6 +90,24 @@ async fn tls_and_credentials_as_prometheus() -> Result<()> {
     let basic = SecureTarget::start(&pki, None, Some(BASIC.into())).await?;
     let bearer = SecureTarget::start(&pki, None, Some(format!("Bearer {TOKEN}"))).await?;
     let custom = SecureTarget::start(&pki, None, Some("Token abc".into())).await?;
+    // A target whose metrics path redirects (303) to the exposition.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let redirect = listener.local_addr()?.to_string();
+    let app = axum::Router::new()
+        .route(
+            "/old",
+            axum::routing::get(|| async { axum::response::Redirect::to("/new") }),
+        )
+        .route(
+            "/new",
+            axum::routing::get(|| async {
+                (
+                    [("content-type", "text/plain; version=0.0.4")],
+                    "redirected 1\n",
+                )
+            }),
+        );
+    let redirect_server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     let ca = pki.pem("ca").display().to_string();
     let other_ca = pki.pem("other-ca").display().to_string();
@@ -97,27 +116,29 @@ async fn tls_and_credentials_as_prometheus() -> Result<()> {
         pki.key("client").display().to_string(),
     );
     // (job, target, settings): the settings are YAML lines of the job.
-    let jobs: Vec<(&str, &SecureTarget, String)> = vec![
-        ("tls-right-ca", &server, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
-        ("tls-system-roots", &server, "scheme: https".into()),
-        ("tls-other-ca", &server, format!("scheme: https\ntls_config: {{ca_file: {other_ca}}}")),
-        ("tls-untrusted", &untrusted, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
-        ("tls-server-name", &localhost_only, format!("scheme: https\ntls_config: {{ca_file: {ca}, server_name: localhost}}")),
-        ("tls-no-ip-san", &localhost_only, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
-        ("tls-wrong-server-name", &server, format!("scheme: https\ntls_config: {{ca_file: {ca}, server_name: other.example}}")),
-        ("tls-expired", &expired, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
-        ("tls-insecure", &untrusted, "scheme: https\ntls_config: {insecure_skip_verify: true}".into()),
-        ("mtls-without-cert", &mtls, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
-        ("mtls-with-cert", &mtls, format!("scheme: https\ntls_config: {{ca_file: {ca}, cert_file: {client_cert}, key_file: {client_key}}}")),
-        ("basic-password-file", &basic, format!("basic_auth: {{username: user, password_file: {password_file}}}")),
-        ("basic-inline", &basic, format!("basic_auth: {{username: user, password: {PASSWORD}}}")),
-        ("basic-wrong", &basic, "basic_auth: {username: user, password: nope}".into()),
-        ("basic-missing-file", &basic, format!("basic_auth: {{username: user, password_file: {missing_file}}}")),
-        ("bearer-file", &bearer, format!("bearer_token_file: {token_file}")),
-        ("bearer-inline-wrong", &bearer, "bearer_token: nope".into()),
-        ("authorization-file", &bearer, format!("authorization: {{credentials_file: {token_file}}}")),
-        ("authorization-type", &custom, "authorization: {type: Token, credentials: abc}".into()),
-        ("bearer-rotated", &bearer, format!("bearer_token_file: {rotated_file}")),
+    let jobs: Vec<(&str, &str, String)> = vec![
+        ("tls-right-ca", &server.addr, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
+        ("tls-system-roots", &server.addr, "scheme: https".into()),
+        ("tls-other-ca", &server.addr, format!("scheme: https\ntls_config: {{ca_file: {other_ca}}}")),
+        ("tls-untrusted", &untrusted.addr, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
+        ("tls-server-name", &localhost_only.addr, format!("scheme: https\ntls_config: {{ca_file: {ca}, server_name: localhost}}")),
+        ("tls-no-ip-san", &localhost_only.addr, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
+        ("tls-wrong-server-name", &server.addr, format!("scheme: https\ntls_config: {{ca_file: {ca}, server_name: other.example}}")),
+        ("tls-expired", &expired.addr, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
+        ("tls-insecure", &untrusted.addr, "scheme: https\ntls_config: {insecure_skip_verify: true}".into()),
+        ("mtls-without-cert", &mtls.addr, format!("scheme: https\ntls_config: {{ca_file: {ca}}}")),
+        ("mtls-with-cert", &mtls.addr, format!("scheme: https\ntls_config: {{ca_file: {ca}, cert_file: {client_cert}, key_file: {client_key}}}")),
+        ("basic-password-file", &basic.addr, format!("basic_auth: {{username: user, password_file: {password_file}}}")),
+        ("basic-inline", &basic.addr, format!("basic_auth: {{username: user, password: {PASSWORD}}}")),
+        ("basic-wrong", &basic.addr, "basic_auth: {username: user, password: nope}".into()),
+        ("basic-missing-file", &basic.addr, format!("basic_auth: {{username: user, password_file: {missing_file}}}")),
+        ("bearer-file", &bearer.addr, format!("bearer_token_file: {token_file}")),
+        ("bearer-inline-wrong", &bearer.addr, "bearer_token: nope".into()),
+        ("authorization-file", &bearer.addr, format!("authorization: {{credentials_file: {token_file}}}")),
+        ("authorization-type", &custom.addr, "authorization: {type: Token, credentials: abc}".into()),
+        ("bearer-rotated", &bearer.addr, format!("bearer_token_file: {rotated_file}")),
+        ("redirect-followed", &redirect, "metrics_path: /old".into()),
+        ("redirect-not-followed", &redirect, "metrics_path: /old\nfollow_redirects: false".into()),
     ];
     let mut yaml =
         String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
@@ -127,8 +148,7 @@ async fn tls_and_credentials_as_prometheus() -> Result<()> {
             yaml.push_str(&format!("    {line}\n"));
         }
         yaml.push_str(&format!(
-            "    static_configs: [{{targets: ['{}']}}]\n",
-            target.addr
+            "    static_configs: [{{targets: ['{target}']}}]\n"
         ));
     }
     let config = dir.path().join("prometheus.yml");
@@ -204,6 +224,7 @@ async fn tls_and_credentials_as_prometheus() -> Result<()> {
         }
     }
     assert!(server.served() > 0 && mtls.served() > 0 && basic.served() > 0);
+    redirect_server.abort();
     drop(prometheus);
     Ok(())
 }

@@ -16,10 +16,22 @@ use serde::Deserialize;
 use super::HttpAuth;
 
 /// A scrape job's HTTP client.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct HttpClientConfig {
     pub auth: Auth,
     pub tls: TlsConfig,
+    /// Follow HTTP redirects (at most 10), as Prometheus does by default.
+    pub follow_redirects: bool,
+}
+
+impl Default for HttpClientConfig {
+    fn default() -> Self {
+        Self {
+            auth: Auth::None,
+            tls: TlsConfig::default(),
+            follow_redirects: true,
+        }
+    }
 }
 
 /// How a scrape authenticates.

@@ -206,6 +206,8 @@ pub struct HttpSdConfig {
     pub url: String,
     /// Its `tls_config`; files are read at every refresh.
     pub tls: http_client::TlsConfig,
+    /// Follow HTTP redirects (at most 10).
+    pub follow_redirects: bool,
     pub refresh_interval: Duration,
     pub auth: HttpAuth,
 }

@@ -159,6 +159,7 @@ fn fills_in_sd_defaults() {
         j.http_sd_configs,
         vec![HttpSdConfig {
             tls: Default::default(),
+            follow_redirects: true,
             url: "http://sd:8080/targets".to_string(),
             refresh_interval: secs(60),
             auth: HttpAuth::None,
@@ -307,10 +308,11 @@ fn warns_about_http_sd_client_settings_it_does_not_act_on() {
     let c = load(
         "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://x/', follow_redirects: false, enable_http2: false}, {url: 'http://y/', follow_redirects: true}]}]",
     );
-    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     assert!(c.warnings[0]
-        .starts_with(r#"prometheus.yml: job "a": http_sd_configs[0]: follow_redirects: false"#));
-    assert!(c.warnings[1].contains("http_sd_configs[0]: enable_http2: false"));
+        .starts_with(r#"prometheus.yml: job "a": http_sd_configs[0]: enable_http2: false"#));
+    let h = &c.scrape_configs[0].http_sd_configs;
+    assert!(!h[0].follow_redirects && h[1].follow_redirects);
 }
 
 #[test]

@@ -230,12 +230,6 @@ pub(super) fn scrape_config(
     let mut http_sd_configs = Vec::new();
     for (k, h) in entries(raw.http_sd_configs, &field("http_sd_configs"), ctx) {
         let at = [field("http_sd_configs"), vec![Seg::Index(k)]].concat();
-        if h.follow_redirects == Some(false) {
-            warn(
-                ctx,
-                &format!("http_sd_configs[{k}]: follow_redirects: false"),
-            );
-        }
         if h.enable_http2 == Some(false) {
             warn(ctx, &format!("http_sd_configs[{k}]: enable_http2: false"));
         }
@@ -256,6 +250,7 @@ pub(super) fn scrape_config(
         };
         http_sd_configs.push(HttpSdConfig {
             tls,
+            follow_redirects: h.follow_redirects.unwrap_or(true),
             url: h.url,
             refresh_interval: nonzero(h.refresh_interval)
                 .unwrap_or(DEFAULT_HTTP_SD_REFRESH_INTERVAL),
@@ -320,9 +315,6 @@ pub(super) fn scrape_config(
             TlsConfig::default()
         }
     };
-    if raw.follow_redirects == Some(false) {
-        warn(ctx, "follow_redirects: false");
-    }
     if raw.enable_http2 == Some(false) {
         warn(ctx, "enable_http2: false");
     }
@@ -350,7 +342,11 @@ pub(super) fn scrape_config(
         label_name_length_limit: raw.label_name_length_limit.unwrap_or(0),
         label_value_length_limit: raw.label_value_length_limit.unwrap_or(0),
         body_size_limit: raw.body_size_limit.unwrap_or(0),
-        http_client: HttpClientConfig { auth, tls },
+        http_client: HttpClientConfig {
+            auth,
+            tls,
+            follow_redirects: raw.follow_redirects.unwrap_or(true),
+        },
     }
 }
 

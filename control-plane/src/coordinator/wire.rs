@@ -69,6 +69,7 @@ fn http_client(c: &HttpClientConfig) -> pb::HttpClient {
             insecure_skip_verify: c.tls.insecure_skip_verify,
             min_version: c.tls.min_version.map_or(0, u32::from),
         }),
+        no_follow_redirects: !c.follow_redirects,
     }
 }
 

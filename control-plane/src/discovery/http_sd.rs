@@ -121,10 +121,10 @@ pub async fn run(
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let client = if config.tls == TlsConfig::default() {
+        let client = if config.tls == TlsConfig::default() && config.follow_redirects {
             Ok(plain.clone())
         } else {
-            tls_clients.client(&config.tls, builder)
+            tls_clients.client(&config.tls, config.follow_redirects, builder)
         };
         let result = match client {
             Ok(client) => tokio::select! {

@@ -80,11 +80,11 @@ impl TargetClient {
             body_limit.min(MAX_BODY_BYTES)
         };
         let get = || format!("Get {}", go_quote(url));
-        let client = if http.tls == TlsConfig::default() {
+        let client = if http.tls == TlsConfig::default() && http.follow_redirects {
             self.client.clone()
         } else {
             self.tls
-                .client(&http.tls, base_builder)
+                .client(&http.tls, http.follow_redirects, base_builder)
                 .map_err(|e| format!("{}: {e}", get()))?
         };
         let mut request = client.get(url);

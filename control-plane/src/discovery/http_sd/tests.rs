@@ -130,6 +130,7 @@ async fn start_server(authorization: &'static str, body: &str) -> (Server, Strin
 fn config(url: &str, auth: HttpAuth) -> HttpSdConfig {
     HttpSdConfig {
         tls: Default::default(),
+        follow_redirects: true,
         url: url.to_string(),
         refresh_interval: Duration::from_millis(200),
         auth,
