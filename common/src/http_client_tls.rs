@@ -107,21 +107,25 @@ impl Files {
 /// from.
 #[derive(Default)]
 pub struct TlsClients {
-    built: Mutex<HashMap<(TlsConfig, bool), (Files, reqwest::Client)>>,
+    built: Mutex<HashMap<ClientKey, (Files, reqwest::Client)>>,
 }
+
+/// What makes two jobs' clients differ: TLS, following redirects, proxy.
+type ClientKey = (TlsConfig, bool, Option<String>);
 
 impl TlsClients {
     /// Returns the client for `tls` that follows redirects (at most 10, as
-    /// Go's client) or not, built by `base`; rebuilt when a file's content
+    /// Go's client) or not, through `proxy_url` if any, built by `base`; rebuilt when a file's content
     /// changed since.
     pub fn client(
         &self,
         tls: &TlsConfig,
         follow_redirects: bool,
+        proxy_url: Option<&str>,
         base: impl FnOnce() -> reqwest::ClientBuilder,
     ) -> Result<reqwest::Client, String> {
         let files = Files::read(tls)?;
-        let key = (tls.clone(), follow_redirects);
+        let key = (tls.clone(), follow_redirects, proxy_url.map(str::to_string));
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((f, client)) = built.get(&key) {
             if *f == files {
@@ -134,6 +138,10 @@ impl TlsClients {
             reqwest::redirect::Policy::none()
         };
         let mut builder = base().redirect(policy);
+        if let Some(url) = proxy_url {
+            let proxy = reqwest::Proxy::all(url).map_err(|e| format!("proxy_url {url:?}: {e}"))?;
+            builder = builder.proxy(proxy);
+        }
         if *tls != TlsConfig::default() {
             builder = builder.use_preconfigured_tls(client_config(tls, &files)?);
         }

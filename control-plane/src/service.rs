@@ -199,6 +199,7 @@ mod tests {
                 auth: Some(auth),
                 tls: None,
                 no_follow_redirects: false,
+                proxy_url: String::new(),
             }),
             ..Default::default()
         };

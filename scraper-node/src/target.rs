@@ -96,6 +96,7 @@ fn http_client(h: &pb::HttpClient) -> HttpClientConfig {
         auth,
         tls: tls.unwrap_or_default(),
         follow_redirects: !h.no_follow_redirects,
+        proxy_url: (!h.proxy_url.is_empty()).then(|| h.proxy_url.clone()),
     }
 }
 

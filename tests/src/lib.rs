@@ -47,6 +47,7 @@ pub mod etcd;
 pub mod ha;
 pub mod prometheus;
 pub mod promql;
+pub mod proxy;
 pub mod storage;
 pub mod tls_targets;
 

@@ -298,3 +298,73 @@ async fn http_sd_over_tls_as_prometheus() -> Result<()> {
     drop(prometheus);
     Ok(())
 }
+
+/// `proxy_url` against real Prometheus 2.42: a job scraped through a
+/// loopback forward proxy is up for both and the proxy saw both; a job whose
+/// proxy is down is down for both with the same error class.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrapes_through_proxy_url_as_prometheus() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let target = scrapegrid_tests::TargetServer::start("proxied_metric 1\n").await?;
+    let proxy = scrapegrid_tests::proxy::Proxy::start().await?;
+    let closed = scrapegrid_tests::free_addr();
+    let yaml = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n\
+         \x20 - job_name: proxied\n    proxy_url: http://{}\n    static_configs: [{{targets: ['{}']}}]\n\
+         \x20 - job_name: proxy-down\n    proxy_url: http://{closed}\n    static_configs: [{{targets: ['{}']}}]\n",
+        proxy.addr, target.addr, target.addr
+    );
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, &yaml)?;
+    let prometheus = Prometheus::start(&config).await?;
+    let cluster = Cluster::builder().config(&yaml).build().await?;
+    let classify = |targets: &Value| -> BTreeMap<String, (String, String)> {
+        targets["activeTargets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let error = t["lastError"].as_str().unwrap_or_default();
+                let class = if error.is_empty() {
+                    "ok"
+                } else if error.contains("connection refused") {
+                    "connection-refused"
+                } else {
+                    error
+                };
+                (
+                    t["scrapePool"].as_str().unwrap_or_default().to_string(),
+                    (
+                        t["health"].as_str().unwrap_or_default().to_string(),
+                        class.to_string(),
+                    ),
+                )
+            })
+            .collect()
+    };
+    let (want, got) = eventually(Duration::from_secs(30), || async {
+        let p = classify(&prometheus.targets("active").await.ok()?);
+        let s = classify(&cluster.targets().await.ok()?);
+        let known = |m: &BTreeMap<String, (String, String)>| {
+            ["proxied", "proxy-down"]
+                .iter()
+                .all(|j| m.get(*j).is_some_and(|(h, _)| h != "unknown"))
+        };
+        (known(&p) && known(&s)).then_some((p, s))
+    })
+    .await?;
+    println!("prometheus {want:?}\nscrapegrid {got:?}");
+    assert_eq!(want, got);
+    assert_eq!(got["proxied"], ("up".to_string(), "ok".to_string()));
+    let agents = proxy.user_agents();
+    assert!(
+        agents.iter().any(|a| a.starts_with("Prometheus/")),
+        "{agents:?}"
+    );
+    assert!(
+        agents.iter().any(|a| a.starts_with("scrapegrid/")),
+        "{agents:?}"
+    );
+    drop(prometheus);
+    Ok(())
+}

@@ -22,6 +22,9 @@ pub struct HttpClientConfig {
     pub tls: TlsConfig,
     /// Follow HTTP redirects (at most 10), as Prometheus does by default.
     pub follow_redirects: bool,
+    /// The HTTP proxy every request goes through; `None`: none (the
+    /// environment's proxy variables are ignored, as in Prometheus 2.42).
+    pub proxy_url: Option<String>,
 }
 
 impl Default for HttpClientConfig {
@@ -30,6 +33,7 @@ impl Default for HttpClientConfig {
             auth: Auth::None,
             tls: TlsConfig::default(),
             follow_redirects: true,
+            proxy_url: None,
         }
     }
 }
@@ -137,6 +141,20 @@ impl RawTlsConfig {
             min_version,
         })
     }
+}
+
+/// Checks a `proxy_url`: a URL with an `http` or `https` scheme and a host.
+pub(super) fn proxy_url(raw: Option<String>) -> Result<Option<String>, String> {
+    let Some(raw) = raw.filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let url = reqwest::Url::parse(&raw).map_err(|e| format!("parse {raw:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "proxy_url {raw:?}: scrapegrid supports http:// and https:// proxies with a host"
+        ));
+    }
+    Ok(Some(raw))
 }
 
 /// `path` against the config file's directory `dir` when relative.

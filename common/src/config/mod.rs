@@ -208,6 +208,8 @@ pub struct HttpSdConfig {
     pub tls: http_client::TlsConfig,
     /// Follow HTTP redirects (at most 10).
     pub follow_redirects: bool,
+    /// The HTTP proxy of its requests, if any.
+    pub proxy_url: Option<String>,
     pub refresh_interval: Duration,
     pub auth: HttpAuth,
 }

@@ -155,6 +155,8 @@ macro_rules! raw_scrape_config {
             pub bearer_token_file: Option<String>,
             #[serde(default)]
             pub tls_config: Option<RawTlsConfig>,
+            #[serde(default)]
+            pub proxy_url: Option<String>,
             $(
                 #[serde(default)]
                 #[allow(dead_code)]
@@ -167,7 +169,6 @@ macro_rules! raw_scrape_config {
 raw_scrape_config!(
     // HTTP client settings.
     oauth2,
-    proxy_url,
     proxy_connect_header,
     // Service discovery mechanisms other than static and file.
     azure_sd_configs,

@@ -27,6 +27,7 @@ pub(super) struct RawHttpSdConfig {
     pub follow_redirects: Option<bool>,
     pub enable_http2: Option<bool>,
     pub tls_config: Option<RawTlsConfig>,
+    pub proxy_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,8 +56,7 @@ struct RawHttpSdFields {
     #[serde(default)]
     tls_config: Option<RawTlsConfig>,
     #[serde(default)]
-    #[allow(dead_code)]
-    proxy_url: Option<Unsupported>,
+    proxy_url: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
     proxy_connect_header: Option<Unsupported>,
@@ -82,6 +82,7 @@ impl<'de> Deserialize<'de> for RawHttpSdConfig {
                 follow_redirects: raw.follow_redirects,
                 enable_http2: raw.enable_http2,
                 tls_config: raw.tls_config,
+                proxy_url: raw.proxy_url,
             })
         }))
     }

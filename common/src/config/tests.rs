@@ -20,6 +20,7 @@ fn secs(s: u64) -> Duration {
 
 /// Configs Prometheus 2.42 accepts and scrapegrid accepts too.
 const ACCEPTED: &[&str] = &[
+    "scrape_configs: [{job_name: a, proxy_url: 'http://127.0.0.1:3128'}]",
     "scrape_configs: [{job_name: a, basic_auth: {username: u, password: p}}]",
     "scrape_configs: [{job_name: a, bearer_token: x}]",
     "scrape_configs: [{job_name: a, authorization: {type: Token, credentials: c}}]",
@@ -107,7 +108,8 @@ const REJECTED: &[(&str, &[&str])] = &[
     ("scrape_configs:\n  - job_name: a\n    tls_config: {ca: x}\n", &[r#"unknown field "ca""#]),
     ("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs: [{role: pod}]\n", &[r#"(job "k"): "kubernetes_sd_configs" is a Prometheus field scrapegrid does not support yet"#]),
     ("scrape_configs:\n  - job_name: c\n    consul_sd_configs: []\n", &[r#"(job "c"): "consul_sd_configs" is a Prometheus field"#]),
-    ("scrape_configs:\n  - job_name: t\n    proxy_url: http://p\n", &[r#""proxy_url" is a Prometheus field"#]),
+    ("scrape_configs:\n  - job_name: t\n    proxy_url: '::'\n", &[r#"(job "t"): proxy_url: parse "::": "#]),
+    ("scrape_configs:\n  - job_name: t\n    proxy_url: socks5://p:1\n", &["scrapegrid supports http:// and https:// proxies"]),
     ("scrape_configs:\n  - job_name: t\n    fallback_scrape_protocol: PrometheusText0.0.4\n", &[r#"(job "t"): unknown field "fallback_scrape_protocol""#]),
     ("scrape_configs:\n  - job_name: t\n    no_proxy: x\n", &[r#"unknown field "no_proxy""#]),
     (
@@ -439,7 +441,7 @@ const REJECTED_ONLY_BY_SCRAPEGRID: &[&str] = &[
     "scheme: ftp",
     "kubernetes_sd_configs",
     "consul_sd_configs",
-    "proxy_url",
+    "socks5://",
     "targets: ['']",
 ];
 

@@ -27,6 +27,7 @@ pub(super) const SD_ACCEPTED: &[&str] = &[
     "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://x/', basic_auth: null, tls_config: null}]}]",
     "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'https://x/', tls_config: {ca_file: ca.pem, server_name: x, insecure_skip_verify: false}}]}]",
     "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'https://x/', tls_config: {}}]}]",
+    "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://x/', proxy_url: 'http://p/'}]}]",
     "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://x/', authorization: {credentials: c}}]}]",
     "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://x/', authorization: {type: Token, credentials: c}}]}]",
     "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://x/', bearer_token: t}]}]",
@@ -94,7 +95,6 @@ pub(super) const SD_REJECTED_ONLY_BY_SCRAPEGRID: &[(&str, &[&str])] = &[
     // scrapegrid refuses the config.
     ("scrape_configs: [{job_name: h, http_sd_configs: [{url: 'https://x/', tls_config: {cert_file: c.pem}}]}]", &[r#"http_sd_configs[0].tls_config: client cert file "c.pem" specified without client key file"#]),
     // HTTP client features scrapegrid does not implement yet.
-    ("scrape_configs: [{job_name: h, http_sd_configs: [{url: 'http://x/', proxy_url: 'http://p/'}]}]", &[r#"http_sd_configs[0]: "proxy_url" is a Prometheus field"#]),
     ("scrape_configs: [{job_name: h, http_sd_configs: [{url: 'http://x/', proxy_connect_header: {a: [b]}}]}]", &[r#""proxy_connect_header" is a Prometheus field"#]),
     ("scrape_configs: [{job_name: h, http_sd_configs: [{url: 'http://x/', oauth2: {client_id: a, token_url: 'http://t/'}}]}]", &[r#""oauth2" is a Prometheus field"#]),
     // 2.42 does not validate an HTTP SD's client settings (it does a job's,
@@ -160,6 +160,7 @@ fn fills_in_sd_defaults() {
         vec![HttpSdConfig {
             tls: Default::default(),
             follow_redirects: true,
+            proxy_url: None,
             url: "http://sd:8080/targets".to_string(),
             refresh_interval: secs(60),
             auth: HttpAuth::None,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::http_client::{http_auth, Auth, HttpClientConfig, TlsConfig};
+use super::http_client::{self, http_auth, Auth, HttpClientConfig, TlsConfig};
 use super::raw::{RawGlobal, RawScrapeConfig, RelabelRuleYaml};
 use super::SCRAPE_PROTOCOLS;
 use super::{
@@ -248,7 +248,15 @@ pub(super) fn scrape_config(
                 continue;
             }
         };
+        let proxy_url = match http_client::proxy_url(h.proxy_url) {
+            Ok(p) => p,
+            Err(reason) => {
+                ctx.invalid(&[at.clone(), vec![Seg::Key("proxy_url")]].concat(), reason);
+                continue;
+            }
+        };
         http_sd_configs.push(HttpSdConfig {
+            proxy_url,
             tls,
             follow_redirects: h.follow_redirects.unwrap_or(true),
             url: h.url,
@@ -308,6 +316,13 @@ pub(super) fn scrape_config(
             Auth::None
         }
     };
+    let proxy = match http_client::proxy_url(raw.proxy_url) {
+        Ok(p) => p,
+        Err(reason) => {
+            ctx.invalid(&field("proxy_url"), reason);
+            None
+        }
+    };
     let tls = match raw.tls_config.map(|t| t.resolve(ctx.dir)).transpose() {
         Ok(tls) => tls.unwrap_or_default(),
         Err(reason) => {
@@ -346,6 +361,7 @@ pub(super) fn scrape_config(
             auth,
             tls,
             follow_redirects: raw.follow_redirects.unwrap_or(true),
+            proxy_url: proxy,
         },
     }
 }

@@ -70,6 +70,7 @@ fn http_client(c: &HttpClientConfig) -> pb::HttpClient {
             min_version: c.tls.min_version.map_or(0, u32::from),
         }),
         no_follow_redirects: !c.follow_redirects,
+        proxy_url: c.proxy_url.clone().unwrap_or_default(),
     }
 }
 

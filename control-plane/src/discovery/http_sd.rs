@@ -102,6 +102,7 @@ pub async fn run(
         reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .timeout(timeout)
+            .no_proxy()
     };
     // With a tls_config, the client is rebuilt when a file changed.
     let tls_clients = TlsClients::default();
@@ -121,10 +122,18 @@ pub async fn run(
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let client = if config.tls == TlsConfig::default() && config.follow_redirects {
+        let own = config.tls != TlsConfig::default()
+            || !config.follow_redirects
+            || config.proxy_url.is_some();
+        let client = if !own {
             Ok(plain.clone())
         } else {
-            tls_clients.client(&config.tls, config.follow_redirects, builder)
+            tls_clients.client(
+                &config.tls,
+                config.follow_redirects,
+                config.proxy_url.as_deref(),
+                builder,
+            )
         };
         let result = match client {
             Ok(client) => tokio::select! {

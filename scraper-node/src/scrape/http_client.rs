@@ -39,6 +39,9 @@ fn base_builder() -> reqwest::ClientBuilder {
         .gzip(false)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
+        // Only proxy_url proxies, as in Prometheus 2.42: never the
+        // environment's HTTP_PROXY.
+        .no_proxy()
 }
 
 impl TargetClient {
@@ -80,11 +83,18 @@ impl TargetClient {
             body_limit.min(MAX_BODY_BYTES)
         };
         let get = || format!("Get {}", go_quote(url));
-        let client = if http.tls == TlsConfig::default() && http.follow_redirects {
+        let own =
+            http.tls != TlsConfig::default() || !http.follow_redirects || http.proxy_url.is_some();
+        let client = if !own {
             self.client.clone()
         } else {
             self.tls
-                .client(&http.tls, http.follow_redirects, base_builder)
+                .client(
+                    &http.tls,
+                    http.follow_redirects,
+                    http.proxy_url.as_deref(),
+                    base_builder,
+                )
                 .map_err(|e| format!("{}: {e}", get()))?
         };
         let mut request = client.get(url);
