@@ -177,6 +177,7 @@ fn withhold_secrets(mut m: pb::ControlMessage) -> pb::ControlMessage {
         let secret = match auth {
             pb::http_client::Auth::BasicAuth(b) => &mut b.password,
             pb::http_client::Auth::Authorization(a) => &mut a.credentials,
+            pb::http_client::Auth::Oauth2(o) => &mut o.client_secret,
         };
         if let Some(s) = secret.as_mut() {
             if matches!(s.value, Some(pb::secret::Value::Inline(_))) {

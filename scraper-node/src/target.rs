@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use scrapegrid_common::config::http_client::{Auth, HttpClientConfig, Secret, TlsConfig};
+use scrapegrid_common::config::http_client::{Auth, HttpClientConfig, OAuth2, Secret, TlsConfig};
 use scrapegrid_common::relabel::RelabelConfig;
 use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
@@ -73,6 +73,18 @@ fn http_client(h: &pb::HttpClient) -> HttpClientConfig {
         None => Secret::Inline(String::new()),
     };
     let path = |p: &str| (!p.is_empty()).then(|| std::path::PathBuf::from(p));
+    let tls = |t: &Option<pb::TlsConfig>| {
+        t.as_ref()
+            .map(|t| TlsConfig {
+                ca_file: path(&t.ca_file),
+                cert_file: path(&t.cert_file),
+                key_file: path(&t.key_file),
+                server_name: t.server_name.clone(),
+                insecure_skip_verify: t.insecure_skip_verify,
+                min_version: u16::try_from(t.min_version).ok().filter(|v| *v != 0),
+            })
+            .unwrap_or_default()
+    };
     let auth = match &h.auth {
         None => Auth::None,
         Some(pb::http_client::Auth::BasicAuth(b)) => Auth::Basic {
@@ -83,18 +95,19 @@ fn http_client(h: &pb::HttpClient) -> HttpClientConfig {
             scheme: a.r#type.clone(),
             credentials: secret(&a.credentials),
         },
+        Some(pb::http_client::Auth::Oauth2(o)) => Auth::OAuth2(OAuth2 {
+            client_id: o.client_id.clone(),
+            client_secret: secret(&o.client_secret),
+            scopes: o.scopes.clone(),
+            token_url: o.token_url.clone(),
+            endpoint_params: o.endpoint_params.clone().into_iter().collect(),
+            tls: tls(&o.tls),
+            proxy_url: (!o.proxy_url.is_empty()).then(|| o.proxy_url.clone()),
+        }),
     };
-    let tls = h.tls.as_ref().map(|t| TlsConfig {
-        ca_file: path(&t.ca_file),
-        cert_file: path(&t.cert_file),
-        key_file: path(&t.key_file),
-        server_name: t.server_name.clone(),
-        insecure_skip_verify: t.insecure_skip_verify,
-        min_version: u16::try_from(t.min_version).ok().filter(|v| *v != 0),
-    });
     HttpClientConfig {
         auth,
-        tls: tls.unwrap_or_default(),
+        tls: tls(&h.tls),
         follow_redirects: !h.no_follow_redirects,
         proxy_url: (!h.proxy_url.is_empty()).then(|| h.proxy_url.clone()),
     }

@@ -368,3 +368,119 @@ async fn scrapes_through_proxy_url_as_prometheus() -> Result<()> {
     drop(prometheus);
     Ok(())
 }
+
+/// `oauth2` (client credentials) against real Prometheus 2.42: a loopback
+/// token endpoint that checks the client's Basic header and the grant, and
+/// a target that wants the token it hands out; the right secret (inline or
+/// by file) scrapes, a wrong one fails to fetch a token, for both alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth2_client_credentials_as_prometheus() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let pki = Pki::new(dir.path())?;
+    let target = SecureTarget::start(&pki, None, Some("Bearer tok-123".into())).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let token_addr = listener.local_addr()?.to_string();
+    let grants = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = grants.clone();
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let counter = counter.clone();
+            async move {
+                let basic = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                // `client:s3cret`.
+                let ok = basic == "Basic Y2xpZW50OnMzY3JldA=="
+                    && body.contains("grant_type=client_credentials")
+                    && body.contains("scope=read");
+                // RFC 6749 2.3.1: the credentials in a Basic header, or
+                // in the body (golang.org/x/oauth2 tries both).
+                let in_body = body.contains("client_id=client")
+                    && body.contains("client_secret=s3cret")
+                    && body.contains("grant_type=client_credentials")
+                    && body.contains("scope=read");
+                let json = [("content-type", "application/json")];
+                if !ok && !in_body {
+                    return (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        json,
+                        "{\"error\":\"invalid_client\"}".to_string(),
+                    );
+                }
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                (
+                    axum::http::StatusCode::OK,
+                    json,
+                    r#"{"access_token":"tok-123","token_type":"bearer","expires_in":3600}"#
+                        .to_string(),
+                )
+            }
+        }),
+    );
+    let token_server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let secret_file = dir.path().join("client-secret");
+    std::fs::write(&secret_file, "s3cret\n")?;
+    let token_url = format!("http://{token_addr}/token");
+    let jobs = [
+        ("oauth2-inline", format!("{{client_id: client, client_secret: s3cret, scopes: [read], token_url: '{token_url}'}}")),
+        ("oauth2-file", format!("{{client_id: client, client_secret_file: {}, scopes: [read], token_url: '{token_url}'}}", secret_file.display())),
+        ("oauth2-wrong", format!("{{client_id: client, client_secret: nope, scopes: [read], token_url: '{token_url}'}}")),
+    ];
+    let mut yaml =
+        String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
+    for (job, oauth2) in &jobs {
+        yaml.push_str(&format!(
+            "  - job_name: {job}\n    oauth2: {oauth2}\n    static_configs: [{{targets: ['{}']}}]\n",
+            target.addr
+        ));
+    }
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(&config, &yaml)?;
+    let prometheus = Prometheus::start(&config).await?;
+    let cluster = Cluster::builder().config(&yaml).build().await?;
+    let classify = |targets: &Value| -> BTreeMap<String, (String, String)> {
+        targets["activeTargets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let error = t["lastError"].as_str().unwrap_or_default();
+                let class = if error.is_empty() {
+                    "ok"
+                } else if error.contains("oauth2: cannot fetch token: 401") {
+                    "token-refused"
+                } else {
+                    error
+                };
+                (
+                    t["scrapePool"].as_str().unwrap_or_default().to_string(),
+                    (
+                        t["health"].as_str().unwrap_or_default().to_string(),
+                        class.to_string(),
+                    ),
+                )
+            })
+            .collect()
+    };
+    let (want, got) = eventually(Duration::from_secs(30), || async {
+        let p = classify(&prometheus.targets("active").await.ok()?);
+        let s = classify(&cluster.targets().await.ok()?);
+        let known = |m: &BTreeMap<String, (String, String)>| {
+            jobs.iter()
+                .all(|(j, _)| m.get(*j).is_some_and(|(h, _)| h != "unknown"))
+        };
+        (known(&p) && known(&s)).then_some((p, s))
+    })
+    .await?;
+    println!("prometheus {want:?}\nscrapegrid {got:?}");
+    assert_eq!(want, got);
+    assert_eq!(got["oauth2-inline"], ("up".to_string(), "ok".to_string()));
+    assert_eq!(got["oauth2-wrong"].1, "token-refused");
+    // Tokens are kept: far fewer grants than scrapes.
+    assert!(target.served() > grants.load(std::sync::atomic::Ordering::Relaxed));
+    token_server.abort();
+    drop(prometheus);
+    Ok(())
+}

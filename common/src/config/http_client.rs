@@ -48,6 +48,25 @@ pub enum Auth {
     /// `Authorization: <scheme> <credentials>`; `bearer_token*` are
     /// `Bearer`.
     Authorization { scheme: String, credentials: Secret },
+    /// A token from an OAuth 2.0 client-credentials grant.
+    OAuth2(OAuth2),
+}
+
+/// `oauth2`: the client-credentials grant Prometheus 2.42 makes
+/// (golang.org/x/oauth2/clientcredentials): client id and secret in an HTTP
+/// Basic header, `grant_type=client_credentials`, the scopes and endpoint
+/// parameters in the form body; the token is kept until 10 s before it
+/// expires.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OAuth2 {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scopes: Vec<String>,
+    pub token_url: String,
+    pub endpoint_params: std::collections::BTreeMap<String, String>,
+    /// TLS and proxy of the token requests.
+    pub tls: TlsConfig,
+    pub proxy_url: Option<String>,
 }
 
 /// A secret written inline, or the absolute path of the file holding it
@@ -85,6 +104,38 @@ pub struct TlsConfig {
     /// Go's number for the least version accepted (0x0301 TLS 1.0 to
     /// 0x0304 TLS 1.3); `None`: Go's client default, TLS 1.2.
     pub min_version: Option<u16>,
+}
+
+/// `oauth2` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawOAuth2 {
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    client_secret_file: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    token_url: Option<String>,
+    #[serde(default)]
+    endpoint_params: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    tls_config: Option<RawTlsConfig>,
+    #[serde(default)]
+    proxy_url: Option<String>,
+}
+
+impl std::fmt::Debug for RawOAuth2 {
+    /// Leaves the secret out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawOAuth2")
+            .field("client_id", &self.client_id)
+            .field("token_url", &self.token_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `tls_config` as written.
@@ -169,6 +220,7 @@ fn absolute(dir: Option<&Path>, path: &str) -> PathBuf {
 #[derive(Debug)]
 pub(super) enum RawAuth {
     None,
+    OAuth2(Box<RawOAuth2>),
     Basic {
         username: String,
         password: RawSecret,
@@ -200,25 +252,47 @@ impl RawSecret {
 
 impl RawAuth {
     /// Returns the scrape credentials: secret files as absolute paths
-    /// against `dir`, read at every scrape.
-    pub(super) fn paths(self, dir: Option<&Path>) -> Auth {
+    /// against `dir`, read at every scrape; an error is oauth2's TLS or
+    /// proxy.
+    pub(super) fn paths(self, dir: Option<&Path>) -> Result<Auth, String> {
         let secret = |s: RawSecret| match s {
             RawSecret::Inline(s) => Secret::Inline(s),
             RawSecret::File { path, .. } => Secret::File(absolute(dir, &path)),
         };
         match self {
-            RawAuth::None => Auth::None,
-            RawAuth::Basic { username, password } => Auth::Basic {
+            RawAuth::None => Ok(Auth::None),
+            RawAuth::OAuth2(o) => {
+                let o = *o;
+                let client_secret = secret(RawSecret::new(
+                    o.client_secret,
+                    o.client_secret_file,
+                    &["oauth2", "client_secret_file"],
+                ));
+                Ok(Auth::OAuth2(OAuth2 {
+                    client_id: o.client_id.unwrap_or_default(),
+                    client_secret,
+                    scopes: o.scopes.unwrap_or_default(),
+                    token_url: o.token_url.unwrap_or_default(),
+                    endpoint_params: o.endpoint_params.unwrap_or_default(),
+                    tls: o
+                        .tls_config
+                        .map(|t| t.resolve(dir))
+                        .transpose()?
+                        .unwrap_or_default(),
+                    proxy_url: proxy_url(o.proxy_url)?,
+                }))
+            }
+            RawAuth::Basic { username, password } => Ok(Auth::Basic {
                 username,
                 password: secret(password),
-            },
+            }),
             RawAuth::Authorization {
                 scheme,
                 credentials,
-            } => Auth::Authorization {
+            } => Ok(Auth::Authorization {
                 scheme,
                 credentials: secret(credentials),
-            },
+            }),
         }
     }
 
@@ -243,6 +317,12 @@ impl RawAuth {
         };
         Ok(match self {
             RawAuth::None => HttpAuth::None,
+            RawAuth::OAuth2(_) => {
+                return Err((
+                    &["oauth2"],
+                    "oauth2 is not supported for http_sd_configs yet".into(),
+                ))
+            }
             RawAuth::Basic { username, password } => HttpAuth::Basic {
                 username,
                 password: read(password)?,
@@ -285,6 +365,7 @@ pub(super) struct RawAuthorization {
 pub(super) fn http_auth(
     basic: Option<RawBasicAuth>,
     authorization: Option<RawAuthorization>,
+    oauth2: Option<RawOAuth2>,
     bearer_token: Option<String>,
     bearer_token_file: Option<String>,
 ) -> Result<RawAuth, String> {
@@ -292,7 +373,7 @@ pub(super) fn http_auth(
     if bearer_token.is_some() && bearer_token_file.is_some() {
         return Err("at most one of bearer_token & bearer_token_file must be configured".into());
     }
-    if basic.is_some() && bearer {
+    if (basic.is_some() || oauth2.is_some()) && bearer {
         return Err(
             "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"
                 .into(),
@@ -328,7 +409,7 @@ pub(super) fn http_auth(
                 r#"authorization type cannot be set to "basic", use "basic_auth" instead"#.into(),
             );
         }
-        if basic.is_some() {
+        if basic.is_some() || oauth2.is_some() {
             return Err(
                 "at most one of basic_auth, oauth2 & authorization must be configured".into(),
             );
@@ -341,6 +422,30 @@ pub(super) fn http_auth(
                 &["authorization", "credentials_file"],
             ),
         });
+    }
+    if basic.is_some() && oauth2.is_some() {
+        return Err("at most one of basic_auth, oauth2 & authorization must be configured".into());
+    }
+    if let Some(o) = oauth2 {
+        let set = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+        if !set(&o.client_id) {
+            return Err("oauth2 client_id must be configured".into());
+        }
+        if !set(&o.client_secret) && !set(&o.client_secret_file) {
+            return Err(
+                "either oauth2 client_secret or client_secret_file must be configured".into(),
+            );
+        }
+        if !set(&o.token_url) {
+            return Err("oauth2 token_url must be configured".into());
+        }
+        if set(&o.client_secret) && set(&o.client_secret_file) {
+            return Err(
+                "at most one of oauth2 client_secret & client_secret_file must be configured"
+                    .into(),
+            );
+        }
+        return Ok(RawAuth::OAuth2(Box::new(o)));
     }
     if let Some(b) = basic {
         return Ok(RawAuth::Basic {

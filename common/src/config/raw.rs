@@ -15,7 +15,7 @@ use serde::Deserialize;
 use yaml_serde::Value;
 
 use super::error::UNSUPPORTED_MARKER;
-use super::http_client::{RawAuthorization, RawBasicAuth, RawTlsConfig};
+use super::http_client::{RawAuthorization, RawBasicAuth, RawOAuth2, RawTlsConfig};
 pub(super) use super::sd::{RawDnsSdConfig, RawHttpSdConfig};
 use crate::duration::{serde_duration_opt, serde_size_opt};
 use crate::relabel::{Explicit, RelabelConfig};
@@ -157,6 +157,8 @@ macro_rules! raw_scrape_config {
             pub tls_config: Option<RawTlsConfig>,
             #[serde(default)]
             pub proxy_url: Option<String>,
+            #[serde(default)]
+            pub oauth2: Option<RawOAuth2>,
             $(
                 #[serde(default)]
                 #[allow(dead_code)]
@@ -167,8 +169,6 @@ macro_rules! raw_scrape_config {
 }
 
 raw_scrape_config!(
-    // HTTP client settings.
-    oauth2,
     proxy_connect_header,
     // Service discovery mechanisms other than static and file.
     azure_sd_configs,

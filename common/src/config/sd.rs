@@ -76,6 +76,7 @@ impl<'de> Deserialize<'de> for RawHttpSdConfig {
                 auth: http_auth(
                     raw.basic_auth,
                     raw.authorization,
+                    None,
                     raw.bearer_token.filter(|t| !t.is_empty()),
                     raw.bearer_token_file.filter(|t| !t.is_empty()),
                 )?,

@@ -20,6 +20,7 @@ fn secs(s: u64) -> Duration {
 
 /// Configs Prometheus 2.42 accepts and scrapegrid accepts too.
 const ACCEPTED: &[&str] = &[
+    "scrape_configs: [{job_name: a, oauth2: {client_id: a, client_secret: b, token_url: 'http://t/', scopes: [x], endpoint_params: {k: v}}}]",
     "scrape_configs: [{job_name: a, proxy_url: 'http://127.0.0.1:3128'}]",
     "scrape_configs: [{job_name: a, basic_auth: {username: u, password: p}}]",
     "scrape_configs: [{job_name: a, bearer_token: x}]",
@@ -105,6 +106,11 @@ const REJECTED: &[(&str, &[&str])] = &[
     ),
     ("scrape_configs:\n  - job_name: a\n    tls_config: {key_file: k.pem}\n", &[r#"client key file "k.pem" specified without client cert file"#]),
     ("scrape_configs:\n  - job_name: a\n    tls_config: {min_version: TLS9}\n", &["unknown TLS version: TLS9"]),
+    ("scrape_configs:\n  - job_name: a\n    oauth2: {token_url: 'http://t/'}\n", &["oauth2 client_id must be configured"]),
+    ("scrape_configs:\n  - job_name: a\n    oauth2: {client_id: a}\n", &["either oauth2 client_secret or client_secret_file must be configured"]),
+    ("scrape_configs:\n  - job_name: a\n    oauth2: {client_id: a, client_secret: b, client_secret_file: f, token_url: 'http://t/'}\n", &["at most one of oauth2 client_secret & client_secret_file must be configured"]),
+    ("scrape_configs:\n  - job_name: a\n    oauth2: {client_id: a, client_secret: b, token_url: 'http://t/'}\n    basic_auth: {username: u}\n", &["at most one of basic_auth, oauth2 & authorization must be configured"]),
+    ("scrape_configs:\n  - job_name: a\n    oauth2: {client_id: a, client_secret: b, token_url: 'http://t/'}\n    bearer_token: t\n", &["at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"]),
     ("scrape_configs:\n  - job_name: a\n    tls_config: {ca: x}\n", &[r#"unknown field "ca""#]),
     ("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs: [{role: pod}]\n", &[r#"(job "k"): "kubernetes_sd_configs" is a Prometheus field scrapegrid does not support yet"#]),
     ("scrape_configs:\n  - job_name: c\n    consul_sd_configs: []\n", &[r#"(job "c"): "consul_sd_configs" is a Prometheus field"#]),

@@ -307,10 +307,17 @@ pub(super) fn scrape_config(
     let auth = match http_auth(
         raw.basic_auth,
         raw.authorization,
+        raw.oauth2,
         nonempty(raw.bearer_token),
         nonempty(raw.bearer_token_file),
     ) {
-        Ok(auth) => auth.paths(ctx.dir),
+        Ok(auth) => match auth.paths(ctx.dir) {
+            Ok(auth) => auth,
+            Err(reason) => {
+                ctx.invalid(&field("oauth2"), reason);
+                Auth::None
+            }
+        },
         Err(reason) => {
             ctx.invalid(at, reason);
             Auth::None

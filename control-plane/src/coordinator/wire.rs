@@ -1,6 +1,6 @@
 //! The wire forms of a job's scrape settings and of a target.
 
-use scrapegrid_common::config::http_client::{Auth, HttpClientConfig, Secret};
+use scrapegrid_common::config::http_client::{Auth, HttpClientConfig, Secret, TlsConfig};
 use scrapegrid_common::config::ScrapeConfig;
 use scrapegrid_proto::v1 as pb;
 
@@ -39,11 +39,6 @@ fn http_client(c: &HttpClientConfig) -> pb::HttpClient {
             Secret::Withheld(why) => pb::secret::Value::Withheld(why.clone()),
         }),
     };
-    let path = |p: &Option<std::path::PathBuf>| {
-        p.as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default()
-    };
     pb::HttpClient {
         auth: match &c.auth {
             Auth::None => None,
@@ -60,15 +55,17 @@ fn http_client(c: &HttpClientConfig) -> pb::HttpClient {
                 r#type: scheme.clone(),
                 credentials: Some(secret(credentials)),
             })),
+            Auth::OAuth2(o) => Some(pb::http_client::Auth::Oauth2(pb::OAuth2 {
+                client_id: o.client_id.clone(),
+                client_secret: Some(secret(&o.client_secret)),
+                scopes: o.scopes.clone(),
+                token_url: o.token_url.clone(),
+                endpoint_params: o.endpoint_params.clone().into_iter().collect(),
+                tls: Some(tls(&o.tls)),
+                proxy_url: o.proxy_url.clone().unwrap_or_default(),
+            })),
         },
-        tls: Some(pb::TlsConfig {
-            ca_file: path(&c.tls.ca_file),
-            cert_file: path(&c.tls.cert_file),
-            key_file: path(&c.tls.key_file),
-            server_name: c.tls.server_name.clone(),
-            insecure_skip_verify: c.tls.insecure_skip_verify,
-            min_version: c.tls.min_version.map_or(0, u32::from),
-        }),
+        tls: Some(tls(&c.tls)),
         no_follow_redirects: !c.follow_redirects,
         proxy_url: c.proxy_url.clone().unwrap_or_default(),
     }
@@ -87,5 +84,22 @@ pub(super) fn to_proto(t: &ScrapeTarget, generation: u64) -> pb::Target {
         start_at_ms: 0,
         await_handover: false,
         forced_error: t.forced_error.clone().unwrap_or_default(),
+    }
+}
+
+/// The wire form of a `tls_config`: files as paths.
+fn tls(t: &TlsConfig) -> pb::TlsConfig {
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    };
+    pb::TlsConfig {
+        ca_file: path(&t.ca_file),
+        cert_file: path(&t.cert_file),
+        key_file: path(&t.key_file),
+        server_name: t.server_name.clone(),
+        insecure_skip_verify: t.insecure_skip_verify,
+        min_version: t.min_version.map_or(0, u32::from),
     }
 }

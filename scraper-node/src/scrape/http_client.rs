@@ -10,7 +10,10 @@ use bytes::BytesMut;
 use scrapegrid_common::config::http_client::{HttpClientConfig, TlsConfig};
 use scrapegrid_common::go_quote;
 
-use scrapegrid_common::http_client_tls::{as_rustls, authorization, go_tls_error, TlsClients};
+use scrapegrid_common::config::http_client::Auth;
+use scrapegrid_common::http_client_tls::{
+    as_rustls, authorization, go_tls_error, OAuth2Tokens, TlsClients,
+};
 
 /// Bodies are never buffered beyond this, even with no body_size_limit set.
 pub const MAX_BODY_BYTES: u64 = 256 << 20;
@@ -28,6 +31,7 @@ pub struct Fetched {
 pub struct TargetClient {
     client: reqwest::Client,
     tls: Arc<TlsClients>,
+    oauth2: Arc<OAuth2Tokens>,
 }
 
 /// Every scrape client's settings but TLS.
@@ -49,6 +53,7 @@ impl TargetClient {
         Ok(Self {
             client: base_builder().build()?,
             tls: Arc::default(),
+            oauth2: Arc::default(),
         })
     }
 
@@ -98,7 +103,11 @@ impl TargetClient {
                 .map_err(|e| format!("{}: {e}", get()))?
         };
         let mut request = client.get(url);
-        if let Some(value) = authorization(&http.auth).map_err(|e| format!("{}: {e}", get()))? {
+        let value = match &http.auth {
+            Auth::OAuth2(o) => Some(self.oauth2.authorization(o, base_builder).await),
+            other => authorization(other).transpose(),
+        };
+        if let Some(value) = value.transpose().map_err(|e| format!("{}: {e}", get()))? {
             request = request.header(http::header::AUTHORIZATION, value);
         }
         let request = request
