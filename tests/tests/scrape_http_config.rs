@@ -30,8 +30,11 @@ fn class(error: &str) -> String {
         ("expired or is not yet valid", "expired"),
         ("certificate required", "client-cert-required"),
         ("bad certificate", "client-cert-required"),
+        // Before plain 401s: a token endpoint's refusal.
+        ("oauth2: cannot fetch token: 401", "token-refused"),
         ("401 Unauthorized", "unauthorized"),
         ("303 See Other", "redirect-not-followed"),
+        ("connection refused", "connection-refused"),
         (
             "unable to read basic auth password file",
             "unreadable-password-file",
@@ -60,6 +63,28 @@ fn health(targets: &Value) -> BTreeMap<String, (String, String)> {
             (job, (health, error))
         })
         .collect()
+}
+
+/// Waits until both Prometheus and the cluster have scraped every job of
+/// `jobs`; returns each one's `(health, error class)` per job.
+async fn settled(
+    prometheus: &Prometheus,
+    cluster: &Cluster,
+    jobs: &[&str],
+) -> Result<(
+    BTreeMap<String, (String, String)>,
+    BTreeMap<String, (String, String)>,
+)> {
+    let known = |h: &BTreeMap<String, (String, String)>| {
+        jobs.iter()
+            .all(|job| h.get(*job).is_some_and(|(health, _)| health != "unknown"))
+    };
+    eventually(Duration::from_secs(60), || async {
+        let p = health(&prometheus.targets("active").await.ok()?);
+        let s = health(&cluster.targets().await.ok()?);
+        (known(&p) && known(&s)).then_some((p, s))
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -156,18 +181,8 @@ async fn tls_and_credentials_as_prometheus() -> Result<()> {
     let prometheus = Prometheus::start(&config).await?;
     let cluster = Cluster::builder().config(&yaml).build().await?;
 
-    // Until every job has been scraped by both (and twice, so a first
-    // scrape's connection setup has settled).
-    let known = |h: &BTreeMap<String, (String, String)>| {
-        jobs.iter()
-            .all(|(job, _, _)| h.get(*job).is_some_and(|(health, _)| health != "unknown"))
-    };
-    let (want, got) = eventually(Duration::from_secs(60), || async {
-        let p = health(&prometheus.targets("active").await.ok()?);
-        let s = health(&cluster.targets().await.ok()?);
-        (known(&p) && known(&s)).then_some((p, s))
-    })
-    .await?;
+    let names: Vec<&str> = jobs.iter().map(|(job, _, _)| *job).collect();
+    let (want, got) = settled(&prometheus, &cluster, &names).await?;
     let mut differences = Vec::new();
     for (job, _, _) in &jobs {
         let (p, s) = (&want[*job], &got[*job]);
@@ -318,41 +333,7 @@ async fn scrapes_through_proxy_url_as_prometheus() -> Result<()> {
     std::fs::write(&config, &yaml)?;
     let prometheus = Prometheus::start(&config).await?;
     let cluster = Cluster::builder().config(&yaml).build().await?;
-    let classify = |targets: &Value| -> BTreeMap<String, (String, String)> {
-        targets["activeTargets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|t| {
-                let error = t["lastError"].as_str().unwrap_or_default();
-                let class = if error.is_empty() {
-                    "ok"
-                } else if error.contains("connection refused") {
-                    "connection-refused"
-                } else {
-                    error
-                };
-                (
-                    t["scrapePool"].as_str().unwrap_or_default().to_string(),
-                    (
-                        t["health"].as_str().unwrap_or_default().to_string(),
-                        class.to_string(),
-                    ),
-                )
-            })
-            .collect()
-    };
-    let (want, got) = eventually(Duration::from_secs(30), || async {
-        let p = classify(&prometheus.targets("active").await.ok()?);
-        let s = classify(&cluster.targets().await.ok()?);
-        let known = |m: &BTreeMap<String, (String, String)>| {
-            ["proxied", "proxy-down"]
-                .iter()
-                .all(|j| m.get(*j).is_some_and(|(h, _)| h != "unknown"))
-        };
-        (known(&p) && known(&s)).then_some((p, s))
-    })
-    .await?;
+    let (want, got) = settled(&prometheus, &cluster, &["proxied", "proxy-down"]).await?;
     println!("prometheus {want:?}\nscrapegrid {got:?}");
     assert_eq!(want, got);
     assert_eq!(got["proxied"], ("up".to_string(), "ok".to_string()));
@@ -440,40 +421,8 @@ async fn oauth2_client_credentials_as_prometheus() -> Result<()> {
     std::fs::write(&config, &yaml)?;
     let prometheus = Prometheus::start(&config).await?;
     let cluster = Cluster::builder().config(&yaml).build().await?;
-    let classify = |targets: &Value| -> BTreeMap<String, (String, String)> {
-        targets["activeTargets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|t| {
-                let error = t["lastError"].as_str().unwrap_or_default();
-                let class = if error.is_empty() {
-                    "ok"
-                } else if error.contains("oauth2: cannot fetch token: 401") {
-                    "token-refused"
-                } else {
-                    error
-                };
-                (
-                    t["scrapePool"].as_str().unwrap_or_default().to_string(),
-                    (
-                        t["health"].as_str().unwrap_or_default().to_string(),
-                        class.to_string(),
-                    ),
-                )
-            })
-            .collect()
-    };
-    let (want, got) = eventually(Duration::from_secs(30), || async {
-        let p = classify(&prometheus.targets("active").await.ok()?);
-        let s = classify(&cluster.targets().await.ok()?);
-        let known = |m: &BTreeMap<String, (String, String)>| {
-            jobs.iter()
-                .all(|(j, _)| m.get(*j).is_some_and(|(h, _)| h != "unknown"))
-        };
-        (known(&p) && known(&s)).then_some((p, s))
-    })
-    .await?;
+    let names: Vec<&str> = jobs.iter().map(|(j, _)| *j).collect();
+    let (want, got) = settled(&prometheus, &cluster, &names).await?;
     println!("prometheus {want:?}\nscrapegrid {got:?}");
     assert_eq!(want, got);
     assert_eq!(got["oauth2-inline"], ("up".to_string(), "ok".to_string()));
