@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use axum::response::IntoResponse;
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
 use tonic::{Request, Status};
 
@@ -288,5 +289,32 @@ pub async fn serve_http(
                 tracing::debug!(%peer, %error, "HTTPS connection ended with an error");
             }
         });
+    }
+}
+
+/// Admits a request carrying the token as `Authorization: Bearer <token>`
+/// (everything without a token); 401 otherwise.
+pub async fn require_bearer(
+    axum::extract::State(token): axum::extract::State<Option<Token>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Some(token) = token else {
+        return next.run(request).await;
+    };
+    let admitted = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .is_some_and(|p| token.matches(p));
+    if admitted {
+        next.run(request).await
+    } else {
+        (
+            axum::http::StatusCode::UNAUTHORIZED,
+            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+            "Unauthorized\n",
+        )
+            .into_response()
     }
 }

@@ -18,16 +18,29 @@ use scrapegrid_common::Labels;
 use crate::coordinator::Coordinator;
 use crate::reload::Reloader;
 
-pub fn router(coordinator: Coordinator, reloader: Reloader) -> Router {
+/// The control plane's HTTP endpoints; with `read_token`, the API and
+/// `/-/reload` require it as a bearer token (`/metrics` and the health
+/// endpoints stay open).
+pub fn router(
+    coordinator: Coordinator,
+    reloader: Reloader,
+    read_token: Option<scrapegrid_common::security::Token>,
+) -> Router {
     let metrics = scrapegrid_common::telemetry::metrics_handle();
-    Router::new()
-        .route("/metrics", get(move || async move { metrics.render() }))
-        .route("/-/healthy", get(|| async { "Healthy.\n" }))
-        .route("/-/ready", get(|| async { "Ready.\n" }))
+    let guarded = Router::new()
         .route("/-/reload", post(reload).put(reload).with_state(reloader))
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/scrapegrid/cluster", get(cluster))
         .route("/api/v1/scrapegrid/moves", get(moves))
+        .route_layer(axum::middleware::from_fn_with_state(
+            read_token,
+            scrapegrid_common::security::require_bearer,
+        ));
+    Router::new()
+        .merge(guarded)
+        .route("/metrics", get(move || async move { metrics.render() }))
+        .route("/-/healthy", get(|| async { "Healthy.\n" }))
+        .route("/-/ready", get(|| async { "Ready.\n" }))
         .with_state(coordinator)
 }
 

@@ -77,6 +77,8 @@ pub struct NodeConfig {
     pub join_token: Option<scrapegrid_common::security::Token>,
     /// TLS of the HTTP listener; plain HTTP without a certificate.
     pub http_tls: scrapegrid_common::security::HttpTls,
+    /// The token the HTTP API and `/-/reload` require; `None` admits any.
+    pub read_token: Option<scrapegrid_common::security::Token>,
 }
 
 /// Runs the control plane on already-bound listeners until `shutdown` fires.
@@ -165,7 +167,7 @@ pub async fn run(
     let http_tls = node.http_tls.rustls().map_err(Error::Tls)?;
     let http_server = scrapegrid_common::security::serve_http(
         http,
-        http::router(coordinator, reloader),
+        http::router(coordinator, reloader, node.read_token.clone()),
         http_tls,
         async move { http_shutdown.cancelled().await },
     );

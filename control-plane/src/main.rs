@@ -98,6 +98,10 @@ struct Flags {
     /// Reload); without it any client may.
     #[arg(long)]
     join_token_file: Option<PathBuf>,
+    /// A file holding the token the HTTP API (/api/v1/targets, ...) and
+    /// /-/reload require as a bearer token; without it anyone may call them.
+    #[arg(long)]
+    read_token_file: Option<PathBuf>,
     /// Serve HTTP over TLS with this certificate (PEM); with
     /// --http-tls-key.
     #[arg(long)]
@@ -181,6 +185,11 @@ async fn serve(flags: Flags) -> anyhow::Result<()> {
             key: flags.http_tls_key,
             client_ca: flags.http_client_ca,
         },
+        read_token: flags
+            .read_token_file
+            .map(|p| scrapegrid_common::security::Token::from_file("--read-token-file", &p))
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
         join_token: flags
             .join_token_file
             .map(|p| scrapegrid_common::security::Token::from_file("--join-token-file", &p))

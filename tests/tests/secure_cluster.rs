@@ -62,7 +62,7 @@ async fn only_trusted_scrapers_join_and_write() -> Result<()> {
     let control: Vec<&str> = server_tls
         .iter()
         .copied()
-        .chain(["--join-token-file", &join])
+        .chain(["--join-token-file", &join, "--read-token-file", &read])
         .collect();
     let scraper = [
         "--tls-ca",
@@ -98,6 +98,18 @@ async fn only_trusted_scrapers_join_and_write() -> Result<()> {
     .context("samples of the trusted scraper are stored")?;
     assert_eq!(stored[0]["value"][1], "7");
     assert_eq!(members(&cluster).await, Some(1.0));
+    // The control plane's API needs the read token; /metrics stays open.
+    let targets = format!("http://{}/api/v1/targets", cluster.control_http);
+    let code = |token: Option<&str>| {
+        let mut request = cluster.http.get(&targets);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        async move { anyhow::Ok(request.send().await?.status().as_u16()) }
+    };
+    assert_eq!(code(None).await?, 401);
+    assert_eq!(code(Some(JOIN_TOKEN)).await?, 401);
+    assert_eq!(code(Some(READ_TOKEN)).await?, 200);
 
     // Strangers: no client certificate; a certificate from another CA; the
     // right certificate with a wrong join token.

@@ -76,13 +76,13 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/read", post(remote::read))
         .route_layer(axum::middleware::from_fn_with_state(
             state.read_token.clone(),
-            require_bearer,
+            scrapegrid_common::security::require_bearer,
         ));
     let writes = Router::new()
         .route("/api/v1/write", post(remote::write))
         .route_layer(axum::middleware::from_fn_with_state(
             state.write_token.clone(),
-            require_bearer,
+            scrapegrid_common::security::require_bearer,
         ));
     Router::new()
         .merge(reads)
@@ -93,33 +93,6 @@ pub fn router(state: ApiState) -> Router {
         .route("/-/ready", get(ready))
         .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
-}
-
-/// Admits a request carrying the token as `Authorization: Bearer <token>`
-/// (everything without a token); 401 otherwise.
-async fn require_bearer(
-    axum::extract::State(token): axum::extract::State<Option<Token>>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let Some(token) = token else {
-        return next.run(request).await;
-    };
-    let admitted = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-        .is_some_and(|p| token.matches(p));
-    if admitted {
-        next.run(request).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
-            "Unauthorized\n",
-        )
-            .into_response()
-    }
 }
 
 /// An API error: Prometheus's `errorType` and message.
