@@ -176,10 +176,12 @@ fn label_duration(v: Option<&str>, default: Duration, what: &str) -> Result<Dura
     }
 }
 
-/// Returns the address with the scheme's default port when it has none,
-/// `None` when it has a port already.
+/// Returns the address with the scheme's default port when Prometheus 2.42
+/// adds one: when Go's `net.SplitHostPort` cannot split it but could once a
+/// port is appended (so `host` and `[::1]` get one; `a:1`, `a:` and a bare
+/// IPv6 address such as `fd00::1` are left as they are).
 fn with_default_port(addr: &str, scheme: &str) -> Result<Option<String>, String> {
-    if has_port(addr) {
+    if split_host_port(addr) || !split_host_port(&format!("{addr}:1234")) {
         return Ok(None);
     }
     let port = match scheme {
@@ -190,11 +192,31 @@ fn with_default_port(addr: &str, scheme: &str) -> Result<Option<String>, String>
     Ok(Some(format!("{addr}:{port}")))
 }
 
-fn has_port(addr: &str) -> bool {
-    if let Some(rest) = addr.strip_prefix('[') {
-        return rest.split_once("]:").is_some_and(|(_, p)| !p.is_empty());
-    }
-    matches!(addr.rsplit_once(':'), Some((host, port)) if !host.contains(':') && !port.is_empty())
+/// Whether Go's `net.SplitHostPort` accepts `s`.
+fn split_host_port(s: &str) -> bool {
+    let Some(colon) = s.rfind(':') else {
+        return false;
+    };
+    let host_end = if let Some(rest) = s.strip_prefix('[') {
+        let Some(end) = rest.find(']').map(|e| e + 1) else {
+            return false;
+        };
+        // The `]` must be right before the last colon.
+        if end + 1 != colon {
+            return false;
+        }
+        if s[1..].contains('[') || s[end + 1..].contains(']') {
+            return false;
+        }
+        end
+    } else {
+        let host = &s[..colon];
+        if host.contains(':') || host.contains('[') || host.contains(']') {
+            return false;
+        }
+        colon
+    };
+    !s[host_end..].contains('[') && !s[host_end + 1..].contains(']')
 }
 
 /// Builds the scrape URL from `__scheme__`, `__address__`, `__metrics_path__`,
@@ -311,10 +333,22 @@ mod tests {
 
     #[test]
     fn ports_and_ids() {
-        assert!(has_port("a:1"));
-        assert!(has_port("[::1]:9"));
-        assert!(!has_port("[::1]"));
-        assert!(!has_port("a"));
+        for (addr, with_port) in [
+            ("a:1", None),
+            ("a:", None),
+            ("[::1]:9", None),
+            ("[::1]", Some("[::1]:80")),
+            ("a", Some("a:80")),
+            ("fd00::1", None),
+            ("[::1", None),
+            ("a]b", None),
+        ] {
+            assert_eq!(
+                with_default_port(addr, "http").unwrap().as_deref(),
+                with_port,
+                "{addr}"
+            );
+        }
         let l = Labels::from_pairs([("job", "j")]);
         assert_eq!(target_id(&l, "http://a"), target_id(&l, "http://a"));
         assert_ne!(target_id(&l, "http://a"), target_id(&l, "http://b"));

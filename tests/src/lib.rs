@@ -25,6 +25,8 @@
 //! one dataset into both and compares their PromQL answers. [`ha::HaCluster`]
 //! runs several control planes (on [`etcd`]) and scrapers over one fleet,
 //! for the tests where components fail, and audits what the fleet lost.
+//! [`kube_api`] is a fake Kubernetes API server (lists and watches, as
+//! client-go asks for them) for the `kubernetes_sd_configs` tests.
 //! [`storage`] runs a storage node in the test's process and speaks its
 //! ingest protocol, for the storage node's own tests
 //! (`tests/tests/storage_*.rs`).
@@ -42,9 +44,11 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 pub mod audit;
+pub mod consul_api;
 pub mod differential;
 pub mod etcd;
 pub mod ha;
+pub mod kube_api;
 pub mod prometheus;
 pub mod promql;
 pub mod proxy;

@@ -6,7 +6,9 @@
 //! It loads the `prometheus.yml` the test wrote (the same file the
 //! scrapegrid cluster loads) and is stopped by PID: SIGTERM from
 //! [`Prometheus::stop`], or SIGKILL when dropped. A missing binary fails the
-//! test; it is never skipped.
+//! test; it is never skipped. [`Prometheus::start_binary`] starts another
+//! build the same way (the kubernetes discovery tests' oracle, which Debian's
+//! build cannot be: it leaves kubernetes discovery out).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -47,6 +49,16 @@ impl Prometheus {
                  `prometheus` package (scripts/install-deps.sh installs it)"
             );
         }
+        Self::start_binary(Path::new(PROMETHEUS_BINARY), config, extra).await
+    }
+
+    /// Starts the Prometheus server at `binary` (another build than
+    /// Debian's, e.g. one with the service discoveries Debian leaves out)
+    /// the same way, and waits until it is ready.
+    pub async fn start_binary(binary: &Path, config: &Path, extra: &[&str]) -> Result<Self> {
+        if !binary.exists() {
+            bail!("{} is missing: no Prometheus to start", binary.display());
+        }
         let dir = tempfile::tempdir()?;
         let addr = free_addr();
         let args: Vec<String> = [
@@ -68,12 +80,7 @@ impl Prometheus {
         ])
         .chain(extra.iter().map(|s| s.to_string()))
         .collect();
-        let process = Process::spawn(
-            "prometheus",
-            Path::new(PROMETHEUS_BINARY),
-            &args,
-            dir.path(),
-        )?;
+        let process = Process::spawn("prometheus", binary, &args, dir.path())?;
         let prometheus = Self {
             addr,
             process: Some(process),

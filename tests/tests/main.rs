@@ -13,6 +13,7 @@ mod differential;
 mod exemplars;
 mod failover;
 mod ha_conformance;
+mod kubernetes_sd;
 mod overlap;
 mod promql;
 mod reload;

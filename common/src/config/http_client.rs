@@ -349,6 +349,17 @@ pub(super) struct RawBasicAuth {
     password_file: Option<String>,
 }
 
+impl RawBasicAuth {
+    /// Basic credentials given inline (Consul SD's `username`/`password`).
+    pub(super) fn inline(username: String, password: String) -> Self {
+        Self {
+            username: Some(username),
+            password: Some(password),
+            password_file: None,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAuthorization {

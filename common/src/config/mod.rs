@@ -24,9 +24,11 @@
 //! Every error names the file, the place (with the job's name) and the
 //! reason, with a line and column when the place exists in the file.
 
+mod consul;
 mod error;
 pub mod glob;
 pub mod http_client;
+mod kubernetes;
 mod load;
 mod parse;
 mod raw;
@@ -40,6 +42,8 @@ mod tests;
 mod tests_discovery;
 #[cfg(test)]
 mod tests_files;
+#[cfg(test)]
+mod tests_sd_oracle;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +55,7 @@ use crate::labels::Labels;
 use crate::relabel::RelabelConfig;
 
 pub use error::{ConfigError, ConfigErrorDetail, Result};
+pub use kubernetes::{check_selector, KubernetesRole, KubernetesSelector};
 pub use scrape_protocols::{accept_header, DEFAULT_ACCEPT_HEADER, SCRAPE_PROTOCOLS};
 
 /// Prometheus's default `global.scrape_interval`.
@@ -65,6 +70,8 @@ pub const DEFAULT_FILE_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 pub const DEFAULT_HTTP_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// Prometheus's default DNS SD `refresh_interval`.
 pub const DEFAULT_DNS_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// Prometheus's default `refresh_interval` of a `consul_sd_configs` entry.
+pub const DEFAULT_CONSUL_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A loaded and validated `prometheus.yml`, with the jobs of its
 /// `scrape_config_files` appended to its own.
@@ -116,6 +123,8 @@ pub struct ScrapeConfig {
     pub file_sd_configs: Vec<FileSdConfig>,
     pub http_sd_configs: Vec<HttpSdConfig>,
     pub dns_sd_configs: Vec<DnsSdConfig>,
+    pub kubernetes_sd_configs: Vec<KubernetesSdConfig>,
+    pub consul_sd_configs: Vec<ConsulSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
     /// Limits; 0 means no limit.
@@ -150,6 +159,8 @@ impl Default for ScrapeConfig {
             file_sd_configs: Vec::new(),
             http_sd_configs: Vec::new(),
             dns_sd_configs: Vec::new(),
+            kubernetes_sd_configs: Vec::new(),
+            consul_sd_configs: Vec::new(),
             relabel_configs: Vec::new(),
             metric_relabel_configs: Vec::new(),
             sample_limit: 0,
@@ -212,6 +223,81 @@ pub struct HttpSdConfig {
     pub proxy_url: Option<String>,
     pub refresh_interval: Duration,
     pub auth: HttpAuth,
+}
+
+/// A `kubernetes_sd_configs` entry (Prometheus 2.42 semantics).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KubernetesSdConfig {
+    pub role: KubernetesRole,
+    /// Where the API server is and how to reach it.
+    pub access: KubernetesAccess,
+    /// Namespaces to watch; empty: all. `own_namespace` adds the one the
+    /// in-cluster service account belongs to.
+    pub namespaces: Vec<String>,
+    pub own_namespace: bool,
+    pub selectors: Vec<KubernetesSelector>,
+    /// `attach_metadata: {node: true}`: node labels on pod and endpoint
+    /// targets.
+    pub attach_node: bool,
+}
+
+/// A `consul_sd_configs` entry (Prometheus 2.42 semantics).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConsulSdConfig {
+    /// `host:port` of the agent.
+    pub server: String,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Sent as `X-Consul-Token` when not empty.
+    pub token: SecretString,
+    /// Empty: asked from the agent (`/v1/agent/self`).
+    pub datacenter: String,
+    pub namespace: String,
+    pub partition: String,
+    pub tag_separator: String,
+    pub allow_stale: bool,
+    pub refresh_interval: Duration,
+    /// Services to watch; empty: all.
+    pub services: Vec<String>,
+    /// Tags every instance must carry.
+    pub tags: Vec<String>,
+    pub node_meta: BTreeMap<String, String>,
+    pub auth: HttpAuth,
+    pub tls: http_client::TlsConfig,
+    pub follow_redirects: bool,
+    pub proxy_url: Option<String>,
+}
+
+/// A secret that `Debug` never prints.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct SecretString(pub String);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<secret>"
+        })
+    }
+}
+
+/// How a Kubernetes SD config reaches its API server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KubernetesAccess {
+    /// `api_server` with the config's own HTTP client settings.
+    ApiServer {
+        url: String,
+        auth: HttpAuth,
+        tls: http_client::TlsConfig,
+        follow_redirects: bool,
+        proxy_url: Option<String>,
+    },
+    /// `kubeconfig_file`: its current context (absolute path).
+    KubeConfig(PathBuf),
+    /// Neither: the pod's service account (`KUBERNETES_SERVICE_HOST`,
+    /// `/var/run/secrets/kubernetes.io/serviceaccount`).
+    InCluster,
 }
 
 /// How an HTTP SD request authenticates. Credentials files are read when the

@@ -14,8 +14,10 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use yaml_serde::Value;
 
+pub(super) use super::consul::RawConsulSdConfig;
 use super::error::UNSUPPORTED_MARKER;
 use super::http_client::{RawAuthorization, RawBasicAuth, RawOAuth2, RawTlsConfig};
+pub(super) use super::kubernetes::RawKubernetesSdConfig;
 pub(super) use super::sd::{RawDnsSdConfig, RawHttpSdConfig};
 use crate::duration::{serde_duration_opt, serde_size_opt};
 use crate::relabel::{Explicit, RelabelConfig};
@@ -136,6 +138,10 @@ macro_rules! raw_scrape_config {
             #[serde(default)]
             pub dns_sd_configs: Option<Vec<Option<RawDnsSdConfig>>>,
             #[serde(default)]
+            pub kubernetes_sd_configs: Option<Vec<Option<RawKubernetesSdConfig>>>,
+            #[serde(default)]
+            pub consul_sd_configs: Option<Vec<Option<RawConsulSdConfig>>>,
+            #[serde(default)]
             pub relabel_configs: Option<Vec<Option<RelabelRuleYaml>>>,
             #[serde(default)]
             pub metric_relabel_configs: Option<Vec<Option<RelabelRuleYaml>>>,
@@ -172,7 +178,6 @@ raw_scrape_config!(
     proxy_connect_header,
     // Service discovery mechanisms other than static and file.
     azure_sd_configs,
-    consul_sd_configs,
     digitalocean_sd_configs,
     docker_sd_configs,
     dockerswarm_sd_configs,
@@ -181,7 +186,6 @@ raw_scrape_config!(
     gce_sd_configs,
     hetzner_sd_configs,
     ionos_sd_configs,
-    kubernetes_sd_configs,
     kuma_sd_configs,
     lightsail_sd_configs,
     linode_sd_configs,

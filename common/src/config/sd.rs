@@ -30,37 +30,55 @@ pub(super) struct RawHttpSdConfig {
     pub proxy_url: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHttpSdFields {
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default, with = "serde_duration_opt")]
-    refresh_interval: Option<Duration>,
-    #[serde(default)]
-    basic_auth: Option<RawBasicAuth>,
-    #[serde(default)]
-    authorization: Option<RawAuthorization>,
-    #[serde(default)]
-    bearer_token: Option<String>,
-    #[serde(default)]
-    bearer_token_file: Option<String>,
-    #[serde(default)]
-    follow_redirects: Option<bool>,
-    #[serde(default)]
-    enable_http2: Option<bool>,
-    // HTTP client settings scrapegrid does not implement yet.
-    #[serde(default)]
-    #[allow(dead_code)]
-    oauth2: Option<Unsupported>,
-    #[serde(default)]
-    tls_config: Option<RawTlsConfig>,
-    #[serde(default)]
-    proxy_url: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    proxy_connect_header: Option<Unsupported>,
+/// Declares the raw fields of an SD config: its own, each `#[serde(default)]`,
+/// then the HTTP client settings every HTTP-based SD config shares
+/// (`basic_auth`, `authorization`, `bearer_token(_file)`, `follow_redirects`,
+/// `enable_http2`, `tls_config`, `proxy_url`; `oauth2` and
+/// `proxy_connect_header` are refused as not supported). The caller imports
+/// `RawBasicAuth`, `RawAuthorization`, `RawTlsConfig` and `Unsupported`.
+macro_rules! raw_sd_fields {
+    ($name:ident { $($(#[$m:meta])* $field:ident: $ty:ty,)* }) => {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct $name {
+            $(
+                #[serde(default)]
+                $(#[$m])*
+                $field: $ty,
+            )*
+            #[serde(default)]
+            basic_auth: Option<RawBasicAuth>,
+            #[serde(default)]
+            authorization: Option<RawAuthorization>,
+            #[serde(default)]
+            bearer_token: Option<String>,
+            #[serde(default)]
+            bearer_token_file: Option<String>,
+            #[serde(default)]
+            follow_redirects: Option<bool>,
+            #[serde(default)]
+            enable_http2: Option<bool>,
+            // HTTP client settings scrapegrid does not implement for SD yet.
+            #[serde(default)]
+            #[allow(dead_code)]
+            oauth2: Option<Unsupported>,
+            #[serde(default)]
+            tls_config: Option<RawTlsConfig>,
+            #[serde(default)]
+            proxy_url: Option<String>,
+            #[serde(default)]
+            #[allow(dead_code)]
+            proxy_connect_header: Option<Unsupported>,
+        }
+    };
 }
+pub(super) use raw_sd_fields;
+
+raw_sd_fields!(RawHttpSdFields {
+    url: Option<String>,
+    #[serde(with = "serde_duration_opt")]
+    refresh_interval: Option<Duration>,
+});
 
 impl<'de> Deserialize<'de> for RawHttpSdConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -112,8 +112,8 @@ const REJECTED: &[(&str, &[&str])] = &[
     ("scrape_configs:\n  - job_name: a\n    oauth2: {client_id: a, client_secret: b, token_url: 'http://t/'}\n    basic_auth: {username: u}\n", &["at most one of basic_auth, oauth2 & authorization must be configured"]),
     ("scrape_configs:\n  - job_name: a\n    oauth2: {client_id: a, client_secret: b, token_url: 'http://t/'}\n    bearer_token: t\n", &["at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"]),
     ("scrape_configs:\n  - job_name: a\n    tls_config: {ca: x}\n", &[r#"unknown field "ca""#]),
-    ("scrape_configs:\n  - job_name: k\n    kubernetes_sd_configs: [{role: pod}]\n", &[r#"(job "k"): "kubernetes_sd_configs" is a Prometheus field scrapegrid does not support yet"#]),
-    ("scrape_configs:\n  - job_name: c\n    consul_sd_configs: []\n", &[r#"(job "c"): "consul_sd_configs" is a Prometheus field"#]),
+    ("scrape_configs:\n  - job_name: e\n    ec2_sd_configs: [{region: x}]\n", &[r#"(job "e"): "ec2_sd_configs" is a Prometheus field scrapegrid does not support yet"#]),
+    ("scrape_configs:\n  - job_name: n\n    nerve_sd_configs: []\n", &[r#"(job "n"): "nerve_sd_configs" is a Prometheus field"#]),
     ("scrape_configs:\n  - job_name: t\n    proxy_url: '::'\n", &[r#"(job "t"): proxy_url: parse "::": "#]),
     ("scrape_configs:\n  - job_name: t\n    proxy_url: socks5://p:1\n", &["scrapegrid supports http:// and https:// proxies"]),
     ("scrape_configs:\n  - job_name: t\n    fallback_scrape_protocol: PrometheusText0.0.4\n", &[r#"(job "t"): unknown field "fallback_scrape_protocol""#]),
@@ -445,8 +445,8 @@ fn is_prometheus_config(path: &Path) -> bool {
 /// purpose (features it does not implement, or stricter checks).
 const REJECTED_ONLY_BY_SCRAPEGRID: &[&str] = &[
     "scheme: ftp",
-    "kubernetes_sd_configs",
-    "consul_sd_configs",
+    "nerve_sd_configs",
+    "ec2_sd_configs",
     "socks5://",
     "targets: ['']",
 ];

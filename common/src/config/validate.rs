@@ -12,14 +12,18 @@ use std::time::Duration;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::http_client::{self, http_auth, Auth, HttpClientConfig, TlsConfig};
+use super::http_client::{
+    self, http_auth, Auth, HttpClientConfig, RawAuth, RawTlsConfig, TlsConfig,
+};
+use super::kubernetes::kubeconfig_path;
 use super::raw::{RawGlobal, RawScrapeConfig, RelabelRuleYaml};
 use super::SCRAPE_PROTOCOLS;
 use super::{
-    ConfigError, ConfigErrorDetail, DnsSdConfig, FileSdConfig, GlobalConfig, HttpSdConfig,
-    ScrapeConfig, StaticConfig, DEFAULT_DNS_SD_REFRESH_INTERVAL, DEFAULT_EVALUATION_INTERVAL,
-    DEFAULT_FILE_SD_REFRESH_INTERVAL, DEFAULT_HTTP_SD_REFRESH_INTERVAL, DEFAULT_SCRAPE_INTERVAL,
-    DEFAULT_SCRAPE_TIMEOUT,
+    ConfigError, ConfigErrorDetail, ConsulSdConfig, DnsSdConfig, FileSdConfig, GlobalConfig,
+    HttpAuth, HttpSdConfig, KubernetesAccess, KubernetesSdConfig, ScrapeConfig, StaticConfig,
+    DEFAULT_CONSUL_SD_REFRESH_INTERVAL, DEFAULT_DNS_SD_REFRESH_INTERVAL,
+    DEFAULT_EVALUATION_INTERVAL, DEFAULT_FILE_SD_REFRESH_INTERVAL,
+    DEFAULT_HTTP_SD_REFRESH_INTERVAL, DEFAULT_SCRAPE_INTERVAL, DEFAULT_SCRAPE_TIMEOUT,
 };
 use crate::duration::format_duration;
 use crate::labels::Labels;
@@ -125,6 +129,43 @@ pub(super) fn global(raw: RawGlobal, ctx: &mut Context) -> GlobalConfig {
             .unwrap_or(DEFAULT_EVALUATION_INTERVAL),
         external_labels: Labels::from_pairs(raw.external_labels.unwrap_or_default().0),
     }
+}
+
+/// Resolves the HTTP client settings of an SD config (credentials files read
+/// now, TLS, proxy); a problem is reported at `at` and gives `None`.
+fn sd_http_client(
+    at: &[Seg],
+    auth: RawAuth,
+    tls: Option<RawTlsConfig>,
+    proxy: Option<String>,
+    ctx: &mut Context,
+) -> Option<(HttpAuth, http_client::TlsConfig, Option<String>)> {
+    let auth = match auth.resolve(ctx.dir) {
+        Ok(auth) => auth,
+        Err((file_field, reason)) => {
+            let keys = file_field.iter().copied().map(Seg::Key);
+            ctx.invalid(&[at.to_vec(), keys.collect()].concat(), reason);
+            return None;
+        }
+    };
+    let tls = match tls.map(|t| t.resolve(ctx.dir)).transpose() {
+        Ok(tls) => tls.unwrap_or_default(),
+        Err(reason) => {
+            ctx.invalid(
+                &[at.to_vec(), vec![Seg::Key("tls_config")]].concat(),
+                reason,
+            );
+            return None;
+        }
+    };
+    let proxy_url = match http_client::proxy_url(proxy) {
+        Ok(p) => p,
+        Err(reason) => {
+            ctx.invalid(&[at.to_vec(), vec![Seg::Key("proxy_url")]].concat(), reason);
+            return None;
+        }
+    };
+    Some((auth, tls, proxy_url))
 }
 
 fn nonzero(d: Option<Duration>) -> Option<Duration> {
@@ -233,27 +274,10 @@ pub(super) fn scrape_config(
         if h.enable_http2 == Some(false) {
             warn(ctx, &format!("http_sd_configs[{k}]: enable_http2: false"));
         }
-        let auth = match h.auth.resolve(ctx.dir) {
-            Ok(auth) => auth,
-            Err((file_field, reason)) => {
-                let keys = file_field.iter().copied().map(Seg::Key);
-                ctx.invalid(&[at.clone(), keys.collect()].concat(), reason);
-                continue;
-            }
-        };
-        let tls = match h.tls_config.map(|t| t.resolve(ctx.dir)).transpose() {
-            Ok(tls) => tls.unwrap_or_default(),
-            Err(reason) => {
-                ctx.invalid(&[at.clone(), vec![Seg::Key("tls_config")]].concat(), reason);
-                continue;
-            }
-        };
-        let proxy_url = match http_client::proxy_url(h.proxy_url) {
-            Ok(p) => p,
-            Err(reason) => {
-                ctx.invalid(&[at.clone(), vec![Seg::Key("proxy_url")]].concat(), reason);
-                continue;
-            }
+        let Some((auth, tls, proxy_url)) =
+            sd_http_client(&at, h.auth, h.tls_config, h.proxy_url, ctx)
+        else {
+            continue;
         };
         http_sd_configs.push(HttpSdConfig {
             proxy_url,
@@ -263,6 +287,79 @@ pub(super) fn scrape_config(
             refresh_interval: nonzero(h.refresh_interval)
                 .unwrap_or(DEFAULT_HTTP_SD_REFRESH_INTERVAL),
             auth,
+        });
+    }
+
+    let mut kubernetes_sd_configs = Vec::new();
+    for (k, c) in entries(
+        raw.kubernetes_sd_configs,
+        &field("kubernetes_sd_configs"),
+        ctx,
+    ) {
+        let at = [field("kubernetes_sd_configs"), vec![Seg::Index(k)]].concat();
+        if c.enable_http2 == Some(false) {
+            warn(
+                ctx,
+                &format!("kubernetes_sd_configs[{k}]: enable_http2: false"),
+            );
+        }
+        let access = match (c.api_server, c.kubeconfig_file) {
+            (Some(url), _) => {
+                let Some((auth, tls, proxy_url)) =
+                    sd_http_client(&at, c.auth, c.tls_config, c.proxy_url, ctx)
+                else {
+                    continue;
+                };
+                KubernetesAccess::ApiServer {
+                    url,
+                    auth,
+                    tls,
+                    follow_redirects: c.follow_redirects.unwrap_or(true),
+                    proxy_url,
+                }
+            }
+            (None, Some(file)) => KubernetesAccess::KubeConfig(kubeconfig_path(ctx.dir, &file)),
+            (None, None) => KubernetesAccess::InCluster,
+        };
+        kubernetes_sd_configs.push(KubernetesSdConfig {
+            role: c.role,
+            access,
+            namespaces: c.namespaces,
+            own_namespace: c.own_namespace,
+            selectors: c.selectors,
+            attach_node: c.attach_node,
+        });
+    }
+
+    let mut consul_sd_configs = Vec::new();
+    for (k, c) in entries(raw.consul_sd_configs, &field("consul_sd_configs"), ctx) {
+        let at = [field("consul_sd_configs"), vec![Seg::Index(k)]].concat();
+        if c.enable_http2 == Some(false) {
+            warn(ctx, &format!("consul_sd_configs[{k}]: enable_http2: false"));
+        }
+        let Some((auth, tls, proxy_url)) =
+            sd_http_client(&at, c.auth, c.tls_config, c.proxy_url, ctx)
+        else {
+            continue;
+        };
+        consul_sd_configs.push(ConsulSdConfig {
+            server: c.server,
+            scheme: c.scheme,
+            token: super::SecretString(c.token),
+            datacenter: c.datacenter,
+            namespace: c.namespace,
+            partition: c.partition,
+            tag_separator: c.tag_separator,
+            allow_stale: c.allow_stale,
+            refresh_interval: nonzero(c.refresh_interval)
+                .unwrap_or(DEFAULT_CONSUL_SD_REFRESH_INTERVAL),
+            services: c.services,
+            tags: c.tags,
+            node_meta: c.node_meta,
+            auth,
+            tls,
+            follow_redirects: c.follow_redirects.unwrap_or(true),
+            proxy_url,
         });
     }
 
@@ -355,6 +452,8 @@ pub(super) fn scrape_config(
         static_configs,
         file_sd_configs,
         http_sd_configs,
+        kubernetes_sd_configs,
+        consul_sd_configs,
         dns_sd_configs,
         relabel_configs,
         metric_relabel_configs,

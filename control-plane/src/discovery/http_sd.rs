@@ -20,18 +20,20 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use scrapegrid_common::config::http_client::TlsConfig;
-use scrapegrid_common::config::{HttpAuth, HttpSdConfig};
+use scrapegrid_common::config::HttpSdConfig;
 use scrapegrid_common::http_client_tls::{go_tls_error, TlsClients};
 use scrapegrid_common::Labels;
 
-use super::{push_changes, ProviderSender, ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL};
+use super::{
+    push_changes, with_auth, ProviderSender, ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL,
+};
 use crate::metrics;
 use scrapegrid_common::labels::is_valid_label_name;
 
@@ -172,14 +174,7 @@ async fn fetch(
             REFRESH_INTERVAL_HEADER,
             config.refresh_interval.as_secs_f64().to_string(),
         );
-    request = match &config.auth {
-        HttpAuth::None => request,
-        HttpAuth::Basic { username, password } => request.basic_auth(username, Some(password)),
-        HttpAuth::Authorization {
-            scheme,
-            credentials,
-        } => request.header(AUTHORIZATION, format!("{scheme} {credentials}")),
-    };
+    request = with_auth(request, &config.auth);
     let mut response = request.send().await?;
     if response.status() != StatusCode::OK {
         return Err(HttpSdError::Status(response.status()));

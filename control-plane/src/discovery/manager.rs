@@ -18,9 +18,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use scrapegrid_common::config::{Config, DnsSdConfig, FileSdConfig, HttpSdConfig, StaticConfig};
+use scrapegrid_common::config::{
+    Config, ConsulSdConfig, DnsSdConfig, FileSdConfig, HttpSdConfig, KubernetesSdConfig,
+    StaticConfig,
+};
 
-use super::{dns_sd, file_sd, http_sd, static_sd, ProviderUpdate, TargetGroup};
+use super::{
+    consul_sd, dns_sd, file_sd, http_sd, kubernetes, static_sd, ProviderUpdate, TargetGroup,
+};
 use crate::metrics;
 
 /// Every job's groups, as last published.
@@ -43,10 +48,12 @@ pub enum ProviderKey {
     File(FileSdConfig),
     Http(HttpSdConfig),
     Dns(DnsSdConfig),
+    Kubernetes(KubernetesSdConfig),
+    Consul(ConsulSdConfig),
 }
 
 /// Returns the providers a job needs: its static configs (one provider),
-/// then its file, http and dns SD configs, each kind in config order. The
+/// then its file, http, dns, kubernetes and consul SD configs, each kind in config order. The
 /// order only decides the order of the job's groups in the merged view.
 pub fn provider_keys(sc: &scrapegrid_common::config::ScrapeConfig) -> Vec<ProviderKey> {
     let mut keys = Vec::new();
@@ -56,6 +63,18 @@ pub fn provider_keys(sc: &scrapegrid_common::config::ScrapeConfig) -> Vec<Provid
     keys.extend(sc.file_sd_configs.iter().cloned().map(ProviderKey::File));
     keys.extend(sc.http_sd_configs.iter().cloned().map(ProviderKey::Http));
     keys.extend(sc.dns_sd_configs.iter().cloned().map(ProviderKey::Dns));
+    keys.extend(
+        sc.kubernetes_sd_configs
+            .iter()
+            .cloned()
+            .map(ProviderKey::Kubernetes),
+    );
+    keys.extend(
+        sc.consul_sd_configs
+            .iter()
+            .cloned()
+            .map(ProviderKey::Consul),
+    );
     keys
 }
 
@@ -85,6 +104,12 @@ fn spawn_provider(
         }
         ProviderKey::Dns(c) => {
             tokio::spawn(dns_sd::run(id, c.clone(), options.dns_resolver, tx, cancel));
+        }
+        ProviderKey::Kubernetes(c) => {
+            tokio::spawn(kubernetes::run(id, c.clone(), tx, cancel));
+        }
+        ProviderKey::Consul(c) => {
+            tokio::spawn(consul_sd::run(id, c.clone(), tx, cancel));
         }
     }
 }
@@ -318,8 +343,8 @@ mod tests {
     }
 
     #[test]
-    fn provider_keys_are_static_file_http_dns() {
-        let yaml = "scrape_configs:\n  - job_name: j\n    dns_sd_configs:\n      - names: ['a.example']\n        type: A\n        port: 80\n    http_sd_configs:\n      - url: http://sd.example/x\n    file_sd_configs:\n      - files: ['x.json']\n    static_configs:\n      - targets: ['s:1']\n";
+    fn provider_keys_are_static_file_http_dns_kubernetes_consul() {
+        let yaml = "scrape_configs:\n  - job_name: j\n    consul_sd_configs: [{}]\n    kubernetes_sd_configs: [{role: pod}]\n    dns_sd_configs:\n      - names: ['a.example']\n        type: A\n        port: 80\n    http_sd_configs:\n      - url: http://sd.example/x\n    file_sd_configs:\n      - files: ['x.json']\n    static_configs:\n      - targets: ['s:1']\n";
         let config = load_str(yaml, "t.yml").unwrap();
         let kinds: Vec<&str> = provider_keys(&config.scrape_configs[0])
             .iter()
@@ -328,9 +353,14 @@ mod tests {
                 ProviderKey::File(_) => "file",
                 ProviderKey::Http(_) => "http",
                 ProviderKey::Dns(_) => "dns",
+                ProviderKey::Kubernetes(_) => "kubernetes",
+                ProviderKey::Consul(_) => "consul",
             })
             .collect();
-        assert_eq!(kinds, ["static", "file", "http", "dns"]);
+        assert_eq!(
+            kinds,
+            ["static", "file", "http", "dns", "kubernetes", "consul"]
+        );
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! Service discovery: providers and the manager that merges their output.
 //!
 //! Each distinct SD config runs one provider task ([`static_sd`],
-//! [`file_sd`], [`http_sd`], [`dns_sd`], the last over the stub resolver in
+//! [`file_sd`], [`http_sd`], [`kubernetes`], [`consul_sd`], [`dns_sd`], the last over the stub resolver in
 //! [`dns_client`] and hickory-proto's codec in [`dns_wire`]); identical SD
 //! configs, in one job or several, share it. A provider sends
 //! [`ProviderUpdate`]s through its [`ProviderSender`]: its first send holds
@@ -13,11 +13,13 @@
 //! providers whose SD config is unchanged and starts or stops only the rest.
 //! `test_support` holds the waits the provider tests share.
 
+pub mod consul_sd;
 pub mod dns_client;
 pub mod dns_sd;
 pub mod dns_wire;
 pub mod file_sd;
 pub mod http_sd;
+pub mod kubernetes;
 pub mod manager;
 pub mod static_sd;
 #[cfg(test)]
@@ -100,4 +102,59 @@ pub(crate) fn push_changes(out: &mut Vec<TargetGroup>, old: &[TargetGroup], new:
             });
         }
     }
+}
+
+/// Returns `name` with every character outside `[a-zA-Z0-9_]` replaced by
+/// `_`, as Prometheus's `strutil.SanitizeLabelName` does (one `_` per
+/// character, not per byte).
+pub fn sanitize_label_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Joins a host and a port as Go's `net.JoinHostPort`: a host with a `:` (an
+/// IPv6 address) goes in brackets.
+pub fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Adds an SD config's credentials to a request.
+pub(crate) fn with_auth(
+    request: reqwest::RequestBuilder,
+    auth: &scrapegrid_common::config::HttpAuth,
+) -> reqwest::RequestBuilder {
+    use scrapegrid_common::config::HttpAuth;
+    match auth {
+        HttpAuth::None => request,
+        HttpAuth::Basic { username, password } => request.basic_auth(username, Some(password)),
+        HttpAuth::Authorization {
+            scheme,
+            credentials,
+        } => request.header(
+            reqwest::header::AUTHORIZATION,
+            format!("{scheme} {credentials}"),
+        ),
+    }
+}
+
+/// A failed request with every cause, for logs and errors.
+pub(crate) fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        text = format!("{text}: {inner}");
+        source = inner.source();
+    }
+    text
 }

@@ -12,6 +12,7 @@ use super::*;
 use crate::discovery::test_support::{
     addresses, by_source, eventually, failures, local_metrics, next_update,
 };
+use scrapegrid_common::config::HttpAuth;
 
 #[test]
 fn content_types_as_prometheus_accepts_them() {
