@@ -164,6 +164,8 @@ struct Shared {
     /// The latest resourceVersion, for watches to wait on.
     changed: watch::Sender<u64>,
     requests: Mutex<Vec<String>>,
+    /// The `Authorization` header of every request ("" when absent).
+    authorizations: Mutex<Vec<String>>,
     /// Cancelled when the handle is dropped: ends the server and watches.
     shutdown: CancellationToken,
 }
@@ -196,6 +198,7 @@ impl KubeApi {
             store: Mutex::new(Store::default()),
             changed: watch::channel(0).0,
             requests: Mutex::new(Vec::new()),
+            authorizations: Mutex::new(Vec::new()),
             shutdown: CancellationToken::new(),
         });
         let app = axum::Router::new()
@@ -305,6 +308,16 @@ impl KubeApi {
         self.shared.store.lock().unwrap().compact();
     }
 
+    /// Ends every open watch with 410 Gone, even those that have seen the
+    /// latest change (as after an API server's watch cache is reset): each
+    /// client must list again.
+    pub fn expire_watches(&self) -> Result<()> {
+        self.shared.change(|store| {
+            store.expire();
+            Ok(())
+        })
+    }
+
     /// The resourceVersion of the latest change.
     pub fn resource_version(&self) -> u64 {
         self.shared.store.lock().unwrap().rv()
@@ -314,6 +327,12 @@ impl KubeApi {
     /// `/api/v1/pods?labelSelector=app%3Dweb&limit=500&resourceVersion=0`).
     pub fn requests(&self) -> Vec<String> {
         self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// The `Authorization` header of every request so far, in order
+    /// (empty when a request had none).
+    pub fn authorizations(&self) -> Vec<String> {
+        self.shared.authorizations.lock().unwrap().clone()
     }
 
     /// Forgets the requests logged so far.
@@ -329,11 +348,21 @@ impl Drop for KubeApi {
 }
 
 /// The one handler: logs the request, then routes it.
-async fn handle(State(shared): State<Arc<Shared>>, method: Method, uri: Uri) -> Response {
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    headers: header::HeaderMap,
+    uri: Uri,
+) -> Response {
     let path_and_query = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_string(), |pq| pq.to_string());
     shared.requests.lock().unwrap().push(path_and_query);
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    shared.authorizations.lock().unwrap().push(authorization);
     if method != Method::GET {
         return status(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -14,6 +14,7 @@ mod exemplars;
 mod failover;
 mod ha_conformance;
 mod kubernetes_sd;
+mod kubernetes_sd_client;
 mod overlap;
 mod promql;
 mod reload;

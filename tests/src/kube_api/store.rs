@@ -138,6 +138,15 @@ impl Store {
         self.history.clear();
     }
 
+    /// Forgets the history and moves the version on without a change, so
+    /// that every open watch, even one that has seen the latest change,
+    /// gets 410 Gone and must list again (as after an API server's watch
+    /// cache is reset).
+    pub(super) fn expire(&mut self) {
+        self.rv += 1;
+        self.compact();
+    }
+
     /// The resourceVersion of the latest change.
     pub(super) fn rv(&self) -> u64 {
         self.rv
