@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde::de::Deserializer;
 use serde::Deserialize;
 
-use super::http_client::{http_auth, RawAuth, RawAuthorization, RawBasicAuth, RawTlsConfig};
+use super::http_client::{
+    http_auth, RawAuth, RawAuthorization, RawBasicAuth, RawOAuth2, RawTlsConfig,
+};
 use super::raw::{CheckedMap, Unsupported};
 use super::sd::raw_sd_fields;
 use crate::duration::serde_duration_opt;
@@ -77,7 +79,7 @@ fn check(raw: RawConsulFields) -> Result<RawConsulSdConfig, String> {
         basic = Some(RawBasicAuth::inline(username, password));
     }
     let token = raw.token.unwrap_or_default();
-    if !token.is_empty() && raw.authorization.is_some() {
+    if !token.is_empty() && (raw.authorization.is_some() || raw.oauth2.is_some()) {
         return Err(
             "at most one of consul SD token, authorization, or oauth2 can be configured".into(),
         );
@@ -85,7 +87,7 @@ fn check(raw: RawConsulFields) -> Result<RawConsulSdConfig, String> {
     let auth = http_auth(
         basic,
         raw.authorization,
-        None,
+        raw.oauth2,
         raw.bearer_token.filter(|t| !t.is_empty()),
         raw.bearer_token_file.filter(|t| !t.is_empty()),
     )?;

@@ -317,12 +317,11 @@ impl RawAuth {
         };
         Ok(match self {
             RawAuth::None => HttpAuth::None,
-            RawAuth::OAuth2(_) => {
-                return Err((
-                    &["oauth2"],
-                    "oauth2 is not supported for http_sd_configs yet".into(),
-                ))
-            }
+            RawAuth::OAuth2(o) => match RawAuth::OAuth2(o).paths(dir) {
+                Ok(Auth::OAuth2(o)) => HttpAuth::OAuth2(o),
+                Ok(_) => unreachable!("oauth2 stays oauth2"),
+                Err(reason) => return Err((&["oauth2"], reason)),
+            },
             RawAuth::Basic { username, password } => HttpAuth::Basic {
                 username,
                 password: read(password)?,

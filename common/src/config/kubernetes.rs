@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use serde::de::Deserializer;
 use serde::Deserialize;
 
-use super::http_client::{http_auth, RawAuth, RawAuthorization, RawBasicAuth, RawTlsConfig};
+use super::http_client::{
+    http_auth, RawAuth, RawAuthorization, RawBasicAuth, RawOAuth2, RawTlsConfig,
+};
 use super::raw::{CheckedMap, Unsupported};
 use super::sd::{check_http_sd_url, raw_sd_fields};
 
@@ -159,7 +161,7 @@ fn check(raw: RawKubernetesFields) -> Result<RawKubernetesSdConfig, String> {
     let auth = http_auth(
         raw.basic_auth,
         raw.authorization,
-        None,
+        raw.oauth2,
         raw.bearer_token.filter(|t| !t.is_empty()),
         raw.bearer_token_file.filter(|t| !t.is_empty()),
     )?;

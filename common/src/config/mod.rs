@@ -313,6 +313,9 @@ pub enum HttpAuth {
     /// `Bearer` when left out) or the older `bearer_token` /
     /// `bearer_token_file`; sent as `Authorization: <scheme> <credentials>`.
     Authorization { scheme: String, credentials: String },
+    /// From `oauth2`: a client-credentials token, fetched when needed (the
+    /// client secret file is read then).
+    OAuth2(http_client::OAuth2),
 }
 
 impl std::fmt::Debug for HttpAuth {
@@ -325,6 +328,7 @@ impl std::fmt::Debug for HttpAuth {
                 .field("username", username)
                 .field("password", &"<secret>")
                 .finish(),
+            HttpAuth::OAuth2(o) => f.debug_tuple("OAuth2").field(o).finish(),
             HttpAuth::Authorization { scheme, .. } => f
                 .debug_struct("Authorization")
                 .field("scheme", scheme)

@@ -13,7 +13,9 @@ use std::time::Duration;
 use serde::de::Deserializer;
 use serde::Deserialize;
 
-use super::http_client::{http_auth, RawAuth, RawAuthorization, RawBasicAuth, RawTlsConfig};
+use super::http_client::{
+    http_auth, RawAuth, RawAuthorization, RawBasicAuth, RawOAuth2, RawTlsConfig,
+};
 use super::raw::{CheckedMap, Unsupported};
 use super::DnsRecordType;
 use crate::duration::serde_duration_opt;
@@ -33,9 +35,10 @@ pub(super) struct RawHttpSdConfig {
 /// Declares the raw fields of an SD config: its own, each `#[serde(default)]`,
 /// then the HTTP client settings every HTTP-based SD config shares
 /// (`basic_auth`, `authorization`, `bearer_token(_file)`, `follow_redirects`,
-/// `enable_http2`, `tls_config`, `proxy_url`; `oauth2` and
-/// `proxy_connect_header` are refused as not supported). The caller imports
-/// `RawBasicAuth`, `RawAuthorization`, `RawTlsConfig` and `Unsupported`.
+/// `enable_http2`, `oauth2`, `tls_config`, `proxy_url`;
+/// `proxy_connect_header` is refused as not supported). The caller imports
+/// `RawBasicAuth`, `RawAuthorization`, `RawOAuth2`, `RawTlsConfig` and
+/// `Unsupported`.
 macro_rules! raw_sd_fields {
     ($name:ident { $($(#[$m:meta])* $field:ident: $ty:ty,)* }) => {
         #[derive(Deserialize)]
@@ -58,10 +61,8 @@ macro_rules! raw_sd_fields {
             follow_redirects: Option<bool>,
             #[serde(default)]
             enable_http2: Option<bool>,
-            // HTTP client settings scrapegrid does not implement for SD yet.
             #[serde(default)]
-            #[allow(dead_code)]
-            oauth2: Option<Unsupported>,
+            oauth2: Option<RawOAuth2>,
             #[serde(default)]
             tls_config: Option<RawTlsConfig>,
             #[serde(default)]
@@ -94,7 +95,7 @@ impl<'de> Deserialize<'de> for RawHttpSdConfig {
                 auth: http_auth(
                     raw.basic_auth,
                     raw.authorization,
-                    None,
+                    raw.oauth2,
                     raw.bearer_token.filter(|t| !t.is_empty()),
                     raw.bearer_token_file.filter(|t| !t.is_empty()),
                 )?,

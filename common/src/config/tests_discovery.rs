@@ -33,6 +33,7 @@ pub(super) const SD_ACCEPTED: &[&str] = &[
     "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://x/', bearer_token: t}]}]",
     "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://x/', follow_redirects: false, enable_http2: false}]}]",
     "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://x/'}, {url: 'http://y/'}], static_configs: [{targets: ['s:1']}]}]",
+    "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://x/', oauth2: {client_id: a, client_secret: s, token_url: 'http://t/'}}]}]",
     "scrape_configs: [{job_name: a, dns_sd_configs: [{names: [_x._tcp.example.org]}]}]",
     "scrape_configs: [{job_name: a, dns_sd_configs: [{names: [x], type: a, port: 1}]}]",
     "scrape_configs: [{job_name: a, dns_sd_configs: [{names: [x], type: AAAA, port: 9100, refresh_interval: 1m}]}]",
@@ -96,7 +97,6 @@ pub(super) const SD_REJECTED_ONLY_BY_SCRAPEGRID: &[(&str, &[&str])] = &[
     ("scrape_configs: [{job_name: h, http_sd_configs: [{url: 'https://x/', tls_config: {cert_file: c.pem}}]}]", &[r#"http_sd_configs[0].tls_config: client cert file "c.pem" specified without client key file"#]),
     // HTTP client features scrapegrid does not implement yet.
     ("scrape_configs: [{job_name: h, http_sd_configs: [{url: 'http://x/', proxy_connect_header: {a: [b]}}]}]", &[r#""proxy_connect_header" is a Prometheus field"#]),
-    ("scrape_configs: [{job_name: h, http_sd_configs: [{url: 'http://x/', oauth2: {client_id: a, token_url: 'http://t/'}}]}]", &[r#""oauth2" is a Prometheus field"#]),
     // 2.42 does not validate an HTTP SD's client settings (it does a job's,
     // and later versions do both); scrapegrid refuses ambiguous credentials.
     ("scrape_configs: [{job_name: h, http_sd_configs: [{url: 'http://x/', basic_auth: {password: p, password_file: f}}]}]", &["http_sd_configs[0]: at most one of basic_auth password & password_file must be configured"]),

@@ -30,6 +30,7 @@ const CONSUL_ACCEPTED: &[&str] = &[
     "{bearer_token: t, proxy_url: 'http://proxy:3128/'}",
     "{authorization: {credentials: c}}",
     "{token: t, bearer_token: b}",
+    "{oauth2: {client_id: a, client_secret_file: /s, token_url: 'http://t/'}}",
 ];
 
 /// Consul configs both reject, and what scrapegrid's error must say.
@@ -39,6 +40,8 @@ const CONSUL_REJECTED: &[(&str, &str)] = &[
     ("{username: u, basic_auth: {username: v}}", "at most one of consul SD configuration username and password and basic auth can be configured"),
     ("{password: p, basic_auth: {username: v}}", "at most one of consul SD configuration username and password and basic auth can be configured"),
     ("{token: t, authorization: {credentials: c}}", "at most one of consul SD token, authorization, or oauth2 can be configured"),
+    ("{token: t, oauth2: {client_id: a, client_secret: s, token_url: 'http://t/'}}", "at most one of consul SD token, authorization, or oauth2 can be configured"),
+    ("{role: x}", "role"),
     ("{username: u, bearer_token: t}", "at most one of basic_auth, oauth2, bearer_token & bearer_token_file must be configured"),
     ("{services: web}", "web"),
     ("{tagz: [a]}", "tagz"),
@@ -62,6 +65,7 @@ const ACCEPTED: &[&str] = &[
     "{role: node, selectors: [{role: node, label: 'kubernetes.io/os notin (windows)'}]}",
     "{role: pod, namespaces: {names: []}, selectors: []}",
     "{role: pod, attach_metadata: {node: false}}",
+    "{role: pod, api_server: 'https://k/', oauth2: {client_id: a, client_secret: s, token_url: 'https://t/token', scopes: [x]}}",
 ];
 
 /// Rejected by both, with what scrapegrid's error must say (the oracle's
@@ -224,7 +228,7 @@ fn load_file_text(sd: &str) -> Config {
 /// verdict from the oracle fails here).
 #[test]
 fn oracle_agrees_with_the_tables() {
-    const RECORDED_ROWS: usize = 15 + 20 + 9 + 9;
+    const RECORDED_ROWS: usize = 16 + 20 + 10 + 11;
     assert_eq!(
         ACCEPTED.len() + REJECTED.len() + CONSUL_ACCEPTED.len() + CONSUL_REJECTED.len(),
         RECORDED_ROWS,

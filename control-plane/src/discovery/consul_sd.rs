@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use scrapegrid_common::config::ConsulSdConfig;
-use scrapegrid_common::http_client_tls::TlsClients;
+use scrapegrid_common::http_client_tls::{OAuth2Tokens, TlsClients};
 use scrapegrid_common::Labels;
 
 use super::{
@@ -68,6 +68,7 @@ pub enum ConsulError {
 struct Agent {
     config: ConsulSdConfig,
     clients: TlsClients,
+    tokens: OAuth2Tokens,
 }
 
 #[derive(Deserialize)]
@@ -154,7 +155,9 @@ impl Agent {
         if !c.token.0.is_empty() {
             request = request.header("X-Consul-Token", &c.token.0);
         }
-        request = with_auth(request, &c.auth);
+        request = with_auth(request, &c.auth, &self.tokens)
+            .await
+            .map_err(ConsulError::Request)?;
         let mut response = request.send().await.map_err(request_error)?;
         let status = response.status();
         let index = response
@@ -212,6 +215,7 @@ pub async fn run(
     let agent = std::sync::Arc::new(Agent {
         config,
         clients: TlsClients::default(),
+        tokens: OAuth2Tokens::default(),
     });
     // The datacenter for the labels; queries carry `dc` only when configured.
     let dc = if !configured_dc.is_empty() {

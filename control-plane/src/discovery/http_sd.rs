@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use scrapegrid_common::config::http_client::TlsConfig;
 use scrapegrid_common::config::HttpSdConfig;
-use scrapegrid_common::http_client_tls::{go_tls_error, TlsClients};
+use scrapegrid_common::http_client_tls::{go_tls_error, OAuth2Tokens, TlsClients};
 use scrapegrid_common::Labels;
 
 use super::{
@@ -53,6 +53,8 @@ pub enum HttpSdError {
     Request(#[from] reqwest::Error),
     #[error("{0}")]
     Tls(String),
+    #[error("{0}")]
+    Auth(String),
     #[error("server returned http status {0}")]
     Status(StatusCode),
     #[error("unsupported content type {0:?}")]
@@ -108,6 +110,7 @@ pub async fn run(
     };
     // With a tls_config, the client is rebuilt when a file changed.
     let tls_clients = TlsClients::default();
+    let tokens = OAuth2Tokens::default();
     let plain = match builder().build() {
         Ok(client) => client,
         Err(error) => {
@@ -140,7 +143,7 @@ pub async fn run(
         let result = match client {
             Ok(client) => tokio::select! {
                 _ = cancel.cancelled() => return,
-                result = fetch(&client, &config) => result,
+                result = fetch(&client, &config, &tokens) => result,
             },
             Err(reason) => Err(HttpSdError::Tls(reason)),
         };
@@ -166,6 +169,7 @@ pub async fn run(
 async fn fetch(
     client: &reqwest::Client,
     config: &HttpSdConfig,
+    tokens: &OAuth2Tokens,
 ) -> Result<Vec<TargetGroup>, HttpSdError> {
     let mut request = client
         .get(&config.url)
@@ -174,7 +178,9 @@ async fn fetch(
             REFRESH_INTERVAL_HEADER,
             config.refresh_interval.as_secs_f64().to_string(),
         );
-    request = with_auth(request, &config.auth);
+    request = with_auth(request, &config.auth, tokens)
+        .await
+        .map_err(HttpSdError::Auth)?;
     let mut response = request.send().await?;
     if response.status() != StatusCode::OK {
         return Err(HttpSdError::Status(response.status()));

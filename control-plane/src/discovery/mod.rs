@@ -129,13 +129,15 @@ pub fn join_host_port(host: &str, port: &str) -> String {
     }
 }
 
-/// Adds an SD config's credentials to a request.
-pub(crate) fn with_auth(
+/// Adds an SD config's credentials to a request; an `oauth2` token comes
+/// from `tokens` (kept until shortly before it expires, fetched otherwise).
+pub(crate) async fn with_auth(
     request: reqwest::RequestBuilder,
     auth: &scrapegrid_common::config::HttpAuth,
-) -> reqwest::RequestBuilder {
+    tokens: &scrapegrid_common::http_client_tls::OAuth2Tokens,
+) -> Result<reqwest::RequestBuilder, String> {
     use scrapegrid_common::config::HttpAuth;
-    match auth {
+    Ok(match auth {
         HttpAuth::None => request,
         HttpAuth::Basic { username, password } => request.basic_auth(username, Some(password)),
         HttpAuth::Authorization {
@@ -145,7 +147,17 @@ pub(crate) fn with_auth(
             reqwest::header::AUTHORIZATION,
             format!("{scheme} {credentials}"),
         ),
-    }
+        HttpAuth::OAuth2(o) => {
+            let header = tokens
+                .authorization(o, || {
+                    reqwest::Client::builder()
+                        .no_proxy()
+                        .timeout(std::time::Duration::from_secs(30))
+                })
+                .await?;
+            request.header(reqwest::header::AUTHORIZATION, header)
+        }
+    })
 }
 
 /// A failed request with every cause, for logs and errors.

@@ -281,3 +281,52 @@ async fn oversized_and_slow_answers_are_failures() {
     assert!(first.groups.is_empty(), "first good answer, no groups");
     cancel.cancel();
 }
+
+#[tokio::test]
+async fn oauth2_client_credentials_fetch_a_token_once() {
+    let (server, url) = start_server("Bearer sd-token", TWO_GROUPS).await;
+    let grants = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = grants.clone();
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let basic = headers
+                    .get("authorization")
+                    .map(|v| v.to_str().unwrap_or_default().to_string())
+                    .unwrap_or_default();
+                seen.lock().unwrap().push(format!("{basic} {body}"));
+                axum::Json(serde_json::json!({
+                    "access_token": "sd-token", "token_type": "Bearer", "expires_in": 3600
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let token_url = format!("http://{}/token", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let auth = HttpAuth::OAuth2(scrapegrid_common::config::http_client::OAuth2 {
+        client_id: "sd".into(),
+        client_secret: scrapegrid_common::config::http_client::Secret::Inline("s3cret".into()),
+        scopes: vec!["read".into()],
+        token_url,
+        endpoint_params: Default::default(),
+        tls: Default::default(),
+        proxy_url: None,
+    });
+    let (tx, mut rx) = mpsc::channel(8);
+    let cancel = CancellationToken::new();
+    tokio::spawn(run(3, config(&url, auth), tx, cancel.clone()));
+    let update = next_update(&mut rx).await;
+    assert_eq!((update.provider, update.groups.len()), (3, 2));
+    // Several refreshes, one grant: the token is kept until near expiry.
+    eventually("more refreshes", || server.requests() >= 3).await;
+    let grants = grants.lock().unwrap().clone();
+    // "sd:s3cret" in base64.
+    assert_eq!(
+        grants,
+        ["Basic c2Q6czNjcmV0 grant_type=client_credentials&scope=read"]
+    );
+    cancel.cancel();
+}

@@ -36,6 +36,8 @@ pub enum ApiAuth {
     },
     /// A bearer token read from this file at every request.
     BearerFile(PathBuf),
+    /// `oauth2` client credentials (api_server only).
+    OAuth2(scrapegrid_common::config::http_client::OAuth2),
 }
 
 /// A resolved API server: base URL (no trailing `/`), TLS and credentials.
@@ -78,6 +80,7 @@ pub fn resolve(access: &KubernetesAccess, want_own_namespace: bool) -> Result<Ap
                     scheme: scheme.clone(),
                     credentials: credentials.clone(),
                 },
+                HttpAuth::OAuth2(o) => ApiAuth::OAuth2(o.clone()),
             },
             own_namespace: None,
         }),

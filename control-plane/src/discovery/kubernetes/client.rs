@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use scrapegrid_common::http_client_tls::TlsClients;
+use scrapegrid_common::http_client_tls::{OAuth2Tokens, TlsClients};
 
 use super::access::{ApiAuth, ApiEndpoint};
 use super::store::Kind;
@@ -110,6 +110,7 @@ pub enum ApiError {
 pub struct ApiClient {
     endpoint: ApiEndpoint,
     clients: TlsClients,
+    tokens: OAuth2Tokens,
 }
 
 #[derive(Deserialize)]
@@ -141,10 +142,15 @@ impl ApiClient {
         Self {
             endpoint,
             clients: TlsClients::default(),
+            tokens: OAuth2Tokens::default(),
         }
     }
 
-    fn request(&self, path: &str, timeout: Duration) -> Result<reqwest::RequestBuilder, ApiError> {
+    async fn request(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<reqwest::RequestBuilder, ApiError> {
         let client = self
             .clients
             .client(
@@ -176,6 +182,12 @@ impl ApiClient {
                     .map_err(|e| ApiError::Request(format!("{}: {e}", path.display())))?;
                 request.header(AUTHORIZATION, format!("Bearer {}", token.trim()))
             }
+            ApiAuth::OAuth2(o) => {
+                let auth = scrapegrid_common::config::HttpAuth::OAuth2(o.clone());
+                crate::discovery::with_auth(request, &auth, &self.tokens)
+                    .await
+                    .map_err(ApiError::Request)?
+            }
         })
     }
 
@@ -190,7 +202,8 @@ impl ApiClient {
                 query.push(("continue", token.clone()));
             }
             let request = self
-                .request(&watch.path(), Duration::from_secs(60))?
+                .request(&watch.path(), Duration::from_secs(60))
+                .await?
                 .query(&query);
             let mut response = send(request).await?;
             let mut body = Vec::new();
@@ -231,7 +244,8 @@ impl ApiClient {
             ("timeoutSeconds", seconds.to_string()),
         ]);
         let request = self
-            .request(&watch.path(), Duration::from_secs(seconds + 30))?
+            .request(&watch.path(), Duration::from_secs(seconds + 30))
+            .await?
             .query(&query);
         let mut response = send(request).await?;
         let mut buffer: Vec<u8> = Vec::new();
