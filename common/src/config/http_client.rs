@@ -318,7 +318,7 @@ impl RawAuth {
         Ok(match self {
             RawAuth::None => HttpAuth::None,
             RawAuth::OAuth2(o) => match RawAuth::OAuth2(o).paths(dir) {
-                Ok(Auth::OAuth2(o)) => HttpAuth::OAuth2(o),
+                Ok(Auth::OAuth2(o)) => HttpAuth::OAuth2(Box::new(o)),
                 Ok(_) => unreachable!("oauth2 stays oauth2"),
                 Err(reason) => return Err((&["oauth2"], reason)),
             },

@@ -283,6 +283,8 @@ impl std::fmt::Debug for SecretString {
 }
 
 /// How a Kubernetes SD config reaches its API server.
+// A config holds a handful of these for its lifetime: size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum KubernetesAccess {
     /// `api_server` with the config's own HTTP client settings.
@@ -315,7 +317,7 @@ pub enum HttpAuth {
     Authorization { scheme: String, credentials: String },
     /// From `oauth2`: a client-credentials token, fetched when needed (the
     /// client secret file is read then).
-    OAuth2(http_client::OAuth2),
+    OAuth2(Box<http_client::OAuth2>),
 }
 
 impl std::fmt::Debug for HttpAuth {

@@ -306,7 +306,7 @@ async fn oauth2_client_credentials_fetch_a_token_once() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let token_url = format!("http://{}/token", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let auth = HttpAuth::OAuth2(scrapegrid_common::config::http_client::OAuth2 {
+    let auth = HttpAuth::OAuth2(Box::new(scrapegrid_common::config::http_client::OAuth2 {
         client_id: "sd".into(),
         client_secret: scrapegrid_common::config::http_client::Secret::Inline("s3cret".into()),
         scopes: vec!["read".into()],
@@ -314,7 +314,7 @@ async fn oauth2_client_credentials_fetch_a_token_once() {
         endpoint_params: Default::default(),
         tls: Default::default(),
         proxy_url: None,
-    });
+    }));
     let (tx, mut rx) = mpsc::channel(8);
     let cancel = CancellationToken::new();
     tokio::spawn(run(3, config(&url, auth), tx, cancel.clone()));

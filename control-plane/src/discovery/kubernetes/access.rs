@@ -37,7 +37,7 @@ pub enum ApiAuth {
     /// A bearer token read from this file at every request.
     BearerFile(PathBuf),
     /// `oauth2` client credentials (api_server only).
-    OAuth2(scrapegrid_common::config::http_client::OAuth2),
+    OAuth2(Box<scrapegrid_common::config::http_client::OAuth2>),
 }
 
 /// A resolved API server: base URL (no trailing `/`), TLS and credentials.
