@@ -110,22 +110,30 @@ pub struct TlsClients {
     built: Mutex<HashMap<ClientKey, (Files, reqwest::Client)>>,
 }
 
-/// What makes two jobs' clients differ: TLS, following redirects, proxy.
-type ClientKey = (TlsConfig, bool, Option<String>);
+/// What makes two jobs' clients differ: TLS, following redirects, HTTP/2,
+/// proxy.
+type ClientKey = (TlsConfig, bool, bool, Option<String>);
 
 impl TlsClients {
     /// Returns the client for `tls` that follows redirects (at most 10, as
-    /// Go's client) or not, through `proxy_url` if any, built by `base`; rebuilt when a file's content
-    /// changed since.
+    /// Go's client) or not, offers HTTP/2 over TLS or speaks HTTP/1.1 only,
+    /// through `proxy_url` if any, built by `base`; rebuilt when a file's
+    /// content changed since.
     pub fn client(
         &self,
         tls: &TlsConfig,
         follow_redirects: bool,
+        http2: bool,
         proxy_url: Option<&str>,
         base: impl FnOnce() -> reqwest::ClientBuilder,
     ) -> Result<reqwest::Client, String> {
         let files = Files::read(tls)?;
-        let key = (tls.clone(), follow_redirects, proxy_url.map(str::to_string));
+        let key = (
+            tls.clone(),
+            follow_redirects,
+            http2,
+            proxy_url.map(str::to_string),
+        );
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((f, client)) = built.get(&key) {
             if *f == files {
@@ -138,12 +146,20 @@ impl TlsClients {
             reqwest::redirect::Policy::none()
         };
         let mut builder = base().redirect(policy);
+        if !http2 {
+            builder = builder.http1_only();
+        }
         if let Some(url) = proxy_url {
             let proxy = reqwest::Proxy::all(url).map_err(|e| format!("proxy_url {url:?}: {e}"))?;
             builder = builder.proxy(proxy);
         }
         if *tls != TlsConfig::default() {
-            builder = builder.use_preconfigured_tls(client_config(tls, &files)?);
+            let mut config = client_config(tls, &files)?;
+            // What Go's transport offers: h2 only when HTTP/2 is on.
+            if http2 {
+                config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            }
+            builder = builder.use_preconfigured_tls(config);
         }
         let client = builder
             .build()
@@ -419,9 +435,9 @@ impl OAuth2Tokens {
         let value = match kept {
             Some(v) => v,
             None => {
-                let client = self
-                    .clients
-                    .client(&o.tls, true, o.proxy_url.as_deref(), base)?;
+                let client =
+                    self.clients
+                        .client(&o.tls, true, true, o.proxy_url.as_deref(), base)?;
                 let (value, expiry) = fetch_token(&client, o, &secret).await?;
                 self.tokens
                     .lock()

@@ -200,6 +200,7 @@ mod tests {
                 auth: Some(auth),
                 tls: None,
                 no_follow_redirects: false,
+                no_http2: false,
                 proxy_url: String::new(),
             }),
             ..Default::default()

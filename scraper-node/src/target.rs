@@ -109,6 +109,7 @@ fn http_client(h: &pb::HttpClient) -> HttpClientConfig {
         auth,
         tls: tls(&h.tls),
         follow_redirects: !h.no_follow_redirects,
+        enable_http2: !h.no_http2,
         proxy_url: (!h.proxy_url.is_empty()).then(|| h.proxy_url.clone()),
     }
 }

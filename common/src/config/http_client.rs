@@ -22,6 +22,9 @@ pub struct HttpClientConfig {
     pub tls: TlsConfig,
     /// Follow HTTP redirects (at most 10), as Prometheus does by default.
     pub follow_redirects: bool,
+    /// Offer HTTP/2 over TLS (`enable_http2`, on by default); HTTP/1.1 only
+    /// when off.
+    pub enable_http2: bool,
     /// The HTTP proxy every request goes through; `None`: none (the
     /// environment's proxy variables are ignored, as in Prometheus 2.42).
     pub proxy_url: Option<String>,
@@ -33,6 +36,7 @@ impl Default for HttpClientConfig {
             auth: Auth::None,
             tls: TlsConfig::default(),
             follow_redirects: true,
+            enable_http2: true,
             proxy_url: None,
         }
     }

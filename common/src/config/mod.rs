@@ -219,6 +219,8 @@ pub struct HttpSdConfig {
     pub tls: http_client::TlsConfig,
     /// Follow HTTP redirects (at most 10).
     pub follow_redirects: bool,
+    /// Offer HTTP/2 over TLS (`enable_http2`).
+    pub enable_http2: bool,
     /// The HTTP proxy of its requests, if any.
     pub proxy_url: Option<String>,
     pub refresh_interval: Duration,
@@ -265,6 +267,7 @@ pub struct ConsulSdConfig {
     pub auth: HttpAuth,
     pub tls: http_client::TlsConfig,
     pub follow_redirects: bool,
+    pub enable_http2: bool,
     pub proxy_url: Option<String>,
 }
 
@@ -293,6 +296,7 @@ pub enum KubernetesAccess {
         auth: HttpAuth,
         tls: http_client::TlsConfig,
         follow_redirects: bool,
+        enable_http2: bool,
         proxy_url: Option<String>,
     },
     /// `kubeconfig_file`: its current context (absolute path).

@@ -350,7 +350,7 @@ fn warns_about_sections_it_does_not_act_on() {
         "rule_files: [x.yml]\nalerting: {alertmanagers: []}\nremote_write: [{url: 'http://x'}]\n\
          remote_read: []\nstorage: {tsdb: {out_of_order_time_window: 1h}}\ntracing: {endpoint: 'x:1'}\n\
          global: {query_log_file: q}\n\
-         scrape_configs: [{job_name: a, enable_http2: false, scrape_protocols: [PrometheusText0.0.4]}]\n",
+         scrape_configs: [{job_name: a, scrape_protocols: [PrometheusText0.0.4]}]\n",
     );
     let all = c.warnings.join("\n");
     for s in [
@@ -361,7 +361,6 @@ fn warns_about_sections_it_does_not_act_on() {
         "storage",
         "tracing",
         "query_log_file",
-        "enable_http2",
     ] {
         assert!(all.contains(s), "{s} missing from {all}");
     }

@@ -160,6 +160,7 @@ fn fills_in_sd_defaults() {
         vec![HttpSdConfig {
             tls: Default::default(),
             follow_redirects: true,
+            enable_http2: true,
             proxy_url: None,
             url: "http://sd:8080/targets".to_string(),
             refresh_interval: secs(60),
@@ -305,15 +306,15 @@ fn reads_credentials_files_relative_to_the_config_file() {
 }
 
 #[test]
-fn warns_about_http_sd_client_settings_it_does_not_act_on() {
+fn reads_http_sd_client_settings() {
     let c = load(
-        "scrape_configs: [{job_name: a, http_sd_configs: [{url: 'http://x/', follow_redirects: false, enable_http2: false}, {url: 'http://y/', follow_redirects: true}]}]",
+        "scrape_configs: [{job_name: a, enable_http2: false, http_sd_configs: [{url: 'http://x/', follow_redirects: false, enable_http2: false}, {url: 'http://y/', follow_redirects: true}]}]",
     );
-    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
-    assert!(c.warnings[0]
-        .starts_with(r#"prometheus.yml: job "a": http_sd_configs[0]: enable_http2: false"#));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     let h = &c.scrape_configs[0].http_sd_configs;
     assert!(!h[0].follow_redirects && h[1].follow_redirects);
+    assert!(!h[0].enable_http2 && h[1].enable_http2);
+    assert!(!c.scrape_configs[0].http_client.enable_http2);
 }
 
 #[test]

@@ -184,12 +184,6 @@ pub(super) fn scrape_config(
     if job_name.is_empty() {
         ctx.invalid(&field("job_name"), "job_name is empty");
     }
-    let warn = |ctx: &mut Context, what: &str| {
-        ctx.warnings.push(format!(
-            "{}: job {job_name:?}: {what}: accepted but not acted on by scrapegrid yet",
-            ctx.file
-        ));
-    };
 
     let scrape_interval = nonzero(raw.scrape_interval).unwrap_or(global.scrape_interval);
     let scrape_timeout = match nonzero(raw.scrape_timeout) {
@@ -271,9 +265,6 @@ pub(super) fn scrape_config(
     let mut http_sd_configs = Vec::new();
     for (k, h) in entries(raw.http_sd_configs, &field("http_sd_configs"), ctx) {
         let at = [field("http_sd_configs"), vec![Seg::Index(k)]].concat();
-        if h.enable_http2 == Some(false) {
-            warn(ctx, &format!("http_sd_configs[{k}]: enable_http2: false"));
-        }
         let Some((auth, tls, proxy_url)) =
             sd_http_client(&at, h.auth, h.tls_config, h.proxy_url, ctx)
         else {
@@ -283,6 +274,7 @@ pub(super) fn scrape_config(
             proxy_url,
             tls,
             follow_redirects: h.follow_redirects.unwrap_or(true),
+            enable_http2: h.enable_http2.unwrap_or(true),
             url: h.url,
             refresh_interval: nonzero(h.refresh_interval)
                 .unwrap_or(DEFAULT_HTTP_SD_REFRESH_INTERVAL),
@@ -297,12 +289,6 @@ pub(super) fn scrape_config(
         ctx,
     ) {
         let at = [field("kubernetes_sd_configs"), vec![Seg::Index(k)]].concat();
-        if c.enable_http2 == Some(false) {
-            warn(
-                ctx,
-                &format!("kubernetes_sd_configs[{k}]: enable_http2: false"),
-            );
-        }
         let access = match (c.api_server, c.kubeconfig_file) {
             (Some(url), _) => {
                 let Some((auth, tls, proxy_url)) =
@@ -315,6 +301,7 @@ pub(super) fn scrape_config(
                     auth,
                     tls,
                     follow_redirects: c.follow_redirects.unwrap_or(true),
+                    enable_http2: c.enable_http2.unwrap_or(true),
                     proxy_url,
                 }
             }
@@ -334,9 +321,6 @@ pub(super) fn scrape_config(
     let mut consul_sd_configs = Vec::new();
     for (k, c) in entries(raw.consul_sd_configs, &field("consul_sd_configs"), ctx) {
         let at = [field("consul_sd_configs"), vec![Seg::Index(k)]].concat();
-        if c.enable_http2 == Some(false) {
-            warn(ctx, &format!("consul_sd_configs[{k}]: enable_http2: false"));
-        }
         let Some((auth, tls, proxy_url)) =
             sd_http_client(&at, c.auth, c.tls_config, c.proxy_url, ctx)
         else {
@@ -359,6 +343,7 @@ pub(super) fn scrape_config(
             auth,
             tls,
             follow_redirects: c.follow_redirects.unwrap_or(true),
+            enable_http2: c.enable_http2.unwrap_or(true),
             proxy_url,
         });
     }
@@ -434,9 +419,6 @@ pub(super) fn scrape_config(
             TlsConfig::default()
         }
     };
-    if raw.enable_http2 == Some(false) {
-        warn(ctx, "enable_http2: false");
-    }
 
     ScrapeConfig {
         job_name,
@@ -467,6 +449,7 @@ pub(super) fn scrape_config(
             auth,
             tls,
             follow_redirects: raw.follow_redirects.unwrap_or(true),
+            enable_http2: raw.enable_http2.unwrap_or(true),
             proxy_url: proxy,
         },
     }

@@ -67,6 +67,7 @@ fn http_client(c: &HttpClientConfig) -> pb::HttpClient {
         },
         tls: Some(tls(&c.tls)),
         no_follow_redirects: !c.follow_redirects,
+        no_http2: !c.enable_http2,
         proxy_url: c.proxy_url.clone().unwrap_or_default(),
     }
 }

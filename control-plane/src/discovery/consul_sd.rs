@@ -124,12 +124,18 @@ impl Agent {
         let c = &self.config;
         let client = self
             .clients
-            .client(&c.tls, c.follow_redirects, c.proxy_url.as_deref(), || {
-                reqwest::Client::builder()
-                    .user_agent(USER_AGENT)
-                    .no_proxy()
-                    .timeout(WATCH_TIMEOUT + Duration::from_secs(15))
-            })
+            .client(
+                &c.tls,
+                c.follow_redirects,
+                c.enable_http2,
+                c.proxy_url.as_deref(),
+                || {
+                    reqwest::Client::builder()
+                        .user_agent(USER_AGENT)
+                        .no_proxy()
+                        .timeout(WATCH_TIMEOUT + Duration::from_secs(15))
+                },
+            )
             .map_err(ConsulError::Request)?;
         for (name, value) in [
             ("ns", &c.namespace),

@@ -129,6 +129,7 @@ pub async fn run(
         }
         let own = config.tls != TlsConfig::default()
             || !config.follow_redirects
+            || !config.enable_http2
             || config.proxy_url.is_some();
         let client = if !own {
             Ok(plain.clone())
@@ -136,6 +137,7 @@ pub async fn run(
             tls_clients.client(
                 &config.tls,
                 config.follow_redirects,
+                config.enable_http2,
                 config.proxy_url.as_deref(),
                 builder,
             )

@@ -88,8 +88,10 @@ impl TargetClient {
             body_limit.min(MAX_BODY_BYTES)
         };
         let get = || format!("Get {}", go_quote(url));
-        let own =
-            http.tls != TlsConfig::default() || !http.follow_redirects || http.proxy_url.is_some();
+        let own = http.tls != TlsConfig::default()
+            || !http.follow_redirects
+            || !http.enable_http2
+            || http.proxy_url.is_some();
         let client = if !own {
             self.client.clone()
         } else {
@@ -97,6 +99,7 @@ impl TargetClient {
                 .client(
                     &http.tls,
                     http.follow_redirects,
+                    http.enable_http2,
                     http.proxy_url.as_deref(),
                     base_builder,
                 )

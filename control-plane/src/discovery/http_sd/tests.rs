@@ -132,6 +132,7 @@ fn config(url: &str, auth: HttpAuth) -> HttpSdConfig {
     HttpSdConfig {
         tls: Default::default(),
         follow_redirects: true,
+        enable_http2: true,
         proxy_url: None,
         url: url.to_string(),
         refresh_interval: Duration::from_millis(200),

@@ -46,6 +46,7 @@ pub struct ApiEndpoint {
     pub base: String,
     pub tls: TlsConfig,
     pub follow_redirects: bool,
+    pub enable_http2: bool,
     pub proxy_url: Option<String>,
     pub auth: ApiAuth,
     /// The service account's namespace (in-cluster only).
@@ -61,11 +62,13 @@ pub fn resolve(access: &KubernetesAccess, want_own_namespace: bool) -> Result<Ap
             auth,
             tls,
             follow_redirects,
+            enable_http2,
             proxy_url,
         } => Ok(ApiEndpoint {
             base: url.trim_end_matches('/').to_string(),
             tls: tls.clone(),
             follow_redirects: *follow_redirects,
+            enable_http2: *enable_http2,
             proxy_url: proxy_url.clone(),
             auth: match auth {
                 HttpAuth::None => ApiAuth::None,
@@ -136,6 +139,7 @@ fn in_cluster(
             ..TlsConfig::default()
         },
         follow_redirects: true,
+        enable_http2: true,
         proxy_url: None,
         auth: ApiAuth::BearerFile(token),
         own_namespace,
@@ -260,6 +264,7 @@ fn kubeconfig(path: &Path) -> Result<ApiEndpoint, String> {
         base: cluster.server.trim_end_matches('/').to_string(),
         tls,
         follow_redirects: true,
+        enable_http2: true,
         proxy_url: cluster.proxy_url.clone().filter(|p| !p.is_empty()),
         auth,
         own_namespace: None,

@@ -156,6 +156,7 @@ impl ApiClient {
             .client(
                 &self.endpoint.tls,
                 self.endpoint.follow_redirects,
+                self.endpoint.enable_http2,
                 self.endpoint.proxy_url.as_deref(),
                 || {
                     reqwest::Client::builder()
