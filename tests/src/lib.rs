@@ -26,7 +26,11 @@
 //! runs several control planes (on [`etcd`]) and scrapers over one fleet,
 //! for the tests where components fail, and audits what the fleet lost.
 //! [`kube_api`] is a fake Kubernetes API server (lists and watches, as
-//! client-go asks for them) for the `kubernetes_sd_configs` tests.
+//! client-go asks for them) for the `kubernetes_sd_configs` tests, and
+//! [`consul_api`] a fake Consul agent (blocking queries) for the
+//! `consul_sd_configs` ones; [`sd_oracle`] runs both kinds against a
+//! Prometheus 2.42 built with that discovery, records its answers and
+//! compares the control plane's targets with them.
 //! [`storage`] runs a storage node in the test's process and speaks its
 //! ingest protocol, for the storage node's own tests
 //! (`tests/tests/storage_*.rs`).
@@ -52,6 +56,7 @@ pub mod kube_api;
 pub mod prometheus;
 pub mod promql;
 pub mod proxy;
+pub mod sd_oracle;
 pub mod storage;
 pub mod tls_targets;
 

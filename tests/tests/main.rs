@@ -9,6 +9,7 @@
 
 mod check_config;
 mod cluster;
+mod consul_sd;
 mod differential;
 mod exemplars;
 mod failover;
