@@ -5,12 +5,13 @@
 #   librocksdb-dev             RocksDB 7.8 to link against (see .cargo/config.toml)
 #   libclang1-14, libclang-common-14-dev   bindgen for librocksdb-sys
 #   prometheus                 promtool and the reference Prometheus for tests
+#   victoria-metrics           VictoriaMetrics 1.79, a peer in bench/cluster-vs-peers.sh
 #   etcd-server                real etcd for the HA tests
 #   curl                       the README's query example
 #   dnsmasq-base               a real DNS server for the dns_sd_configs tests
 #   openssl                    certificates for the TLS scrape tests
 set -euo pipefail
-pkgs=(protobuf-compiler libprotobuf-dev openssl librocksdb-dev libclang1-14 libclang-common-14-dev prometheus etcd-server curl dnsmasq-base)
+pkgs=(protobuf-compiler libprotobuf-dev openssl librocksdb-dev libclang1-14 libclang-common-14-dev prometheus victoria-metrics etcd-server curl dnsmasq-base)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,4 +27,9 @@ fi
 # tests start their own Prometheus on loopback ports, so stop the packaged one.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
   systemctl stop prometheus prometheus-node-exporter 2>/dev/null || true
+fi
+# Likewise victoria-metrics: the benchmark starts its own, and the packaged
+# one would take CPU and memory from the systems it measures.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet victoria-metrics 2>/dev/null; then
+  systemctl stop victoria-metrics 2>/dev/null || true
 fi

@@ -13,3 +13,4 @@ else
 fi
 # The benchmarks' smoke runs: seconds each, so they never rot.
 bash bench/promql-vs-prometheus.sh --smoke
+bash bench/cluster-vs-peers.sh --smoke
