@@ -106,6 +106,16 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// Turns off RocksDB's per-thread perf counters on the calling thread.
+/// They are on (counts) by default, and with the shared librocksdb every
+/// key comparison then reaches them through `__tls_get_addr`: a sixth of
+/// the node's CPU under a scrape load. Every thread that reads or writes
+/// calls this first (the writer thread, and the runtime's threads through
+/// `on_thread_start`).
+pub fn disable_perf_counters() {
+    rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable);
+}
+
 impl Db {
     /// Opens (creating if missing) the database in `path` with every column
     /// family of [`keys::ALL_CFS`].

@@ -99,8 +99,15 @@ fn parse_size(s: &str) -> Result<u64, String> {
 /// Extra time over the node's own shutdown timeout before main gives up.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(storage_node::db::disable_perf_counters)
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     scrapegrid_common::telemetry::init_tracing();
     let args = Args::parse();
     let grpc = TcpListener::bind(&args.grpc_addr)

@@ -208,7 +208,10 @@ pub fn spawn_with(
     };
     let thread = std::thread::Builder::new()
         .name("storage-writer".into())
-        .spawn(move || state.run(rx))?;
+        .spawn(move || {
+            crate::db::disable_perf_counters();
+            state.run(rx)
+        })?;
     Ok((WriterHandle { tx }, thread))
 }
 
