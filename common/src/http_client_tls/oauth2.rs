@@ -14,7 +14,10 @@ use super::tls::TlsClients;
 /// golang.org/x/oauth2 keeps them.
 #[derive(Default)]
 pub struct OAuth2Tokens {
-    tokens: Mutex<HashMap<(OAuth2, String), KeptToken>>,
+    /// Per config, the secret the token was granted for and the token: a
+    /// lookup borrows the config (no clone on every scrape), and a rotated
+    /// secret file fetches a new token.
+    tokens: Mutex<HashMap<OAuth2, (String, KeptToken)>>,
     clients: TlsClients,
 }
 
@@ -34,12 +37,11 @@ impl OAuth2Tokens {
         base: impl FnOnce() -> reqwest::ClientBuilder,
     ) -> Result<http::HeaderValue, String> {
         let secret = read_secret(&o.client_secret, "oauth2 client secret file")?;
-        let key = (o.clone(), secret.clone());
         let kept = {
             let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
-            tokens.get(&key).and_then(|(value, expiry)| {
+            tokens.get(o).and_then(|(granted_for, (value, expiry))| {
                 let fresh = expiry.is_none_or(|e| std::time::Instant::now() + EXPIRY_DELTA < e);
-                fresh.then(|| value.clone())
+                (fresh && *granted_for == secret).then(|| value.clone())
             })
         };
         let value = match kept {
@@ -52,7 +54,7 @@ impl OAuth2Tokens {
                 self.tokens
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(key, (value.clone(), expiry));
+                    .insert(o.clone(), (secret, (value.clone(), expiry)));
                 value
             }
         };

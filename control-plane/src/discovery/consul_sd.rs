@@ -35,8 +35,8 @@ use scrapegrid_common::http_client_tls::{OAuth2Tokens, TlsClients};
 use scrapegrid_common::Labels;
 
 use super::{
-    error_chain, join_host_port, sanitize_label_name, with_auth, ProviderSender, ProviderUpdate,
-    TargetGroup, MIN_REFRESH_INTERVAL,
+    error_chain, join_host_port, read_body, sanitize_label_name, with_auth, ProviderSender,
+    ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL,
 };
 use crate::metrics;
 
@@ -172,13 +172,10 @@ impl Agent {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(request_error)? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(ConsulError::TooLarge);
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_body(&mut response, MAX_BODY_BYTES)
+            .await
+            .map_err(request_error)?
+            .ok_or(ConsulError::TooLarge)?;
         if status != StatusCode::OK {
             let body = String::from_utf8_lossy(&body).chars().take(200).collect();
             return Err(ConsulError::Status { status, body });

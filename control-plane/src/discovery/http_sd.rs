@@ -32,7 +32,8 @@ use scrapegrid_common::http_client_tls::{go_tls_error, OAuth2Tokens, TlsClients}
 use scrapegrid_common::Labels;
 
 use super::{
-    push_changes, with_auth, ProviderSender, ProviderUpdate, TargetGroup, MIN_REFRESH_INTERVAL,
+    push_changes, read_body, with_auth, ProviderSender, ProviderUpdate, TargetGroup,
+    MIN_REFRESH_INTERVAL,
 };
 use crate::metrics;
 use scrapegrid_common::labels::is_valid_label_name;
@@ -201,13 +202,9 @@ async fn fetch(
     {
         return Err(HttpSdError::TooLarge);
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(HttpSdError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = read_body(&mut response, MAX_BODY_BYTES)
+        .await?
+        .ok_or(HttpSdError::TooLarge)?;
     parse_groups(&config.url, &body)
 }
 

@@ -170,3 +170,20 @@ pub(crate) fn error_chain(e: &reqwest::Error) -> String {
     }
     text
 }
+
+/// Reads a response body of at most `limit` bytes, chunk by chunk, so a
+/// hostile server cannot make a provider hold more; `Ok(None)` when the
+/// body is larger.
+pub(crate) async fn read_body(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}

@@ -24,20 +24,11 @@ pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceacc
 /// How requests to the API server authenticate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApiAuth {
-    None,
-    Basic {
-        username: String,
-        password: String,
-    },
-    /// `Authorization: <scheme> <credentials>`.
-    Header {
-        scheme: String,
-        credentials: String,
-    },
+    /// Credentials as an SD config's HTTP settings give them (sent by
+    /// [`crate::discovery::with_auth`]).
+    Http(HttpAuth),
     /// A bearer token read from this file at every request.
     BearerFile(PathBuf),
-    /// `oauth2` client credentials (api_server only).
-    OAuth2(Box<scrapegrid_common::config::http_client::OAuth2>),
 }
 
 /// A resolved API server: base URL (no trailing `/`), TLS and credentials.
@@ -70,21 +61,7 @@ pub fn resolve(access: &KubernetesAccess, want_own_namespace: bool) -> Result<Ap
             follow_redirects: *follow_redirects,
             enable_http2: *enable_http2,
             proxy_url: proxy_url.clone(),
-            auth: match auth {
-                HttpAuth::None => ApiAuth::None,
-                HttpAuth::Basic { username, password } => ApiAuth::Basic {
-                    username: username.clone(),
-                    password: password.clone(),
-                },
-                HttpAuth::Authorization {
-                    scheme,
-                    credentials,
-                } => ApiAuth::Header {
-                    scheme: scheme.clone(),
-                    credentials: credentials.clone(),
-                },
-                HttpAuth::OAuth2(o) => ApiAuth::OAuth2(o.clone()),
-            },
+            auth: ApiAuth::Http(auth.clone()),
             own_namespace: None,
         }),
         KubernetesAccess::KubeConfig(path) => kubeconfig(path),
@@ -249,16 +226,16 @@ fn kubeconfig(path: &Path) -> Result<ApiEndpoint, String> {
         min_version: None,
     };
     let auth = match (&user.token, &user.token_file, &user.username) {
-        (Some(t), _, _) if !t.is_empty() => ApiAuth::Header {
+        (Some(t), _, _) if !t.is_empty() => ApiAuth::Http(HttpAuth::Authorization {
             scheme: "Bearer".into(),
             credentials: t.clone(),
-        },
+        }),
         (_, Some(f), _) if !f.is_empty() => ApiAuth::BearerFile(relative(dir, f)),
-        (_, _, Some(u)) if !u.is_empty() => ApiAuth::Basic {
+        (_, _, Some(u)) if !u.is_empty() => ApiAuth::Http(HttpAuth::Basic {
             username: u.clone(),
             password: user.password.clone().unwrap_or_default(),
-        },
-        _ => ApiAuth::None,
+        }),
+        _ => ApiAuth::Http(HttpAuth::None),
     };
     Ok(ApiEndpoint {
         base: cluster.server.trim_end_matches('/').to_string(),

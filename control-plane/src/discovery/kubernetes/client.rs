@@ -172,22 +172,13 @@ impl ApiClient {
             .header(ACCEPT, "application/json")
             .timeout(timeout);
         Ok(match &self.endpoint.auth {
-            ApiAuth::None => request,
-            ApiAuth::Basic { username, password } => request.basic_auth(username, Some(password)),
-            ApiAuth::Header {
-                scheme,
-                credentials,
-            } => request.header(AUTHORIZATION, format!("{scheme} {credentials}")),
+            ApiAuth::Http(auth) => crate::discovery::with_auth(request, auth, &self.tokens)
+                .await
+                .map_err(ApiError::Request)?,
             ApiAuth::BearerFile(path) => {
                 let token = std::fs::read_to_string(path)
                     .map_err(|e| ApiError::Request(format!("{}: {e}", path.display())))?;
                 request.header(AUTHORIZATION, format!("Bearer {}", token.trim()))
-            }
-            ApiAuth::OAuth2(o) => {
-                let auth = scrapegrid_common::config::HttpAuth::OAuth2(o.clone());
-                crate::discovery::with_auth(request, &auth, &self.tokens)
-                    .await
-                    .map_err(ApiError::Request)?
             }
         })
     }
@@ -207,13 +198,10 @@ impl ApiClient {
                 .await?
                 .query(&query);
             let mut response = send(request).await?;
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(request_error)? {
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ApiError::TooLarge);
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = crate::discovery::read_body(&mut response, MAX_BODY_BYTES)
+                .await
+                .map_err(request_error)?
+                .ok_or(ApiError::TooLarge)?;
             let page: List = serde_json::from_slice(&body)?;
             items.extend(page.items.unwrap_or_default());
             if page.metadata.continue_token.is_empty() {
