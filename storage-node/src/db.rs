@@ -29,9 +29,13 @@ use crate::chunk_ends::ChunkEnds;
 use crate::error::{Error, Result};
 use crate::head_bounds::HeadBounds;
 use crate::keys;
+use crate::open_chunks::{self, Fresh, OpenChunks, Staging};
 
 /// The size of the block cache shared by the column families.
 const BLOCK_CACHE_BYTES: usize = 128 << 20;
+/// The memtable size of the open chunks' WAL and checkpoint column
+/// families.
+const OPEN_CHUNKS_MEMTABLE_BYTES: usize = 16 << 20;
 /// WAL bytes past which RocksDB flushes the column families holding the
 /// oldest WAL file.
 const MAX_TOTAL_WAL_BYTES: u64 = 256 << 20;
@@ -45,6 +49,8 @@ pub struct Db {
     head: HeadBounds,
     /// Where each series' chunks end.
     chunk_ends: ChunkEnds,
+    /// Every series' open chunk.
+    open: OpenChunks,
 }
 
 /// One atomic write: the `WriteBatch` (reached through `Deref`) and the head
@@ -60,9 +66,17 @@ pub struct DbBatch {
     compacted: Vec<(u64, i64)>,
     /// Chunks written or deleted: (series id, last timestamp).
     chunks: Vec<(u64, i64)>,
+    /// Samples to append to open chunks ([`crate::open_chunks`]).
+    fresh: Vec<Fresh>,
 }
 
 impl DbBatch {
+    /// Records that the batch appends a sample newer than its series'
+    /// newest to the series' open chunk ([`crate::open_chunks`]).
+    pub(crate) fn appends_fresh(&mut self, id: u64, t: i64, v: f64) {
+        self.fresh.push((id, t, v));
+    }
+
     /// Records that the batch appends a head sample of series `id` at `t`.
     pub(crate) fn appends(&mut self, id: u64, t: i64) {
         self.appended.push((id, t));
@@ -147,6 +161,12 @@ impl Db {
         chunks_table.set_whole_key_filtering(true);
         let cfs = keys::ALL_CFS.iter().map(|name| {
             let mut cf_opts = Options::default();
+            if *name == keys::CF_WAL || *name == keys::CF_OPEN_CHUNKS {
+                // Rewritten wholesale at every checkpoint: small memtables
+                // keep the superseded versions out of memory.
+                cf_opts.set_write_buffer_size(OPEN_CHUNKS_MEMTABLE_BYTES);
+                cf_opts.set_compression_type(DBCompressionType::None);
+            }
             if *name == keys::CF_CHUNKS {
                 cf_opts.set_block_based_table_factory(&chunks_table);
                 cf_opts.set_memtable_whole_key_filtering(true);
@@ -169,12 +189,97 @@ impl Db {
         });
         let inner = DB::open_cf_descriptors(&opts, path, cfs)?;
         let head = HeadBounds::load(head_oldest(&inner)?);
+        let chunk_ends = ChunkEnds::default();
+        let (open, recovered) = {
+            let cf = |name| {
+                inner
+                    .cf_handle(name)
+                    .expect("every column family is opened with the database")
+            };
+            let cfs = open_chunks::Cfs {
+                chunks: cf(keys::CF_CHUNKS),
+                wal: cf(keys::CF_WAL),
+                open: cf(keys::CF_OPEN_CHUNKS),
+            };
+            let (mut wb, mut chunks, mut cut) = (WriteBatch::default(), Vec::new(), Vec::new());
+            let (open, recovered) = OpenChunks::recover(
+                &inner,
+                &mut Staging {
+                    cfs: &cfs,
+                    wb: &mut wb,
+                    chunks: &mut chunks,
+                    cut: &mut cut,
+                },
+            )?;
+            chunk_ends.raise(&chunks);
+            if !wb.is_empty() {
+                let mut wo = WriteOptions::default();
+                wo.set_sync(true);
+                inner.write_opt(wb, &wo)?;
+            }
+            (open, recovered)
+        };
+        tracing::info!(
+            checkpointed = recovered.checkpointed,
+            cut_since_checkpoint = recovered.cut_since,
+            wal_records = recovered.wal_records,
+            wal_samples = recovered.wal_samples,
+            "open chunks recovered"
+        );
         Ok(Self {
             inner,
             write_lock: Mutex::new(()),
             head,
-            chunk_ends: ChunkEnds::default(),
+            chunk_ends,
+            open,
         })
+    }
+
+    /// Returns every series' open chunk ([`crate::open_chunks`]).
+    pub fn open_chunks(&self) -> &OpenChunks {
+        &self.open
+    }
+
+    fn open_cfs(&self) -> open_chunks::Cfs<'_> {
+        open_chunks::Cfs {
+            chunks: self.cf(keys::CF_CHUNKS),
+            wal: self.cf(keys::CF_WAL),
+            open: self.cf(keys::CF_OPEN_CHUNKS),
+        }
+    }
+
+    /// Writes a checkpoint of the open chunks when one is due
+    /// ([`OpenChunks::checkpoint_due`]), unsynced like every write; returns
+    /// what it wrote.
+    pub fn checkpoint_if_due(&self) -> Result<Option<open_chunks::Checkpoint>> {
+        if !self.open.checkpoint_due() {
+            return Ok(None);
+        }
+        self.checkpoint_open_chunks().map(Some)
+    }
+
+    /// Writes a checkpoint of the open chunks now (unsynced).
+    pub fn checkpoint_open_chunks(&self) -> Result<open_chunks::Checkpoint> {
+        let _guard = self.lock_writes();
+        let cfs = self.open_cfs();
+        let (mut wb, mut chunks, mut cut) = (WriteBatch::default(), Vec::new(), Vec::new());
+        let done = self.open.checkpoint(
+            self.head.safe_epoch(),
+            &mut Staging {
+                cfs: &cfs,
+                wb: &mut wb,
+                chunks: &mut chunks,
+                cut: &mut cut,
+            },
+        );
+        self.chunk_ends.raise(&chunks);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(false);
+        self.inner.write_opt(wb, &wo)?;
+        if !cut.is_empty() {
+            self.open.cuts_applied(&cut, self.head.new_epoch());
+        }
+        Ok(done)
     }
 
     /// Returns where each series' chunks end ([`crate::chunk_ends`]).
@@ -257,6 +362,7 @@ impl Db {
     pub fn apply_head_narrowings(&self) {
         let _guard = self.lock_writes();
         self.head.apply_ready();
+        self.open.prune_recent(self.head.safe_epoch());
     }
 
     fn lock_writes(&self) -> MutexGuard<'_, ()> {
@@ -269,11 +375,34 @@ impl Db {
 
     fn write_locked(&self, batch: DbBatch) -> Result<()> {
         let DbBatch {
-            wb,
-            appended,
+            mut wb,
+            mut appended,
             compacted,
-            chunks,
+            mut chunks,
+            fresh,
         } = batch;
+        let mut cut = Vec::new();
+        if !fresh.is_empty() {
+            let cfs = self.open_cfs();
+            let late = self.open.stage(
+                &fresh,
+                self.head.safe_epoch(),
+                &mut Staging {
+                    cfs: &cfs,
+                    wb: &mut wb,
+                    chunks: &mut chunks,
+                    cut: &mut cut,
+                },
+            );
+            // Not after the newest in memory (the writer checks against
+            // the newest stored, so only a race with nothing): kept as
+            // head samples rather than lost.
+            let cf = self.cf(keys::CF_SAMPLES);
+            for (id, t, v) in late {
+                wb.put_cf(cf, keys::sample_key(id, t), keys::encode_sample_value(v));
+                appended.push((id, t));
+            }
+        }
         // Before the write: no snapshot may hold a head sample its series'
         // bound is above, or a chunk past its series' chunk end.
         self.head.widen(&appended);
@@ -283,6 +412,10 @@ impl Db {
             wo.set_sync(false);
             self.inner.write_opt(wb, &wo)?;
         }
+        if !cut.is_empty() {
+            self.open.cuts_applied(&cut, self.head.new_epoch());
+        }
+        self.open.prune_recent(self.head.safe_epoch());
         self.head.compacted(&compacted);
         self.head.apply_ready();
         Ok(())

@@ -214,11 +214,7 @@ impl HeadBounds {
         if narrowed.is_empty() {
             return;
         }
-        let epoch = {
-            let mut readers = self.readers();
-            readers.epoch += 1;
-            readers.epoch
-        };
+        let epoch = self.new_epoch();
         let mut pending = self.pending();
         if pending.narrow.is_empty() {
             pending.oldest = epoch;
@@ -230,6 +226,29 @@ impl HeadBounds {
         }
     }
 
+    /// Starts a new reader epoch and returns it: a reader registered from
+    /// now on has at least this epoch. Called under the write lock, right
+    /// after a write whose effect older readers may not see (a queued
+    /// narrowing, or a chunk cut from [`crate::open_chunks`]).
+    pub fn new_epoch(&self) -> u64 {
+        let mut readers = self.readers();
+        readers.epoch += 1;
+        readers.epoch
+    }
+
+    /// Returns the oldest epoch a registered reader has (the current epoch
+    /// when none is registered): what was tagged with an epoch at or below
+    /// it is seen by every reader.
+    pub fn safe_epoch(&self) -> u64 {
+        let readers = self.readers();
+        readers
+            .active
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(readers.epoch)
+    }
+
     /// Applies the queued narrowings that no registered reader can be
     /// misled by any more. Called under the write lock.
     pub fn apply_ready(&self) {
@@ -238,15 +257,7 @@ impl HeadBounds {
             return;
         }
         // A narrowing of epoch e is safe once every reader has epoch >= e.
-        let safe_below = {
-            let readers = self.readers();
-            readers
-                .active
-                .keys()
-                .next()
-                .copied()
-                .unwrap_or(readers.epoch)
-        };
+        let safe_below = self.safe_epoch();
         if pending.oldest > safe_below {
             return;
         }

@@ -12,6 +12,8 @@
 //! | `postings`         | name 0x00 value 0x00 series id (u64)        | empty                 |
 //! | `samples`          | series id (u64) + timestamp (flipped i64)   | f64 bits (u64)        |
 //! | `chunks`           | series id (u64) + last timestamp (flipped i64) | encoding (u8) + chunk |
+//! | `open_chunks`      | series id (u64)                             | chunk (checkpoint)    |
+//! | `wal`              | record sequence (u64)                       | [`crate::open_chunks::wal`] record |
 //! | `exemplars`        | series id (u64) + ingest time (flipped i64) + exemplar timestamp (flipped i64) | flags (u8) + f64 bits (u64) + encoded label set |
 //! | `meta`             | `next_series_id`, `seq/<scraper>`           | u64                   |
 //! | `meta`             | `gen/<target>`                              | [`crate::writer::ownership`] fence |
@@ -23,17 +25,21 @@
 //! (NUL included): a postings key is decoded from both ends (the name stops
 //! at the first NUL, the id is the last eight bytes), never by splitting.
 //!
-//! # Samples: head and chunks
+//! # Samples: open chunks, head and chunks
 //!
-//! A series' samples live in two places, and only [`crate::samples`] (with
-//! the [`crate::compactor`]) reads or writes either, besides retention
-//! (deleting old ranges) and [`crate::db`] (reading where each head starts,
-//! at open):
+//! A series' samples live in three places, and only [`crate::samples`]
+//! (with [`crate::open_chunks`] and the [`crate::compactor`]) reads or
+//! writes them, besides retention (deleting old ranges) and [`crate::db`]
+//! (reading where each head starts, and recovering open chunks, at open):
 //!
-//! - The **head** (`samples` CF): one key per sample, written by the writer
-//!   in the same `WriteBatch` as the rest of its scrape batch, so ingest
-//!   stays atomic and WAL-durable. A sample at an existing timestamp
-//!   overwrites it.
+//! - **Open chunks** (in memory, [`crate::open_chunks`]): a sample newer
+//!   than its series' newest is appended to its open chunk; the `wal` CF
+//!   holds it (in the scrape batch's `WriteBatch`) until a checkpoint puts
+//!   the open chunk in the `open_chunks` CF. Cut chunks go to `chunks`.
+//! - The **head** (`samples` CF): one key per sample older than its
+//!   series' newest (out of order), written by the writer in the same
+//!   `WriteBatch` as the rest of its scrape batch, so ingest stays atomic
+//!   and WAL-durable. A sample at an existing timestamp overwrites it.
 //! - **Chunks** (`chunks` CF): runs of a series' older samples compressed
 //!   together. The key is the series id and the timestamp of the chunk's
 //!   LAST sample, so one forward seek to `(id, mint)` finds the first chunk
@@ -84,9 +90,15 @@ pub const CF_CHUNKS: &str = "chunks";
 pub const CF_META: &str = "meta";
 /// Series id, ingest time and exemplar timestamp -> exemplar.
 pub const CF_EXEMPLARS: &str = "exemplars";
+/// Record sequence -> the samples one write appended to open chunks
+/// ([`crate::open_chunks::wal`]).
+pub const CF_WAL: &str = "wal";
+/// Series id -> its open chunk at the last checkpoint
+/// ([`crate::open_chunks`]).
+pub const CF_OPEN_CHUNKS: &str = "open_chunks";
 
 /// Every column family the node opens.
-pub const ALL_CFS: [&str; 7] = [
+pub const ALL_CFS: [&str; 9] = [
     CF_SERIES,
     CF_SERIES_BY_LABELS,
     CF_POSTINGS,
@@ -94,6 +106,8 @@ pub const ALL_CFS: [&str; 7] = [
     CF_CHUNKS,
     CF_META,
     CF_EXEMPLARS,
+    CF_WAL,
+    CF_OPEN_CHUNKS,
 ];
 
 /// The column families whose keys start with the 8-byte series id; they

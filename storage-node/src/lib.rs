@@ -56,6 +56,7 @@ pub mod index;
 pub mod ingest;
 pub mod keys;
 pub mod metrics;
+pub mod open_chunks;
 pub mod query;
 pub mod retention;
 pub mod samples;

@@ -69,6 +69,12 @@ pub const HTTP_REQUEST_SECONDS: &str = "scrapegrid_storage_http_request_duration
 pub const COMPACTION_ROUNDS: &str = "scrapegrid_storage_compaction_rounds_total";
 /// Head samples moved into chunks.
 pub const COMPACTED_SAMPLES: &str = "scrapegrid_storage_compacted_samples_total";
+/// How long each checkpoint of the open chunks took.
+pub const CHECKPOINT_SECONDS: &str = "scrapegrid_storage_open_chunks_checkpoint_duration_seconds";
+/// Bytes of all open chunks at the last checkpoint.
+pub const OPEN_CHUNKS_BYTES: &str = "scrapegrid_storage_open_chunks_bytes";
+/// Open chunks cut at a checkpoint because their series went idle.
+pub const IDLE_CHUNKS_CUT: &str = "scrapegrid_storage_open_chunks_idle_cut_total";
 /// How long opening the database and loading the writer's state took at
 /// start.
 pub const RECOVERY_SECONDS: &str = "scrapegrid_storage_recovery_duration_seconds";
@@ -155,6 +161,20 @@ fn describe() {
     );
     describe_histogram!(WRITE_GROUP_BATCHES, "Batches made durable per WAL sync.");
     describe_gauge!(INGEST_STREAMS, "Open ingest streams.");
+    describe_histogram!(
+        CHECKPOINT_SECONDS,
+        metrics::Unit::Seconds,
+        "Time each checkpoint of the open chunks took."
+    );
+    describe_gauge!(
+        OPEN_CHUNKS_BYTES,
+        metrics::Unit::Bytes,
+        "Bytes of all open chunks at the last checkpoint."
+    );
+    describe_counter!(
+        IDLE_CHUNKS_CUT,
+        "Open chunks cut at a checkpoint because their series went idle."
+    );
     describe_counter!(
         SAMPLES_REJECTED,
         "Samples rejected (the rest of their batch stored), by reason."
@@ -268,6 +288,12 @@ pub fn batch_refused(reason: &'static str) {
 pub fn write_synced(elapsed: Duration, batches: usize) {
     histogram!(WRITE_SYNC_SECONDS).record(elapsed.as_secs_f64());
     histogram!(WRITE_GROUP_BATCHES).record(batches as f64);
+}
+
+pub fn open_chunks_checkpointed(elapsed: Duration, done: &crate::open_chunks::Checkpoint) {
+    histogram!(CHECKPOINT_SECONDS).record(elapsed.as_secs_f64());
+    gauge!(OPEN_CHUNKS_BYTES).set(done.open_bytes as f64);
+    counter!(IDLE_CHUNKS_CUT).increment(done.idle_cut as u64);
 }
 
 pub fn ingest_stream_opened() {

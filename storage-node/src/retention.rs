@@ -31,6 +31,12 @@
 //! filters them out by their samples, and a series that comes back reuses
 //! its id. Removing them needs a lock against the writer's series cache.
 //!
+//! Open chunks ([`crate::open_chunks`]) live in memory until they are cut
+//! (at most [`crate::open_chunks::CHUNK_SAMPLES`] samples or one
+//! [`crate::open_chunks::CHUNK_RANGE_MS`] range), and retention deletes
+//! them only once cut, as Prometheus keeps its head whatever
+//! `retention.time` says; the cut-offs count their samples.
+//!
 //! The time cut-off is the newest stored sample's timestamp (at most the
 //! wall clock) minus `retention.time`, as Prometheus measures from its
 //! newest block. Unlike Prometheus, data is deleted per series at
@@ -249,7 +255,10 @@ pub fn time_bounds(db: &Db) -> Result<Option<(i64, i64)>> {
             Ok(true)
         })?;
     }
-    Ok(bounds)
+    Ok(match (bounds, db.open_chunks().time_bounds()) {
+        (Some((lo, hi)), Some((olo, ohi))) => Some((lo.min(olo), hi.max(ohi))),
+        (b, None) | (None, b) => b,
+    })
 }
 
 /// Compacts every column family retention deletes in, so deleted ranges

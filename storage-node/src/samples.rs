@@ -1,7 +1,9 @@
 //! Sample storage: how samples are appended, read back and compacted.
 //!
-//! New samples go to the head, one key per sample ([`append`], called by the
-//! writer inside its scrape batch's `WriteBatch`). The [`crate::compactor`]
+//! New samples go to their series' open chunk in memory ([`append_fresh`],
+//! [`crate::open_chunks`]); samples older than their series' newest go to
+//! the head, one key per sample ([`append`]); the writer adds either inside
+//! its scrape batch's `WriteBatch`. The [`crate::compactor`]
 //! later moves older head samples into compressed chunks
 //! ([`compact_series`] and [`scan_head`], in `samples/compact.rs`). Reads
 //! ([`SampleReader`], [`read`], [`any_in`]) see both CFs at one RocksDB
@@ -42,6 +44,13 @@ pub fn append(db: &Db, wb: &mut DbBatch, id: u64, ts_ms: i64, value: f64) {
     wb.appends(id, ts_ms);
 }
 
+/// Adds a sample of series `id` newer than every sample the series has
+/// to `wb`: appended to its open chunk when the batch is written
+/// ([`crate::open_chunks`]).
+pub fn append_fresh(wb: &mut DbBatch, id: u64, ts_ms: i64, value: f64) {
+    wb.appends_fresh(id, ts_ms, value);
+}
+
 /// Returns the samples of series `id` with `mint <= t <= maxt`, oldest
 /// first, stale markers included.
 pub fn read(db: &Db, id: u64, mint: i64, maxt: i64) -> Result<Vec<Sample>> {
@@ -61,9 +70,13 @@ pub fn max_compacted_ts(db: &Db, id: u64) -> Result<Option<i64>> {
     SampleReader::new(db).max_compacted_ts(id)
 }
 
-/// Returns the newest timestamp of series `id` (head or chunks), if any.
+/// Returns the newest timestamp of series `id` (open chunk, head or
+/// chunks), if any.
 pub fn last_ts(db: &Db, id: u64) -> Result<Option<i64>> {
     let r = SampleReader::new(db);
+    if let Some(t) = db.open_chunks().last_ts(id) {
+        return Ok(Some(t));
+    }
     let head = match db.head_bounds().head_min(id) {
         i64::MAX => None,
         _ => r.last_key_before(keys::CF_SAMPLES, id)?,
@@ -119,7 +132,8 @@ fn corrupt_chunk(id: u64, err: impl std::fmt::Display) -> Error {
     Error::Corrupt { what: "chunk" }
 }
 
-/// Reads samples from the head and the chunks at one snapshot.
+/// Reads samples from the head and the chunks at one snapshot, and from
+/// the open chunks in memory.
 pub struct SampleReader<'a> {
     db: &'a Db,
     snap: Snapshot<'a>,
@@ -305,6 +319,9 @@ impl<'a> SampleReader<'a> {
     pub fn any_in(&self, id: u64, mint: i64, maxt: i64) -> Result<bool> {
         if mint > maxt {
             return Ok(false);
+        }
+        if self.db.open_chunks().any_in(id, mint, maxt)? {
+            return Ok(true);
         }
         if let Some(from) = self.head_from(id, mint, maxt) {
             let it = self.series_iter(keys::CF_SAMPLES, id, from);

@@ -261,6 +261,7 @@ impl State {
             }
             self.run_group(group);
             self.prune_heads();
+            self.checkpoint();
         }
         if self.failed.is_none() {
             if let Err(err) = self.db.sync_wal() {
@@ -341,6 +342,33 @@ impl State {
                 (Reply::Hello(tx, res), None) => drop(tx.send(res)),
                 (Reply::Written(tx, res), None) => drop(tx.send(res)),
                 (Reply::Ack(tx, res), None) => drop(tx.send(res)),
+            }
+        }
+    }
+
+    /// Checkpoints the open chunks when due ([`crate::open_chunks`]); its
+    /// write is synced with the next group's. A failure fails the writer
+    /// as a failed write does.
+    fn checkpoint(&mut self) {
+        if self.failed.is_some() {
+            return;
+        }
+        let start = Instant::now();
+        match self.db.checkpoint_if_due() {
+            Ok(Some(done)) => {
+                metrics::open_chunks_checkpointed(start.elapsed(), &done);
+                tracing::debug!(
+                    written = done.written,
+                    idle_cut = done.idle_cut,
+                    open_bytes = done.open_bytes,
+                    took = ?start.elapsed(),
+                    "open chunks checkpointed"
+                );
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::error!(error = %err, "open chunk checkpoint failed; refusing all further writes");
+                self.failed = Some(err.to_string());
             }
         }
     }

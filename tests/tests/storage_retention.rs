@@ -18,7 +18,7 @@ fn now_ms() -> i64 {
 
 /// Returns the values of `m[3h]` at `t_s`.
 async fn stored(http: &str, t_s: i64) -> Vec<serde_json::Value> {
-    let url = format!("http://{http}/api/v1/query?query=m[3h]&time={t_s}");
+    let url = format!("http://{http}/api/v1/query?query=m[6h]&time={t_s}");
     let body: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
     assert_eq!(body["status"], "success", "{body}");
     body["data"]["result"][0]["values"]
@@ -59,7 +59,7 @@ async fn retention_time_flag_deletes_old_samples() {
     let old = s
         .send(batch(
             1,
-            now - 2 * 3600 * 1000,
+            now - 5 * 3600 * 1000,
             vec![def],
             vec![1],
             vec![1.0],
@@ -81,7 +81,7 @@ async fn retention_time_flag_deletes_old_samples() {
         (stored(http, t_s).await.len() == 1).then_some(())
     })
     .await
-    .expect("the 2h old sample to go");
+    .expect("the 5h old sample to go");
     let values = stored(http, t_s).await;
     assert_eq!(values[0][1], "2", "the new sample stays");
 

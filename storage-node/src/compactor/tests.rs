@@ -271,13 +271,35 @@ fn batch(seq: u64, series: &[Arc<Labels>], t: i64) -> Batch {
     }
 }
 
+/// [`batch`] plus, every third batch after the tenth, a late sample per
+/// series (off the grid, ten steps back): written out of order to the
+/// head while the writer cuts chunks from the open ones.
+fn batch_with_late(seq: u64, series: &[Arc<Labels>]) -> Batch {
+    let mut b = batch(seq, series, START + seq as i64 * STEP);
+    if seq > 10 && seq.is_multiple_of(3) {
+        let t = START + (seq as i64 - 10) * STEP + 1;
+        b.samples
+            .extend((0..series.len() as u32).map(|i| batch::Sample {
+                series: i,
+                ts_ms: t,
+                value: -(seq as f64),
+            }));
+    }
+    b
+}
+
 /// Ingest through the writer while rounds run, then restart: nothing is
-/// lost or doubled, and compacted data survives reopening.
+/// lost or doubled, and compacted data survives reopening. Late samples go
+/// to the head and are compacted into the chunks the writer cut.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writer_and_compactor_run_concurrently_and_survive_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(Db::open(dir.path()).unwrap());
-    let (w, thread) = writer::spawn(db.clone()).unwrap();
+    let options = writer::WriterOptions {
+        out_of_order_time_window: Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let (w, thread) = writer::spawn_with(db.clone(), options).unwrap();
     let series: Vec<Arc<Labels>> = (0..10)
         .map(|i| Arc::new(Labels::from_pairs([("__name__", format!("s{i}").as_str())])))
         .collect();
@@ -309,7 +331,7 @@ async fn writer_and_compactor_run_concurrently_and_survive_restart() {
     const N: u64 = 600;
     for seq in 1..=N {
         let rx = w
-            .submit(s.clone(), batch(seq, &series, START + seq as i64 * STEP))
+            .submit(s.clone(), batch_with_late(seq, &series))
             .await
             .unwrap();
         if seq % 50 == 0 {
@@ -328,7 +350,12 @@ async fn writer_and_compactor_run_concurrently_and_survive_restart() {
     let check = |db: &Db| {
         for (i, _) in series.iter().enumerate() {
             let got = samples::read(db, i as u64 + 1, i64::MIN, i64::MAX).unwrap();
-            let want = batch_points(&series, i, N);
+            let mut want: Vec<(i64, f64)> = (1..=N)
+                .flat_map(|seq| batch_with_late(seq, &series).samples)
+                .filter(|p| p.series as usize == i)
+                .map(|p| (p.ts_ms, p.value))
+                .collect();
+            want.sort_by_key(|p| p.0);
             assert_eq!(bits(&got), pbits(&want), "series {i}");
         }
     };
@@ -518,15 +545,6 @@ fn slow_series_grow_their_last_chunk() {
         bits(&samples::read(db, 1, i64::MIN, i64::MAX).unwrap()),
         pbits(&want)
     );
-}
-
-fn batch_points(series: &[Arc<Labels>], i: usize, n: u64) -> Vec<(i64, f64)> {
-    (1..=n)
-        .map(|seq| {
-            let s = &batch(seq, series, START + seq as i64 * STEP).samples[i];
-            (s.ts_ms, s.value)
-        })
-        .collect()
 }
 
 #[test]

@@ -78,6 +78,12 @@ pub(crate) fn compact_series(
     target: usize,
 ) -> Result<Compacted> {
     let db = reader.db;
+    // The open chunk's samples will be cut into a chunk of their own: head
+    // samples in its span wait for it, so chunks never overlap.
+    let cut = match db.open_chunks().first_ts(id) {
+        Some(first) => cut.min(first.saturating_sub(1)),
+        None => cut,
+    };
     let head = reader.head(id, i64::MIN, cut)?;
     let mut done = Compacted::default();
     // Whatever happens below, the head will start at its first sample after

@@ -100,6 +100,9 @@ impl SeriesCursor<'_> {
         if !self.newest_chunk_only(id, mint, maxt, &mut compacted)? {
             self.chunks_in(id, mint, maxt, &mut compacted)?;
         }
+        // Newer than every stored chunk but a recent cut one, which the
+        // merge counts once.
+        self.db.open_chunks().read(id, mint, maxt, &mut compacted)?;
         Ok(merge(compacted, &head))
     }
 

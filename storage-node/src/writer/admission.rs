@@ -142,7 +142,7 @@ impl State {
             };
             match verdict {
                 Verdict::Append => {
-                    samples::append(&db, wb, id, s.ts_ms, s.value);
+                    samples::append_fresh(wb, id, s.ts_ms, s.value);
                     out.heads.insert(id, Head { t: s.ts_ms, v });
                     out.max_t = Some(out.max_t.map_or(s.ts_ms, |m| m.max(s.ts_ms)));
                     out.appended += 1;
