@@ -23,8 +23,9 @@
 //! `scrapegrid_scraper_drain_batches_abandoned_total` and
 //! `scrapegrid_scraper_drain_samples_abandoned_total`.
 
+use rustc_hash::FxHashSet as HashSet;
 use scrapegrid_common::security::ClientSecurity;
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};

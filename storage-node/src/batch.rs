@@ -8,8 +8,9 @@
 //! Exemplars name their series by the same references; a series that only
 //! an exemplar names is added to the batch's series.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use scrapegrid_common::labels::is_valid_label_name;
 use scrapegrid_common::Labels;
@@ -20,7 +21,7 @@ use crate::exemplars::Exemplar;
 /// Stream-scoped series references.
 #[derive(Debug, Default)]
 pub struct RefTable {
-    refs: HashMap<u64, Arc<Labels>>,
+    refs: FxHashMap<u64, Arc<Labels>>,
 }
 
 impl RefTable {
@@ -136,7 +137,7 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
     if batch.timestamps_ms.is_empty() && n > 0 && batch.timestamp_ms == 0 {
         return Err(Invalid("samples without a timestamp".into()));
     }
-    let mut index: HashMap<u64, u32> = HashMap::new();
+    let mut index: FxHashMap<u64, u32> = FxHashMap::default();
     let mut series = Vec::new();
     let mut samples = Vec::with_capacity(n);
     for (i, (&r, &value)) in batch.refs.iter().zip(&batch.values).enumerate() {

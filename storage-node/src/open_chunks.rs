@@ -14,8 +14,8 @@
 //!   a sample crosses a [`CHUNK_RANGE_MS`]-aligned boundary, or when its
 //!   series has been idle for [`IDLE_MS`] (at a checkpoint); the cut chunk
 //!   is put in the same `WriteBatch` as the sample that caused it.
-//! - **Checkpoints.** Once the WAL holds more bytes than the open chunks
-//!   (at least [`MIN_CHECKPOINT_WAL_BYTES`]), or [`CHECKPOINT_INTERVAL`]
+//! - **Checkpoints.** Once the WAL holds twice the bytes of the open
+//!   chunks (at least [`MIN_CHECKPOINT_WAL_BYTES`]), or [`CHECKPOINT_INTERVAL`]
 //!   after the last one, every changed open chunk is written to the
 //!   `open_chunks` column family and the WAL records before it are deleted,
 //!   in one `WriteBatch`.
@@ -64,7 +64,7 @@ pub const CHUNK_RANGE_MS: i64 = 2 * 60 * 60 * 1000;
 /// written has its open chunk cut at the next checkpoint.
 pub const IDLE_MS: i64 = 60 * 60 * 1000;
 /// WAL bytes a checkpoint waits for at least.
-pub const MIN_CHECKPOINT_WAL_BYTES: u64 = 8 << 20;
+pub const MIN_CHECKPOINT_WAL_BYTES: u64 = 16 << 20;
 /// The longest time between checkpoints while the WAL holds anything.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -219,6 +219,8 @@ pub struct Checkpoint {
     pub idle_cut: usize,
     /// Bytes of all open chunks.
     pub open_bytes: u64,
+    /// The WAL records before this one were deleted.
+    pub wal_end: u64,
 }
 
 fn lock(slot: &Slot) -> MutexGuard<'_, Option<Box<Open>>> {
@@ -352,12 +354,14 @@ impl OpenChunks {
         });
     }
 
-    /// Whether a checkpoint is due: the WAL holds more than the open chunks
-    /// would take to write (and at least [`MIN_CHECKPOINT_WAL_BYTES`]), or
+    /// Whether a checkpoint is due: the WAL holds twice what the open
+    /// chunks would take to write (and at least
+    /// [`MIN_CHECKPOINT_WAL_BYTES`]), so checkpoints write at most half as
+    /// much as ingest, or
     /// anything after [`CHECKPOINT_INTERVAL`].
     pub fn checkpoint_due(&self) -> bool {
         let state = self.wal_state();
-        state.bytes >= MIN_CHECKPOINT_WAL_BYTES.max(state.open_bytes)
+        state.bytes >= MIN_CHECKPOINT_WAL_BYTES.max(2 * state.open_bytes)
             || (state.bytes > 0 && state.last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL)
     }
 
@@ -400,6 +404,7 @@ impl OpenChunks {
             .delete_range_cf(out.cfs.wal, wal::key(0), wal::key(state.next_seq));
         state.bytes = 0;
         state.open_bytes = done.open_bytes;
+        done.wal_end = state.next_seq;
         state.last_checkpoint = Instant::now();
         done
     }

@@ -43,7 +43,8 @@
 //! writes (no sequence, no fencing, all or nothing); `tests` the tests, by
 //! topic.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -195,11 +196,11 @@ pub fn spawn_with(
     let mut state = State {
         db,
         next_series_id,
-        series: HashMap::new(),
+        series: FxHashMap::default(),
         seqs: HashMap::new(),
         gens: HashMap::new(),
         failed: None,
-        heads: HashMap::new(),
+        heads: Default::default(),
         head_max_t: i64::MIN,
         ooo_window_ms: i64::try_from(options.out_of_order_time_window.as_millis())
             .unwrap_or(i64::MAX),
@@ -219,13 +220,13 @@ struct State {
     db: Arc<Db>,
     next_series_id: u64,
     /// Labels -> series id of every series written or looked up so far.
-    series: HashMap<Arc<Labels>, u64>,
+    series: FxHashMap<Arc<Labels>, u64>,
     seqs: HashMap<Arc<str>, u64>,
     gens: HashMap<String, Fence>,
     /// Set when a WAL sync failed; every later job fails with it.
     failed: Option<String>,
     /// Newest stored sample per series id, for the series seen lately.
-    heads: HashMap<u64, Head>,
+    heads: admission::Heads,
     /// Newest timestamp written since start (Prometheus's head max time),
     /// the reference of the out-of-order window.
     head_max_t: i64,
@@ -237,7 +238,7 @@ struct State {
 
 /// Series a write creates, applied to the writer's state once it is written.
 struct NewSeries {
-    ids: HashMap<Arc<Labels>, u64>,
+    ids: FxHashMap<Arc<Labels>, u64>,
     next_id: u64,
 }
 
@@ -423,7 +424,7 @@ impl State {
     ) -> Result<(Vec<u64>, NewSeries)> {
         let db = self.db.clone();
         let mut created = NewSeries {
-            ids: HashMap::new(),
+            ids: FxHashMap::default(),
             next_id: self.next_series_id,
         };
         let mut ids = Vec::with_capacity(series.len());

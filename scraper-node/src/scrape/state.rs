@@ -9,7 +9,7 @@
 //! (`up` 0 and stale markers for every series of the previous scrape), as
 //! Prometheus rolls back its appender.
 
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::sync::Arc;
 
 use scrapegrid_common::labels::{is_valid_label_name, is_valid_metric_name};
@@ -95,7 +95,7 @@ pub struct TargetState {
     previous: HashMap<u64, SeriesRef>,
     /// Series taken over from the loop this one replaces: not "added" on
     /// the first scrape that yields them again.
-    adopted: std::collections::HashSet<u64>,
+    adopted: FxHashSet<u64>,
     report: ReportSeries,
     iteration: u64,
     /// Cache size after the last successful scrape.
@@ -107,9 +107,9 @@ impl TargetState {
         let report = ReportSeries::new(&spec.labels);
         Self {
             spec,
-            cache: HashMap::new(),
-            by_labels: HashMap::new(),
-            previous: HashMap::new(),
+            cache: HashMap::default(),
+            by_labels: HashMap::default(),
+            previous: HashMap::default(),
             adopted: Default::default(),
             report,
             iteration: 0,
@@ -155,7 +155,7 @@ impl TargetState {
     ) -> (ScrapeBatch, ScrapeReport) {
         self.iteration += 1;
         let mut batch = self.new_batch(timestamp_ms);
-        let mut seen = HashMap::with_capacity(self.previous.len());
+        let mut seen = HashMap::with_capacity_and_hasher(self.previous.len(), Default::default());
         let outcome = self.append(body, content_type, timestamp_ms, &mut batch, &mut seen);
         let report = match outcome {
             Ok(report) => {

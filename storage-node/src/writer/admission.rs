@@ -73,7 +73,7 @@ pub fn check(
 #[derive(Debug, Default)]
 pub(super) struct Admitted {
     /// New newest samples by series id.
-    pub(super) heads: HashMap<u64, Head>,
+    pub(super) heads: FxHashMap<u64, Head>,
     pub(super) max_t: Option<i64>,
     /// Samples written.
     pub(super) appended: usize,
@@ -101,6 +101,58 @@ impl Admitted {
     }
 }
 
+/// The newest stored sample of each series seen lately, by series id
+/// (ids are dense from 1): two arrays, no hashing per sample.
+#[derive(Debug, Default)]
+pub(super) struct Heads {
+    t: Vec<i64>,
+    v: Vec<u64>,
+    len: usize,
+}
+
+/// A timestamp no head has: the slot is empty. (A sample at `i64::MIN`
+/// is then reloaded from the database each time: correct, and rare.)
+const NO_HEAD: i64 = i64::MIN;
+
+impl Heads {
+    pub(super) fn get(&self, id: u64) -> Option<Head> {
+        let i = usize::try_from(id).ok()?;
+        match *self.t.get(i)? {
+            NO_HEAD => None,
+            t => Some(Head { t, v: self.v[i] }),
+        }
+    }
+
+    pub(super) fn insert(&mut self, id: u64, h: Head) {
+        let Ok(i) = usize::try_from(id) else { return };
+        if i >= self.t.len() {
+            let n = (i + 1).next_power_of_two();
+            self.t.resize(n, NO_HEAD);
+            self.v.resize(n, 0);
+        }
+        if self.t[i] == NO_HEAD {
+            self.len += usize::from(h.t != NO_HEAD);
+        }
+        self.t[i] = h.t;
+        self.v[i] = h.v;
+    }
+
+    /// Returns how many series have a head.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Drops the heads older than `cutoff`.
+    pub(super) fn retain_newer(&mut self, cutoff: i64) {
+        for t in &mut self.t {
+            if *t != NO_HEAD && *t < cutoff {
+                *t = NO_HEAD;
+                self.len -= 1;
+            }
+        }
+    }
+}
+
 impl State {
     /// Checks `batch_samples` (series indexing `ids`) in order and adds the
     /// accepted ones to `wb`. Series with ids from `self.next_series_id` on
@@ -123,7 +175,7 @@ impl State {
         let mut out = Admitted::default();
         // Out-of-order samples written by this batch, so a second one at the
         // same timestamp is dropped like one already stored.
-        let mut ooo_written: HashSet<(u64, i64)> = HashSet::new();
+        let mut ooo_written: FxHashSet<(u64, i64)> = FxHashSet::default();
         for s in batch_samples {
             let id = ids[s.series as usize];
             let v = s.value.to_bits();
@@ -174,8 +226,8 @@ impl State {
     /// series went inactive) through [`samples::read`], so it sees whatever
     /// layout samples are stored in.
     pub(super) fn newest(&mut self, id: u64, t: i64) -> Result<Option<Head>> {
-        if let Some(h) = self.heads.get(&id) {
-            return Ok(Some(*h));
+        if let Some(h) = self.heads.get(id) {
+            return Ok(Some(h));
         }
         let Some(last) = samples::read(&self.db, id, t, i64::MAX)?.pop() else {
             return Ok(None);
@@ -192,8 +244,9 @@ impl State {
     /// Makes a written batch's admitted samples the new state and counts
     /// its rejections.
     pub(super) fn commit_admitted(&mut self, admitted: &Admitted) {
-        self.heads
-            .extend(admitted.heads.iter().map(|(&id, &h)| (id, h)));
+        for (&id, &h) in &admitted.heads {
+            self.heads.insert(id, h);
+        }
         if let Some(t) = admitted.max_t {
             self.head_max_t = self.head_max_t.max(t);
         }
@@ -213,7 +266,7 @@ impl State {
         }
         self.last_prune = Instant::now();
         let cutoff = now_ms().saturating_sub(ACTIVE_SERIES_WINDOW.as_millis() as i64);
-        self.heads.retain(|_, h| h.t >= cutoff);
+        self.heads.retain_newer(cutoff);
         metrics::active_series(self.heads.len());
     }
 }
