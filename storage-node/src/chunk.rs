@@ -237,6 +237,11 @@ impl ChunkEncoder {
         self.window = Some(Window { leading, trailing });
     }
 
+    /// Returns the last sample appended: its timestamp and value bits.
+    pub fn last(&self) -> Option<(i64, u64)> {
+        (self.count > 0).then_some((self.t, self.v))
+    }
+
     /// Returns the number of samples appended.
     pub fn len(&self) -> usize {
         usize::from(self.count)

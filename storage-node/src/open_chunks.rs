@@ -102,6 +102,9 @@ struct Open {
     dirty: bool,
     /// The checkpoint holds a key for it.
     checkpointed: bool,
+    /// The value bits the series' next WAL sample is XORed with
+    /// ([`wal`]'s base rule).
+    wal_base: Option<u64>,
 }
 
 impl Open {
@@ -113,6 +116,7 @@ impl Open {
             recent: Vec::new(),
             dirty: false,
             checkpointed: false,
+            wal_base: None,
         }
     }
 
@@ -276,7 +280,7 @@ impl OpenChunks {
         out: &mut Staging<'_, '_>,
     ) -> Vec<Fresh> {
         let mut late = Vec::new();
-        let mut appended = Vec::with_capacity(fresh.len());
+        let mut record = wal::RecordWriter::new();
         let mut cached: Option<(usize, Arc<[Slot]>)> = None;
         let mut max_t = i64::MIN;
         for &(id, t, v) in fresh {
@@ -289,15 +293,15 @@ impl OpenChunks {
             let open = guard.get_or_insert_with(|| Box::new(Open::new()));
             open.prune(safe_epoch);
             if open.append(id, t, v, out) {
-                appended.push((id, t, v));
+                record.push(id, t, v, open.wal_base);
+                open.wal_base = Some(v.to_bits());
                 max_t = max_t.max(t);
             } else {
                 late.push((id, t, v));
             }
         }
-        if !appended.is_empty() {
-            let mut record = Vec::new();
-            wal::encode(&appended, &mut record);
+        if !record.is_empty() {
+            let record = record.finish();
             let mut state = self.wal_state();
             out.wb
                 .put_cf(out.cfs.wal, wal::key(state.next_seq), &record);
@@ -394,6 +398,9 @@ impl OpenChunks {
                     done.written += 1;
                 }
                 open.dirty = false;
+                // What the checkpoint now holds for the series is what its
+                // next WAL sample is XORed with.
+                open.wal_base = open.enc.last().map(|(_, v)| v);
                 done.open_bytes += open.enc.bytes().len() as u64;
                 if open.is_gone() {
                     *guard = None;
@@ -571,6 +578,7 @@ impl OpenChunks {
             open.last_ts = end;
             open.checkpointed = true;
             let samples = crate::chunk::decode_all(v).map_err(|_| corrupt("open chunk"))?;
+            open.wal_base = samples.last().map(|&(_, v)| v.to_bits());
             if samples.first().is_some_and(|&(t, _)| t <= end) {
                 // Cut after the checkpoint: its samples are in `chunks`,
                 // and the checkpoint key goes at the next checkpoint.
@@ -596,8 +604,9 @@ impl OpenChunks {
             let seq = keys::decode_u64(k).ok_or_else(|| corrupt("wal key"))?;
             next_seq = seq + 1;
             done.wal_records += 1;
-            for sample in wal::decode(v) {
-                let (id, t, v) = sample.ok_or_else(|| corrupt("wal record"))?;
+            for entry in wal::decode(v) {
+                let entry = entry.ok_or_else(|| corrupt("wal record"))?;
+                let (id, t) = (entry.id, entry.t);
                 let open = match open_by_id.entry(id) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => {
@@ -606,6 +615,10 @@ impl OpenChunks {
                         e.insert(open)
                     }
                 };
+                let v = entry
+                    .value(open.wal_base)
+                    .ok_or_else(|| corrupt("wal record without its base"))?;
+                open.wal_base = Some(v.to_bits());
                 if open.append(id, t, v, out) {
                     done.wal_samples += 1;
                     max_t = max_t.max(t);

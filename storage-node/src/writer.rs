@@ -38,7 +38,7 @@
 //! dropped ones are counted and do not fail the batch.
 //!
 //! Files: this one holds the thread, its jobs and the batch path;
-//! [`admission`] the sample rules; [`exemplar_buffer`] the exemplar state;
+//! [`admission`] the sample rules; [`series_ids`] the labels -> id map; [`exemplar_buffer`] the exemplar state;
 //! [`ownership`] fencing and handover records; [`unsequenced`] remote
 //! writes (no sequence, no fencing, all or nothing); `tests` the tests, by
 //! topic.
@@ -63,10 +63,12 @@ use crate::{index, keys, metrics, samples};
 mod admission;
 mod exemplar_buffer;
 pub mod ownership;
+mod series_ids;
 mod unsequenced;
 
 use exemplar_buffer::ExemplarBuffer;
 use ownership::{Fence, Handover};
+use series_ids::SeriesIds;
 
 pub use admission::{check, Head, Verdict};
 
@@ -196,7 +198,7 @@ pub fn spawn_with(
     let mut state = State {
         db,
         next_series_id,
-        series: FxHashMap::default(),
+        series: SeriesIds::default(),
         seqs: HashMap::new(),
         gens: HashMap::new(),
         failed: None,
@@ -220,7 +222,7 @@ struct State {
     db: Arc<Db>,
     next_series_id: u64,
     /// Labels -> series id of every series written or looked up so far.
-    series: FxHashMap<Arc<Labels>, u64>,
+    series: SeriesIds,
     seqs: HashMap<Arc<str>, u64>,
     gens: HashMap<String, Fence>,
     /// Set when a WAL sync failed; every later job fails with it.
@@ -400,7 +402,7 @@ impl State {
 
     /// Returns the id of `labels` if the series exists.
     fn lookup_series(&mut self, labels: &Arc<Labels>) -> Result<Option<u64>> {
-        if let Some(&id) = self.series.get(labels) {
+        if let Some(id) = self.series.get(labels) {
             return Ok(Some(id));
         }
         let stored = self
@@ -458,7 +460,9 @@ impl State {
     fn commit_series(&mut self, created: NewSeries) -> usize {
         self.next_series_id = created.next_id;
         let n = created.ids.len();
-        self.series.extend(created.ids);
+        for (labels, id) in created.ids {
+            self.series.insert(labels, id);
+        }
         n
     }
 

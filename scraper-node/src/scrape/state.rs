@@ -32,6 +32,31 @@ const CACHE_FORCED_FLUSH_SLACK: usize = 1000;
 /// block (1 h) older than its newest.
 const OUT_OF_BOUNDS_MS: i64 = 3_600_000;
 
+/// A series found by its labels: hashed and compared as its label set, so
+/// a set of these is a map from labels to series that holds each label
+/// set once (in the series).
+struct ByLabels(SeriesRef);
+
+impl std::hash::Hash for ByLabels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.labels.hash(state);
+    }
+}
+
+impl PartialEq for ByLabels {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.labels == other.0.labels
+    }
+}
+
+impl Eq for ByLabels {}
+
+impl std::borrow::Borrow<Labels> for ByLabels {
+    fn borrow(&self) -> &Labels {
+        &self.0.labels
+    }
+}
+
 struct CacheEntry {
     /// `None` when metric relabeling drops the series.
     series: Option<SeriesRef>,
@@ -90,7 +115,7 @@ pub struct TargetState {
     /// One series per final label set: raw texts that differ (label order,
     /// labels that relabeling drops) but end in the same labels share it, so
     /// staleness and duplicate detection see one series.
-    by_labels: HashMap<Labels, SeriesRef>,
+    by_labels: FxHashSet<ByLabels>,
     /// Staleness-tracked series of the last scrape, by id.
     previous: HashMap<u64, SeriesRef>,
     /// Series taken over from the loop this one replaces: not "added" on
@@ -108,7 +133,7 @@ impl TargetState {
         Self {
             spec,
             cache: HashMap::default(),
-            by_labels: HashMap::default(),
+            by_labels: FxHashSet::default(),
             previous: HashMap::default(),
             adopted: Default::default(),
             report,
@@ -124,7 +149,7 @@ impl TargetState {
     pub fn adopt(&mut self, series: Vec<SeriesRef>) {
         for s in series {
             self.adopted.insert(s.id);
-            self.by_labels.insert(s.labels.clone(), s.clone());
+            self.by_labels.insert(ByLabels(s.clone()));
             self.previous.insert(s.id, s);
         }
     }
@@ -338,10 +363,10 @@ impl TargetState {
             }
         }
         if let Some(s) = self.by_labels.get(&labels) {
-            return Ok(Some(s.clone()));
+            return Ok(Some(s.0.clone()));
         }
-        let series = Series::new(labels.clone());
-        self.by_labels.insert(labels, series.clone());
+        let series = Series::new(labels);
+        self.by_labels.insert(ByLabels(series.clone()));
         Ok(Some(series))
     }
 
@@ -374,7 +399,7 @@ impl TargetState {
         self.cache.retain(|_, e| e.last_seen == iteration);
         // A series nothing else holds (no cache entry, not in the last scrape,
         // no batch in flight) is forgotten.
-        self.by_labels.retain(|_, s| Arc::strong_count(s) > 1);
+        self.by_labels.retain(|s| Arc::strong_count(&s.0) > 1);
     }
 }
 

@@ -137,7 +137,22 @@ fn restart_replays_the_wal_and_the_checkpoint() {
     append(&t.db, 1, &pts[100..250], 10);
     append(&t.db, 2, &pts[50..70], 10);
     append(&t.db, 3, &pts[..5], 5);
+    // A constant and a slowly growing counter: values XORed to nothing or
+    // to a few bytes in the WAL, across the checkpoint and the restart.
+    let flat: Vec<_> = pts.iter().map(|&(t, _)| (t, 42.0)).collect();
+    let counter: Vec<_> = pts
+        .iter()
+        .enumerate()
+        .map(|(i, &(t, _))| (t, 1e6 + (i * i) as f64))
+        .collect();
+    append(&t.db, 4, &flat[..150], 10);
+    append(&t.db, 5, &counter[..150], 10);
+    t.db.checkpoint_open_chunks().unwrap();
+    append(&t.db, 4, &flat[150..200], 10);
+    append(&t.db, 5, &counter[150..200], 10);
     let t = t.reopen();
+    assert_eq!(read_all(&t.db, 4), bits(&flat[..200]));
+    assert_eq!(read_all(&t.db, 5), bits(&counter[..200]));
     assert_eq!(read_all(&t.db, 1), bits(&pts[..250]));
     assert_eq!(read_all(&t.db, 2), bits(&pts[..70]));
     assert_eq!(read_all(&t.db, 3), bits(&pts[..5]));
