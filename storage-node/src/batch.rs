@@ -42,7 +42,7 @@ pub struct Batch {
     pub target_generation: u64,
     /// The scrape's timestamp (fencing compares it).
     pub timestamp_ms: i64,
-    /// The distinct series the samples refer to.
+    /// The series the samples refer to (a label set may appear twice).
     pub series: Vec<Arc<Labels>>,
     pub samples: Vec<Sample>,
     /// The series set handed over to the target's next owner, if this is a
@@ -137,33 +137,33 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
     if batch.timestamps_ms.is_empty() && n > 0 && batch.timestamp_ms == 0 {
         return Err(Invalid("samples without a timestamp".into()));
     }
-    let mut index: FxHashMap<u64, u32> = FxHashMap::default();
-    let mut series = Vec::new();
+    // One series entry per sample, in order: a scrape names each series
+    // once, and the writer maps a label set named twice to one id, so no
+    // per-batch map is built for the samples.
+    let mut series = Vec::with_capacity(n);
     let mut samples = Vec::with_capacity(n);
     for (i, (&r, &value)) in batch.refs.iter().zip(&batch.values).enumerate() {
-        let idx = match index.get(&r) {
-            Some(&idx) => idx,
-            None => {
-                let labels = refs
-                    .refs
-                    .get(&r)
-                    .ok_or_else(|| Invalid(format!("unknown series ref {r}")))?;
-                let idx = series.len() as u32;
-                series.push(labels.clone());
-                index.insert(r, idx);
-                idx
-            }
-        };
+        let labels = refs
+            .refs
+            .get(&r)
+            .ok_or_else(|| Invalid(format!("unknown series ref {r}")))?;
         let ts_ms = batch
             .timestamps_ms
             .get(i)
             .copied()
             .unwrap_or(batch.timestamp_ms);
         samples.push(Sample {
-            series: idx,
+            series: series.len() as u32,
             ts_ms,
             value,
         });
+        series.push(labels.clone());
+    }
+    let mut index: FxHashMap<u64, u32> = FxHashMap::default();
+    if !batch.exemplars.is_empty() {
+        for (i, &r) in batch.refs.iter().enumerate().rev() {
+            index.insert(r, i as u32);
+        }
     }
     let mut exemplars = Vec::with_capacity(batch.exemplars.len());
     for e in &batch.exemplars {
@@ -261,8 +261,12 @@ mod tests {
         assert_eq!(b.series.len(), 1);
         assert_eq!(b.samples[0].ts_ms, 1000);
         let b = resolve(&mut refs, batch(2, vec![], vec![7, 7], vec![2.0, 3.0])).unwrap();
-        assert_eq!(b.series.len(), 1, "one series, two samples");
         assert_eq!(b.samples.len(), 2);
+        let (a, c) = (b.samples[0].series as usize, b.samples[1].series as usize);
+        assert!(
+            Arc::ptr_eq(&b.series[a], &b.series[c]),
+            "two samples of one series name the same label set"
+        );
     }
 
     #[test]
