@@ -7,6 +7,9 @@ use std::fmt;
 
 use scrapegrid_proto::v1 as pb;
 
+mod compact;
+pub use compact::CompactLabels;
+
 /// The label that names a metric.
 pub const METRIC_NAME: &str = "__name__";
 

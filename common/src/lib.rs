@@ -42,4 +42,4 @@ pub mod telemetry;
 pub mod xorshift;
 
 pub use go_quote::go_quote;
-pub use labels::{Label, Labels, LabelsBuilder, METRIC_NAME};
+pub use labels::{CompactLabels, Label, Labels, LabelsBuilder, METRIC_NAME};

@@ -4,16 +4,17 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use scrapegrid_common::Labels;
+use scrapegrid_common::{CompactLabels, Labels};
 
 use crate::textparse::Exemplar;
 
 /// A series as the scraper knows it. The id is unique in this process and is
-/// used as the stream-scoped series reference on the ingest stream.
+/// used as the stream-scoped series reference on the ingest stream. The
+/// labels are kept compact: a scraper holds one set per series it scrapes.
 #[derive(Debug)]
 pub struct Series {
     pub id: u64,
-    pub labels: Labels,
+    pub labels: CompactLabels,
 }
 
 pub type SeriesRef = Arc<Series>;
@@ -22,6 +23,10 @@ static NEXT_SERIES_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Series {
     pub fn new(labels: Labels) -> SeriesRef {
+        Self::from_compact(CompactLabels::new(&labels))
+    }
+
+    pub fn from_compact(labels: CompactLabels) -> SeriesRef {
         Arc::new(Series {
             id: NEXT_SERIES_ID.fetch_add(1, Ordering::Relaxed),
             labels,

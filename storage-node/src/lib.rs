@@ -7,9 +7,11 @@
 //! and fencing, allocates series ids, writes each batch as one RocksDB
 //! `WriteBatch` and syncs the WAL once per group before the acks go back.
 //! [`keys`] is the single description of the column families and key
-//! encodings, [`db`] opens them and holds the one write lock, and
-//! [`samples`] is the seam where sample storage (a head of one key per
-//! sample, compacted into chunks) lives: appends and reads in `samples.rs`,
+//! encodings, [`db`] opens them and holds the one write lock,
+//! [`open_chunks`] keeps every series' newest samples in an open chunk in
+//! memory under a write-ahead log (cut into chunks, checkpointed,
+//! recovered at open), and [`samples`] is the seam where sample storage
+//! (open chunks, a head of one key per out-of-order sample, chunks) lives: appends and reads in `samples.rs`,
 //! the many-series cursor in `samples/cursor.rs`, reads spread over a thread
 //! pool in `samples/read_many.rs`, and compaction in `samples/compact.rs`,
 //! which the [`compactor`] runs in the background.

@@ -126,7 +126,7 @@ impl Incoming {
         let (first_ts, seen) = self
             .committed
             .get_or_insert_with(|| (timestamp_ms, HashSet::new()));
-        seen.extend(state.series().iter().map(|s| s.labels.clone()));
+        seen.extend(state.series().iter().map(|s| s.labels.to_labels()));
         match self.rx.try_recv() {
             Ok(Some(series)) => {
                 ::metrics::counter!(metrics::HANDOVERS, "outcome" => "late").increment(1);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use scrapegrid_common::labels::{is_valid_label_name, is_valid_metric_name};
 use scrapegrid_common::relabel;
-use scrapegrid_common::{Labels, METRIC_NAME};
+use scrapegrid_common::{CompactLabels, Labels, METRIC_NAME};
 use scrapegrid_proto::stale_marker;
 
 use super::sample_labels::attach_target_labels;
@@ -51,8 +51,8 @@ impl PartialEq for ByLabels {
 
 impl Eq for ByLabels {}
 
-impl std::borrow::Borrow<Labels> for ByLabels {
-    fn borrow(&self) -> &Labels {
+impl std::borrow::Borrow<CompactLabels> for ByLabels {
+    fn borrow(&self) -> &CompactLabels {
         &self.0.labels
     }
 }
@@ -362,10 +362,11 @@ impl TargetState {
                 return Err(crate::textparse::repeated_label_error(&name));
             }
         }
+        let labels = CompactLabels::new(&labels);
         if let Some(s) = self.by_labels.get(&labels) {
             return Ok(Some(s.0.clone()));
         }
-        let series = Series::new(labels);
+        let series = Series::from_compact(labels);
         self.by_labels.insert(ByLabels(series.clone()));
         Ok(Some(series))
     }
