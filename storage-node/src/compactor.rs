@@ -1,4 +1,7 @@
-//! The compactor: moves older head samples into compressed chunks.
+//! The compactor: moves older head samples (out-of-order ones: in-order
+//! samples go to [`crate::open_chunks`]) into compressed chunks, and before
+//! each round has RocksDB drop superseded open chunk checkpoints
+//! ([`Db::compact_superseded_checkpoints`]).
 //!
 //! Every [`CompactorConfig::interval`] one round runs on a blocking thread
 //! ([`compact_once`]). It scans the head ([`samples::scan_head`], which
@@ -92,9 +95,15 @@ pub async fn run(db: Arc<Db>, config: CompactorConfig, stop: CancellationToken) 
             _ = tick.tick() => {}
         }
         let (db, config, round_stop) = (db.clone(), config.clone(), stop.clone());
-        let round =
-            tokio::task::spawn_blocking(move || compact_once(&db, &config, now_ms(), &round_stop))
-                .await;
+        let round = tokio::task::spawn_blocking(move || {
+            match db.compact_superseded_checkpoints() {
+                Ok(true) => tracing::debug!("compacted superseded open chunk checkpoints"),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "reading the checkpoint files' size"),
+            }
+            compact_once(&db, &config, now_ms(), &round_stop)
+        })
+        .await;
         if let Ok(Ok(stats)) = &round {
             crate::metrics::compaction_round(stats.samples);
         }

@@ -416,6 +416,11 @@ impl OpenChunks {
         done
     }
 
+    /// Returns the bytes of the open chunks at the last checkpoint.
+    pub fn checkpointed_bytes(&self) -> u64 {
+        self.wal_state().open_bytes
+    }
+
     /// Returns the first sample's timestamp of series `id`'s open chunk,
     /// if it holds any: samples written elsewhere must stay before it.
     pub fn first_ts(&self, id: u64) -> Option<i64> {

@@ -224,3 +224,45 @@ fn late_head_samples_are_not_compacted_into_the_open_chunks_span() {
     want.sort_by_key(|p| p.0);
     assert_eq!(read_all(db, 1), bits(&want));
 }
+
+#[test]
+fn superseded_checkpoints_are_compacted_away() {
+    let t = TestDb::with_series(&[]);
+    let db = &t.db;
+    let sst = || {
+        db.raw()
+            .property_int_value_cf(db.cf(keys::CF_OPEN_CHUNKS), "rocksdb.total-sst-files-size")
+            .unwrap()
+            .unwrap_or(0)
+    };
+    // 2,000 series, each checkpointed 30 times (flushed to a file each
+    // time): several versions of every open chunk on disk, as many as
+    // RocksDB's own compactions leave.
+    for round in 0..30i64 {
+        let mut wb = DbBatch::default();
+        for id in 1..=2_000u64 {
+            for k in 0..3 {
+                let t = T0 + (round * 3 + k) * 5_000;
+                samples::append_fresh(&mut wb, id, t, (id as f64).sqrt() * t as f64);
+            }
+        }
+        db.write_unsynced(wb).unwrap();
+        db.checkpoint_open_chunks().unwrap();
+        db.raw().flush_cf(db.cf(keys::CF_OPEN_CHUNKS)).unwrap();
+    }
+    let before = sst();
+    let live = db.open_chunks().checkpointed_bytes();
+    assert!(before > 2 * live, "{before} bytes on disk for {live} live");
+    assert!(!db.compact_superseded_checkpoints().unwrap(), "small: left");
+    assert!(db.compact_checkpoints_beyond(0).unwrap());
+    let after = sst();
+    assert!(after < before / 2, "{after} of {before} bytes left");
+    // Every series still reads back whole after a restart.
+    let t = t.reopen();
+    for id in [1u64, 777, 2_000] {
+        assert_eq!(
+            samples::read(&t.db, id, i64::MIN, i64::MAX).unwrap().len(),
+            90
+        );
+    }
+}
