@@ -313,7 +313,10 @@ impl Db {
             self.open.cuts_applied(&cut, self.head.new_epoch());
         }
         // The records the checkpoint deleted: whole files of them go now,
-        // the rest with RocksDB's compactions.
+        // the rest with RocksDB's compactions. Dropping files is durable at
+        // once, so the checkpoint that makes them unneeded is made durable
+        // first (a power loss must not leave neither).
+        self.sync_wal()?;
         self.inner.delete_file_in_range_cf(
             cfs.wal,
             open_chunks::wal::key(0),
