@@ -151,21 +151,11 @@ pub fn decode_u64(b: &[u8]) -> Option<u64> {
 }
 
 /// Encodes a label set: for each label, the name's length (LEB128), the
-/// name, the value's length, the value. Deterministic for a given set, so it
-/// is also the `series_by_labels` key.
+/// name, the value's length, the value ([`scrapegrid_common::CompactLabels`]'s
+/// bytes). Deterministic for a given set, so it is also the
+/// `series_by_labels` key.
 pub fn encode_labels(labels: &Labels) -> Vec<u8> {
-    let size: usize = labels
-        .iter()
-        .map(|l| l.name.len() + l.value.len() + 4)
-        .sum();
-    let mut out = Vec::with_capacity(size);
-    for l in labels.iter() {
-        put_uvarint(&mut out, l.name.len() as u64);
-        out.extend_from_slice(l.name.as_bytes());
-        put_uvarint(&mut out, l.value.len() as u64);
-        out.extend_from_slice(l.value.as_bytes());
-    }
-    out
+    scrapegrid_common::CompactLabels::new(labels).into_bytes()
 }
 
 /// Decodes [`encode_labels`] output; `None` when it is malformed.
@@ -192,7 +182,8 @@ fn take_string(b: &mut &[u8]) -> Option<String> {
     String::from_utf8(s.to_vec()).ok()
 }
 
-fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
+/// Appends `v` as LEB128.
+pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -200,7 +191,8 @@ fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn take_uvarint(b: &mut &[u8]) -> Option<u64> {
+/// Takes a LEB128 value off the front of `b`; `None` when malformed.
+pub(crate) fn take_uvarint(b: &mut &[u8]) -> Option<u64> {
     let mut v = 0u64;
     for (i, &byte) in b.iter().enumerate().take(10) {
         v |= u64::from(byte & 0x7f) << (7 * i);

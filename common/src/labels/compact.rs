@@ -8,7 +8,9 @@ use scrapegrid_proto::v1 as pb;
 
 /// A label set in one allocation: for each label in the set's order, the
 /// name's length (LEB128), the name, the value's length and the value.
-/// Equal sets have equal bytes, so it hashes and compares as its bytes. A
+/// Equal sets have equal bytes, so it hashes and compares as its bytes.
+/// The storage node's `series_by_labels` keys are these bytes, so the
+/// layout is on disk and must not change. A
 /// series of seven labels takes about 150 bytes this way against about 650
 /// as [`Labels`] (a `Vec` of `String` pairs, two allocations per label).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -74,6 +76,11 @@ impl CompactLabels {
     /// Returns the encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// Returns the encoded bytes, consuming the set.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0.into_vec()
     }
 }
 

@@ -21,6 +21,8 @@
 //! both follow that rule ([`super::OpenChunks`]), so replay decodes what
 //! staging encoded.
 
+use crate::keys::{put_uvarint, take_uvarint};
+
 /// The record layout version.
 pub const VERSION: u8 = 2;
 
@@ -165,26 +167,6 @@ pub fn decode(record: &[u8]) -> impl Iterator<Item = Option<Entry>> + '_ {
             }
         }
     })
-}
-
-fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn take_uvarint(b: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f) << (7 * i);
-        if byte < 0x80 {
-            *b = &b[i + 1..];
-            return Some(v);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
