@@ -1,5 +1,5 @@
 use super::*;
-use crate::db::DbBatch;
+use crate::db::{Db, DbBatch};
 use crate::samples::{self, SampleReader};
 use crate::testutil::TestDb;
 
