@@ -15,11 +15,21 @@ use crate::textparse::Exemplar;
 pub struct Series {
     pub id: u64,
     pub labels: CompactLabels,
+    /// The scrape pass ([`next_pass`]) that last counted this series among
+    /// its samples, so a target's scrape finds repeats and the series that
+    /// went stale without a map of what it saw.
+    seen_in: AtomicU64,
 }
 
 pub type SeriesRef = Arc<Series>;
 
 static NEXT_SERIES_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_PASS: AtomicU64 = AtomicU64::new(1);
+
+/// Returns a scrape pass number no other scrape in this process has.
+pub fn next_pass() -> u64 {
+    NEXT_PASS.fetch_add(1, Ordering::Relaxed)
+}
 
 impl Series {
     pub fn new(labels: Labels) -> SeriesRef {
@@ -30,7 +40,21 @@ impl Series {
         Arc::new(Series {
             id: NEXT_SERIES_ID.fetch_add(1, Ordering::Relaxed),
             labels,
+            seen_in: AtomicU64::new(0),
         })
+    }
+
+    /// Marks the series as seen in `pass`; false when it already was.
+    /// A series is only ever marked by the one target state holding it
+    /// (a replaced loop's state is consumed by its successor), so relaxed
+    /// ordering is enough.
+    pub fn mark_seen(&self, pass: u64) -> bool {
+        self.seen_in.swap(pass, Ordering::Relaxed) != pass
+    }
+
+    /// Whether the series was marked as seen in `pass`.
+    pub fn seen_in(&self, pass: u64) -> bool {
+        self.seen_in.load(Ordering::Relaxed) == pass
     }
 }
 

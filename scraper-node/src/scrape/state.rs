@@ -18,7 +18,7 @@ use scrapegrid_common::{CompactLabels, Labels, METRIC_NAME};
 use scrapegrid_proto::stale_marker;
 
 use super::sample_labels::attach_target_labels;
-use crate::batch::{ScrapeBatch, Series, SeriesRef};
+use crate::batch::{next_pass, ScrapeBatch, Series, SeriesRef};
 use crate::target::TargetSpec;
 use crate::textparse::{Entry, Format, Parser, ScrapedLabels};
 
@@ -116,8 +116,11 @@ pub struct TargetState {
     /// labels that relabeling drops) but end in the same labels share it, so
     /// staleness and duplicate detection see one series.
     by_labels: FxHashSet<ByLabels>,
-    /// Staleness-tracked series of the last scrape, by id.
-    previous: HashMap<u64, SeriesRef>,
+    /// Staleness-tracked series of the last successful scrape, each once.
+    previous: Vec<SeriesRef>,
+    /// Those of the scrape being built (its pass marks them, see
+    /// [`Series::mark_seen`]); swapped into `previous` when it succeeds.
+    current: Vec<SeriesRef>,
     /// Series taken over from the loop this one replaces: not "added" on
     /// the first scrape that yields them again.
     adopted: FxHashSet<u64>,
@@ -134,7 +137,8 @@ impl TargetState {
             spec,
             cache: HashMap::default(),
             by_labels: FxHashSet::default(),
-            previous: HashMap::default(),
+            previous: Vec::new(),
+            current: Vec::new(),
             adopted: Default::default(),
             report,
             iteration: 0,
@@ -150,19 +154,19 @@ impl TargetState {
         for s in series {
             self.adopted.insert(s.id);
             self.by_labels.insert(ByLabels(s.clone()));
-            self.previous.insert(s.id, s);
+            self.previous.push(s);
         }
     }
 
     /// Returns the series of the last successful scrape, to hand over to a
     /// target's next owner.
     pub fn series(&self) -> Vec<SeriesRef> {
-        self.previous.values().cloned().collect()
+        self.previous.clone()
     }
 
     /// Gives up the series of the last successful scrape, for [`Self::adopt`].
     pub fn into_series(self) -> Vec<SeriesRef> {
-        self.previous.into_values().collect()
+        self.previous
     }
 
     /// Number of series in the last successful scrape.
@@ -180,16 +184,18 @@ impl TargetState {
     ) -> (ScrapeBatch, ScrapeReport) {
         self.iteration += 1;
         let mut batch = self.new_batch(timestamp_ms);
-        let mut seen = HashMap::with_capacity_and_hasher(self.previous.len(), Default::default());
-        let outcome = self.append(body, content_type, timestamp_ms, &mut batch, &mut seen);
+        let pass = next_pass();
+        self.current.clear();
+        let outcome = self.append(body, content_type, timestamp_ms, &mut batch, pass);
         let report = match outcome {
             Ok(report) => {
-                for (id, s) in &self.previous {
-                    if !seen.contains_key(id) {
+                for s in &self.previous {
+                    if !s.seen_in(pass) {
                         batch.push(s, timestamp_ms, stale_marker());
                     }
                 }
-                self.previous = seen;
+                std::mem::swap(&mut self.previous, &mut self.current);
+                self.current.clear();
                 self.adopted.clear();
                 self.evict(true);
                 report
@@ -198,6 +204,7 @@ impl TargetState {
                 // Nothing of the scrape is kept, but the report carries the
                 // counts reached before the failure, as Prometheus's does.
                 batch = self.new_batch(timestamp_ms);
+                self.current.clear();
                 self.stale_all_previous(&mut batch, timestamp_ms);
                 self.evict(false);
                 report
@@ -241,20 +248,22 @@ impl TargetState {
     }
 
     fn stale_all_previous(&mut self, batch: &mut ScrapeBatch, timestamp_ms: i64) {
-        for s in self.previous.values() {
+        for s in &self.previous {
             batch.push(s, timestamp_ms, stale_marker());
         }
         self.previous.clear();
     }
 
-    /// Appends the parsed samples; on error returns the partial report.
+    /// Appends the parsed samples, marking the staleness-tracked series
+    /// with `pass` and collecting them in `current`; on error returns the
+    /// partial report.
     fn append(
         &mut self,
         body: &[u8],
         content_type: Option<&str>,
         timestamp_ms: i64,
         batch: &mut ScrapeBatch,
-        seen: &mut HashMap<u64, SeriesRef>,
+        pass: u64,
     ) -> Result<ScrapeReport, ScrapeReport> {
         let pool = self.spec.pool.clone();
         let mut report = ScrapeReport::default();
@@ -320,7 +329,7 @@ impl TargetState {
             if cache_miss && !self.adopted.contains(&series.id) {
                 report.series_added += 1;
             }
-            if seen.contains_key(&series.id) {
+            if series.seen_in(pass) {
                 // Prometheus drops a repeated series in one scrape on commit
                 // and keeps the first.
                 continue;
@@ -330,7 +339,8 @@ impl TargetState {
                 batch.push_exemplar(&series, ts, *e);
             }
             if !explicit_ts || pool.track_timestamps_staleness {
-                seen.insert(series.id, series);
+                series.mark_seen(pass);
+                self.current.push(series);
             }
         }
         if limit_exceeded {
