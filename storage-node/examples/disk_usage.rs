@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scrapegrid_common::xorshift::XorShift as Rng;
-use scrapegrid_common::Labels;
+use scrapegrid_common::{CompactLabels, Labels};
 use storage_node::batch::{Batch, Sample};
 use storage_node::compactor::{compact_once, CompactorConfig};
 use storage_node::db::Db;
@@ -138,7 +138,7 @@ async fn run(n: usize, chunk_target: usize, compact: bool) -> Usage {
     let shapes = shapes();
     let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut states: Vec<Vec<f64>> = vec![vec![0.0; SERIES_PER_TARGET]; TARGETS];
-    let series: Vec<Vec<Arc<Labels>>> = (0..TARGETS)
+    let series: Vec<Vec<Arc<CompactLabels>>> = (0..TARGETS)
         .map(|t| {
             shapes
                 .iter()
@@ -147,7 +147,7 @@ async fn run(n: usize, chunk_target: usize, compact: bool) -> Usage {
                     let mut pairs: Vec<(&str, &str)> =
                         vec![("__name__", name), ("instance", &instance), ("job", "node")];
                     pairs.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
-                    Arc::new(Labels::from_pairs(pairs))
+                    Arc::new(CompactLabels::from(Labels::from_pairs(pairs)))
                 })
                 .collect()
         })

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use scrapegrid_common::labels::is_valid_label_name;
-use scrapegrid_common::Labels;
+use scrapegrid_common::{CompactLabels, Labels};
 use scrapegrid_proto::v1 as pb;
 
 use crate::exemplars::Exemplar;
@@ -21,7 +21,7 @@ use crate::exemplars::Exemplar;
 /// Stream-scoped series references.
 #[derive(Debug, Default)]
 pub struct RefTable {
-    refs: FxHashMap<u64, Arc<Labels>>,
+    refs: FxHashMap<u64, Arc<CompactLabels>>,
 }
 
 impl RefTable {
@@ -43,11 +43,11 @@ pub struct Batch {
     /// The scrape's timestamp (fencing compares it).
     pub timestamp_ms: i64,
     /// The series the samples refer to (a label set may appear twice).
-    pub series: Vec<Arc<Labels>>,
+    pub series: Vec<Arc<CompactLabels>>,
     pub samples: Vec<Sample>,
     /// The series set handed over to the target's next owner, if this is a
     /// handover batch.
-    pub handover: Option<Vec<Arc<Labels>>>,
+    pub handover: Option<Vec<Arc<CompactLabels>>>,
     /// The scrape's exemplars, in exposition order.
     pub exemplars: Vec<BatchExemplar>,
 }
@@ -108,7 +108,8 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
     for def in &batch.new_series {
         match validate_labels(def) {
             Ok(labels) => {
-                refs.refs.insert(def.r#ref, Arc::new(labels));
+                refs.refs
+                    .insert(def.r#ref, Arc::new(CompactLabels::new(&labels)));
             }
             Err(e) => {
                 first_err.get_or_insert(e);

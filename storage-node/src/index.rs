@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use regex::Regex;
 use rocksdb::{DBRawIterator, ReadOptions, Snapshot, WriteBatch};
 use scrapegrid_common::labels::sort_by_labels;
-use scrapegrid_common::Labels;
+use scrapegrid_common::{CompactLabels, Labels};
 use scrapegrid_proto::v1 as pb;
 
 use crate::db::Db;
@@ -24,18 +24,19 @@ use crate::error::{Error, Result};
 use crate::{keys, samples};
 
 /// Adds a new series to `wb`: its label set both ways and its postings.
-pub(crate) fn put_series(db: &Db, wb: &mut WriteBatch, id: u64, labels: &Labels) {
-    let encoded = keys::encode_labels(labels);
-    wb.put_cf(db.cf(keys::CF_SERIES), keys::series_key(id), &encoded);
+pub(crate) fn put_series(db: &Db, wb: &mut WriteBatch, id: u64, labels: &CompactLabels) {
+    // CompactLabels' bytes are keys::encode_labels' encoding.
+    let encoded = labels.as_bytes();
+    wb.put_cf(db.cf(keys::CF_SERIES), keys::series_key(id), encoded);
     wb.put_cf(
         db.cf(keys::CF_SERIES_BY_LABELS),
-        &encoded,
+        encoded,
         keys::encode_u64(id),
     );
     let postings = db.cf(keys::CF_POSTINGS);
     wb.put_cf(postings, keys::all_postings_key(id), []);
-    for l in labels.iter() {
-        wb.put_cf(postings, keys::postings_key(&l.name, &l.value, id), []);
+    for (name, value) in labels.iter() {
+        wb.put_cf(postings, keys::postings_key(name, value, id), []);
     }
 }
 

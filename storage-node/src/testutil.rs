@@ -2,7 +2,7 @@
 //! series and samples, bypassing the writer thread.
 
 use crate::db::DbBatch;
-use scrapegrid_common::Labels;
+use scrapegrid_common::{CompactLabels, Labels};
 
 use crate::db::Db;
 use crate::{index, samples};
@@ -26,7 +26,7 @@ impl TestDb {
         let mut wb = DbBatch::default();
         for (i, (labels, points)) in series.iter().enumerate() {
             let id = i as u64 + 1;
-            let labels = Labels::from_pairs(labels.iter().copied());
+            let labels = CompactLabels::from(Labels::from_pairs(labels.iter().copied()));
             index::put_series(&db, &mut wb, id, &labels);
             for &(t, v) in points.iter() {
                 samples::append(&db, &mut wb, id, t, v);

@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 use crate::db::DbBatch;
 use rocksdb::WriteBatch;
 use scrapegrid_common::clock::now_ms;
-use scrapegrid_common::Labels;
+use scrapegrid_common::CompactLabels;
 use scrapegrid_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
 
@@ -121,7 +121,7 @@ enum Job {
     /// Applies series and samples that do not come from a scraper stream
     /// (Prometheus remote write): no sequence, no fencing; all or nothing.
     Write {
-        series: Vec<Arc<Labels>>,
+        series: Vec<Arc<CompactLabels>>,
         samples: Vec<Sample>,
         reply: oneshot::Sender<Result<()>>,
     },
@@ -159,7 +159,7 @@ impl WriterHandle {
 
     /// Writes `samples` (indexing `series`) as one `WriteBatch`, outside any
     /// scraper stream: no sequence, no fencing. Returns once durable.
-    pub async fn write(&self, series: Vec<Arc<Labels>>, samples: Vec<Sample>) -> Result<()> {
+    pub async fn write(&self, series: Vec<Arc<CompactLabels>>, samples: Vec<Sample>) -> Result<()> {
         let (reply, rx) = oneshot::channel();
         self.send(Job::Write {
             series,
@@ -240,7 +240,7 @@ struct State {
 
 /// Series a write creates, applied to the writer's state once it is written.
 struct NewSeries {
-    ids: FxHashMap<Arc<Labels>, u64>,
+    ids: FxHashMap<Arc<CompactLabels>, u64>,
     next_id: u64,
 }
 
@@ -401,13 +401,11 @@ impl State {
     }
 
     /// Returns the id of `labels` if the series exists.
-    fn lookup_series(&mut self, labels: &Arc<Labels>) -> Result<Option<u64>> {
+    fn lookup_series(&mut self, labels: &Arc<CompactLabels>) -> Result<Option<u64>> {
         if let Some(id) = self.series.get(labels) {
             return Ok(Some(id));
         }
-        let stored = self
-            .db
-            .get(keys::CF_SERIES_BY_LABELS, &keys::encode_labels(labels))?;
+        let stored = self.db.get(keys::CF_SERIES_BY_LABELS, labels.as_bytes())?;
         let Some(v) = stored else { return Ok(None) };
         let id = keys::decode_u64(&v).ok_or(Error::Corrupt {
             what: "series_by_labels",
@@ -422,7 +420,7 @@ impl State {
     fn resolve_series(
         &mut self,
         wb: &mut WriteBatch,
-        series: &[Arc<Labels>],
+        series: &[Arc<CompactLabels>],
     ) -> Result<(Vec<u64>, NewSeries)> {
         let db = self.db.clone();
         let mut created = NewSeries {
@@ -528,7 +526,7 @@ impl State {
             let record = Handover {
                 generation: batch.target_generation,
                 timestamp_ms: batch.timestamp_ms,
-                series: series.iter().map(|l| (**l).clone()).collect(),
+                series: series.iter().map(|l| l.to_labels()).collect(),
             };
             wb.put_cf(
                 cf_meta,

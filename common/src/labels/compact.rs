@@ -90,6 +90,12 @@ impl From<&Labels> for CompactLabels {
     }
 }
 
+impl From<Labels> for CompactLabels {
+    fn from(labels: Labels) -> Self {
+        Self::new(&labels)
+    }
+}
+
 impl fmt::Debug for CompactLabels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.to_labels(), f)

@@ -1,7 +1,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use scrapegrid_common::Labels;
+use scrapegrid_common::{CompactLabels, Labels};
 
 use crate::db::DbBatch;
 
@@ -248,7 +248,7 @@ fn compaction_moves_every_sample_exactly_once() {
     assert_eq!(compact_at(db, now), RoundStats::default());
 }
 
-fn batch(seq: u64, series: &[Arc<Labels>], t: i64) -> Batch {
+fn batch(seq: u64, series: &[Arc<CompactLabels>], t: i64) -> Batch {
     Batch {
         sequence: seq,
         target_id: String::new(),
@@ -274,7 +274,7 @@ fn batch(seq: u64, series: &[Arc<Labels>], t: i64) -> Batch {
 /// [`batch`] plus, every third batch after the tenth, a late sample per
 /// series (off the grid, ten steps back): written out of order to the
 /// head while the writer cuts chunks from the open ones.
-fn batch_with_late(seq: u64, series: &[Arc<Labels>]) -> Batch {
+fn batch_with_late(seq: u64, series: &[Arc<CompactLabels>]) -> Batch {
     let mut b = batch(seq, series, START + seq as i64 * STEP);
     if seq > 10 && seq.is_multiple_of(3) {
         let t = START + (seq as i64 - 10) * STEP + 1;
@@ -300,8 +300,13 @@ async fn writer_and_compactor_run_concurrently_and_survive_restart() {
         ..Default::default()
     };
     let (w, thread) = writer::spawn_with(db.clone(), options).unwrap();
-    let series: Vec<Arc<Labels>> = (0..10)
-        .map(|i| Arc::new(Labels::from_pairs([("__name__", format!("s{i}").as_str())])))
+    let series: Vec<Arc<CompactLabels>> = (0..10)
+        .map(|i| {
+            Arc::new(CompactLabels::from(Labels::from_pairs([(
+                "__name__",
+                format!("s{i}").as_str(),
+            )])))
+        })
         .collect();
 
     let stop = CancellationToken::new();

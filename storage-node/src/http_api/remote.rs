@@ -34,7 +34,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use prost::Message;
-use scrapegrid_common::Labels;
+use scrapegrid_common::{CompactLabels, Labels};
 use scrapegrid_proto::prometheus as prom;
 
 use super::ApiState;
@@ -135,7 +135,7 @@ pub fn encode<M: Message>(msg: &M) -> Vec<u8> {
 /// them, in request order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteWrite {
-    pub series: Vec<Arc<Labels>>,
+    pub series: Vec<Arc<CompactLabels>>,
     pub samples: Vec<Sample>,
 }
 
@@ -199,7 +199,7 @@ impl TryFrom<prom::WriteRequest> for RemoteWrite {
                 continue;
             }
             let idx = series.len() as u32;
-            series.push(Arc::new(labels));
+            series.push(Arc::new(CompactLabels::new(&labels)));
             samples.extend(ts.samples.iter().map(|s| Sample {
                 series: idx,
                 ts_ms: s.timestamp,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::db::DbBatch;
-use scrapegrid_common::Labels;
+use scrapegrid_common::{CompactLabels, Labels};
 
 use super::*;
 use crate::batch::{Batch, Sample};
@@ -137,7 +137,10 @@ fn size_retention_deletes_oldest_first_until_under_the_limit() {
             db,
             &mut wb,
             id,
-            &Labels::from_pairs([("__name__", format!("m{id}").as_str())]),
+            &CompactLabels::from(Labels::from_pairs([(
+                "__name__",
+                format!("m{id}").as_str(),
+            )])),
         );
         for i in 0..200 {
             samples::append(db, &mut wb, id, NOW - (200 - i) * 60_000, i as f64);
@@ -188,7 +191,10 @@ async fn ingest_keeps_working_during_a_pass() {
             &db,
             &mut wb,
             id,
-            &Labels::from_pairs([("__name__", format!("old{id}").as_str())]),
+            &CompactLabels::from(Labels::from_pairs([(
+                "__name__",
+                format!("old{id}").as_str(),
+            )])),
         );
         samples::append(&db, &mut wb, id, NOW - 30 * DAY, 1.0);
     }
@@ -211,7 +217,9 @@ async fn ingest_keeps_working_during_a_pass() {
             run_pass(&db, &config(15, 0), NOW, &CancellationToken::new())
         })
     };
-    let fresh = Arc::new(Labels::from_pairs([("__name__", "fresh")]));
+    let fresh = Arc::new(CompactLabels::from(Labels::from_pairs([(
+        "__name__", "fresh",
+    )])));
     for seq in 1..=50u64 {
         let b = Batch {
             sequence: seq,

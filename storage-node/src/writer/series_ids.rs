@@ -13,22 +13,22 @@
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
-use scrapegrid_common::Labels;
+use scrapegrid_common::CompactLabels;
 
 /// Labels -> series id; see the module doc.
 #[derive(Debug, Default)]
 pub(super) struct SeriesIds {
-    by_labels: FxHashMap<Arc<Labels>, u64>,
+    by_labels: FxHashMap<Arc<CompactLabels>, u64>,
     by_address: FxHashMap<usize, u64>,
 }
 
-fn address(labels: &Arc<Labels>) -> usize {
+fn address(labels: &Arc<CompactLabels>) -> usize {
     Arc::as_ptr(labels) as usize
 }
 
 impl SeriesIds {
     /// Returns the id of `labels`, if known.
-    pub(super) fn get(&mut self, labels: &Arc<Labels>) -> Option<u64> {
+    pub(super) fn get(&mut self, labels: &Arc<CompactLabels>) -> Option<u64> {
         if let Some(&id) = self.by_address.get(&address(labels)) {
             return Some(id);
         }
@@ -38,7 +38,7 @@ impl SeriesIds {
     }
 
     /// Records the id of `labels`, replacing the `Arc` it was known by.
-    pub(super) fn insert(&mut self, labels: Arc<Labels>, id: u64) {
+    pub(super) fn insert(&mut self, labels: Arc<CompactLabels>, id: u64) {
         if let Some((old, _)) = self.by_labels.remove_entry(&labels) {
             self.by_address.remove(&address(&old));
         }
@@ -56,11 +56,12 @@ impl SeriesIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scrapegrid_common::Labels;
 
     #[test]
     fn found_by_address_then_by_labels_in_another_arc() {
         let mut ids = SeriesIds::default();
-        let a = Arc::new(Labels::from_pairs([("__name__", "m")]));
+        let a = Arc::new(CompactLabels::from(Labels::from_pairs([("__name__", "m")])));
         assert_eq!(ids.get(&a), None);
         ids.insert(a.clone(), 7);
         assert_eq!(ids.get(&a), Some(7));
@@ -72,7 +73,9 @@ mod tests {
         // `a` is no longer held by the map: its address may be reused by
         // another label set without being found.
         drop(a);
-        let c = Arc::new(Labels::from_pairs([("__name__", "other")]));
+        let c = Arc::new(CompactLabels::from(Labels::from_pairs([(
+            "__name__", "other",
+        )])));
         assert_eq!(ids.get(&c), None);
         ids.insert(c.clone(), 8);
         assert_eq!((ids.get(&b), ids.get(&c)), (Some(7), Some(8)));

@@ -12,7 +12,7 @@ impl State {
     /// duplicate sample.
     pub(super) fn apply_unsequenced(
         &mut self,
-        series: &[Arc<Labels>],
+        series: &[Arc<CompactLabels>],
         points: &[Sample],
     ) -> Result<()> {
         if let Some(f) = &self.failed {

@@ -84,8 +84,11 @@ fn validates_write_requests() {
     assert_eq!(
         ok.series,
         [
-            Arc::new(Labels::from_pairs([("__name__", "a"), ("job", "j")])),
-            Arc::new(Labels::from_pairs([("__name__", "c")])),
+            Arc::new(CompactLabels::from(Labels::from_pairs([
+                ("__name__", "a"),
+                ("job", "j")
+            ]))),
+            Arc::new(CompactLabels::from(Labels::from_pairs([("__name__", "c")]))),
         ]
     );
     let got: Vec<(u32, i64, u64)> = ok

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use scrapegrid_common::Labels;
+use scrapegrid_common::{CompactLabels, Labels};
 use scrapegrid_proto::v1 as pb;
 
 use crate::batch::{Batch, Sample};
@@ -12,8 +12,10 @@ use crate::writer::*;
 
 const STALE: u64 = scrapegrid_proto::STALE_NAN_BITS;
 
-fn labels(name: &str) -> Arc<Labels> {
-    Arc::new(Labels::from_pairs([("__name__", name)]))
+fn labels(name: &str) -> Arc<CompactLabels> {
+    Arc::new(CompactLabels::from(Labels::from_pairs([(
+        "__name__", name,
+    )])))
 }
 
 /// A batch of `(series index, ts, value)` samples over `series`.

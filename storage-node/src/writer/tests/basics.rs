@@ -2,12 +2,15 @@
 
 use crate::batch::Sample;
 use crate::writer::*;
+use scrapegrid_common::Labels;
 
-fn labels(name: &str) -> Arc<Labels> {
-    Arc::new(Labels::from_pairs([("__name__", name)]))
+fn labels(name: &str) -> Arc<CompactLabels> {
+    Arc::new(CompactLabels::from(Labels::from_pairs([(
+        "__name__", name,
+    )])))
 }
 
-fn batch(seq: u64, generation: u64, series: Vec<Arc<Labels>>) -> Batch {
+fn batch(seq: u64, generation: u64, series: Vec<Arc<CompactLabels>>) -> Batch {
     let samples = (0..series.len() as u32)
         .map(|i| Sample {
             series: i,
