@@ -19,16 +19,27 @@ pub struct Series {
     /// its samples, so a target's scrape finds repeats and the series that
     /// went stale without a map of what it saw.
     seen_in: AtomicU64,
+    /// The ingest stream ([`next_stream`]) that last carried this series'
+    /// labels, so the outbox sends them once per stream without a set of
+    /// what it defined (which would grow with series churn).
+    defined_on: AtomicU64,
 }
 
 pub type SeriesRef = Arc<Series>;
 
 static NEXT_SERIES_ID: AtomicU64 = AtomicU64::new(1);
-static NEXT_PASS: AtomicU64 = AtomicU64::new(1);
+/// Scrape passes and ingest streams take their numbers from one counter;
+/// 0 is never handed out, so a new series is marked by nothing.
+static NEXT_MARK: AtomicU64 = AtomicU64::new(1);
 
 /// Returns a scrape pass number no other scrape in this process has.
 pub fn next_pass() -> u64 {
-    NEXT_PASS.fetch_add(1, Ordering::Relaxed)
+    NEXT_MARK.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Returns an ingest stream number no other stream in this process has.
+pub fn next_stream() -> u64 {
+    NEXT_MARK.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Series {
@@ -41,7 +52,15 @@ impl Series {
             id: NEXT_SERIES_ID.fetch_add(1, Ordering::Relaxed),
             labels,
             seen_in: AtomicU64::new(0),
+            defined_on: AtomicU64::new(0),
         })
+    }
+
+    /// Marks the series' labels as sent on ingest stream `stream`; false
+    /// when they already were. A process has one ingest stream at a time,
+    /// whose outbox alone marks, so relaxed ordering is enough.
+    pub fn mark_defined(&self, stream: u64) -> bool {
+        self.defined_on.swap(stream, Ordering::Relaxed) != stream
     }
 
     /// Marks the series as seen in `pass`; false when it already was.

@@ -23,7 +23,6 @@
 //! `scrapegrid_scraper_drain_batches_abandoned_total` and
 //! `scrapegrid_scraper_drain_samples_abandoned_total`.
 
-use rustc_hash::FxHashSet as HashSet;
 use scrapegrid_common::security::ClientSecurity;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -38,7 +37,7 @@ use scrapegrid_proto::v1::ingest_client::IngestClient;
 
 use scrapegrid_common::Labels;
 
-use crate::batch::ScrapeBatch;
+use crate::batch::{next_stream, ScrapeBatch};
 use crate::metrics;
 
 pub const SUBMIT_CAPACITY: usize = 1024;
@@ -149,15 +148,26 @@ struct Pending {
     batch: ScrapeBatch,
 }
 
-#[derive(Default)]
 struct Outbox {
     pending: VecDeque<Pending>,
     /// Next sequence number; 0 until the first Welcome.
     next_seq: u64,
     /// How many of `pending` (from the front) were sent on this stream.
     sent: usize,
-    /// Series ids defined on this stream.
-    defined: HashSet<u64>,
+    /// This stream's number: a series marked with it has been defined on
+    /// it ([`crate::batch::Series::mark_defined`]).
+    stream: u64,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self {
+            pending: VecDeque::new(),
+            next_seq: 0,
+            sent: 0,
+            stream: next_stream(),
+        }
+    }
 }
 
 impl Outbox {
@@ -181,7 +191,7 @@ impl Outbox {
         }
         self.next_seq = self.next_seq.max(last + 1);
         self.sent = 0;
-        self.defined.clear();
+        self.stream = next_stream();
     }
 
     /// Returns the next batch to send, if the window allows.
@@ -196,7 +206,7 @@ impl Outbox {
             s
         });
         self.sent += 1;
-        Some(encode(seq, &p.batch, &mut self.defined))
+        Some(encode(seq, &p.batch, self.stream))
     }
 
     /// Removes everything up to `seq` (acks arrive in order).
@@ -217,12 +227,12 @@ impl Outbox {
 /// (those of samples, handed-over series and exemplars alike: an exemplar's
 /// series normally has a sample in the same batch, but a definition never
 /// depends on it).
-fn encode(seq: u64, b: &ScrapeBatch, defined: &mut HashSet<u64>) -> pb::Batch {
+fn encode(seq: u64, b: &ScrapeBatch, stream: u64) -> pb::Batch {
     let mut new_series = Vec::new();
     let handover = b.handover.as_deref().unwrap_or_default();
     let exemplar_series = b.exemplars.iter().map(|(s, _, _)| s);
     for s in b.series.iter().chain(handover).chain(exemplar_series) {
-        if defined.insert(s.id) {
+        if s.mark_defined(stream) {
             new_series.push(pb::SeriesDef {
                 r#ref: s.id,
                 labels: s.labels.to_proto(),
