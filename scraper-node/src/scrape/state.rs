@@ -9,7 +9,8 @@
 //! (`up` 0 and stale markers for every series of the previous scrape), as
 //! Prometheus rolls back its appender.
 
-use rustc_hash::{FxHashMap as HashMap, FxHashSet};
+use indexmap::IndexMap;
+use rustc_hash::{FxBuildHasher, FxHashSet};
 use std::sync::Arc;
 
 use scrapegrid_common::labels::{is_valid_label_name, is_valid_metric_name};
@@ -111,7 +112,11 @@ pub struct ScrapeReport {
 /// Scrape state of one target.
 pub struct TargetState {
     spec: Arc<TargetSpec>,
-    cache: HashMap<Box<str>, CacheEntry>,
+    /// Raw series text to series, in the order the texts were first seen:
+    /// a target that exposes its series in the same order every time is
+    /// looked up by position (one comparison, no hashing), see
+    /// [`Self::append`].
+    cache: IndexMap<Box<str>, CacheEntry, FxBuildHasher>,
     /// One series per final label set: raw texts that differ (label order,
     /// labels that relabeling drops) but end in the same labels share it, so
     /// staleness and duplicate detection see one series.
@@ -135,7 +140,7 @@ impl TargetState {
         let report = ReportSeries::new(&spec.labels);
         Self {
             spec,
-            cache: HashMap::default(),
+            cache: IndexMap::default(),
             by_labels: FxHashSet::default(),
             previous: Vec::new(),
             current: Vec::new(),
@@ -269,6 +274,9 @@ impl TargetState {
         let mut report = ScrapeReport::default();
         let mut limit_exceeded = false;
         let mut parser = Parser::new(Format::from_content_type(content_type), body);
+        // Where the next sample's text is expected in the cache: after the
+        // previous one's.
+        let mut guess = 0;
         loop {
             let sample = match parser.next_entry() {
                 Ok(Some(Entry::Sample(s))) => s,
@@ -282,8 +290,19 @@ impl TargetState {
                 }
             };
             report.samples_scraped += 1;
-            let (series, cache_miss) = match self.cache.get_mut(&*sample.series) {
-                Some(entry) => {
+            let at_guess = self
+                .cache
+                .get_index(guess)
+                .is_some_and(|(text, _)| **text == *sample.series);
+            let found = if at_guess {
+                Some(guess)
+            } else {
+                self.cache.get_index_of(&*sample.series)
+            };
+            let (series, cache_miss) = match found {
+                Some(i) => {
+                    guess = i + 1;
+                    let entry = &mut self.cache[i];
                     entry.last_seen = self.iteration;
                     (entry.series.clone(), false)
                 }
@@ -300,6 +319,7 @@ impl TargetState {
                         last_seen: self.iteration,
                     };
                     self.cache.insert(sample.series.as_ref().into(), entry);
+                    guess = self.cache.len();
                     (series, true)
                 }
             };

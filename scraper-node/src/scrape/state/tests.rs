@@ -189,6 +189,49 @@ fn cache_returns_the_same_series_across_scrapes() {
 }
 
 #[test]
+fn series_keep_their_identity_when_the_exposition_order_changes() {
+    // The cache is looked up by position first: a reordered, grown or
+    // shrunk body must still find every series by its text.
+    let mut st = TargetState::new(spec(default_pool()));
+    let ids = |b: &ScrapeBatch| -> Vec<(String, u64)> {
+        let mut v: Vec<_> = (0..b.len())
+            .filter(|&i| !is_stale_marker(b.values[i]))
+            .map(|i| (b.series[i].labels.to_string(), b.series[i].id))
+            .collect();
+        v.sort();
+        v
+    };
+    let (b1, r1) = st.on_body(b"a 1\nb 2\nc 3\nd 4\n", None, 1000, 0.1);
+    assert_eq!(r1.series_added, 4);
+    let (b2, r2) = st.on_body(b"d 1\nb 2\na 3\nc 4\n", None, 2000, 0.1);
+    assert_eq!(r2.series_added, 0, "a reordered body adds nothing");
+    assert_eq!(ids(&b1), ids(&b2));
+    assert!(b2.values.iter().all(|v| !is_stale_marker(*v)));
+    // A new series in the middle, one gone: one added, one stale marker,
+    // the others the same series.
+    let (b3, r3) = st.on_body(b"d 1\ne 9\na 3\nc 4\n", None, 3000, 0.1);
+    assert_eq!(r3.series_added, 1);
+    let stale: Vec<String> = (0..b3.len())
+        .filter(|&i| is_stale_marker(b3.values[i]))
+        .map(|i| b3.series[i].labels.get("__name__").unwrap().to_string())
+        .collect();
+    assert_eq!(stale, ["b"]);
+    let before: std::collections::HashMap<_, _> = ids(&b2).into_iter().collect();
+    for (labels, id) in ids(&b3) {
+        if let Some(old) = before.get(&labels) {
+            assert_eq!(*old, id, "{labels} kept its series");
+        }
+    }
+    // A repeated text in one scrape keeps the first sample, found by
+    // position or not.
+    let (b4, _) = st.on_body(b"d 1\nd 2\ne 9\n", None, 4000, 0.1);
+    let d: Vec<f64> = (0..b4.len())
+        .filter(|&i| b4.series[i].labels.get("__name__") == Some("d"))
+        .map(|i| b4.values[i])
+        .collect();
+    assert_eq!(d, [1.0]);
+}
+#[test]
 fn raw_series_with_the_same_final_labels_are_one_series() {
     let mut st = TargetState::new(spec(default_pool()));
     let (b1, _) = st.on_body(b"a{x=\"1\",y=\"2\"} 1\n", None, 1000, 0.1);
