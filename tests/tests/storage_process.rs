@@ -1,5 +1,6 @@
 //! Runs the real storage-node binary: acked batches survive `kill -9`, and
-//! SIGTERM ends the process cleanly.
+//! SIGTERM ends the process cleanly (and the process runs without
+//! transparent huge pages).
 
 use std::process::Command;
 use std::time::Duration;
@@ -12,6 +13,14 @@ use scrapegrid_tests::storage::{batch, series, Stream, T0};
 async fn acked_batches_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = start_storage(dir.path(), "storage-node").await.unwrap();
+    // The node turns transparent huge pages off for itself (main.rs).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", node.process.pid())).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.split_whitespace().eq(["THP_enabled:", "0"])),
+        "transparent huge pages are on: {status}"
+    );
     let (mut s, last) = Stream::open_at(&format!("http://{}", node.grpc), "scraper-1").await;
     assert_eq!(last, 0);
     // Pipelined: all batches in flight at once, acked in order.
