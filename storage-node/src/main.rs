@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 /// Queries allocate and free many small objects (label strings, sample
 /// vectors) across threads: mimalloc does that for about a quarter less
-/// time than glibc's malloc here (`bench/promql-vs-prometheus.sh`).
+/// time than glibc's malloc here (`bench/promql-vs-prometheus.sh`). It is
+/// built without transparent huge pages (`.cargo/config.toml`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -100,30 +101,11 @@ fn parse_size(s: &str) -> Result<u64, String> {
 const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> anyhow::Result<()> {
-    disable_transparent_huge_pages();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .on_thread_start(storage_node::db::disable_perf_counters)
         .build()?
         .block_on(run())
-}
-
-/// Turns transparent huge pages off for this process. mimalloc's heap
-/// is one large aligned mapping, so with THP `always` (a common distribution
-/// default) the kernel backs it with 2 MiB pages that stay resident while
-/// mostly free: at 100,000 series the node held 152 MB RSS with them and
-/// 114 MB without, for the same CPU. The flag covers memory faulted in
-/// after the call, which is nearly all of it (the runtime is not started).
-fn disable_transparent_huge_pages() {
-    // SAFETY: prctl(PR_SET_THP_DISABLE) takes no pointers; it sets a flag
-    // of this process and returns -1 when the kernel lacks it.
-    let r = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-    if r != 0 {
-        eprintln!(
-            "could not turn transparent huge pages off: {}",
-            std::io::Error::last_os_error()
-        );
-    }
 }
 
 async fn run() -> anyhow::Result<()> {
