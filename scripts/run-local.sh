@@ -19,13 +19,19 @@ cleanup() {
   done
 }
 trap cleanup EXIT INT TERM
+# Each process runs in its own session: Ctrl-C signals the terminal's whole
+# foreground process group, which would stop the storage node while the
+# scrapers still drain into it; this way only the script hears it and
+# stops them in order. (A script's background jobs are not process group
+# leaders, so setsid makes the session without forking and $! stays the
+# process's PID.)
 
-python3 -m http.server 9100 --bind 127.0.0.1 --directory deploy/local/demo >"$data/demo.log" 2>&1 & pids+=($!)
-$bin/storage-node --data-dir "$data/storage" --grpc-addr 127.0.0.1:9095 --http-addr 127.0.0.1:9090 >"$data/storage.log" 2>&1 & pids+=($!)
-$bin/control-plane --config deploy/local/prometheus.yml --grpc-addr 127.0.0.1:9091 --http-addr 127.0.0.1:9092 \
+setsid python3 -m http.server 9100 --bind 127.0.0.1 --directory deploy/local/demo >"$data/demo.log" 2>&1 & pids+=($!)
+setsid $bin/storage-node --data-dir "$data/storage" --grpc-addr 127.0.0.1:9095 --http-addr 127.0.0.1:9090 >"$data/storage.log" 2>&1 & pids+=($!)
+setsid $bin/control-plane --config deploy/local/prometheus.yml --grpc-addr 127.0.0.1:9091 --http-addr 127.0.0.1:9092 \
   --storage http://127.0.0.1:9095 >"$data/control-plane.log" 2>&1 & pids+=($!)
-$bin/scraper-node --control-plane http://127.0.0.1:9091 --http-addr 127.0.0.1:9093 --id scraper-a >"$data/scraper-a.log" 2>&1 & pids+=($!)
-$bin/scraper-node --control-plane http://127.0.0.1:9091 --http-addr 127.0.0.1:9094 --id scraper-b >"$data/scraper-b.log" 2>&1 & pids+=($!)
+setsid $bin/scraper-node --control-plane http://127.0.0.1:9091 --http-addr 127.0.0.1:9093 --id scraper-a >"$data/scraper-a.log" 2>&1 & pids+=($!)
+setsid $bin/scraper-node --control-plane http://127.0.0.1:9091 --http-addr 127.0.0.1:9094 --id scraper-b >"$data/scraper-b.log" 2>&1 & pids+=($!)
 
 cat <<TXT
 scrapegrid is running (logs in $data/*.log):
