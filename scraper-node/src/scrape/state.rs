@@ -189,8 +189,9 @@ impl TargetState {
     ) -> (ScrapeBatch, ScrapeReport) {
         self.iteration += 1;
         let mut batch = self.new_batch(timestamp_ms);
+        // `current` is empty between scrapes (cleared on both ways out), so
+        // it holds no series alive past [`Self::evict`].
         let pass = next_pass();
-        self.current.clear();
         let outcome = self.append(body, content_type, timestamp_ms, &mut batch, pass);
         let report = match outcome {
             Ok(report) => {
