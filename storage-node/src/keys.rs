@@ -97,8 +97,12 @@ pub const CF_WAL: &str = "wal";
 /// ([`crate::open_chunks`]).
 pub const CF_OPEN_CHUNKS: &str = "open_chunks";
 
+/// Record sequence -> the samples one write stored, kept until every
+/// `remote_write` queue has sent them ([`crate::egress`]).
+pub const CF_EGRESS: &str = "egress";
+
 /// Every column family the node opens.
-pub const ALL_CFS: [&str; 9] = [
+pub const ALL_CFS: [&str; 10] = [
     CF_SERIES,
     CF_SERIES_BY_LABELS,
     CF_POSTINGS,
@@ -108,6 +112,7 @@ pub const ALL_CFS: [&str; 9] = [
     CF_EXEMPLARS,
     CF_WAL,
     CF_OPEN_CHUNKS,
+    CF_EGRESS,
 ];
 
 /// The column families whose keys start with the 8-byte series id; they
@@ -128,6 +133,10 @@ pub const META_SEQ_PREFIX: &[u8] = b"seq/";
 pub const META_GEN_PREFIX: &[u8] = b"gen/";
 /// Meta key prefix of the series set a target's previous owner handed over.
 pub const META_HANDOVER_PREFIX: &[u8] = b"handover/";
+
+/// Meta key prefix of each `remote_write` queue's position in
+/// [`CF_EGRESS`] ([`crate::egress`]).
+pub const META_EGRESS_PREFIX: &[u8] = b"egress/";
 
 /// Series ids start here; 0 is never a valid id.
 pub const FIRST_SERIES_ID: u64 = 1;
@@ -415,6 +424,11 @@ pub fn decode_exemplar_value(v: &[u8]) -> Option<(Labels, f64, bool)> {
 /// Returns the meta key of the last applied sequence of `scraper_id`.
 pub fn seq_key(scraper_id: &str) -> Vec<u8> {
     [META_SEQ_PREFIX, scraper_id.as_bytes()].concat()
+}
+
+/// Returns the meta key of the position of the `remote_write` queue `name`.
+pub fn egress_cursor_key(name: &str) -> Vec<u8> {
+    [META_EGRESS_PREFIX, name.as_bytes()].concat()
 }
 
 /// Returns the meta key of the highest generation seen for `target_id`.

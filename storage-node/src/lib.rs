@@ -32,6 +32,9 @@
 //! [`http_api::remote`] is Prometheus remote write (each request one writer
 //! job, without sequence or fencing) and remote read (raw samples through
 //! the same selection).
+//! [`egress`] sends every stored sample to the `remote_write` endpoints of
+//! `--config`: the writer queues it in the same `WriteBatch`, and one queue
+//! per endpoint reads that log from its own stored position.
 //! [`metrics`] declares the node's own metrics; [`error`] its error type.
 //! [`retention`] deletes samples (and exemplars) past `--retention.time` /
 //! `--retention.size` in the background and refreshes the disk size gauges.
@@ -49,6 +52,7 @@ pub mod chunk;
 pub mod chunk_ends;
 pub mod compactor;
 pub mod db;
+pub mod egress;
 pub mod error;
 pub mod exemplars;
 pub mod grpc_query;
@@ -110,6 +114,8 @@ pub struct Config {
     pub read_token: Option<scrapegrid_common::security::Token>,
     /// TLS of the HTTP listener; plain HTTP without a certificate.
     pub http_tls: scrapegrid_common::security::HttpTls,
+    /// Where stored samples are sent (`remote_write`); nothing by default.
+    pub egress: egress::EgressConfig,
 }
 
 impl Config {
@@ -127,6 +133,7 @@ impl Config {
             write_token: None,
             read_token: None,
             http_tls: Default::default(),
+            egress: Default::default(),
         }
     }
 }
@@ -142,13 +149,15 @@ pub async fn run(
     let metrics_handle = metrics::handle();
     let data_dir = config.data_dir.clone();
     let recovery = std::time::Instant::now();
-    let db = tokio::task::spawn_blocking(move || {
+    let egress_config = config.egress.clone();
+    let (db, egress) = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&data_dir)?;
-        db::Db::open(&data_dir)
+        let db = Arc::new(db::Db::open(&data_dir)?);
+        let egress = egress::Egress::open(db.clone(), &egress_config)?;
+        Ok::<_, Error>((db, egress))
     })
     .await
     .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-    let db = Arc::new(db);
     let opened = recovery.elapsed();
     let writer_options = writer::WriterOptions {
         out_of_order_time_window: config.out_of_order_time_window,
@@ -156,7 +165,8 @@ pub async fn run(
     };
     let (writer, writer_thread) = {
         let db = db.clone();
-        tokio::task::spawn_blocking(move || writer::spawn_with(db, writer_options))
+        let appender = egress.as_ref().map(egress::Egress::appender);
+        tokio::task::spawn_blocking(move || writer::spawn_with_egress(db, writer_options, appender))
             .await
             .map_err(|e| Error::Io(std::io::Error::other(e)))??
     };
@@ -172,6 +182,11 @@ pub async fn run(
     let stop = shutdown.child_token();
     let streams = TaskTracker::new();
     streams.spawn(compactor::run(db.clone(), Default::default(), stop.clone()));
+    let egress_tasks = TaskTracker::new();
+    if let Some(egress) = egress {
+        egress.spawn(&egress_tasks, stop.clone());
+    }
+    egress_tasks.close();
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
 
@@ -247,6 +262,9 @@ pub async fn run(
         tracing::warn!("ingest streams did not end before the deadline");
     }
     upkeep.abort();
+    if timeout_at(deadline, egress_tasks.wait()).await.is_err() {
+        tracing::warn!("remote_write queues did not stop before the deadline");
+    }
     // A running retention pass stops between series; it must release the
     // database before it closes.
     if timeout_at(deadline, retention).await.is_err() {

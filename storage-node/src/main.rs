@@ -30,6 +30,16 @@ struct Args {
     /// Address of the Prometheus HTTP API, /metrics and health endpoints.
     #[arg(long)]
     http_addr: String,
+    /// A prometheus.yml whose `remote_write` section (and
+    /// `global.external_labels`) the node sends every stored sample to;
+    /// the rest of the file is the control plane's.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Bytes of samples waiting for one remote_write endpoint past which
+    /// the oldest are dropped and counted (Prometheus size such as 512MB;
+    /// 0 is no limit).
+    #[arg(long = "remote-write.max-disk-usage-per-url", default_value = "1GB", value_parser = parse_size)]
+    remote_write_max_disk: u64,
     /// How long to keep samples (Prometheus duration; 0 keeps them forever).
     #[arg(long = "retention.time", default_value = "15d", value_parser = parse_duration)]
     retention_time: Duration,
@@ -120,6 +130,16 @@ async fn run() -> anyhow::Result<()> {
         .with_context(|| format!("binding --http-addr {}", args.http_addr))?;
     scrapegrid_common::telemetry::announce("http", &http)?;
     let mut config = storage_node::Config::new(args.data_dir);
+    if let Some(path) = &args.config {
+        // Validated as a whole, so a file the control plane would refuse
+        // is refused here too.
+        let file = scrapegrid_common::config::load_file(path)?;
+        config.egress = storage_node::egress::EgressConfig {
+            remote_write: file.remote_write,
+            external_labels: file.global.external_labels,
+            max_disk_bytes_per_url: args.remote_write_max_disk,
+        };
+    }
     config.retention = storage_node::retention::RetentionConfig {
         time: args.retention_time,
         size: args.retention_size,

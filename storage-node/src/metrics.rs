@@ -28,6 +28,24 @@ pub const BATCHES_APPLIED: &str = "scrapegrid_storage_batches_applied_total";
 pub const BATCHES_DUPLICATE: &str = "scrapegrid_storage_batches_duplicate_total";
 /// Batches refused, labelled by `reason` (`fenced`, `invalid`).
 pub const BATCHES_REFUSED: &str = "scrapegrid_storage_batches_refused_total";
+/// Samples a `remote_write` queue sent (accepted by the endpoint), labelled
+/// by `remote_name` and `url` as Prometheus's
+/// `prometheus_remote_storage_samples_total`.
+pub const REMOTE_WRITE_SAMPLES: &str = "scrapegrid_storage_remote_write_samples_total";
+/// Samples an endpoint refused for good (a 4xx, or a 429 without
+/// `retry_on_http_429`).
+pub const REMOTE_WRITE_FAILED: &str = "scrapegrid_storage_remote_write_failed_samples_total";
+/// Samples of requests that failed and were sent again.
+pub const REMOTE_WRITE_RETRIED: &str = "scrapegrid_storage_remote_write_retried_samples_total";
+/// Samples dropped unsent because the queue was over its disk bound.
+pub const REMOTE_WRITE_DROPPED: &str = "scrapegrid_storage_remote_write_dropped_samples_total";
+/// Compressed bytes of requests sent.
+pub const REMOTE_WRITE_BYTES: &str = "scrapegrid_storage_remote_write_sent_bytes_total";
+/// Bytes of egress records waiting for the queue.
+pub const REMOTE_WRITE_PENDING_BYTES: &str = "scrapegrid_storage_remote_write_pending_bytes";
+/// Timestamp of the newest sample sent, in seconds.
+pub const REMOTE_WRITE_HIGHEST_SENT: &str =
+    "scrapegrid_storage_remote_write_highest_sent_timestamp_seconds";
 /// Samples written.
 pub const SAMPLES_APPENDED: &str = "scrapegrid_storage_samples_appended_total";
 /// Series created (first sample of a new label set).
@@ -153,6 +171,34 @@ fn describe() {
     describe_counter!(BATCHES_DUPLICATE, "Batches acked as duplicates.");
     describe_counter!(BATCHES_REFUSED, "Batches refused, by reason.");
     describe_counter!(SAMPLES_APPENDED, "Samples written.");
+    describe_counter!(
+        REMOTE_WRITE_SAMPLES,
+        "Samples a remote_write endpoint accepted."
+    );
+    describe_counter!(
+        REMOTE_WRITE_FAILED,
+        "Samples a remote_write endpoint refused for good (4xx)."
+    );
+    describe_counter!(
+        REMOTE_WRITE_RETRIED,
+        "Samples of remote_write requests that failed and were retried."
+    );
+    describe_counter!(
+        REMOTE_WRITE_DROPPED,
+        "Samples dropped unsent because a remote_write queue was over its disk bound."
+    );
+    describe_counter!(
+        REMOTE_WRITE_BYTES,
+        "Compressed bytes of remote_write requests sent."
+    );
+    describe_gauge!(
+        REMOTE_WRITE_PENDING_BYTES,
+        "Bytes of stored samples waiting for a remote_write endpoint."
+    );
+    describe_gauge!(
+        REMOTE_WRITE_HIGHEST_SENT,
+        "Timestamp of the newest sample a remote_write endpoint accepted, in seconds."
+    );
     describe_counter!(SERIES_CREATED, "Series created.");
     describe_histogram!(
         WRITE_SYNC_SECONDS,
@@ -274,6 +320,35 @@ pub fn batch_applied(samples: usize, series_created: usize) {
     counter!(BATCHES_APPLIED).increment(1);
     counter!(SAMPLES_APPENDED).increment(samples as u64);
     counter!(SERIES_CREATED).increment(series_created as u64);
+}
+
+pub fn remote_write_sent(name: &str, url: &str, samples: usize, bytes: usize, newest_ms: i64) {
+    let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
+    counter!(REMOTE_WRITE_SAMPLES, &labels).increment(samples as u64);
+    counter!(REMOTE_WRITE_BYTES, &labels).increment(bytes as u64);
+    if newest_ms != i64::MIN {
+        gauge!(REMOTE_WRITE_HIGHEST_SENT, &labels).set(newest_ms as f64 / 1000.0);
+    }
+}
+
+pub fn remote_write_failed(name: &str, url: &str, samples: usize) {
+    let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
+    counter!(REMOTE_WRITE_FAILED, &labels).increment(samples as u64);
+}
+
+pub fn remote_write_retried(name: &str, url: &str, samples: usize) {
+    let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
+    counter!(REMOTE_WRITE_RETRIED, &labels).increment(samples as u64);
+}
+
+pub fn remote_write_dropped(name: &str, url: &str, samples: u64) {
+    let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
+    counter!(REMOTE_WRITE_DROPPED, &labels).increment(samples);
+}
+
+pub fn remote_write_pending(name: &str, url: &str, bytes: u64) {
+    let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
+    gauge!(REMOTE_WRITE_PENDING_BYTES, &labels).set(bytes as f64);
 }
 
 pub fn batch_duplicate() {

@@ -190,6 +190,16 @@ pub fn spawn_with(
     db: Arc<Db>,
     options: WriterOptions,
 ) -> Result<(WriterHandle, std::thread::JoinHandle<()>)> {
+    spawn_with_egress(db, options, None)
+}
+
+/// Starts the writer thread with `options`, queueing what it stores for
+/// remote write through `egress` ([`crate::egress`]); see [`spawn`].
+pub fn spawn_with_egress(
+    db: Arc<Db>,
+    options: WriterOptions,
+    egress: Option<crate::egress::Appender>,
+) -> Result<(WriterHandle, std::thread::JoinHandle<()>)> {
     let next_series_id = db
         .get_meta_u64(keys::META_NEXT_SERIES_ID)?
         .unwrap_or(keys::FIRST_SERIES_ID);
@@ -208,6 +218,7 @@ pub fn spawn_with(
             .unwrap_or(i64::MAX),
         last_prune: Instant::now(),
         exemplars,
+        egress,
     };
     let thread = std::thread::Builder::new()
         .name("storage-writer".into())
@@ -236,6 +247,8 @@ struct State {
     last_prune: Instant,
     /// Newest exemplar per series and the arrival order of stored ones.
     exemplars: ExemplarBuffer,
+    /// The remote write queue's log, when remote write is configured.
+    egress: Option<crate::egress::Appender>,
 }
 
 /// Series a write creates, applied to the writer's state once it is written.
@@ -328,6 +341,9 @@ impl State {
                 self.failed = Some(err.to_string());
             }
             metrics::write_synced(start.elapsed(), written);
+            if let (Some(e), None) = (&self.egress, &self.failed) {
+                e.publish();
+            }
         }
         // Nothing in this group is known durable after a failed sync.
         let failed = self.failed.clone();
@@ -512,6 +528,9 @@ impl State {
 
         let (ids, created) = self.resolve_series(&mut wb, &batch.series)?;
         let admitted = self.admit_samples(&mut wb, &ids, &batch.samples, before_successor)?;
+        if let Some(e) = &mut self.egress {
+            e.stage(&db, &mut wb);
+        }
         // Exemplars are keyed by when they arrived: the scrape's time.
         let ingest_ms = match batch.timestamp_ms {
             0 => now_ms(),
@@ -535,6 +554,9 @@ impl State {
             );
         }
         db.write_unsynced(wb)?;
+        if let Some(e) = &mut self.egress {
+            e.committed();
+        }
 
         let n_created = self.commit_series(created);
         self.seqs.insert(scraper_id, seq);

@@ -31,6 +31,9 @@
 //! `consul_sd_configs` ones; [`sd_oracle`] runs both kinds against a
 //! Prometheus 2.42 built with that discovery, records its answers and
 //! compares the control plane's targets with them.
+//! [`remote_receiver`] records what a remote-write sender sends (every
+//! sample, so a test counts losses, duplicates and order), and [`victoria`]
+//! runs the real VictoriaMetrics as a receiver.
 //! [`storage`] runs a storage node in the test's process and speaks its
 //! ingest protocol, for the storage node's own tests
 //! (`tests/tests/storage_*.rs`).
@@ -55,9 +58,11 @@ mod process;
 pub mod prometheus;
 pub mod promql;
 pub mod proxy;
+pub mod remote_receiver;
 pub mod sd_oracle;
 pub mod storage;
 pub mod tls_targets;
+pub mod victoria;
 
 pub use cluster::{start_storage, start_storage_with, Cluster, ClusterBuilder, StorageNode};
 pub use process::{bin, free_addr, set_flag, wait_healthy, Process, ANY_PORT};

@@ -19,6 +19,7 @@ mod kubernetes_sd_client;
 mod overlap;
 mod promql;
 mod reload;
+mod remote_write_egress;
 mod rescale;
 mod scrape_http_config;
 mod secure_cluster;

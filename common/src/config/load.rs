@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::parse::{self, JobEntry};
 use super::validate::{self, Context, Seg};
-use super::{glob, Config, ConfigError, GlobalConfig, ScrapeConfig};
+use super::{glob, remote_write, Config, ConfigError, GlobalConfig, ScrapeConfig};
 
 /// Loads `path` and the files it includes; relative paths are resolved
 /// against the directory of the file they are written in.
@@ -51,6 +51,7 @@ pub(super) fn load_text(text: &str, file: &str, dir: Option<&Path>) -> (Config, 
     let global = validate::global(doc.global, &mut ctx);
     let mut jobs = Jobs::default();
     jobs.add(doc.jobs, &global, &mut ctx, &mut errors, false);
+    let remote_write = remote_write::remote_write_section(doc.remote_write, &mut ctx, &mut errors);
     let included = included_files(&doc.scrape_config_files, &mut ctx);
     let invalid = std::mem::take(&mut ctx.errors);
     errors.extend(invalid.into_iter().map(|e| e.into_config_error(file, text)));
@@ -97,6 +98,7 @@ pub(super) fn load_text(text: &str, file: &str, dir: Option<&Path>) -> (Config, 
     let config = Config {
         global,
         scrape_configs: jobs.list,
+        remote_write,
         warnings,
     };
     (config, unique)
@@ -106,6 +108,7 @@ fn empty() -> Config {
     Config {
         global: GlobalConfig::default(),
         scrape_configs: Vec::new(),
+        remote_write: Vec::new(),
         warnings: Vec::new(),
     }
 }

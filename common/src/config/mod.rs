@@ -18,8 +18,9 @@
 //! accepted, except for the Prometheus features scrapegrid does not implement
 //! yet (other service discoveries, HTTP client auth and TLS for scraping, TLS,
 //! proxies and OAuth2 for HTTP SD), which are errors that say so. Sections
-//! scrapegrid does not act on (`rule_files`, `alerting`, `remote_write`, ...)
-//! are accepted and reported in [`Config::warnings`].
+//! scrapegrid does not act on (`rule_files`, `alerting`, `remote_read`, ...)
+//! are accepted and reported in [`Config::warnings`]. [`remote_write`] is
+//! the `remote_write` section, which the storage node acts on.
 //!
 //! Every error names the file, the place (with the job's name) and the
 //! reason, with a line and column when the place exists in the file.
@@ -32,6 +33,7 @@ mod kubernetes;
 mod load;
 mod parse;
 mod raw;
+pub mod remote_write;
 mod scrape_protocols;
 mod sd;
 mod validate;
@@ -56,6 +58,7 @@ use crate::relabel::RelabelConfig;
 
 pub use error::{ConfigError, ConfigErrorDetail, Result};
 pub use kubernetes::{check_selector, KubernetesRole, KubernetesSelector};
+pub use remote_write::{MetadataConfig, QueueConfig, RemoteWriteConfig};
 pub use scrape_protocols::{accept_header, DEFAULT_ACCEPT_HEADER, SCRAPE_PROTOCOLS};
 
 /// Prometheus's default `global.scrape_interval`.
@@ -79,6 +82,8 @@ pub const DEFAULT_CONSUL_SD_REFRESH_INTERVAL: Duration = Duration::from_secs(30)
 pub struct Config {
     pub global: GlobalConfig,
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// Where the storage node sends what it stores.
+    pub remote_write: Vec<RemoteWriteConfig>,
     /// Things that were accepted but that scrapegrid does not act on, one
     /// human-readable line each, for the loader to log.
     pub warnings: Vec<String>,

@@ -16,10 +16,13 @@ use serde::Deserialize;
 
 use super::error::ConfigError;
 use super::raw::{RawConfig, RawGlobal, RawScrapeConfig, RawScrapeConfigFile};
+use super::remote_write::RawRemoteWriteConfig;
 use super::validate::Seg;
 
-/// A `scrape_configs` entry: read (`None` for an empty entry) or its error.
-pub(super) type JobEntry = Result<Option<RawScrapeConfig>, ConfigError>;
+/// A list entry: read (`None` for an empty entry) or its error.
+pub(super) type Entry<T> = Result<Option<T>, ConfigError>;
+/// A `scrape_configs` entry.
+pub(super) type JobEntry = Entry<RawScrapeConfig>;
 
 /// What could be read of one document.
 #[derive(Debug, Default)]
@@ -28,6 +31,8 @@ pub(super) struct Document {
     pub scrape_config_files: Vec<String>,
     pub ignored_sections: Vec<&'static str>,
     pub jobs: Vec<JobEntry>,
+    /// Always read entry by entry.
+    pub remote_write: Vec<Entry<RawRemoteWriteConfig>>,
 }
 
 /// Reads a main config file; `None` when it is not YAML. Errors are pushed
@@ -52,7 +57,8 @@ pub(super) fn main_document(
             doc.global = part(text, &[Seg::Key("global")], file, errors).unwrap_or_default();
             doc.scrape_config_files =
                 part(text, &[Seg::Key("scrape_config_files")], file, errors).unwrap_or_default();
-            doc.jobs = jobs(text, file, errors);
+            doc.jobs = entries(text, "scrape_configs", file, errors);
+            doc.remote_write = entries(text, "remote_write", file, errors);
             return Some(doc);
         }
     };
@@ -66,6 +72,7 @@ pub(super) fn main_document(
             .into_iter()
             .map(Ok)
             .collect(),
+        remote_write: entries(text, "remote_write", file, errors),
     })
 }
 
@@ -91,7 +98,7 @@ pub(super) fn jobs_document(
             if let Err(e) = whole::<RawScrapeConfigFile<IgnoredAny>>(text) {
                 errors.push(ConfigError::from_yaml(file, &e));
             }
-            Some(jobs(text, file, errors))
+            Some(entries(text, "scrape_configs", file, errors))
         }
     }
 }
@@ -113,9 +120,14 @@ fn is_null(text: &str) -> bool {
     yaml_serde::from_str::<yaml_serde::Value>(text).is_ok_and(|v| v.is_null())
 }
 
-/// Reads each `scrape_configs` entry on its own.
-fn jobs(text: &str, file: &str, errors: &mut Vec<ConfigError>) -> Vec<JobEntry> {
-    let key = Seg::Key("scrape_configs");
+/// Reads each entry of the list under the top-level `key` on its own.
+fn entries<T: DeserializeOwned>(
+    text: &str,
+    key: &'static str,
+    file: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Entry<T>> {
+    let key = Seg::Key(key);
     let count = part::<Vec<IgnoredAny>>(text, std::slice::from_ref(&key), file, errors)
         .map_or(0, |v| v.len());
     (0..count)

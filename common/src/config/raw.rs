@@ -36,13 +36,15 @@ pub(super) struct RawConfig<G = RawGlobal, J = Option<RawScrapeConfig>> {
     /// Glob patterns of files holding more `scrape_configs` (Prometheus 2.43+).
     #[serde(default)]
     pub scrape_config_files: Option<Vec<String>>,
+    /// Read entry by entry ([`super::parse`]); the storage node acts on it.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub remote_write: Option<de::IgnoredAny>,
     // Sections scrapegrid accepts without acting on them.
     #[serde(default)]
     pub rule_files: Option<Value>,
     #[serde(default)]
     pub alerting: Option<Value>,
-    #[serde(default)]
-    pub remote_write: Option<Value>,
     #[serde(default)]
     pub remote_read: Option<Value>,
     #[serde(default)]
@@ -57,7 +59,6 @@ impl<G, J> RawConfig<G, J> {
         [
             ("rule_files", &self.rule_files),
             ("alerting", &self.alerting),
-            ("remote_write", &self.remote_write),
             ("remote_read", &self.remote_read),
             ("storage", &self.storage),
             ("tracing", &self.tracing),

@@ -51,6 +51,10 @@ const ACCEPTED: &[&str] = &[
     "scrape_configs: [{job_name: a, static_configs: [{targets: ['http://x/']}], relabel_configs: [{target_label: __address__, replacement: 'x:1'}]}]",
     "scrape_configs: [{job_name: a, file_sd_configs: [{files: ['a/*.json', 'b/x*y.yml']}]}]",
     "scrape_configs: [{job_name: a, follow_redirects: false, enable_http2: false}]",
+    "remote_write: [{url: 'http://127.0.0.1:9/api/v1/write', name: a, remote_timeout: 10s, headers: {X-Scope-OrgID: t}, send_exemplars: true, send_native_histograms: true, queue_config: {capacity: 100, max_shards: 4, min_shards: 2, max_samples_per_send: 50, batch_send_deadline: 1s, min_backoff: 10ms, max_backoff: 1s, retry_on_http_429: true}, metadata_config: {send: false, send_interval: 30s, max_samples_per_send: 10}, write_relabel_configs: [{source_labels: [__name__], regex: 'go_.*', action: drop}]}]",
+    "remote_write: [{url: 'http://x/'}, {url: 'http://y/'}, {url: 'ftp://z/'}]",
+    "remote_write: [{url: 'https://x/', basic_auth: {username: u, password: p}, tls_config: {insecure_skip_verify: true}, proxy_url: 'http://127.0.0.1:3128', follow_redirects: false, enable_http2: false}]",
+    "remote_write: [{url: 'https://x/', bearer_token: t, headers: {Transfer-Encoding: x}}]",
 ];
 
 /// Rejected configs and what the error must say: (yaml, substrings).
@@ -172,6 +176,49 @@ const REJECTED: &[(&str, &[&str])] = &[
     ("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {target_label: b, modulus: -1}\n", &["relabel_configs[0].modulus: invalid type: integer `-1`"]),
     ("scrape_configs:\n  - job_name: a\n    relabel_configs:\n      - {target_label: b, foo: 1}\n", &[r#"(job "a"): relabel_configs[0]: unknown field "foo""#]),
     ("scrape_configs: [\n", &["prometheus.yml: ", "line 2"]),
+    ("remote_write:\n  - name: a\n", &["prometheus.yml: remote_write[0]: url for remote_write is empty at line 2"]),
+    (
+        "remote_write:\n  - url: http://x\n    name: a\n  - url: http://y\n    name: a\n",
+        &[r#"remote_write[1].name: found multiple remote write configs with job name "a" at line 5"#],
+    ),
+    (
+        "remote_write:\n  - url: http://x\n    headers: {Host: y}\n",
+        &["remote_write[0].headers: Host is a reserved header. It must not be changed at line 3"],
+    ),
+    (
+        "remote_write:\n  - url: http://x\n    headers: {x-prometheus-remote-write-version: y}\n",
+        &["x-prometheus-remote-write-version is a reserved header"],
+    ),
+    (
+        "remote_write:\n  - url: http://x\n    headers: {authorization: y}\n",
+        &["authorization header must be changed via the basic_auth, authorization, oauth2, or sigv4 parameter"],
+    ),
+    ("remote_write:\n  - null\n", &["remote_write[0]: empty or null remote write config section"]),
+    (
+        "remote_write:\n  - url: http://x\n    queue_config: {max_shard: 1}\n",
+        &[r#"remote_write[0].queue_config: unknown field "max_shard""#],
+    ),
+    (
+        "remote_write:\n  - url: http://x\n    sigv4: {region: r}\n",
+        &[r#"remote_write[0]: "sigv4" is a Prometheus field scrapegrid does not support yet"#],
+    ),
+    (
+        "remote_write:\n  - url: http://x\n    write_relabel_configs: [null]\n",
+        &["remote_write[0].write_relabel_configs[0]: empty or null relabeling rule in remote write config"],
+    ),
+    (
+        "remote_write:\n  - url: http://x\n    write_relabel_configs: [{action: replace}]\n",
+        &["remote_write[0].write_relabel_configs[0]"],
+    ),
+    ("remote_write:\n  - url: http://x\n    remote_timeout: 1x\n", &["not a valid duration string"]),
+    (
+        "remote_write:\n  - url: http://x\n    bearer_token: a\n    bearer_token_file: b\n",
+        &["remote_write[0]: at most one of bearer_token & bearer_token_file must be configured"],
+    ),
+    (
+        "remote_write:\n  - url: http://x\n  - {url: http://y, urll: x}\n",
+        &[r#"remote_write[1]: unknown field "urll""#],
+    ),
 ];
 
 #[test]
@@ -356,7 +403,6 @@ fn warns_about_sections_it_does_not_act_on() {
     for s in [
         "rule_files",
         "alerting",
-        "remote_write",
         "remote_read",
         "storage",
         "tracing",
@@ -368,6 +414,82 @@ fn warns_about_sections_it_does_not_act_on() {
         c.warnings.iter().all(|w| w.starts_with("prometheus.yml: ")),
         "{all}"
     );
+    // The storage node acts on remote_write.
+    assert!(!all.contains("remote_write"), "{all}");
+    assert_eq!(c.remote_write.len(), 1);
+}
+
+/// The defaults Prometheus 2.42 fills in (its `/api/v1/status/config` for
+/// `remote_write: [{url: ...}]`), and every field read.
+#[test]
+fn remote_write_defaults_and_fields() {
+    let c = load("remote_write: [{url: 'http://127.0.0.1:9/w'}]");
+    let rw = &c.remote_write[0];
+    assert_eq!(rw.url, "http://127.0.0.1:9/w");
+    assert_eq!(rw.remote_timeout, secs(30));
+    assert_eq!(
+        (rw.queue.capacity, rw.queue.max_shards, rw.queue.min_shards),
+        (2500, 200, 1)
+    );
+    assert_eq!(rw.queue.max_samples_per_send, 500);
+    assert_eq!(rw.queue.batch_send_deadline, secs(5));
+    assert_eq!(rw.queue.min_backoff, Duration::from_millis(30));
+    assert_eq!(rw.queue.max_backoff, secs(5));
+    assert!(!rw.queue.retry_on_http_429);
+    assert_eq!(
+        (
+            rw.metadata.send,
+            rw.metadata.send_interval,
+            rw.metadata.max_samples_per_send
+        ),
+        (true, secs(60), 500)
+    );
+    assert!(rw.http_client.follow_redirects && rw.http_client.enable_http2);
+    assert!(!rw.send_exemplars && !rw.send_native_histograms);
+    assert_eq!(rw.queue_name().len(), 6);
+    let again =
+        load("remote_write: [{url: 'http://127.0.0.1:9/w'}, {url: 'http://127.0.0.1:9/x'}]");
+    assert_eq!(again.remote_write[0].queue_name(), rw.queue_name());
+    assert_ne!(again.remote_write[1].queue_name(), rw.queue_name());
+
+    let c = load(
+        ACCEPTED
+            .iter()
+            .find(|y| y.contains("X-Scope-OrgID"))
+            .unwrap(),
+    );
+    let rw = &c.remote_write[0];
+    assert_eq!(rw.queue_name(), "a");
+    assert_eq!(rw.remote_timeout, secs(10));
+    assert_eq!(
+        rw.headers.get("X-Scope-OrgID").map(String::as_str),
+        Some("t")
+    );
+    assert!(rw.send_exemplars && rw.send_native_histograms);
+    let q = &rw.queue;
+    assert_eq!(
+        (
+            q.capacity,
+            q.max_shards,
+            q.min_shards,
+            q.max_samples_per_send
+        ),
+        (100, 4, 2, 50)
+    );
+    assert_eq!(
+        (q.batch_send_deadline, q.min_backoff, q.max_backoff),
+        (secs(1), Duration::from_millis(10), secs(1))
+    );
+    assert!(q.retry_on_http_429);
+    assert_eq!(
+        (
+            rw.metadata.send,
+            rw.metadata.send_interval,
+            rw.metadata.max_samples_per_send
+        ),
+        (false, secs(30), 10)
+    );
+    assert_eq!(rw.write_relabel_configs.len(), 1);
 }
 
 #[test]
@@ -443,6 +565,7 @@ fn is_prometheus_config(path: &Path) -> bool {
 /// Rejected configs that Prometheus 2.42 accepts: scrapegrid refuses them on
 /// purpose (features it does not implement, or stricter checks).
 const REJECTED_ONLY_BY_SCRAPEGRID: &[&str] = &[
+    "sigv4",
     "scheme: ftp",
     "nerve_sd_configs",
     "ec2_sd_configs",

@@ -176,6 +176,9 @@ impl State {
         // Out-of-order samples written by this batch, so a second one at the
         // same timestamp is dropped like one already stored.
         let mut ooo_written: FxHashSet<(u64, i64)> = FxHashSet::default();
+        if let Some(e) = &mut self.egress {
+            e.begin();
+        }
         for s in batch_samples {
             let id = ids[s.series as usize];
             let v = s.value.to_bits();
@@ -195,6 +198,9 @@ impl State {
             match verdict {
                 Verdict::Append => {
                     samples::append_fresh(wb, id, s.ts_ms, s.value);
+                    if let Some(e) = &mut self.egress {
+                        e.push(id, s.ts_ms, s.value);
+                    }
                     out.heads.insert(id, Head { t: s.ts_ms, v });
                     out.max_t = Some(out.max_t.map_or(s.ts_ms, |m| m.max(s.ts_ms)));
                     out.appended += 1;
@@ -207,6 +213,9 @@ impl State {
                         || samples::any_in(&db, id, s.ts_ms, s.ts_ms)?;
                     if !taken {
                         samples::append(&db, wb, id, s.ts_ms, s.value);
+                        if let Some(e) = &mut self.egress {
+                            e.push(id, s.ts_ms, s.value);
+                        }
                         ooo_written.insert((id, s.ts_ms));
                         out.appended += 1;
                     }

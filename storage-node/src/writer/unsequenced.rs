@@ -35,7 +35,13 @@ impl State {
                 admitted.duplicate
             )));
         }
+        if let Some(e) = &mut self.egress {
+            e.stage(&self.db, &mut wb);
+        }
         self.db.write_unsynced(wb)?;
+        if let Some(e) = &mut self.egress {
+            e.committed();
+        }
         let n_created = self.commit_series(created);
         self.commit_admitted(&admitted);
         metrics::batch_applied(admitted.appended, n_created);

@@ -1,0 +1,167 @@
+//! One remote-write 1.0 request: the protobuf `WriteRequest`, snappy block
+//! compressed, POSTed with Prometheus's headers, and what its answer means
+//! for the queue (Prometheus 2.42's `storage/remote` client): 2xx sent; 5xx,
+//! a transport error or a timeout retried; 429 retried only with
+//! `retry_on_http_429`; any other status refused for good.
+
+use std::sync::Arc;
+
+use prost::Message;
+use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use scrapegrid_common::config::http_client::Auth;
+use scrapegrid_common::config::RemoteWriteConfig;
+use scrapegrid_common::http_client_tls::{authorization, OAuth2Tokens, TlsClients};
+use scrapegrid_proto::prometheus as prom;
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("scrapegrid/", env!("CARGO_PKG_VERSION"));
+
+/// Bytes of an error answer's body kept for the log (Prometheus keeps 256).
+const ERROR_BODY_BYTES: usize = 256;
+
+/// How a request ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Sent,
+    /// Worth retrying after a backoff (at least `retry_after` when the
+    /// server said so).
+    Retry {
+        error: String,
+        retry_after: Option<std::time::Duration>,
+    },
+    /// Refused for good: the samples are dropped and counted as failed.
+    Refused(String),
+}
+
+/// Sends requests to one endpoint.
+pub struct Client {
+    config: RemoteWriteConfig,
+    tls: TlsClients,
+    oauth2: Arc<OAuth2Tokens>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+fn base_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .pool_max_idle_per_host(4)
+        .tcp_nodelay(true)
+        // As Prometheus 2.42: only `proxy_url`, never the environment's.
+        .no_proxy()
+}
+
+impl Client {
+    /// A client for `config`; fails on a header that cannot be sent.
+    pub fn new(config: RemoteWriteConfig) -> Result<Self, String> {
+        let mut headers = Vec::new();
+        for (k, v) in &config.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| format!("remote_write header {k:?}: {e}"))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|e| format!("remote_write header {k:?}: {e}"))?;
+            headers.push((name, value));
+        }
+        Ok(Self {
+            config,
+            tls: TlsClients::default(),
+            oauth2: Arc::new(OAuth2Tokens::default()),
+            headers,
+        })
+    }
+
+    /// Encodes and sends `request`; returns the outcome and the compressed
+    /// size.
+    pub async fn send(&self, request: &prom::WriteRequest) -> (Outcome, usize) {
+        let body = match snap::raw::Encoder::new().compress_vec(&request.encode_to_vec()) {
+            Ok(b) => b,
+            Err(e) => return (Outcome::Refused(format!("snappy: {e}")), 0),
+        };
+        let len = body.len();
+        (self.post(body).await, len)
+    }
+
+    async fn post(&self, body: Vec<u8>) -> Outcome {
+        let http = &self.config.http_client;
+        let client = match self.tls.client(
+            &http.tls,
+            http.follow_redirects,
+            http.enable_http2,
+            http.proxy_url.as_deref(),
+            base_builder,
+        ) {
+            Ok(c) => c,
+            // A TLS file may be back at the next try.
+            Err(error) => {
+                return Outcome::Retry {
+                    error,
+                    retry_after: None,
+                }
+            }
+        };
+        let auth = match &http.auth {
+            Auth::OAuth2(o) => Some(self.oauth2.authorization(o, base_builder).await),
+            other => authorization(other).transpose(),
+        };
+        let mut req = client
+            .post(&self.config.url)
+            .timeout(self.config.remote_timeout)
+            .header(CONTENT_ENCODING, "snappy")
+            .header(CONTENT_TYPE, "application/x-protobuf")
+            .header("X-Prometheus-Remote-Write-Version", "0.1.0");
+        match auth.transpose() {
+            Ok(Some(v)) => req = req.header(AUTHORIZATION, v),
+            Ok(None) => {}
+            Err(error) => {
+                return Outcome::Retry {
+                    error,
+                    retry_after: None,
+                }
+            }
+        }
+        for (k, v) in &self.headers {
+            req = req.header(k, v.clone());
+        }
+        let resp = match req.body(body).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::Retry {
+                    error: error_chain(&e),
+                    retry_after: None,
+                }
+            }
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return Outcome::Sent;
+        }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs);
+        let text = resp.bytes().await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&text[..text.len().min(ERROR_BODY_BYTES)]);
+        let error = format!("server returned HTTP status {status}: {}", text.trim_end());
+        if status.is_server_error()
+            || (status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                && self.config.queue.retry_on_http_429)
+        {
+            Outcome::Retry { error, retry_after }
+        } else {
+            Outcome::Refused(error)
+        }
+    }
+}
+
+/// An error and its causes, as one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

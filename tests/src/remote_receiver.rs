@@ -1,0 +1,137 @@
+//! A remote-write receiver on loopback that records every sample of every
+//! request it accepts, for the tests that count what arrived: how many
+//! times each sample came, and in which order per series. It answers with
+//! the status a test sets (204 by default), so a test can take it "down"
+//! (503), refuse (400) or throttle (429) while it keeps listening.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Result;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use prost::Message;
+use scrapegrid_proto::prometheus as prom;
+
+/// One recorded sample: the series (labels as `name="value"` pairs, sorted,
+/// comma-separated), the timestamp and the value's bits.
+pub type Recorded = (String, i64, u64);
+
+#[derive(Default)]
+struct Inner {
+    status: u16,
+    samples: Vec<Recorded>,
+    accepted_requests: u64,
+    answered_requests: u64,
+    headers: Option<HeaderMap>,
+}
+
+/// The receiver; it stops when dropped.
+pub struct Receiver {
+    /// `http://127.0.0.1:<port>/api/v1/write`.
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start() -> Result<Self> {
+        let inner = Arc::new(Mutex::new(Inner {
+            status: 204,
+            ..Inner::default()
+        }));
+        let app = axum::Router::new()
+            .route("/api/v1/write", post(write))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/api/v1/write", listener.local_addr()?);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.ok();
+        });
+        Ok(Self { url, inner, task })
+    }
+
+    /// Answers every later request with `status` (2xx: recorded).
+    pub fn set_status(&self, status: u16) {
+        self.inner.lock().unwrap().status = status;
+    }
+
+    /// Every sample of every accepted request, in arrival order.
+    pub fn samples(&self) -> Vec<Recorded> {
+        self.inner.lock().unwrap().samples.clone()
+    }
+
+    /// Requests accepted, and requests answered at all.
+    pub fn requests(&self) -> (u64, u64) {
+        let i = self.inner.lock().unwrap();
+        (i.accepted_requests, i.answered_requests)
+    }
+
+    /// The headers of the last request.
+    pub fn last_headers(&self) -> Option<HeaderMap> {
+        self.inner.lock().unwrap().headers.clone()
+    }
+
+    /// How often each (series, timestamp) arrived, and the series whose
+    /// timestamps did not arrive in increasing order.
+    pub fn tally(&self) -> (BTreeMap<(String, i64), usize>, Vec<String>) {
+        let mut count = BTreeMap::new();
+        let mut last: BTreeMap<String, i64> = BTreeMap::new();
+        let mut unordered = Vec::new();
+        for (series, t, _) in self.samples() {
+            *count.entry((series.clone(), t)).or_insert(0) += 1;
+            let prev = last.insert(series.clone(), t);
+            if prev.is_some_and(|p| p >= t) && !unordered.contains(&series) {
+                unordered.push(series);
+            }
+        }
+        (count, unordered)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Formats a label set as the receiver records it.
+pub fn series_key(labels: &[prom::Label]) -> String {
+    let mut pairs: Vec<String> = labels
+        .iter()
+        .map(|l| format!("{}={:?}", l.name, l.value))
+        .collect();
+    pairs.sort();
+    pairs.join(",")
+}
+
+async fn write(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let mut i = inner.lock().unwrap();
+    i.answered_requests += 1;
+    i.headers = Some(headers);
+    let status = StatusCode::from_u16(i.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if !status.is_success() {
+        return status;
+    }
+    let Ok(raw) = snap::raw::Decoder::new().decompress_vec(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let Ok(req) = prom::WriteRequest::decode(raw.as_slice()) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    i.accepted_requests += 1;
+    for ts in req.timeseries {
+        let key = series_key(&ts.labels);
+        for s in ts.samples {
+            i.samples
+                .push((key.clone(), s.timestamp, s.value.to_bits()));
+        }
+    }
+    status
+}

@@ -1,0 +1,468 @@
+//! Remote write egress of the storage node (`--config` with a
+//! `remote_write` section): what the node stores reaches real receivers
+//! (Prometheus 2.42 with `--web.enable-remote-write-receiver`,
+//! VictoriaMetrics 1.79) with external labels and `write_relabel_configs`
+//! applied, and reaches a recording receiver exactly once and in order per
+//! series across a receiver outage and a `kill -9` of the node; refusals
+//! and the disk bound drop samples and count every one.
+//!
+//! Samples enter the node through its own remote-write endpoint (each
+//! request one atomic write), so a test knows every sample in advance.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use prost::Message;
+use scrapegrid_proto::prometheus as prom;
+use scrapegrid_proto::STALE_NAN_BITS;
+use scrapegrid_tests::prometheus::Prometheus;
+use scrapegrid_tests::remote_receiver::{series_key, Receiver};
+use scrapegrid_tests::victoria::VictoriaMetrics;
+use scrapegrid_tests::{eventually, start_storage_with, Process, StorageNode};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<prom::Label> {
+    pairs
+        .iter()
+        .map(|(n, v)| prom::Label {
+            name: n.to_string(),
+            value: v.to_string(),
+        })
+        .collect()
+}
+
+/// The samples of one write: `series` series of metric `name`, `n` samples
+/// each from `t0` every second, values that never repeat.
+fn block(name: &str, series: usize, t0: i64, n: usize) -> Vec<prom::TimeSeries> {
+    (0..series)
+        .map(|i| prom::TimeSeries {
+            labels: labels(&[("__name__", name), ("instance", &i.to_string())]),
+            samples: (0..n)
+                .map(|k| prom::Sample {
+                    timestamp: t0 + 1000 * k as i64,
+                    value: value(t0 + 1000 * k as i64, i),
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// The value of series `i` at `t`: never the same twice, and exact in
+/// VictoriaMetrics (which keeps about 12 significant digits).
+fn value(t: i64, i: usize) -> f64 {
+    ((t / 1000) % 100_000) as f64 * 1.5 + i as f64
+}
+
+/// Remote-writes `series` into the node and expects 204.
+async fn write(node: &StorageNode, series: Vec<prom::TimeSeries>) {
+    let body = prom::WriteRequest {
+        timeseries: series,
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let body = snap::raw::Encoder::new().compress_vec(&body).unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/write", node.http))
+        .header("Content-Encoding", "snappy")
+        .header("Content-Type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        204,
+        "{}",
+        resp.text().await.unwrap()
+    );
+}
+
+/// The sum of every series of metric `name` on the node's `/metrics`.
+async fn metric(node: &StorageNode, name: &str) -> f64 {
+    let text = reqwest::get(format!("http://{}/metrics", node.http))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn start_node(dir: &Path, config: &str, extra: &[&str]) -> StorageNode {
+    let file = dir.join("storage.yml");
+    std::fs::write(&file, config).unwrap();
+    let file = file.display().to_string();
+    let mut args = vec!["--config", file.as_str()];
+    args.extend_from_slice(extra);
+    start_storage_with(dir, "storage-node", &args)
+        .await
+        .unwrap()
+}
+
+/// Starts the node again on its data and addresses after a `kill -9`.
+async fn restart(dir: &Path, node: &mut StorageNode) {
+    node.process.kill9();
+    let mut p = Process::spawn(
+        "storage-node",
+        &scrapegrid_tests::bin("storage-node"),
+        &node.args,
+        dir,
+    )
+    .unwrap();
+    p.listening("http").await.unwrap();
+    scrapegrid_tests::wait_healthy(&reqwest::Client::new(), &node.http)
+        .await
+        .unwrap();
+    node.process = p;
+}
+
+fn recorder_config(url: &str, queue: &str) -> String {
+    format!("remote_write:\n  - url: {url}\n    name: recorder\n    queue_config: {{{queue}}}\n")
+}
+
+/// Every (series, timestamp) of `series` as the recorder keys it.
+fn keys_of(series: &[prom::TimeSeries]) -> BTreeSet<(String, i64)> {
+    series
+        .iter()
+        .flat_map(|s| {
+            let k = series_key(&s.labels);
+            s.samples.iter().map(move |x| (k.clone(), x.timestamp))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_samples_reach_prometheus_and_victoriametrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let prom_config = dir.path().join("receiver.yml");
+    std::fs::write(&prom_config, "global: {}\n").unwrap();
+    let prometheus = Prometheus::start_with(&prom_config, &["--web.enable-remote-write-receiver"])
+        .await
+        .unwrap();
+    let vm = VictoriaMetrics::start().await.unwrap();
+    let config = format!(
+        "global:\n  external_labels: {{cluster: c1, instance: from_global}}\nremote_write:\n\
+         \x20 - url: http://{}/api/v1/write\n    name: prometheus\n    queue_config: {{batch_send_deadline: 200ms}}\n\
+         \x20   write_relabel_configs:\n      - {{source_labels: [__name__], regex: 'dropme_.*', action: drop}}\n\
+         \x20 - url: {}\n    name: vm\n    queue_config: {{max_samples_per_send: 7, batch_send_deadline: 200ms}}\n",
+        prometheus.addr,
+        vm.write_url()
+    );
+    let node = start_node(dir.path(), &config, &[]).await;
+
+    let t0 = now_ms() / 1000 * 1000 - 600_000;
+    let mut expected = Vec::new();
+    for part in 0..4 {
+        let b = block("egress_a", 5, t0 + part * 10_000, 10);
+        expected.extend(b.clone());
+        write(&node, b).await;
+    }
+    write(&node, block("dropme_x", 2, t0, 10)).await;
+    // A stale marker ends instance 0.
+    let mut stale = block("egress_a", 1, t0 + 40_000, 1);
+    stale[0].samples[0].value = f64::from_bits(STALE_NAN_BITS);
+    write(&node, stale).await;
+
+    // Prometheus: 40 samples per series, the exact sums, the external
+    // label added where the series has none, nothing of dropme_x.
+    let at = (now_ms() / 1000).to_string();
+    let expected_sum = |i: usize| -> f64 { (0..40).map(|k| value(t0 + 1000 * k as i64, i)).sum() };
+    let got = eventually(DEADLINE, || async {
+        let r = prometheus
+            .api()
+            .get(
+                "/api/v1/query",
+                &[
+                    ("query", "count_over_time(egress_a[1h])".into()),
+                    ("time", at.clone()),
+                ],
+            )
+            .await
+            .ok()?;
+        let r = r["result"].as_array()?.clone();
+        let full = r.len() == 5 && r.iter().all(|s| s["value"][1] == "40");
+        full.then_some(r)
+    })
+    .await
+    .unwrap();
+    for s in &got {
+        assert_eq!(s["metric"]["cluster"], "c1", "{s}");
+        assert_ne!(s["metric"]["instance"], "from_global", "{s}");
+    }
+    let sums = prometheus
+        .api()
+        .get(
+            "/api/v1/query",
+            &[
+                ("query", "sum_over_time(egress_a[1h])".into()),
+                ("time", at.clone()),
+            ],
+        )
+        .await
+        .unwrap();
+    for s in sums["result"].as_array().unwrap() {
+        let i: usize = s["metric"]["instance"].as_str().unwrap().parse().unwrap();
+        let v: f64 = s["value"][1].as_str().unwrap().parse().unwrap();
+        assert_eq!(v, expected_sum(i), "{s}");
+    }
+    let dropped = prometheus
+        .api()
+        .get(
+            "/api/v1/query",
+            &[
+                ("query", "count_over_time(dropme_x[1h])".into()),
+                ("time", at.clone()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(dropped["result"].as_array().unwrap().len(), 0, "{dropped}");
+
+    // VictoriaMetrics (no relabeling there): every sample, bit for bit,
+    // through requests of at most 7 samples.
+    let exported = eventually(DEADLINE, || async {
+        let e = vm.export(r#"{__name__=~"egress_a|dropme_x"}"#).await.ok()?;
+        let complete = e.len() == 7
+            && e.iter()
+                .all(|(k, ts, _)| ts.len() >= if k.contains("dropme") { 10 } else { 40 });
+        complete.then_some(e)
+    })
+    .await
+    .unwrap();
+    for s in &expected {
+        let mut with_cluster = s.labels.clone();
+        with_cluster.extend(labels(&[("cluster", "c1")]));
+        let want = series_key(&with_cluster);
+        let (_, ts, vs) = exported
+            .iter()
+            .find(|(k, _, _)| *k == want)
+            .unwrap_or_else(|| panic!("{want} missing from {exported:?}"));
+        let want_ts: Vec<i64> = expected
+            .iter()
+            .filter(|x| x.labels == s.labels)
+            .flat_map(|x| x.samples.iter().map(|p| p.timestamp))
+            .collect();
+        assert_eq!(&ts[..40], want_ts.as_slice(), "{want}");
+        let want_v: Vec<f64> = expected
+            .iter()
+            .filter(|x| x.labels == s.labels)
+            .flat_map(|x| x.samples.iter().map(|p| p.value))
+            .collect();
+        assert_eq!(&vs[..40], want_v.as_slice(), "{want}");
+    }
+    assert_eq!(
+        metric(
+            &node,
+            "scrapegrid_storage_remote_write_failed_samples_total"
+        )
+        .await,
+        0.0
+    );
+    assert_eq!(
+        metric(
+            &node,
+            "scrapegrid_storage_remote_write_dropped_samples_total"
+        )
+        .await,
+        0.0
+    );
+    // Prometheus got 201 (5 x 40 and the stale marker; dropme_x is
+    // relabeled away before sending), VictoriaMetrics 221.
+    let sent = metric(&node, "scrapegrid_storage_remote_write_samples_total").await;
+    assert_eq!(sent, 201.0 + 221.0, "samples sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acked_sample_arrives_once_in_order_across_an_outage_and_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await.unwrap();
+    let config = recorder_config(
+        &rx.url,
+        "max_samples_per_send: 50, batch_send_deadline: 100ms, min_backoff: 10ms, max_backoff: 200ms",
+    );
+    let mut node = start_node(dir.path(), &config, &[]).await;
+    let t0 = now_ms() / 1000 * 1000 - 1_800_000;
+    let mut all = BTreeSet::new();
+    let mut next = 0i64;
+    let mut write_some = |n: usize| {
+        let blocks: Vec<_> = (0..n)
+            .map(|_| {
+                let b = block("outage", 4, t0 + next * 10_000, 10);
+                next += 1;
+                b
+            })
+            .collect();
+        for b in &blocks {
+            all.extend(keys_of(b));
+        }
+        blocks
+    };
+
+    for b in write_some(3) {
+        write(&node, b).await;
+    }
+    eventually(DEADLINE, || async {
+        (rx.samples().len() == 120).then_some(())
+    })
+    .await
+    .unwrap();
+    let headers = rx.last_headers().unwrap();
+    assert_eq!(headers["content-encoding"], "snappy");
+    assert_eq!(headers["x-prometheus-remote-write-version"], "0.1.0");
+    assert!(headers["user-agent"]
+        .to_str()
+        .unwrap()
+        .starts_with("scrapegrid/"));
+
+    // The receiver goes down; the node keeps storing and retrying.
+    rx.set_status(503);
+    let answered = rx.requests().1;
+    for b in write_some(3) {
+        write(&node, b).await;
+    }
+    eventually(DEADLINE, || async {
+        (rx.requests().1 >= answered + 3).then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        metric(
+            &node,
+            "scrapegrid_storage_remote_write_retried_samples_total"
+        )
+        .await
+            > 0.0
+    );
+
+    // kill -9 with the queue full of unsent samples, then more writes.
+    restart(dir.path(), &mut node).await;
+    for b in write_some(3) {
+        write(&node, b).await;
+    }
+    let answered = rx.requests().1;
+    eventually(DEADLINE, || async {
+        (rx.requests().1 > answered).then_some(())
+    })
+    .await
+    .unwrap();
+    rx.set_status(204);
+
+    eventually(DEADLINE, || async {
+        (rx.tally().0.len() == all.len()).then_some(())
+    })
+    .await
+    .unwrap();
+    // Nothing more comes.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (count, unordered) = rx.tally();
+    let got: BTreeSet<_> = count.keys().cloned().collect();
+    assert_eq!(got, all, "lost or unexpected samples");
+    let twice: Vec<_> = count.iter().filter(|(_, &n)| n > 1).collect();
+    assert!(twice.is_empty(), "samples sent twice: {twice:?}");
+    assert!(unordered.is_empty(), "series out of order: {unordered:?}");
+    assert_eq!(rx.samples().len(), 360);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_and_the_disk_bound_drop_samples_and_count_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await.unwrap();
+    let config = recorder_config(
+        &rx.url,
+        "max_samples_per_send: 1000, batch_send_deadline: 50ms, min_backoff: 10ms, max_backoff: 50ms",
+    );
+    let node = start_node(
+        dir.path(),
+        &config,
+        &["--remote-write.max-disk-usage-per-url", "2KB"],
+    )
+    .await;
+    let t0 = now_ms() / 1000 * 1000 - 1_800_000;
+
+    // A 400 is final: the samples are counted as failed, and the queue
+    // moves on to what comes next.
+    rx.set_status(400);
+    write(&node, block("refused", 4, t0, 10)).await;
+    eventually(DEADLINE, || async {
+        let failed = metric(
+            &node,
+            "scrapegrid_storage_remote_write_failed_samples_total",
+        )
+        .await;
+        (failed == 40.0).then_some(())
+    })
+    .await
+    .unwrap();
+    rx.set_status(204);
+    let b = block("accepted", 4, t0, 10);
+    let want = keys_of(&b);
+    write(&node, b).await;
+    eventually(DEADLINE, || async {
+        (rx.samples().len() == 40).then_some(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(rx.tally().0.keys().cloned().collect::<BTreeSet<_>>(), want);
+
+    // Down, with 20 writes of about 450 bytes waiting: past 2 KiB the
+    // oldest are dropped and counted; the rest arrive.
+    rx.set_status(503);
+    let mut written = BTreeSet::new();
+    for k in 0..20 {
+        let b = block("bounded", 4, t0 + k * 10_000, 10);
+        written.extend(keys_of(&b));
+        write(&node, b).await;
+    }
+    eventually(DEADLINE, || async {
+        let dropped = metric(
+            &node,
+            "scrapegrid_storage_remote_write_dropped_samples_total",
+        )
+        .await;
+        (dropped > 0.0).then_some(())
+    })
+    .await
+    .unwrap();
+    rx.set_status(204);
+    let arrived = |rx: &Receiver| -> BTreeSet<(String, i64)> {
+        rx.tally()
+            .0
+            .into_keys()
+            .filter(|(k, _)| k.contains("bounded"))
+            .collect()
+    };
+    eventually(DEADLINE, || async {
+        let dropped = metric(
+            &node,
+            "scrapegrid_storage_remote_write_dropped_samples_total",
+        )
+        .await;
+        (arrived(&rx).len() as f64 + dropped == written.len() as f64).then_some(())
+    })
+    .await
+    .unwrap();
+    let got = arrived(&rx);
+    assert!(got.is_subset(&written));
+    // What arrived is the newest: every dropped sample is older.
+    let oldest_arrived = got.iter().map(|(_, t)| *t).min().unwrap();
+    let dropped_newest = written.difference(&got).map(|(_, t)| *t).max().unwrap();
+    assert!(
+        dropped_newest < oldest_arrived,
+        "{dropped_newest} >= {oldest_arrived}"
+    );
+    let bytes = metric(&node, "scrapegrid_storage_remote_write_pending_bytes").await;
+    assert!(bytes <= 2048.0, "{bytes} pending bytes");
+}
