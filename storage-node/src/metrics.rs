@@ -43,6 +43,8 @@ pub const REMOTE_WRITE_DROPPED: &str = "scrapegrid_storage_remote_write_dropped_
 pub const REMOTE_WRITE_BYTES: &str = "scrapegrid_storage_remote_write_sent_bytes_total";
 /// Bytes of egress records waiting for the queue.
 pub const REMOTE_WRITE_PENDING_BYTES: &str = "scrapegrid_storage_remote_write_pending_bytes";
+/// Shards of a `remote_write` queue sending at the same time.
+pub const REMOTE_WRITE_SHARDS: &str = "scrapegrid_storage_remote_write_shards";
 /// Timestamp of the newest sample sent, in seconds.
 pub const REMOTE_WRITE_HIGHEST_SENT: &str =
     "scrapegrid_storage_remote_write_highest_sent_timestamp_seconds";
@@ -196,6 +198,10 @@ fn describe() {
         "Bytes of stored samples waiting for a remote_write endpoint."
     );
     describe_gauge!(
+        REMOTE_WRITE_SHARDS,
+        "Shards of a remote_write queue sending at the same time."
+    );
+    describe_gauge!(
         REMOTE_WRITE_HIGHEST_SENT,
         "Timestamp of the newest sample a remote_write endpoint accepted, in seconds."
     );
@@ -344,6 +350,11 @@ pub fn remote_write_retried(name: &str, url: &str, samples: usize) {
 pub fn remote_write_dropped(name: &str, url: &str, samples: u64) {
     let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
     counter!(REMOTE_WRITE_DROPPED, &labels).increment(samples);
+}
+
+pub fn remote_write_shards(name: &str, url: &str, shards: usize) {
+    let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
+    gauge!(REMOTE_WRITE_SHARDS, &labels).set(shards as f64);
 }
 
 pub fn remote_write_pending(name: &str, url: &str, bytes: u64) {

@@ -22,6 +22,7 @@ pub type Recorded = (String, i64, u64);
 #[derive(Default)]
 struct Inner {
     status: u16,
+    delay: std::time::Duration,
     samples: Vec<Recorded>,
     accepted_requests: u64,
     answered_requests: u64,
@@ -56,6 +57,11 @@ impl Receiver {
     /// Answers every later request with `status` (2xx: recorded).
     pub fn set_status(&self, status: u16) {
         self.inner.lock().unwrap().status = status;
+    }
+
+    /// Answers every later request only after `delay` (a slow endpoint).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.inner.lock().unwrap().delay = delay;
     }
 
     /// Every sample of every accepted request, in arrival order.
@@ -112,6 +118,10 @@ async fn write(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    let delay = inner.lock().unwrap().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut i = inner.lock().unwrap();
     i.answered_requests += 1;
     i.headers = Some(headers);

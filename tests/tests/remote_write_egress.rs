@@ -466,3 +466,44 @@ async fn refusals_and_the_disk_bound_drop_samples_and_count_them() {
     let bytes = metric(&node, "scrapegrid_storage_remote_write_pending_bytes").await;
     assert!(bytes <= 2048.0, "{bytes} pending bytes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_endpoint_gets_more_shards_and_each_series_stays_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await.unwrap();
+    rx.set_delay(Duration::from_millis(40));
+    let config = recorder_config(
+        &rx.url,
+        "max_samples_per_send: 20, min_shards: 1, max_shards: 8, batch_send_deadline: 50ms",
+    );
+    let node = start_node(dir.path(), &config, &[]).await;
+    let t0 = now_ms() / 1000 * 1000 - 3_600_000;
+    let mut all = BTreeSet::new();
+    // 60 writes of 16 series x 5 samples: 4,800 samples, 240 requests of
+    // 20, 9.6 s one at a time.
+    for k in 0..60 {
+        let b = block("slow", 16, t0 + k * 5_000, 5);
+        all.extend(keys_of(&b));
+        write(&node, b).await;
+    }
+    let most = std::sync::Mutex::new(0.0f64);
+    eventually(DEADLINE, || async {
+        let shards = metric(&node, "scrapegrid_storage_remote_write_shards").await;
+        let mut m = most.lock().unwrap();
+        *m = m.max(shards);
+        (rx.tally().0.len() == all.len()).then_some(())
+    })
+    .await
+    .unwrap();
+    let most_shards = *most.lock().unwrap();
+    assert!(most_shards >= 4.0, "shards never grew past {most_shards}");
+    let (count, unordered) = rx.tally();
+    assert!(count.values().all(|&n| n == 1), "a sample arrived twice");
+    assert!(unordered.is_empty(), "series out of order: {unordered:?}");
+    // With the backlog gone the queue shrinks back.
+    eventually(DEADLINE, || async {
+        (metric(&node, "scrapegrid_storage_remote_write_shards").await < most_shards).then_some(())
+    })
+    .await
+    .unwrap();
+}

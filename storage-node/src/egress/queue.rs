@@ -1,8 +1,14 @@
 //! One `remote_write` endpoint's queue: reads the egress log from its
-//! position, sends requests of at most `max_samples_per_send` samples one
-//! after the other (so each series' samples arrive in order), retries with
-//! backoff as [`super::client`] says, and stores its position after every
-//! request that ended.
+//! position in rounds, splits each round's samples over its shards by
+//! series (so each series' samples stay in order), and sends every shard's
+//! requests of at most `max_samples_per_send` samples at the same time,
+//! each retried with backoff as [`super::client`] says. The position moves
+//! past a round, and is stored, once every shard's requests ended (sent or
+//! refused for good). The number of shards grows (doubling, up to
+//! `max_shards`) while a full round of samples is still waiting after a
+//! round, and shrinks by one (down to `min_shards`) while less than one
+//! request's worth is. A `kill -9` in the middle of a round resends the
+//! round's requests that had already been sent.
 //!
 //! A request waits at most `batch_send_deadline` to fill up. Labels of a
 //! series are read from the index once, extended with the external labels
@@ -69,15 +75,33 @@ pub struct Queue {
     shared: Arc<AtomicU64>,
     max_bytes: u64,
     series: FxHashMap<u64, Sent>,
+    shards: usize,
     rng: XorShift,
 }
 
-/// One request being sent: its samples and where the queue is after it.
-struct Pending {
+/// One request: its samples and the newest timestamp among them.
+struct Request {
     request: prom::WriteRequest,
     samples: usize,
-    after: Position,
     newest_ms: i64,
+}
+
+/// One round: each shard's requests, and where the queue is after them.
+struct Round {
+    shards: Vec<Vec<Request>>,
+    after: Position,
+}
+
+/// How a shard's requests ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Delivered {
+    /// Each was sent or refused for good.
+    Done,
+    /// The queue went over its disk bound while they were retried: the
+    /// round is dropped from its oldest records and built again.
+    OverLimit,
+    /// The node is stopping.
+    Stopped,
 }
 
 impl Queue {
@@ -91,6 +115,7 @@ impl Queue {
     ) -> Result<Self> {
         let client = Client::new(config.clone()).map_err(Error::BadData)?;
         let name = config.queue_name();
+        let shards = config.queue.min_shards.max(1);
         Ok(Self {
             shared: Arc::new(AtomicU64::new(position.seq)),
             log,
@@ -102,6 +127,7 @@ impl Queue {
             position,
             max_bytes,
             series: FxHashMap::default(),
+            shards,
             rng: XorShift::new(0x5eed ^ position.seq),
         })
     }
@@ -116,12 +142,13 @@ impl Queue {
         tracing::info!(queue = %self.name, url = %self.config.url, position = self.position.seq, "remote_write queue started");
         let max = self.config.queue.max_samples_per_send.max(1);
         let deadline = self.config.queue.batch_send_deadline;
+        metrics::remote_write_shards(&self.name, &self.config.url, self.shards);
         // Since when samples have waited for a request to fill up.
         let mut waiting: Option<Instant> = None;
         loop {
             self.enforce_limit();
             let end = *durable.borrow_and_update();
-            let available = self.available(end);
+            let available = self.available(end, max);
             if available == 0 {
                 waiting = None;
                 tokio::select! {
@@ -131,7 +158,7 @@ impl Queue {
                 continue;
             }
             let since = *waiting.get_or_insert_with(Instant::now);
-            if available < max as u64 && since.elapsed() < deadline {
+            if available < max && since.elapsed() < deadline {
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     r = durable.changed() => if r.is_err() { return },
@@ -141,8 +168,8 @@ impl Queue {
             }
             waiting = None;
             let end = *durable.borrow();
-            let pending = match self.next_request(end, max) {
-                Ok(Some(p)) => p,
+            let round = match self.next_round(end, max) {
+                Ok(Some(r)) => r,
                 Ok(None) => continue,
                 Err(e) => {
                     tracing::error!(queue = %self.name, error = %e, "reading the remote_write queue failed; retrying");
@@ -152,24 +179,50 @@ impl Queue {
                     }
                 }
             };
-            if !self.send(pending, &stop).await {
-                return;
+            match self.deliver(round.shards, &stop).await {
+                Delivered::Stopped => return,
+                // The next turn drops the oldest records.
+                Delivered::OverLimit => continue,
+                Delivered::Done => {
+                    self.position = round.after;
+                    self.save_position();
+                }
             }
+            self.reshard(*durable.borrow(), max);
         }
     }
 
-    /// Samples durable past the position, counted up to a little more than
-    /// one full request.
-    fn available(&self, end: u64) -> u64 {
-        let offset = u64::from(self.position.offset);
-        let enough = self.config.queue.max_samples_per_send as u64 + offset;
-        let mut n = 0u64;
+    /// Samples durable past the position, counted up to `enough`.
+    fn available(&self, end: u64, enough: usize) -> usize {
+        let offset = self.position.offset as usize;
+        let mut n = 0usize;
         let mut seq = self.position.seq;
-        while seq < end && n < enough {
-            n += u64::from(self.log.samples_of(seq).unwrap_or(0));
+        while seq < end && n < enough + offset {
+            n += self.log.samples_of(seq).unwrap_or(0) as usize;
             seq += 1;
         }
         n.saturating_sub(offset)
+    }
+
+    /// More shards while a full round waits after a round, fewer while
+    /// less than one request does.
+    fn reshard(&mut self, end: u64, max: usize) {
+        let q = &self.config.queue;
+        let (lo, hi) = (q.min_shards.max(1), q.max_shards.max(1));
+        let waiting = self.available(end, self.shards * max);
+        let shards = if waiting >= self.shards * max {
+            (self.shards * 2).min(hi)
+        } else if waiting < max {
+            self.shards.saturating_sub(1).max(lo)
+        } else {
+            self.shards
+        }
+        .clamp(lo.min(hi), hi);
+        if shards != self.shards {
+            tracing::debug!(queue = %self.name, from = self.shards, to = shards, waiting, "remote_write shards");
+            self.shards = shards;
+            metrics::remote_write_shards(&self.name, &self.config.url, shards);
+        }
     }
 
     /// Drops the oldest records while more than `max_bytes` wait.
@@ -198,16 +251,22 @@ impl Queue {
         moved
     }
 
-    /// Builds the next request from the position: at most `max` samples of
-    /// records before `end`.
-    fn next_request(&mut self, end: u64, max: usize) -> Result<Option<Pending>> {
-        let records = self
-            .log
-            .read(self.position.seq, end, max + self.position.offset as usize)?;
-        let mut request = prom::WriteRequest::default();
-        let mut index_of: FxHashMap<u64, usize> = FxHashMap::default();
+    /// Builds the next round from the position: at most `max` samples per
+    /// shard and request, `shards * max` in all, of records before `end`.
+    fn next_round(&mut self, end: u64, max: usize) -> Result<Option<Round>> {
+        let shards = self.shards;
+        let limit = shards * max;
+        let records = self.log.read(
+            self.position.seq,
+            end,
+            limit + self.position.offset as usize,
+        )?;
+        let mut out: Vec<Vec<Request>> = (0..shards).map(|_| Vec::new()).collect();
+        // Per shard: its request being filled, and where each series is in it.
+        let mut open: Vec<(Request, FxHashMap<u64, usize>)> = (0..shards)
+            .map(|_| (Request::default(), FxHashMap::default()))
+            .collect();
         let mut taken = 0usize;
-        let mut newest_ms = i64::MIN;
         let mut after = self.position;
         'records: for (seq, entries) in records {
             let skip = if seq == self.position.seq {
@@ -220,11 +279,7 @@ impl Queue {
                 offset: skip as u32,
             };
             for (i, e) in entries.iter().enumerate().skip(skip) {
-                if taken == max {
-                    after = Position {
-                        seq,
-                        offset: i as u32,
-                    };
+                if taken == limit {
                     break 'records;
                 }
                 taken += 1;
@@ -235,18 +290,25 @@ impl Queue {
                 let Some(labels) = self.labels(e.id)? else {
                     continue;
                 };
+                let shard = shard_of(e.id, shards);
+                let (req, index_of) = &mut open[shard];
+                if req.samples == max {
+                    out[shard].push(std::mem::take(req));
+                    index_of.clear();
+                }
                 let k = *index_of.entry(e.id).or_insert_with(|| {
-                    request.timeseries.push(prom::TimeSeries {
+                    req.request.timeseries.push(prom::TimeSeries {
                         labels: labels.as_ref().clone(),
                         ..Default::default()
                     });
-                    request.timeseries.len() - 1
+                    req.request.timeseries.len() - 1
                 });
-                request.timeseries[k].samples.push(prom::Sample {
+                req.request.timeseries[k].samples.push(prom::Sample {
                     value: e.v,
                     timestamp: e.t,
                 });
-                newest_ms = newest_ms.max(e.t);
+                req.samples += 1;
+                req.newest_ms = req.newest_ms.max(e.t);
             }
             if after.offset as usize == entries.len() {
                 after = Position {
@@ -258,12 +320,12 @@ impl Queue {
         if after == self.position {
             return Ok(None);
         }
-        Ok(Some(Pending {
-            samples: request.timeseries.iter().map(|s| s.samples.len()).sum(),
-            request,
-            after,
-            newest_ms,
-        }))
+        for (shard, (req, _)) in open.into_iter().enumerate() {
+            if req.samples > 0 {
+                out[shard].push(req);
+            }
+        }
+        Ok(Some(Round { shards: out, after }))
     }
 
     /// The labels series `id` is sent with.
@@ -293,59 +355,82 @@ impl Queue {
         Ok(sent)
     }
 
-    /// Sends until the request ended (sent or refused for good); `false`
-    /// when `stop` came first.
-    async fn send(&mut self, pending: Pending, stop: &CancellationToken) -> bool {
+    /// Sends every shard's requests, the shards at the same time.
+    async fn deliver(&mut self, shards: Vec<Vec<Request>>, stop: &CancellationToken) -> Delivered {
+        let start = self.position.seq;
+        let seeds: Vec<u64> = shards.iter().map(|_| self.rng.next_u64()).collect();
+        let this = &*self;
+        let ended = futures::future::join_all(shards.into_iter().zip(seeds).map(
+            |(requests, seed)| async move {
+                let mut rng = XorShift::new(seed);
+                for r in &requests {
+                    let d = this.send(r, start, &mut rng, stop).await;
+                    if d != Delivered::Done {
+                        return d;
+                    }
+                }
+                Delivered::Done
+            },
+        ))
+        .await;
+        if ended.contains(&Delivered::Stopped) {
+            Delivered::Stopped
+        } else if ended.contains(&Delivered::OverLimit) {
+            Delivered::OverLimit
+        } else {
+            Delivered::Done
+        }
+    }
+
+    /// Sends one request until it ended (sent or refused for good).
+    async fn send(
+        &self,
+        r: &Request,
+        start: u64,
+        rng: &mut XorShift,
+        stop: &CancellationToken,
+    ) -> Delivered {
         let (min_backoff, max_backoff) =
             (self.config.queue.min_backoff, self.config.queue.max_backoff);
         let mut backoff = min_backoff;
-        let started = self.position;
         loop {
-            if pending.samples == 0 {
-                break;
-            }
-            let sending = self.client.send(&pending.request);
             let (outcome, bytes) = tokio::select! {
-                _ = stop.cancelled() => return false,
-                r = sending => r,
+                _ = stop.cancelled() => return Delivered::Stopped,
+                r = self.client.send(&r.request) => r,
             };
-            tracing::debug!(queue = %self.name, samples = pending.samples, ?outcome, bytes, "remote_write request");
+            tracing::debug!(queue = %self.name, samples = r.samples, ?outcome, bytes, "remote_write request");
             match outcome {
                 Outcome::Sent => {
                     metrics::remote_write_sent(
                         &self.name,
                         &self.config.url,
-                        pending.samples,
+                        r.samples,
                         bytes,
-                        pending.newest_ms,
+                        r.newest_ms,
                     );
-                    break;
+                    return Delivered::Done;
                 }
                 Outcome::Refused(error) => {
-                    tracing::error!(queue = %self.name, samples = pending.samples, %error, "remote_write request refused; its samples are dropped");
-                    metrics::remote_write_failed(&self.name, &self.config.url, pending.samples);
-                    break;
+                    tracing::error!(queue = %self.name, samples = r.samples, %error, "remote_write request refused; its samples are dropped");
+                    metrics::remote_write_failed(&self.name, &self.config.url, r.samples);
+                    return Delivered::Done;
                 }
                 Outcome::Retry { error, retry_after } => {
-                    tracing::warn!(queue = %self.name, samples = pending.samples, %error, ?backoff, "remote_write request failed; retrying");
-                    metrics::remote_write_retried(&self.name, &self.config.url, pending.samples);
-                    let jitter = backoff.mul_f64(self.rng.unit() * 0.25);
+                    tracing::warn!(queue = %self.name, samples = r.samples, %error, ?backoff, "remote_write request failed; retrying");
+                    metrics::remote_write_retried(&self.name, &self.config.url, r.samples);
+                    let jitter = backoff.mul_f64(rng.unit() * 0.25);
                     let wait = (backoff + jitter).max(retry_after.unwrap_or_default());
                     tokio::select! {
-                        _ = stop.cancelled() => return false,
+                        _ = stop.cancelled() => return Delivered::Stopped,
                         _ = tokio::time::sleep(wait) => {}
                     }
                     backoff = (backoff * 2).min(max_backoff);
-                    // The disk bound may have dropped what is in flight.
-                    if self.enforce_limit() && self.position != started {
-                        return true;
+                    if self.max_bytes > 0 && self.log.bytes_from(start) > self.max_bytes {
+                        return Delivered::OverLimit;
                     }
                 }
             }
         }
-        self.position = pending.after;
-        self.save_position();
-        true
     }
 
     fn save_position(&mut self) {
@@ -364,4 +449,20 @@ impl Queue {
             self.log.bytes_from(self.position.seq),
         );
     }
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Self {
+            request: prom::WriteRequest::default(),
+            samples: 0,
+            newest_ms: i64::MIN,
+        }
+    }
+}
+
+/// The shard series `id` is sent by: a multiplicative hash, so ids created
+/// together spread.
+fn shard_of(id: u64, shards: usize) -> usize {
+    ((id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) % shards as u64) as usize
 }
