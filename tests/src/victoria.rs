@@ -16,8 +16,9 @@ pub struct VictoriaMetrics {
     /// `127.0.0.1:<port>`.
     pub addr: String,
     process: Process,
+    args: Vec<String>,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl VictoriaMetrics {
@@ -36,20 +37,36 @@ impl VictoriaMetrics {
             "-retentionPeriod=100y".to_string(),
         ];
         let process = Process::spawn("victoria-metrics", Path::new(BINARY), &args, dir.path())?;
-        let http = reqwest::Client::new();
-        let health = format!("http://{addr}/health");
+        let vm = Self {
+            addr,
+            process,
+            args,
+            http: reqwest::Client::new(),
+            dir,
+        };
+        vm.wait_healthy().await?;
+        Ok(vm)
+    }
+
+    async fn wait_healthy(&self) -> Result<()> {
+        let health = format!("http://{}/health", self.addr);
         eventually(Duration::from_secs(20), || async {
-            let r = http.get(&health).send().await.ok()?;
+            let r = self.http.get(&health).send().await.ok()?;
             r.status().is_success().then_some(())
         })
         .await
-        .context("victoria-metrics never became healthy")?;
-        Ok(Self {
-            addr,
-            process,
-            http,
-            _dir: dir,
-        })
+        .context("victoria-metrics never became healthy")
+    }
+
+    /// Starts it again on its data and address after [`Self::stop`].
+    pub async fn start_again(&mut self) -> Result<()> {
+        self.process = Process::spawn(
+            "victoria-metrics",
+            Path::new(BINARY),
+            &self.args,
+            self.dir.path(),
+        )?;
+        self.wait_healthy().await
     }
 
     /// The remote-write URL.
@@ -68,7 +85,7 @@ impl VictoriaMetrics {
         let text = self
             .http
             .get(format!("http://{}/api/v1/export", self.addr))
-            .query(&[("match[]", selector), ("reduce_mem_usage", "1")])
+            .query(&[("match[]", selector)])
             .send()
             .await?
             .error_for_status()?
@@ -107,5 +124,11 @@ impl VictoriaMetrics {
 
     pub fn kill9(&mut self) {
         self.process.kill9();
+    }
+
+    /// Stops it with SIGTERM (it flushes what it acked; after `kill -9` it
+    /// loses the last second of acked samples, which it keeps in memory).
+    pub fn stop(&mut self) -> Result<()> {
+        tokio::task::block_in_place(|| self.process.terminate(Duration::from_secs(20))).map(drop)
     }
 }

@@ -63,8 +63,18 @@ fn value(t: i64, i: usize) -> f64 {
     ((t / 1000) % 100_000) as f64 * 1.5 + i as f64
 }
 
+/// The HTTP address of a storage node, for writes that outlive a borrow.
+struct StorageNodeAddr(String);
+
+impl From<&StorageNode> for StorageNodeAddr {
+    fn from(n: &StorageNode) -> Self {
+        Self(n.http.clone())
+    }
+}
+
 /// Remote-writes `series` into the node and expects 204.
-async fn write(node: &StorageNode, series: Vec<prom::TimeSeries>) {
+async fn write(node: impl Into<StorageNodeAddr>, series: Vec<prom::TimeSeries>) {
+    let node = node.into();
     let body = prom::WriteRequest {
         timeseries: series,
         ..Default::default()
@@ -72,7 +82,7 @@ async fn write(node: &StorageNode, series: Vec<prom::TimeSeries>) {
     .encode_to_vec();
     let body = snap::raw::Encoder::new().compress_vec(&body).unwrap();
     let resp = reqwest::Client::new()
-        .post(format!("http://{}/api/v1/write", node.http))
+        .post(format!("http://{}/api/v1/write", node.0))
         .header("Content-Encoding", "snappy")
         .header("Content-Type", "application/x-protobuf")
         .body(body)
@@ -506,4 +516,80 @@ async fn a_slow_endpoint_gets_more_shards_and_each_series_stays_in_order() {
     })
     .await
     .unwrap();
+}
+
+/// The issue's proof with a real receiver: VictoriaMetrics stops under
+/// load, the node is killed with `kill -9` while VictoriaMetrics is down,
+/// both come back, and VictoriaMetrics then holds every acked sample once,
+/// in order (it keeps repeats of a timestamp, so a duplicate would show).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn victoriametrics_gets_every_sample_after_its_outage_and_a_kill_9_of_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut vm = VictoriaMetrics::start().await.unwrap();
+    let config = recorder_config(
+        &vm.write_url(),
+        "max_samples_per_send: 100, batch_send_deadline: 100ms, min_backoff: 20ms, max_backoff: 300ms",
+    );
+    let mut node = start_node(dir.path(), &config, &[]).await;
+    let t0 = now_ms() / 1000 * 1000 - 3_000_000;
+    let mut written = 0usize;
+    let mut k = 0i64;
+    let mut write_for = |node: &StorageNode, rounds: usize| {
+        let blocks: Vec<_> = (0..rounds)
+            .map(|_| {
+                k += 1;
+                block("vm_outage", 8, t0 + k * 10_000, 10)
+            })
+            .collect();
+        written += 80 * rounds;
+        let http = node.http.clone();
+        async move {
+            for b in blocks {
+                write(StorageNodeAddr(http.clone()), b).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    write_for(&node, 10).await;
+    vm.stop().unwrap();
+    write_for(&node, 20).await;
+    // Retries pile up against the dead receiver, then kill -9.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        metric(
+            &node,
+            "scrapegrid_storage_remote_write_retried_samples_total"
+        )
+        .await
+            > 0.0
+    );
+    restart(dir.path(), &mut node).await;
+    write_for(&node, 10).await;
+    vm.start_again().await.unwrap();
+    write_for(&node, 10).await;
+
+    let exported = eventually(DEADLINE, || async {
+        let e = vm.export("vm_outage").await.ok()?;
+        let n: usize = e.iter().map(|(_, ts, _)| ts.len()).sum();
+        (e.len() == 8 && n >= written).then_some(e)
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let exported = vm.export("vm_outage").await.unwrap_or(exported);
+    for (series, ts, vs) in &exported {
+        let i: usize = series
+            .split("instance=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        let want: Vec<i64> = (1..=k)
+            .flat_map(|k| (0..10).map(move |j| t0 + k * 10_000 + 1000 * j))
+            .collect();
+        assert_eq!(ts, &want, "{series}: lost, repeated or out of order");
+        for (t, v) in ts.iter().zip(vs) {
+            assert_eq!(*v, value(*t, i), "{series} at {t}");
+        }
+    }
 }
