@@ -14,3 +14,4 @@ fi
 # The benchmarks' smoke runs: seconds each, so they never rot.
 bash bench/promql-vs-prometheus.sh --smoke
 bash bench/cluster-vs-peers.sh --smoke
+bash bench/egress-vs-vmagent.sh --smoke

@@ -12,7 +12,8 @@
 //! queued if and only if it is stored ([`Appender`]). After each WAL sync the
 //! writer publishes how far the log is durable ([`Log`]). One [`queue`] per
 //! endpoint reads the log from its own position (kept in the `meta` column
-//! family), builds remote-write 1.0 requests ([`client`]: protobuf, snappy),
+//! family), builds remote-write 1.0 requests ([`wire`]: protobuf with each
+//! series' labels encoded once; [`client`]: snappy, HTTP),
 //! and moves on only when a request succeeded or was refused for good, so
 //! each endpoint gets every sample, in order per series. A restart resumes
 //! from the positions; only the request in flight when the node died can
@@ -26,6 +27,7 @@
 pub mod client;
 pub mod queue;
 pub mod record;
+pub mod wire;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -1,4 +1,4 @@
-//! One remote-write 1.0 request: the protobuf `WriteRequest`, snappy block
+//! One remote-write 1.0 request: the protobuf `WriteRequest` ([`super::wire`]), snappy block
 //! compressed, POSTed with Prometheus's headers, and what its answer means
 //! for the queue (Prometheus 2.42's `storage/remote` client): 2xx sent; 5xx,
 //! a transport error or a timeout retried; 429 retried only with
@@ -6,12 +6,10 @@
 
 use std::sync::Arc;
 
-use prost::Message;
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use scrapegrid_common::config::http_client::Auth;
 use scrapegrid_common::config::RemoteWriteConfig;
 use scrapegrid_common::http_client_tls::{authorization, OAuth2Tokens, TlsClients};
-use scrapegrid_proto::prometheus as prom;
 
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("scrapegrid/", env!("CARGO_PKG_VERSION"));
@@ -69,10 +67,10 @@ impl Client {
         })
     }
 
-    /// Encodes and sends `request`; returns the outcome and the compressed
-    /// size.
-    pub async fn send(&self, request: &prom::WriteRequest) -> (Outcome, usize) {
-        let body = match snap::raw::Encoder::new().compress_vec(&request.encode_to_vec()) {
+    /// Compresses and sends an encoded `WriteRequest`; returns the outcome
+    /// and the compressed size.
+    pub async fn send(&self, request: &[u8]) -> (Outcome, usize) {
+        let body = match snap::raw::Encoder::new().compress_vec(request) {
             Ok(b) => b,
             Err(e) => return (Outcome::Refused(format!("snappy: {e}")), 0),
         };

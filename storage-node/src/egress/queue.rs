@@ -25,10 +25,10 @@ use scrapegrid_common::config::RemoteWriteConfig;
 use scrapegrid_common::relabel;
 use scrapegrid_common::xorshift::XorShift;
 use scrapegrid_common::Labels;
-use scrapegrid_proto::prometheus as prom;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Client, Outcome};
+use super::wire::{encode_labels, RequestBuilder};
 use super::Log;
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -62,7 +62,7 @@ impl Position {
 
 /// A series as this endpoint sees it: its labels after external labels and
 /// relabeling, or `None` when relabeling drops it.
-type Sent = Option<Arc<Vec<prom::Label>>>;
+type Sent = Option<Arc<[u8]>>;
 
 pub struct Queue {
     log: Arc<Log>,
@@ -81,7 +81,7 @@ pub struct Queue {
 
 /// One request: its samples and the newest timestamp among them.
 struct Request {
-    request: prom::WriteRequest,
+    body: Vec<u8>,
     samples: usize,
     newest_ms: i64,
 }
@@ -148,6 +148,8 @@ impl Queue {
         loop {
             self.enforce_limit();
             let end = *durable.borrow_and_update();
+            let pending = self.log.bytes_from(self.position.seq);
+            metrics::remote_write_pending(&self.name, &self.config.url, pending);
             let available = self.available(end, max);
             if available == 0 {
                 waiting = None;
@@ -262,10 +264,16 @@ impl Queue {
             limit + self.position.offset as usize,
         )?;
         let mut out: Vec<Vec<Request>> = (0..shards).map(|_| Vec::new()).collect();
-        // Per shard: its request being filled, and where each series is in it.
-        let mut open: Vec<(Request, FxHashMap<u64, usize>)> = (0..shards)
-            .map(|_| (Request::default(), FxHashMap::default()))
+        // Per shard: the request being filled, where each series is in it,
+        // and its newest timestamp.
+        let mut open: Vec<(RequestBuilder, FxHashMap<u64, u32>, i64)> = (0..shards)
+            .map(|_| (RequestBuilder::default(), FxHashMap::default(), i64::MIN))
             .collect();
+        let finish = |(req, _, newest): (RequestBuilder, FxHashMap<u64, u32>, i64)| Request {
+            samples: req.samples(),
+            body: req.encode(),
+            newest_ms: newest,
+        };
         let mut taken = 0usize;
         let mut after = self.position;
         'records: for (seq, entries) in records {
@@ -291,24 +299,19 @@ impl Queue {
                     continue;
                 };
                 let shard = shard_of(e.id, shards);
-                let (req, index_of) = &mut open[shard];
-                if req.samples == max {
-                    out[shard].push(std::mem::take(req));
-                    index_of.clear();
+                if open[shard].0.samples() == max {
+                    let full = std::mem::replace(
+                        &mut open[shard],
+                        (RequestBuilder::default(), FxHashMap::default(), i64::MIN),
+                    );
+                    out[shard].push(finish(full));
                 }
-                let k = *index_of.entry(e.id).or_insert_with(|| {
-                    req.request.timeseries.push(prom::TimeSeries {
-                        labels: labels.as_ref().clone(),
-                        ..Default::default()
-                    });
-                    req.request.timeseries.len() - 1
-                });
-                req.request.timeseries[k].samples.push(prom::Sample {
-                    value: e.v,
-                    timestamp: e.t,
-                });
-                req.samples += 1;
-                req.newest_ms = req.newest_ms.max(e.t);
+                let (req, index_of, newest) = &mut open[shard];
+                let k = *index_of
+                    .entry(e.id)
+                    .or_insert_with(|| req.add_series(labels));
+                req.push(k, e.t, e.v);
+                *newest = (*newest).max(e.t);
             }
             if after.offset as usize == entries.len() {
                 after = Position {
@@ -320,9 +323,9 @@ impl Queue {
         if after == self.position {
             return Ok(None);
         }
-        for (shard, (req, _)) in open.into_iter().enumerate() {
-            if req.samples > 0 {
-                out[shard].push(req);
+        for (shard, o) in open.into_iter().enumerate() {
+            if o.0.samples() > 0 {
+                out[shard].push(finish(o));
             }
         }
         Ok(Some(Round { shards: out, after }))
@@ -341,15 +344,8 @@ impl Queue {
             }
         }
         let sent = relabel::process(&mut b, &self.config.write_relabel_configs).then(|| {
-            Arc::new(
-                b.labels()
-                    .iter()
-                    .map(|l| prom::Label {
-                        name: l.name.clone(),
-                        value: l.value.clone(),
-                    })
-                    .collect(),
-            )
+            let labels = b.labels();
+            encode_labels(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))
         });
         self.series.insert(id, sent.clone());
         Ok(sent)
@@ -396,7 +392,7 @@ impl Queue {
         loop {
             let (outcome, bytes) = tokio::select! {
                 _ = stop.cancelled() => return Delivered::Stopped,
-                r = self.client.send(&r.request) => r,
+                r = self.client.send(&r.body) => r,
             };
             tracing::debug!(queue = %self.name, samples = r.samples, ?outcome, bytes, "remote_write request");
             match outcome {
@@ -425,7 +421,9 @@ impl Queue {
                         _ = tokio::time::sleep(wait) => {}
                     }
                     backoff = (backoff * 2).min(max_backoff);
-                    if self.max_bytes > 0 && self.log.bytes_from(start) > self.max_bytes {
+                    let waiting = self.log.bytes_from(start);
+                    metrics::remote_write_pending(&self.name, &self.config.url, waiting);
+                    if self.max_bytes > 0 && waiting > self.max_bytes {
                         return Delivered::OverLimit;
                     }
                 }
@@ -448,16 +446,6 @@ impl Queue {
             &self.config.url,
             self.log.bytes_from(self.position.seq),
         );
-    }
-}
-
-impl Default for Request {
-    fn default() -> Self {
-        Self {
-            request: prom::WriteRequest::default(),
-            samples: 0,
-            newest_ms: i64::MIN,
-        }
     }
 }
 
