@@ -29,6 +29,9 @@ pub struct Prometheus {
     /// `127.0.0.1:<port>` of its web API.
     pub addr: String,
     process: Option<Process>,
+    /// What it was started with, to start it again on the same data.
+    binary: std::path::PathBuf,
+    args: Vec<String>,
     http: reqwest::Client,
     /// Last, so it is removed after the process is gone.
     dir: tempfile::TempDir,
@@ -84,6 +87,8 @@ impl Prometheus {
         let prometheus = Self {
             addr,
             process: Some(process),
+            binary: binary.to_path_buf(),
+            args,
             http: reqwest::Client::new(),
             dir,
         };
@@ -106,6 +111,17 @@ impl Prometheus {
             bail!("prometheus is not running");
         };
         tokio::task::block_in_place(|| p.terminate(Duration::from_secs(20))).map(drop)
+    }
+
+    /// Starts it again after [`Self::stop`], on the same address and data,
+    /// and waits until it is ready.
+    pub async fn start_again(&mut self) -> Result<()> {
+        if self.process.is_some() {
+            bail!("prometheus is running");
+        }
+        let process = Process::spawn("prometheus", &self.binary, &self.args, self.dir.path())?;
+        self.process = Some(process);
+        self.wait_ready().await
     }
 
     /// Whether the process is alive (not exited, not reaped, not a zombie).
