@@ -19,6 +19,8 @@
 //! from the positions; only the request in flight when the node died can
 //! arrive twice. Records every queue has passed are deleted.
 //!
+//! [`reload`] applies a changed `remote_write` without a restart.
+//!
 //! The queue is bounded: past `--remote-write.max-disk-usage-per-url`
 //! bytes of records waiting for one endpoint, the oldest are dropped for
 //! that endpoint and counted
@@ -27,7 +29,10 @@
 pub mod client;
 pub mod queue;
 pub mod record;
+pub mod reload;
 pub mod wire;
+
+pub use reload::{EgressSource, Reloader};
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -48,7 +53,7 @@ use crate::keys;
 const TRUNCATE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What the egress needs besides the database.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct EgressConfig {
     /// The `remote_write` entries; none turns egress off (and deletes any
     /// queue left from an earlier config).
@@ -277,6 +282,14 @@ impl Appender {
 pub struct Egress {
     log: Arc<Log>,
     queues: Vec<queue::Queue>,
+}
+
+impl std::fmt::Debug for Egress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Egress")
+            .field("queues", &self.queues.len())
+            .finish()
+    }
 }
 
 impl Egress {

@@ -116,6 +116,9 @@ pub struct Config {
     pub http_tls: scrapegrid_common::security::HttpTls,
     /// Where stored samples are sent (`remote_write`); nothing by default.
     pub egress: egress::EgressConfig,
+    /// Reads `egress` again on SIGHUP or `POST /-/reload`; `None`: there
+    /// is nothing to reload from.
+    pub egress_source: Option<egress::EgressSource>,
 }
 
 impl Config {
@@ -134,6 +137,7 @@ impl Config {
             read_token: None,
             http_tls: Default::default(),
             egress: Default::default(),
+            egress_source: None,
         }
     }
 }
@@ -182,11 +186,15 @@ pub async fn run(
     let stop = shutdown.child_token();
     let streams = TaskTracker::new();
     streams.spawn(compactor::run(db.clone(), Default::default(), stop.clone()));
-    let egress_tasks = TaskTracker::new();
-    if let Some(egress) = egress {
-        egress.spawn(&egress_tasks, stop.clone());
-    }
-    egress_tasks.close();
+    let reloader = Arc::new(egress::Reloader::start(
+        db.clone(),
+        writer.clone(),
+        egress,
+        config.egress.clone(),
+        config.egress_source.clone(),
+        stop.clone(),
+    ));
+    let sighup = tokio::spawn(reload_on_sighup(reloader.clone(), stop.clone()));
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
 
@@ -218,6 +226,7 @@ pub async fn run(
         writer,
         read_token: config.read_token.clone(),
         write_token: config.write_token.clone(),
+        reloader: reloader.clone(),
     });
     let http_tls = config.http_tls.rustls().map_err(Error::Tls)?;
     let http_server = scrapegrid_common::security::serve_http(
@@ -262,9 +271,11 @@ pub async fn run(
         tracing::warn!("ingest streams did not end before the deadline");
     }
     upkeep.abort();
-    if timeout_at(deadline, egress_tasks.wait()).await.is_err() {
+    sighup.abort();
+    if timeout_at(deadline, reloader.stop()).await.is_err() {
         tracing::warn!("remote_write queues did not stop before the deadline");
     }
+    drop(reloader);
     // A running retention pass stops between series; it must release the
     // database before it closes.
     if timeout_at(deadline, retention).await.is_err() {
@@ -315,6 +326,29 @@ fn server_failure(
     };
     tracing::error!(server = name, error = %err, "server failed");
     Some(err)
+}
+
+/// Reloads `remote_write` on every SIGHUP until shutdown.
+async fn reload_on_sighup(reloader: Arc<egress::Reloader>, stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::warn!(%error, "cannot install a SIGHUP handler; reload with POST /-/reload");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = hup.recv() => {}
+        }
+        tracing::info!("SIGHUP: reloading remote_write");
+        match reloader.reload().await {
+            Ok(done) => tracing::info!("{done}"),
+            Err(error) => tracing::error!(%error, "reload failed; the previous remote_write stays"),
+        }
+    }
 }
 
 /// Drains the recorder's histograms periodically.

@@ -130,15 +130,22 @@ async fn run() -> anyhow::Result<()> {
         .with_context(|| format!("binding --http-addr {}", args.http_addr))?;
     scrapegrid_common::telemetry::announce("http", &http)?;
     let mut config = storage_node::Config::new(args.data_dir);
-    if let Some(path) = &args.config {
+    if let Some(path) = args.config.clone() {
         // Validated as a whole, so a file the control plane would refuse
         // is refused here too.
-        let file = scrapegrid_common::config::load_file(path)?;
-        config.egress = storage_node::egress::EgressConfig {
-            remote_write: file.remote_write,
-            external_labels: file.global.external_labels,
-            max_disk_bytes_per_url: args.remote_write_max_disk,
+        let max_disk = args.remote_write_max_disk;
+        let read = move || {
+            let file = scrapegrid_common::config::load_file(&path).map_err(|e| e.to_string())?;
+            Ok(storage_node::egress::EgressConfig {
+                remote_write: file.remote_write,
+                external_labels: file.global.external_labels,
+                max_disk_bytes_per_url: max_disk,
+            })
         };
+        config.egress = read().map_err(anyhow::Error::msg)?;
+        config.egress_source = Some(storage_node::egress::EgressSource(std::sync::Arc::new(
+            read,
+        )));
     }
     config.retention = storage_node::retention::RetentionConfig {
         time: args.retention_time,

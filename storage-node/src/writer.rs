@@ -125,6 +125,22 @@ enum Job {
         samples: Vec<Sample>,
         reply: oneshot::Sender<Result<()>>,
     },
+    /// Syncs, then opens the remote write egress anew with `open` between
+    /// two writes and queues what is stored from then on through it
+    /// ([`crate::egress::Reloader`]).
+    SwapEgress {
+        open: EgressOpener,
+        reply: oneshot::Sender<Result<Option<crate::egress::Egress>>>,
+    },
+}
+
+/// Opens the egress of a new config ([`crate::egress::Egress::open`]).
+pub struct EgressOpener(pub Box<dyn FnOnce() -> Result<Option<crate::egress::Egress>> + Send>);
+
+impl std::fmt::Debug for EgressOpener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EgressOpener")
+    }
 }
 
 /// Sends jobs to the writer thread; cheap to clone.
@@ -167,6 +183,15 @@ impl WriterHandle {
             reply,
         })
         .await?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Replaces the remote write egress: the writer syncs, runs `open`
+    /// with no write in between, and queues through what it returns from
+    /// the next write on. The old egress's queues must be stopped first.
+    pub async fn swap_egress(&self, open: EgressOpener) -> Result<Option<crate::egress::Egress>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::SwapEgress { open, reply }).await?;
         rx.await.map_err(|_| closed())?
     }
 
@@ -313,6 +338,15 @@ impl State {
                         written += 1;
                     }
                     replies.push(Reply::Ack(reply, res));
+                }
+                Job::SwapEgress { open, reply } => {
+                    // What a queue reads must be durable: sync what this
+                    // group wrote so far before the new log counts it.
+                    let res = self.db.sync_wal().and_then(|()| (open.0)());
+                    if let Ok(egress) = &res {
+                        self.egress = egress.as_ref().map(crate::egress::Egress::appender);
+                    }
+                    drop(reply.send(res));
                 }
                 Job::Write {
                     series,

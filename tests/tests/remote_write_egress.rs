@@ -699,3 +699,78 @@ async fn prometheus_gets_every_sample_after_its_outage_and_a_kill_9_of_the_node(
         0.0
     );
 }
+
+/// `remote_write` changes without a restart: SIGHUP moves the queue to a
+/// new endpoint (which gets what is stored from then on; the old one gets
+/// nothing more), and `POST /-/reload` of an invalid file answers 500 with
+/// the file, field and reason and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_write_reloads_on_sighup_and_post() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        Receiver::start().await.unwrap(),
+        Receiver::start().await.unwrap(),
+    );
+    let queue = "batch_send_deadline: 50ms";
+    let node = start_node(dir.path(), &recorder_config(&a.url, queue), &[]).await;
+    let file = dir.path().join("storage.yml");
+    let t0 = now_ms() / 1000 * 1000 - 600_000;
+    write(&node, block("reload", 2, t0, 5)).await;
+    eventually(DEADLINE, || async {
+        (a.samples().len() == 10).then_some(())
+    })
+    .await
+    .unwrap();
+
+    let http = reqwest::Client::new();
+    let reload = |h: &reqwest::Client| h.post(format!("http://{}/-/reload", node.http)).send();
+    let r = reload(&http).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("unchanged"));
+
+    std::fs::write(
+        &file,
+        recorder_config(&b.url, queue).replace("name: recorder", "name: b"),
+    )
+    .unwrap();
+    unsafe { libc::kill(node.process.pid(), libc::SIGHUP) };
+    eventually(DEADLINE, || async {
+        let text = reqwest::get(format!("http://{}/metrics", node.http))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("remote_name=\"b\"").then_some(())
+    })
+    .await
+    .unwrap();
+    write(&node, block("reload", 2, t0 + 10_000, 5)).await;
+    eventually(DEADLINE, || async {
+        (b.samples().len() == 10).then_some(())
+    })
+    .await
+    .unwrap();
+    assert!(
+        b.samples().iter().all(|(_, t, _)| *t >= t0 + 10_000),
+        "b got older samples"
+    );
+    assert_eq!(a.samples().len(), 10, "the removed endpoint got more");
+
+    std::fs::write(&file, "remote_write:\n  - name: broken\n").unwrap();
+    let r = reload(&http).await.unwrap();
+    assert_eq!(r.status().as_u16(), 500);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("storage.yml")
+            && text.contains("remote_write[0]")
+            && text.contains("url for remote_write is empty"),
+        "{text}"
+    );
+    write(&node, block("reload", 2, t0 + 20_000, 5)).await;
+    eventually(DEADLINE, || async {
+        (b.samples().len() == 20).then_some(())
+    })
+    .await
+    .unwrap();
+}

@@ -56,6 +56,8 @@ pub struct ApiState {
     pub read_token: Option<Token>,
     /// The bearer token remote writes must present, if any.
     pub write_token: Option<Token>,
+    /// Reloads `remote_write` (`POST /-/reload`).
+    pub reloader: Arc<crate::egress::Reloader>,
 }
 
 /// Returns the router of every HTTP endpoint.
@@ -91,6 +93,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload).put(reload))
         .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }
@@ -371,6 +374,18 @@ async fn metrics(State(state): State<ApiState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// Reloads `remote_write` from the `--config` file, as Prometheus's
+/// `/-/reload`: 200, or 500 with the error (the previous config stays).
+async fn reload(State(state): State<ApiState>) -> (StatusCode, String) {
+    match state.reloader.reload().await {
+        Ok(done) => (StatusCode::OK, format!("{done}\n")),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        ),
+    }
 }
 
 async fn healthy() -> &'static str {

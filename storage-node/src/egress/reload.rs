@@ -1,0 +1,130 @@
+//! Reloading `remote_write` without a restart (SIGHUP, `POST /-/reload`),
+//! as Prometheus does: the file is read again; an invalid one changes
+//! nothing and its error is returned. When the section changed, the running
+//! queues stop (their positions are kept), the writer opens the egress of
+//! the new config between two writes (an endpoint still configured keeps
+//! its position, a removed one's is deleted, a new one starts with what is
+//! stored from then on) and the new queues start.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Egress, EgressConfig};
+use crate::db::Db;
+use crate::writer::{EgressOpener, WriterHandle};
+
+/// Reads the egress config again (the `--config` file); the error names
+/// the file, the field and the reason.
+#[derive(Clone)]
+pub struct EgressSource(pub Arc<dyn Fn() -> Result<EgressConfig, String> + Send + Sync>);
+
+impl std::fmt::Debug for EgressSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EgressSource")
+    }
+}
+
+/// The running queues and the config they run.
+struct Running {
+    stop: CancellationToken,
+    tasks: TaskTracker,
+    config: EgressConfig,
+}
+
+impl Running {
+    fn start(egress: Option<Egress>, config: EgressConfig, node: &CancellationToken) -> Self {
+        let stop = node.child_token();
+        let tasks = TaskTracker::new();
+        if let Some(e) = egress {
+            e.spawn(&tasks, stop.clone());
+        }
+        tasks.close();
+        Self {
+            stop,
+            tasks,
+            config,
+        }
+    }
+
+    async fn stop(&self) {
+        self.stop.cancel();
+        self.tasks.wait().await;
+    }
+}
+
+/// Owns the running queues; reloads them.
+pub struct Reloader {
+    db: Arc<Db>,
+    writer: WriterHandle,
+    source: Option<EgressSource>,
+    node: CancellationToken,
+    running: tokio::sync::Mutex<Running>,
+}
+
+impl Reloader {
+    /// Starts the queues of `egress` (opened from `config`); `source`
+    /// reads the config again on reload (`None`: nothing to reload from).
+    pub fn start(
+        db: Arc<Db>,
+        writer: WriterHandle,
+        egress: Option<Egress>,
+        config: EgressConfig,
+        source: Option<EgressSource>,
+        node: CancellationToken,
+    ) -> Self {
+        let running = Running::start(egress, config, &node);
+        Self {
+            db,
+            writer,
+            source,
+            node,
+            running: tokio::sync::Mutex::new(running),
+        }
+    }
+
+    /// Reads the config again and applies it; returns what it did.
+    pub async fn reload(&self) -> Result<String, String> {
+        let Some(source) = &self.source else {
+            return Err("the storage node was started without --config".into());
+        };
+        let config = (source.0)()?;
+        let mut running = self.running.lock().await;
+        if config == running.config {
+            return Ok("remote_write unchanged".into());
+        }
+        running.stop().await;
+        match self.swap(config.clone()).await {
+            Ok(egress) => {
+                let n = config.remote_write.len();
+                *running = Running::start(egress, config, &self.node);
+                tracing::info!(queues = n, "remote_write reloaded");
+                Ok(format!("remote_write reloaded: {n} queues"))
+            }
+            Err(e) => {
+                // Back to what ran before, so nothing is left unsent.
+                let old = running.config.clone();
+                let egress = self.swap(old.clone()).await.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "reopening the previous remote_write queues failed");
+                    None
+                });
+                *running = Running::start(egress, old, &self.node);
+                Err(format!("opening the remote_write queues failed: {e}"))
+            }
+        }
+    }
+
+    async fn swap(&self, config: EgressConfig) -> Result<Option<Egress>, String> {
+        let db = self.db.clone();
+        self.writer
+            .swap_egress(EgressOpener(Box::new(move || Egress::open(db, &config))))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Stops the queues (at shutdown).
+    pub async fn stop(&self) {
+        self.running.lock().await.stop().await;
+    }
+}
