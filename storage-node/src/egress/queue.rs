@@ -266,9 +266,13 @@ impl Queue {
         let mut out: Vec<Vec<Request>> = (0..shards).map(|_| Vec::new()).collect();
         // Per shard: the request being filled, where each series is in it,
         // and its newest timestamp.
-        let mut open: Vec<(RequestBuilder, FxHashMap<u64, u32>, i64)> = (0..shards)
-            .map(|_| (RequestBuilder::default(), FxHashMap::default(), i64::MIN))
-            .collect();
+        let fresh = |max: usize| {
+            let mut index_of = FxHashMap::default();
+            index_of.reserve(max);
+            (RequestBuilder::default(), index_of, i64::MIN)
+        };
+        let mut open: Vec<(RequestBuilder, FxHashMap<u64, u32>, i64)> =
+            (0..shards).map(|_| fresh(max)).collect();
         let finish = |(req, _, newest): (RequestBuilder, FxHashMap<u64, u32>, i64)| Request {
             samples: req.samples(),
             body: req.encode(),
@@ -295,21 +299,25 @@ impl Queue {
                     seq,
                     offset: (i + 1) as u32,
                 };
-                let Some(labels) = self.labels(e.id)? else {
-                    continue;
-                };
                 let shard = shard_of(e.id, shards);
                 if open[shard].0.samples() == max {
-                    let full = std::mem::replace(
-                        &mut open[shard],
-                        (RequestBuilder::default(), FxHashMap::default(), i64::MIN),
-                    );
+                    let full = std::mem::replace(&mut open[shard], fresh(max));
                     out[shard].push(finish(full));
                 }
-                let (req, index_of, newest) = &mut open[shard];
-                let k = *index_of
-                    .entry(e.id)
-                    .or_insert_with(|| req.add_series(labels));
+                // A series already in the request needs no label lookup.
+                let k = match open[shard].1.get(&e.id) {
+                    Some(&k) => k,
+                    None => {
+                        let Some(labels) = self.labels(e.id)? else {
+                            continue;
+                        };
+                        let (req, index_of, _) = &mut open[shard];
+                        let k = req.add_series(labels);
+                        index_of.insert(e.id, k);
+                        k
+                    }
+                };
+                let (req, _, newest) = &mut open[shard];
                 req.push(k, e.t, e.v);
                 *newest = (*newest).max(e.t);
             }
