@@ -68,22 +68,8 @@ sys=()         # the running system's processes, in start order
 sink_pid=""    # the receiver
 sim_pid=""     # the target simulator
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_ready() { for _ in $(seq 1 200); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not ready: $1" >&2; return 1; }
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-alive() { local s; s=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1; [[ -n $s && ${s%% *} != Z ]]; }
-calc() { awk "BEGIN {printf \"$1\", $2}"; }
-stop_pid() {
-  kill "$1" 2>/dev/null || return 0
-  for _ in $(seq 1 600); do alive "$1" || break; sleep 0.1; done
-  kill -9 "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-stop_system() {
-  local i
-  for ((i = ${#sys[@]} - 1; i >= 0; i--)); do stop_pid "${sys[i]}"; done
-  sys=()
-}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 cleanup() {
   stop_system
   if [[ -n $sink_pid ]]; then stop_pid "$sink_pid"; fi
@@ -99,12 +85,6 @@ trap 'exit 143' TERM
 metric() {
   curl -sf --max-time 30 "$1" 2>/dev/null | awk -v m="$2" '
     index($0, m) == 1 && substr($0, length(m) + 1, 1) ~ /[{ ]/ {s += $NF} END {printf "%.0f", s + 0}'
-}
-query_value() {
-  local out
-  out=$(curl -sf --max-time 60 --get "$1/api/v1/query" --data-urlencode "query=$2" --data-urlencode "time=$3") || { echo nan; return 0; }
-  python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "nan")' \
-    <<<"$out" 2>/dev/null || echo nan
 }
 
 # The receiver, on a fixed port for the run so a restart keeps the URL.

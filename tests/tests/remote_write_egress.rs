@@ -111,6 +111,31 @@ async fn metric(node: &StorageNode, name: &str) -> f64 {
         .sum()
 }
 
+/// Waits until Prometheus holds `series` series of `metric`, each with
+/// `samples` samples in the hour before `at`; returns them.
+async fn series_with_counts(
+    prometheus: &Prometheus,
+    metric: &str,
+    at: &str,
+    series: usize,
+    samples: i64,
+) -> Vec<serde_json::Value> {
+    let want = samples.to_string();
+    eventually(DEADLINE, || async {
+        let q = format!("count_over_time({metric}[1h])");
+        let r = prometheus
+            .api()
+            .get("/api/v1/query", &[("query", q), ("time", at.to_string())])
+            .await
+            .ok()?;
+        let r = r["result"].as_array()?.clone();
+        let all = r.len() == series && r.iter().all(|s| s["value"][1] == want.as_str());
+        all.then_some(r)
+    })
+    .await
+    .unwrap()
+}
+
 async fn start_node(dir: &Path, config: &str, extra: &[&str]) -> StorageNode {
     let file = dir.join("storage.yml");
     std::fs::write(&file, config).unwrap();
@@ -190,24 +215,7 @@ async fn stored_samples_reach_prometheus_and_victoriametrics() {
     // label added where the series has none, nothing of dropme_x.
     let at = (now_ms() / 1000).to_string();
     let expected_sum = |i: usize| -> f64 { (0..40).map(|k| value(t0 + 1000 * k as i64, i)).sum() };
-    let got = eventually(DEADLINE, || async {
-        let r = prometheus
-            .api()
-            .get(
-                "/api/v1/query",
-                &[
-                    ("query", "count_over_time(egress_a[1h])".into()),
-                    ("time", at.clone()),
-                ],
-            )
-            .await
-            .ok()?;
-        let r = r["result"].as_array()?.clone();
-        let full = r.len() == 5 && r.iter().all(|s| s["value"][1] == "40");
-        full.then_some(r)
-    })
-    .await
-    .unwrap();
+    let got = series_with_counts(&prometheus, "egress_a", &at, 5, 40).await;
     for s in &got {
         assert_eq!(s["metric"]["cluster"], "c1", "{s}");
         assert_ne!(s["metric"]["instance"], "from_global", "{s}");
@@ -518,6 +526,81 @@ async fn a_slow_endpoint_gets_more_shards_and_each_series_stays_in_order() {
     .unwrap();
 }
 
+/// A receiver process the outage tests stop and start again.
+trait Outage {
+    fn stop(&mut self);
+    fn start_again(&mut self) -> impl std::future::Future<Output = ()>;
+}
+
+impl Outage for VictoriaMetrics {
+    fn stop(&mut self) {
+        VictoriaMetrics::stop(self).unwrap();
+    }
+    async fn start_again(&mut self) {
+        VictoriaMetrics::start_again(self).await.unwrap();
+    }
+}
+
+impl Outage for Prometheus {
+    fn stop(&mut self) {
+        Prometheus::stop(self).unwrap();
+    }
+    async fn start_again(&mut self) {
+        Prometheus::start_again(self).await.unwrap();
+    }
+}
+
+/// The outage choreography: a node with `config` takes writes of 8 series
+/// x 10 samples of `name` (20 ms apart) while the receiver is up, stopped
+/// (the node retries), after a `kill -9` and restart of the node, and with
+/// the receiver back. Returns how many writes there were (their
+/// timestamps start at `t0 + 10 s`, 10 s apart) and the node.
+async fn outage_and_kill_9_keeping_node(
+    dir: &Path,
+    config: &str,
+    name: &str,
+    t0: i64,
+    receiver: &mut impl Outage,
+) -> (i64, StorageNode) {
+    let mut node = start_node(dir, config, &[]).await;
+    let mut k = 0i64;
+    async fn write_for(node: &StorageNode, name: &str, t0: i64, k: &mut i64, rounds: usize) {
+        for _ in 0..rounds {
+            *k += 1;
+            write(node, block(name, 8, t0 + *k * 10_000, 10)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    write_for(&node, name, t0, &mut k, 10).await;
+    receiver.stop();
+    write_for(&node, name, t0, &mut k, 20).await;
+    // Retries pile up against the stopped receiver, then kill -9.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let retried = metric(
+        &node,
+        "scrapegrid_storage_remote_write_retried_samples_total",
+    )
+    .await;
+    assert!(retried > 0.0);
+    restart(dir, &mut node).await;
+    write_for(&node, name, t0, &mut k, 10).await;
+    receiver.start_again().await;
+    write_for(&node, name, t0, &mut k, 10).await;
+    (k, node)
+}
+
+async fn outage_and_kill_9(
+    dir: &Path,
+    config: &str,
+    name: &str,
+    t0: i64,
+    receiver: &mut impl Outage,
+) -> i64 {
+    outage_and_kill_9_keeping_node(dir, config, name, t0, receiver)
+        .await
+        .0
+}
+
 /// The proof with a real receiver: VictoriaMetrics stops under
 /// load, the node is killed with `kill -9` while VictoriaMetrics is down,
 /// both come back, and VictoriaMetrics then holds every acked sample once,
@@ -530,43 +613,9 @@ async fn victoriametrics_gets_every_sample_after_its_outage_and_a_kill_9_of_the_
         &vm.write_url(),
         "max_samples_per_send: 100, batch_send_deadline: 100ms, min_backoff: 20ms, max_backoff: 300ms",
     );
-    let mut node = start_node(dir.path(), &config, &[]).await;
     let t0 = now_ms() / 1000 * 1000 - 3_000_000;
-    let mut written = 0usize;
-    let mut k = 0i64;
-    let mut write_for = |node: &StorageNode, rounds: usize| {
-        let blocks: Vec<_> = (0..rounds)
-            .map(|_| {
-                k += 1;
-                block("vm_outage", 8, t0 + k * 10_000, 10)
-            })
-            .collect();
-        written += 80 * rounds;
-        let http = node.http.clone();
-        async move {
-            for b in blocks {
-                write(StorageNodeAddr(http.clone()), b).await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
-    write_for(&node, 10).await;
-    vm.stop().unwrap();
-    write_for(&node, 20).await;
-    // Retries pile up against the dead receiver, then kill -9.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        metric(
-            &node,
-            "scrapegrid_storage_remote_write_retried_samples_total"
-        )
-        .await
-            > 0.0
-    );
-    restart(dir.path(), &mut node).await;
-    write_for(&node, 10).await;
-    vm.start_again().await.unwrap();
-    write_for(&node, 10).await;
+    let k = outage_and_kill_9(dir.path(), &config, "vm_outage", t0, &mut vm).await;
+    let written = 80 * k as usize;
 
     let exported = eventually(DEADLINE, || async {
         let e = vm.export("vm_outage").await.ok()?;
@@ -612,63 +661,12 @@ async fn prometheus_gets_every_sample_after_its_outage_and_a_kill_9_of_the_node(
         &format!("http://{}/api/v1/write", prometheus.addr),
         "max_samples_per_send: 100, batch_send_deadline: 100ms, min_backoff: 20ms, max_backoff: 300ms",
     );
-    let mut node = start_node(dir.path(), &config, &[]).await;
     let t0 = now_ms() / 1000 * 1000 - 1_200_000;
-    let mut k = 0i64;
-    let mut write_for = |node: &StorageNode, rounds: usize| {
-        let blocks: Vec<_> = (0..rounds)
-            .map(|_| {
-                k += 1;
-                block("prom_outage", 8, t0 + k * 10_000, 10)
-            })
-            .collect();
-        let http = node.http.clone();
-        async move {
-            for b in blocks {
-                write(StorageNodeAddr(http.clone()), b).await;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    };
-    write_for(&node, 10).await;
-    prometheus.stop().unwrap();
-    write_for(&node, 20).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        metric(
-            &node,
-            "scrapegrid_storage_remote_write_retried_samples_total"
-        )
-        .await
-            > 0.0
-    );
-    restart(dir.path(), &mut node).await;
-    write_for(&node, 10).await;
-    prometheus.start_again().await.unwrap();
-    write_for(&node, 10).await;
-
-    let samples_per_series = (k * 10).to_string();
+    let (k, node) =
+        outage_and_kill_9_keeping_node(dir.path(), &config, "prom_outage", t0, &mut prometheus)
+            .await;
     let at = (now_ms() / 1000).to_string();
-    let counts = eventually(DEADLINE, || async {
-        let r = prometheus
-            .api()
-            .get(
-                "/api/v1/query",
-                &[
-                    ("query", "count_over_time(prom_outage[1h])".into()),
-                    ("time", at.clone()),
-                ],
-            )
-            .await
-            .ok()?;
-        let r = r["result"].as_array()?.clone();
-        let all = r.len() == 8
-            && r.iter()
-                .all(|s| s["value"][1] == samples_per_series.as_str());
-        all.then_some(r)
-    })
-    .await
-    .unwrap();
+    let counts = series_with_counts(&prometheus, "prom_outage", &at, 8, k * 10).await;
     assert_eq!(counts.len(), 8);
     let sums = prometheus
         .api()
