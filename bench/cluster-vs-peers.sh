@@ -76,6 +76,8 @@ if [[ "${1:-}" == "--smoke" ]]; then
   WARMUP=${WARMUP:-4} WINDOW=${WINDOW:-8} REPEATS=${REPEATS:-1}
 fi
 bash scripts/install-deps.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 SIZES=${SIZES:-100000 400000}
 SERIES_PER_TARGET=${SERIES_PER_TARGET:-1000}
 INTERVAL=${INTERVAL:-5s}
@@ -85,22 +87,11 @@ REPEATS=${REPEATS:-2}
 SYSTEMS=${SYSTEMS:-prometheus victoriametrics scrapegrid-1 scrapegrid-2}
 CHURN_EVERY=${CHURN_EVERY:-0}
 CHURN_SHARE=${CHURN_SHARE:-0.1}
-if (( smoke )); then
-  profile=debug
-  cargo build -q --bins -p storage-node -p control-plane -p scraper-node
-  cargo build -q --example target_sim -p scrapegrid-tests
-else
-  profile=release
-  cargo build --release -q --bins -p storage-node -p control-plane -p scraper-node
-  cargo build --release -q --example target_sim -p scrapegrid-tests
-fi
-bin=${CARGO_TARGET_DIR:-target}/$profile
+build_binaries "$smoke"
 work=$(mktemp -d)
 sys=()     # the running system's processes, in start order
 sim_pid="" # the running target simulator
 
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 cleanup() {
   stop_system
   if [[ -n $sim_pid ]]; then stop_pid "$sim_pid"; fi

@@ -46,6 +46,8 @@ if [[ "${1:-}" == "--smoke" ]]; then
   WARMUP=${WARMUP:-4} WINDOW=${WINDOW:-8} OUTAGE=${OUTAGE:-4}
 fi
 bash scripts/install-deps.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 SERIES=${SERIES:-100000}
 SERIES_PER_TARGET=${SERIES_PER_TARGET:-1000}
 INTERVAL=${INTERVAL:-5s}
@@ -53,23 +55,12 @@ WARMUP=${WARMUP:-30}
 WINDOW=${WINDOW:-120}
 OUTAGE=${OUTAGE:-30}
 SYSTEMS=${SYSTEMS:-scrapegrid scrapegrid-egress vmagent}
-if (( smoke )); then
-  profile=debug
-  cargo build -q --bins -p storage-node -p control-plane -p scraper-node
-  cargo build -q --example target_sim -p scrapegrid-tests
-else
-  profile=release
-  cargo build --release -q --bins -p storage-node -p control-plane -p scraper-node
-  cargo build --release -q --example target_sim -p scrapegrid-tests
-fi
-bin=${CARGO_TARGET_DIR:-target}/$profile
+build_binaries "$smoke"
 work=$(mktemp -d)
 sys=()         # the running system's processes, in start order
 sink_pid=""    # the receiver
 sim_pid=""     # the target simulator
 
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 cleanup() {
   stop_system
   if [[ -n $sink_pid ]]; then stop_pid "$sink_pid"; fi

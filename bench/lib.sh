@@ -40,3 +40,14 @@ query_value() {
   python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "nan")' \
     <<<"$out" 2>/dev/null || echo nan
 }
+
+# Builds the three binaries and the target simulator (debug for a smoke run,
+# release otherwise) and sets profile and bin (where they are).
+build_binaries() {
+  local flag=--release
+  profile=release
+  if (( $1 )); then profile=debug flag=; fi
+  cargo build $flag -q --bins -p storage-node -p control-plane -p scraper-node
+  cargo build $flag -q --example target_sim -p scrapegrid-tests
+  bin=${CARGO_TARGET_DIR:-target}/$profile
+}

@@ -328,8 +328,13 @@ pub fn batch_applied(samples: usize, series_created: usize) {
     counter!(SERIES_CREATED).increment(series_created as u64);
 }
 
+/// The labels of a `remote_write` queue's series.
+fn queue_labels(name: &str, url: &str) -> [(&'static str, String); 2] {
+    [("remote_name", name.to_string()), ("url", url.to_string())]
+}
+
 pub fn remote_write_sent(name: &str, url: &str, samples: usize, bytes: usize, newest_ms: i64) {
-    let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
+    let labels = queue_labels(name, url);
     counter!(REMOTE_WRITE_SAMPLES, &labels).increment(samples as u64);
     counter!(REMOTE_WRITE_BYTES, &labels).increment(bytes as u64);
     if newest_ms != i64::MIN {
@@ -338,27 +343,27 @@ pub fn remote_write_sent(name: &str, url: &str, samples: usize, bytes: usize, ne
 }
 
 pub fn remote_write_failed(name: &str, url: &str, samples: usize) {
-    let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
+    let labels = queue_labels(name, url);
     counter!(REMOTE_WRITE_FAILED, &labels).increment(samples as u64);
 }
 
 pub fn remote_write_retried(name: &str, url: &str, samples: usize) {
-    let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
+    let labels = queue_labels(name, url);
     counter!(REMOTE_WRITE_RETRIED, &labels).increment(samples as u64);
 }
 
 pub fn remote_write_dropped(name: &str, url: &str, samples: u64) {
-    let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
+    let labels = queue_labels(name, url);
     counter!(REMOTE_WRITE_DROPPED, &labels).increment(samples);
 }
 
 pub fn remote_write_shards(name: &str, url: &str, shards: usize) {
-    let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
+    let labels = queue_labels(name, url);
     gauge!(REMOTE_WRITE_SHARDS, &labels).set(shards as f64);
 }
 
 pub fn remote_write_pending(name: &str, url: &str, bytes: u64) {
-    let labels = [("remote_name", name.to_string()), ("url", url.to_string())];
+    let labels = queue_labels(name, url);
     gauge!(REMOTE_WRITE_PENDING_BYTES, &labels).set(bytes as f64);
 }
 

@@ -61,8 +61,10 @@ use crate::error::{Error, Result};
 use crate::{index, keys, metrics, samples};
 
 mod admission;
+mod egress;
 mod exemplar_buffer;
 pub mod ownership;
+pub use egress::EgressOpener;
 mod series_ids;
 mod unsequenced;
 
@@ -134,15 +136,6 @@ enum Job {
     },
 }
 
-/// Opens the egress of a new config ([`crate::egress::Egress::open`]).
-pub struct EgressOpener(pub Box<dyn FnOnce() -> Result<Option<crate::egress::Egress>> + Send>);
-
-impl std::fmt::Debug for EgressOpener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("EgressOpener")
-    }
-}
-
 /// Sends jobs to the writer thread; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct WriterHandle {
@@ -183,15 +176,6 @@ impl WriterHandle {
             reply,
         })
         .await?;
-        rx.await.map_err(|_| closed())?
-    }
-
-    /// Replaces the remote write egress: the writer syncs, runs `open`
-    /// with no write in between, and queues through what it returns from
-    /// the next write on. The old egress's queues must be stopped first.
-    pub async fn swap_egress(&self, open: EgressOpener) -> Result<Option<crate::egress::Egress>> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Job::SwapEgress { open, reply }).await?;
         rx.await.map_err(|_| closed())?
     }
 
@@ -339,15 +323,7 @@ impl State {
                     }
                     replies.push(Reply::Ack(reply, res));
                 }
-                Job::SwapEgress { open, reply } => {
-                    // What a queue reads must be durable: sync what this
-                    // group wrote so far before the new log counts it.
-                    let res = self.db.sync_wal().and_then(|()| (open.0)());
-                    if let Ok(egress) = &res {
-                        self.egress = egress.as_ref().map(crate::egress::Egress::appender);
-                    }
-                    drop(reply.send(res));
-                }
+                Job::SwapEgress { open, reply } => drop(reply.send(self.swap_egress(open))),
                 Job::Write {
                     series,
                     samples,

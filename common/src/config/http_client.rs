@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::validate::{Context, Seg};
 use super::HttpAuth;
 
 /// A scrape job's HTTP client.
@@ -497,5 +498,69 @@ impl std::fmt::Debug for RawAuthorization {
             .field("type", &self.scheme)
             .field("credentials_file", &self.credentials_file)
             .finish_non_exhaustive()
+    }
+}
+
+/// The HTTP client fields a scrape job and a `remote_write` entry both
+/// inline (Prometheus's `HTTPClientConfig`), as read.
+pub(super) struct RawHttpClient {
+    pub basic_auth: Option<RawBasicAuth>,
+    pub authorization: Option<RawAuthorization>,
+    pub oauth2: Option<RawOAuth2>,
+    pub bearer_token: Option<String>,
+    pub bearer_token_file: Option<String>,
+    pub tls_config: Option<RawTlsConfig>,
+    pub proxy_url: Option<String>,
+    pub follow_redirects: Option<bool>,
+    pub enable_http2: Option<bool>,
+}
+
+/// Checks and resolves the HTTP client of the entry at `at`: at most one
+/// way to authenticate, secret files kept as paths (against the config's
+/// directory), the proxy URL and the TLS files. A problem is pushed to
+/// `ctx` and that part left at its default.
+pub(super) fn http_client_config(
+    raw: RawHttpClient,
+    at: &[Seg],
+    ctx: &mut Context,
+) -> HttpClientConfig {
+    let field = |name: &'static str| [at, &[Seg::Key(name)]].concat();
+    let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
+    let auth = match http_auth(
+        raw.basic_auth,
+        raw.authorization,
+        raw.oauth2,
+        nonempty(raw.bearer_token),
+        nonempty(raw.bearer_token_file),
+    ) {
+        Ok(auth) => match auth.paths(ctx.dir) {
+            Ok(auth) => auth,
+            Err(reason) => {
+                ctx.invalid(&field("oauth2"), reason);
+                Auth::None
+            }
+        },
+        Err(reason) => {
+            ctx.invalid(at, reason);
+            Auth::None
+        }
+    };
+    let proxy_url = proxy_url(raw.proxy_url).unwrap_or_else(|reason| {
+        ctx.invalid(&field("proxy_url"), reason);
+        None
+    });
+    let tls = match raw.tls_config.map(|t| t.resolve(ctx.dir)).transpose() {
+        Ok(tls) => tls.unwrap_or_default(),
+        Err(reason) => {
+            ctx.invalid(&field("tls_config"), reason);
+            TlsConfig::default()
+        }
+    };
+    HttpClientConfig {
+        auth,
+        tls,
+        follow_redirects: raw.follow_redirects.unwrap_or(true),
+        enable_http2: raw.enable_http2.unwrap_or(true),
+        proxy_url,
     }
 }

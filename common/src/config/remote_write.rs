@@ -14,10 +14,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::http_client::{
-    HttpClientConfig, RawAuthorization, RawBasicAuth, RawOAuth2, RawTlsConfig,
+    http_client_config, HttpClientConfig, RawAuthorization, RawBasicAuth, RawHttpClient, RawOAuth2,
+    RawTlsConfig,
 };
 use super::raw::{RelabelRuleYaml, Unsupported};
-use super::validate::{http_client_config, Context, RawHttpClient, Seg};
+use super::validate::{Context, Seg};
 use crate::duration::serde_duration_opt;
 use crate::relabel::RelabelConfig;
 
