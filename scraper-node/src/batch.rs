@@ -93,6 +93,46 @@ pub struct ScrapeBatch {
     /// Exemplars of the scrape's samples, each with its series and its
     /// timestamp (the sample's when the exemplar has none).
     pub exemplars: Vec<(SeriesRef, i64, Exemplar)>,
+    /// The target's metadata after this scrape; sent when the stream has
+    /// not carried this snapshot yet. `None` leaves it as it was.
+    pub metadata: Option<Arc<TargetMetadata>>,
+}
+
+/// One metric family's metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricMetadata {
+    pub metric: Box<str>,
+    /// Prometheus's type name (`unknown` for untyped).
+    pub kind: &'static str,
+    pub help: Box<str>,
+    pub unit: Box<str>,
+}
+
+/// A snapshot of a target's metadata: shared by the batches of the scrapes
+/// that left it unchanged, and sent once per ingest stream, as series
+/// labels are ([`Series::mark_defined`]).
+#[derive(Debug, Default)]
+pub struct TargetMetadata {
+    pub target_labels: Labels,
+    /// Empty forgets the target's metadata on the storage node.
+    pub metrics: Vec<MetricMetadata>,
+    defined_on: AtomicU64,
+}
+
+impl TargetMetadata {
+    pub fn new(target_labels: Labels, metrics: Vec<MetricMetadata>) -> Self {
+        Self {
+            target_labels,
+            metrics,
+            defined_on: AtomicU64::new(0),
+        }
+    }
+
+    /// Marks the snapshot as sent on ingest stream `stream`; false when it
+    /// already was.
+    pub fn mark_sent(&self, stream: u64) -> bool {
+        self.defined_on.swap(stream, Ordering::Relaxed) != stream
+    }
 }
 
 impl ScrapeBatch {

@@ -9,7 +9,9 @@
 //! change, so a resend is recognised as a duplicate. At most [`WINDOW`]
 //! batches are unacked at once. Series travel as labels the first time on a
 //! stream and as references (the scraper's series id) after that;
-//! exemplars travel beside the samples with the same references.
+//! exemplars travel beside the samples with the same references. A target's
+//! metadata travels whole, on the first batch that carries a snapshot of it
+//! the stream has not carried yet.
 //!
 //! The outbox is bounded ([`MAX_PENDING`] batches): when the storage node is
 //! away that long, new batches are dropped and counted in
@@ -266,6 +268,23 @@ fn encode(seq: u64, b: &ScrapeBatch, stream: u64) -> pb::Batch {
                 has_timestamp: e.timestamp_ms.is_some(),
             })
             .collect(),
+        metadata: b
+            .metadata
+            .as_ref()
+            .filter(|m| m.mark_sent(stream))
+            .map(|m| pb::TargetMetadata {
+                target_labels: m.target_labels.to_proto(),
+                metrics: m
+                    .metrics
+                    .iter()
+                    .map(|e| pb::MetricMetadata {
+                        metric: e.metric.to_string(),
+                        r#type: e.kind.to_string(),
+                        help: e.help.to_string(),
+                        unit: e.unit.to_string(),
+                    })
+                    .collect(),
+            }),
     }
 }
 
@@ -479,6 +498,7 @@ impl Task {
 mod tests {
     use super::*;
     use crate::batch::Series;
+    use std::sync::Arc;
 
     fn batch(ts: i64, series: &[crate::batch::SeriesRef]) -> ScrapeBatch {
         let mut b = ScrapeBatch::new("t", 1, ts);
@@ -514,6 +534,43 @@ mod tests {
         let b3 = o.next_to_send().unwrap();
         assert_eq!(b3.sequence, 44);
         assert_eq!(b3.new_series.len(), 1, "a new stream defines series again");
+    }
+
+    #[test]
+    fn metadata_travels_once_per_stream_and_version() {
+        use crate::batch::{MetricMetadata, TargetMetadata};
+        let v1 = Arc::new(TargetMetadata::new(
+            Labels::from_pairs([("job", "j")]),
+            vec![MetricMetadata {
+                metric: "a".into(),
+                kind: "gauge",
+                help: "h".into(),
+                unit: "".into(),
+            }],
+        ));
+        let v2 = Arc::new(TargetMetadata::new(Labels::default(), Vec::new()));
+        let with = |ts, m: &Arc<TargetMetadata>| ScrapeBatch {
+            metadata: Some(m.clone()),
+            ..batch(ts, &[])
+        };
+        let mut o = Outbox::default();
+        o.push(with(1, &v1));
+        o.push(with(2, &v1));
+        o.push(with(3, &v2));
+        o.on_welcome(0);
+        let sent: Vec<_> = std::iter::from_fn(|| o.next_to_send()).collect();
+        let m = sent[0].metadata.as_ref().expect("the first carries it");
+        assert_eq!(m.metrics[0].metric, "a");
+        assert_eq!(m.metrics[0].r#type, "gauge");
+        assert_eq!(m.target_labels.len(), 1);
+        assert!(sent[1].metadata.is_none(), "the same version is not resent");
+        assert!(sent[2].metadata.as_ref().unwrap().metrics.is_empty());
+        // A new stream resends what its unacked batches carry.
+        o.on_ack(1);
+        o.on_welcome(1);
+        let again = o.next_to_send().unwrap();
+        assert_eq!(again.sequence, 2);
+        assert!(again.metadata.is_some(), "a new stream carries it again");
     }
 
     #[test]

@@ -19,7 +19,9 @@
 //! from the positions; only the request in flight when the node died can
 //! arrive twice. Records every queue has passed are deleted.
 //!
-//! [`reload`] applies a changed `remote_write` without a restart.
+//! [`metadata`] sends the targets' metadata every `send_interval`, beside
+//! the samples. [`reload`] applies a changed `remote_write` without a
+//! restart.
 //!
 //! The queue is bounded: past `--remote-write.max-disk-usage-per-url`
 //! bytes of records waiting for one endpoint, the oldest are dropped for
@@ -27,6 +29,7 @@
 //! (`scrapegrid_storage_remote_write_dropped_samples_total`).
 
 pub mod client;
+pub mod metadata;
 pub mod queue;
 pub mod record;
 pub mod reload;

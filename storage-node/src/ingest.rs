@@ -7,13 +7,15 @@
 //! INVALID at once. Answers leave in request order: the task pushes each
 //! answer, ready or pending on the writer, into a bounded queue
 //! ([`MAX_IN_FLIGHT`]) that the response stream resolves one by one. When
-//! the queue is full, the task stops reading requests.
+//! the queue is full, the task stops reading requests. The target metadata
+//! a batch carries goes to the [`MetadataStore`] as it arrives.
 //!
 //! On shutdown the task stops reading, lets the queued answers resolve and
 //! ends the stream with UNAVAILABLE, so the scraper reconnects elsewhere or
 //! later and resends what was not acked.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
@@ -28,6 +30,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::batch::{self, RefTable};
 use crate::db::Db;
 use crate::keys;
+use crate::metadata::MetadataStore;
 use crate::metrics;
 use crate::writer::ownership::Handover;
 use crate::writer::{self, PendingAck, WriterHandle};
@@ -47,6 +50,8 @@ pub struct IngestService {
     db: Arc<Db>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// Where the targets' metadata the batches carry goes.
+    metadata: Arc<MetadataStore>,
 }
 
 impl IngestService {
@@ -56,12 +61,14 @@ impl IngestService {
         db: Arc<Db>,
         shutdown: CancellationToken,
         tasks: TaskTracker,
+        metadata: Arc<MetadataStore>,
     ) -> Self {
         Self {
             writer,
             db,
             shutdown,
             tasks,
+            metadata,
         }
     }
 
@@ -125,6 +132,8 @@ impl pb::ingest_server::Ingest for IngestService {
             writer: self.writer.clone(),
             shutdown: self.shutdown.clone(),
             out: tx,
+            metadata: self.metadata.clone(),
+            number: NEXT_STREAM.fetch_add(1, Ordering::Relaxed),
         };
         self.tasks.spawn(stream.run(requests));
         let responses = ReceiverStream::new(rx).then(Answer::resolve);
@@ -166,11 +175,16 @@ impl pb::ingest_server::Ingest for IngestService {
     }
 }
 
+/// Numbers the `Write` streams of this process (for [`MetadataStore`]).
+static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
+
 /// The state of one `Write` stream.
 struct StreamTask {
     writer: WriterHandle,
     shutdown: CancellationToken,
     out: mpsc::Sender<Answer>,
+    metadata: Arc<MetadataStore>,
+    number: u64,
 }
 
 impl StreamTask {
@@ -185,6 +199,7 @@ impl StreamTask {
             }
         };
         let end = self.batches(&scraper_id, &mut requests).await;
+        self.metadata.stream_ended(self.number);
         if let Err(status) = end {
             tracing::debug!(scraper = %scraper_id, status = %status, "ingest stream ended");
             self.push(Answer::Ready(Err(status))).await;
@@ -243,7 +258,7 @@ impl StreamTask {
                 }
                 m = requests.message() => m,
             };
-            let batch = match msg {
+            let mut batch = match msg {
                 Ok(None) => return Ok(()),
                 Err(status) => return Err(status),
                 Ok(Some(pb::WriteRequest {
@@ -257,6 +272,12 @@ impl StreamTask {
             };
             metrics::batch_received();
             let sequence = batch.sequence;
+            // Metadata is not part of the stored batch: it is kept whatever
+            // the batch's fate (a resent duplicate carries it too).
+            if let Some(m) = batch.metadata.take() {
+                self.metadata
+                    .apply(&batch.target_id, batch.target_generation, self.number, m);
+            }
             let answer = match batch::resolve(&mut refs, batch) {
                 Ok(batch) => Answer::Pending(self.writer.submit(scraper_id.clone(), batch).await?),
                 Err(invalid) => {

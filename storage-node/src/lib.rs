@@ -35,6 +35,9 @@
 //! [`egress`] sends every stored sample to the `remote_write` endpoints of
 //! `--config`: the writer queues it in the same `WriteBatch`, and one queue
 //! per endpoint reads that log from its own stored position.
+//! [`metadata`] keeps the targets' HELP, TYPE and UNIT per metric family
+//! that the batches carry, for `/api/v1/metadata`,
+//! `/api/v1/targets/metadata` and remote write.
 //! [`metrics`] declares the node's own metrics; [`error`] its error type.
 //! [`retention`] deletes samples (and exemplars) past `--retention.time` /
 //! `--retention.size` in the background and refreshes the disk size gauges.
@@ -61,6 +64,7 @@ pub mod http_api;
 pub mod index;
 pub mod ingest;
 pub mod keys;
+pub mod metadata;
 pub mod metrics;
 pub mod open_chunks;
 pub mod query;
@@ -186,20 +190,27 @@ pub async fn run(
     let stop = shutdown.child_token();
     let streams = TaskTracker::new();
     streams.spawn(compactor::run(db.clone(), Default::default(), stop.clone()));
+    let metadata = Arc::new(metadata::MetadataStore::default());
     let reloader = Arc::new(egress::Reloader::start(
         db.clone(),
         writer.clone(),
         egress,
         config.egress.clone(),
         config.egress_source.clone(),
+        metadata.clone(),
         stop.clone(),
     ));
     let sighup = tokio::spawn(reload_on_sighup(reloader.clone(), stop.clone()));
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
 
-    let ingest =
-        ingest::IngestService::new(writer.clone(), db.clone(), stop.clone(), streams.clone());
+    let ingest = ingest::IngestService::new(
+        writer.clone(),
+        db.clone(),
+        stop.clone(),
+        streams.clone(),
+        metadata.clone(),
+    );
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = config.grpc_tls.tonic().map_err(Error::Tls)? {
         builder = builder.tls_config(tls)?;
@@ -227,6 +238,7 @@ pub async fn run(
         read_token: config.read_token.clone(),
         write_token: config.write_token.clone(),
         reloader: reloader.clone(),
+        metadata: metadata.clone(),
     });
     let http_tls = config.http_tls.rustls().map_err(Error::Tls)?;
     let http_server = scrapegrid_common::security::serve_http(

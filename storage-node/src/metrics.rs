@@ -48,6 +48,15 @@ pub const REMOTE_WRITE_SHARDS: &str = "scrapegrid_storage_remote_write_shards";
 /// Timestamp of the newest sample sent, in seconds.
 pub const REMOTE_WRITE_HIGHEST_SENT: &str =
     "scrapegrid_storage_remote_write_highest_sent_timestamp_seconds";
+/// Metadata entries a `remote_write` endpoint accepted (Prometheus's
+/// `prometheus_remote_storage_metadata_total`).
+pub const REMOTE_WRITE_METADATA: &str = "scrapegrid_storage_remote_write_metadata_total";
+/// Metadata entries an endpoint refused for good.
+pub const REMOTE_WRITE_METADATA_FAILED: &str =
+    "scrapegrid_storage_remote_write_metadata_failed_total";
+/// Metadata entries of requests that failed and were sent again.
+pub const REMOTE_WRITE_METADATA_RETRIED: &str =
+    "scrapegrid_storage_remote_write_metadata_retried_total";
 /// Samples written.
 pub const SAMPLES_APPENDED: &str = "scrapegrid_storage_samples_appended_total";
 /// Series created (first sample of a new label set).
@@ -205,6 +214,18 @@ fn describe() {
         REMOTE_WRITE_HIGHEST_SENT,
         "Timestamp of the newest sample a remote_write endpoint accepted, in seconds."
     );
+    describe_counter!(
+        REMOTE_WRITE_METADATA,
+        "Metadata entries a remote_write endpoint accepted."
+    );
+    describe_counter!(
+        REMOTE_WRITE_METADATA_FAILED,
+        "Metadata entries a remote_write endpoint refused for good."
+    );
+    describe_counter!(
+        REMOTE_WRITE_METADATA_RETRIED,
+        "Metadata entries of remote_write requests that failed and were retried."
+    );
     describe_counter!(SERIES_CREATED, "Series created.");
     describe_histogram!(
         WRITE_SYNC_SECONDS,
@@ -355,6 +376,18 @@ pub fn remote_write_retried(name: &str, url: &str, samples: usize) {
 pub fn remote_write_dropped(name: &str, url: &str, samples: u64) {
     let labels = queue_labels(name, url);
     counter!(REMOTE_WRITE_DROPPED, &labels).increment(samples);
+}
+
+/// Counts metadata entries by how their request ended: `sent`, `failed`
+/// or `retried`.
+pub fn remote_write_metadata(name: &str, url: &str, outcome: &str, entries: usize) {
+    let labels = queue_labels(name, url);
+    let metric = match outcome {
+        "sent" => REMOTE_WRITE_METADATA,
+        "failed" => REMOTE_WRITE_METADATA_FAILED,
+        _ => REMOTE_WRITE_METADATA_RETRIED,
+    };
+    counter!(metric, &labels).increment(entries as u64);
 }
 
 pub fn remote_write_shards(name: &str, url: &str, shards: usize) {

@@ -27,6 +27,9 @@ struct Inner {
     accepted_requests: u64,
     answered_requests: u64,
     headers: Option<HeaderMap>,
+    /// Per accepted request that carried metadata: its entries, and
+    /// whether it carried samples too.
+    metadata: Vec<(Vec<String>, bool)>,
 }
 
 /// The receiver; it stops when dropped.
@@ -73,6 +76,13 @@ impl Receiver {
     pub fn requests(&self) -> (u64, u64) {
         let i = self.inner.lock().unwrap();
         (i.accepted_requests, i.answered_requests)
+    }
+
+    /// The metadata entries of each accepted request that had any, as
+    /// `metric type help unit` (type as the protobuf enum names it), and
+    /// whether the request carried samples too.
+    pub fn metadata_requests(&self) -> Vec<(Vec<String>, bool)> {
+        self.inner.lock().unwrap().metadata.clone()
     }
 
     /// The headers of the last request.
@@ -136,6 +146,18 @@ async fn write(
         return StatusCode::BAD_REQUEST;
     };
     i.accepted_requests += 1;
+    if !req.metadata.is_empty() {
+        let entries = req
+            .metadata
+            .iter()
+            .map(|m| {
+                let kind = prom::metric_metadata::MetricType::try_from(m.r#type)
+                    .map_or_else(|_| m.r#type.to_string(), |t| t.as_str_name().to_string());
+                format!("{} {kind} {:?} {:?}", m.metric_family_name, m.help, m.unit)
+            })
+            .collect();
+        i.metadata.push((entries, !req.timeseries.is_empty()));
+    }
     for ts in req.timeseries {
         let key = series_key(&ts.labels);
         for s in ts.samples {

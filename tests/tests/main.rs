@@ -28,3 +28,4 @@ mod storage_ingest_and_query;
 mod storage_process;
 mod storage_remote;
 mod storage_retention;
+mod target_metadata;

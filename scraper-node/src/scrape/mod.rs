@@ -6,6 +6,8 @@
 //! - [`state`]: the pure step from a scrape result to one batch (parse, target
 //!   labels, metric relabeling, limits, staleness, report series), with its
 //!   series cache.
+//! - [`metadata`]: HELP, TYPE and UNIT per metric family, kept as
+//!   Prometheus's scrape cache keeps them.
 //! - [`sample_labels`]: honor_labels and `exported_` renaming.
 //! - [`scrape_loop`]: timing at a fixed per-target phase, and stop modes.
 //! - [`handover`]: a new owner's read of its predecessor's series set,
@@ -13,6 +15,7 @@
 
 pub mod handover;
 pub mod http_client;
+pub mod metadata;
 pub mod sample_labels;
 pub mod scrape_loop;
 pub mod state;

@@ -28,8 +28,8 @@ use scrapegrid_proto::v1 as pb;
 
 use super::handover;
 use super::http_client::TargetClient;
-use super::state::TargetState;
-use crate::batch::{ScrapeBatch, SeriesRef};
+use super::state::{Inherited, TargetState};
+use crate::batch::ScrapeBatch;
 use crate::ingest::IngestHandle;
 use crate::metrics;
 use crate::target::TargetSpec;
@@ -50,8 +50,8 @@ pub struct LoopControl {
     pub mode: Arc<AtomicU8>,
     pub health: Arc<Mutex<pb::TargetHealth>>,
     /// Set when a new loop replaces this one: on a quiet stop the loop sends
-    /// its series there instead of dropping them.
-    pub handoff: Mutex<Option<oneshot::Sender<Vec<SeriesRef>>>>,
+    /// its series and metadata there instead of dropping them.
+    pub handoff: Mutex<Option<oneshot::Sender<Inherited>>>,
     /// The handover time of a target that moved away (0: none).
     pub stop_at_ms: AtomicI64,
     /// Wakes the loop when `stop_at_ms` is set.
@@ -120,14 +120,14 @@ pub fn first_slot(now: i64, interval: i64, offset: i64, start_at: i64) -> i64 {
     next_slot(now.max(start_at - 1), interval, offset)
 }
 
-/// Runs the loop until cancelled. `inherit` delivers the series of the loop
+/// Runs the loop until cancelled. `inherit` delivers the series and metadata of the loop
 /// this one replaces, once that loop has handed in its last batch.
 pub async fn run(
     spec: Arc<TargetSpec>,
     client: TargetClient,
     ingest: IngestHandle,
     control: Arc<LoopControl>,
-    inherit: Option<oneshot::Receiver<Vec<SeriesRef>>>,
+    inherit: Option<oneshot::Receiver<Inherited>>,
 ) {
     let interval = spec.interval.as_millis().max(1) as i64;
     let offset = offset_ms(&spec.id, interval);
@@ -138,8 +138,8 @@ pub async fn run(
         tokio::select! {
             _ = control.cancel.cancelled() => {}
             r = tokio::time::timeout(wait, rx) => {
-                if let Ok(Ok(series)) = r {
-                    state.adopt(series);
+                if let Ok(Ok(inherited)) = r {
+                    state.inherit(inherited);
                 }
             }
         }
@@ -238,7 +238,7 @@ pub async fn run(
             end_of_run(&mut state, &ingest, slot, interval).await;
         }
     } else if let Some(tx) = control.handoff.lock().ok().and_then(|mut h| h.take()) {
-        let _ = tx.send(state.into_series());
+        let _ = tx.send(state.into_inherited());
     }
 }
 

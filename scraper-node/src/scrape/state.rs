@@ -18,8 +18,9 @@ use scrapegrid_common::relabel;
 use scrapegrid_common::{CompactLabels, Labels, METRIC_NAME};
 use scrapegrid_proto::stale_marker;
 
+use super::metadata::MetadataCache;
 use super::sample_labels::attach_target_labels;
-use crate::batch::{next_pass, ScrapeBatch, Series, SeriesRef};
+use crate::batch::{next_pass, ScrapeBatch, Series, SeriesRef, TargetMetadata};
 use crate::target::TargetSpec;
 use crate::textparse::{Entry, Format, Parser, ScrapedLabels};
 
@@ -131,8 +132,19 @@ pub struct TargetState {
     adopted: FxHashSet<u64>,
     report: ReportSeries,
     iteration: u64,
-    /// Cache size after the last successful scrape.
+    /// Cache size (series and metadata entries) after the last successful
+    /// scrape.
     successful_cache_len: usize,
+    /// HELP, TYPE and UNIT per metric family.
+    metadata: MetadataCache,
+}
+
+/// What a loop leaves to the loop that replaces it on a config change:
+/// the series of its last successful scrape and its metadata, as Prometheus
+/// keeps its scrape cache across a reload.
+pub struct Inherited {
+    pub series: Vec<SeriesRef>,
+    pub metadata: MetadataCache,
 }
 
 impl TargetState {
@@ -148,7 +160,15 @@ impl TargetState {
             report,
             iteration: 0,
             successful_cache_len: 0,
+            metadata: MetadataCache::default(),
         }
+    }
+
+    /// Takes over what the loop this one replaces left: its series
+    /// ([`Self::adopt`]) and its metadata.
+    pub fn inherit(&mut self, inherited: Inherited) {
+        self.adopt(inherited.series);
+        self.metadata = inherited.metadata;
     }
 
     /// Takes over the series of the loop this one replaces (a restart on a
@@ -169,9 +189,12 @@ impl TargetState {
         self.previous.clone()
     }
 
-    /// Gives up the series of the last successful scrape, for [`Self::adopt`].
-    pub fn into_series(self) -> Vec<SeriesRef> {
-        self.previous
+    /// Gives up what the loop's successor inherits ([`Self::inherit`]).
+    pub fn into_inherited(self) -> Inherited {
+        Inherited {
+            series: self.previous,
+            metadata: self.metadata,
+        }
     }
 
     /// Number of series in the last successful scrape.
@@ -203,7 +226,9 @@ impl TargetState {
                 std::mem::swap(&mut self.previous, &mut self.current);
                 self.current.clear();
                 self.adopted.clear();
-                self.evict(true);
+                // An empty body flushes nothing, as in Prometheus (which
+                // treats it as the failed scrape it usually is).
+                self.evict(!body.is_empty());
                 report
             }
             Err(report) => {
@@ -217,6 +242,7 @@ impl TargetState {
             }
         };
         self.push_report(&mut batch, timestamp_ms, duration_seconds, &report);
+        batch.metadata = Some(self.metadata.snapshot(&self.spec.labels));
         (batch, report)
     }
 
@@ -235,6 +261,7 @@ impl TargetState {
             ..Default::default()
         };
         self.push_report(&mut batch, timestamp_ms, duration_seconds, &report);
+        batch.metadata = Some(self.metadata.snapshot(&self.spec.labels));
         (batch, report)
     }
 
@@ -246,6 +273,11 @@ impl TargetState {
         for s in self.report.all() {
             batch.push(s, timestamp_ms, stale_marker());
         }
+        // The target is gone: so is its metadata.
+        batch.metadata = Some(Arc::new(TargetMetadata::new(
+            self.spec.labels.clone(),
+            Vec::new(),
+        )));
         batch
     }
 
@@ -281,6 +313,18 @@ impl TargetState {
         loop {
             let sample = match parser.next_entry() {
                 Ok(Some(Entry::Sample(s))) => s,
+                Ok(Some(Entry::Type { name, kind })) => {
+                    self.metadata.set_type(name, kind);
+                    continue;
+                }
+                Ok(Some(Entry::Help { name, help })) => {
+                    self.metadata.set_help(name, &help);
+                    continue;
+                }
+                Ok(Some(Entry::Unit { name, unit })) => {
+                    self.metadata.set_unit(name, unit);
+                    continue;
+                }
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
                 Err(e) => {
@@ -422,11 +466,13 @@ impl TargetState {
     /// back counts as added again); after a failed one only when the cache
     /// has grown past [`CACHE_FORCED_FLUSH_SLACK`].
     fn evict(&mut self, successful: bool) {
+        let len = self.cache.len() + self.metadata.len();
         if successful {
-            self.successful_cache_len = self.cache.len();
-        } else if self.cache.len() <= self.successful_cache_len * 2 + CACHE_FORCED_FLUSH_SLACK {
+            self.successful_cache_len = len;
+        } else if len <= self.successful_cache_len * 2 + CACHE_FORCED_FLUSH_SLACK {
             return;
         }
+        self.metadata.flush();
         let iteration = self.iteration;
         self.cache.retain(|_, e| e.last_seen == iteration);
         // A series nothing else holds (no cache entry, not in the last scrape,

@@ -5,11 +5,14 @@
 //! `retry_on_http_429`; any other status refused for good.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use scrapegrid_common::config::http_client::Auth;
 use scrapegrid_common::config::RemoteWriteConfig;
 use scrapegrid_common::http_client_tls::{authorization, OAuth2Tokens, TlsClients};
+use scrapegrid_common::xorshift::XorShift;
+use tokio_util::sync::CancellationToken;
 
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("scrapegrid/", env!("CARGO_PKG_VERSION"));
@@ -25,7 +28,7 @@ pub enum Outcome {
     /// server said so).
     Retry {
         error: String,
-        retry_after: Option<std::time::Duration>,
+        retry_after: Option<Duration>,
     },
     /// Refused for good: the samples are dropped and counted as failed.
     Refused(String),
@@ -137,7 +140,7 @@ impl Client {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
-            .map(std::time::Duration::from_secs);
+            .map(Duration::from_secs);
         let text = resp.bytes().await.unwrap_or_default();
         let text = String::from_utf8_lossy(&text[..text.len().min(ERROR_BODY_BYTES)]);
         let error = format!("server returned HTTP status {status}: {}", text.trim_end());
@@ -148,6 +151,58 @@ impl Client {
             Outcome::Retry { error, retry_after }
         } else {
             Outcome::Refused(error)
+        }
+    }
+}
+
+/// How [`Client::deliver`] ended.
+#[derive(Debug)]
+pub enum Delivery {
+    /// Sent; the compressed size.
+    Sent(usize),
+    /// Refused for good.
+    Refused(String),
+    /// The node is stopping.
+    Stopped,
+    /// The caller gave up between two tries.
+    Abandoned,
+}
+
+impl Client {
+    /// Sends `request` until it is sent or refused for good, waiting
+    /// between tries with a jittered backoff from `min_backoff` doubling to
+    /// `max_backoff` (at least what a `Retry-After` asked for).
+    /// `failed(error, backoff)` hears of each failed try before its wait,
+    /// and gives up by returning false.
+    pub async fn deliver(
+        &self,
+        request: &[u8],
+        rng: &mut XorShift,
+        stop: &CancellationToken,
+        mut failed: impl FnMut(&str, Duration) -> bool,
+    ) -> Delivery {
+        let queue = &self.config.queue;
+        let mut backoff = queue.min_backoff;
+        loop {
+            let (outcome, bytes) = tokio::select! {
+                _ = stop.cancelled() => return Delivery::Stopped,
+                r = self.send(request) => r,
+            };
+            let (error, retry_after) = match outcome {
+                Outcome::Sent => return Delivery::Sent(bytes),
+                Outcome::Refused(error) => return Delivery::Refused(error),
+                Outcome::Retry { error, retry_after } => (error, retry_after),
+            };
+            if !failed(&error, backoff) {
+                return Delivery::Abandoned;
+            }
+            let jitter = backoff.mul_f64(rng.unit() * 0.25);
+            let wait = (backoff + jitter).max(retry_after.unwrap_or_default());
+            tokio::select! {
+                _ = stop.cancelled() => return Delivery::Stopped,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            backoff = (backoff * 2).min(queue.max_backoff);
         }
     }
 }

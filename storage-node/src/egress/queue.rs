@@ -27,7 +27,7 @@ use scrapegrid_common::xorshift::XorShift;
 use scrapegrid_common::Labels;
 use tokio_util::sync::CancellationToken;
 
-use super::client::{Client, Outcome};
+use super::client::{Client, Delivery};
 use super::wire::{encode_labels, RequestBuilder};
 use super::Log;
 use crate::db::Db;
@@ -394,48 +394,35 @@ impl Queue {
         rng: &mut XorShift,
         stop: &CancellationToken,
     ) -> Delivered {
-        let (min_backoff, max_backoff) =
-            (self.config.queue.min_backoff, self.config.queue.max_backoff);
-        let mut backoff = min_backoff;
-        loop {
-            let (outcome, bytes) = tokio::select! {
-                _ = stop.cancelled() => return Delivered::Stopped,
-                r = self.client.send(&r.body) => r,
-            };
-            tracing::debug!(queue = %self.name, samples = r.samples, ?outcome, bytes, "remote_write request");
-            match outcome {
-                Outcome::Sent => {
-                    metrics::remote_write_sent(
-                        &self.name,
-                        &self.config.url,
-                        r.samples,
-                        bytes,
-                        r.newest_ms,
-                    );
-                    return Delivered::Done;
-                }
-                Outcome::Refused(error) => {
-                    tracing::error!(queue = %self.name, samples = r.samples, %error, "remote_write request refused; its samples are dropped");
-                    metrics::remote_write_failed(&self.name, &self.config.url, r.samples);
-                    return Delivered::Done;
-                }
-                Outcome::Retry { error, retry_after } => {
-                    tracing::warn!(queue = %self.name, samples = r.samples, %error, ?backoff, "remote_write request failed; retrying");
-                    metrics::remote_write_retried(&self.name, &self.config.url, r.samples);
-                    let jitter = backoff.mul_f64(rng.unit() * 0.25);
-                    let wait = (backoff + jitter).max(retry_after.unwrap_or_default());
-                    tokio::select! {
-                        _ = stop.cancelled() => return Delivered::Stopped,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                    backoff = (backoff * 2).min(max_backoff);
-                    let waiting = self.log.bytes_from(start);
-                    metrics::remote_write_pending(&self.name, &self.config.url, waiting);
-                    if self.max_bytes > 0 && waiting > self.max_bytes {
-                        return Delivered::OverLimit;
-                    }
-                }
+        let delivery = self
+            .client
+            .deliver(&r.body, rng, stop, |error, backoff| {
+                tracing::warn!(queue = %self.name, samples = r.samples, %error, ?backoff, "remote_write request failed; retrying");
+                metrics::remote_write_retried(&self.name, &self.config.url, r.samples);
+                let waiting = self.log.bytes_from(start);
+                metrics::remote_write_pending(&self.name, &self.config.url, waiting);
+                self.max_bytes == 0 || waiting <= self.max_bytes
+            })
+            .await;
+        tracing::debug!(queue = %self.name, samples = r.samples, ?delivery, "remote_write request");
+        match delivery {
+            Delivery::Sent(bytes) => {
+                metrics::remote_write_sent(
+                    &self.name,
+                    &self.config.url,
+                    r.samples,
+                    bytes,
+                    r.newest_ms,
+                );
+                Delivered::Done
             }
+            Delivery::Refused(error) => {
+                tracing::error!(queue = %self.name, samples = r.samples, %error, "remote_write request refused; its samples are dropped");
+                metrics::remote_write_failed(&self.name, &self.config.url, r.samples);
+                Delivered::Done
+            }
+            Delivery::Stopped => Delivered::Stopped,
+            Delivery::Abandoned => Delivered::OverLimit,
         }
     }
 

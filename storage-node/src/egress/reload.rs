@@ -11,8 +11,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::metadata::MetadataSender;
 use super::{Egress, EgressConfig};
 use crate::db::Db;
+use crate::metadata::MetadataStore;
 use crate::writer::{EgressOpener, WriterHandle};
 
 /// Reads the egress config again (the `--config` file); the error names
@@ -34,11 +36,28 @@ struct Running {
 }
 
 impl Running {
-    fn start(egress: Option<Egress>, config: EgressConfig, node: &CancellationToken) -> Self {
+    /// Starts the queues of `egress` and the metadata senders of `config`.
+    fn start(
+        egress: Option<Egress>,
+        config: EgressConfig,
+        metadata: &Arc<MetadataStore>,
+        node: &CancellationToken,
+    ) -> Self {
         let stop = node.child_token();
         let tasks = TaskTracker::new();
         if let Some(e) = egress {
             e.spawn(&tasks, stop.clone());
+        }
+        for rw in &config.remote_write {
+            match MetadataSender::new(metadata.clone(), rw) {
+                Ok(Some(sender)) => {
+                    tasks.spawn(sender.run(stop.clone()));
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::error!(url = %rw.url, %error, "remote_write metadata cannot be sent");
+                }
+            }
         }
         tasks.close();
         Self {
@@ -60,26 +79,30 @@ pub struct Reloader {
     writer: WriterHandle,
     source: Option<EgressSource>,
     node: CancellationToken,
+    metadata: Arc<MetadataStore>,
     running: tokio::sync::Mutex<Running>,
 }
 
 impl Reloader {
     /// Starts the queues of `egress` (opened from `config`); `source`
-    /// reads the config again on reload (`None`: nothing to reload from).
+    /// reads the config again on reload (`None`: nothing to reload from);
+    /// `metadata` is what the metadata senders send.
     pub fn start(
         db: Arc<Db>,
         writer: WriterHandle,
         egress: Option<Egress>,
         config: EgressConfig,
         source: Option<EgressSource>,
+        metadata: Arc<MetadataStore>,
         node: CancellationToken,
     ) -> Self {
-        let running = Running::start(egress, config, &node);
+        let running = Running::start(egress, config, &metadata, &node);
         Self {
             db,
             writer,
             source,
             node,
+            metadata,
             running: tokio::sync::Mutex::new(running),
         }
     }
@@ -98,7 +121,7 @@ impl Reloader {
         match self.swap(config.clone()).await {
             Ok(egress) => {
                 let n = config.remote_write.len();
-                *running = Running::start(egress, config, &self.node);
+                *running = Running::start(egress, config, &self.metadata, &self.node);
                 tracing::info!(queues = n, "remote_write reloaded");
                 Ok(format!("remote_write reloaded: {n} queues"))
             }
@@ -109,7 +132,7 @@ impl Reloader {
                     tracing::error!(error = %e, "reopening the previous remote_write queues failed");
                     None
                 });
-                *running = Running::start(egress, old, &self.node);
+                *running = Running::start(egress, old, &self.metadata, &self.node);
                 Err(format!("opening the remote_write queues failed: {e}"))
             }
         }

@@ -1,5 +1,6 @@
 //! The Prometheus HTTP API (`/api/v1/query`, `query_range`, `series`,
-//! `labels`, `label/<name>/values`, `query_exemplars` in [`exemplars`]),
+//! `labels`, `label/<name>/values`, `query_exemplars` in [`exemplars`],
+//! `metadata` and `targets/metadata` in [`metadata`]),
 //! Prometheus remote write and read
 //! (`/api/v1/write`, `/api/v1/read`, in [`remote`]), plus `/metrics`,
 //! `/-/healthy` and `/-/ready`.
@@ -11,6 +12,7 @@
 
 pub mod exemplars;
 pub mod json;
+pub mod metadata;
 pub mod params;
 pub mod remote;
 
@@ -58,6 +60,8 @@ pub struct ApiState {
     pub write_token: Option<Token>,
     /// Reloads `remote_write` (`POST /-/reload`).
     pub reloader: Arc<crate::egress::Reloader>,
+    /// The targets' metadata ([`metadata`]).
+    pub metadata: Arc<crate::metadata::MetadataStore>,
 }
 
 /// Returns the router of every HTTP endpoint.
@@ -75,6 +79,8 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/query_exemplars",
             get(exemplars::query_exemplars).post(exemplars::query_exemplars),
         )
+        .route("/api/v1/metadata", get(metadata::metric_metadata))
+        .route("/api/v1/targets/metadata", get(metadata::target_metadata))
         .route("/api/v1/read", post(remote::read))
         .route_layer(axum::middleware::from_fn_with_state(
             state.read_token.clone(),

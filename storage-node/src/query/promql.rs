@@ -170,6 +170,27 @@ pub fn parse_selector(s: &str) -> Result<Vec<Matcher>> {
     }
 }
 
+/// Parses a metric selector as Prometheus's `parser.ParseMetricSelector`
+/// (`match_target`): like [`parse_selector`], but a selector whose
+/// matchers all match the empty value (`{}`, `{job=""}`) is accepted and
+/// selects everything, since that function skips the check the query
+/// parser makes.
+pub fn parse_metric_selector(s: &str) -> Result<Vec<Matcher>> {
+    const SENTINEL: &str = "__scrapegrid_sentinel__";
+    match parse_selector(s) {
+        Err(Error::BadData(e)) if e.contains("at least one non-empty matcher") => {
+            let Some(brace) = s.find('{') else {
+                return Err(Error::BadData(e));
+            };
+            let with = format!("{}{{{SENTINEL}=\"x\",{}", &s[..brace], &s[brace + 1..]);
+            let mut matchers = parse_selector(&with)?;
+            matchers.retain(|m| m.name != SENTINEL);
+            Ok(matchers)
+        }
+        other => other,
+    }
+}
+
 /// Parses `query`, any PromQL expression, and returns the matchers of
 /// every vector selector in it (those inside range selectors, function
 /// calls, aggregations, operators and subqueries included), in order, as

@@ -9,7 +9,8 @@
 //! - [`proto`] encodes protobuf expositions;
 //! - [`compare`] turns range queries and the targets API into comparable
 //!   token sequences and field views; `api` compares the targets API,
-//!   exemplars and scrape headers; `report` renders the verdicts.
+//!   exemplars and scrape headers, `metadata` the metadata APIs; `report`
+//!   renders the verdicts.
 //!
 //! [`run`] starts everything, waits until every case has been scraped
 //! `phases x repeats + 2` times by both clients (and the removed file SD
@@ -23,6 +24,7 @@ pub mod proto;
 pub mod table;
 
 mod api;
+mod metadata;
 mod report;
 
 use report::shorten;
@@ -144,6 +146,7 @@ pub async fn run() -> Result<Report> {
         &mut global,
     )
     .await;
+    metadata::compare(&cases, &prom, &cluster, &mut results, &mut global).await;
     api::compare_headers(&cases, &fixture, &mut global);
     check_deviations(&cases, &mut results);
     let mut headers = Vec::new();

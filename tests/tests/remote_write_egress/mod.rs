@@ -7,11 +7,13 @@
 //! exactly once and in order per series across an outage and a `kill -9`;
 //! refusals and the disk bound drop samples and count every one; shards
 //! grow for a slow endpoint; `remote_write` reloads without a restart.
+//! `metadata`: a cluster sends the targets' metadata as Prometheus does.
 //!
 //! Samples enter the node through its own remote-write endpoint (each
 //! request one atomic write), so a test knows every sample in advance.
 //! This file holds what both share.
 
+mod metadata;
 mod queue;
 mod receivers;
 

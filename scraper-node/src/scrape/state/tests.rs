@@ -267,7 +267,7 @@ fn a_replacing_loop_adopts_series_and_stales_the_vanished_ones() {
     let (b1, _) = old.on_body(b"keep 1\ngone 2\n", None, 1000, 0.1);
     let keep_id = b1.series[0].id;
     let mut new = TargetState::new(spec(default_pool()));
-    new.adopt(old.into_series());
+    new.inherit(old.into_inherited());
     let (b2, r) = new.on_body(b"keep 1\n", None, 2000, 0.1);
     assert_eq!(
         b2.series[0].id, keep_id,
@@ -365,5 +365,80 @@ fn a_repeated_label_fails_on_append_unless_a_target_label_replaces_it() {
             .unwrap()
             .starts_with("invalid metric name or label names"),
         "{r:?}"
+    );
+}
+
+/// The metadata a batch carries, as `name type help unit` lines.
+fn metadata_of(b: &ScrapeBatch) -> Vec<String> {
+    b.metadata
+        .as_ref()
+        .expect("a scrape batch carries the metadata")
+        .metrics
+        .iter()
+        .map(|m| format!("{} {} {:?} {:?}", m.metric, m.kind, m.help, m.unit))
+        .collect()
+}
+
+#[test]
+fn metadata_is_kept_per_family_and_survives_a_failed_scrape() {
+    let mut st = TargetState::new(spec(default_pool()));
+    let body = b"# HELP a_total Requests \\ served.\n# TYPE a_total counter\na_total 1\n# TYPE b untyped\nb 2\n";
+    let (b1, _) = st.on_body(body, None, 1000, 0.1);
+    assert_eq!(
+        metadata_of(&b1),
+        [
+            r#"a_total counter "Requests \\ served." """#,
+            r#"b unknown "" """#
+        ]
+    );
+    // A HELP that changes, then a parse error: what was read before the
+    // error is kept (Prometheus does not roll metadata back).
+    let (b2, r) = st.on_body(b"# HELP b now\nb{ 1\n", None, 2000, 0.1);
+    assert!(r.error.is_some());
+    assert_eq!(
+        metadata_of(&b2),
+        [
+            r#"a_total counter "Requests \\ served." """#,
+            r#"b unknown "now" """#
+        ]
+    );
+    let (b3, _) = st.on_error("down".into(), 3000, 0.1);
+    assert!(Arc::ptr_eq(
+        b2.metadata.as_ref().unwrap(),
+        b3.metadata.as_ref().unwrap()
+    ));
+    let end = st.end_of_run(4000);
+    assert!(
+        end.metadata.as_ref().unwrap().metrics.is_empty(),
+        "a target that left forgets its metadata"
+    );
+}
+
+#[test]
+fn openmetrics_units_and_a_replacing_loop_keep_metadata() {
+    let mut old = TargetState::new(spec(default_pool()));
+    let om = "application/openmetrics-text; version=1.0.0";
+    let body = b"# TYPE d_seconds gauge\n# UNIT d_seconds seconds\nd_seconds 1\n# EOF\n";
+    let (b1, _) = old.on_body(body, Some(om), 1000, 0.1);
+    assert_eq!(metadata_of(&b1), [r#"d_seconds gauge "" "seconds""#]);
+    let mut new = TargetState::new(spec(default_pool()));
+    new.inherit(old.into_inherited());
+    let (b2, _) = new.on_body(b"d_seconds 2\n", None, 2000, 0.1);
+    assert!(
+        Arc::ptr_eq(b1.metadata.as_ref().unwrap(), b2.metadata.as_ref().unwrap()),
+        "unchanged: the same snapshot, not sent again"
+    );
+}
+
+#[test]
+fn an_empty_body_flushes_no_cache() {
+    let mut st = TargetState::new(spec(default_pool()));
+    st.on_body(b"a 1\n", None, 1000, 0.1);
+    let (_, r) = st.on_body(b"", None, 2000, 0.1);
+    assert_eq!(r.error, None);
+    let (_, r) = st.on_body(b"a 1\n", None, 3000, 0.1);
+    assert_eq!(
+        r.series_added, 0,
+        "Prometheus flushes its scrape cache only after a non-empty scrape"
     );
 }
