@@ -252,9 +252,14 @@ impl Appender {
         self.record.push(id, t, v);
     }
 
-    /// Puts the write's record (if it has samples) into `wb`.
+    /// Adds a stored exemplar of series `id` to the write's record.
+    pub fn push_exemplar(&mut self, id: u64, e: &crate::exemplars::Exemplar) {
+        self.record.push_exemplar(id, e.ts_ms, e.value, &e.labels);
+    }
+
+    /// Puts the write's record (if it has samples or exemplars) into `wb`.
     pub fn stage(&mut self, db: &Db, wb: &mut DbBatch) {
-        let samples = self.record.samples();
+        let samples = self.record.items();
         if samples == 0 {
             return;
         }

@@ -48,6 +48,15 @@ pub const REMOTE_WRITE_SHARDS: &str = "scrapegrid_storage_remote_write_shards";
 /// Timestamp of the newest sample sent, in seconds.
 pub const REMOTE_WRITE_HIGHEST_SENT: &str =
     "scrapegrid_storage_remote_write_highest_sent_timestamp_seconds";
+/// Exemplars a `remote_write` endpoint accepted (Prometheus's
+/// `prometheus_remote_storage_exemplars_total`).
+pub const REMOTE_WRITE_EXEMPLARS: &str = "scrapegrid_storage_remote_write_exemplars_total";
+/// Exemplars an endpoint refused for good.
+pub const REMOTE_WRITE_EXEMPLARS_FAILED: &str =
+    "scrapegrid_storage_remote_write_failed_exemplars_total";
+/// Exemplars of requests that failed and were sent again.
+pub const REMOTE_WRITE_EXEMPLARS_RETRIED: &str =
+    "scrapegrid_storage_remote_write_retried_exemplars_total";
 /// Metadata entries a `remote_write` endpoint accepted (Prometheus's
 /// `prometheus_remote_storage_metadata_total`).
 pub const REMOTE_WRITE_METADATA: &str = "scrapegrid_storage_remote_write_metadata_total";
@@ -215,6 +224,18 @@ fn describe() {
         "Timestamp of the newest sample a remote_write endpoint accepted, in seconds."
     );
     describe_counter!(
+        REMOTE_WRITE_EXEMPLARS,
+        "Exemplars a remote_write endpoint accepted."
+    );
+    describe_counter!(
+        REMOTE_WRITE_EXEMPLARS_FAILED,
+        "Exemplars a remote_write endpoint refused for good."
+    );
+    describe_counter!(
+        REMOTE_WRITE_EXEMPLARS_RETRIED,
+        "Exemplars of remote_write requests that failed and were retried."
+    );
+    describe_counter!(
         REMOTE_WRITE_METADATA,
         "Metadata entries a remote_write endpoint accepted."
     );
@@ -378,16 +399,28 @@ pub fn remote_write_dropped(name: &str, url: &str, samples: u64) {
     counter!(REMOTE_WRITE_DROPPED, &labels).increment(samples);
 }
 
-/// Counts metadata entries by how their request ended: `sent`, `failed`
-/// or `retried`.
-pub fn remote_write_metadata(name: &str, url: &str, outcome: &str, entries: usize) {
-    let labels = queue_labels(name, url);
-    let metric = match outcome {
-        "sent" => REMOTE_WRITE_METADATA,
-        "failed" => REMOTE_WRITE_METADATA_FAILED,
-        _ => REMOTE_WRITE_METADATA_RETRIED,
+/// What a `remote_write` request carried besides samples.
+#[derive(Clone, Copy, Debug)]
+pub enum Carried {
+    Exemplars,
+    Metadata,
+}
+
+/// Counts the exemplars or metadata entries of a request by how it ended:
+/// `sent`, `failed` or `retried`.
+pub fn remote_write_carried(name: &str, url: &str, what: Carried, outcome: &str, n: usize) {
+    if n == 0 {
+        return;
+    }
+    let metric = match (what, outcome) {
+        (Carried::Exemplars, "sent") => REMOTE_WRITE_EXEMPLARS,
+        (Carried::Exemplars, "failed") => REMOTE_WRITE_EXEMPLARS_FAILED,
+        (Carried::Exemplars, _) => REMOTE_WRITE_EXEMPLARS_RETRIED,
+        (Carried::Metadata, "sent") => REMOTE_WRITE_METADATA,
+        (Carried::Metadata, "failed") => REMOTE_WRITE_METADATA_FAILED,
+        (Carried::Metadata, _) => REMOTE_WRITE_METADATA_RETRIED,
     };
-    counter!(metric, &labels).increment(entries as u64);
+    counter!(metric, &queue_labels(name, url)).increment(n as u64);
 }
 
 pub fn remote_write_shards(name: &str, url: &str, shards: usize) {

@@ -538,15 +538,18 @@ impl State {
 
         let (ids, created) = self.resolve_series(&mut wb, &batch.series)?;
         let admitted = self.admit_samples(&mut wb, &ids, &batch.samples, before_successor)?;
-        if let Some(e) = &mut self.egress {
-            e.stage(&db, &mut wb);
-        }
         // Exemplars are keyed by when they arrived: the scrape's time.
         let ingest_ms = match batch.timestamp_ms {
             0 => now_ms(),
             t => t,
         };
         let exemplars = self.admit_exemplars(&mut wb, &ids, ingest_ms, &batch.exemplars);
+        if let Some(e) = &mut self.egress {
+            for (id, x) in exemplars.stored() {
+                e.push_exemplar(id, x);
+            }
+            e.stage(&db, &mut wb);
+        }
         wb.put_cf(cf_meta, keys::seq_key(&scraper_id), keys::encode_u64(seq));
         if let Some(f) = fence {
             wb.put_cf(cf_meta, keys::gen_key(&batch.target_id), f.encode());

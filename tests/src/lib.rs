@@ -185,7 +185,21 @@ pub struct TargetServer {
 }
 
 impl TargetServer {
+    /// Serves `body` in the text format.
     pub async fn start(body: &str) -> Result<Self> {
+        Self::start_typed(body, "text/plain; version=0.0.4").await
+    }
+
+    /// Serves `body` as OpenMetrics.
+    pub async fn start_openmetrics(body: &str) -> Result<Self> {
+        Self::start_typed(
+            body,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )
+        .await
+    }
+
+    async fn start_typed(body: &str, content_type: &'static str) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?.to_string();
         let body = Arc::new(Mutex::new((200u16, body.to_string())));
@@ -200,7 +214,7 @@ impl TargetServer {
                     let (status, text) = b.lock().unwrap().clone();
                     (
                         axum::http::StatusCode::from_u16(status).unwrap(),
-                        [("content-type", "text/plain; version=0.0.4")],
+                        [("content-type", content_type)],
                         text,
                     )
                 }

@@ -30,6 +30,8 @@ struct Inner {
     /// Per accepted request that carried metadata: its entries, and
     /// whether it carried samples too.
     metadata: Vec<(Vec<String>, bool)>,
+    /// Every exemplar: its series, labels, value bits and timestamp.
+    exemplars: Vec<(String, String, u64, i64)>,
 }
 
 /// The receiver; it stops when dropped.
@@ -83,6 +85,12 @@ impl Receiver {
     /// whether the request carried samples too.
     pub fn metadata_requests(&self) -> Vec<(Vec<String>, bool)> {
         self.inner.lock().unwrap().metadata.clone()
+    }
+
+    /// Every exemplar of every accepted request: its series (as
+    /// [`series_key`]), its labels (the same form), value bits, timestamp.
+    pub fn exemplars(&self) -> Vec<(String, String, u64, i64)> {
+        self.inner.lock().unwrap().exemplars.clone()
     }
 
     /// The headers of the last request.
@@ -160,6 +168,14 @@ async fn write(
     }
     for ts in req.timeseries {
         let key = series_key(&ts.labels);
+        for e in &ts.exemplars {
+            i.exemplars.push((
+                key.clone(),
+                series_key(&e.labels),
+                e.value.to_bits(),
+                e.timestamp,
+            ));
+        }
         for s in ts.samples {
             i.samples
                 .push((key.clone(), s.timestamp, s.value.to_bits()));

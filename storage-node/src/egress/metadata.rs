@@ -110,15 +110,27 @@ impl MetadataSender {
                     .client
                     .deliver(&body, &mut rng, &stop, |error, backoff| {
                         tracing::warn!(queue = %name, entries, %error, ?backoff, "remote_write metadata request failed; retrying");
-                        metrics::remote_write_metadata(name, url, "retried", entries);
+                        metrics::remote_write_carried(name, url, metrics::Carried::Metadata, "retried", entries);
                         true
                     })
                     .await;
                 match delivery {
-                    Delivery::Sent(_) => metrics::remote_write_metadata(name, url, "sent", entries),
+                    Delivery::Sent(_) => metrics::remote_write_carried(
+                        name,
+                        url,
+                        metrics::Carried::Metadata,
+                        "sent",
+                        entries,
+                    ),
                     Delivery::Refused(error) => {
                         tracing::error!(queue = %name, entries, %error, "remote_write metadata request refused");
-                        metrics::remote_write_metadata(name, url, "failed", entries);
+                        metrics::remote_write_carried(
+                            name,
+                            url,
+                            metrics::Carried::Metadata,
+                            "failed",
+                            entries,
+                        );
                     }
                     Delivery::Stopped | Delivery::Abandoned => return,
                 }

@@ -14,7 +14,9 @@
 //! series are read from the index once, extended with the external labels
 //! and relabeled by `write_relabel_configs`; a series the rules drop is
 //! skipped (and counted as dropped by relabeling, as Prometheus does not
-//! count it at all).
+//! count it at all). Exemplars travel in the requests beside the samples
+//! when the endpoint has `send_exemplars`, each in its series' TimeSeries,
+//! and count toward `max_samples_per_send` as in Prometheus.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -79,10 +81,12 @@ pub struct Queue {
     rng: XorShift,
 }
 
-/// One request: its samples and the newest timestamp among them.
+/// One request: its samples, its exemplars and the newest sample
+/// timestamp.
 struct Request {
     body: Vec<u8>,
     samples: usize,
+    exemplars: usize,
     newest_ms: i64,
 }
 
@@ -275,6 +279,7 @@ impl Queue {
             (0..shards).map(|_| fresh(max)).collect();
         let finish = |(req, _, newest): (RequestBuilder, FxHashMap<u64, u32>, i64)| Request {
             samples: req.samples(),
+            exemplars: req.exemplars(),
             body: req.encode(),
             newest_ms: newest,
         };
@@ -299,8 +304,12 @@ impl Queue {
                     seq,
                     offset: (i + 1) as u32,
                 };
+                if e.exemplar.is_some() && !self.config.send_exemplars {
+                    continue;
+                }
                 let shard = shard_of(e.id, shards);
-                if open[shard].0.samples() == max {
+                let items = open[shard].0.samples() + open[shard].0.exemplars();
+                if items == max {
                     let full = std::mem::replace(&mut open[shard], fresh(max));
                     out[shard].push(finish(full));
                 }
@@ -318,8 +327,16 @@ impl Queue {
                     }
                 };
                 let (req, _, newest) = &mut open[shard];
-                req.push(k, e.t, e.v);
-                *newest = (*newest).max(e.t);
+                match &e.exemplar {
+                    None => {
+                        req.push(k, e.t, e.v);
+                        *newest = (*newest).max(e.t);
+                    }
+                    Some(labels) => {
+                        let l = labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
+                        req.push_exemplar(k, encode_labels(l), e.t, e.v);
+                    }
+                }
             }
             if after.offset as usize == entries.len() {
                 after = Position {
@@ -332,7 +349,7 @@ impl Queue {
             return Ok(None);
         }
         for (shard, o) in open.into_iter().enumerate() {
-            if o.0.samples() > 0 {
+            if o.0.samples() + o.0.exemplars() > 0 {
                 out[shard].push(finish(o));
             }
         }
@@ -399,6 +416,7 @@ impl Queue {
             .deliver(&r.body, rng, stop, |error, backoff| {
                 tracing::warn!(queue = %self.name, samples = r.samples, %error, ?backoff, "remote_write request failed; retrying");
                 metrics::remote_write_retried(&self.name, &self.config.url, r.samples);
+                metrics::remote_write_carried(&self.name, &self.config.url, metrics::Carried::Exemplars, "retried", r.exemplars);
                 let waiting = self.log.bytes_from(start);
                 metrics::remote_write_pending(&self.name, &self.config.url, waiting);
                 self.max_bytes == 0 || waiting <= self.max_bytes
@@ -414,11 +432,25 @@ impl Queue {
                     bytes,
                     r.newest_ms,
                 );
+                metrics::remote_write_carried(
+                    &self.name,
+                    &self.config.url,
+                    metrics::Carried::Exemplars,
+                    "sent",
+                    r.exemplars,
+                );
                 Delivered::Done
             }
             Delivery::Refused(error) => {
                 tracing::error!(queue = %self.name, samples = r.samples, %error, "remote_write request refused; its samples are dropped");
                 metrics::remote_write_failed(&self.name, &self.config.url, r.samples);
+                metrics::remote_write_carried(
+                    &self.name,
+                    &self.config.url,
+                    metrics::Carried::Exemplars,
+                    "failed",
+                    r.exemplars,
+                );
                 Delivered::Done
             }
             Delivery::Stopped => Delivered::Stopped,

@@ -57,12 +57,30 @@ fn sample_len(t: i64) -> usize {
     1 + 8 + 1 + varint_len(t as u64)
 }
 
-/// One request being built: series (their encoded labels) and samples
-/// (series index, timestamp, value) in arrival order.
+/// `TimeSeries.exemplars`: field 3, length-delimited.
+const FIELD_3_BYTES: u8 = 0x1a;
+/// `Exemplar.value`: field 2, fixed 64-bit.
+const EXEMPLAR_VALUE: u8 = 0x11;
+/// `Exemplar.timestamp`: field 3, varint.
+const EXEMPLAR_TIMESTAMP: u8 = 0x18;
+
+fn exemplar_len(labels: &[u8], t: i64) -> usize {
+    labels.len() + 1 + 8 + 1 + varint_len(t as u64)
+}
+
+/// Writes a length-delimited field: its tag, length and body.
+fn field_len(body: usize) -> usize {
+    1 + varint_len(body as u64) + body
+}
+
+/// One request being built: series (their encoded labels), samples
+/// (series index, timestamp, value) and exemplars (series index, encoded
+/// labels, timestamp, value) in arrival order.
 #[derive(Debug, Default)]
 pub struct RequestBuilder {
     series: Vec<Arc<[u8]>>,
     samples: Vec<(u32, i64, f64)>,
+    exemplars: Vec<(u32, Arc<[u8]>, i64, f64)>,
 }
 
 impl RequestBuilder {
@@ -76,31 +94,54 @@ impl RequestBuilder {
         self.samples.push((series, t, v));
     }
 
+    /// Adds an exemplar of `series` with its labels encoded by
+    /// [`encode_labels`].
+    pub fn push_exemplar(&mut self, series: u32, labels: Arc<[u8]>, t: i64, v: f64) {
+        self.exemplars.push((series, labels, t, v));
+    }
+
     pub fn samples(&self) -> usize {
         self.samples.len()
     }
 
-    /// The encoded `WriteRequest`: each series once, its samples in the
-    /// order they were pushed.
+    pub fn exemplars(&self) -> usize {
+        self.exemplars.len()
+    }
+
+    /// The encoded `WriteRequest`: each series once, with its samples and
+    /// then its exemplars in the order they were pushed.
     pub fn encode(mut self) -> Vec<u8> {
-        // Stable: a series' samples keep their order.
+        // Stable: a series' samples and exemplars keep their order.
         self.samples.sort_by_key(|s| s.0);
+        self.exemplars.sort_by_key(|e| e.0);
         let mut out = Vec::with_capacity(
-            self.series.iter().map(|l| l.len() + 4).sum::<usize>() + self.samples.len() * 16,
+            self.series.iter().map(|l| l.len() + 4).sum::<usize>()
+                + self.samples.len() * 16
+                + self.exemplars.iter().map(|e| e.1.len() + 20).sum::<usize>(),
         );
-        let mut rest = &self.samples[..];
-        while let Some(&(idx, _, _)) = rest.first() {
-            let n = rest.iter().take_while(|s| s.0 == idx).count();
-            let (these, tail) = rest.split_at(n);
-            rest = tail;
+        let (mut samples, mut exemplars) = (&self.samples[..], &self.exemplars[..]);
+        loop {
+            let idx = match (samples.first(), exemplars.first()) {
+                (Some(s), Some(e)) => s.0.min(e.0),
+                (Some(s), None) => s.0,
+                (None, Some(e)) => e.0,
+                (None, None) => break,
+            };
+            let n = samples.iter().take_while(|s| s.0 == idx).count();
+            let (these, rest) = samples.split_at(n);
+            samples = rest;
+            let m = exemplars.iter().take_while(|e| e.0 == idx).count();
+            let (these_ex, rest) = exemplars.split_at(m);
+            exemplars = rest;
             let labels = &self.series[idx as usize];
             let ts_len = labels.len()
                 + these
                     .iter()
-                    .map(|&(_, t, _)| {
-                        let l = sample_len(t);
-                        1 + varint_len(l as u64) + l
-                    })
+                    .map(|&(_, t, _)| field_len(sample_len(t)))
+                    .sum::<usize>()
+                + these_ex
+                    .iter()
+                    .map(|(_, l, t, _)| field_len(exemplar_len(l, *t)))
                     .sum::<usize>();
             out.push(FIELD_1_BYTES);
             put_varint(&mut out, ts_len as u64);
@@ -112,6 +153,15 @@ impl RequestBuilder {
                 out.extend_from_slice(&v.to_bits().to_le_bytes());
                 out.push(SAMPLE_TIMESTAMP);
                 put_varint(&mut out, t as u64);
+            }
+            for (_, l, t, v) in these_ex {
+                out.push(FIELD_3_BYTES);
+                put_varint(&mut out, exemplar_len(l, *t) as u64);
+                out.extend_from_slice(l);
+                out.push(EXEMPLAR_VALUE);
+                out.extend_from_slice(&v.to_bits().to_le_bytes());
+                out.push(EXEMPLAR_TIMESTAMP);
+                put_varint(&mut out, *t as u64);
             }
         }
         out
@@ -162,6 +212,36 @@ mod tests {
             samples(&got.timeseries[1]),
             vec![(-5, stale.to_bits()), (0, (-2.5f64).to_bits())]
         );
+        // Exemplars join their series' TimeSeries, or make one of their own.
+        let mut r = RequestBuilder::default();
+        let (ia, ib) = (
+            r.add_series(encode_labels([("__name__", "a")].into_iter())),
+            r.add_series(encode_labels([("__name__", "b")].into_iter())),
+        );
+        let trace = encode_labels([("trace_id", "t1")].into_iter());
+        r.push(ia, 1000, 1.0);
+        r.push_exemplar(ia, trace.clone(), 990, 0.5);
+        r.push_exemplar(ib, trace, -3, 7.0);
+        assert_eq!((r.samples(), r.exemplars()), (1, 2));
+        let got = prom::WriteRequest::decode(r.encode().as_slice()).unwrap();
+        assert_eq!(got.timeseries.len(), 2);
+        assert_eq!(samples(&got.timeseries[0]), vec![(1000, 1f64.to_bits())]);
+        let ex = |ts: &prom::TimeSeries| -> Vec<(Vec<prom::Label>, f64, i64)> {
+            ts.exemplars
+                .iter()
+                .map(|e| (e.labels.clone(), e.value, e.timestamp))
+                .collect()
+        };
+        assert_eq!(
+            ex(&got.timeseries[0]),
+            vec![(vec![label("trace_id", "t1")], 0.5, 990)]
+        );
+        assert!(got.timeseries[1].samples.is_empty());
+        assert_eq!(
+            ex(&got.timeseries[1]),
+            vec![(vec![label("trace_id", "t1")], 7.0, -3)]
+        );
+
         for v in [0u64, 1, 127, 128, 16_383, 16_384, u64::MAX] {
             let mut b = Vec::new();
             put_varint(&mut b, v);

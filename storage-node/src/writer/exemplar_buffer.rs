@@ -85,6 +85,15 @@ pub(super) struct ExemplarsAdmitted {
     evicted: usize,
     pub(super) out_of_order: u64,
     pub(super) label_length: u64,
+    /// The exemplars stored, in order, for the egress.
+    stored: Vec<(u64, Exemplar)>,
+}
+
+impl ExemplarsAdmitted {
+    /// The exemplars the batch stores, in order, with their series ids.
+    pub(super) fn stored(&self) -> impl Iterator<Item = (u64, &Exemplar)> {
+        self.stored.iter().map(|(id, e)| (*id, e))
+    }
 }
 
 impl State {
@@ -117,6 +126,9 @@ impl State {
                     let key = exemplars::put(&self.db, wb, id, ingest_ms, &be.exemplar);
                     out.newest.insert(id, (key, be.exemplar.clone()));
                     out.appended.push(key);
+                    if self.egress.is_some() {
+                        out.stored.push((id, be.exemplar.clone()));
+                    }
                 }
                 Verdict::Duplicate => {}
                 Verdict::OutOfOrder => out.out_of_order += 1,

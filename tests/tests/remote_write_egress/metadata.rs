@@ -9,9 +9,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use scrapegrid_tests::prometheus::Prometheus;
 use scrapegrid_tests::remote_receiver::Receiver;
-use scrapegrid_tests::{eventually, Cluster, TargetServer};
+use scrapegrid_tests::{eventually, TargetServer};
+
+use super::side_by_side;
 
 const PER_REQUEST: usize = 3;
 
@@ -105,33 +106,12 @@ async fn metadata_is_sent_as_prometheus_sends_it() {
     let a = TargetServer::start(BODY_A).await.unwrap();
     let b = TargetServer::start(BODY_B).await.unwrap();
     let targets = [a.addr.as_str(), b.addr.as_str()];
-    let (p_rx, p_quiet) = (
-        Receiver::start().await.unwrap(),
-        Receiver::start().await.unwrap(),
-    );
-    let (s_rx, s_quiet) = (
-        Receiver::start().await.unwrap(),
-        Receiver::start().await.unwrap(),
-    );
-
-    let dir = tempfile::tempdir().unwrap();
-    let p_file = dir.path().join("prometheus.yml");
-    std::fs::write(&p_file, config(&targets, &p_rx.url, &p_quiet.url)).unwrap();
-    let prom = Prometheus::start(&p_file).await.unwrap();
-    let s_yaml = config(&targets, &s_rx.url, &s_quiet.url);
-    let s_file = dir.path().join("scrapegrid.yml");
-    std::fs::write(&s_file, &s_yaml).unwrap();
-    let s_path = s_file.display().to_string();
-    let cluster = Cluster::builder()
-        .config(&s_yaml)
-        .extra_args(&["--config", &s_path], &[], &[])
-        .build()
-        .await
-        .unwrap();
+    let sbs = side_by_side(|rx, quiet| config(&targets, rx, quiet), &[]).await;
+    let (p_rx, p_quiet, s_rx, s_quiet) = (&sbs.p_rx, &sbs.p_quiet, &sbs.s_rx, &sbs.s_quiet);
 
     // Both targets' metadata, as Prometheus sends it once both are scraped.
     let want = eventually(Duration::from_secs(30), || async {
-        let e = entries(&p_rx);
+        let e = entries(p_rx);
         (e.len() == 8 && e.iter().any(|x| x.contains("Another help"))).then_some(e)
     })
     .await
@@ -143,20 +123,20 @@ async fn metadata_is_sent_as_prometheus_sends_it() {
     assert!(want.contains(r#"thing UNKNOWN "" """#), "{want:?}");
     assert!(want.contains(r#"no_samples GAUGE "" """#), "{want:?}");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while entries(&s_rx) != want || !check("scrapegrid", &s_rx, &want).is_empty() {
+    while entries(s_rx) != want || !check("scrapegrid", s_rx, &want).is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "scrapegrid sent {:?}; prometheus {want:?}; {:?}",
-            entries(&s_rx),
-            check("scrapegrid", &s_rx, &want)
+            entries(s_rx),
+            check("scrapegrid", s_rx, &want)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Prometheus itself passes the same checks: they are its behaviour.
-    assert_eq!(check("prometheus", &p_rx, &want), Vec::<String>::new());
+    assert_eq!(check("prometheus", p_rx, &want), Vec::<String>::new());
 
     // `send: false`: samples, no metadata, for both.
-    for (who, rx) in [("prometheus", &p_quiet), ("scrapegrid", &s_quiet)] {
+    for (who, rx) in [("prometheus", p_quiet), ("scrapegrid", s_quiet)] {
         // Prometheus sends samples once its WAL watcher caught up (seconds).
         eventually(Duration::from_secs(30), || async {
             (!rx.samples().is_empty()).then_some(())
@@ -168,6 +148,4 @@ async fn metadata_is_sent_as_prometheus_sends_it() {
             "{who} sent metadata with send: false"
         );
     }
-    drop(prom);
-    drop(cluster);
 }

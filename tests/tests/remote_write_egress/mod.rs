@@ -7,12 +7,14 @@
 //! exactly once and in order per series across an outage and a `kill -9`;
 //! refusals and the disk bound drop samples and count every one; shards
 //! grow for a slow endpoint; `remote_write` reloads without a restart.
-//! `metadata`: a cluster sends the targets' metadata as Prometheus does.
+//! `metadata` and `exemplars`: a cluster sends the targets' metadata and
+//! its exemplars as Prometheus does.
 //!
 //! Samples enter the node through its own remote-write endpoint (each
 //! request one atomic write), so a test knows every sample in advance.
 //! This file holds what both share.
 
+mod exemplars;
 mod metadata;
 mod queue;
 mod receivers;
@@ -24,7 +26,7 @@ use std::time::Duration;
 use prost::Message;
 use scrapegrid_proto::prometheus as prom;
 use scrapegrid_tests::prometheus::Prometheus;
-use scrapegrid_tests::remote_receiver::series_key;
+use scrapegrid_tests::remote_receiver::{series_key, Receiver};
 use scrapegrid_tests::{eventually, start_storage_with, Process, StorageNode};
 
 pub(super) const DEADLINE: Duration = Duration::from_secs(60);
@@ -190,4 +192,58 @@ pub(super) fn keys_of(series: &[prom::TimeSeries]) -> BTreeSet<(String, i64)> {
             s.samples.iter().map(move |x| (k.clone(), x.timestamp))
         })
         .collect()
+}
+
+/// Prometheus 2.42 and a scrapegrid cluster (its storage node sending by
+/// `--config`) scraping under the same config, each sending to a receiver
+/// of its own (`rx`) and to a second one (`quiet`) with other settings.
+pub(super) struct SideBySide {
+    /// Kept running for the test's length.
+    _prom: Prometheus,
+    _cluster: scrapegrid_tests::Cluster,
+    /// Prometheus's receivers.
+    pub p_rx: Receiver,
+    pub p_quiet: Receiver,
+    /// scrapegrid's receivers.
+    pub s_rx: Receiver,
+    pub s_quiet: Receiver,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a [`SideBySide`]; `config(rx, quiet)` writes the config of each
+/// side, `prom_flags` are Prometheus's extra flags.
+pub(super) async fn side_by_side(
+    config: impl Fn(&str, &str) -> String,
+    prom_flags: &[&str],
+) -> SideBySide {
+    let receiver = || async { Receiver::start().await.unwrap() };
+    let (p_rx, p_quiet, s_rx, s_quiet) = (
+        receiver().await,
+        receiver().await,
+        receiver().await,
+        receiver().await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p_file = dir.path().join("prometheus.yml");
+    std::fs::write(&p_file, config(&p_rx.url, &p_quiet.url)).unwrap();
+    let prom = Prometheus::start_with(&p_file, prom_flags).await.unwrap();
+    let s_yaml = config(&s_rx.url, &s_quiet.url);
+    let s_file = dir.path().join("scrapegrid.yml");
+    std::fs::write(&s_file, &s_yaml).unwrap();
+    let s_path = s_file.display().to_string();
+    let cluster = scrapegrid_tests::Cluster::builder()
+        .config(&s_yaml)
+        .extra_args(&["--config", &s_path], &[], &[])
+        .build()
+        .await
+        .unwrap();
+    SideBySide {
+        _prom: prom,
+        _cluster: cluster,
+        p_rx,
+        p_quiet,
+        s_rx,
+        s_quiet,
+        _dir: dir,
+    }
 }
