@@ -140,11 +140,23 @@ impl Outage for Prometheus {
     }
 }
 
+/// How long the receiver stays down: about a second by default (CI), or
+/// `SCRAPEGRID_EGRESS_OUTAGE_SECS` (the minute:
+/// `SCRAPEGRID_EGRESS_OUTAGE_SECS=60 cargo nextest run -p scrapegrid-tests
+/// outage_and_a_kill_9`).
+fn outage_length() -> Duration {
+    std::env::var("SCRAPEGRID_EGRESS_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_secs)
+}
+
 /// The outage choreography: a node with `config` takes writes of 8 series
 /// x 10 samples of `name` (20 ms apart) while the receiver is up, stopped
-/// (the node retries), after a `kill -9` and restart of the node, and with
-/// the receiver back. Returns how many writes there were (their
-/// timestamps start at `t0 + 10 s`, 10 s apart) and the node.
+/// (the node retries; the 20 writes spread over [`outage_length`]), after
+/// a `kill -9` and restart of the node, and with the receiver back.
+/// Returns how many writes there were (their timestamps start at
+/// `t0 + 10 s`, 10 s apart) and the node.
 async fn outage_and_kill_9(
     dir: &Path,
     config: &str,
@@ -154,16 +166,25 @@ async fn outage_and_kill_9(
 ) -> (i64, StorageNode) {
     let mut node = start_node(dir, config, &[]).await;
     let mut k = 0i64;
-    async fn write_for(node: &StorageNode, name: &str, t0: i64, k: &mut i64, rounds: usize) {
+    async fn write_for(
+        node: &StorageNode,
+        name: &str,
+        t0: i64,
+        k: &mut i64,
+        rounds: usize,
+        pause: Duration,
+    ) {
         for _ in 0..rounds {
             *k += 1;
             write(node, block(name, 8, t0 + *k * 10_000, 10)).await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(pause).await;
         }
     }
-    write_for(&node, name, t0, &mut k, 10).await;
+    let pause = Duration::from_millis(20);
+    write_for(&node, name, t0, &mut k, 10, pause).await;
     receiver.stop();
-    write_for(&node, name, t0, &mut k, 20).await;
+    let down = std::time::Instant::now();
+    write_for(&node, name, t0, &mut k, 20, pause.max(outage_length() / 20)).await;
     // Retries pile up against the stopped receiver, then kill -9.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let retried = metric(
@@ -173,9 +194,10 @@ async fn outage_and_kill_9(
     .await;
     assert!(retried > 0.0);
     restart(dir, &mut node).await;
-    write_for(&node, name, t0, &mut k, 10).await;
+    write_for(&node, name, t0, &mut k, 10, pause).await;
     receiver.start_again().await;
-    write_for(&node, name, t0, &mut k, 10).await;
+    println!("receiver down for {:?}", down.elapsed());
+    write_for(&node, name, t0, &mut k, 10, pause).await;
     (k, node)
 }
 
