@@ -34,13 +34,24 @@ pub fn init_tracing() {
 /// Returns the handle of the process-wide metrics recorder, installing it on
 /// first use (several nodes may run in one test process; they share it).
 pub fn metrics_handle() -> PrometheusHandle {
+    install_metrics(PrometheusBuilder::new)
+}
+
+/// Returns the handle of the process-wide metrics recorder; the first call
+/// installs the recorder `builder` builds (a node with its own histogram
+/// buckets calls this before anything else in its process). Every node of a
+/// process (a scraper with an embedded storage node, the tests) shares it.
+pub fn install_metrics(builder: impl FnOnce() -> PrometheusBuilder) -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = builder().build_recorder();
             let handle = recorder.handle();
-            // Fails only if another recorder is installed; then ours stays empty.
-            let _ = metrics::set_global_recorder(recorder);
+            // Fails only if a recorder from elsewhere is installed; then
+            // ours stays empty.
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder is installed already; /metrics stays empty");
+            }
             handle
         })
         .clone()

@@ -8,6 +8,8 @@
 //! the [`ingest`] client delivers to the storage node exactly once.
 //! [`target`] holds the validated pools and targets an assignment carries,
 //! [`metrics`] the node's own metrics, [`error`] its error type.
+//! [`direct`] is the mode without a storage node: an embedded one is the
+//! durable queue to the `remote_write` endpoints.
 //!
 //! Data flow: assignment -> manager -> scrape loop -> batch -> ingest stream.
 //! Shutdown order: say goodbye to the control plane, hand every target over
@@ -20,6 +22,7 @@
 
 pub mod batch;
 pub mod control;
+pub mod direct;
 pub mod error;
 pub mod ingest;
 pub mod manager;
@@ -54,13 +57,22 @@ pub struct NodeConfig {
     pub storage_security: scrapegrid_common::security::ClientSecurity,
     /// TLS of the HTTP listener; plain HTTP without a certificate.
     pub http_tls: scrapegrid_common::security::HttpTls,
+    /// The storage node to write to; `None`: the one the control plane
+    /// names. Set in [`direct`] mode (the embedded node).
+    pub storage_endpoint: Option<String>,
 }
 
 /// Runs the scraper node until `shutdown`; `http` serves `/metrics`.
 pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToken) -> Result<()> {
     metrics::describe();
     let http_addr = http.local_addr()?.to_string();
-    let (endpoint_tx, endpoint_rx) = watch::channel(String::new());
+    let (endpoint_tx, endpoint_rx) =
+        watch::channel(node.storage_endpoint.clone().unwrap_or_default());
+    // A fixed storage node: what the control plane names goes nowhere.
+    let endpoint_tx = match node.storage_endpoint {
+        Some(_) => watch::channel(String::new()).0,
+        None => endpoint_tx,
+    };
     let (drain_tx, drain_rx) = tokio::sync::oneshot::channel();
     let (ingest, ingest_task) = ingest::start(
         node.scraper_id.clone(),

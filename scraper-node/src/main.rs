@@ -1,7 +1,9 @@
 //! `scraper-node`: scrapes the targets the control plane assigns to it and
-//! streams every scrape to the storage node ([`scraper_node::run`]), until
-//! SIGTERM or SIGINT starts its drain. Once bound it prints
-//! `listening http <addr>` on stdout.
+//! streams every scrape to the storage node ([`scraper_node::run`]), or in
+//! direct mode (`--remote-write.config`) to an embedded one that sends to
+//! the `remote_write` endpoints ([`scraper_node::direct`]), until SIGTERM
+//! or SIGINT starts its drain. Once bound it prints `listening http <addr>`
+//! on stdout.
 
 use std::time::Duration;
 
@@ -53,6 +55,29 @@ struct Flags {
     /// The key of --http-tls-cert (PEM).
     #[arg(long)]
     http_tls_key: Option<std::path::PathBuf>,
+    /// Direct mode, without a storage node: send every scrape straight to
+    /// the `remote_write` endpoints of this prometheus.yml, through an
+    /// embedded storage node that is the durable queue (the storage node
+    /// the control plane names is not used). SIGHUP reads it again.
+    #[arg(long = "remote-write.config")]
+    remote_write_config: Option<std::path::PathBuf>,
+    /// Direct mode: the embedded node's data directory (the queue and a
+    /// local copy of what was scraped). One per scraper; keep it across
+    /// restarts so the queue resumes.
+    #[arg(long = "remote-write.data-dir", default_value = "scraper-data")]
+    remote_write_data_dir: std::path::PathBuf,
+    /// Direct mode: bytes one endpoint may have queued before its oldest
+    /// samples are dropped and counted (0: no limit).
+    #[arg(long = "remote-write.max-disk-usage-per-url", default_value = "1GB", value_parser = bytes)]
+    remote_write_max_disk: u64,
+    /// Direct mode: how long the local copy is kept (0: forever).
+    #[arg(long = "remote-write.retention", default_value = "1h", value_parser = duration)]
+    remote_write_retention: Duration,
+    /// Direct mode: how long a shutdown waits for the queues to send what
+    /// they hold before the process exits (the rest is sent after the next
+    /// start on the same --remote-write.data-dir).
+    #[arg(long = "remote-write.flush-deadline", default_value = "1m", value_parser = duration)]
+    remote_write_flush_deadline: Duration,
     /// Mutual TLS on HTTP: only clients with a certificate from this CA
     /// (PEM) may connect.
     #[arg(long)]
@@ -63,14 +88,35 @@ fn duration(s: &str) -> Result<Duration, String> {
     scrapegrid_common::duration::parse_duration(s).map_err(|e| e.to_string())
 }
 
+fn bytes(s: &str) -> Result<u64, String> {
+    scrapegrid_common::duration::parse_size(s).map_err(|e| e.to_string())
+}
+
 /// How much longer than `--drain-timeout` the process may take to exit:
 /// the delivery gets at least `ingest::FLUSH_FLOOR` after the handovers.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(10);
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // Direct mode's embedded storage node reads RocksDB on these threads.
+    storage_node::runtime()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let flags = Flags::parse();
     scrapegrid_common::telemetry::init_tracing();
+    let embedded = match &flags.remote_write_config {
+        None => None,
+        Some(config) => Some(
+            scraper_node::direct::Embedded::start(&scraper_node::direct::DirectConfig {
+                config: config.clone(),
+                data_dir: flags.remote_write_data_dir.clone(),
+                max_disk_bytes_per_url: flags.remote_write_max_disk,
+                retention: flags.remote_write_retention,
+                flush_deadline: flags.remote_write_flush_deadline,
+            })
+            .await?,
+        ),
+    };
     let http = tokio::net::TcpListener::bind(&flags.http_addr)
         .await
         .with_context(|| format!("binding --http-addr {}", flags.http_addr))?;
@@ -109,10 +155,15 @@ async fn main() -> anyhow::Result<()> {
             key: flags.http_tls_key,
             client_ca: flags.http_client_ca,
         },
+        storage_endpoint: embedded.as_ref().map(|e| e.endpoint.clone()),
     };
     let shutdown = CancellationToken::new();
     let deadline = flags.drain_timeout + SHUTDOWN_SLACK;
     let node = scraper_node::run(node, http, shutdown.clone());
     scrapegrid_common::telemetry::run_until_signal(node, shutdown, deadline).await?;
+    // The scraper has delivered its batches to the embedded node: stop it.
+    if let Some(e) = embedded {
+        e.stop().await?;
+    }
     Ok(())
 }

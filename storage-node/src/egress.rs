@@ -371,9 +371,14 @@ impl Egress {
         Appender::new(self.log.clone())
     }
 
-    /// Runs the queues and the truncation until `stop`.
-    pub fn spawn(self, tasks: &TaskTracker, stop: CancellationToken) {
+    /// Runs the queues and the truncation until `stop`; returns how far
+    /// the queues are.
+    pub fn spawn(self, tasks: &TaskTracker, stop: CancellationToken) -> Progress {
         let positions: Vec<_> = self.queues.iter().map(|q| q.shared_position()).collect();
+        let progress = Progress {
+            log: self.log.clone(),
+            positions: positions.clone(),
+        };
         for q in self.queues {
             tasks.spawn(q.run(stop.clone()));
         }
@@ -399,6 +404,24 @@ impl Egress {
                 }
             }
         });
+        progress
+    }
+}
+
+/// How far the queues of a running egress are.
+#[derive(Clone)]
+pub struct Progress {
+    log: Arc<Log>,
+    positions: Vec<Arc<std::sync::atomic::AtomicU64>>,
+}
+
+impl Progress {
+    /// Whether every queue has sent (or given up) every record written.
+    pub fn sent_everything(&self) -> bool {
+        let end = self.log.end();
+        self.positions
+            .iter()
+            .all(|p| p.load(std::sync::atomic::Ordering::Acquire) >= end)
     }
 }
 

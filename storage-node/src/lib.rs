@@ -123,6 +123,10 @@ pub struct Config {
     /// Reads `egress` again on SIGHUP or `POST /-/reload`; `None`: there
     /// is nothing to reload from.
     pub egress_source: Option<egress::EgressSource>,
+    /// How long shutdown waits for the `remote_write` queues to send what
+    /// is queued (within `shutdown_timeout`); what is left is sent after the
+    /// next start.
+    pub egress_flush_timeout: Duration,
 }
 
 impl Config {
@@ -142,8 +146,18 @@ impl Config {
             http_tls: Default::default(),
             egress: Default::default(),
             egress_source: None,
+            egress_flush_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// The multi-threaded runtime a process running the node uses: RocksDB's
+/// perf counters off on each of its threads ([`db::disable_perf_counters`]).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(db::disable_perf_counters)
+        .build()
 }
 
 /// Runs the node until `shutdown` is cancelled (or a server fails), then
@@ -198,7 +212,8 @@ pub async fn run(
         config.egress.clone(),
         config.egress_source.clone(),
         metadata.clone(),
-        stop.clone(),
+        // Not `stop`: at shutdown the queues may flush first.
+        CancellationToken::new(),
     ));
     let sighup = tokio::spawn(reload_on_sighup(reloader.clone(), stop.clone()));
     let grpc_addr = grpc_listener.local_addr()?;
@@ -284,6 +299,16 @@ pub async fn run(
     }
     upkeep.abort();
     sighup.abort();
+    // Every acked batch is durable and queued: give the queues until the
+    // flush deadline to send it.
+    let flush_until = deadline.min(Instant::now() + config.egress_flush_timeout);
+    let flush = flush_until.saturating_duration_since(Instant::now());
+    if !flush.is_zero() && !reloader.flush(flush).await {
+        tracing::warn!(
+            ?flush,
+            "remote_write queues still hold samples at shutdown; they are sent after the next start"
+        );
+    }
     if timeout_at(deadline, reloader.stop()).await.is_err() {
         tracing::warn!("remote_write queues did not stop before the deadline");
     }

@@ -40,6 +40,11 @@ struct Args {
     /// 0 is no limit).
     #[arg(long = "remote-write.max-disk-usage-per-url", default_value = "1GB", value_parser = parse_size)]
     remote_write_max_disk: u64,
+    /// How long shutdown waits for the remote_write queues to send what
+    /// they hold (within the 20 s shutdown); the rest is sent after the
+    /// next start (Prometheus's --storage.remote.flush-deadline).
+    #[arg(long = "remote-write.flush-deadline", default_value = "10s", value_parser = parse_duration)]
+    remote_write_flush_deadline: Duration,
     /// How long to keep samples (Prometheus duration; 0 keeps them forever).
     #[arg(long = "retention.time", default_value = "15d", value_parser = parse_duration)]
     retention_time: Duration,
@@ -111,11 +116,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
 const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .on_thread_start(storage_node::db::disable_perf_counters)
-        .build()?
-        .block_on(run())
+    storage_node::runtime()?.block_on(run())
 }
 
 async fn run() -> anyhow::Result<()> {
@@ -131,22 +132,12 @@ async fn run() -> anyhow::Result<()> {
     scrapegrid_common::telemetry::announce("http", &http)?;
     let mut config = storage_node::Config::new(args.data_dir);
     if let Some(path) = args.config.clone() {
-        // Validated as a whole, so a file the control plane would refuse
-        // is refused here too.
-        let max_disk = args.remote_write_max_disk;
-        let read = move || {
-            let file = scrapegrid_common::config::load_file(&path).map_err(|e| e.to_string())?;
-            Ok(storage_node::egress::EgressConfig {
-                remote_write: file.remote_write,
-                external_labels: file.global.external_labels,
-                max_disk_bytes_per_url: max_disk,
-            })
-        };
-        config.egress = read().map_err(anyhow::Error::msg)?;
-        config.egress_source = Some(storage_node::egress::EgressSource(std::sync::Arc::new(
-            read,
-        )));
+        let source =
+            storage_node::egress::EgressSource::from_file(path, args.remote_write_max_disk);
+        config.egress = source.read().map_err(anyhow::Error::msg)?;
+        config.egress_source = Some(source);
     }
+    config.egress_flush_timeout = args.remote_write_flush_deadline;
     config.retention = storage_node::retention::RetentionConfig {
         time: args.retention_time,
         size: args.retention_size,

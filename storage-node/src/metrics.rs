@@ -10,7 +10,6 @@
 //! of on-disk size that [`crate::retention`] refreshes from RocksDB
 //! properties.
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
@@ -146,43 +145,30 @@ const RETENTION_BUCKETS: [f64; 8] = [0.01, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.
 /// How often the recorder drains histogram data.
 pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Returns the process-wide handle, installing the recorder on first use.
-/// When another recorder is installed already, the handle renders only
-/// what was recorded before (nothing); the node keeps working.
+/// Returns the process-wide handle, installing the recorder (with this
+/// node's histogram buckets) on first use; a process whose other node
+/// installed it first shares that one (`telemetry::install_metrics`).
 pub fn handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(WRITE_SYNC_SECONDS.into()), &SYNC_BUCKETS)
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(WRITE_GROUP_BATCHES.into()),
-                        &GROUP_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(HTTP_REQUEST_SECONDS.into()),
-                        &HTTP_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(RETENTION_SECONDS.into()),
-                        &RETENTION_BUCKETS,
-                    )
-                })
-                .expect("bucket lists are not empty");
-            let recorder = builder.build_recorder();
-            let handle = recorder.handle();
-            if metrics::set_global_recorder(recorder).is_err() {
-                tracing::warn!("a metrics recorder is installed already; /metrics stays empty");
-            }
-            describe();
-            handle
-        })
-        .clone()
+    let handle = scrapegrid_common::telemetry::install_metrics(|| {
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(WRITE_SYNC_SECONDS.into()), &SYNC_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(WRITE_GROUP_BATCHES.into()), &GROUP_BUCKETS)
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(HTTP_REQUEST_SECONDS.into()), &HTTP_BUCKETS)
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(RETENTION_SECONDS.into()),
+                    &RETENTION_BUCKETS,
+                )
+            })
+            .expect("bucket lists are not empty")
+    });
+    static DESCRIBED: std::sync::Once = std::sync::Once::new();
+    DESCRIBED.call_once(describe);
+    handle
 }
 
 fn describe() {

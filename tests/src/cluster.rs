@@ -261,9 +261,11 @@ impl Cluster {
         tokio::task::block_in_place(|| p.terminate(deadline))
     }
 
+    /// The newest process started with scraper id `id`.
     pub fn scraper_mut(&mut self, id: &str) -> &mut Process {
         self.scrapers
             .iter_mut()
+            .rev()
             .find(|(i, _, _)| i == id)
             .and_then(|(_, _, p)| p.as_mut())
             .expect("scraper running")

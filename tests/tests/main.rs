@@ -11,6 +11,7 @@ mod check_config;
 mod cluster;
 mod consul_sd;
 mod differential;
+mod direct_remote_write;
 mod exemplars;
 mod failover;
 mod ha_conformance;

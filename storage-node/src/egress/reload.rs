@@ -22,6 +22,27 @@ use crate::writer::{EgressOpener, WriterHandle};
 #[derive(Clone)]
 pub struct EgressSource(pub Arc<dyn Fn() -> Result<EgressConfig, String> + Send + Sync>);
 
+impl EgressSource {
+    /// Reads `remote_write` and `global.external_labels` from the
+    /// `prometheus.yml` at `path`, validated as a whole (a file the control
+    /// plane would refuse is refused here too).
+    pub fn from_file(path: std::path::PathBuf, max_disk_bytes_per_url: u64) -> Self {
+        Self(Arc::new(move || {
+            let file = scrapegrid_common::config::load_file(&path).map_err(|e| e.to_string())?;
+            Ok(EgressConfig {
+                remote_write: file.remote_write,
+                external_labels: file.global.external_labels,
+                max_disk_bytes_per_url,
+            })
+        }))
+    }
+
+    /// Reads the config now.
+    pub fn read(&self) -> Result<EgressConfig, String> {
+        (self.0)()
+    }
+}
+
 impl std::fmt::Debug for EgressSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("EgressSource")
@@ -33,6 +54,7 @@ struct Running {
     stop: CancellationToken,
     tasks: TaskTracker,
     config: EgressConfig,
+    progress: Option<super::Progress>,
 }
 
 impl Running {
@@ -45,9 +67,7 @@ impl Running {
     ) -> Self {
         let stop = node.child_token();
         let tasks = TaskTracker::new();
-        if let Some(e) = egress {
-            e.spawn(&tasks, stop.clone());
-        }
+        let progress = egress.map(|e| e.spawn(&tasks, stop.clone()));
         for rw in &config.remote_write {
             match MetadataSender::new(metadata.clone(), rw) {
                 Ok(Some(sender)) => {
@@ -64,6 +84,7 @@ impl Running {
             stop,
             tasks,
             config,
+            progress,
         }
     }
 
@@ -86,7 +107,8 @@ pub struct Reloader {
 impl Reloader {
     /// Starts the queues of `egress` (opened from `config`); `source`
     /// reads the config again on reload (`None`: nothing to reload from);
-    /// `metadata` is what the metadata senders send.
+    /// `metadata` is what the metadata senders send. The queues run until
+    /// [`Self::stop`] or `node` is cancelled.
     pub fn start(
         db: Arc<Db>,
         writer: WriterHandle,
@@ -112,7 +134,7 @@ impl Reloader {
         let Some(source) = &self.source else {
             return Err("the storage node was started without --config".into());
         };
-        let config = (source.0)()?;
+        let config = source.read()?;
         let mut running = self.running.lock().await;
         if config == running.config {
             return Ok("remote_write unchanged".into());
@@ -144,6 +166,25 @@ impl Reloader {
             .swap_egress(EgressOpener(Box::new(move || Egress::open(db, &config))))
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// Waits until the queues have sent everything written so far, at most
+    /// `timeout` (Prometheus's `--storage.remote.flush-deadline`, at
+    /// shutdown); returns whether they did.
+    pub async fn flush(&self, timeout: std::time::Duration) -> bool {
+        let Some(progress) = self.running.lock().await.progress.clone() else {
+            return true;
+        };
+        let until = tokio::time::Instant::now() + timeout;
+        loop {
+            if progress.sent_everything() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// Stops the queues (at shutdown).
