@@ -128,6 +128,12 @@ impl TargetMetadata {
         }
     }
 
+    /// Metadata that makes the storage node forget the target's (it left
+    /// discovery, or moved away).
+    pub fn forgotten(target_labels: &Labels) -> Arc<Self> {
+        Arc::new(Self::new(target_labels.clone(), Vec::new()))
+    }
+
     /// Marks the snapshot as sent on ingest stream `stream`; false when it
     /// already was.
     pub fn mark_sent(&self, stream: u64) -> bool {

@@ -8,7 +8,7 @@
 //! egress sends every stored sample to each endpoint from the on-disk queue
 //! (`storage_node::egress`). So the promise is the same as with a storage
 //! node: what the scraper committed reaches every endpoint, in order per
-//! series, across an outage of the endpoint and a `kill -9` of the scraper
+//! series of its queue, across an outage of the endpoint and a `kill -9` of the scraper
 //! (started again on the same directory, it resumes the queue), and a
 //! scraper that shuts down sends what it holds first
 //! (`--remote-write.flush-deadline`). It also
@@ -16,11 +16,20 @@
 //! queryable with the Prometheus HTTP API on the address it prints as
 //! `listening storage-http <addr>`.
 //!
-//! What a shared storage node adds and this mode lacks: fencing between two
-//! scrapers that both believe they own a target (each has its own node),
-//! and the series a moved target's previous owner hands over (the new
-//! owner finds none, so a series that vanished during the move gets no
-//! stale marker from it; the endpoint's lookback ends it).
+//! What a shared storage node adds and this mode lacks: one queue for every
+//! series (after a move during an endpoint outage the old owner's backlog
+//! can reach the endpoint after the new owner's newer samples, which
+//! endpoints that refuse out-of-order samples answer with a 400), fencing
+//! between two scrapers that both believe they own a target (each has its
+//! own node), and the series a moved target's previous owner hands over
+//! (the new owner finds none, so a series that vanished during the move
+//! gets no stale marker from it; the endpoint's lookback ends it). A moved
+//! target's metadata is forgotten by the old owner's node (the handover
+//! batch says so) and sent by the new owner's.
+//!
+//! If the embedded node ends on its own (it failed), the scraper drains
+//! and exits with its error; however the scraper ends, the embedded node is
+//! stopped after it (`main.rs`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -53,6 +62,21 @@ pub struct Embedded {
     task: JoinHandle<storage_node::Result<()>>,
 }
 
+/// Refuses a config without `remote_write` entries: in direct mode they are
+/// where everything goes (a reload to none would delete the queue).
+fn require_remote_write(
+    path: &std::path::Path,
+    c: &storage_node::egress::EgressConfig,
+) -> Result<(), String> {
+    if c.remote_write.is_empty() {
+        return Err(format!(
+            "{}: --remote-write.config has no remote_write entry: nothing would be sent",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 impl Embedded {
     /// Starts the embedded node: reads the config (its error names the
     /// file, the field and the reason), opens the data directory and binds
@@ -61,17 +85,17 @@ impl Embedded {
     pub async fn start(c: &DirectConfig) -> anyhow::Result<Self> {
         // Its histogram buckets, before the scraper installs the recorder.
         storage_node::metrics::handle();
-        let source = storage_node::egress::EgressSource::from_file(
+        let file = storage_node::egress::EgressSource::from_file(
             c.config.clone(),
             c.max_disk_bytes_per_url,
         );
+        let path = c.config.clone();
+        let source = storage_node::egress::EgressSource(std::sync::Arc::new(move || {
+            let egress = file.read()?;
+            require_remote_write(&path, &egress)?;
+            Ok(egress)
+        }));
         let egress = source.read().map_err(anyhow::Error::msg)?;
-        if egress.remote_write.is_empty() {
-            anyhow::bail!(
-                "{}: --remote-write.config has no remote_write entry: nothing would be sent",
-                c.config.display()
-            );
-        }
         let grpc = TcpListener::bind("127.0.0.1:0").await?;
         let http = TcpListener::bind("127.0.0.1:0").await?;
         scrapegrid_common::telemetry::announce("storage-grpc", &grpc)?;
@@ -82,7 +106,6 @@ impl Embedded {
         config.egress_source = Some(source);
         config.retention.time = c.retention;
         config.egress_flush_timeout = c.flush_deadline;
-        config.shutdown_timeout += c.flush_deadline;
         let stop = CancellationToken::new();
         let task = tokio::spawn(storage_node::run(config, grpc, http, stop.clone()));
         tracing::info!(%endpoint, data_dir = %c.data_dir.display(), "direct mode: remote_write through an embedded storage node");
@@ -91,6 +114,16 @@ impl Embedded {
             stop,
             task,
         })
+    }
+
+    /// Resolves when the embedded node ended on its own (it failed): the
+    /// scraper must then stop, since nothing it scrapes is stored.
+    pub async fn ended(&mut self) -> String {
+        match (&mut self.task).await {
+            Ok(Ok(())) => "the embedded storage node stopped".into(),
+            Ok(Err(e)) => format!("the embedded storage node failed: {e}"),
+            Err(e) => format!("the embedded storage node's task failed: {e}"),
+        }
     }
 
     /// Stops the embedded node (after the scraper delivered its batches):

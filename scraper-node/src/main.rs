@@ -160,10 +160,31 @@ async fn run() -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let deadline = flags.drain_timeout + SHUTDOWN_SLACK;
     let node = scraper_node::run(node, http, shutdown.clone());
-    scrapegrid_common::telemetry::run_until_signal(node, shutdown, deadline).await?;
-    // The scraper has delivered its batches to the embedded node: stop it.
-    if let Some(e) = embedded {
-        e.stop().await?;
-    }
-    Ok(())
+    let Some(mut embedded) = embedded else {
+        scrapegrid_common::telemetry::run_until_signal(node, shutdown, deadline).await?;
+        return Ok(());
+    };
+    // Direct mode: if the embedded node ends on its own (it failed), the
+    // scraper drains (its targets move to other scrapers) and exits with
+    // that error; however the scraper ends, the embedded node is stopped
+    // after it, its queues flushed.
+    let stop_embedded = CancellationToken::new();
+    let watcher = tokio::spawn({
+        let (stop_embedded, drain) = (stop_embedded.clone(), shutdown.clone());
+        async move {
+            tokio::select! {
+                why = embedded.ended() => {
+                    tracing::error!("{why}; stopping the scraper");
+                    drain.cancel();
+                    Err(anyhow::anyhow!(why))
+                }
+                _ = stop_embedded.cancelled() => embedded.stop().await,
+            }
+        }
+    });
+    let result = scrapegrid_common::telemetry::run_until_signal(node, shutdown, deadline).await;
+    stop_embedded.cancel();
+    let stopped = watcher.await?;
+    result?;
+    stopped
 }

@@ -163,14 +163,14 @@ impl Log {
         b.records.back().map_or(b.base, |r| r.0) - b.cum_before(seq)
     }
 
-    /// The sample count of record `seq`, if it is still kept.
+    /// The items (samples and exemplars) of record `seq`, if it is still kept.
     pub fn samples_of(&self, seq: u64) -> Option<u32> {
         let b = self.lock();
         let i = usize::try_from(seq.checked_sub(b.first)?).ok()?;
         b.records.get(i).map(|r| r.1)
     }
 
-    /// Reads records `from..to` (fewer when `limit` samples are reached
+    /// Reads records `from..to` (fewer when `limit` items are reached
     /// first) with their sequences.
     pub fn read(&self, from: u64, to: u64, limit: usize) -> Result<Vec<(u64, Vec<record::Entry>)>> {
         let mut out = Vec::new();
@@ -225,16 +225,19 @@ impl Log {
 /// and the next sequence.
 pub struct Appender {
     log: Arc<Log>,
+    /// Whether some queue sends exemplars (else none are queued).
+    with_exemplars: bool,
     next: u64,
     record: record::RecordWriter,
     staged: Option<(u64, u32)>,
 }
 
 impl Appender {
-    fn new(log: Arc<Log>) -> Self {
+    fn new(log: Arc<Log>, with_exemplars: bool) -> Self {
         let next = log.end();
         Self {
             log,
+            with_exemplars,
             next,
             record: record::RecordWriter::default(),
             staged: None,
@@ -254,7 +257,9 @@ impl Appender {
 
     /// Adds a stored exemplar of series `id` to the write's record.
     pub fn push_exemplar(&mut self, id: u64, e: &crate::exemplars::Exemplar) {
-        self.record.push_exemplar(id, e.ts_ms, e.value, &e.labels);
+        if self.with_exemplars {
+            self.record.push_exemplar(id, e.ts_ms, e.value, &e.labels);
+        }
     }
 
     /// Puts the write's record (if it has samples or exemplars) into `wb`.
@@ -290,6 +295,7 @@ impl Appender {
 pub struct Egress {
     log: Arc<Log>,
     queues: Vec<queue::Queue>,
+    with_exemplars: bool,
 }
 
 impl std::fmt::Debug for Egress {
@@ -363,12 +369,17 @@ impl Egress {
                 config.max_disk_bytes_per_url,
             )?);
         }
-        Ok(Some(Self { log, queues }))
+        let with_exemplars = config.remote_write.iter().any(|r| r.send_exemplars);
+        Ok(Some(Self {
+            log,
+            queues,
+            with_exemplars,
+        }))
     }
 
     /// The writer's side.
     pub fn appender(&self) -> Appender {
-        Appender::new(self.log.clone())
+        Appender::new(self.log.clone(), self.with_exemplars)
     }
 
     /// Runs the queues and the truncation until `stop`; returns how far

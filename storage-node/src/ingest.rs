@@ -15,7 +15,6 @@
 //! later and resends what was not acked.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
@@ -133,7 +132,6 @@ impl pb::ingest_server::Ingest for IngestService {
             shutdown: self.shutdown.clone(),
             out: tx,
             metadata: self.metadata.clone(),
-            number: NEXT_STREAM.fetch_add(1, Ordering::Relaxed),
         };
         self.tasks.spawn(stream.run(requests));
         let responses = ReceiverStream::new(rx).then(Answer::resolve);
@@ -175,16 +173,12 @@ impl pb::ingest_server::Ingest for IngestService {
     }
 }
 
-/// Numbers the `Write` streams of this process (for [`MetadataStore`]).
-static NEXT_STREAM: AtomicU64 = AtomicU64::new(1);
-
 /// The state of one `Write` stream.
 struct StreamTask {
     writer: WriterHandle,
     shutdown: CancellationToken,
     out: mpsc::Sender<Answer>,
     metadata: Arc<MetadataStore>,
-    number: u64,
 }
 
 impl StreamTask {
@@ -198,8 +192,9 @@ impl StreamTask {
                 return;
             }
         };
+        self.metadata.stream_opened(&scraper_id);
         let end = self.batches(&scraper_id, &mut requests).await;
-        self.metadata.stream_ended(self.number);
+        self.metadata.stream_ended(&scraper_id);
         if let Err(status) = end {
             tracing::debug!(scraper = %scraper_id, status = %status, "ingest stream ended");
             self.push(Answer::Ready(Err(status))).await;
@@ -276,7 +271,7 @@ impl StreamTask {
             // the batch's fate (a resent duplicate carries it too).
             if let Some(m) = batch.metadata.take() {
                 self.metadata
-                    .apply(&batch.target_id, batch.target_generation, self.number, m);
+                    .apply(&batch.target_id, batch.target_generation, scraper_id, m);
             }
             let answer = match batch::resolve(&mut refs, batch) {
                 Ok(batch) => Answer::Pending(self.writer.submit(scraper_id.clone(), batch).await?),

@@ -44,7 +44,9 @@
 //!
 //! [`run`] wires it together on already-bound listeners and shuts down in
 //! order when its token is cancelled: stop accepting and end ingest streams,
-//! let the writer finish what is queued and sync, then close RocksDB. The
+//! let the `remote_write` queues send what they hold (at most
+//! `egress_flush_timeout`) and stop them, let the writer finish what is
+//! queued and sync, then close RocksDB. The
 //! binary prints `listening grpc <addr>` and `listening http <addr>` on
 //! stdout once bound. `testutil` (tests only) fills a database directly;
 //! the node's integration tests are in the `tests` crate
@@ -124,8 +126,8 @@ pub struct Config {
     /// is nothing to reload from.
     pub egress_source: Option<egress::EgressSource>,
     /// How long shutdown waits for the `remote_write` queues to send what
-    /// is queued (within `shutdown_timeout`); what is left is sent after the
-    /// next start.
+    /// is queued (beside `shutdown_timeout`); what is left is sent after
+    /// the next start.
     pub egress_flush_timeout: Duration,
 }
 
@@ -161,7 +163,7 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// Runs the node until `shutdown` is cancelled (or a server fails), then
-/// shuts down in order under `config.shutdown_timeout`.
+/// shuts down in order under `config.shutdown_timeout` (plus the flush).
 pub async fn run(
     config: Config,
     grpc_listener: TcpListener,
@@ -205,6 +207,10 @@ pub async fn run(
     let streams = TaskTracker::new();
     streams.spawn(compactor::run(db.clone(), Default::default(), stop.clone()));
     let metadata = Arc::new(metadata::MetadataStore::default());
+    // Cancelled when this function returns, however it does (an early
+    // error below included); the shutdown stops the queues before that.
+    let egress_stop = CancellationToken::new();
+    let _egress_stop = egress_stop.clone().drop_guard();
     let reloader = Arc::new(egress::Reloader::start(
         db.clone(),
         writer.clone(),
@@ -213,7 +219,7 @@ pub async fn run(
         config.egress_source.clone(),
         metadata.clone(),
         // Not `stop`: at shutdown the queues may flush first.
-        CancellationToken::new(),
+        egress_stop.clone(),
     ));
     let sighup = tokio::spawn(reload_on_sighup(reloader.clone(), stop.clone()));
     let grpc_addr = grpc_listener.local_addr()?;
@@ -299,16 +305,18 @@ pub async fn run(
     }
     upkeep.abort();
     sighup.abort();
-    // Every acked batch is durable and queued: give the queues until the
-    // flush deadline to send it.
-    let flush_until = deadline.min(Instant::now() + config.egress_flush_timeout);
-    let flush = flush_until.saturating_duration_since(Instant::now());
+    // Every acked batch is durable and queued: give the queues the flush
+    // deadline to send it, on top of the shutdown timeout (the later steps
+    // keep their time).
+    let flush = config.egress_flush_timeout;
+    let flush_started = Instant::now();
     if !flush.is_zero() && !reloader.flush(flush).await {
         tracing::warn!(
             ?flush,
             "remote_write queues still hold samples at shutdown; they are sent after the next start"
         );
     }
+    let deadline = deadline + flush_started.elapsed();
     if timeout_at(deadline, reloader.stop()).await.is_err() {
         tracing::warn!("remote_write queues did not stop before the deadline");
     }

@@ -41,8 +41,9 @@ struct Args {
     #[arg(long = "remote-write.max-disk-usage-per-url", default_value = "1GB", value_parser = parse_size)]
     remote_write_max_disk: u64,
     /// How long shutdown waits for the remote_write queues to send what
-    /// they hold (within the 20 s shutdown); the rest is sent after the
-    /// next start (Prometheus's --storage.remote.flush-deadline).
+    /// they hold, beside the rest of the shutdown; the rest is sent after
+    /// the next start (Prometheus's --storage.remote.flush-deadline, whose
+    /// default is 1m: the queue here is on disk and survives).
     #[arg(long = "remote-write.flush-deadline", default_value = "10s", value_parser = parse_duration)]
     remote_write_flush_deadline: Duration,
     /// How long to keep samples (Prometheus duration; 0 keeps them forever).
@@ -165,7 +166,7 @@ async fn run() -> anyhow::Result<()> {
         key: args.http_tls_key,
         client_ca: args.http_client_ca,
     };
-    let deadline = config.shutdown_timeout + EXIT_GRACE;
+    let deadline = config.shutdown_timeout + config.egress_flush_timeout + EXIT_GRACE;
     let shutdown = CancellationToken::new();
     let node = storage_node::run(config, grpc, http, shutdown.clone());
     scrapegrid_common::telemetry::run_until_signal(node, shutdown, deadline).await?;

@@ -89,13 +89,38 @@ async fn metadata_survives_a_storage_crash_and_a_move_and_leaves_with_its_target
     .await
     .unwrap();
 
-    // A scraper drains: its targets move, and their new owner sends them.
+    // A scraper drains: its targets move, and their new owner sends them
+    // (a changed HELP shows it is the new owner's, not a copy left over).
     cluster
         .terminate_scraper("scraper-0", Duration::from_secs(30))
         .unwrap();
+    for (t, h) in [(&t1, "one"), (&t2, "two"), (&t3, "three")] {
+        t.set(200, &body(&format!("{h} now")));
+    }
+    let want: BTreeMap<String, BTreeSet<String>> = want
+        .into_iter()
+        .map(|(k, v)| {
+            let v = v
+                .into_iter()
+                .map(|e| {
+                    if e.starts_with("m ") {
+                        format!("{e} now")
+                    } else {
+                        e
+                    }
+                })
+                .collect();
+            (k, v)
+        })
+        .collect();
+    eventually(Duration::from_secs(20), || async {
+        (by_target(&cluster).await? == want).then_some(())
+    })
+    .await
+    .unwrap();
     consistently(
-        Duration::from_secs(4),
-        "metadata kept across the move",
+        Duration::from_secs(2),
+        "metadata kept after the move",
         || async { by_target(&cluster).await.is_some_and(|got| got == want) },
     )
     .await

@@ -4,7 +4,8 @@
 //! sets its field of the family's entry, creating the entry with type
 //! `unknown` and empty help and unit, also in a scrape that then fails
 //! (Prometheus does not roll metadata back). Each flush of the scrape cache
-//! (after a successful scrape, or a forced one) deletes the entries not set
+//! (after a successful scrape of a non-empty body, or a forced one) deletes
+//! the entries not set
 //! in the last 10 flushes, then counts one more flush: an entry outlives its
 //! family by 10 successful scrapes.
 //!

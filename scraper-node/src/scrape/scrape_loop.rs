@@ -29,7 +29,7 @@ use scrapegrid_proto::v1 as pb;
 use super::handover;
 use super::http_client::TargetClient;
 use super::state::{Inherited, TargetState};
-use crate::batch::ScrapeBatch;
+use crate::batch::{ScrapeBatch, TargetMetadata};
 use crate::ingest::IngestHandle;
 use crate::metrics;
 use crate::target::TargetSpec;
@@ -155,9 +155,11 @@ pub async fn run(
             // Moved: the new owner scrapes from `stop_at` on.
             let ts = last_ts.unwrap_or(stop_at - 1);
             let series = state.series();
-            ingest
-                .submit(ScrapeBatch::handover(&spec.id, spec.generation, ts, series))
-                .await;
+            let mut handover = ScrapeBatch::handover(&spec.id, spec.generation, ts, series);
+            // The next owner sends the target's metadata (a newer
+            // generation); this node's copy must not outlive the move.
+            handover.metadata = Some(TargetMetadata::forgotten(&spec.labels));
+            ingest.submit(handover).await;
             ::metrics::counter!(metrics::HANDOVERS, "outcome" => "sent").increment(1);
             return;
         }
@@ -236,6 +238,11 @@ pub async fn run(
     if control.mode.load(Ordering::SeqCst) == StopMode::Gone as u8 {
         if last_ts.is_some() {
             end_of_run(&mut state, &ingest, slot, interval).await;
+        } else if state.has_metadata() {
+            // Never scraped, but inherited metadata the storage node holds.
+            let mut forget = ScrapeBatch::new(&spec.id, spec.generation, now_ms());
+            forget.metadata = Some(TargetMetadata::forgotten(&spec.labels));
+            ingest.submit(forget).await;
         }
     } else if let Some(tx) = control.handoff.lock().ok().and_then(|mut h| h.take()) {
         let _ = tx.send(state.into_inherited());

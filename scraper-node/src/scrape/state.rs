@@ -274,11 +274,14 @@ impl TargetState {
             batch.push(s, timestamp_ms, stale_marker());
         }
         // The target is gone: so is its metadata.
-        batch.metadata = Some(Arc::new(TargetMetadata::new(
-            self.spec.labels.clone(),
-            Vec::new(),
-        )));
+        batch.metadata = Some(TargetMetadata::forgotten(&self.spec.labels));
         batch
+    }
+
+    /// Whether the target has metadata (for a loop that ends before its
+    /// first scrape, whose inherited metadata the storage node holds).
+    pub fn has_metadata(&self) -> bool {
+        !self.metadata.is_empty()
     }
 
     fn new_batch(&self, timestamp_ms: i64) -> ScrapeBatch {
@@ -462,9 +465,10 @@ impl TargetState {
     }
 
     /// Forgets cache entries the last scrape did not see, after a successful
-    /// scrape, as Prometheus flushes its scrape cache (so a series that comes
-    /// back counts as added again); after a failed one only when the cache
-    /// has grown past [`CACHE_FORCED_FLUSH_SLACK`].
+    /// scrape with a non-empty body, as Prometheus flushes its scrape cache
+    /// (so a series that comes back counts as added again); after a failed
+    /// or empty one only when the cache has grown past
+    /// [`CACHE_FORCED_FLUSH_SLACK`].
     fn evict(&mut self, successful: bool) {
         let len = self.cache.len() + self.metadata.len();
         if successful {

@@ -163,16 +163,17 @@ mod tests {
     #[test]
     fn distinct_entries_in_requests_of_the_configured_size() {
         let store = MetadataStore::default();
+        let scraper: Arc<str> = "s".into();
         store.apply(
             "a",
             1,
-            1,
+            &scraper,
             target("a", &[("x", "counter"), ("y", "gaugehistogram")]),
         );
         store.apply(
             "b",
             1,
-            1,
+            &scraper,
             target("b", &[("x", "counter"), ("z", "no-such-type")]),
         );
         let reqs = requests(&store, 2);

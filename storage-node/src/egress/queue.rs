@@ -198,7 +198,7 @@ impl Queue {
         }
     }
 
-    /// Samples durable past the position, counted up to `enough`.
+    /// Items (samples and exemplars) durable past the position, counted up to `enough`.
     fn available(&self, end: u64, enough: usize) -> usize {
         let offset = self.position.offset as usize;
         let mut n = 0usize;

@@ -231,8 +231,8 @@ mod tests {
             t: -7,
             v: 0.25,
             exemplar: Some(Box::new(Labels::from_pairs([
+                ("span_id", "é"),
                 ("trace_id", "ab"),
-                ("é", ""),
             ]))),
         };
         for with_exemplar in [false, true] {
@@ -264,6 +264,9 @@ mod tests {
             assert_eq!(count(&record), Some(want.len() as u32));
             let back = decode(&record).unwrap();
             assert_eq!(back.len(), want.len());
+            if with_exemplar {
+                assert_eq!(back.last().unwrap().exemplar.as_ref().unwrap().len(), 2);
+            }
             for (a, b) in back.iter().zip(&want) {
                 assert_eq!((a.id, a.t, a.v.to_bits()), (b.id, b.t, b.v.to_bits()));
                 assert_eq!(a.exemplar, b.exemplar);

@@ -145,10 +145,12 @@ impl Outage for Prometheus {
 /// `SCRAPEGRID_EGRESS_OUTAGE_SECS=60 cargo nextest run -p scrapegrid-tests
 /// outage_and_a_kill_9`).
 fn outage_length() -> Duration {
-    std::env::var("SCRAPEGRID_EGRESS_OUTAGE_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .map_or(Duration::ZERO, Duration::from_secs)
+    match std::env::var("SCRAPEGRID_EGRESS_OUTAGE_SECS") {
+        Err(_) => Duration::ZERO,
+        Ok(s) => Duration::from_secs(s.parse().unwrap_or_else(|_| {
+            panic!("SCRAPEGRID_EGRESS_OUTAGE_SECS={s:?}: a whole number of seconds, e.g. 60")
+        })),
+    }
 }
 
 /// The outage choreography: a node with `config` takes writes of 8 series
