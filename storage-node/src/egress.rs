@@ -74,6 +74,9 @@ pub struct EgressConfig {
 pub struct Log {
     db: Arc<Db>,
     durable: watch::Sender<u64>,
+    /// Set at shutdown: queues send partial requests at once instead of
+    /// waiting `batch_send_deadline` for them to fill.
+    flushing: watch::Sender<bool>,
     backlog: Mutex<Backlog>,
 }
 
@@ -139,6 +142,7 @@ impl Log {
         Ok(Self {
             db,
             durable: watch::channel(end).0,
+            flushing: watch::channel(false).0,
             backlog: Mutex::new(backlog),
         })
     }
@@ -155,6 +159,11 @@ impl Log {
     /// Records before this are durable (synced); a queue reads no further.
     pub fn durable(&self) -> watch::Receiver<u64> {
         self.durable.subscribe()
+    }
+
+    /// Whether the node is flushing the queues (shutdown).
+    pub fn flushing(&self) -> watch::Receiver<bool> {
+        self.flushing.subscribe()
     }
 
     /// Bytes of the records from `seq` on.
@@ -427,6 +436,12 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Tells the queues to send what they hold without waiting for full
+    /// requests.
+    pub fn start_flush(&self) {
+        self.log.flushing.send_replace(true);
+    }
+
     /// Whether every queue has sent (or given up) every record written.
     pub fn sent_everything(&self) -> bool {
         let end = self.log.end();

@@ -176,6 +176,7 @@ impl Reloader {
             return true;
         };
         let until = tokio::time::Instant::now() + timeout;
+        progress.start_flush();
         loop {
             if progress.sent_everything() {
                 return true;

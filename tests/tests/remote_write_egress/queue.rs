@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use scrapegrid_tests::eventually;
 use scrapegrid_tests::remote_receiver::Receiver;
+use scrapegrid_tests::{eventually, hold_for};
 
 use super::*;
 
@@ -99,6 +99,44 @@ async fn every_acked_sample_arrives_once_in_order_across_an_outage_and_kill_9() 
     assert!(twice.is_empty(), "samples sent twice: {twice:?}");
     assert!(unordered.is_empty(), "series out of order: {unordered:?}");
     assert_eq!(rx.samples().len(), 360);
+}
+
+/// A node that stops (SIGTERM) first sends what its queue holds, without
+/// waiting for the requests to fill (`--remote-write.flush-deadline`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_node_sends_what_its_queue_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await.unwrap();
+    // Requests that would wait an hour to fill up.
+    let config = recorder_config(
+        &rx.url,
+        "max_samples_per_send: 10000, batch_send_deadline: 1h",
+    );
+    let mut node = start_node(dir.path(), &config, &[]).await;
+    let t0 = now_ms() / 1000 * 1000 - 600_000;
+    let b = block("flushed", 4, t0, 10);
+    let all = keys_of(&b);
+    write(&node, b).await;
+    hold_for(
+        Duration::from_secs(1),
+        "the queue waiting for a full request",
+    )
+    .await;
+    assert!(
+        rx.samples().is_empty(),
+        "nothing is sent before the request fills"
+    );
+    let started = std::time::Instant::now();
+    let code =
+        tokio::task::block_in_place(|| node.process.terminate(Duration::from_secs(30))).unwrap();
+    assert_eq!(code, Some(0));
+    let took = started.elapsed();
+    let got: BTreeSet<_> = rx.tally().0.into_keys().collect();
+    assert_eq!(got, all, "the queue was not flushed at shutdown");
+    assert!(
+        took < Duration::from_secs(10),
+        "the flush waited for the request to fill: {took:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
