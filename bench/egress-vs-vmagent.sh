@@ -7,6 +7,9 @@
 #                        (the baseline the egress cost is measured against);
 #   - scrapegrid-egress: the same with the storage node's --config naming
 #                        the receiver in `remote_write`;
+#   - scrapegrid-direct: control plane + 1 scraper in direct mode, no
+#                        storage node (--remote-write.config: the scraper's
+#                        embedded node is the queue);
 #   - vmagent:           Debian's vmagent 1.79 scraping with
 #                        -promscrape.config and remote-writing to the
 #                        receiver (Prometheus's protocol, snappy), its queue
@@ -25,8 +28,9 @@
 #     figure is the samples it stored, from scrape_samples_scraped);
 #   - CPU-s per million samples: user + system seconds of the system's
 #     processes (not the receiver's, not the targets') from /proc/<pid>/stat,
-#     per million of those samples; for scrapegrid-egress also the egress's
-#     own share, its CPU per sample less the baseline's;
+#     per million of those samples; for scrapegrid-egress and
+#     scrapegrid-direct also the egress's own share, their CPU per sample
+#     less the baseline's;
 #   - wire bytes per sample: compressed request bytes the system counts
 #     (scrapegrid_storage_remote_write_sent_bytes_total,
 #     vmagent_remotewrite_bytes_sent_total) over the rows inserted;
@@ -54,7 +58,7 @@ INTERVAL=${INTERVAL:-5s}
 WARMUP=${WARMUP:-30}
 WINDOW=${WINDOW:-120}
 OUTAGE=${OUTAGE:-30}
-SYSTEMS=${SYSTEMS:-scrapegrid scrapegrid-egress vmagent}
+SYSTEMS=${SYSTEMS:-scrapegrid scrapegrid-egress scrapegrid-direct vmagent}
 build_binaries "$smoke"
 work=$(mktemp -d)
 sys=()         # the running system's processes, in start order
@@ -110,6 +114,18 @@ start_system() {
       wait_ready "http://127.0.0.1:$rhttp/-/healthy" || return 1
       metrics_url=http://127.0.0.1:$port/metrics
       query_url=http://127.0.0.1:$port ;;
+    scrapegrid-direct)
+      printf 'remote_write:\n  - url: http://127.0.0.1:%s/api/v1/write\n    name: sink\n' "$sink_port" >"$r/egress.yml"
+      cat "$yml" >>"$r/egress.yml"
+      chttp=$(free_port); cgrpc=$(free_port)
+      "$bin/control-plane" --config "$yml" --grpc-addr "127.0.0.1:$cgrpc" --http-addr "127.0.0.1:$chttp" \
+        >"$r/control-plane.log" 2>&1 & sys+=($!)
+      wait_ready "http://127.0.0.1:$chttp/-/healthy" || return 1
+      "$bin/scraper-node" --control-plane "http://127.0.0.1:$cgrpc" --http-addr "127.0.0.1:$port" --id bench-1 \
+        --remote-write.config "$r/egress.yml" --remote-write.data-dir "$r/direct" \
+        >"$r/scraper.log" 2>&1 & sys+=($!)
+      wait_ready "http://127.0.0.1:$port/-/healthy" || return 1
+      metrics_url=http://127.0.0.1:$port/metrics ;;
     vmagent)
       queue_dir=$r/queue
       vmagent -promscrape.config="$yml" -remoteWrite.url="http://127.0.0.1:$sink_port/api/v1/write" \
@@ -117,21 +133,21 @@ start_system() {
         >"$r/vmagent.log" 2>&1 & sys+=($!)
       wait_ready "http://127.0.0.1:$port/health" || return 1
       metrics_url=http://127.0.0.1:$port/metrics ;;
-    *) echo "unknown system $name (scrapegrid, scrapegrid-egress, vmagent)" >&2; return 1 ;;
+    *) echo "unknown system $name (scrapegrid, scrapegrid-egress, scrapegrid-direct, vmagent)" >&2; return 1 ;;
   esac
 }
 
 # Queued bytes for the receiver.
 queued_bytes() {
   case $1 in
-    scrapegrid-egress) metric "$metrics_url" scrapegrid_storage_remote_write_pending_bytes ;;
+    scrapegrid-egress|scrapegrid-direct) metric "$metrics_url" scrapegrid_storage_remote_write_pending_bytes ;;
     vmagent) du -sb "$queue_dir" | cut -f1 ;;
     *) echo 0 ;;
   esac
 }
 sent_bytes() {
   case $1 in
-    scrapegrid-egress) metric "$metrics_url" scrapegrid_storage_remote_write_sent_bytes_total ;;
+    scrapegrid-egress|scrapegrid-direct) metric "$metrics_url" scrapegrid_storage_remote_write_sent_bytes_total ;;
     vmagent) metric "$metrics_url" vmagent_remotewrite_bytes_sent_total ;;
     *) echo 0 ;;
   esac
@@ -213,7 +229,7 @@ awk -F'\t' -v w="$WINDOW" -v o="$OUTAGE" '
   END {
     for (i = 1; i <= NR; i++) {
       per = rows[i] + 0 > 0 ? cpu[i] / rows[i] * 1e6 : "nan"
-      own = (name[i] == "scrapegrid-egress" && base != "") ? sprintf("%.3f", per - base) : "-"
+      own = (name[i] ~ /^scrapegrid-/ && base != "") ? sprintf("%.3f", per - base) : "-"
       wb = (wire[i] != "nan" && rows[i] + 0 > 0) ? sprintf("%.2f", wire[i] / rows[i]) : "-"
       qb = (queued[i] != "nan" && rows[i] + 0 > 0) ? sprintf("%.2f", queued[i] / (rows[i] / w * o)) : "-"
       printf "| %s | %.0f | %.3f | %s | %s | %s | %s |\n", name[i], rows[i] / w, per, own, wb, qb, (catchup[i] == "nan" ? "-" : catchup[i])
