@@ -314,8 +314,9 @@ impl TargetState {
         // previous one's.
         let mut guess = 0;
         loop {
-            let sample = match parser.next_entry() {
-                Ok(Some(Entry::Sample(s))) => s,
+            let (sample, native) = match parser.next_entry() {
+                Ok(Some(Entry::Sample(s))) => (s, false),
+                Ok(Some(Entry::NativeHistogram(s))) => (s, true),
                 Ok(Some(Entry::Type { name, kind })) => {
                     self.metadata.set_type(name, kind);
                     continue;
@@ -372,6 +373,13 @@ impl TargetState {
                 }
             };
             let Some(series) = series else { continue };
+            if native {
+                // 2.42 without --enable-feature=native-histograms: the
+                // appender refuses it, which fails the scrape; it counts as
+                // scraped, not as kept.
+                report.error = Some("native histograms are disabled".into());
+                return Err(report);
+            }
             // As Prometheus: every sample that survives relabeling counts,
             // repeats and samples over the limit included.
             report.samples_post_relabel += 1;

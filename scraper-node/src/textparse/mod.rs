@@ -106,6 +106,9 @@ pub enum Entry<'a> {
     Help { name: &'a str, help: Cow<'a, str> },
     /// `# UNIT name unit` (OpenMetrics only).
     Unit { name: &'a str, unit: &'a str },
+    /// A native histogram (protobuf only): its series; the value is NaN
+    /// (scrapegrid does not read native histograms' buckets).
+    NativeHistogram(Sample<'a>),
     /// Any other comment line.
     Comment,
 }

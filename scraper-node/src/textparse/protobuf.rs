@@ -37,8 +37,11 @@
 //! A histogram family whose first metric has native buckets, a zero count or
 //! a zero threshold (2.42's `isNativeHistogram`) is a native histogram, which
 //! 2.42 ingests only as such, never as classic series (`_bucket` from the
-//! same message came in 2.45). scrapegrid stores no native histograms, so
-//! after its `Help` and `Type` such a family is an error.
+//! same message came in 2.45). After its `Help` and `Type`, each of its
+//! metrics is one [`Entry::NativeHistogram`] named after the family, as
+//! 2.42's `EntryHistogram`; scrapegrid stores no native histograms, so the
+//! scrape loop fails the scrape on the first one that metric relabeling
+//! keeps, as 2.42 without `--enable-feature=native-histograms` does.
 //!
 //! # Series text
 //!
@@ -121,8 +124,8 @@ enum Kind {
 enum Step {
     Help,
     Type,
-    /// The native-histogram error.
-    Native,
+    /// Metric `m` of a native histogram family.
+    Native(usize),
     /// The first sample of metric `m`, after checking its labels.
     Metric(usize),
     /// A later sample of metric `m`.
@@ -257,7 +260,7 @@ impl<'a> Family<'a> {
                 let histogram = matches!(self.kind, Kind::Histogram | Kind::GaugeHistogram);
                 let first = self.mf.metric[0].histogram.as_deref();
                 self.next = if histogram && first.is_some_and(is_native) {
-                    Step::Native
+                    Step::Native(0)
                 } else {
                     Step::Metric(0)
                 };
@@ -274,12 +277,17 @@ impl<'a> Family<'a> {
                     kind,
                 }))
             }
-            Step::Native => {
-                let message = format!(
-                    "native histograms are not supported: {:?} is a native histogram",
-                    self.name
-                );
-                Err(error(self.offset, message))
+            Step::Native(m) if m == self.mf.metric.len() => Ok(None),
+            Step::Native(m) => {
+                self.start_metric(m)?;
+                let metric = &self.mf.metric[m];
+                self.next = Step::Native(m + 1);
+                Ok(Some(Entry::NativeHistogram(Sample {
+                    series: Cow::Owned(self.series("", None)),
+                    value: f64::NAN,
+                    timestamp_ms: (metric.timestamp_ms != 0).then_some(metric.timestamp_ms),
+                    exemplar: None,
+                })))
             }
             Step::Metric(m) if m == self.mf.metric.len() => Ok(None),
             Step::Metric(m) => {

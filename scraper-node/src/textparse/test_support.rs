@@ -62,7 +62,8 @@ pub(super) fn value(v: f64) -> String {
 }
 
 /// Renders an entry compactly: `S series value @ts # {exemplar labels} value
-/// @ts`, `T name kind`, `H name "help"`, `U name unit`, `C`.
+/// @ts`, `T name kind`, `H name "help"`, `U name unit`, `C`, `N series @ts`
+/// (a native histogram).
 pub(super) fn render(e: &Entry<'_>) -> String {
     match e {
         Entry::Sample(s) => {
@@ -82,5 +83,9 @@ pub(super) fn render(e: &Entry<'_>) -> String {
         Entry::Help { name, help } => format!("H {name} {help:?}"),
         Entry::Unit { name, unit } => format!("U {name} {unit}"),
         Entry::Comment => "C".to_owned(),
+        Entry::NativeHistogram(s) => match s.timestamp_ms {
+            Some(ts) => format!("N {} @{ts}", s.series),
+            None => format!("N {}", s.series),
+        },
     }
 }

@@ -134,6 +134,10 @@ const METRIC_RELABEL: &str = r#"    metric_relabel_configs:
       - source_labels: [__name__]
         regex: 'mr_anch'
         action: drop
+      # mr_native_dropped: a native histogram dropped before it is appended
+      - source_labels: [__name__]
+        regex: 'mr_native_drop'
+        action: drop
       - source_labels: [__name__]
         regex: 'anchored'
         target_label: touched

@@ -290,9 +290,10 @@ fn parses_prometheus_classic_cases() {
 }
 
 /// 2.42's native families (integer and float, counter and gauge flavour):
-/// each has HELP and TYPE, then fails.
+/// HELP, TYPE, then one native histogram entry per metric, named after the
+/// family; the families after them parse on.
 #[test]
-fn rejects_prometheus_native_histograms() {
+fn native_histograms_are_one_entry_per_metric() {
     let span = |offset, length| pb::BucketSpan { offset, length };
     let native = Histogram {
         schema: 3,
@@ -333,7 +334,10 @@ fn rejects_prometheus_native_histograms() {
         let want = [
             format!("H {name} \"h\""),
             format!("T {name} {kind}"),
-            format!("E 1: native histograms are not supported: {name:?} is a native histogram"),
+            format!("N {name} @1234568"),
+            "H after \"\"".to_string(),
+            "T after gauge".to_string(),
+            "S after 1.0".to_string(),
         ];
         assert_eq!(render_all(&body), want, "{name}");
     }

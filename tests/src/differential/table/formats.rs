@@ -188,6 +188,44 @@ pub(super) fn protobuf() -> Vec<Case> {
             T::Histogram,
             vec![metric(&[]).histogram(3, 2.5, &[(0.1, 1), (1.0, 2)])],
         )]))),
+        case(
+            "pb_native",
+            Plain,
+            "a native histogram (2.42 without the feature flag): the scrape fails, the histogram counted as scraped",
+        )
+        .phase(pb(delimited(&[
+            family(
+                "pb_nat_classic",
+                "",
+                T::Histogram,
+                vec![metric(&[]).histogram(3, 2.5, &[(0.1, 1), (1.0, 2)])],
+            ),
+            family(
+                "pb_nat",
+                "a native one",
+                T::Histogram,
+                vec![
+                    metric(&[("x", "1")]).native_histogram(10, 4.5, 2, &[3, 5]),
+                    metric(&[("x", "2")]).native_histogram(1, 0.5, 1, &[]),
+                ],
+            ),
+            family("pb_nat_after", "", T::Gauge, vec![metric(&[]).gauge(1.0)]),
+        ])))
+        .up("0"),
+        case(
+            "mr_native_dropped",
+            MetricRelabel,
+            "a native histogram that metric relabeling drops does not fail the scrape",
+        )
+        .phase(pb(delimited(&[
+            family(
+                "mr_native_drop",
+                "",
+                T::Histogram,
+                vec![metric(&[]).native_histogram(10, 4.5, 2, &[3, 5])],
+            ),
+            family("mr_native_kept", "", T::Gauge, vec![metric(&[]).gauge(2.0)]),
+        ]))),
         case("pb_gauge_histogram", Plain, "protobuf GAUGE_HISTOGRAM").phase(pb(delimited(&[
             family(
                 "pb_gh",

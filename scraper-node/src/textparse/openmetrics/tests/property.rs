@@ -157,6 +157,7 @@ fn describe(e: &Entry<'_>) -> String {
         Entry::Help { name, help } => format!("H {name} {help:?}"),
         Entry::Unit { name, unit } => format!("U {name} {unit}"),
         Entry::Comment => "C".to_owned(),
+        Entry::NativeHistogram(_) => unreachable!("protobuf only"),
     }
 }
 
@@ -382,6 +383,7 @@ fn render_body(entries: &[Entry<'_>]) -> Vec<u8> {
             }
             Entry::Unit { name, unit } => write!(out, "# UNIT {name} {unit}").unwrap(),
             Entry::Comment => panic!("OpenMetrics has no plain comments"),
+            Entry::NativeHistogram(_) => panic!("protobuf only"),
         }
         out.push('\n');
     }

@@ -246,9 +246,10 @@ fn decides_native_from_the_first_metric_only() {
             T::Histogram,
             vec![native(h.clone()), classic.clone()],
         )]);
-        assert!(
-            render_all(&first)[2].starts_with("E 1: native histograms"),
-            "{what} first"
+        assert_eq!(
+            render_all(&first)[2..],
+            ["N x", "N x"],
+            "{what} first: both metrics are native histograms"
         );
         let second = encode(&[family(
             "x",
