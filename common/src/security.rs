@@ -74,6 +74,18 @@ impl Token {
         Ok(Token(token.into()))
     }
 
+    /// A fresh random token (32 bytes from the system's random source, in
+    /// hex), for a secret two parts of one process share.
+    pub fn random() -> Result<Self, String> {
+        use std::io::Read;
+        let mut bytes = [0u8; 32];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut bytes))
+            .map_err(|e| format!("reading /dev/urandom: {e}"))?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Token(hex.into()))
+    }
+
     /// Whether `presented` equals the token, in time independent of where
     /// they differ.
     pub fn matches(&self, presented: &[u8]) -> bool {

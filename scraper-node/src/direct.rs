@@ -58,6 +58,10 @@ pub struct DirectConfig {
 pub struct Embedded {
     /// Its gRPC endpoint, for the ingest client.
     pub endpoint: String,
+    /// The token its Ingest service and `/api/v1/write` require (random,
+    /// known only to this process): nothing else on the host can put
+    /// samples into the queue the endpoints' credentials send from.
+    pub write_token: scrapegrid_common::security::Token,
     stop: CancellationToken,
     task: JoinHandle<storage_node::Result<()>>,
 }
@@ -101,7 +105,10 @@ impl Embedded {
         scrapegrid_common::telemetry::announce("storage-grpc", &grpc)?;
         scrapegrid_common::telemetry::announce("storage-http", &http)?;
         let endpoint = format!("http://{}", grpc.local_addr()?);
+        let write_token =
+            scrapegrid_common::security::Token::random().map_err(anyhow::Error::msg)?;
         let mut config = storage_node::Config::new(&c.data_dir);
+        config.write_token = Some(write_token.clone());
         config.egress = egress;
         config.egress_source = Some(source);
         config.retention.time = c.retention;
@@ -111,6 +118,7 @@ impl Embedded {
         tracing::info!(%endpoint, data_dir = %c.data_dir.display(), "direct mode: remote_write through an embedded storage node");
         Ok(Self {
             endpoint,
+            write_token,
             stop,
             task,
         })

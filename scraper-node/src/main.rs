@@ -141,8 +141,11 @@ async fn run() -> anyhow::Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     let control_security = security.with_token(token("--join-token-file", flags.join_token_file)?);
-    let storage_security =
-        security.with_token(token("--write-token-file", flags.write_token_file)?);
+    let storage_security = match &embedded {
+        // Direct mode writes to its own embedded node, with its token.
+        Some(e) => security.with_token(Some(e.write_token.clone())),
+        None => security.with_token(token("--write-token-file", flags.write_token_file)?),
+    };
     let node = scraper_node::NodeConfig {
         scraper_id,
         control_planes: flags.control_plane,

@@ -112,6 +112,21 @@ remote_write:
     .await
     .unwrap();
 
+    // Nothing else on the host can write into a scraper's queue.
+    let local = cluster
+        .scraper_mut("scraper-1")
+        .listening("storage-http")
+        .await
+        .unwrap();
+    let injected = cluster
+        .http
+        .post(format!("http://{local}/api/v1/write"))
+        .body(Vec::new())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(injected.status().as_u16(), 401, "an unauthenticated write");
+
     // VictoriaMetrics goes down under load; scraper-0 is killed meanwhile
     // and comes back on its directory; then VictoriaMetrics comes back.
     vm.stop().unwrap();
