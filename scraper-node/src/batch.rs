@@ -19,10 +19,23 @@ pub struct Series {
     /// its samples, so a target's scrape finds repeats and the series that
     /// went stale without a map of what it saw.
     seen_in: AtomicU64,
-    /// The ingest stream ([`next_stream`]) that last carried this series'
-    /// labels, so the outbox sends them once per stream without a set of
-    /// what it defined (which would grow with series churn).
-    defined_on: AtomicU64,
+    /// The ingest stream that last carried this series' labels, so the
+    /// outbox sends them once per stream without a set of what it defined
+    /// (which would grow with series churn).
+    defined_on: SentOn,
+}
+
+/// The ingest stream ([`next_stream`]) that last carried something (a
+/// series' labels, a metadata snapshot). A process has one ingest stream
+/// at a time, whose outbox alone marks, so relaxed ordering is enough.
+#[derive(Debug, Default)]
+pub struct SentOn(AtomicU64);
+
+impl SentOn {
+    /// Marks it as sent on stream `stream`; false when it already was.
+    pub fn mark(&self, stream: u64) -> bool {
+        self.0.swap(stream, Ordering::Relaxed) != stream
+    }
 }
 
 pub type SeriesRef = Arc<Series>;
@@ -52,15 +65,14 @@ impl Series {
             id: NEXT_SERIES_ID.fetch_add(1, Ordering::Relaxed),
             labels,
             seen_in: AtomicU64::new(0),
-            defined_on: AtomicU64::new(0),
+            defined_on: SentOn::default(),
         })
     }
 
     /// Marks the series' labels as sent on ingest stream `stream`; false
-    /// when they already were. A process has one ingest stream at a time,
-    /// whose outbox alone marks, so relaxed ordering is enough.
+    /// when they already were.
     pub fn mark_defined(&self, stream: u64) -> bool {
-        self.defined_on.swap(stream, Ordering::Relaxed) != stream
+        self.defined_on.mark(stream)
     }
 
     /// Marks the series as seen in `pass`; false when it already was.
@@ -116,7 +128,7 @@ pub struct TargetMetadata {
     pub target_labels: Labels,
     /// Empty forgets the target's metadata on the storage node.
     pub metrics: Vec<MetricMetadata>,
-    defined_on: AtomicU64,
+    sent_on: SentOn,
 }
 
 impl TargetMetadata {
@@ -124,7 +136,7 @@ impl TargetMetadata {
         Self {
             target_labels,
             metrics,
-            defined_on: AtomicU64::new(0),
+            sent_on: SentOn::default(),
         }
     }
 
@@ -137,7 +149,7 @@ impl TargetMetadata {
     /// Marks the snapshot as sent on ingest stream `stream`; false when it
     /// already was.
     pub fn mark_sent(&self, stream: u64) -> bool {
-        self.defined_on.swap(stream, Ordering::Relaxed) != stream
+        self.sent_on.mark(stream)
     }
 }
 

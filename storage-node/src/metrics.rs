@@ -392,19 +392,26 @@ pub enum Carried {
     Metadata,
 }
 
-/// Counts the exemplars or metadata entries of a request by how it ended:
-/// `sent`, `failed` or `retried`.
-pub fn remote_write_carried(name: &str, url: &str, what: Carried, outcome: &str, n: usize) {
+/// How a `remote_write` request ended, for its exemplars or metadata.
+#[derive(Clone, Copy, Debug)]
+pub enum Ended {
+    Sent,
+    Failed,
+    Retried,
+}
+
+/// Counts the exemplars or metadata entries of a request by how it ended.
+pub fn remote_write_carried(name: &str, url: &str, what: Carried, ended: Ended, n: usize) {
     if n == 0 {
         return;
     }
-    let metric = match (what, outcome) {
-        (Carried::Exemplars, "sent") => REMOTE_WRITE_EXEMPLARS,
-        (Carried::Exemplars, "failed") => REMOTE_WRITE_EXEMPLARS_FAILED,
-        (Carried::Exemplars, _) => REMOTE_WRITE_EXEMPLARS_RETRIED,
-        (Carried::Metadata, "sent") => REMOTE_WRITE_METADATA,
-        (Carried::Metadata, "failed") => REMOTE_WRITE_METADATA_FAILED,
-        (Carried::Metadata, _) => REMOTE_WRITE_METADATA_RETRIED,
+    let metric = match (what, ended) {
+        (Carried::Exemplars, Ended::Sent) => REMOTE_WRITE_EXEMPLARS,
+        (Carried::Exemplars, Ended::Failed) => REMOTE_WRITE_EXEMPLARS_FAILED,
+        (Carried::Exemplars, Ended::Retried) => REMOTE_WRITE_EXEMPLARS_RETRIED,
+        (Carried::Metadata, Ended::Sent) => REMOTE_WRITE_METADATA,
+        (Carried::Metadata, Ended::Failed) => REMOTE_WRITE_METADATA_FAILED,
+        (Carried::Metadata, Ended::Retried) => REMOTE_WRITE_METADATA_RETRIED,
     };
     counter!(metric, &queue_labels(name, url)).increment(n as u64);
 }

@@ -65,46 +65,51 @@ pub fn type_name(kind: MetricType) -> &'static str {
 }
 
 impl MetadataCache {
+    /// The entry of family `name` (created if new), marked as set now: one
+    /// hash lookup for a family already known.
     fn entry(&mut self, name: &str) -> &mut Entry {
-        if !self.entries.contains_key(name) {
-            self.entries.insert(
-                name.into(),
-                Entry {
+        let i = match self.entries.get_index_of(name) {
+            Some(i) => i,
+            None => {
+                self.changed = true;
+                let entry = Entry {
                     kind: "unknown",
                     help: "".into(),
                     unit: "".into(),
                     last_set: self.flushes,
-                },
-            );
-            self.changed = true;
-        }
-        let flushes = self.flushes;
-        let e = &mut self.entries[name];
-        e.last_set = flushes;
+                };
+                self.entries.insert_full(name.into(), entry).0
+            }
+        };
+        let e = &mut self.entries[i];
+        e.last_set = self.flushes;
         e
     }
 
     /// `# TYPE name kind`.
     pub fn set_type(&mut self, name: &str, kind: MetricType) {
         let kind = type_name(kind);
-        if self.entry(name).kind != kind {
-            self.entry(name).kind = kind;
+        let e = self.entry(name);
+        if e.kind != kind {
+            e.kind = kind;
             self.changed = true;
         }
     }
 
     /// `# HELP name text`.
     pub fn set_help(&mut self, name: &str, help: &str) {
-        if *self.entry(name).help != *help {
-            self.entry(name).help = help.into();
+        let e = self.entry(name);
+        if *e.help != *help {
+            e.help = help.into();
             self.changed = true;
         }
     }
 
     /// `# UNIT name unit`.
     pub fn set_unit(&mut self, name: &str, unit: &str) {
-        if *self.entry(name).unit != *unit {
-            self.entry(name).unit = unit.into();
+        let e = self.entry(name);
+        if *e.unit != *unit {
+            e.unit = unit.into();
             self.changed = true;
         }
     }

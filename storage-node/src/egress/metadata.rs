@@ -110,7 +110,7 @@ impl MetadataSender {
                     .client
                     .deliver(&body, &mut rng, &stop, |error, backoff| {
                         tracing::warn!(queue = %name, entries, %error, ?backoff, "remote_write metadata request failed; retrying");
-                        metrics::remote_write_carried(name, url, metrics::Carried::Metadata, "retried", entries);
+                        metrics::remote_write_carried(name, url, metrics::Carried::Metadata, metrics::Ended::Retried, entries);
                         true
                     })
                     .await;
@@ -119,7 +119,7 @@ impl MetadataSender {
                         name,
                         url,
                         metrics::Carried::Metadata,
-                        "sent",
+                        metrics::Ended::Sent,
                         entries,
                     ),
                     Delivery::Refused(error) => {
@@ -128,7 +128,7 @@ impl MetadataSender {
                             name,
                             url,
                             metrics::Carried::Metadata,
-                            "failed",
+                            metrics::Ended::Failed,
                             entries,
                         );
                     }
