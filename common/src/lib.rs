@@ -12,6 +12,8 @@
 //! - [`duration`]: Prometheus duration syntax (`15s`, `1m30s`) and size
 //!   syntax (`512MB`).
 //! - [`clock`]: the wall clock in Unix milliseconds.
+//! - [`histogram`]: native histograms as Prometheus 2.42 defines them:
+//!   validation, compaction, and the float arithmetic queries use.
 //! - [`go_quote`]: Go's `strconv.Quote`, for texts that must read as Prometheus's.
 //! - [`go_url`]: URLs escaped as Go's `net/url` writes them, for the scrape
 //!   URL Prometheus builds from a target's labels.
@@ -34,6 +36,7 @@ pub mod config;
 pub mod duration;
 pub mod go_quote;
 pub mod go_url;
+pub mod histogram;
 pub mod http_client_tls;
 pub mod labels;
 pub mod relabel;

@@ -17,7 +17,18 @@
 
 /// Generated messages, clients and servers of package `scrapegrid.v1`.
 pub mod v1 {
-    tonic::include_proto!("scrapegrid.v1");
+    pub use super::scrapegrid_v1::scrapegrid::v1::*;
+}
+
+/// The generated package nested as its name is, so that its references to
+/// package `prometheus` (`super::super::prometheus`) resolve.
+mod scrapegrid_v1 {
+    pub mod scrapegrid {
+        pub mod v1 {
+            tonic::include_proto!("scrapegrid.v1");
+        }
+    }
+    pub use super::prometheus;
 }
 
 /// Generated messages of Prometheus's remote write and remote read

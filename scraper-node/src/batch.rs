@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use scrapegrid_common::{CompactLabels, Labels};
 
+use scrapegrid_proto::prometheus::Histogram;
+
 use crate::textparse::Exemplar;
 
 /// A series as the scraper knows it. The id is unique in this process and is
@@ -105,6 +107,9 @@ pub struct ScrapeBatch {
     /// Exemplars of the scrape's samples, each with its series and its
     /// timestamp (the sample's when the exemplar has none).
     pub exemplars: Vec<(SeriesRef, i64, Exemplar)>,
+    /// Native histogram samples, each with its series; the histogram's
+    /// `timestamp` is the sample's.
+    pub histograms: Vec<(SeriesRef, Histogram)>,
     /// The target's metadata after this scrape; sent when the stream has
     /// not carried this snapshot yet. `None` leaves it as it was.
     pub metadata: Option<Arc<TargetMetadata>>,
@@ -183,17 +188,23 @@ impl ScrapeBatch {
         self.values.push(value);
     }
 
+    /// Adds a native histogram sample of `series` (its `timestamp` set).
+    pub fn push_histogram(&mut self, series: &SeriesRef, histogram: Histogram) {
+        self.histograms.push((series.clone(), histogram));
+    }
+
     /// Adds the exemplar of a sample of `series` at `sample_ts_ms`.
     pub fn push_exemplar(&mut self, series: &SeriesRef, sample_ts_ms: i64, exemplar: Exemplar) {
         let ts = exemplar.timestamp_ms.unwrap_or(sample_ts_ms);
         self.exemplars.push((series.clone(), ts, exemplar));
     }
 
+    /// The samples of the batch, floats and histograms.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.values.len() + self.histograms.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.values.is_empty() && self.histograms.is_empty()
     }
 }

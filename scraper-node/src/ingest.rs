@@ -233,7 +233,14 @@ fn encode(seq: u64, b: &ScrapeBatch, stream: u64) -> pb::Batch {
     let mut new_series = Vec::new();
     let handover = b.handover.as_deref().unwrap_or_default();
     let exemplar_series = b.exemplars.iter().map(|(s, _, _)| s);
-    for s in b.series.iter().chain(handover).chain(exemplar_series) {
+    let histogram_series = b.histograms.iter().map(|(s, _)| s);
+    for s in b
+        .series
+        .iter()
+        .chain(histogram_series)
+        .chain(handover)
+        .chain(exemplar_series)
+    {
         if s.mark_defined(stream) {
             new_series.push(pb::SeriesDef {
                 r#ref: s.id,
@@ -268,6 +275,8 @@ fn encode(seq: u64, b: &ScrapeBatch, stream: u64) -> pb::Batch {
                 has_timestamp: e.timestamp_ms.is_some(),
             })
             .collect(),
+        histogram_refs: b.histograms.iter().map(|(s, _)| s.id).collect(),
+        histograms: b.histograms.iter().map(|(_, h)| h.clone()).collect(),
         metadata: b
             .metadata
             .as_ref()

@@ -23,6 +23,8 @@ pub struct PoolConfig {
     pub label_name_length_limit: u64,
     pub label_value_length_limit: u64,
     pub body_size_limit: u64,
+    /// Whether native histograms are scraped (`scrape_native_histograms`).
+    pub native_histograms: bool,
     /// The Accept header every scrape of the pool sends.
     pub accept_header: http::HeaderValue,
     /// How its scrapes authenticate and their TLS.
@@ -52,6 +54,7 @@ impl TryFrom<&pb::ScrapePool> for PoolConfig {
             label_name_length_limit: p.label_name_length_limit,
             label_value_length_limit: p.label_value_length_limit,
             body_size_limit: p.body_size_limit_bytes,
+            native_histograms: p.native_histograms,
             accept_header: if p.accept_header.is_empty() {
                 http::HeaderValue::from_static(scrapegrid_common::config::DEFAULT_ACCEPT_HEADER)
             } else {

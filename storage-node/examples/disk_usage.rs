@@ -201,6 +201,7 @@ async fn run(n: usize, chunk_target: usize, compact: bool) -> Usage {
                 samples,
                 handover: None,
                 exemplars: Vec::new(),
+                histograms: Vec::new(),
             };
             pending.push(w.submit(scraper.clone(), batch).await.expect("submit"));
         }

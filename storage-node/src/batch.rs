@@ -50,6 +50,16 @@ pub struct Batch {
     pub handover: Option<Vec<Arc<CompactLabels>>>,
     /// The scrape's exemplars, in exposition order.
     pub exemplars: Vec<BatchExemplar>,
+    /// Native histogram samples, validated.
+    pub histograms: Vec<BatchHistogram>,
+}
+
+/// One native histogram sample; `series` indexes [`Batch::series`], the
+/// histogram's `timestamp` is the sample's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchHistogram {
+    pub series: u32,
+    pub histogram: scrapegrid_proto::prometheus::Histogram,
 }
 
 /// One exemplar; `series` indexes [`Batch::series`].
@@ -161,10 +171,39 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
         series.push(labels.clone());
     }
     let mut index: FxHashMap<u64, u32> = FxHashMap::default();
-    if !batch.exemplars.is_empty() {
+    if !batch.exemplars.is_empty() || !batch.histograms.is_empty() {
         for (i, &r) in batch.refs.iter().enumerate().rev() {
             index.insert(r, i as u32);
         }
+    }
+    if batch.histogram_refs.len() != batch.histograms.len() {
+        return Err(Invalid(format!(
+            "column lengths differ: {} histogram refs, {} histograms",
+            batch.histogram_refs.len(),
+            batch.histograms.len()
+        )));
+    }
+    let mut histograms = Vec::with_capacity(batch.histograms.len());
+    for (&r, h) in batch.histogram_refs.iter().zip(batch.histograms) {
+        let idx = match index.get(&r) {
+            Some(&idx) => idx,
+            None => {
+                let labels = refs
+                    .refs
+                    .get(&r)
+                    .ok_or_else(|| Invalid(format!("unknown histogram series ref {r}")))?;
+                let idx = series.len() as u32;
+                series.push(labels.clone());
+                index.insert(r, idx);
+                idx
+            }
+        };
+        scrapegrid_common::histogram::validate(&h)
+            .map_err(|e| Invalid(format!("histogram of series ref {r}: {e}")))?;
+        histograms.push(BatchHistogram {
+            series: idx,
+            histogram: h,
+        });
     }
     let mut exemplars = Vec::with_capacity(batch.exemplars.len());
     for e in &batch.exemplars {
@@ -217,6 +256,7 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
         samples,
         handover,
         exemplars,
+        histograms,
     })
 }
 

@@ -12,9 +12,9 @@ use tonic::{Request, Response, Status};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::index::{check_selectable, Index, Matcher, TimeRange};
-use crate::query::engine::EngineOptions;
+use crate::query::engine::{EngineOptions, Point};
 use crate::query::{self, DbSource, SeriesSource, Value};
-use crate::samples;
+use scrapegrid_common::histogram;
 
 /// The `Query` gRPC service.
 #[derive(Debug, Clone)]
@@ -87,12 +87,18 @@ fn range(start_ms: i64, end_ms: i64) -> Result<TimeRange> {
 
 /// The wire form of a query result.
 fn query_result(value: Value) -> pb::QueryResult {
-    let series =
-        |labels: &scrapegrid_common::Labels, points: &[samples::Sample]| pb::SeriesSamples {
+    let series = |labels: &scrapegrid_common::Labels, points: &[Point]| {
+        let floats = || points.iter().filter(|p| p.h.is_none());
+        pb::SeriesSamples {
             labels: labels.to_proto(),
-            timestamps_ms: points.iter().map(|p| p.t).collect(),
-            values: points.iter().map(|p| p.v).collect(),
-        };
+            timestamps_ms: floats().map(|p| p.t).collect(),
+            values: floats().map(|p| p.v).collect(),
+            histograms: points
+                .iter()
+                .filter_map(|p| Some(histogram::float_to_pb(p.h.as_deref()?, p.t)))
+                .collect(),
+        }
+    };
     match value {
         Value::Vector(v) => pb::QueryResult {
             result_type: "vector".into(),
@@ -229,6 +235,7 @@ fn select_series(
             labels: s.labels.to_proto(),
             timestamps_ms: s.samples.iter().map(|p| p.t).collect(),
             values: s.samples.iter().map(|p| p.v).collect(),
+            histograms: s.histograms.into_iter().map(|h| h.h).collect(),
         })
         .collect())
 }

@@ -57,6 +57,16 @@
 //! Readers read both CFs at one snapshot and merge them by timestamp; if a
 //! timestamp is in both, the head wins (it is the newer write).
 //!
+//! # Native histograms
+//!
+//! The `histograms` CF holds native histogram samples, one key each, keyed
+//! as the head's samples ([`sample_key`]: series id, timestamp). The value
+//! is the remote-write `Histogram` message as the scrape sent it (integer
+//! histograms as bucket deltas, zigzag varints), without its timestamp,
+//! which the key holds; block compression does the rest. A series is
+//! either float or histogram in practice; its stale markers are float
+//! samples in the float layout, and reads merge both by timestamp.
+//!
 //! # Exemplars
 //!
 //! The `exemplars` CF holds the exemplars the writer accepted
@@ -75,6 +85,8 @@
 //! [`encode_labels`] writes them.
 
 use scrapegrid_common::{Label, Labels};
+use scrapegrid_proto::prometheus as rw;
+use scrapegrid_proto::prost::Message as _;
 
 /// Series id -> encoded label set.
 pub const CF_SERIES: &str = "series";
@@ -97,12 +109,15 @@ pub const CF_WAL: &str = "wal";
 /// ([`crate::open_chunks`]).
 pub const CF_OPEN_CHUNKS: &str = "open_chunks";
 
+/// Series id and timestamp -> native histogram sample.
+pub const CF_HISTOGRAMS: &str = "histograms";
+
 /// Record sequence -> the samples one write stored, kept until every
 /// `remote_write` queue has sent them ([`crate::egress`]).
 pub const CF_EGRESS: &str = "egress";
 
 /// Every column family the node opens.
-pub const ALL_CFS: [&str; 10] = [
+pub const ALL_CFS: [&str; 11] = [
     CF_SERIES,
     CF_SERIES_BY_LABELS,
     CF_POSTINGS,
@@ -113,6 +128,7 @@ pub const ALL_CFS: [&str; 10] = [
     CF_WAL,
     CF_OPEN_CHUNKS,
     CF_EGRESS,
+    CF_HISTOGRAMS,
 ];
 
 /// The column families whose keys start with the 8-byte series id; they
@@ -441,6 +457,21 @@ pub fn handover_key(target_id: &str) -> Vec<u8> {
     [META_HANDOVER_PREFIX, target_id.as_bytes()].concat()
 }
 
+/// Encodes a native histogram sample's value (its timestamp left out).
+pub fn encode_histogram_value(h: &rw::Histogram) -> Vec<u8> {
+    if h.timestamp == 0 {
+        return h.encode_to_vec();
+    }
+    let mut h = h.clone();
+    h.timestamp = 0;
+    h.encode_to_vec()
+}
+
+/// Decodes a native histogram sample's value.
+pub fn decode_histogram_value(v: &[u8]) -> Option<rw::Histogram> {
+    rw::Histogram::decode(v).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,3 +605,4 @@ mod tests {
         assert_eq!(decode_u64(b"short"), None);
     }
 }
+

@@ -61,16 +61,22 @@ type DecodeFn = fn(&[u8]) -> Option<(u64, i64)>;
 /// Every column family holding samples, with its key encoding; the
 /// retention cut-offs are measured on these. A new sample layout is one
 /// more line here.
-pub const SAMPLE_CFS: [(&str, KeyFn, DecodeFn); 2] = [
+pub const SAMPLE_CFS: [(&str, KeyFn, DecodeFn); 3] = [
     (keys::CF_SAMPLES, keys::sample_key, keys::decode_sample_key),
     (keys::CF_CHUNKS, keys::chunk_key, keys::decode_chunk_key),
+    (
+        keys::CF_HISTOGRAMS,
+        keys::sample_key,
+        keys::decode_sample_key,
+    ),
 ];
 
 /// Every column family retention deletes in: [`SAMPLE_CFS`] and the
 /// exemplars, whose keys start with (series id, ingest time).
-pub const RETAINED_CFS: [(&str, KeyFn, DecodeFn); 3] = [
+pub const RETAINED_CFS: [(&str, KeyFn, DecodeFn); 4] = [
     SAMPLE_CFS[0],
     SAMPLE_CFS[1],
+    SAMPLE_CFS[2],
     (
         keys::CF_EXEMPLARS,
         keys::exemplar_prefix,

@@ -12,7 +12,10 @@
 //! (`samples/cursor.rs`) reads many series at one snapshot with one iterator
 //! per CF, and [`SampleReader::read_many`] (`samples/read_many.rs`) spreads
 //! such reads over a pool of threads.
-//! [`crate::keys`] documents both layouts; besides this module and the
+//! Native histogram samples have their own CF, one key each
+//! (`samples/histograms.rs`: [`append_histogram`],
+//! [`SampleReader::histograms`]).
+//! [`crate::keys`] documents the layouts; besides this module and the
 //! compactor, only retention (deleting old ranges) and [`crate::db`]
 //! (reading where each head starts, at open) touch the `samples` or
 //! `chunks` CF.
@@ -474,10 +477,12 @@ fn merge(mut older: Vec<Sample>, newer: &[Sample]) -> Vec<Sample> {
 
 mod compact;
 mod cursor;
+mod histograms;
 mod read_many;
 pub(crate) use compact::compact_series;
 pub use compact::{scan_head, Compacted, HeadStats};
 pub use cursor::SeriesCursor;
+pub use histograms::{append_histogram, HistogramSample};
 
 #[cfg(test)]
 mod tests;

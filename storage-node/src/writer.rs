@@ -538,6 +538,10 @@ impl State {
 
         let (ids, created) = self.resolve_series(&mut wb, &batch.series)?;
         let admitted = self.admit_samples(&mut wb, &ids, &batch.samples, before_successor)?;
+        for h in &batch.histograms {
+            let id = ids[h.series as usize];
+            samples::append_histogram(&db, &mut wb, id, h.histogram.timestamp, &h.histogram);
+        }
         // Exemplars are keyed by when they arrived: the scrape's time.
         let ingest_ms = match batch.timestamp_ms {
             0 => now_ms(),

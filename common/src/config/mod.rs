@@ -59,7 +59,9 @@ use crate::relabel::RelabelConfig;
 pub use error::{ConfigError, ConfigErrorDetail, Result};
 pub use kubernetes::{check_selector, KubernetesRole, KubernetesSelector};
 pub use remote_write::{MetadataConfig, QueueConfig, RemoteWriteConfig};
-pub use scrape_protocols::{accept_header, DEFAULT_ACCEPT_HEADER, SCRAPE_PROTOCOLS};
+pub use scrape_protocols::{
+    accept_header, DEFAULT_ACCEPT_HEADER, PROTOBUF_ACCEPT_HEADER, SCRAPE_PROTOCOLS,
+};
 
 /// Prometheus's default `global.scrape_interval`.
 pub const DEFAULT_SCRAPE_INTERVAL: Duration = Duration::from_secs(60);
@@ -96,6 +98,8 @@ pub struct GlobalConfig {
     pub scrape_timeout: Duration,
     pub evaluation_interval: Duration,
     pub external_labels: Labels,
+    /// The jobs' default `scrape_native_histograms`.
+    pub scrape_native_histograms: Option<bool>,
 }
 
 impl Default for GlobalConfig {
@@ -105,6 +109,7 @@ impl Default for GlobalConfig {
             scrape_timeout: DEFAULT_SCRAPE_TIMEOUT,
             evaluation_interval: DEFAULT_EVALUATION_INTERVAL,
             external_labels: Labels::new(),
+            scrape_native_histograms: None,
         }
     }
 }
@@ -142,6 +147,13 @@ pub struct ScrapeConfig {
     pub body_size_limit: u64,
     /// `scrape_protocols` in order; empty: Prometheus 2.42's Accept header.
     pub scrape_protocols: Vec<String>,
+    /// `scrape_native_histograms` (the job's, else the global one; false by
+    /// default): native histograms in protobuf scrapes are ingested, and
+    /// without `scrape_protocols` the Accept header prefers protobuf, as
+    /// Prometheus 2.42 with `--enable-feature=native-histograms` (whose
+    /// option this is in Prometheus 3). Off, a kept native histogram fails
+    /// the scrape as in 2.42 without the flag.
+    pub scrape_native_histograms: bool,
     /// How scrapes authenticate and their TLS.
     pub http_client: http_client::HttpClientConfig,
 }
@@ -175,6 +187,7 @@ impl Default for ScrapeConfig {
             label_value_length_limit: 0,
             body_size_limit: 0,
             scrape_protocols: Vec::new(),
+            scrape_native_histograms: false,
             http_client: Default::default(),
         }
     }

@@ -91,6 +91,8 @@ pub(super) struct RawGlobal {
     pub external_labels: Option<LabelMap>,
     #[serde(default)]
     pub query_log_file: Option<String>,
+    #[serde(default)]
+    pub scrape_native_histograms: Option<bool>,
 }
 
 /// Declares the scrape config struct with its supported fields and the
@@ -152,6 +154,8 @@ macro_rules! raw_scrape_config {
             pub enable_http2: Option<bool>,
             #[serde(default)]
             pub scrape_protocols: Option<Vec<String>>,
+            #[serde(default)]
+            pub scrape_native_histograms: Option<bool>,
             #[serde(default)]
             pub basic_auth: Option<RawBasicAuth>,
             #[serde(default)]

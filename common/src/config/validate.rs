@@ -126,6 +126,7 @@ pub(super) fn global(raw: RawGlobal, ctx: &mut Context) -> GlobalConfig {
         evaluation_interval: nonzero(raw.evaluation_interval)
             .unwrap_or(DEFAULT_EVALUATION_INTERVAL),
         external_labels: Labels::from_pairs(raw.external_labels.unwrap_or_default().0),
+        scrape_native_histograms: raw.scrape_native_histograms,
     }
 }
 
@@ -410,6 +411,10 @@ pub(super) fn scrape_config(
         honor_timestamps: raw.honor_timestamps.unwrap_or(true),
         track_timestamps_staleness: raw.track_timestamps_staleness.unwrap_or(false),
         scrape_protocols: raw.scrape_protocols.clone().unwrap_or_default(),
+        scrape_native_histograms: raw
+            .scrape_native_histograms
+            .or(global.scrape_native_histograms)
+            .unwrap_or(false),
         static_configs,
         file_sd_configs,
         http_sd_configs,

@@ -25,7 +25,11 @@ pub(super) fn pool(sc: &ScrapeConfig) -> pb::ScrapePool {
         label_value_length_limit: sc.label_value_length_limit,
         body_size_limit_bytes: sc.body_size_limit,
         track_timestamps_staleness: sc.track_timestamps_staleness,
-        accept_header: scrapegrid_common::config::accept_header(&sc.scrape_protocols),
+        accept_header: scrapegrid_common::config::accept_header(
+            &sc.scrape_protocols,
+            sc.scrape_native_histograms,
+        ),
+        native_histograms: sc.scrape_native_histograms,
         http_client: Some(http_client(&sc.http_client)),
     }
 }

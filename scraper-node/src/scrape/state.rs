@@ -309,14 +309,15 @@ impl TargetState {
         let pool = self.spec.pool.clone();
         let mut report = ScrapeReport::default();
         let mut limit_exceeded = false;
+        let mut limited: u64 = 0;
         let mut parser = Parser::new(Format::from_content_type(content_type), body);
         // Where the next sample's text is expected in the cache: after the
         // previous one's.
         let mut guess = 0;
         loop {
             let (sample, native) = match parser.next_entry() {
-                Ok(Some(Entry::Sample(s))) => (s, false),
-                Ok(Some(Entry::NativeHistogram(s))) => (s, true),
+                Ok(Some(Entry::Sample(s))) => (s, None),
+                Ok(Some(Entry::NativeHistogram(s, h))) => (s, Some(h)),
                 Ok(Some(Entry::Type { name, kind })) => {
                     self.metadata.set_type(name, kind);
                     continue;
@@ -373,17 +374,30 @@ impl TargetState {
                 }
             };
             let Some(series) = series else { continue };
-            if native {
-                // 2.42 without --enable-feature=native-histograms: the
-                // appender refuses it, which fails the scrape; it counts as
-                // scraped, not as kept.
-                report.error = Some("native histograms are disabled".into());
-                return Err(report);
+            if let Some(h) = &native {
+                // 2.42's appender refuses it without
+                // --enable-feature=native-histograms, or when the head's
+                // validation fails; either fails the scrape, and it counts
+                // as scraped, not as kept.
+                let refused = if pool.native_histograms {
+                    scrapegrid_common::histogram::validate(h).err()
+                } else {
+                    Some("native histograms are disabled".into())
+                };
+                if let Some(e) = refused {
+                    report.error = Some(e);
+                    return Err(report);
+                }
             }
             // As Prometheus: every sample that survives relabeling counts,
             // repeats and samples over the limit included.
             report.samples_post_relabel += 1;
-            if pool.sample_limit > 0 && report.samples_post_relabel > pool.sample_limit {
+            // 2.42's sample limit wraps `Append` only: native histograms
+            // do not count toward it.
+            if native.is_none() {
+                limited += 1;
+            }
+            if pool.sample_limit > 0 && native.is_none() && limited > pool.sample_limit {
                 // Keep parsing so the report counts every sample.
                 limit_exceeded = true;
                 continue;
@@ -410,7 +424,13 @@ impl TargetState {
                 // and keeps the first.
                 continue;
             }
-            batch.push(&series, ts, sample.value);
+            match native {
+                Some(mut h) => {
+                    h.timestamp = ts;
+                    batch.push_histogram(&series, *h);
+                }
+                None => batch.push(&series, ts, sample.value),
+            }
             if let Some(e) = sample.exemplar {
                 batch.push_exemplar(&series, ts, *e);
             }

@@ -106,9 +106,10 @@ pub enum Entry<'a> {
     Help { name: &'a str, help: Cow<'a, str> },
     /// `# UNIT name unit` (OpenMetrics only).
     Unit { name: &'a str, unit: &'a str },
-    /// A native histogram (protobuf only): its series; the value is NaN
-    /// (scrapegrid does not read native histograms' buckets).
-    NativeHistogram(Sample<'a>),
+    /// A native histogram (protobuf only): its series (the value is NaN)
+    /// and the histogram as 2.42's parser reads it (compacted; a float
+    /// histogram when a float count is set).
+    NativeHistogram(Sample<'a>, Box<scrapegrid_proto::prometheus::Histogram>),
     /// Any other comment line.
     Comment,
 }

@@ -66,6 +66,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use scrapegrid_common::Labels;
+use scrapegrid_proto::prometheus as rw;
 use scrapegrid_proto::prometheus_client::{self as pb, MetricType as PbType};
 use scrapegrid_proto::prost::Message as _;
 
@@ -282,12 +283,17 @@ impl<'a> Family<'a> {
                 self.start_metric(m)?;
                 let metric = &self.mf.metric[m];
                 self.next = Step::Native(m + 1);
-                Ok(Some(Entry::NativeHistogram(Sample {
-                    series: Cow::Owned(self.series("", None)),
-                    value: f64::NAN,
-                    timestamp_ms: (metric.timestamp_ms != 0).then_some(metric.timestamp_ms),
-                    exemplar: None,
-                })))
+                let gauge = self.kind == Kind::GaugeHistogram;
+                let h = metric.histogram.as_deref().map(|h| native(h, gauge));
+                Ok(Some(Entry::NativeHistogram(
+                    Sample {
+                        series: Cow::Owned(self.series("", None)),
+                        value: f64::NAN,
+                        timestamp_ms: (metric.timestamp_ms != 0).then_some(metric.timestamp_ms),
+                        exemplar: None,
+                    },
+                    Box::new(h.unwrap_or_default()),
+                )))
             }
             Step::Metric(m) if m == self.mf.metric.len() => Ok(None),
             Step::Metric(m) => {
@@ -448,6 +454,47 @@ fn is_native(h: &pb::Histogram) -> bool {
         || !h.positive_delta.is_empty()
         || h.zero_count > 0
         || h.zero_threshold > 0.0
+}
+
+/// Returns the native histogram of `h` as 2.42's `Histogram()` reads it: a
+/// float histogram when a float count is set, else an integer one;
+/// compacted.
+fn native(h: &pb::Histogram, gauge: bool) -> rw::Histogram {
+    let spans = |s: &[pb::BucketSpan]| {
+        s.iter()
+            .map(|s| rw::BucketSpan {
+                offset: s.offset,
+                length: s.length,
+            })
+            .collect()
+    };
+    let float = h.sample_count_float > 0.0 || h.zero_count_float > 0.0;
+    let mut out = rw::Histogram {
+        sum: h.sample_sum,
+        schema: h.schema,
+        zero_threshold: h.zero_threshold,
+        negative_spans: spans(&h.negative_span),
+        positive_spans: spans(&h.positive_span),
+        reset_hint: if gauge {
+            rw::histogram::ResetHint::Gauge as i32
+        } else {
+            rw::histogram::ResetHint::Unknown as i32
+        },
+        ..Default::default()
+    };
+    if float {
+        out.count = Some(rw::histogram::Count::CountFloat(h.sample_count_float));
+        out.zero_count = Some(rw::histogram::ZeroCount::ZeroCountFloat(h.zero_count_float));
+        out.negative_counts = h.negative_count.clone();
+        out.positive_counts = h.positive_count.clone();
+    } else {
+        out.count = Some(rw::histogram::Count::CountInt(h.sample_count));
+        out.zero_count = Some(rw::histogram::ZeroCount::ZeroCountInt(h.zero_count));
+        out.negative_deltas = h.negative_delta.clone();
+        out.positive_deltas = h.positive_delta.clone();
+    }
+    scrapegrid_common::histogram::compact(&mut out);
+    out
 }
 
 /// Returns an exemplar as 2.42 reads it: labels unchecked (here decoded

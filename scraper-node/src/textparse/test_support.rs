@@ -83,7 +83,7 @@ pub(super) fn render(e: &Entry<'_>) -> String {
         Entry::Help { name, help } => format!("H {name} {help:?}"),
         Entry::Unit { name, unit } => format!("U {name} {unit}"),
         Entry::Comment => "C".to_owned(),
-        Entry::NativeHistogram(s) => match s.timestamp_ms {
+        Entry::NativeHistogram(s, _) => match s.timestamp_ms {
             Some(ts) => format!("N {} @{ts}", s.series),
             None => format!("N {}", s.series),
         },

@@ -256,6 +256,7 @@ fn batch(seq: u64, series: &[Arc<CompactLabels>], t: i64) -> Batch {
         timestamp_ms: 0,
         handover: None,
         exemplars: Vec::new(),
+        histograms: Vec::new(),
         series: series.to_vec(),
         samples: (0..series.len() as u32)
             .map(|i| batch::Sample {

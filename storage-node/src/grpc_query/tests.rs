@@ -3,6 +3,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::db::DbBatch;
 
 use super::*;
+use crate::samples;
 use crate::testutil::TestDb;
 
 /// A select sees each write batch whole: two series written in one batch at

@@ -8,7 +8,10 @@ use std::fmt::Write;
 
 use scrapegrid_common::Labels;
 
+use scrapegrid_common::histogram::FloatHistogram;
+
 use crate::exemplars::SeriesExemplars;
+use crate::query::engine::Point;
 use crate::query::Value;
 use crate::samples::Sample;
 
@@ -68,6 +71,55 @@ fn write_point(out: &mut String, s: &Sample) {
     out.push_str("\"]");
 }
 
+/// Writes `[t, "v"]`, or `[t, {histogram}]` for a native histogram.
+fn write_any_point(out: &mut String, p: &Point) {
+    match &p.h {
+        None => write_point(out, &Sample { t: p.t, v: p.v }),
+        Some(h) => {
+            out.push('[');
+            write_timestamp(out, p.t);
+            out.push(',');
+            write_histogram(out, h);
+            out.push(']');
+        }
+    }
+}
+
+/// Writes a native histogram as Prometheus 2.42 does: count, sum, and the
+/// buckets that hold observations, lowest first, each as
+/// `[boundaries, "lower", "upper", "count"]` where boundaries says which
+/// ends are inclusive (0: upper, 1: lower, 2: neither, 3: both).
+pub fn write_histogram(out: &mut String, h: &FloatHistogram) {
+    let _ = write!(
+        out,
+        r#"{{"count":"{}","sum":"{}""#,
+        format_value(h.count),
+        format_value(h.sum)
+    );
+    let mut first = true;
+    for b in h.all_buckets().filter(|b| b.count != 0.0) {
+        out.push_str(if first { r#","buckets":["# } else { "," });
+        first = false;
+        let boundaries = match (b.lower_inclusive, b.upper_inclusive) {
+            (true, true) => 3,
+            (true, false) => 1,
+            (false, true) => 0,
+            (false, false) => 2,
+        };
+        let _ = write!(
+            out,
+            r#"[{boundaries},"{}","{}","{}"]"#,
+            format_value(b.lower),
+            format_value(b.upper),
+            format_value(b.count)
+        );
+    }
+    if !first {
+        out.push(']');
+    }
+    out.push('}');
+}
+
 /// Returns the `data` object of a query answer.
 pub fn query_data(value: &Value) -> String {
     let mut out = String::new();
@@ -80,8 +132,12 @@ pub fn query_data(value: &Value) -> String {
                 }
                 out.push_str(r#"{"metric":"#);
                 write_labels(&mut out, labels);
-                out.push_str(r#","value":"#);
-                write_point(&mut out, s);
+                out.push_str(if s.h.is_some() {
+                    r#","histogram":"#
+                } else {
+                    r#","value":"#
+                });
+                write_any_point(&mut out, s);
                 out.push('}');
             }
             out.push_str("]}");
@@ -94,14 +150,20 @@ pub fn query_data(value: &Value) -> String {
                 }
                 out.push_str(r#"{"metric":"#);
                 write_labels(&mut out, labels);
-                out.push_str(r#","values":["#);
-                for (j, s) in points.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
+                // Floats as "values", then histograms as "histograms", each
+                // only when there are some (2.42's two passes).
+                for (key, histograms) in [(r#","values":["#, false), (r#","histograms":["#, true)] {
+                    let mut first = true;
+                    for p in points.iter().filter(|p| p.h.is_some() == histograms) {
+                        out.push_str(if first { key } else { "," });
+                        first = false;
+                        write_any_point(&mut out, p);
                     }
-                    write_point(&mut out, s);
+                    if !first {
+                        out.push(']');
+                    }
                 }
-                out.push_str("]}");
+                out.push('}');
             }
             out.push_str("]}");
         }
@@ -259,20 +321,14 @@ mod tests {
     #[test]
     fn result_shapes() {
         let l = Labels::from_pairs([("__name__", "up"), ("job", "a\"b")]);
-        let v = Value::Vector(vec![(l.clone(), Sample { t: 1_000, v: 1.0 })]);
+        let v = Value::Vector(vec![(l.clone(), Point::float(1_000, 1.0))]);
         assert_eq!(
             success(&query_data(&v)),
             r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a\"b"},"value":[1,"1"]}]}}"#
         );
         let m = Value::Matrix(vec![(
             l,
-            vec![
-                Sample { t: 1_500, v: 2.0 },
-                Sample {
-                    t: 2_500,
-                    v: f64::NAN,
-                },
-            ],
+            vec![Point::float(1_500, 2.0), Point::float(2_500, f64::NAN)],
         )]);
         assert_eq!(
             query_data(&m),

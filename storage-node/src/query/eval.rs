@@ -6,7 +6,7 @@
 use promql_parser::parser::Expr;
 use scrapegrid_common::Labels;
 
-use super::engine::{self, EngineOptions};
+use super::engine::{self, EngineOptions, Point};
 use super::select::SeriesSource;
 use crate::error::{Error, Result};
 use crate::samples::Sample;
@@ -18,11 +18,12 @@ pub const LOOKBACK_DELTA_MS: i64 = 5 * 60 * 1000;
 /// A query result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    /// One sample per series, at the evaluation time.
-    Vector(Vec<(Labels, Sample)>),
-    /// Samples per series: raw for a range selector, one per step for a
+    /// One point per series (a float or a native histogram), at the
+    /// evaluation time.
+    Vector(Vec<(Labels, Point)>),
+    /// Points per series: raw for a range selector, one per step for a
     /// range query.
-    Matrix(Vec<(Labels, Vec<Sample>)>),
+    Matrix(Vec<(Labels, Vec<Point>)>),
     Scalar(Sample),
     /// A string at the evaluation time.
     String(i64, String),
@@ -44,8 +45,8 @@ pub fn eval_instant(
             series
                 .into_iter()
                 .filter_map(|s| {
-                    let v = s.points.first()?.v;
-                    Some((s.labels, Sample { t, v }))
+                    let p = s.points.into_iter().next()?;
+                    Some((s.labels, Point { t, ..p }))
                 })
                 .collect(),
         ),
@@ -65,13 +66,13 @@ pub fn eval_range(
     end: i64,
     step: i64,
 ) -> Result<Value> {
-    let mut out: Vec<(Labels, Vec<Sample>)> =
+    let mut out: Vec<(Labels, Vec<Point>)> =
         match engine::evaluate(src, opts, expr, start, end, step)? {
             engine::Value::Scalar(v) => {
                 let points = (0..)
                     .map(|i: i64| start + i * step)
                     .zip(v)
-                    .map(|(t, v)| Sample { t, v })
+                    .map(|(t, v)| Point::float(t, v))
                     .collect();
                 vec![(Labels::new(), points)]
             }
@@ -102,6 +103,10 @@ mod tests {
 
     fn s(t: i64, v: f64) -> Sample {
         Sample { t, v }
+    }
+
+    fn pt(t: i64, v: f64) -> Point {
+        Point::float(t, v)
     }
 
     #[test]
@@ -153,10 +158,12 @@ mod tests {
             Series {
                 labels: Labels::from_pairs([("__name__", "up"), ("job", "a")]),
                 samples: vec![s(0, 1.0), s(MIN, 0.0), s(2 * MIN, stale_marker())],
+                histograms: vec![],
             },
             Series {
                 labels: Labels::from_pairs([("__name__", "up"), ("job", "b")]),
                 samples: vec![s(MIN, 5.0)],
+                histograms: vec![],
             },
         ]
     }
@@ -171,8 +178,8 @@ mod tests {
             panic!()
         };
         assert_eq!(v.len(), 2);
-        assert_eq!(v[0].1, s(MIN, 0.0));
-        assert_eq!(v[1].1, s(MIN, 5.0));
+        assert_eq!(v[0].1, pt(MIN, 0.0));
+        assert_eq!(v[1].1, pt(MIN, 5.0));
         // The stale marker at 2m hides job a; job b is still in lookback.
         let Value::Vector(v) = eval("up", 2 * MIN) else {
             panic!()
@@ -183,11 +190,11 @@ mod tests {
         let Value::Vector(v) = eval(r#"up{job="a"} offset 1m"#, 2 * MIN) else {
             panic!()
         };
-        assert_eq!(v, [(src[0].labels.clone(), s(2 * MIN, 0.0))]);
+        assert_eq!(v, [(src[0].labels.clone(), pt(2 * MIN, 0.0))]);
         let Value::Matrix(m) = eval(r#"up{job="a"}[5m]"#, 2 * MIN) else {
             panic!()
         };
-        assert_eq!(m, [(src[0].labels.clone(), vec![s(0, 1.0), s(MIN, 0.0)])]);
+        assert_eq!(m, [(src[0].labels.clone(), vec![pt(0, 1.0), pt(MIN, 0.0)])]);
         assert_eq!(eval("2", 7), Value::Scalar(s(7, 2.0)));
         assert_eq!(eval(r#""x""#, 7), Value::String(7, "x".into()));
     }
@@ -206,8 +213,8 @@ mod tests {
         .unwrap() else {
             panic!()
         };
-        assert_eq!(m[0].1, [s(0, 1.0), s(MIN, 0.0)], "stale from 2m on");
-        assert_eq!(m[1].1, [s(MIN, 5.0), s(2 * MIN, 5.0), s(3 * MIN, 5.0)]);
+        assert_eq!(m[0].1, [pt(0, 1.0), pt(MIN, 0.0)], "stale from 2m on");
+        assert_eq!(m[1].1, [pt(MIN, 5.0), pt(2 * MIN, 5.0), pt(3 * MIN, 5.0)]);
         let Value::Matrix(m) = eval_range(
             &src,
             EngineOptions::default(),
@@ -219,7 +226,10 @@ mod tests {
         .unwrap() else {
             panic!()
         };
-        assert_eq!(m, [(Labels::new(), vec![s(0, 3.0), s(5, 3.0), s(10, 3.0)])]);
+        assert_eq!(
+            m,
+            [(Labels::new(), vec![pt(0, 3.0), pt(5, 3.0), pt(10, 3.0)])]
+        );
         for q in ["up[5m]", r#""x""#] {
             assert!(matches!(
                 eval_range(&src, EngineOptions::default(), &parse(q).unwrap(), 0, 10, 5),

@@ -6,13 +6,15 @@ use scrapegrid_common::Labels;
 use crate::db::Db;
 use crate::error::Result;
 use crate::index::Matcher;
-use crate::samples::{Sample, SampleReader};
+use crate::samples::{HistogramSample, Sample, SampleReader};
 
-/// One series and its samples in a time range, oldest first.
+/// One series and its samples in a time range, oldest first: floats
+/// (stale markers included) and native histograms.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     pub labels: Labels,
     pub samples: Vec<Sample>,
+    pub histograms: Vec<HistogramSample>,
 }
 
 /// Where evaluation reads series from.
@@ -45,9 +47,14 @@ impl SeriesSource for DbSource<'_> {
         let (ids, labels): (Vec<u64>, Vec<_>) =
             reader.index().select_by_id(matchers)?.into_iter().unzip();
         let read = reader.read_many(&ids, mint, maxt)?;
-        for (labels, samples) in labels.into_iter().zip(read) {
-            if !samples.is_empty() {
-                out.push(Series { labels, samples });
+        for ((labels, samples), id) in labels.into_iter().zip(read).zip(ids) {
+            let histograms = reader.histograms(id, mint, maxt)?;
+            if !samples.is_empty() || !histograms.is_empty() {
+                out.push(Series {
+                    labels,
+                    samples,
+                    histograms,
+                });
             }
         }
         sort_by_labels(&mut out, |s| &s.labels);
@@ -70,8 +77,14 @@ impl SeriesSource for Vec<Series> {
                     .filter(|p| p.t >= mint && p.t <= maxt)
                     .copied()
                     .collect(),
+                histograms: s
+                    .histograms
+                    .iter()
+                    .filter(|p| p.t >= mint && p.t <= maxt)
+                    .cloned()
+                    .collect(),
             })
-            .filter(|s| !s.samples.is_empty())
+            .filter(|s| !s.samples.is_empty() || !s.histograms.is_empty())
             .collect())
     }
 }

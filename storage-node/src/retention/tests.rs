@@ -228,6 +228,7 @@ async fn ingest_keeps_working_during_a_pass() {
             timestamp_ms: 0,
             handover: None,
             exemplars: Vec::new(),
+            histograms: Vec::new(),
             series: vec![fresh.clone()],
             samples: vec![Sample {
                 series: 0,

@@ -178,7 +178,7 @@ fn realistic_body_of_2000_series_parses() {
                 }
             }
             Entry::Unit { .. } | Entry::Comment => {}
-            Entry::NativeHistogram(_) => panic!("a text body has no native histograms"),
+            Entry::NativeHistogram(..) => panic!("a text body has no native histograms"),
         }
     }
     assert_eq!(samples, 2000);

@@ -106,7 +106,7 @@ fn validates_write_requests() {
     );
 
     let histogram = prom::TimeSeries {
-        histograms: vec![vec![]],
+        histograms: vec![Default::default()],
         ..ts(&[("__name__", "h")], &[])
     };
     let cases = [
@@ -167,6 +167,7 @@ fn answers_each_query_with_raw_samples() {
     let series = |job: &str, points: &[(i64, f64)]| Series {
         labels: Labels::from_pairs([("__name__", "m"), ("job", job)]),
         samples: points.iter().map(|&(t, v)| Point { t, v }).collect(),
+        histograms: vec![],
     };
     let source = vec![
         series("a", &[(10, 1.0), (20, stale_marker()), (30, 3.0)]),

@@ -11,8 +11,9 @@ use promql_parser::parser::{AggregateExpr, Expr, LabelModifier};
 
 use scrapegrid_common::{Labels, METRIC_NAME};
 
-use super::{execution, type_name, Evaluator, StepArg, StepOut, Value};
+use super::{execution, type_name, El, Evaluator, Hist, StepArg, StepOut, Value};
 use crate::error::{Error, Result};
+use scrapegrid_common::histogram::FloatHistogram;
 
 struct Group {
     labels: Labels,
@@ -21,6 +22,11 @@ struct Group {
     count: u64,
     /// topk/bottomk/quantile: the members (labels, value).
     members: Vec<(Labels, f64)>,
+    /// sum: whether floats and native histograms were summed (a group
+    /// with both has no result, as in 2.42), and the histograms' sum.
+    has_float: bool,
+    has_histogram: bool,
+    histogram: Option<FloatHistogram>,
 }
 
 /// Go's `strconv.FormatFloat(v, 'f', -1, 64)`.
@@ -183,7 +189,7 @@ fn aggregation(
     grouping: &[String],
     without: bool,
     param: Option<StepArg<'_>>,
-    vec: &[(&Labels, f64)],
+    vec: &[El<'_>],
     keys: &mut GroupKeys,
 ) -> Result<StepOut> {
     keys.next_step();
@@ -233,7 +239,7 @@ fn aggregation(
     let mut groups: Vec<Group> = Vec::new();
     // count_values groups by value too, so its groups change every step.
     let mut index: HashMap<Labels, usize> = HashMap::new();
-    for &(metric, v) in vec {
+    for &(metric, v, h) in vec {
         let owned;
         let (metric, found, key) = if op == token::T_COUNT_VALUES {
             let mut b = metric.builder();
@@ -264,7 +270,16 @@ fn aggregation(
                 mean: v,
                 count: 1,
                 members: Vec::new(),
+                has_float: h.is_none(),
+                has_histogram: false,
+                histogram: None,
             };
+            // 2.42 sums native histograms; every other aggregation reads a
+            // histogram as its float value, 0.
+            if let (Some(h), token::T_SUM) = (h, op) {
+                g.histogram = Some((**h).clone());
+                g.has_histogram = true;
+            }
             match op {
                 token::T_STDVAR | token::T_STDDEV => g.value = 0.0,
                 token::T_TOPK | token::T_BOTTOMK | token::T_QUANTILE => {
@@ -278,7 +293,25 @@ fn aggregation(
         };
         let g = &mut groups[gi];
         match op {
-            token::T_SUM => g.value += v,
+            token::T_SUM => match h {
+                Some(h) => {
+                    g.has_histogram = true;
+                    if let Some(sum) = &mut g.histogram {
+                        // The histogram added must have the higher schema.
+                        if h.schema >= sum.schema {
+                            sum.add(h);
+                        } else {
+                            let mut c = (**h).clone();
+                            c.add(sum);
+                            *sum = c;
+                        }
+                    }
+                }
+                None => {
+                    g.has_float = true;
+                    g.value += v;
+                }
+            },
             token::T_AVG => {
                 g.count += 1;
                 if g.mean.is_infinite() {
@@ -324,20 +357,26 @@ fn aggregation(
             token::T_STDVAR => g.value / g.count as f64,
             token::T_STDDEV => (g.value / g.count as f64).sqrt(),
             token::T_TOPK | token::T_BOTTOMK => {
-                out.extend(select_k(
-                    std::mem::take(&mut g.members),
-                    k as usize,
-                    op == token::T_TOPK,
-                ));
+                out.extend(
+                    select_k(
+                        std::mem::take(&mut g.members),
+                        k as usize,
+                        op == token::T_TOPK,
+                    )
+                    .into_iter()
+                    .map(|(l, v)| (l, v, None)),
+                );
                 continue;
             }
             token::T_QUANTILE => {
                 let mut values: Vec<f64> = g.members.iter().map(|(_, v)| *v).collect();
                 quantile(q, &mut values)
             }
+            token::T_SUM if g.has_float && g.has_histogram => continue,
             _ => g.value,
         };
-        out.push((g.labels, value));
+        let histogram = g.histogram.take().map(Hist::new);
+        out.push((g.labels, value, histogram));
     }
     Ok(out)
 }

@@ -11,7 +11,7 @@ use promql_parser::parser::{BinModifier, BinaryExpr, LabelModifier, VectorMatchC
 
 use scrapegrid_common::{Labels, METRIC_NAME};
 
-use super::{drop_metric_name, execution, type_name, Evaluator, StepArg, StepOut, Value};
+use super::{drop_metric_name, execution, type_name, El, Evaluator, Hist, StepArg, StepOut, Value};
 use crate::error::{Error, Result};
 
 /// How two vectors are matched.
@@ -219,15 +219,12 @@ impl Evaluator<'_> {
     }
 }
 
-fn vector_scalar(
-    op: TokenType,
-    vec: &[(&Labels, f64)],
-    s: f64,
-    swap: bool,
-    bool_: bool,
-) -> StepOut {
+/// An operation between each element of a vector and a scalar. As in
+/// Prometheus 2.42, a histogram element computes with its float value (0)
+/// and keeps its histogram when kept.
+fn vector_scalar(op: TokenType, vec: &[El<'_>], s: f64, swap: bool, bool_: bool) -> StepOut {
     let mut out = Vec::with_capacity(vec.len());
-    for &(labels, v) in vec {
+    for &(labels, v, h) in vec {
         let (mut lv, mut rv) = (v, s);
         if swap {
             std::mem::swap(&mut lv, &mut rv);
@@ -247,16 +244,28 @@ fn vector_scalar(
             } else {
                 labels.clone()
             };
-            out.push((l, value));
+            out.push((l, value, h.cloned()));
         }
     }
     out
 }
 
+/// Two histograms added (the only operation between vector elements 2.42
+/// defines on histograms): into a copy of the one with the lower schema.
+fn add_histograms(l: &Hist, r: &Hist) -> Hist {
+    let (mut sum, other) = if r.schema >= l.schema {
+        ((**l).clone(), r)
+    } else {
+        ((**r).clone(), l)
+    };
+    sum.add(other);
+    Hist::new(sum)
+}
+
 fn vector_vector(
     op: TokenType,
-    lhs: &[(&Labels, f64)],
-    rhs: &[(&Labels, f64)],
+    lhs: &[El<'_>],
+    rhs: &[El<'_>],
     m: &Matching,
     bool_: bool,
 ) -> Result<StepOut> {
@@ -269,10 +278,10 @@ fn vector_vector(
     } else {
         (lhs, rhs)
     };
-    let mut right: HashMap<Vec<(String, String)>, (&Labels, f64)> = HashMap::new();
-    for &(l, v) in rhs {
+    let mut right: HashMap<Vec<(String, String)>, El<'_>> = HashMap::new();
+    for &(l, v, h) in rhs {
         let sig = signature(l, m);
-        if let Some((dup, _)) = right.get(&sig) {
+        if let Some((dup, _, _)) = right.get(&sig) {
             let side = if m.card == Card::OneToMany {
                 "left"
             } else {
@@ -285,21 +294,28 @@ fn vector_vector(
                 labels_string(dup)
             )));
         }
-        right.insert(sig, (l, v));
+        right.insert(sig, (l, v, h));
     }
     let mut matched: HashMap<Vec<(String, String)>, HashSet<Labels>> = HashMap::new();
     let mut out = Vec::new();
-    for &(l, lv) in lhs {
+    for &(l, lv, lh) in lhs {
         let sig = signature(l, m);
-        let Some(&(r, rv)) = right.get(&sig) else {
+        let Some(&(r, rv, rh)) = right.get(&sig) else {
             continue;
         };
-        let (vl, vr) = if m.card == Card::OneToMany {
-            (rv, lv)
+        let ((vl, hl), (vr, hr)) = if m.card == Card::OneToMany {
+            ((rv, rh), (lv, lh))
         } else {
-            (lv, rv)
+            ((lv, lh), (rv, rh))
         };
         let (mut value, keep) = elem(op, vl, vr);
+        let histogram = match (op.id(), hl, hr) {
+            (token::T_ADD, Some(hl), Some(hr)) => {
+                value = 0.0;
+                Some(add_histograms(hl, hr))
+            }
+            _ => None,
+        };
         if bool_ {
             value = if keep { 1.0 } else { 0.0 };
         } else if !keep {
@@ -327,37 +343,42 @@ fn vector_vector(
                 }
             }
         }
-        out.push((metric, value));
+        out.push((metric, value, histogram));
     }
     Ok(out)
 }
 
-fn and(lhs: &[(&Labels, f64)], rhs: &[(&Labels, f64)], m: &Matching) -> StepOut {
+fn and(lhs: &[El<'_>], rhs: &[El<'_>], m: &Matching) -> StepOut {
     if lhs.is_empty() || rhs.is_empty() {
         return Vec::new();
     }
-    let right: HashSet<Vec<(String, String)>> = rhs.iter().map(|(l, _)| signature(l, m)).collect();
+    let right: HashSet<Vec<(String, String)>> = rhs.iter().map(|e| signature(e.0, m)).collect();
     lhs.iter()
-        .filter(|(l, _)| right.contains(&signature(l, m)))
-        .map(|(l, v)| ((*l).clone(), *v))
+        .filter(|e| right.contains(&signature(e.0, m)))
+        .map(owned)
         .collect()
 }
 
-fn or(lhs: &[(&Labels, f64)], rhs: &[(&Labels, f64)], m: &Matching) -> StepOut {
-    let left: HashSet<Vec<(String, String)>> = lhs.iter().map(|(l, _)| signature(l, m)).collect();
-    let mut out: StepOut = lhs.iter().map(|(l, v)| ((*l).clone(), *v)).collect();
+fn or(lhs: &[El<'_>], rhs: &[El<'_>], m: &Matching) -> StepOut {
+    let left: HashSet<Vec<(String, String)>> = lhs.iter().map(|e| signature(e.0, m)).collect();
+    let mut out: StepOut = lhs.iter().map(owned).collect();
     out.extend(
         rhs.iter()
-            .filter(|(l, _)| lhs.is_empty() || !left.contains(&signature(l, m)))
-            .map(|(l, v)| ((*l).clone(), *v)),
+            .filter(|e| lhs.is_empty() || !left.contains(&signature(e.0, m)))
+            .map(owned),
     );
     out
 }
 
-fn unless(lhs: &[(&Labels, f64)], rhs: &[(&Labels, f64)], m: &Matching) -> StepOut {
-    let right: HashSet<Vec<(String, String)>> = rhs.iter().map(|(l, _)| signature(l, m)).collect();
+fn unless(lhs: &[El<'_>], rhs: &[El<'_>], m: &Matching) -> StepOut {
+    let right: HashSet<Vec<(String, String)>> = rhs.iter().map(|e| signature(e.0, m)).collect();
     lhs.iter()
-        .filter(|(l, _)| !right.contains(&signature(l, m)))
-        .map(|(l, v)| ((*l).clone(), *v))
+        .filter(|e| !right.contains(&signature(e.0, m)))
+        .map(owned)
         .collect()
+}
+
+/// An element kept whole (set operations keep histograms).
+fn owned(e: &El<'_>) -> (Labels, f64, Option<Hist>) {
+    (e.0.clone(), e.1, e.2.cloned())
 }

@@ -26,6 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use promql_parser::parser::{self, AtModifier, Expr, Offset};
 
+use scrapegrid_common::histogram::FloatHistogram;
 use scrapegrid_common::{Labels, METRIC_NAME};
 use scrapegrid_proto::is_stale_marker;
 
@@ -34,11 +35,31 @@ use crate::error::{Error, Result};
 use crate::index::{self, Matcher};
 use crate::samples::Sample;
 
+/// A native histogram as queries compute with it, shared between the
+/// points that hold it.
+pub type Hist = std::sync::Arc<FloatHistogram>;
+
+/// One point of a series: a float, or a native histogram (whose `v` is 0,
+/// as in Prometheus 2.42, where code that reads only the float value sees
+/// 0 for a histogram).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub t: i64,
+    pub v: f64,
+    pub h: Option<Hist>,
+}
+
+impl Point {
+    pub fn float(t: i64, v: f64) -> Self {
+        Self { t, v, h: None }
+    }
+}
+
 /// One series and its points.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     pub labels: Labels,
-    pub points: Vec<Sample>,
+    pub points: Vec<Point>,
 }
 
 /// What an expression evaluates to over the steps of an evaluation.
@@ -122,16 +143,20 @@ struct Evaluator<'a> {
     query_end: i64,
 }
 
+/// One element of an instant vector at a step: its labels, its float
+/// value (0 for a histogram) and its histogram, if it is one.
+pub(crate) type El<'v> = (&'v Labels, f64, Option<&'v Hist>);
+
 /// What one argument of a step-wise operation holds at a step.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum StepArg<'v> {
     Scalar(f64),
-    Vector(&'v [(&'v Labels, f64)]),
+    Vector(&'v [El<'v>]),
     String(&'v str),
 }
 
-/// An output element of a step-wise operation.
-pub(crate) type StepOut = Vec<(Labels, f64)>;
+/// The output elements of a step-wise operation.
+pub(crate) type StepOut = Vec<(Labels, f64, Option<Hist>)>;
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -215,7 +240,11 @@ impl<'a> Evaluator<'a> {
                     for s in &mut series {
                         s.labels = drop_metric_name(&s.labels);
                         for p in &mut s.points {
+                            // 2.42 negates the float value only: a
+                            // histogram's 0 becomes -0 and the histogram
+                            // is dropped.
                             p.v = -p.v;
+                            p.h = None;
                         }
                     }
                     Ok(Value::Vector(series))
@@ -269,10 +298,15 @@ impl<'a> Evaluator<'a> {
         min_ref: i64,
         max_ref: i64,
         lookback: i64,
-    ) -> Result<Vec<super::select::Series>> {
+    ) -> Result<Vec<Series>> {
         let matchers = matchers(vs)?;
         let mint = min_ref.saturating_sub(lookback);
-        self.src.select(&matchers, mint, max_ref)
+        Ok(self
+            .src
+            .select(&matchers, mint, max_ref)?
+            .into_iter()
+            .map(points_of)
+            .collect())
     }
 
     /// The reference times of a selector over this evaluation's steps.
@@ -283,17 +317,17 @@ impl<'a> Evaluator<'a> {
     }
 
     fn vector_selector(&self, vs: &parser::VectorSelector) -> Result<Value> {
-        self.instant_selector(vs, |s| s.v, false)
+        self.instant_selector(vs, |p| p.clone(), false)
     }
 
-    /// Evaluates an instant selector: at each step, the sample it sees
+    /// Evaluates an instant selector: at each step, the point it sees
     /// (the last within the lookback, unless a stale marker) becomes
-    /// `value(sample)`; `timestamp(x)` reads the sample's time this way,
+    /// `value(point)`; `timestamp(x)` reads the point's time this way,
     /// and drops the metric name.
     pub(crate) fn instant_selector(
         &self,
         vs: &parser::VectorSelector,
-        value: impl Fn(Sample) -> f64,
+        value: impl Fn(&Point) -> Point,
         drop_name: bool,
     ) -> Result<Value> {
         let offset = offset_ms(&vs.offset);
@@ -303,11 +337,11 @@ impl<'a> Evaluator<'a> {
         let mut total = 0usize;
         for s in self.select(vs, lo, hi, lookback)? {
             self.check_deadline()?;
-            let points: Vec<Sample> = self
+            let points: Vec<Point> = self
                 .steps()
                 .filter_map(|t| {
                     let r = self.ref_time(&vs.at, offset, t);
-                    instant_sample(&s.samples, r, lookback).map(|p| Sample { t, v: value(p) })
+                    instant_point(&s.points, r, lookback).map(|p| Point { t, ..value(p) })
                 })
                 .collect();
             if !points.is_empty() {
@@ -359,7 +393,7 @@ impl<'a> Evaluator<'a> {
             .select(vs, lo, hi, window.range)?
             .into_iter()
             .map(|s| {
-                let mut points = s.samples;
+                let mut points = s.points;
                 points.retain(|p| !is_stale_marker(p.v));
                 Series {
                     labels: s.labels,
@@ -398,7 +432,11 @@ impl<'a> Evaluator<'a> {
             Value::Vector(s) => s,
             Value::Scalar(v) => vec![Series {
                 labels: Labels::new(),
-                points: inner.steps().zip(v).map(|(t, v)| Sample { t, v }).collect(),
+                points: inner
+                    .steps()
+                    .zip(v)
+                    .map(|(t, v)| Point::float(t, v))
+                    .collect(),
             }],
             other => {
                 return Err(Error::BadData(format!(
@@ -428,17 +466,17 @@ impl<'a> Evaluator<'a> {
     ) -> Result<Vec<Series>> {
         // Per vector argument: per step, its (labels, value) pairs.
         let steps: Vec<i64> = self.steps().collect();
-        type StepVectors<'v> = Vec<Vec<(&'v Labels, f64)>>;
+        type StepVectors<'v> = Vec<Vec<El<'v>>>;
         let per_step: Vec<Option<StepVectors<'_>>> = args
             .iter()
             .map(|a| match a {
                 Value::Vector(series) => {
-                    let mut v: Vec<Vec<(&Labels, f64)>> = vec![Vec::new(); steps.len()];
+                    let mut v: StepVectors<'_> = vec![Vec::new(); steps.len()];
                     for s in series {
                         for p in &s.points {
                             let i = ((p.t - self.start) / self.interval) as usize;
                             if let Some(slot) = v.get_mut(i) {
-                                slot.push((&s.labels, p.v));
+                                slot.push((&s.labels, p.v, p.h.as_ref()));
                             }
                         }
                     }
@@ -464,7 +502,7 @@ impl<'a> Evaluator<'a> {
                     }
                 });
             }
-            for (labels, v) in f(&step_args, t)? {
+            for (labels, v, h) in f(&step_args, t)? {
                 let k = match index.get(&labels) {
                     Some(k) => *k,
                     None => {
@@ -483,7 +521,7 @@ impl<'a> Evaluator<'a> {
                         "vector cannot contain metrics with the same labelset",
                     ));
                 }
-                out[k].points.push(Sample { t, v });
+                out[k].points.push(Point { t, v, h });
                 total += 1;
             }
             self.check_samples(total)?;
@@ -510,7 +548,7 @@ impl Window {
         reference_time(&self.at, self.offset, ts, self.query_start, self.query_end)
     }
 
-    pub fn points<'p>(&self, points: &'p [Sample], ts: i64) -> &'p [Sample] {
+    pub fn points<'p>(&self, points: &'p [Point], ts: i64) -> &'p [Point] {
         let end = self.end(ts);
         let start = end.saturating_sub(self.range);
         let lo = points.partition_point(|p| p.t < start);
@@ -523,17 +561,52 @@ impl Window {
 /// (sorted by time): the last sample in `[ref_t - lookback, ref_t]` (closed,
 /// as in Prometheus 2.x), unless it is a stale marker.
 pub fn instant_value(samples: &[Sample], ref_t: i64, lookback_ms: i64) -> Option<f64> {
-    instant_sample(samples, ref_t, lookback_ms).map(|s| s.v)
-}
-
-/// The sample an instant selector sees at `ref_t`, as [`instant_value`].
-fn instant_sample(samples: &[Sample], ref_t: i64, lookback_ms: i64) -> Option<Sample> {
     let end = samples.partition_point(|s| s.t <= ref_t);
     let last = *samples[..end].last()?;
     if last.t < ref_t.saturating_sub(lookback_ms) || is_stale_marker(last.v) {
         return None;
     }
+    Some(last.v)
+}
+
+/// The point an instant selector sees at `ref_t`, as [`instant_value`].
+fn instant_point(points: &[Point], ref_t: i64, lookback_ms: i64) -> Option<&Point> {
+    let end = points.partition_point(|s| s.t <= ref_t);
+    let last = points[..end].last()?;
+    if last.t < ref_t.saturating_sub(lookback_ms) || is_stale_marker(last.v) {
+        return None;
+    }
     Some(last)
+}
+
+/// A selected series as the engine's points: its floats and its native
+/// histograms merged by time (a histogram wins a timestamp both have).
+fn points_of(s: super::select::Series) -> Series {
+    let mut points = Vec::with_capacity(s.samples.len() + s.histograms.len());
+    let mut hs = s.histograms.into_iter().peekable();
+    for f in s.samples {
+        while let Some(h) = hs.next_if(|h| h.t <= f.t) {
+            let t = h.t;
+            points.push(Point {
+                t,
+                v: 0.0,
+                h: Some(Hist::new(scrapegrid_common::histogram::to_float(&h.h))),
+            });
+        }
+        if points.last().is_some_and(|p: &Point| p.t == f.t) {
+            continue;
+        }
+        points.push(Point::float(f.t, f.v));
+    }
+    points.extend(hs.map(|h| Point {
+        t: h.t,
+        v: 0.0,
+        h: Some(Hist::new(scrapegrid_common::histogram::to_float(&h.h))),
+    }));
+    Series {
+        labels: s.labels,
+        points,
+    }
 }
 
 /// The matchers of a selector, its metric name first.

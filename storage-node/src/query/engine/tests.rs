@@ -23,6 +23,7 @@ fn stored(pairs: &[(&str, &str)], points: &[(i64, f64)]) -> Stored {
             .iter()
             .map(|&(t, v)| Sample { t: t * S, v })
             .collect(),
+        histograms: vec![],
     }
 }
 

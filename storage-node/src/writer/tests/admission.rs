@@ -27,6 +27,7 @@ fn batch(seq: u64, series: &[&str], points: &[(u32, i64, f64)]) -> Batch {
         timestamp_ms: 0,
         handover: None,
         exemplars: Vec::new(),
+        histograms: Vec::new(),
         series: series.iter().map(|n| labels(n)).collect(),
         samples: points
             .iter()

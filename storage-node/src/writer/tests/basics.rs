@@ -27,6 +27,7 @@ fn batch(seq: u64, generation: u64, series: Vec<Arc<CompactLabels>>) -> Batch {
         samples,
         handover: None,
         exemplars: Vec::new(),
+        histograms: Vec::new(),
     }
 }
 

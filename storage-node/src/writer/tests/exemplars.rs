@@ -45,6 +45,7 @@ fn batch(seq: u64, ts: i64, series: &[&str], exemplars: Vec<(u32, Exemplar)>) ->
             .into_iter()
             .map(|(series, exemplar)| BatchExemplar { series, exemplar })
             .collect(),
+        histograms: Vec::new(),
     }
 }
 

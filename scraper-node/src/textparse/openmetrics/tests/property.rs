@@ -157,7 +157,7 @@ fn describe(e: &Entry<'_>) -> String {
         Entry::Help { name, help } => format!("H {name} {help:?}"),
         Entry::Unit { name, unit } => format!("U {name} {unit}"),
         Entry::Comment => "C".to_owned(),
-        Entry::NativeHistogram(_) => unreachable!("protobuf only"),
+        Entry::NativeHistogram(..) => unreachable!("protobuf only"),
     }
 }
 
@@ -383,7 +383,7 @@ fn render_body(entries: &[Entry<'_>]) -> Vec<u8> {
             }
             Entry::Unit { name, unit } => write!(out, "# UNIT {name} {unit}").unwrap(),
             Entry::Comment => panic!("OpenMetrics has no plain comments"),
-            Entry::NativeHistogram(_) => panic!("protobuf only"),
+            Entry::NativeHistogram(..) => panic!("protobuf only"),
         }
         out.push('\n');
     }

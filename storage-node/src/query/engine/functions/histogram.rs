@@ -1,4 +1,5 @@
-//! `histogram_quantile` over classic (`le`-bucketed) histograms.
+//! `histogram_quantile` over classic (`le`-bucketed) histograms, and over
+//! native ones ([`super::native_histogram`]) in the same vector.
 
 use std::collections::HashMap;
 
@@ -6,7 +7,8 @@ use scrapegrid_common::Labels;
 
 use scrapegrid_common::METRIC_NAME;
 
-use super::super::StepOut;
+use super::super::{El, StepOut};
+use super::native_histogram;
 
 /// A bucket of a classic histogram.
 #[derive(Clone, Copy)]
@@ -76,13 +78,18 @@ fn bucket_quantile(q: f64, mut buckets: Vec<Bucket>) -> f64 {
     bucket_start + (bucket_end - bucket_start) * (rank / count)
 }
 
-pub(super) fn histogram_quantile(q: f64, vec: &[(&Labels, f64)]) -> StepOut {
+pub(super) fn histogram_quantile(q: f64, vec: &[El<'_>]) -> StepOut {
     // Buckets grouped by their labels without `le` (the metric name kept,
     // as Prometheus keys them); the result drops both.
     let mut order: Vec<Vec<(String, String)>> = Vec::new();
     type Key = Vec<(String, String)>;
     let mut groups: HashMap<Key, (Labels, Vec<Bucket>)> = HashMap::new();
-    for &(labels, v) in vec {
+    let mut natives = Vec::new();
+    for &(labels, v, h) in vec {
+        if let Some(h) = h {
+            natives.push((labels, h));
+            continue;
+        }
         let Some(upper) = labels.get("le").and_then(parse_go_float) else {
             continue;
         };
@@ -100,12 +107,32 @@ pub(super) fn histogram_quantile(q: f64, vec: &[(&Labels, f64)]) -> StepOut {
         });
         entry.1.push(Bucket { upper, count: v });
     }
-    order
-        .into_iter()
-        .filter_map(|k| groups.remove(&k))
-        .filter(|(_, b)| !b.is_empty())
-        .map(|(labels, buckets)| (labels, bucket_quantile(q, buckets)))
-        .collect()
+    // A native histogram whose labels are a classic group's key: neither
+    // is evaluated (2.42 cannot tell which was meant).
+    let mut out = Vec::new();
+    for (labels, h) in natives {
+        let key: Key = labels
+            .iter()
+            .map(|l| (l.name.clone(), l.value.clone()))
+            .collect();
+        if groups.get(&key).is_some_and(|(_, b)| !b.is_empty()) {
+            groups.remove(&key);
+            continue;
+        }
+        out.push((
+            super::super::drop_metric_name(labels),
+            native_histogram::quantile(q, h),
+            None,
+        ));
+    }
+    out.extend(
+        order
+            .into_iter()
+            .filter_map(|k| groups.remove(&k))
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(labels, buckets)| (labels, bucket_quantile(q, buckets), None)),
+    );
+    out
 }
 
 /// Go's `strconv.ParseFloat` for the spellings bucket bounds use.

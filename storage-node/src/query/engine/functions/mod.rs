@@ -12,16 +12,18 @@
 
 mod calendar;
 mod histogram;
+mod native_histogram;
 mod range;
 
 use promql_parser::parser::{Call, Expr};
 
 use scrapegrid_common::{Labels, METRIC_NAME};
 
-use super::{drop_metric_name, execution, Evaluator, Series, StepArg, StepOut, Value, Window};
+use super::{
+    drop_metric_name, execution, Evaluator, Point, Series, StepArg, StepOut, Value, Window,
+};
 use crate::error::{Error, Result};
 use crate::index::MatchOp;
-use crate::samples::Sample;
 use calendar::{civil, date_fn};
 use histogram::histogram_quantile;
 use range::range_kernel;
@@ -147,7 +149,11 @@ impl Evaluator<'_> {
             "pi" => return Ok(Value::Scalar(vec![std::f64::consts::PI; self.step_count()])),
             "timestamp" => {
                 if let Expr::VectorSelector(vs) = args[0] {
-                    return self.instant_selector(vs, |s| s.t as f64 / 1000.0, true);
+                    return self.instant_selector(
+                        vs,
+                        |p| Point::float(p.t, p.t as f64 / 1000.0),
+                        true,
+                    );
                 }
             }
             _ => {}
@@ -206,11 +212,11 @@ impl Evaluator<'_> {
                     }
                 }
             }
-            let points: Vec<Sample> = steps
+            let points: Vec<Point> = steps
                 .iter()
                 .zip(&found)
                 .filter(|(_, f)| !**f)
-                .map(|(&t, _)| Sample { t, v: 1.0 })
+                .map(|(&t, _)| Point::float(t, 1.0))
                 .collect();
             if points.is_empty() {
                 return Ok(Value::Vector(Vec::new()));
@@ -236,8 +242,9 @@ impl Evaluator<'_> {
                 for (x, sc) in step_scalars.iter_mut().zip(&scalars) {
                     *x = sc[k];
                 }
-                if let Some(v) = range_kernel(name, window_points, &window, ts, &step_scalars)? {
-                    points.push(Sample { t: ts, v });
+                if let Some((v, h)) = range_kernel(name, window_points, &window, ts, &step_scalars)?
+                {
+                    points.push(Point { t: ts, v, h });
                 }
             }
             if points.is_empty() {
@@ -295,7 +302,7 @@ impl Evaluator<'_> {
         let map = |f: &dyn Fn(f64) -> f64| -> Result<StepOut> {
             Ok(vector(0)?
                 .iter()
-                .map(|(l, v)| (drop_metric_name(l), f(*v)))
+                .map(|(l, v, _)| (drop_metric_name(l), f(*v), None))
                 .collect())
         };
         if let Some(probe) = simple(name, 0.0) {
@@ -323,21 +330,25 @@ impl Evaluator<'_> {
                 let min = scalar(1)?;
                 map(&|v| go_max(min, v))
             }
-            "vector" => Ok(vec![(Labels::new(), scalar(0)?)]),
+            "vector" => Ok(vec![(Labels::new(), scalar(0)?, None)]),
             "scalar" => {
                 let v = vector(0)?;
                 Ok(if v.len() == 1 {
-                    vec![(Labels::new(), v[0].1)]
+                    vec![(Labels::new(), v[0].1, None)]
                 } else {
-                    vec![(Labels::new(), f64::NAN)]
+                    vec![(Labels::new(), f64::NAN, None)]
                 })
             }
             "timestamp" => Ok(vector(0)?
                 .iter()
-                .map(|(l, _)| (drop_metric_name(l), ts as f64 / 1000.0))
+                .map(|(l, _, _)| (drop_metric_name(l), ts as f64 / 1000.0, None))
                 .collect()),
             "sort" | "sort_desc" => {
-                let mut v: StepOut = vector(0)?.iter().map(|(l, v)| ((*l).clone(), *v)).collect();
+                // Elements are kept whole, histograms too.
+                let mut v: StepOut = vector(0)?
+                    .iter()
+                    .map(|(l, v, h)| ((*l).clone(), *v, h.cloned()))
+                    .collect();
                 let desc = name == "sort_desc";
                 v.sort_by(|a, b| match (a.1.is_nan(), b.1.is_nan()) {
                     (true, true) => std::cmp::Ordering::Equal,
@@ -353,6 +364,7 @@ impl Evaluator<'_> {
                     Ok(vec![(
                         first_arg.map(absent_labels).unwrap_or_default(),
                         1.0,
+                        None,
                     )])
                 } else {
                     Ok(Vec::new())
@@ -364,7 +376,7 @@ impl Evaluator<'_> {
                     let t = civil((ts / 1000) as f64)
                         .map(|t| date_fn(name, t))
                         .unwrap_or(f64::NAN);
-                    return Ok(vec![(Labels::new(), t)]);
+                    return Ok(vec![(Labels::new(), t, None)]);
                 }
                 map(&|v| civil(v).map(|t| date_fn(name, t)).unwrap_or(f64::NAN))
             }
@@ -382,7 +394,7 @@ impl Evaluator<'_> {
                 }
                 Ok(vector(0)?
                     .iter()
-                    .map(|(l, v)| {
+                    .map(|(l, v, _)| {
                         let src_val = l.get(src).unwrap_or("");
                         let labels = match re.captures(src_val) {
                             None => (*l).clone(),
@@ -397,7 +409,8 @@ impl Evaluator<'_> {
                                 b.labels()
                             }
                         };
-                        (labels, *v)
+                        // 2.42 keeps the float value only.
+                        (labels, *v, None)
                     })
                     .collect())
             }
@@ -420,7 +433,7 @@ impl Evaluator<'_> {
                 }
                 Ok(vector(0)?
                     .iter()
-                    .map(|(l, v)| {
+                    .map(|(l, v, _)| {
                         let joined: Vec<&str> =
                             srcs.iter().map(|s| l.get(s).unwrap_or("")).collect();
                         let joined = joined.join(sep);
@@ -430,13 +443,34 @@ impl Evaluator<'_> {
                         } else {
                             b.set(dst.to_string(), joined);
                         }
-                        (b.labels(), *v)
+                        (b.labels(), *v, None)
                     })
                     .collect())
             }
             "histogram_quantile" => Ok(histogram_quantile(scalar(0)?, vector(1)?)),
-            // Native-histogram functions: there are no native histograms here.
-            "histogram_count" | "histogram_sum" | "histogram_fraction" => Ok(Vec::new()),
+            // Of native histograms only; float elements are skipped.
+            "histogram_count" | "histogram_sum" => Ok(vector(0)?
+                .iter()
+                .filter_map(|(l, _, h)| {
+                    let h = (*h)?;
+                    let v = if name == "histogram_count" {
+                        h.count
+                    } else {
+                        h.sum
+                    };
+                    Some((drop_metric_name(l), v, None))
+                })
+                .collect()),
+            "histogram_fraction" => {
+                let (lower, upper) = (scalar(0)?, scalar(1)?);
+                Ok(vector(2)?
+                    .iter()
+                    .filter_map(|(l, _, h)| {
+                        let f = native_histogram::fraction(lower, upper, (*h)?);
+                        Some((drop_metric_name(l), f, None))
+                    })
+                    .collect())
+            }
             _ => Err(Error::BadData(format!(
                 "function {name:?} is not supported"
             ))),

@@ -1,11 +1,14 @@
 //! The kernels of the range-vector functions: one window of one series
-//! in, at most one value out.
+//! in, at most one value out. As in Prometheus 2.42, only `rate`,
+//! `increase` and `delta` compute on native histograms; the others read a
+//! histogram point as its float value, 0.
+
+use scrapegrid_common::histogram::{FloatHistogram, ResetHint};
 
 use super::super::aggregate::quantile;
-use super::super::execution;
+use super::super::{execution, Hist, Point};
 use super::Window;
 use crate::error::{Error, Result};
-use crate::samples::Sample;
 
 /// Kahan-Neumaier summation step, as Prometheus's `kahanSumInc`.
 fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
@@ -20,27 +23,40 @@ fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
 
 /// Prometheus's `extrapolatedRate`: `rate`, `increase` and `delta` over the
 /// points of a window `[range_start, range_end]` of `range_ms`.
+/// Over native histograms (the first point one), every point must be a
+/// histogram and the result is a histogram; over floats, every point must
+/// be a float. A mix gives nothing.
 pub(super) fn extrapolated_rate(
-    points: &[Sample],
+    points: &[Point],
     range_start: i64,
     range_end: i64,
     range_ms: i64,
     is_counter: bool,
     is_rate: bool,
-) -> Option<f64> {
+) -> Option<(f64, Option<Hist>)> {
     if points.len() < 2 {
         return None;
     }
-    let first = points[0];
-    let last = points[points.len() - 1];
-    let mut result = last.v - first.v;
-    if is_counter {
-        let mut last_value = 0.0;
-        for p in points {
-            if p.v < last_value {
-                result += last_value;
+    let first = &points[0];
+    let last = &points[points.len() - 1];
+    let mut result = 0.0;
+    let mut histogram = None;
+    if first.h.is_some() {
+        histogram = Some(histogram_rate(points, is_counter)?);
+    } else {
+        result = last.v - first.v;
+        let mut prev = first.v;
+        for p in &points[1..] {
+            if p.h.is_some() {
+                return None;
             }
-            last_value = p.v;
+            if !is_counter {
+                continue;
+            }
+            if p.v < prev {
+                result += prev;
+            }
+            prev = p.v;
         }
     }
     let mut duration_to_start = (first.t - range_start) as f64 / 1000.0;
@@ -65,20 +81,56 @@ pub(super) fn extrapolated_rate(
     } else {
         average_between / 2.0
     };
-    result *= extrapolate_to / sampled_interval;
+    let mut factor = extrapolate_to / sampled_interval;
     if is_rate {
-        result /= range_ms as f64 / 1000.0;
+        factor /= range_ms as f64 / 1000.0;
     }
-    Some(result)
+    match &mut histogram {
+        None => result *= factor,
+        Some(h) => {
+            h.scale(factor);
+        }
+    }
+    Some((result, histogram.map(Hist::new)))
+}
+
+/// 2.42's `histogramRate`: the last histogram minus the first, in the
+/// lowest schema of the window, with counter resets added back (for
+/// counters); a gauge histogram, compacted. `None` when a point is a float.
+fn histogram_rate(points: &[Point], is_counter: bool) -> Option<FloatHistogram> {
+    let first = points[0].h.as_deref()?;
+    let last = points[points.len() - 1].h.as_deref()?;
+    let mut min_schema = first.schema.min(last.schema);
+    for p in &points[1..points.len() - 1] {
+        let curr = p.h.as_deref()?;
+        if is_counter && curr.schema < min_schema {
+            min_schema = curr.schema;
+        }
+    }
+    let mut h = last.copy_to_schema(min_schema);
+    h.sub(first);
+    if is_counter {
+        let mut prev = first;
+        for p in &points[1..] {
+            let curr = p.h.as_deref()?;
+            if curr.detect_reset(prev) {
+                h.add(prev);
+            }
+            prev = curr;
+        }
+    }
+    h.reset_hint = ResetHint::Gauge;
+    h.compact();
+    Some(h)
 }
 
 /// `irate` (`is_rate`) and `idelta`: from the last two points.
-fn instant_rate(points: &[Sample], is_rate: bool) -> Option<f64> {
+fn instant_rate(points: &[Point], is_rate: bool) -> Option<f64> {
     if points.len() < 2 {
         return None;
     }
-    let last = points[points.len() - 1];
-    let prev = points[points.len() - 2];
+    let last = &points[points.len() - 1];
+    let prev = &points[points.len() - 2];
     let mut result = if is_rate && last.v < prev.v {
         last.v
     } else {
@@ -96,7 +148,7 @@ fn instant_rate(points: &[Sample], is_rate: bool) -> Option<f64> {
 
 /// Least-squares slope and intercept at `intercept_time`, as Prometheus's
 /// `linearRegression` (Kahan sums; a constant series has slope 0).
-fn linear_regression(points: &[Sample], intercept_time: i64) -> (f64, f64) {
+fn linear_regression(points: &[Point], intercept_time: i64) -> (f64, f64) {
     let (mut n, mut sum_x, mut c_x, mut sum_y, mut c_y) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut sum_xy, mut c_xy, mut sum_x2, mut c_x2) = (0.0, 0.0, 0.0, 0.0);
     let init_y = points[0].v;
@@ -126,7 +178,7 @@ fn linear_regression(points: &[Sample], intercept_time: i64) -> (f64, f64) {
     (slope, intercept)
 }
 
-fn holt_winters(points: &[Sample], sf: f64, tf: f64) -> Result<Option<f64>> {
+fn holt_winters(points: &[Point], sf: f64, tf: f64) -> Result<Option<f64>> {
     if sf <= 0.0 || sf >= 1.0 {
         return Err(execution(format!(
             "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
@@ -158,18 +210,21 @@ fn holt_winters(points: &[Sample], sf: f64, tf: f64) -> Result<Option<f64>> {
 /// the function's other arguments at this step.
 pub(super) fn range_kernel(
     name: &str,
-    points: &[Sample],
+    points: &[Point],
     w: &Window,
     ts: i64,
     scalars: &[f64],
-) -> Result<Option<f64>> {
+) -> Result<Option<(f64, Option<Hist>)>> {
     let end = w.end(ts);
     let start = end - w.range;
+    match name {
+        "rate" => return Ok(extrapolated_rate(points, start, end, w.range, true, true)),
+        "increase" => return Ok(extrapolated_rate(points, start, end, w.range, true, false)),
+        "delta" => return Ok(extrapolated_rate(points, start, end, w.range, false, false)),
+        _ => {}
+    }
     let values = || points.iter().map(|p| p.v);
-    Ok(match name {
-        "rate" => extrapolated_rate(points, start, end, w.range, true, true),
-        "increase" => extrapolated_rate(points, start, end, w.range, true, false),
-        "delta" => extrapolated_rate(points, start, end, w.range, false, false),
+    let v = match name {
         "irate" => instant_rate(points, true),
         "idelta" => instant_rate(points, false),
         "deriv" => (points.len() >= 2).then(|| linear_regression(points, points[0].t).0),
@@ -242,5 +297,6 @@ pub(super) fn range_kernel(
                 "unknown function with a range argument: {name}"
             )))
         }
-    })
+    };
+    Ok(v.map(|v| (v, None)))
 }
