@@ -605,4 +605,3 @@ mod tests {
         assert_eq!(decode_u64(b"short"), None);
     }
 }
-

@@ -55,7 +55,7 @@ use scrapegrid_common::CompactLabels;
 use scrapegrid_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::batch::{Batch, Sample};
+use crate::batch::{Batch, BatchHistogram, Sample};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::{index, keys, metrics, samples};
@@ -125,6 +125,7 @@ enum Job {
     Write {
         series: Vec<Arc<CompactLabels>>,
         samples: Vec<Sample>,
+        histograms: Vec<BatchHistogram>,
         reply: oneshot::Sender<Result<()>>,
     },
     /// Syncs, then opens the remote write egress anew with `open` between
@@ -166,13 +167,20 @@ impl WriterHandle {
         Ok(rx)
     }
 
-    /// Writes `samples` (indexing `series`) as one `WriteBatch`, outside any
-    /// scraper stream: no sequence, no fencing. Returns once durable.
-    pub async fn write(&self, series: Vec<Arc<CompactLabels>>, samples: Vec<Sample>) -> Result<()> {
+    /// Writes `samples` and `histograms` (indexing `series`) as one
+    /// `WriteBatch`, outside any scraper stream: no sequence, no fencing.
+    /// Returns once durable.
+    pub async fn write(
+        &self,
+        series: Vec<Arc<CompactLabels>>,
+        samples: Vec<Sample>,
+        histograms: Vec<BatchHistogram>,
+    ) -> Result<()> {
         let (reply, rx) = oneshot::channel();
         self.send(Job::Write {
             series,
             samples,
+            histograms,
             reply,
         })
         .await?;
@@ -327,9 +335,10 @@ impl State {
                 Job::Write {
                     series,
                     samples,
+                    histograms,
                     reply,
                 } => {
-                    let res = self.apply_unsequenced(&series, &samples);
+                    let res = self.apply_unsequenced(&series, &samples, &histograms);
                     match (&res, &self.failed) {
                         // Refused samples: nothing was written.
                         (Err(Error::BadData(_)), _) => {}

@@ -229,7 +229,11 @@ async fn main() -> Result<()> {
         let samples = (0..points)
             .map(|k| (ts(k), (k * (i % 7 + 1)) as f64))
             .collect();
-        series.push(GenSeries { labels: l, samples });
+        series.push(GenSeries {
+            labels: l,
+            samples,
+            histograms: Vec::new(),
+        });
     }
     for i in 0..gauges {
         let l = labels(
@@ -243,7 +247,11 @@ async fn main() -> Result<()> {
         let samples = (points - gauge_points..points)
             .map(|k| (ts(k), ((k + i) % 97) as f64))
             .collect();
-        series.push(GenSeries { labels: l, samples });
+        series.push(GenSeries {
+            labels: l,
+            samples,
+            histograms: Vec::new(),
+        });
     }
     let bounds = [
         "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf",
@@ -261,7 +269,11 @@ async fn main() -> Result<()> {
             let samples = (0..points)
                 .map(|k| (ts(k), (k * (b as i64 + 1) * (i % 3 + 1)) as f64))
                 .collect();
-            series.push(GenSeries { labels: l, samples });
+            series.push(GenSeries {
+                labels: l,
+                samples,
+                histograms: Vec::new(),
+            });
         }
     }
     let total: usize = series.iter().map(|s| s.samples.len()).sum();

@@ -19,6 +19,7 @@ mod kubernetes_sd;
 mod kubernetes_sd_client;
 mod overlap;
 mod promql;
+mod promql_native;
 mod reload;
 mod remote_write_egress;
 mod rescale;

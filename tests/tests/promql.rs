@@ -12,10 +12,7 @@
 use anyhow::{Context, Result};
 
 use scrapegrid_tests::promql::corpus::corpus;
-use scrapegrid_tests::promql::{api, compare, Dataset, Pair, STEPS, STEP_MS};
-
-/// One evaluation: what it is, the API path, the parameters.
-type Run<'a> = (String, &'a str, Vec<(&'a str, String)>);
+use scrapegrid_tests::promql::{api, run_queries, secs, Dataset, Outcome, Pair, STEPS, STEP_MS};
 
 /// Queries whose range-query answers may differ, and why. Empty: none may.
 const DEVIATIONS: &[(&str, &str)] = &[];
@@ -45,7 +42,6 @@ async fn storage_node_answers_promql_as_prometheus() -> Result<()> {
     .await
     .context("writing to the storage node")?;
     let end = t0 + STEPS * STEP_MS;
-    let secs = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
     let at_s = (t0 + 20 * 60_000) as f64 / 1000.0;
     let queries = corpus(at_s);
     let instants = [
@@ -71,45 +67,20 @@ async fn storage_node_answers_promql_as_prometheus() -> Result<()> {
             println!("PROBE prometheus: {want}\nPROBE ours:       {got}");
         }
     }
-    let mut compared = 0;
-    let mut differences = Vec::new();
-    let mut declared = Vec::new();
-    for q in &queries {
-        let ordered = q.starts_with("sort");
-        let mut runs: Vec<Run<'_>> = Vec::new();
-        for t in instants {
-            runs.push((
-                format!("instant @{}", secs(t)),
-                "/api/v1/query",
-                vec![("query", q.clone()), ("time", secs(t))],
-            ));
-        }
-        for (s, e, step) in ranges {
-            runs.push((
-                format!("range {}..{} step {step}", secs(s), secs(e)),
-                "/api/v1/query_range",
-                vec![
-                    ("query", q.clone()),
-                    ("start", secs(s)),
-                    ("end", secs(e)),
-                    ("step", step.to_string()),
-                ],
-            ));
-        }
-        for (what, path, params) in runs {
-            let want = api(&http, &prometheus.addr, path, &params).await?;
-            let got = api(&http, http_addr, path, &params).await?;
-            compared += 1;
-            if let Some(diff) = compare(&want, &got, ordered) {
-                let line = format!("{q}  [{what}]: {diff}");
-                let range = what.starts_with("range");
-                match DEVIATIONS.iter().find(|(d, _)| range && q == d) {
-                    Some(_) => declared.push(line),
-                    None => differences.push(line),
-                }
-            }
-        }
-    }
+    let Outcome {
+        mut compared,
+        mut differences,
+        declared,
+    } = run_queries(
+        &http,
+        &prometheus.addr,
+        http_addr,
+        &queries,
+        &instants,
+        &ranges,
+        DEVIATIONS,
+    )
+    .await?;
     // The metadata endpoints a dashboard uses, over the whole dataset.
     let (from, to) = (secs(t0), secs(end));
     let matchers = [

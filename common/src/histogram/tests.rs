@@ -34,7 +34,10 @@ fn bounds_are_powers_of_the_base() {
     assert_eq!(float::bound(1, 0), 2.0);
     assert_eq!(float::bound(-1, 0), 0.5);
     // The table's 0.7071067811865475 doubled: one ulp below SQRT_2.
-    assert_eq!(float::bound(1, 1), f64::from_bits(std::f64::consts::SQRT_2.to_bits() - 1));
+    assert_eq!(
+        float::bound(1, 1),
+        f64::from_bits(std::f64::consts::SQRT_2.to_bits() - 1)
+    );
     assert_eq!(float::bound(1, -1), 4.0);
     assert_eq!(float::bound(-1, -2), 1.0 / 16.0);
     // The last finite bucket ends at the largest float.

@@ -38,10 +38,11 @@ use scrapegrid_common::{CompactLabels, Labels};
 use scrapegrid_proto::prometheus as prom;
 
 use super::ApiState;
-use crate::batch::Sample;
+use crate::batch::{BatchHistogram, Sample};
 use crate::error::Error;
 use crate::index::Matcher;
 use crate::query::{DbSource, Series, SeriesSource};
+use scrapegrid_common::histogram;
 use scrapegrid_common::labels::is_valid_label_name;
 
 /// Largest accepted request body, compressed.
@@ -137,6 +138,7 @@ pub fn encode<M: Message>(msg: &M) -> Vec<u8> {
 pub struct RemoteWrite {
     pub series: Vec<Arc<CompactLabels>>,
     pub samples: Vec<Sample>,
+    pub histograms: Vec<BatchHistogram>,
 }
 
 /// Validates one series' labels: valid, non-duplicate names and a
@@ -180,22 +182,17 @@ fn describe(ts: &prom::TimeSeries) -> String {
 impl TryFrom<prom::WriteRequest> for RemoteWrite {
     type Error = RemoteError;
 
-    /// Refuses the whole request if any series is malformed or carries
-    /// native histograms (only float samples are stored). Series without
+    /// Refuses the whole request if any series is malformed or carries a
+    /// native histogram Prometheus 2.42's head refuses. Series without
     /// samples are skipped; metadata and exemplars are ignored.
     fn try_from(req: prom::WriteRequest) -> Result<Self, RemoteError> {
         let mut series = Vec::new();
         let mut samples = Vec::new();
-        for ts in &req.timeseries {
-            let labels = series_labels(ts)
-                .map_err(|e| RemoteError::Invalid(format!("series {}: {e}", describe(ts))))?;
-            if !ts.histograms.is_empty() {
-                return Err(RemoteError::Invalid(format!(
-                    "series {}: native histograms are not supported",
-                    describe(ts)
-                )));
-            }
-            if ts.samples.is_empty() {
+        let mut histograms = Vec::new();
+        for ts in req.timeseries {
+            let labels = series_labels(&ts)
+                .map_err(|e| RemoteError::Invalid(format!("series {}: {e}", describe(&ts))))?;
+            if ts.samples.is_empty() && ts.histograms.is_empty() {
                 continue;
             }
             let idx = series.len() as u32;
@@ -205,9 +202,52 @@ impl TryFrom<prom::WriteRequest> for RemoteWrite {
                 ts_ms: s.timestamp,
                 value: s.value,
             }));
+            for h in &ts.histograms {
+                let h = as_2_42_reads_it(h.clone());
+                histogram::validate(&h).map_err(|e| {
+                    RemoteError::Invalid(format!("series {}: histogram: {e}", describe(&ts)))
+                })?;
+                histograms.push(BatchHistogram {
+                    series: idx,
+                    histogram: h,
+                });
+            }
         }
-        Ok(Self { series, samples })
+        Ok(Self {
+            series,
+            samples,
+            histograms,
+        })
     }
+}
+
+/// A received histogram as 2.42's write handler reads it: a float one only
+/// when its float count or float zero count is positive, else an integer
+/// one (its integer fields, the float ones ignored).
+fn as_2_42_reads_it(mut h: prom::Histogram) -> prom::Histogram {
+    use prom::histogram::{Count, ZeroCount};
+    let float_count = matches!(h.count, Some(Count::CountFloat(c)) if c > 0.0);
+    let float_zero = matches!(h.zero_count, Some(ZeroCount::ZeroCountFloat(c)) if c > 0.0);
+    if float_count || float_zero {
+        if !matches!(h.count, Some(Count::CountFloat(_))) {
+            h.count = Some(Count::CountFloat(0.0));
+        }
+        if !matches!(h.zero_count, Some(ZeroCount::ZeroCountFloat(_))) {
+            h.zero_count = Some(ZeroCount::ZeroCountFloat(0.0));
+        }
+        h.positive_deltas.clear();
+        h.negative_deltas.clear();
+    } else {
+        if !matches!(h.count, Some(Count::CountInt(_))) {
+            h.count = Some(Count::CountInt(0));
+        }
+        if !matches!(h.zero_count, Some(ZeroCount::ZeroCountInt(_))) {
+            h.zero_count = Some(ZeroCount::ZeroCountInt(0));
+        }
+        h.positive_counts.clear();
+        h.negative_counts.clear();
+    }
+    h
 }
 
 /// One validated remote read query.
@@ -274,7 +314,7 @@ fn to_time_series(s: Series) -> prom::TimeSeries {
             })
             .collect(),
         exemplars: Vec::new(),
-        histograms: Vec::new(),
+        histograms: s.histograms.into_iter().map(|h| h.h).collect(),
     }
 }
 
@@ -291,7 +331,10 @@ pub fn answer(
         // TODO: the limit is checked after a query's series are read; a
         // streaming select would stop reading at the limit instead.
         let series = source.select(&q.matchers, q.start_ms, q.end_ms)?;
-        total += series.iter().map(|s| s.samples.len()).sum::<usize>();
+        total += series
+            .iter()
+            .map(|s| s.samples.len() + s.histograms.len())
+            .sum::<usize>();
         if total > max_samples {
             return Err(RemoteError::Invalid(format!(
                 "exceeded sample limit ({max_samples})"
@@ -342,7 +385,10 @@ pub async fn write(State(state): State<ApiState>, body: Body) -> Result<Response
     })
     .await?;
     if !req.samples.is_empty() {
-        state.writer.write(req.series, req.samples).await?;
+        state
+            .writer
+            .write(req.series, req.samples, req.histograms)
+            .await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

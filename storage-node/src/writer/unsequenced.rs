@@ -14,6 +14,7 @@ impl State {
         &mut self,
         series: &[Arc<CompactLabels>],
         points: &[Sample],
+        histograms: &[BatchHistogram],
     ) -> Result<()> {
         if let Some(f) = &self.failed {
             return Err(Error::WriterUnavailable(f.clone()));
@@ -34,6 +35,10 @@ impl State {
                 admitted.too_old,
                 admitted.duplicate
             )));
+        }
+        for h in histograms {
+            let id = ids[h.series as usize];
+            samples::append_histogram(&self.db, &mut wb, id, h.histogram.timestamp, &h.histogram);
         }
         if let Some(e) = &mut self.egress {
             e.stage(&self.db, &mut wb);

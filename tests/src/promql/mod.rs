@@ -16,6 +16,7 @@
 //! equal within 1e-9 relative (NaN equals NaN, infinities by sign).
 
 pub mod corpus;
+pub mod native;
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,8 @@ pub struct GenSeries {
     pub labels: Vec<(String, String)>,
     /// (timestamp ms, value) in time order.
     pub samples: Vec<(i64, f64)>,
+    /// Native histograms (each with its timestamp), in time order.
+    pub histograms: Vec<prom::Histogram>,
 }
 
 /// The generated series and where they start.
@@ -71,6 +74,7 @@ impl Dataset {
             series.push(GenSeries {
                 labels: labels(name, pairs),
                 samples,
+                histograms: Vec::new(),
             });
         };
         let stale = f64::from_bits(STALE_NAN);
@@ -236,18 +240,22 @@ impl Dataset {
         let end = self
             .series
             .iter()
-            .filter_map(|s| s.samples.iter().map(|&(t, _)| t).max())
+            .filter_map(|s| {
+                let floats = s.samples.iter().map(|&(t, _)| t);
+                floats.chain(s.histograms.iter().map(|h| h.timestamp)).max()
+            })
             .max()
             .map_or(from, |last| last + 1);
         // Where each series' next window starts (samples are in time order).
         let mut next = vec![0usize; self.series.len()];
+        let mut next_h = vec![0usize; self.series.len()];
         while from < end {
             let to = from + window_ms.max(1);
             let timeseries = self
                 .series
                 .iter()
-                .zip(next.iter_mut())
-                .filter_map(|(s, next)| {
+                .zip(next.iter_mut().zip(next_h.iter_mut()))
+                .filter_map(|(s, (next, next_h))| {
                     let rest = &s.samples[*next..];
                     let n = rest.partition_point(|(t, _)| *t < to);
                     *next += n;
@@ -256,7 +264,11 @@ impl Dataset {
                         .filter(|(t, _)| *t >= from)
                         .map(|&(timestamp, value)| prom::Sample { value, timestamp })
                         .collect();
-                    (!samples.is_empty()).then(|| prom::TimeSeries {
+                    let rest_h = &s.histograms[*next_h..];
+                    let n = rest_h.partition_point(|h| h.timestamp < to);
+                    *next_h += n;
+                    let histograms: Vec<prom::Histogram> = rest_h[..n].to_vec();
+                    (!samples.is_empty() || !histograms.is_empty()).then(|| prom::TimeSeries {
                         labels: s
                             .labels
                             .iter()
@@ -266,6 +278,7 @@ impl Dataset {
                             })
                             .collect(),
                         samples,
+                        histograms,
                         ..Default::default()
                     })
                 })
@@ -339,8 +352,32 @@ fn same_value(a: f64, b: f64) -> bool {
     a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
+/// Whether two `[t, "v"]` or `[t, {histogram}]` points agree: histograms
+/// by count, sum and every bucket (boundary rule, bounds, count).
 fn same_point(a: &Value, b: &Value) -> bool {
-    a[0].as_f64() == b[0].as_f64() && same_value(value_of(&a[1]), value_of(&b[1]))
+    if a[0].as_f64() != b[0].as_f64() {
+        return false;
+    }
+    match (&a[1], &b[1]) {
+        (Value::Object(x), Value::Object(y)) => same_histogram(x, y),
+        (x, y) => !x.is_object() && !y.is_object() && same_value(value_of(x), value_of(y)),
+    }
+}
+
+fn same_histogram(a: &serde_json::Map<String, Value>, b: &serde_json::Map<String, Value>) -> bool {
+    let num = |m: &serde_json::Map<String, Value>, k: &str| value_of(&m[k]);
+    if !same_value(num(a, "count"), num(b, "count")) || !same_value(num(a, "sum"), num(b, "sum")) {
+        return false;
+    }
+    let empty = Vec::new();
+    let (ba, bb) = (
+        a.get("buckets").and_then(Value::as_array).unwrap_or(&empty),
+        b.get("buckets").and_then(Value::as_array).unwrap_or(&empty),
+    );
+    ba.len() == bb.len()
+        && ba.iter().zip(bb).all(|(x, y)| {
+            x[0] == y[0] && (1..4).all(|i| same_value(value_of(&x[i]), value_of(&y[i])))
+        })
 }
 
 fn metric_key(m: &Value) -> String {
@@ -421,32 +458,111 @@ pub fn compare(want: &Value, got: &Value, ordered: bool) -> Option<String> {
                         gi.keys().collect::<Vec<_>>()
                     ));
                 };
-                if let Some(wv) = ws.get("value") {
-                    if !same_point(wv, &gs["value"]) {
-                        return Some(format!("{k}: {wv} vs {}", gs["value"]));
+                if ws.get("value").is_some() || ws.get("histogram").is_some() {
+                    for key in ["value", "histogram"] {
+                        match (ws.get(key), gs.get(key)) {
+                            (None, None) => {}
+                            (Some(wv), Some(gv)) if same_point(wv, gv) => {}
+                            (wv, gv) => return Some(format!("{k}: {key} {wv:?} vs {gv:?}")),
+                        }
                     }
                 } else {
-                    let (wv, gv) = (
-                        ws["values"].as_array().unwrap_or(&empty),
-                        gs["values"].as_array().unwrap_or(&empty),
-                    );
-                    if wv.len() != gv.len() {
-                        return Some(format!(
-                            "{k}: {} points vs {}: {} / {}",
-                            wv.len(),
-                            gv.len(),
-                            short(&ws["values"]),
-                            short(&gs["values"])
-                        ));
-                    }
-                    if let Some((a, b)) = wv.iter().zip(gv).find(|(a, b)| !same_point(a, b)) {
-                        return Some(format!("{k}: {a} vs {b}"));
+                    for key in ["values", "histograms"] {
+                        let (wv, gv) = (
+                            ws[key].as_array().unwrap_or(&empty),
+                            gs[key].as_array().unwrap_or(&empty),
+                        );
+                        if wv.len() != gv.len() {
+                            return Some(format!(
+                                "{k}: {} {key} vs {}: {} / {}",
+                                wv.len(),
+                                gv.len(),
+                                short(&ws[key]),
+                                short(&gs[key])
+                            ));
+                        }
+                        if let Some((a, b)) = wv.iter().zip(gv).find(|(a, b)| !same_point(a, b)) {
+                            return Some(format!("{k}: {a} vs {b}"));
+                        }
                     }
                 }
             }
             None
         }
     }
+}
+
+/// What [`run_queries`] found.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Evaluations compared.
+    pub compared: usize,
+    /// Differences, one line each.
+    pub differences: Vec<String>,
+    /// Differences of range queries the caller declared, one line each.
+    pub declared: Vec<String>,
+}
+
+/// One evaluation: what it is, the API path, the parameters.
+type Run<'a> = (String, &'a str, Vec<(&'a str, String)>);
+
+/// Formats milliseconds as the API's seconds.
+pub fn secs(ms: i64) -> String {
+    format!("{:.3}", ms as f64 / 1000.0)
+}
+
+/// Runs every query against Prometheus (`want`) and the storage node
+/// (`got`) as instant queries at each of `instants` and as range queries
+/// over each of `ranges` (start, end, step in seconds), and compares the
+/// answers. A range-query difference of a query in `deviations` is
+/// declared rather than counted.
+pub async fn run_queries(
+    http: &reqwest::Client,
+    want: &str,
+    got: &str,
+    queries: &[String],
+    instants: &[i64],
+    ranges: &[(i64, i64, &str)],
+    deviations: &[(&str, &str)],
+) -> Result<Outcome> {
+    let mut out = Outcome::default();
+    for q in queries {
+        let ordered = q.starts_with("sort");
+        let mut runs: Vec<Run<'_>> = Vec::new();
+        for &t in instants {
+            runs.push((
+                format!("instant @{}", secs(t)),
+                "/api/v1/query",
+                vec![("query", q.clone()), ("time", secs(t))],
+            ));
+        }
+        for &(s, e, step) in ranges {
+            runs.push((
+                format!("range {}..{} step {step}", secs(s), secs(e)),
+                "/api/v1/query_range",
+                vec![
+                    ("query", q.clone()),
+                    ("start", secs(s)),
+                    ("end", secs(e)),
+                    ("step", step.to_string()),
+                ],
+            ));
+        }
+        for (what, path, params) in runs {
+            let w = api(http, want, path, &params).await?;
+            let g = api(http, got, path, &params).await?;
+            out.compared += 1;
+            if let Some(diff) = compare(&w, &g, ordered) {
+                let line = format!("{q}  [{what}]: {diff}");
+                let range = what.starts_with("range");
+                match deviations.iter().find(|(d, _)| range && q == d) {
+                    Some(_) => out.declared.push(line),
+                    None => out.differences.push(line),
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn short(v: &Value) -> String {
@@ -471,11 +587,18 @@ pub struct Pair {
 impl Pair {
     /// Starts both and waits until the storage node answers.
     pub async fn start(http: &reqwest::Client) -> Result<Self> {
+        Self::start_with(http, &[]).await
+    }
+
+    /// Starts both, Prometheus with `extra` flags too (e.g.
+    /// `--enable-feature=native-histograms`).
+    pub async fn start_with(http: &reqwest::Client, extra: &[&str]) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, "global: {}\n")?;
-        let prometheus =
-            Prometheus::start_with(&config, &["--web.enable-remote-write-receiver"]).await?;
+        let mut flags = vec!["--web.enable-remote-write-receiver"];
+        flags.extend_from_slice(extra);
+        let prometheus = Prometheus::start_with(&config, &flags).await?;
         let storage = start_storage(dir.path(), "storage-node").await?;
         wait_healthy(http, &storage.http).await?;
         Ok(Self {

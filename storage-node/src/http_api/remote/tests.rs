@@ -105,8 +105,18 @@ fn validates_write_requests() {
         ]
     );
 
+    // Two observations in buckets, a count of one.
     let histogram = prom::TimeSeries {
-        histograms: vec![Default::default()],
+        histograms: vec![prom::Histogram {
+            count: Some(prom::histogram::Count::CountInt(1)),
+            positive_spans: vec![prom::BucketSpan {
+                offset: 0,
+                length: 1,
+            }],
+            positive_deltas: vec![2],
+            timestamp: 5,
+            ..Default::default()
+        }],
         ..ts(&[("__name__", "h")], &[])
     };
     let cases = [
@@ -132,7 +142,7 @@ fn validates_write_requests() {
         ),
         (
             histogram,
-            "series {__name__=\"h\"}: native histograms are not supported",
+            "series {__name__=\"h\"}: histogram: 2 observations found in buckets, but the Count field is 1: histogram's observation count should be at least the number of observations found in the buckets",
         ),
     ];
     for (series, want) in cases {

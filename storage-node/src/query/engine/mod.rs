@@ -241,10 +241,8 @@ impl<'a> Evaluator<'a> {
                         s.labels = drop_metric_name(&s.labels);
                         for p in &mut s.points {
                             // 2.42 negates the float value only: a
-                            // histogram's 0 becomes -0 and the histogram
-                            // is dropped.
+                            // histogram point keeps its histogram.
                             p.v = -p.v;
-                            p.h = None;
                         }
                     }
                     Ok(Value::Vector(series))
