@@ -17,6 +17,7 @@ mod failover;
 mod ha_conformance;
 mod kubernetes_sd;
 mod kubernetes_sd_client;
+mod native_scrape;
 mod overlap;
 mod promql;
 mod promql_native;
