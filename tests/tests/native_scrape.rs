@@ -71,7 +71,6 @@ fn family(name: &str, kind: pb::MetricType, metric: Vec<pb::Metric>) -> pb::Metr
         help: format!("{name} help").into_bytes(),
         r#type: kind as i32,
         metric,
-        ..Default::default()
     }
 }
 
