@@ -236,17 +236,19 @@ pub struct Appender {
     log: Arc<Log>,
     /// Whether some queue sends exemplars (else none are queued).
     with_exemplars: bool,
+    with_histograms: bool,
     next: u64,
     record: record::RecordWriter,
     staged: Option<(u64, u32)>,
 }
 
 impl Appender {
-    fn new(log: Arc<Log>, with_exemplars: bool) -> Self {
+    fn new(log: Arc<Log>, with_exemplars: bool, with_histograms: bool) -> Self {
         let next = log.end();
         Self {
             log,
             with_exemplars,
+            with_histograms,
             next,
             record: record::RecordWriter::default(),
             staged: None,
@@ -268,6 +270,14 @@ impl Appender {
     pub fn push_exemplar(&mut self, id: u64, e: &crate::exemplars::Exemplar) {
         if self.with_exemplars {
             self.record.push_exemplar(id, e.ts_ms, e.value, &e.labels);
+        }
+    }
+
+    /// Adds a stored native histogram of series `id` to the write's record.
+    pub fn push_histogram(&mut self, id: u64, h: &scrapegrid_proto::prometheus::Histogram) {
+        if self.with_histograms {
+            self.record
+                .push_histogram(id, &prost::Message::encode_to_vec(h));
         }
     }
 
@@ -305,6 +315,7 @@ pub struct Egress {
     log: Arc<Log>,
     queues: Vec<queue::Queue>,
     with_exemplars: bool,
+    with_histograms: bool,
 }
 
 impl std::fmt::Debug for Egress {
@@ -379,16 +390,18 @@ impl Egress {
             )?);
         }
         let with_exemplars = config.remote_write.iter().any(|r| r.send_exemplars);
+        let with_histograms = config.remote_write.iter().any(|r| r.send_native_histograms);
         Ok(Some(Self {
             log,
             queues,
             with_exemplars,
+            with_histograms,
         }))
     }
 
     /// The writer's side.
     pub fn appender(&self) -> Appender {
-        Appender::new(self.log.clone(), self.with_exemplars)
+        Appender::new(self.log.clone(), self.with_exemplars, self.with_histograms)
     }
 
     /// Runs the queues and the truncation until `stop`; returns how far

@@ -56,6 +56,15 @@ pub const REMOTE_WRITE_EXEMPLARS_FAILED: &str =
 /// Exemplars of requests that failed and were sent again.
 pub const REMOTE_WRITE_EXEMPLARS_RETRIED: &str =
     "scrapegrid_storage_remote_write_retried_exemplars_total";
+/// Native histograms a `remote_write` endpoint accepted (Prometheus's
+/// `prometheus_remote_storage_histograms_total`).
+pub const REMOTE_WRITE_HISTOGRAMS: &str = "scrapegrid_storage_remote_write_histograms_total";
+/// Native histograms an endpoint refused for good.
+pub const REMOTE_WRITE_HISTOGRAMS_FAILED: &str =
+    "scrapegrid_storage_remote_write_failed_histograms_total";
+/// Native histograms of requests that failed and were sent again.
+pub const REMOTE_WRITE_HISTOGRAMS_RETRIED: &str =
+    "scrapegrid_storage_remote_write_retried_histograms_total";
 /// Metadata entries a `remote_write` endpoint accepted (Prometheus's
 /// `prometheus_remote_storage_metadata_total`).
 pub const REMOTE_WRITE_METADATA: &str = "scrapegrid_storage_remote_write_metadata_total";
@@ -220,6 +229,18 @@ fn describe() {
     describe_counter!(
         REMOTE_WRITE_EXEMPLARS_RETRIED,
         "Exemplars of remote_write requests that failed and were retried."
+    );
+    describe_counter!(
+        REMOTE_WRITE_HISTOGRAMS,
+        "Native histograms a remote_write endpoint accepted."
+    );
+    describe_counter!(
+        REMOTE_WRITE_HISTOGRAMS_FAILED,
+        "Native histograms a remote_write endpoint refused for good."
+    );
+    describe_counter!(
+        REMOTE_WRITE_HISTOGRAMS_RETRIED,
+        "Native histograms of remote_write requests that failed and were retried."
     );
     describe_counter!(
         REMOTE_WRITE_METADATA,
@@ -389,6 +410,7 @@ pub fn remote_write_dropped(name: &str, url: &str, samples: u64) {
 #[derive(Clone, Copy, Debug)]
 pub enum Carried {
     Exemplars,
+    Histograms,
     Metadata,
 }
 
@@ -409,6 +431,9 @@ pub fn remote_write_carried(name: &str, url: &str, what: Carried, ended: Ended, 
         (Carried::Exemplars, Ended::Sent) => REMOTE_WRITE_EXEMPLARS,
         (Carried::Exemplars, Ended::Failed) => REMOTE_WRITE_EXEMPLARS_FAILED,
         (Carried::Exemplars, Ended::Retried) => REMOTE_WRITE_EXEMPLARS_RETRIED,
+        (Carried::Histograms, Ended::Sent) => REMOTE_WRITE_HISTOGRAMS,
+        (Carried::Histograms, Ended::Failed) => REMOTE_WRITE_HISTOGRAMS_FAILED,
+        (Carried::Histograms, Ended::Retried) => REMOTE_WRITE_HISTOGRAMS_RETRIED,
         (Carried::Metadata, Ended::Sent) => REMOTE_WRITE_METADATA,
         (Carried::Metadata, Ended::Failed) => REMOTE_WRITE_METADATA_FAILED,
         (Carried::Metadata, Ended::Retried) => REMOTE_WRITE_METADATA_RETRIED,

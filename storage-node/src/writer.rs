@@ -499,6 +499,17 @@ impl State {
         n
     }
 
+    /// Adds native histogram samples to `wb`, and to the egress record.
+    fn append_histograms(&mut self, wb: &mut DbBatch, ids: &[u64], histograms: &[BatchHistogram]) {
+        for h in histograms {
+            let id = ids[h.series as usize];
+            samples::append_histogram(&self.db, wb, id, h.histogram.timestamp, &h.histogram);
+            if let Some(e) = &mut self.egress {
+                e.push_histogram(id, &h.histogram);
+            }
+        }
+    }
+
     /// Checks, writes (unsynced) and returns the ack of one batch; state is
     /// updated only when the write succeeded.
     fn apply(&mut self, scraper_id: Arc<str>, batch: Batch) -> Result<pb::Ack> {
@@ -547,10 +558,7 @@ impl State {
 
         let (ids, created) = self.resolve_series(&mut wb, &batch.series)?;
         let admitted = self.admit_samples(&mut wb, &ids, &batch.samples, before_successor)?;
-        for h in &batch.histograms {
-            let id = ids[h.series as usize];
-            samples::append_histogram(&db, &mut wb, id, h.histogram.timestamp, &h.histogram);
-        }
+        self.append_histograms(&mut wb, &ids, &batch.histograms);
         // Exemplars are keyed by when they arrived: the scrape's time.
         let ingest_ms = match batch.timestamp_ms {
             0 => now_ms(),

@@ -32,6 +32,8 @@ struct Inner {
     metadata: Vec<(Vec<String>, bool)>,
     /// Every exemplar: its series, labels, value bits and timestamp.
     exemplars: Vec<(String, String, u64, i64)>,
+    /// Every native histogram, with its series.
+    histograms: Vec<(String, prom::Histogram)>,
 }
 
 /// The receiver; it stops when dropped.
@@ -91,6 +93,12 @@ impl Receiver {
     /// [`series_key`]), its labels (the same form), value bits, timestamp.
     pub fn exemplars(&self) -> Vec<(String, String, u64, i64)> {
         self.inner.lock().unwrap().exemplars.clone()
+    }
+
+    /// Every native histogram of every accepted request, with its series
+    /// (as [`series_key`]), in arrival order.
+    pub fn histograms(&self) -> Vec<(String, prom::Histogram)> {
+        self.inner.lock().unwrap().histograms.clone()
     }
 
     /// The headers of the last request.
@@ -179,6 +187,9 @@ async fn write(
         for s in ts.samples {
             i.samples
                 .push((key.clone(), s.timestamp, s.value.to_bits()));
+        }
+        for h in ts.histograms {
+            i.histograms.push((key.clone(), h));
         }
     }
     status

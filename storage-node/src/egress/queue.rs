@@ -82,12 +82,13 @@ pub struct Queue {
     rng: XorShift,
 }
 
-/// One request: its samples, its exemplars and the newest sample
-/// timestamp.
+/// One request: its samples, its exemplars, its native histograms and the
+/// newest sample timestamp.
 struct Request {
     body: Vec<u8>,
     samples: usize,
     exemplars: usize,
+    histograms: usize,
     newest_ms: i64,
 }
 
@@ -283,6 +284,7 @@ impl Queue {
         let finish = |(req, _, newest): (RequestBuilder, FxHashMap<u64, u32>, i64)| Request {
             samples: req.samples(),
             exemplars: req.exemplars(),
+            histograms: req.histograms(),
             body: req.encode(),
             newest_ms: newest,
         };
@@ -307,11 +309,14 @@ impl Queue {
                     seq,
                     offset: (i + 1) as u32,
                 };
-                if e.exemplar.is_some() && !self.config.send_exemplars {
+                if e.exemplar.is_some() && !self.config.send_exemplars
+                    || e.histogram.is_some() && !self.config.send_native_histograms
+                {
                     continue;
                 }
                 let shard = shard_of(e.id, shards);
-                let items = open[shard].0.samples() + open[shard].0.exemplars();
+                let b = &open[shard].0;
+                let items = b.samples() + b.exemplars() + b.histograms();
                 if items == max {
                     let full = std::mem::replace(&mut open[shard], fresh(max));
                     out[shard].push(finish(full));
@@ -330,14 +335,18 @@ impl Queue {
                     }
                 };
                 let (req, _, newest) = &mut open[shard];
-                match &e.exemplar {
-                    None => {
-                        req.push(k, e.t, e.v);
-                        *newest = (*newest).max(e.t);
-                    }
-                    Some(labels) => {
+                match (&e.exemplar, &e.histogram) {
+                    (Some(labels), _) => {
                         let l = labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
                         req.push_exemplar(k, encode_labels(l), e.t, e.v);
+                    }
+                    (None, Some(h)) => {
+                        req.push_histogram(k, h.clone());
+                        *newest = (*newest).max(e.t);
+                    }
+                    (None, None) => {
+                        req.push(k, e.t, e.v);
+                        *newest = (*newest).max(e.t);
                     }
                 }
             }
@@ -352,7 +361,7 @@ impl Queue {
             return Ok(None);
         }
         for (shard, o) in open.into_iter().enumerate() {
-            if o.0.samples() + o.0.exemplars() > 0 {
+            if o.0.samples() + o.0.exemplars() + o.0.histograms() > 0 {
                 out[shard].push(finish(o));
             }
         }
@@ -406,6 +415,16 @@ impl Queue {
         }
     }
 
+    /// Counts a request's exemplars and histograms as it `ended`.
+    fn carried(&self, r: &Request, ended: metrics::Ended) {
+        for (what, n) in [
+            (metrics::Carried::Exemplars, r.exemplars),
+            (metrics::Carried::Histograms, r.histograms),
+        ] {
+            metrics::remote_write_carried(&self.name, &self.config.url, what, ended, n);
+        }
+    }
+
     /// Sends one request until it ended (sent or refused for good).
     async fn send(
         &self,
@@ -419,7 +438,7 @@ impl Queue {
             .deliver(&r.body, rng, stop, |error, backoff| {
                 tracing::warn!(queue = %self.name, samples = r.samples, %error, ?backoff, "remote_write request failed; retrying");
                 metrics::remote_write_retried(&self.name, &self.config.url, r.samples);
-                metrics::remote_write_carried(&self.name, &self.config.url, metrics::Carried::Exemplars, metrics::Ended::Retried, r.exemplars);
+                self.carried(r, metrics::Ended::Retried);
                 let waiting = self.log.bytes_from(start);
                 metrics::remote_write_pending(&self.name, &self.config.url, waiting);
                 self.max_bytes == 0 || waiting <= self.max_bytes
@@ -435,25 +454,13 @@ impl Queue {
                     bytes,
                     r.newest_ms,
                 );
-                metrics::remote_write_carried(
-                    &self.name,
-                    &self.config.url,
-                    metrics::Carried::Exemplars,
-                    metrics::Ended::Sent,
-                    r.exemplars,
-                );
+                self.carried(r, metrics::Ended::Sent);
                 Delivered::Done
             }
             Delivery::Refused(error) => {
                 tracing::error!(queue = %self.name, samples = r.samples, %error, "remote_write request refused; its samples are dropped");
                 metrics::remote_write_failed(&self.name, &self.config.url, r.samples);
-                metrics::remote_write_carried(
-                    &self.name,
-                    &self.config.url,
-                    metrics::Carried::Exemplars,
-                    metrics::Ended::Failed,
-                    r.exemplars,
-                );
+                self.carried(r, metrics::Ended::Failed);
                 Delivered::Done
             }
             Delivery::Stopped => Delivered::Stopped,

@@ -9,11 +9,16 @@
 //! there; version 2 (written when the write stored exemplars) goes on with
 //! the number of exemplars, then per exemplar its series id, its timestamp
 //! (zigzag LEB128), its value's 8 bytes, the number of its labels and each
-//! label's name and value (LEB128 length, bytes).
+//! label's name and value (LEB128 length, bytes). Version 3 (written when
+//! the write stored native histograms and some endpoint sends them) has the
+//! exemplar part (possibly 0 of them), then the number of histograms and
+//! per histogram its series id (LEB128) and its remote-write `Histogram`
+//! message, timestamp included (LEB128 length, bytes).
 //!
-//! A record's items are its samples, then its exemplars: a queue's position
-//! counts them in that order, and `max_samples_per_send` counts both, as
-//! Prometheus counts exemplars toward it.
+//! A record's items are its samples, then its exemplars, then its
+//! histograms: a queue's position counts them in that order, and
+//! `max_samples_per_send` counts them all, as Prometheus counts exemplars
+//! and histograms toward it.
 
 use scrapegrid_common::Labels;
 
@@ -23,6 +28,8 @@ use crate::keys::{put_uvarint, take_uvarint};
 pub const VERSION: u8 = 1;
 /// The layout of a record with exemplars.
 pub const VERSION_EXEMPLARS: u8 = 2;
+/// The layout of a record with native histograms.
+pub const VERSION_HISTOGRAMS: u8 = 3;
 
 /// Returns the key of record `seq`.
 pub fn key(seq: u64) -> [u8; 8] {
@@ -42,6 +49,8 @@ pub struct RecordWriter {
     prev_t: i64,
     exemplars: Vec<u8>,
     exemplar_count: u32,
+    histograms: Vec<u8>,
+    histogram_count: u32,
 }
 
 fn put_zigzag(out: &mut Vec<u8>, v: i64) {
@@ -73,6 +82,17 @@ impl RecordWriter {
         self.prev_t = 0;
         self.exemplars.clear();
         self.exemplar_count = 0;
+        self.histograms.clear();
+        self.histogram_count = 0;
+    }
+
+    /// Appends a native histogram of series `id` (its message encoded,
+    /// timestamp included).
+    pub fn push_histogram(&mut self, id: u64, encoded: &[u8]) {
+        put_uvarint(&mut self.histograms, id);
+        put_uvarint(&mut self.histograms, encoded.len() as u64);
+        self.histograms.extend_from_slice(encoded);
+        self.histogram_count += 1;
     }
 
     /// Appends an exemplar of series `id`.
@@ -88,9 +108,9 @@ impl RecordWriter {
         self.exemplar_count += 1;
     }
 
-    /// Returns the number of items (samples and exemplars) pushed.
+    /// Returns the number of items (samples, exemplars, histograms) pushed.
     pub fn items(&self) -> u32 {
-        self.samples + self.exemplar_count
+        self.samples + self.exemplar_count + self.histogram_count
     }
 
     /// Appends a sample.
@@ -109,25 +129,33 @@ impl RecordWriter {
 
     /// Returns the record, leaving the writer empty.
     pub fn take(&mut self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.body.len() + self.exemplars.len() + 12);
-        let with_exemplars = self.exemplar_count > 0;
-        out.push(if with_exemplars {
+        let mut out =
+            Vec::with_capacity(self.body.len() + self.exemplars.len() + self.histograms.len() + 18);
+        let version = if self.histogram_count > 0 {
+            VERSION_HISTOGRAMS
+        } else if self.exemplar_count > 0 {
             VERSION_EXEMPLARS
         } else {
             VERSION
-        });
+        };
+        out.push(version);
         put_uvarint(&mut out, u64::from(self.samples));
         out.extend_from_slice(&self.body);
-        if with_exemplars {
+        if version >= VERSION_EXEMPLARS {
             put_uvarint(&mut out, u64::from(self.exemplar_count));
             out.extend_from_slice(&self.exemplars);
+        }
+        if version == VERSION_HISTOGRAMS {
+            put_uvarint(&mut out, u64::from(self.histogram_count));
+            out.extend_from_slice(&self.histograms);
         }
         self.clear();
         out
     }
 }
 
-/// One item of a record: a sample, or an exemplar with its labels.
+/// One item of a record: a sample, an exemplar with its labels, or a
+/// native histogram.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub id: u64,
@@ -135,17 +163,20 @@ pub struct Entry {
     pub v: f64,
     /// The labels of an exemplar; `None` for a sample.
     pub exemplar: Option<Box<Labels>>,
+    /// The encoded `Histogram` message (timestamp included) of a native
+    /// histogram; `None` otherwise.
+    pub histogram: Option<Box<[u8]>>,
 }
 
-/// Returns the number of items (samples and exemplars) of a record; `None`
-/// when it is malformed.
+/// Returns the number of items (samples, exemplars, histograms) of a
+/// record; `None` when it is malformed.
 pub fn count(record: &[u8]) -> Option<u32> {
     let (&version, mut rest) = record.split_first()?;
     let samples = u32::try_from(take_uvarint(&mut rest)?).ok()?;
     match version {
         VERSION => Some(samples),
+        // The exemplar count follows the samples: read past them.
         VERSION_EXEMPLARS => {
-            // The exemplar count follows the samples: read past them.
             let mut b = rest;
             for _ in 0..samples {
                 take_uvarint(&mut b)?;
@@ -154,6 +185,7 @@ pub fn count(record: &[u8]) -> Option<u32> {
             }
             samples.checked_add(u32::try_from(take_uvarint(&mut b)?).ok()?)
         }
+        VERSION_HISTOGRAMS => u32::try_from(decode(record)?.len()).ok(),
         _ => None,
     }
 }
@@ -162,7 +194,7 @@ pub fn count(record: &[u8]) -> Option<u32> {
 /// is malformed.
 pub fn decode(record: &[u8]) -> Option<Vec<Entry>> {
     let (&version, mut b) = record.split_first()?;
-    if version != VERSION && version != VERSION_EXEMPLARS {
+    if !matches!(version, VERSION | VERSION_EXEMPLARS | VERSION_HISTOGRAMS) {
         return None;
     }
     let n = usize::try_from(take_uvarint(&mut b)?).ok()?;
@@ -180,9 +212,10 @@ pub fn decode(record: &[u8]) -> Option<Vec<Entry>> {
             t,
             v: f64::from_bits(u64::from_le_bytes(*bits)),
             exemplar: None,
+            histogram: None,
         });
     }
-    if version == VERSION_EXEMPLARS {
+    if version >= VERSION_EXEMPLARS {
         let m = take_uvarint(&mut b)?;
         for _ in 0..m {
             let id = take_uvarint(&mut b)?;
@@ -201,6 +234,26 @@ pub fn decode(record: &[u8]) -> Option<Vec<Entry>> {
                 t,
                 v: f64::from_bits(u64::from_le_bytes(*bits)),
                 exemplar: Some(Box::new(Labels::from_pairs(pairs))),
+                histogram: None,
+            });
+        }
+    }
+    if version == VERSION_HISTOGRAMS {
+        let m = take_uvarint(&mut b)?;
+        for _ in 0..m {
+            let id = take_uvarint(&mut b)?;
+            let n = usize::try_from(take_uvarint(&mut b)?).ok()?;
+            let (bytes, rest) = b.split_at_checked(n)?;
+            b = rest;
+            // The timestamp, for the queue's newest-sample bookkeeping.
+            let h =
+                <scrapegrid_proto::prometheus::Histogram as prost::Message>::decode(bytes).ok()?;
+            out.push(Entry {
+                id,
+                t: h.timestamp,
+                v: 0.0,
+                exemplar: None,
+                histogram: Some(bytes.into()),
             });
         }
     }
@@ -219,6 +272,7 @@ mod tests {
             t,
             v,
             exemplar: None,
+            histogram: None,
         };
         let samples = [
             sample(1, 1_700_000_000_000, 1.5),
@@ -234,6 +288,7 @@ mod tests {
                 ("span_id", "é"),
                 ("trace_id", "ab"),
             ]))),
+            histogram: None,
         };
         for with_exemplar in [false, true] {
             let mut w = RecordWriter::default();
@@ -281,6 +336,35 @@ mod tests {
             other_version[0] = 9;
             assert_eq!(decode(&other_version), None);
             assert_eq!(count(&other_version), None);
+        }
+    }
+
+    #[test]
+    fn histograms_follow_samples_and_exemplars() {
+        use prost::Message;
+        let h = scrapegrid_proto::prometheus::Histogram {
+            count: Some(scrapegrid_proto::prometheus::histogram::Count::CountInt(2)),
+            sum: 0.5,
+            timestamp: 1_700_000_000_123,
+            ..Default::default()
+        };
+        let mut w = RecordWriter::default();
+        w.push(1, 10, 1.0);
+        w.push_histogram(7, &h.encode_to_vec());
+        assert_eq!(w.items(), 2);
+        let record = w.take();
+        assert_eq!(record[0], VERSION_HISTOGRAMS);
+        assert_eq!(count(&record), Some(2));
+        let back = decode(&record).unwrap();
+        assert_eq!(back[0].histogram, None);
+        assert_eq!((back[1].id, back[1].t), (7, h.timestamp));
+        let bytes = back[1].histogram.as_deref().unwrap();
+        assert_eq!(
+            scrapegrid_proto::prometheus::Histogram::decode(bytes).unwrap(),
+            h
+        );
+        for cut in 0..record.len() {
+            assert_eq!(decode(&record[..cut]), None, "cut at {cut}");
         }
     }
 }

@@ -64,6 +64,9 @@ const EXEMPLAR_VALUE: u8 = 0x11;
 /// `Exemplar.timestamp`: field 3, varint.
 const EXEMPLAR_TIMESTAMP: u8 = 0x18;
 
+/// `TimeSeries.histograms`: field 4, length-delimited.
+const FIELD_4_BYTES: u8 = 0x22;
+
 fn exemplar_len(labels: &[u8], t: i64) -> usize {
     labels.len() + 1 + 8 + 1 + varint_len(t as u64)
 }
@@ -81,6 +84,8 @@ pub struct RequestBuilder {
     series: Vec<Arc<[u8]>>,
     samples: Vec<(u32, i64, f64)>,
     exemplars: Vec<(u32, Arc<[u8]>, i64, f64)>,
+    /// Native histograms: series index and the encoded message.
+    histograms: Vec<(u32, Box<[u8]>)>,
 }
 
 impl RequestBuilder {
@@ -100,32 +105,47 @@ impl RequestBuilder {
         self.exemplars.push((series, labels, t, v));
     }
 
+    /// Adds a native histogram of `series`, its `Histogram` message encoded.
+    pub fn push_histogram(&mut self, series: u32, encoded: Box<[u8]>) {
+        self.histograms.push((series, encoded));
+    }
+
     pub fn samples(&self) -> usize {
         self.samples.len()
+    }
+
+    pub fn histograms(&self) -> usize {
+        self.histograms.len()
     }
 
     pub fn exemplars(&self) -> usize {
         self.exemplars.len()
     }
 
-    /// The encoded `WriteRequest`: each series once, with its samples and
-    /// then its exemplars in the order they were pushed.
+    /// The encoded `WriteRequest`: each series once, with its samples,
+    /// then its exemplars, then its histograms in the order they were
+    /// pushed.
     pub fn encode(mut self) -> Vec<u8> {
-        // Stable: a series' samples and exemplars keep their order.
+        // Stable: a series' samples, exemplars and histograms keep their order.
         self.samples.sort_by_key(|s| s.0);
         self.exemplars.sort_by_key(|e| e.0);
+        self.histograms.sort_by_key(|h| h.0);
         let mut out = Vec::with_capacity(
             self.series.iter().map(|l| l.len() + 4).sum::<usize>()
                 + self.samples.len() * 16
-                + self.exemplars.iter().map(|e| e.1.len() + 20).sum::<usize>(),
+                + self.exemplars.iter().map(|e| e.1.len() + 20).sum::<usize>()
+                + self.histograms.iter().map(|h| h.1.len() + 6).sum::<usize>(),
         );
         let (mut samples, mut exemplars) = (&self.samples[..], &self.exemplars[..]);
+        let mut histograms = &self.histograms[..];
         loop {
-            let idx = match (samples.first(), exemplars.first()) {
-                (Some(s), Some(e)) => s.0.min(e.0),
-                (Some(s), None) => s.0,
-                (None, Some(e)) => e.0,
-                (None, None) => break,
+            let firsts = [
+                samples.first().map(|s| s.0),
+                exemplars.first().map(|e| e.0),
+                histograms.first().map(|h| h.0),
+            ];
+            let Some(idx) = firsts.into_iter().flatten().min() else {
+                break;
             };
             let n = samples.iter().take_while(|s| s.0 == idx).count();
             let (these, rest) = samples.split_at(n);
@@ -133,6 +153,9 @@ impl RequestBuilder {
             let m = exemplars.iter().take_while(|e| e.0 == idx).count();
             let (these_ex, rest) = exemplars.split_at(m);
             exemplars = rest;
+            let h = histograms.iter().take_while(|h| h.0 == idx).count();
+            let (these_h, rest) = histograms.split_at(h);
+            histograms = rest;
             let labels = &self.series[idx as usize];
             let ts_len = labels.len()
                 + these
@@ -142,6 +165,10 @@ impl RequestBuilder {
                 + these_ex
                     .iter()
                     .map(|(_, l, t, _)| field_len(exemplar_len(l, *t)))
+                    .sum::<usize>()
+                + these_h
+                    .iter()
+                    .map(|(_, b)| field_len(b.len()))
                     .sum::<usize>();
             out.push(FIELD_1_BYTES);
             put_varint(&mut out, ts_len as u64);
@@ -162,6 +189,11 @@ impl RequestBuilder {
                 out.extend_from_slice(&v.to_bits().to_le_bytes());
                 out.push(EXEMPLAR_TIMESTAMP);
                 put_varint(&mut out, *t as u64);
+            }
+            for (_, b) in these_h {
+                out.push(FIELD_4_BYTES);
+                put_varint(&mut out, b.len() as u64);
+                out.extend_from_slice(b);
             }
         }
         out
@@ -241,6 +273,30 @@ mod tests {
             ex(&got.timeseries[1]),
             vec![(vec![label("trace_id", "t1")], 7.0, -3)]
         );
+
+        // Histograms join their series' TimeSeries after its exemplars.
+        let mut r = RequestBuilder::default();
+        let ia = r.add_series(encode_labels([("__name__", "h")].into_iter()));
+        let h = |t: i64| prom::Histogram {
+            count: Some(prom::histogram::Count::CountInt(3)),
+            sum: 1.5,
+            schema: 2,
+            positive_spans: vec![prom::BucketSpan {
+                offset: -1,
+                length: 2,
+            }],
+            positive_deltas: vec![1, 1],
+            timestamp: t,
+            ..Default::default()
+        };
+        r.push(ia, 10, 2.0);
+        r.push_histogram(ia, h(20).encode_to_vec().into());
+        r.push_histogram(ia, h(30).encode_to_vec().into());
+        assert_eq!(r.histograms(), 2);
+        let got = prom::WriteRequest::decode(r.encode().as_slice()).unwrap();
+        assert_eq!(got.timeseries.len(), 1);
+        assert_eq!(samples(&got.timeseries[0]), vec![(10, 2f64.to_bits())]);
+        assert_eq!(got.timeseries[0].histograms, vec![h(20), h(30)]);
 
         for v in [0u64, 1, 127, 128, 16_383, 16_384, u64::MAX] {
             let mut b = Vec::new();

@@ -36,10 +36,7 @@ impl State {
                 admitted.duplicate
             )));
         }
-        for h in histograms {
-            let id = ids[h.series as usize];
-            samples::append_histogram(&self.db, &mut wb, id, h.histogram.timestamp, &h.histogram);
-        }
+        self.append_histograms(&mut wb, &ids, histograms);
         if let Some(e) = &mut self.egress {
             e.stage(&self.db, &mut wb);
         }

@@ -15,6 +15,7 @@
 //! This file holds what both share.
 
 mod exemplars;
+mod histograms;
 mod metadata;
 mod queue;
 mod receivers;
