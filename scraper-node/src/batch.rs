@@ -199,11 +199,13 @@ impl ScrapeBatch {
         self.exemplars.push((series.clone(), ts, exemplar));
     }
 
-    /// The samples of the batch, floats and histograms.
+    /// The float samples of the batch (its native histograms are in
+    /// [`Self::histograms`]).
     pub fn len(&self) -> usize {
-        self.values.len() + self.histograms.len()
+        self.values.len()
     }
 
+    /// Whether the batch has no sample at all, float or histogram.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty() && self.histograms.is_empty()
     }

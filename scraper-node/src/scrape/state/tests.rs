@@ -442,3 +442,108 @@ fn an_empty_body_flushes_no_cache() {
         "Prometheus flushes its scrape cache only after a non-empty scrape"
     );
 }
+
+/// A protobuf body: a native histogram family (`n`, one metric per count
+/// given; counts below 3 fail 2.42's validation, the buckets holding 3)
+/// and a gauge.
+fn native_body(counts: &[u64]) -> Vec<u8> {
+    use scrapegrid_proto::prometheus_client as cpb;
+    use scrapegrid_proto::prost::Message;
+    let metric = |i: usize, count: u64| cpb::Metric {
+        label: vec![cpb::LabelPair {
+            name: b"i".to_vec(),
+            value: i.to_string().into_bytes(),
+        }],
+        histogram: Some(Box::new(cpb::Histogram {
+            sample_count: count,
+            sample_sum: 1.0,
+            schema: 0,
+            zero_threshold: 0.001,
+            positive_span: vec![cpb::BucketSpan {
+                offset: 0,
+                length: 2,
+            }],
+            positive_delta: vec![1, 1],
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let families = [
+        cpb::MetricFamily {
+            name: b"n".to_vec(),
+            help: Vec::new(),
+            r#type: cpb::MetricType::Histogram as i32,
+            metric: counts
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| metric(i, c))
+                .collect(),
+        },
+        cpb::MetricFamily {
+            name: b"g".to_vec(),
+            help: Vec::new(),
+            r#type: cpb::MetricType::Gauge as i32,
+            metric: vec![cpb::Metric {
+                gauge: Some(Box::new(cpb::Gauge { value: 1.0 })),
+                ..Default::default()
+            }],
+        },
+    ];
+    families
+        .iter()
+        .flat_map(|f| f.encode_length_delimited_to_vec())
+        .collect()
+}
+
+const PROTOBUF: Option<&str> = Some(
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+);
+
+#[test]
+fn native_histograms_go_into_the_batch_when_scraped() {
+    let mut pool = default_pool();
+    pool.native_histograms = true;
+    // The sample limit counts float samples only, as 2.42's.
+    pool.sample_limit = 1;
+    let mut st = TargetState::new(spec(pool));
+    let (b, r) = st.on_body(&native_body(&[3, 4]), PROTOBUF, 1000, 0.1);
+    assert_eq!(r.error, None);
+    assert_eq!(b.histograms.len(), 2);
+    let (series, h) = &b.histograms[1];
+    assert_eq!(
+        series.labels.to_string(),
+        r#"{__name__="n", i="1", instance="h:1", job="j"}"#
+    );
+    assert_eq!(h.timestamp, 1000);
+    assert_eq!(value_of(&b, "g"), Some(1.0));
+    assert_eq!(value_of(&b, "scrape_samples_scraped"), Some(3.0));
+    assert_eq!(
+        value_of(&b, "scrape_samples_post_metric_relabeling"),
+        Some(3.0)
+    );
+    assert_eq!(value_of(&b, "scrape_series_added"), Some(3.0));
+
+    // A histogram that fails validation fails the scrape with 2.42's text;
+    // the series of the last good scrape go stale, histograms included.
+    let (b, r) = st.on_body(&native_body(&[3, 2]), PROTOBUF, 2000, 0.1);
+    assert_eq!(
+        r.error.as_deref(),
+        Some("3 observations found in buckets, but the Count field is 2: histogram's observation count should be at least the number of observations found in the buckets")
+    );
+    assert_eq!(value_of(&b, "up"), Some(0.0));
+    assert!(b.histograms.is_empty());
+    let stale: Vec<String> = (0..b.len())
+        .filter(|&i| is_stale_marker(b.values[i]))
+        .map(|i| b.series[i].labels.get("__name__").unwrap().to_string())
+        .collect();
+    assert_eq!(stale.iter().filter(|n| *n == "n").count(), 2, "{stale:?}");
+}
+
+#[test]
+fn native_histograms_fail_the_scrape_when_not_scraped() {
+    let mut st = TargetState::new(spec(default_pool()));
+    let (b, r) = st.on_body(&native_body(&[3]), PROTOBUF, 1000, 0.1);
+    assert_eq!(r.error.as_deref(), Some("native histograms are disabled"));
+    assert!(b.histograms.is_empty());
+    assert_eq!(value_of(&b, "up"), Some(0.0));
+}

@@ -343,6 +343,65 @@ fn native_histograms_are_one_entry_per_metric() {
     }
 }
 
+/// The histogram a native entry carries, as 2.42's `Histogram()` builds it:
+/// integer unless a float count is set, the gauge hint for a gauge
+/// histogram, empty buckets compacted away.
+#[test]
+fn native_entries_carry_the_histogram() {
+    use scrapegrid_proto::prometheus::histogram::{Count, ResetHint, ZeroCount};
+    let span = |offset, length| pb::BucketSpan { offset, length };
+    let h = Histogram {
+        sample_count: 6,
+        sample_sum: 2.5,
+        schema: 1,
+        zero_threshold: 0.001,
+        zero_count: 1,
+        // Absolute counts 2, 0, 3: the middle bucket is compacted away.
+        positive_span: vec![span(-1, 3)],
+        positive_delta: vec![2, -2, 3],
+        ..Default::default()
+    };
+    let native_of = |ty: T, h: &Histogram| {
+        let body = encode(&[family("n", "", ty, vec![hist_metric(h.clone())])]);
+        let (entries, err) = parse(&body);
+        assert_eq!(err, None);
+        entries
+            .into_iter()
+            .find_map(|e| match e {
+                Entry::NativeHistogram(_, h) => Some(*h),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let got = native_of(T::Histogram, &h);
+    assert_eq!(got.count, Some(Count::CountInt(6)));
+    assert_eq!(got.zero_count, Some(ZeroCount::ZeroCountInt(1)));
+    assert_eq!((got.schema, got.sum, got.zero_threshold), (1, 2.5, 0.001));
+    let spans: Vec<(i32, u32)> = got
+        .positive_spans
+        .iter()
+        .map(|s| (s.offset, s.length))
+        .collect();
+    assert_eq!(spans, vec![(-1, 1), (1, 1)]);
+    assert_eq!(got.positive_deltas, vec![2, 1]);
+    assert_eq!(got.reset_hint, ResetHint::Unknown as i32);
+    let gauge = native_of(T::GaugeHistogram, &h);
+    assert_eq!(gauge.reset_hint, ResetHint::Gauge as i32);
+
+    let float = Histogram {
+        sample_count_float: 6.5,
+        zero_count_float: 0.5,
+        positive_count: vec![2.0, 0.0, 4.0],
+        positive_delta: vec![],
+        ..h
+    };
+    let got = native_of(T::Histogram, &float);
+    assert_eq!(got.count, Some(Count::CountFloat(6.5)));
+    assert_eq!(got.zero_count, Some(ZeroCount::ZeroCountFloat(0.5)));
+    assert_eq!(got.positive_counts, vec![2.0, 4.0]);
+    assert!(got.positive_deltas.is_empty());
+}
+
 // ---------------------------------------------------------------- framing
 
 #[test]
