@@ -19,7 +19,9 @@
 //! skip the keys the compactor deleted, and [`chunk_ends`] where each
 //! series' chunks end, so reads near the end fetch its newest chunk by key
 //! (both in [`series_slots`], per-series arrays indexed by series id).
-//! [`chunk`] is the Gorilla-style sample codec of those chunks.
+//! [`chunk`] is the Gorilla-style sample codec of those chunks. Native
+//! histogram samples have their own column family, one key each
+//! ([`samples::append_histogram`]), read beside the floats.
 //! [`exemplars`] holds the exemplars that came with the samples, admitted
 //! by the writer as Prometheus's exemplar storage admits them and written
 //! in the same `WriteBatch`.
