@@ -477,11 +477,13 @@ fn merge(mut older: Vec<Sample>, newer: &[Sample]) -> Vec<Sample> {
 
 mod compact;
 mod cursor;
+mod histogram_chunks;
 mod histograms;
 mod read_many;
 pub(crate) use compact::compact_series;
 pub use compact::{scan_head, Compacted, HeadStats};
 pub use cursor::SeriesCursor;
+pub use histogram_chunks::{align as align_histogram_chunks, window as histogram_chunk_window};
 pub use histograms::{append_histogram, HistogramSample};
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use scrapegrid_common::Labels;
 use crate::db::Db;
 use crate::error::Result;
 use crate::index::Matcher;
-use crate::samples::{HistogramSample, Sample, SampleReader};
+use crate::samples::{self, HistogramSample, Sample, SampleReader};
 
 /// One series and its samples in a time range, oldest first: floats
 /// (stale markers included) and native histograms.
@@ -47,8 +47,16 @@ impl SeriesSource for DbSource<'_> {
         let (ids, labels): (Vec<u64>, Vec<_>) =
             reader.index().select_by_id(matchers)?.into_iter().unzip();
         let read = reader.read_many(&ids, mint, maxt)?;
+        // Histograms are read over the whole head-chunk ranges around the
+        // read, to lay their buckets out as Prometheus reads them back.
+        let (wmin, wmax) = samples::histogram_chunk_window(mint, maxt);
         for ((labels, samples), id) in labels.into_iter().zip(read).zip(ids) {
-            let histograms = reader.histograms(id, mint, maxt)?;
+            let mut histograms = reader.histograms(id, wmin, wmax)?;
+            if !histograms.is_empty() {
+                let floats = reader.read(id, wmin, wmax)?;
+                samples::align_histogram_chunks(&floats, &mut histograms);
+                histograms.retain(|h| h.t >= mint && h.t <= maxt);
+            }
             if !samples.is_empty() || !histograms.is_empty() {
                 out.push(Series {
                     labels,
