@@ -25,6 +25,29 @@ use compact::compact_buckets;
 pub const MIN_SCHEMA: i32 = -4;
 pub const MAX_SCHEMA: i32 = 8;
 
+/// The largest bucket index accepted, either sign. Beyond ±(1025 << 8)
+/// every schema's bounds are 0 or infinite; this bound keeps all index
+/// arithmetic far from `i32` overflow.
+pub const MAX_BUCKET_INDEX: i64 = 1 << 24;
+
+/// Returns whether every bucket index the spans describe is within
+/// ±[`MAX_BUCKET_INDEX`].
+fn indexes_in_range(spans: &[pb::BucketSpan]) -> bool {
+    let mut end: i64 = 0;
+    for (n, s) in spans.iter().enumerate() {
+        let start = if n == 0 {
+            i64::from(s.offset)
+        } else {
+            end + i64::from(s.offset)
+        };
+        end = start + i64::from(s.length);
+        if start.abs() > MAX_BUCKET_INDEX || end.abs() > MAX_BUCKET_INDEX {
+            return false;
+        }
+    }
+    true
+}
+
 /// A run of consecutive buckets: `offset` buckets after the previous span
 /// (for the first span, the index of its first bucket), `length` long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,6 +139,11 @@ pub fn validate(h: &pb::Histogram) -> Result<(), String> {
     for (side, spans, deltas, counts) in sides {
         let n = if float { counts } else { deltas };
         check_spans(spans, n).map_err(|e| format!("{side}: {e}"))?;
+        if !indexes_in_range(spans) {
+            return Err(format!(
+                "{side}: a bucket index beyond ±{MAX_BUCKET_INDEX}: histogram has buckets no schema bounds"
+            ));
+        }
     }
     if float {
         let mut total = 0.0;
@@ -192,9 +220,9 @@ fn check_spans(spans: &[pb::BucketSpan], buckets: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Removes empty buckets and merges spans, as 2.42's `Compact(0)`. A side
-/// whose spans do not cover its buckets exactly is left alone ([`validate`]
-/// refuses it).
+/// Removes empty buckets and merges spans, as 2.42's `Compact(0)`. A
+/// histogram whose spans do not cover its buckets exactly, or reach beyond
+/// [`MAX_BUCKET_INDEX`], is left alone ([`validate`] refuses it).
 pub fn compact(h: &mut pb::Histogram) {
     let float = is_float(h);
     let covers = |spans: &[pb::BucketSpan], n: usize| {
@@ -205,7 +233,11 @@ pub fn compact(h: &mut pb::Histogram) {
     } else {
         (h.positive_deltas.len(), h.negative_deltas.len())
     };
-    if !covers(&h.positive_spans, np) || !covers(&h.negative_spans, nn) {
+    if !covers(&h.positive_spans, np)
+        || !covers(&h.negative_spans, nn)
+        || !indexes_in_range(&h.positive_spans)
+        || !indexes_in_range(&h.negative_spans)
+    {
         return;
     }
     let mut pos = spans(&h.positive_spans);

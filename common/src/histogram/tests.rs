@@ -73,6 +73,12 @@ fn validation_reads_as_prometheus() {
     let mut schema = ok.clone();
     schema.schema = 9;
     assert!(validate(&schema).unwrap_err().contains("schema 9"));
+    // Offsets that would overflow 32-bit index arithmetic: refused, and
+    // compaction leaves them alone rather than overflowing.
+    let mut far = int_histogram(9, 0, vec![span(i32::MAX, 1), span(i32::MAX, 1)], vec![1, 0]);
+    assert!(validate(&far).unwrap_err().contains("bucket index beyond"));
+    compact(&mut far);
+    assert_eq!(far.positive_spans.len(), 2);
 }
 
 #[test]

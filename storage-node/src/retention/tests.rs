@@ -127,6 +127,46 @@ fn exemplars_go_with_the_scrape_that_brought_them() {
 }
 
 #[test]
+fn native_histograms_are_retained_as_samples_are() {
+    let edge = NOW - 15 * DAY;
+    let t = TestDb::with_series(&[(&[("__name__", "f")], &[(NOW, 1.0)])]);
+    let h = scrapegrid_proto::prometheus::Histogram {
+        count: Some(scrapegrid_proto::prometheus::histogram::Count::CountInt(1)),
+        ..Default::default()
+    };
+    let mut wb = DbBatch::default();
+    // Series 2 holds only histograms: old, at the edge, new.
+    for ts in [edge - DAY, edge, NOW - DAY] {
+        samples::append_histogram(&t.db, &mut wb, 2, ts, &h);
+    }
+    samples::append_histogram(&t.db, &mut wb, 3, edge - 1, &h);
+    t.db.write_unsynced(wb).unwrap();
+
+    let stop = CancellationToken::new();
+    let report = run_pass(&t.db, &config(15, 0), NOW, &stop).unwrap();
+    assert_eq!(report.time_cutoff_ms, Some(edge));
+    assert_eq!(report.time_ranges, 2, "both histogram series");
+    assert_eq!(
+        raw_keys(&t.db, keys::CF_HISTOGRAMS)
+            .iter()
+            .map(|k| keys::decode_sample_key(k).unwrap())
+            .collect::<Vec<_>>(),
+        [(2, edge), (2, NOW - DAY)]
+    );
+    // What is left reads back with its timestamps.
+    let reader = samples::SampleReader::new(&t.db);
+    let read = reader.histograms(2, i64::MIN, i64::MAX).unwrap();
+    assert_eq!(
+        read.iter().map(|h| h.t).collect::<Vec<_>>(),
+        [edge, NOW - DAY]
+    );
+    assert_eq!(
+        read[0].h.timestamp, edge,
+        "the timestamp comes back from the key"
+    );
+}
+
+#[test]
 fn size_retention_deletes_oldest_first_until_under_the_limit() {
     let t = TestDb::with_series(&[]);
     let db = &t.db;
