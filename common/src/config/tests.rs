@@ -614,3 +614,28 @@ fn tables_agree_with_promtool() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }
+
+#[test]
+fn scrape_native_histograms_defaults_from_global() {
+    let c = load(
+        "global: {scrape_native_histograms: true}
+scrape_configs:
+  - job_name: a
+  - job_name: b
+    scrape_native_histograms: false
+",
+    );
+    let jobs: Vec<bool> = c
+        .scrape_configs
+        .iter()
+        .map(|j| j.scrape_native_histograms)
+        .collect();
+    assert_eq!(jobs, [true, false]);
+    let c = load("scrape_configs: [{job_name: a}, {job_name: b, scrape_native_histograms: true}]");
+    let jobs: Vec<bool> = c
+        .scrape_configs
+        .iter()
+        .map(|j| j.scrape_native_histograms)
+        .collect();
+    assert_eq!(jobs, [false, true]);
+}
