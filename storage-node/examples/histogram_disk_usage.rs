@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use scrapegrid_common::histogram;
 use scrapegrid_common::xorshift::XorShift as Rng;
 use scrapegrid_common::{CompactLabels, Labels};
 use scrapegrid_proto::prometheus as rw;
@@ -57,25 +58,8 @@ impl State {
     }
 
     fn histogram(&self, t: i64) -> rw::Histogram {
-        let mut spans: Vec<rw::BucketSpan> = Vec::new();
-        let mut deltas = Vec::new();
-        let (mut prev_i, mut prev_c) = (None::<i32>, 0i64);
-        for (&i, &c) in &self.buckets {
-            match prev_i {
-                Some(p) if i == p + 1 => spans.last_mut().unwrap().length += 1,
-                Some(p) => spans.push(rw::BucketSpan {
-                    offset: i - p - 1,
-                    length: 1,
-                }),
-                None => spans.push(rw::BucketSpan {
-                    offset: i,
-                    length: 1,
-                }),
-            }
-            deltas.push(c - prev_c);
-            prev_c = c;
-            prev_i = Some(i);
-        }
+        let (spans, counts) = histogram::spans_of(self.buckets.iter().map(|(&i, &c)| (i, c)));
+        let deltas = histogram::deltas_of(counts);
         rw::Histogram {
             count: Some(rw::histogram::Count::CountInt(self.count)),
             sum: self.sum,

@@ -9,16 +9,13 @@
 //! (histograms by count, sum and every bucket within 1e-9 relative). The
 //! storage node's remote read must return the histograms it was written.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use scrapegrid_common::histogram::{self, FloatHistogram};
 use scrapegrid_proto::prometheus as prom;
 use scrapegrid_proto::prost::Message;
 
 use scrapegrid_tests::promql::native;
-use scrapegrid_tests::promql::{run_queries, Outcome, Pair, STEPS, STEP_MS};
-
-/// Queries (prefixes) whose answers may differ, and why. Empty: none may.
-const DEVIATIONS: &[(&str, &str)] = &[];
+use scrapegrid_tests::promql::{run_queries, Pair, STEPS, STEP_MS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_histograms_answer_promql_as_prometheus() -> Result<()> {
@@ -26,23 +23,9 @@ async fn native_histograms_answer_promql_as_prometheus() -> Result<()> {
     let pair = Pair::start_with(&http, &["--enable-feature=native-histograms"]).await?;
     let (prometheus, http_addr) = (&pair.prometheus, pair.http_addr.as_str());
 
-    let now = scrapegrid_tests::audit::now_ms();
-    let t0 = (now - 55 * 60_000) / 60_000 * 60_000;
+    let t0 = Pair::t0();
     let data = native::generate(t0);
-    data.push(
-        &http,
-        &format!("http://{}/api/v1/write", prometheus.addr),
-        10 * STEP_MS,
-    )
-    .await
-    .context("writing to prometheus")?;
-    data.push(
-        &http,
-        &format!("http://{http_addr}/api/v1/write"),
-        10 * STEP_MS,
-    )
-    .await
-    .context("writing to the storage node")?;
+    pair.load(&http, &data).await?;
 
     let end = t0 + STEPS * STEP_MS;
     let queries = native::corpus();
@@ -58,11 +41,7 @@ async fn native_histograms_answer_promql_as_prometheus() -> Result<()> {
         (t0 + 5 * 60_000, end + 2 * 60_000, "60"),
         (t0 + 20 * 60_000 + 3_000, t0 + 40 * 60_000, "37"),
     ];
-    let Outcome {
-        compared,
-        mut differences,
-        ..
-    } = run_queries(
+    run_queries(
         &http,
         &prometheus.addr,
         http_addr,
@@ -71,30 +50,8 @@ async fn native_histograms_answer_promql_as_prometheus() -> Result<()> {
         &ranges,
         &[],
     )
-    .await?;
-    let (declared, rest): (Vec<String>, Vec<String>) = differences
-        .drain(..)
-        .partition(|d| DEVIATIONS.iter().any(|(q, _)| d.starts_with(q)));
-    differences = rest;
-    println!(
-        "native histogram differential: {} queries, {compared} evaluations compared, {} differ ({} declared)",
-        queries.len(),
-        differences.len() + declared.len(),
-        declared.len()
-    );
-    for d in &differences {
-        println!("DIFF {d}");
-    }
-    for d in &declared {
-        println!("DECLARED {d}");
-    }
-    assert!(compared >= 1000, "at least 1000 evaluations");
-    assert!(
-        differences.is_empty(),
-        "{} of {compared} evaluations differ from Prometheus 2.42 (first: {})",
-        differences.len(),
-        differences[0]
-    );
+    .await?
+    .check("native histogram differential", queries.len(), 1000);
 
     // Remote read gives back the histograms as written.
     let req = prom::ReadRequest {

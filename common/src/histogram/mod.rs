@@ -220,6 +220,43 @@ fn check_spans(spans: &[pb::BucketSpan], buckets: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The spans and counts of buckets given by index in increasing order:
+/// each run of consecutive indexes one span.
+pub fn spans_of<C>(buckets: impl IntoIterator<Item = (i32, C)>) -> (Vec<pb::BucketSpan>, Vec<C>) {
+    let mut spans: Vec<pb::BucketSpan> = Vec::new();
+    let mut counts = Vec::new();
+    let mut prev: Option<i32> = None;
+    for (i, c) in buckets {
+        match (prev, spans.last_mut()) {
+            (Some(p), Some(last)) if i == p + 1 => last.length += 1,
+            (Some(p), _) => spans.push(pb::BucketSpan {
+                offset: i - p - 1,
+                length: 1,
+            }),
+            (None, _) => spans.push(pb::BucketSpan {
+                offset: i,
+                length: 1,
+            }),
+        }
+        counts.push(c);
+        prev = Some(i);
+    }
+    (spans, counts)
+}
+
+/// Absolute bucket counts as an integer histogram's deltas.
+pub fn deltas_of(counts: impl IntoIterator<Item = i64>) -> Vec<i64> {
+    let mut prev = 0i64;
+    counts
+        .into_iter()
+        .map(|c| {
+            let d = c.wrapping_sub(prev);
+            prev = c;
+            d
+        })
+        .collect()
+}
+
 /// Removes empty buckets and merges spans, as 2.42's `Compact(0)`. A
 /// histogram whose spans do not cover its buckets exactly, or reach beyond
 /// [`MAX_BUCKET_INDEX`], is left alone ([`validate`] refuses it).

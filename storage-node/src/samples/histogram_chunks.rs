@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use scrapegrid_common::histogram::is_float;
+use scrapegrid_common::histogram::{self, is_float};
 use scrapegrid_proto::is_stale_marker;
 use scrapegrid_proto::prometheus::{self as rw, histogram as rwh};
 
@@ -366,37 +366,12 @@ fn widen(h: &mut rw::Histogram, pos: &BTreeSet<i32>, neg: &BTreeSet<i32>) {
         return;
     }
     let rebuild = |have: &BTreeMap<i32, f64>, all: &BTreeSet<i32>| {
-        let mut spans: Vec<rw::BucketSpan> = Vec::new();
-        let mut counts = Vec::with_capacity(all.len());
-        let mut prev: Option<i32> = None;
-        for &i in all {
-            match prev {
-                Some(p) if i == p + 1 => spans.last_mut().expect("a span").length += 1,
-                Some(p) => spans.push(rw::BucketSpan {
-                    offset: i - p - 1,
-                    length: 1,
-                }),
-                None => spans.push(rw::BucketSpan {
-                    offset: i,
-                    length: 1,
-                }),
-            }
-            counts.push(have.get(&i).copied().unwrap_or(0.0));
-            prev = Some(i);
-        }
-        (spans, counts)
+        histogram::spans_of(
+            all.iter()
+                .map(|&i| (i, have.get(&i).copied().unwrap_or(0.0))),
+        )
     };
-    let deltas = |counts: &[f64]| -> Vec<i64> {
-        let mut prev = 0i64;
-        counts
-            .iter()
-            .map(|&c| {
-                let d = c as i64 - prev;
-                prev = c as i64;
-                d
-            })
-            .collect()
-    };
+    let deltas = |counts: &[f64]| histogram::deltas_of(counts.iter().map(|&c| c as i64));
     let (ps, pc) = rebuild(&b.positive, pos);
     let (ns, nc) = rebuild(&b.negative, neg);
     h.positive_spans = ps;
@@ -415,25 +390,8 @@ mod tests {
     use super::*;
 
     fn int(t: i64, count: u64, buckets: &[(i32, i64)]) -> HistogramSample {
-        let mut spans: Vec<rw::BucketSpan> = Vec::new();
-        let mut deltas = Vec::new();
-        let (mut prev_i, mut prev_c) = (None::<i32>, 0i64);
-        for &(i, c) in buckets {
-            match prev_i {
-                Some(p) if i == p + 1 => spans.last_mut().unwrap().length += 1,
-                Some(p) => spans.push(rw::BucketSpan {
-                    offset: i - p - 1,
-                    length: 1,
-                }),
-                None => spans.push(rw::BucketSpan {
-                    offset: i,
-                    length: 1,
-                }),
-            }
-            deltas.push(c - prev_c);
-            prev_c = c;
-            prev_i = Some(i);
-        }
+        let (spans, counts) = histogram::spans_of(buckets.iter().copied());
+        let deltas = histogram::deltas_of(counts);
         HistogramSample {
             t,
             h: rw::Histogram {

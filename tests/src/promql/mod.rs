@@ -506,6 +506,33 @@ pub struct Outcome {
 /// One evaluation: what it is, the API path, the parameters.
 type Run<'a> = (String, &'a str, Vec<(&'a str, String)>);
 
+impl Outcome {
+    /// Prints the figures and every difference under `what`, then fails
+    /// unless at least `min` evaluations were compared and none differ.
+    pub fn check(&self, what: &str, queries: usize, min: usize) {
+        println!(
+            "{what}: {queries} queries, {} evaluations compared, {} differ ({} declared)",
+            self.compared,
+            self.differences.len() + self.declared.len(),
+            self.declared.len()
+        );
+        for d in &self.differences {
+            println!("DIFF {d}");
+        }
+        for d in &self.declared {
+            println!("DECLARED {d}");
+        }
+        assert!(self.compared >= min, "at least {min} evaluations");
+        assert!(
+            self.differences.is_empty(),
+            "{} of {} evaluations differ from Prometheus 2.42 (first: {})",
+            self.differences.len(),
+            self.compared,
+            self.differences[0]
+        );
+    }
+}
+
 /// Formats milliseconds as the API's seconds.
 pub fn secs(ms: i64) -> String {
     format!("{:.3}", ms as f64 / 1000.0)
@@ -607,5 +634,29 @@ impl Pair {
             http_addr: storage.http,
             _dir: dir,
         })
+    }
+
+    /// Remote-writes `data` into both, ten steps of samples per request.
+    pub async fn load(&self, http: &reqwest::Client, data: &Dataset) -> Result<()> {
+        data.push(
+            http,
+            &format!("http://{}/api/v1/write", self.prometheus.addr),
+            10 * STEP_MS,
+        )
+        .await
+        .context("writing to prometheus")?;
+        data.push(
+            http,
+            &format!("http://{}/api/v1/write", self.http_addr),
+            10 * STEP_MS,
+        )
+        .await
+        .context("writing to the storage node")
+    }
+
+    /// Step 0 of a dataset: fifty-five minutes ago, on a minute boundary,
+    /// so fifty minutes of data end a few minutes ago.
+    pub fn t0() -> i64 {
+        (crate::audit::now_ms() - 55 * 60_000) / 60_000 * 60_000
     }
 }

@@ -48,6 +48,14 @@ fn bucket_index(v: f64, schema: i32) -> i32 {
 }
 
 impl Counts {
+    fn new(schema: i32, zero_threshold: f64) -> Self {
+        Self {
+            schema,
+            zero_threshold,
+            ..Default::default()
+        }
+    }
+
     fn observe(&mut self, v: f64) {
         self.sum += v;
         if v.abs() <= self.zero_threshold {
@@ -98,15 +106,7 @@ impl Counts {
     }
 
     fn deltas(counts: &[u64]) -> Vec<i64> {
-        let mut prev = 0i64;
-        counts
-            .iter()
-            .map(|&c| {
-                let d = c as i64 - prev;
-                prev = c as i64;
-                d
-            })
-            .collect()
+        scrapegrid_common::histogram::deltas_of(counts.iter().map(|&c| c as i64))
     }
 
     /// The integer histogram message at `t`.
@@ -176,19 +176,11 @@ pub fn generate(t0: i64) -> Dataset {
     };
 
     // i0: schema 3, positive buckets filling in, a reset at step 120.
-    let mut c = Counts {
-        schema: 3,
-        zero_threshold: 0.001,
-        ..Default::default()
-    };
+    let mut c = Counts::new(3, 0.001);
     let mut hs = Vec::new();
     for k in 0..=STEPS {
         if k == 120 {
-            c = Counts {
-                schema: 3,
-                zero_threshold: 0.001,
-                ..Default::default()
-            };
+            c = Counts::new(3, 0.001);
         }
         for _ in 0..(3 + k % 5) {
             let v = latency(&mut rng, 0.2);
@@ -206,11 +198,7 @@ pub fn generate(t0: i64) -> Dataset {
     ));
 
     // i1: schema 0, negative and positive observations, a far bucket late.
-    let mut c = Counts {
-        schema: 0,
-        zero_threshold: 0.5,
-        ..Default::default()
-    };
+    let mut c = Counts::new(0, 0.5);
     let mut hs = Vec::new();
     for k in 0..=STEPS {
         for j in 0..4 {
@@ -229,11 +217,7 @@ pub fn generate(t0: i64) -> Dataset {
     ));
 
     // i2: schema 2 dropping to 1 at step 100, zero bucket widening at 150.
-    let mut c = Counts {
-        schema: 2,
-        zero_threshold: 0.001,
-        ..Default::default()
-    };
+    let mut c = Counts::new(2, 0.001);
     let mut obs: Vec<f64> = Vec::new();
     let mut hs = Vec::new();
     for k in 0..=STEPS {
@@ -247,15 +231,8 @@ pub fn generate(t0: i64) -> Dataset {
         };
         if schema != c.schema || zt != c.zero_threshold {
             // The process re-buckets everything it has seen.
-            c = Counts {
-                schema,
-                zero_threshold: zt,
-                ..Default::default()
-            };
-            for &v in &obs[..obs.len() - 3] {
-                c.observe(v);
-            }
-            for &v in &obs[obs.len() - 3..] {
+            c = Counts::new(schema, zt);
+            for &v in &obs {
                 c.observe(v);
             }
         } else {
@@ -272,11 +249,7 @@ pub fn generate(t0: i64) -> Dataset {
     ));
 
     // A float gauge histogram that grows and shrinks.
-    let mut base = Counts {
-        schema: 1,
-        zero_threshold: 0.01,
-        ..Default::default()
-    };
+    let mut base = Counts::new(1, 0.01);
     for _ in 0..40 {
         base.observe(latency(&mut rng, 1.0));
     }
@@ -291,11 +264,7 @@ pub fn generate(t0: i64) -> Dataset {
     series.push(hist_series("nh_queue_size", &[("job", "batch")], hs));
 
     // Appears at step 50, goes stale at step 140.
-    let mut c = Counts {
-        schema: 4,
-        zero_threshold: 0.001,
-        ..Default::default()
-    };
+    let mut c = Counts::new(4, 0.001);
     let mut hs = Vec::new();
     for k in 50..140 {
         for _ in 0..2 {
@@ -308,11 +277,7 @@ pub fn generate(t0: i64) -> Dataset {
     series.push(late);
 
     // Floats until step 100, histograms after.
-    let mut c = Counts {
-        schema: 0,
-        zero_threshold: 0.001,
-        ..Default::default()
-    };
+    let mut c = Counts::new(0, 0.001);
     let mut mixed = hist_series("nh_mixed", &[("job", "api")], Vec::new());
     for k in 0..=STEPS {
         if k < 100 {
@@ -325,11 +290,7 @@ pub fn generate(t0: i64) -> Dataset {
     series.push(mixed);
 
     // A native histogram beside classic buckets of the same name and labels.
-    let mut c = Counts {
-        schema: 0,
-        zero_threshold: 0.001,
-        ..Default::default()
-    };
+    let mut c = Counts::new(0, 0.001);
     let mut hs = Vec::new();
     for k in 0..=STEPS {
         c.observe(latency(&mut rng, 1.0));
@@ -347,21 +308,14 @@ pub fn generate(t0: i64) -> Dataset {
     }
 
     // Everything in the zero bucket; and no observations at all.
-    let mut c = Counts {
-        schema: 0,
-        zero_threshold: 0.001,
-        ..Default::default()
-    };
+    let mut c = Counts::new(0, 0.001);
     let mut hs = Vec::new();
     for k in 0..=STEPS {
         c.observe(0.0);
         hs.push(c.int_histogram(at(k, 8)));
     }
     series.push(hist_series("nh_zero_only", &[("job", "api")], hs));
-    let empty = Counts {
-        schema: 0,
-        ..Default::default()
-    };
+    let empty = Counts::new(0, 0.0);
     let hs = (0..=STEPS).map(|k| empty.int_histogram(at(k, 9))).collect();
     series.push(hist_series("nh_empty", &[("job", "api")], hs));
 

@@ -40,15 +40,8 @@ fn histogram(i: usize, k: i64, t: i64) -> prom::Histogram {
     } else {
         h.count = Some(prom::histogram::Count::CountInt(total));
         h.zero_count = Some(prom::histogram::ZeroCount::ZeroCountInt(n));
-        let mut prev = 0i64;
-        h.positive_deltas = buckets
-            .iter()
-            .map(|&c| {
-                let d = c as i64 - prev;
-                prev = c as i64;
-                d
-            })
-            .collect();
+        h.positive_deltas =
+            scrapegrid_common::histogram::deltas_of(buckets.iter().map(|&c| c as i64));
     }
     h
 }
