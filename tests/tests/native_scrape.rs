@@ -4,7 +4,9 @@
 //! client seeing the same body sequence (a scrape counter per client), and
 //! store the same thing: every series' samples in order (histograms by
 //! count, sum and buckets; floats bit for bit), `up` and the scrape report
-//! series per scrape, and the same Accept header.
+//! series per scrape, the same exemplars (2.42 gives a native histogram the
+//! first exemplar of its classic buckets; both run with exemplar storage),
+//! and the same Accept header.
 //!
 //! One target serves integer native histograms whose buckets grow (with
 //! classic buckets in the same message, which 2.42 ignores for a native
@@ -95,12 +97,28 @@ fn good_body(n: u64) -> Vec<u8> {
         zero_count: n,
         positive_span: vec![span(0, len)],
         positive_delta: vec![n_i; len as usize],
-        // Classic buckets too: 2.42 ingests only the native part.
-        bucket: vec![pb::Bucket {
-            cumulative_count: n,
-            upper_bound: 1.0,
-            ..Default::default()
-        }],
+        // Classic buckets too: 2.42 ingests only the native part, and
+        // gives the histogram the first bucket exemplar.
+        bucket: vec![
+            pb::Bucket {
+                cumulative_count: n,
+                upper_bound: 1.0,
+                ..Default::default()
+            },
+            pb::Bucket {
+                cumulative_count: 2 * n,
+                upper_bound: 2.0,
+                exemplar: Some(Box::new(pb::Exemplar {
+                    label: vec![label("trace_id", &format!("t{n}"))],
+                    value: 1.5,
+                    timestamp: Some(pb::Timestamp {
+                        seconds: 1_700_000_000 + n as i64,
+                        nanos: 0,
+                    }),
+                })),
+                ..Default::default()
+            },
+        ],
         ..Default::default()
     };
     let b = pb::Histogram {
@@ -297,8 +315,11 @@ async fn scraped_native_histograms_match_prometheus() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let prom_config = dir.path().join("prometheus.yml");
     std::fs::write(&prom_config, config(&addr, false))?;
-    let prom =
-        Prometheus::start_with(&prom_config, &["--enable-feature=native-histograms"]).await?;
+    let prom = Prometheus::start_with(
+        &prom_config,
+        &["--enable-feature=native-histograms,exemplar-storage"],
+    )
+    .await?;
     let cluster = Cluster::builder()
         .scrapers(1)
         .config(&config(&addr, true))
@@ -420,6 +441,62 @@ async fn scraped_native_histograms_match_prometheus() -> Result<()> {
         "the flaky target was down twice: {:?}",
         ups(&got)
     );
+    // The same exemplars on the native series.
+    let exemplars = |addr: String| {
+        let http = cluster.http.clone();
+        async move {
+            let v: Value = http
+                .get(format!("http://{addr}/api/v1/query_exemplars"))
+                .query(&[
+                    ("query", "nh_req_seconds".to_string()),
+                    ("start", "1699999000".to_string()),
+                    ("end", format!("{now:.3}")),
+                ])
+                .send()
+                .await?
+                .json()
+                .await?;
+            let mut out: Vec<String> = v["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|s| {
+                    let series = s["seriesLabels"].to_string();
+                    s["exemplars"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(move |e| format!("{series} {e}"))
+                })
+                .collect();
+            out.sort();
+            anyhow::Ok(out)
+        }
+    };
+    let (pe, se) = (
+        exemplars(prom.addr.clone()).await?,
+        exemplars(cluster.storage_http.clone()).await?,
+    );
+    // Prometheus starts scraping a few seconds later (its discovery
+    // reload delay): each has an exemplar per scrape made.
+    let scrapes = |c: usize| fixture.counts[0][c].load(Ordering::SeqCst) as usize;
+    let apart = scrapes(0).abs_diff(scrapes(1)) + 1;
+    assert!(
+        pe.len() >= SCRAPES as usize,
+        "prometheus's exemplars: {pe:?}"
+    );
+    // The fewer are among the others.
+    let (fewer, more) = if pe.len() <= se.len() {
+        (&pe, &se)
+    } else {
+        (&se, &pe)
+    };
+    assert!(
+        fewer.iter().all(|e| more.contains(e)) && more.len() - fewer.len() <= apart,
+        "the same exemplars: {pe:?} vs {se:?}"
+    );
+    assert!(se.iter().all(|e| e.contains(r#""path":"/a""#)));
+
     let accept = fixture.accept.lock().unwrap().clone();
     assert_eq!(
         accept[1],

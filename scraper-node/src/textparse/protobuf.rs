@@ -21,7 +21,8 @@
 //! values are formatted as 2.42's `formatOpenMetricsFloat` (Go's shortest
 //! `%v`, then `.0` if that has no `.` or `e`: `1.0`, `0.25`, `1e+06`).
 //! A metric's `timestamp_ms` of 0 means no timestamp. Exemplars come from a
-//! counter and from real (not added) histogram buckets. Values and exemplar
+//! counter and from real (not added) histogram buckets (a native histogram
+//! takes the first one of its classic buckets). Values and exemplar
 //! values are passed through bit for bit: 2.42 does not normalize NaN from
 //! protobuf (the text parsers do), so a NaN keeps its bits here.
 //!
@@ -285,12 +286,19 @@ impl<'a> Family<'a> {
                 self.next = Step::Native(m + 1);
                 let gauge = self.kind == Kind::GaugeHistogram;
                 let h = metric.histogram.as_deref().map(|h| native(h, gauge));
+                // 2.42 gives a native histogram the first exemplar of its
+                // classic buckets.
+                let exemplar = metric
+                    .histogram
+                    .as_deref()
+                    .and_then(|h| h.bucket.iter().find_map(|b| b.exemplar.as_deref()))
+                    .map(convert_exemplar);
                 Ok(Some(Entry::NativeHistogram(
                     Sample {
                         series: Cow::Owned(self.series("", None)),
                         value: f64::NAN,
                         timestamp_ms: (metric.timestamp_ms != 0).then_some(metric.timestamp_ms),
-                        exemplar: None,
+                        exemplar,
                     },
                     Box::new(h.unwrap_or_default()),
                 )))

@@ -393,8 +393,33 @@ fn native_entries_carry_the_histogram() {
         zero_count_float: 0.5,
         positive_count: vec![2.0, 0.0, 4.0],
         positive_delta: vec![],
-        ..h
+        ..h.clone()
     };
+    // The first exemplar of the classic buckets goes with the histogram.
+    let with_exemplars = Histogram {
+        bucket: vec![
+            bucket(0.5, 1, None),
+            bucket(1.0, 2, Some(exemplar(&[("trace_id", "a")], 0.7, None))),
+            bucket(2.0, 3, Some(exemplar(&[("trace_id", "b")], 1.5, None))),
+        ],
+        ..h.clone()
+    };
+    let body = encode(&[family(
+        "n",
+        "",
+        T::Histogram,
+        vec![hist_metric(with_exemplars)],
+    )]);
+    let (entries, _) = parse(&body);
+    let ex = entries
+        .iter()
+        .find_map(|e| match e {
+            Entry::NativeHistogram(s, _) => s.exemplar.clone(),
+            _ => None,
+        })
+        .expect("an exemplar");
+    assert_eq!((ex.labels.get("trace_id"), ex.value), (Some("a"), 0.7));
+
     let got = native_of(T::Histogram, &float);
     assert_eq!(got.count, Some(Count::CountFloat(6.5)));
     assert_eq!(got.zero_count, Some(ZeroCount::ZeroCountFloat(0.5)));
