@@ -76,6 +76,9 @@ pub const REMOTE_WRITE_METADATA_RETRIED: &str =
     "scrapegrid_storage_remote_write_metadata_retried_total";
 /// Samples written.
 pub const SAMPLES_APPENDED: &str = "scrapegrid_storage_samples_appended_total";
+/// Native histogram samples written (Prometheus's
+/// `prometheus_tsdb_head_samples_appended_total{type="histogram"}`).
+pub const HISTOGRAMS_APPENDED: &str = "scrapegrid_storage_histogram_samples_appended_total";
 /// Series created (first sample of a new label set).
 pub const SERIES_CREATED: &str = "scrapegrid_storage_series_created_total";
 /// Duration of one WAL sync that makes a group of batches durable.
@@ -186,6 +189,7 @@ fn describe() {
     describe_counter!(BATCHES_DUPLICATE, "Batches acked as duplicates.");
     describe_counter!(BATCHES_REFUSED, "Batches refused, by reason.");
     describe_counter!(SAMPLES_APPENDED, "Samples written.");
+    describe_counter!(HISTOGRAMS_APPENDED, "Native histogram samples written.");
     describe_counter!(
         REMOTE_WRITE_SAMPLES,
         "Samples a remote_write endpoint accepted."
@@ -343,6 +347,7 @@ fn describe() {
         BATCHES_APPLIED,
         BATCHES_DUPLICATE,
         SAMPLES_APPENDED,
+        HISTOGRAMS_APPENDED,
         SERIES_CREATED,
         EXEMPLARS_APPENDED,
     ] {
@@ -369,6 +374,12 @@ fn describe() {
 
 pub fn batch_received() {
     counter!(BATCHES_RECEIVED).increment(1);
+}
+
+pub fn histograms_appended(n: usize) {
+    if n > 0 {
+        counter!(HISTOGRAMS_APPENDED).increment(n as u64);
+    }
 }
 
 pub fn batch_applied(samples: usize, series_created: usize) {

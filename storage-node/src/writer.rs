@@ -500,6 +500,7 @@ impl State {
     }
 
     /// Adds native histogram samples to `wb`, and to the egress record.
+    /// Counted once the write succeeded ([`metrics::histograms_appended`]).
     fn append_histograms(&mut self, wb: &mut DbBatch, ids: &[u64], histograms: &[BatchHistogram]) {
         for h in histograms {
             let id = ids[h.series as usize];
@@ -599,6 +600,7 @@ impl State {
         }
         self.commit_admitted(&admitted);
         metrics::batch_applied(admitted.appended, n_created);
+        metrics::histograms_appended(batch.histograms.len());
         admitted.log_rejections(seq);
         if exemplars.out_of_order + exemplars.label_length > 0 {
             // Prometheus logs these at debug level too.

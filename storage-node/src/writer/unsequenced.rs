@@ -47,6 +47,7 @@ impl State {
         let n_created = self.commit_series(created);
         self.commit_admitted(&admitted);
         metrics::batch_applied(admitted.appended, n_created);
+        metrics::histograms_appended(histograms.len());
         Ok(())
     }
 }

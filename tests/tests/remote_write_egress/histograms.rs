@@ -12,7 +12,7 @@ use scrapegrid_tests::eventually;
 use scrapegrid_tests::prometheus::Prometheus;
 use scrapegrid_tests::remote_receiver::{series_key, Receiver};
 
-use super::{labels, now_ms, start_node, write, DEADLINE};
+use super::{labels, metric, now_ms, start_node, write, DEADLINE};
 
 /// Histogram `k` of series `i`: counts grow with `k`, a bucket appears at
 /// `k == 3`, series 1 is a float histogram.
@@ -131,6 +131,18 @@ async fn native_histograms_are_sent_when_asked() {
     .await
     .unwrap_or_else(|_| panic!("received {:?}", by_series(&with).keys()));
     assert!(without.histograms().is_empty(), "histograms sent unasked");
+    assert_eq!(
+        metric(&node, "scrapegrid_storage_histogram_samples_appended_total").await,
+        24.0,
+        "every histogram written is counted"
+    );
+    // The two endpoints that send histograms accept 24 each.
+    eventually(DEADLINE, || async {
+        let sent = metric(&node, "scrapegrid_storage_remote_write_histograms_total").await;
+        (sent == 48.0).then_some(())
+    })
+    .await
+    .unwrap();
     assert_eq!(with.samples().len(), 12, "the float samples go too");
 
     // Prometheus stored what it was sent: its answers equal the node's.
