@@ -6,18 +6,33 @@ use super::Span;
 
 /// A bucket count as a histogram keeps it: `i64` deltas between consecutive
 /// buckets (integer histograms) or `f64` absolute counts (float ones).
-pub(crate) trait BucketValue:
-    Copy + PartialEq + std::ops::Add<Output = Self> + std::ops::Neg<Output = Self>
-{
+/// Integer arithmetic wraps, as Go's does, so that the deltas of an
+/// unchecked histogram (compaction comes before validation) cannot
+/// overflow.
+pub(crate) trait BucketValue: Copy + PartialEq {
     const ZERO: Self;
+    fn plus(self, other: Self) -> Self;
+    fn negated(self) -> Self;
 }
 
 impl BucketValue for i64 {
     const ZERO: Self = 0;
+    fn plus(self, other: Self) -> Self {
+        self.wrapping_add(other)
+    }
+    fn negated(self) -> Self {
+        self.wrapping_neg()
+    }
 }
 
 impl BucketValue for f64 {
     const ZERO: Self = 0.0;
+    fn plus(self, other: Self) -> Self {
+        self + other
+    }
+    fn negated(self) -> Self {
+        -self
+    }
 }
 
 /// Cuts empty buckets from the start and end of spans, and runs of more
@@ -34,7 +49,7 @@ pub(crate) fn compact_buckets<T: BucketValue>(
     let mut abs = T::ZERO;
     let mut nothing_to_do = true;
     for &b in buckets.iter() {
-        abs = if deltas { abs + b } else { b };
+        abs = if deltas { abs.plus(b) } else { b };
         if abs == T::ZERO {
             nothing_to_do = false;
             break;
@@ -85,7 +100,7 @@ pub(crate) fn compact_buckets<T: BucketValue>(
     let mut current = T::ZERO;
     while i_bucket < buckets.len() {
         current = if deltas {
-            current + buckets[i_bucket]
+            current.plus(buckets[i_bucket])
         } else {
             buckets[i_bucket]
         };
@@ -116,9 +131,9 @@ pub(crate) fn compact_buckets<T: BucketValue>(
                 continue;
             }
             if deltas && i_bucket + n_empty < buckets.len() {
-                current = -buckets[i_bucket];
+                current = buckets[i_bucket].negated();
                 let moved = buckets[i_bucket];
-                buckets[i_bucket + n_empty] = buckets[i_bucket + n_empty] + moved;
+                buckets[i_bucket + n_empty] = buckets[i_bucket + n_empty].plus(moved);
             }
             buckets.drain(i_bucket..i_bucket + n_empty);
             if pos_in_span == 0 {
@@ -169,7 +184,7 @@ pub(crate) fn compact_buckets<T: BucketValue>(
     let mut current = T::ZERO;
     if deltas {
         for &b in &buckets[..i_bucket] {
-            current = current + b;
+            current = current.plus(b);
         }
     }
     let mut i_span = 1;
@@ -178,7 +193,7 @@ pub(crate) fn compact_buckets<T: BucketValue>(
             let l = spans[i_span].length as usize;
             if deltas {
                 for &b in &buckets[i_bucket..i_bucket + l] {
-                    current = current + b;
+                    current = current.plus(b);
                 }
             }
             i_bucket += l;
@@ -190,8 +205,8 @@ pub(crate) fn compact_buckets<T: BucketValue>(
         spans.remove(i_span);
         buckets.splice(i_bucket..i_bucket, std::iter::repeat_n(T::ZERO, offset));
         if deltas {
-            buckets[i_bucket] = -current;
-            buckets[i_bucket + offset] = buckets[i_bucket + offset] + current;
+            buckets[i_bucket] = current.negated();
+            buckets[i_bucket + offset] = buckets[i_bucket + offset].plus(current);
         }
         i_bucket += offset;
         current = buckets[i_bucket];

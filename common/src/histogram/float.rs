@@ -406,14 +406,11 @@ impl FloatHistogram {
     /// least `larger`, widened further to the upper bound of any populated
     /// bucket it would cut (2.42's `zeroCountForLargerThreshold`).
     fn zero_count_for_larger_threshold(&self, mut larger: f64) -> (f64, f64) {
-        if larger == self.zero_threshold {
-            return (self.zero_count, larger);
+        // 2.42 panics on a smaller threshold; validated histograms never
+        // ask for one, and a query must not bring the node down.
+        if larger == self.zero_threshold || larger < self.zero_threshold {
+            return (self.zero_count, self.zero_threshold);
         }
-        assert!(
-            larger >= self.zero_threshold,
-            "new threshold {larger} is less than old threshold {}",
-            self.zero_threshold
-        );
         'outer: loop {
             let mut count = self.zero_count;
             for b in self.positive_buckets() {

@@ -113,12 +113,21 @@ fn zero_count(h: &pb::Histogram) -> f64 {
 /// the observations in the buckets (the zero bucket not counted).
 ///
 /// Also refuses a schema outside -4 to 8, which 2.42 stores and then cannot
-/// query (its bucket bounds index out of their table).
+/// query (its bucket bounds index out of their table), a NaN or negative
+/// zero threshold, and bucket indexes beyond [`MAX_BUCKET_INDEX`].
 pub fn validate(h: &pb::Histogram) -> Result<(), String> {
     if !(MIN_SCHEMA..=MAX_SCHEMA).contains(&h.schema) {
         return Err(format!(
             "schema {} is outside {MIN_SCHEMA} to {MAX_SCHEMA}: histogram has an invalid schema",
             h.schema
+        ));
+    }
+    // 2.42 takes these and then hangs or panics when a query widens a zero
+    // bucket to it.
+    if h.zero_threshold.is_nan() || h.zero_threshold < 0.0 {
+        return Err(format!(
+            "zero threshold {}: histogram has an invalid zero threshold",
+            h.zero_threshold
         ));
     }
     let sides = [
@@ -146,11 +155,15 @@ pub fn validate(h: &pb::Histogram) -> Result<(), String> {
         }
     }
     if float {
-        let mut total = 0.0;
-        for (side, buckets) in [
+        // Each side summed on its own, then the two added, as 2.42 does.
+        let mut sides = [0.0f64; 2];
+        for (k, (side, buckets)) in [
             ("negative side", &h.negative_counts),
             ("positive side", &h.positive_counts),
-        ] {
+        ]
+        .into_iter()
+        .enumerate()
+        {
             for (i, &c) in buckets.iter().enumerate() {
                 if c < 0.0 {
                     return Err(format!(
@@ -159,9 +172,10 @@ pub fn validate(h: &pb::Histogram) -> Result<(), String> {
                         c
                     ));
                 }
-                total += c;
+                sides[k] += c;
             }
         }
+        let total = sides[0] + sides[1];
         let c = count(h);
         if total > c {
             return Err(format!(

@@ -70,6 +70,29 @@ fn validation_reads_as_prometheus() {
         validate(&offset).unwrap_err(),
         "positive side: span number 2 with offset -1: histogram has a span whose offset is negative"
     );
+    // A NaN or negative zero threshold is refused.
+    for zt in [f64::NAN, -1.0] {
+        let mut h = ok.clone();
+        h.zero_threshold = zt;
+        assert!(validate(&h).unwrap_err().contains("zero threshold"), "{zt}");
+    }
+    // Float sides are summed each on its own, then added, as 2.42 does:
+    // 1 + (1 + 2^53) rounds to 2^53, which the count covers.
+    let two53 = 9_007_199_254_740_992.0;
+    let float = pb::Histogram {
+        count: Some(pb::histogram::Count::CountFloat(two53)),
+        negative_spans: vec![span(0, 1)],
+        negative_counts: vec![1.0],
+        positive_spans: vec![span(0, 2)],
+        positive_counts: vec![1.0, two53],
+        ..Default::default()
+    };
+    assert_eq!(validate(&float), Ok(()));
+    // Deltas that overflow wrap in compaction (which comes before
+    // validation), as Go's do, instead of panicking.
+    let mut wild = int_histogram(1, 0, vec![span(0, 3)], vec![i64::MAX, 1, 0]);
+    compact(&mut wild);
+    assert!(validate(&wild).is_err());
     let mut schema = ok.clone();
     schema.schema = 9;
     assert!(validate(&schema).unwrap_err().contains("schema 9"));

@@ -34,13 +34,28 @@ const SAMPLES_PER_CHUNK: usize = 120;
 /// boundary at or before `mint` to the last millisecond before the one
 /// after `maxt`.
 pub fn window(mint: i64, maxt: i64) -> (i64, i64) {
-    let start = |t: i64| t / CHUNK_RANGE_MS * CHUNK_RANGE_MS;
-    (start(mint), start(maxt).saturating_add(CHUNK_RANGE_MS - 1))
+    (range_bounds(mint).0, range_bounds(maxt).1)
 }
 
 /// 2.42's `rangeForTimestamp`: the end of the chunk range holding `t`.
 fn range_end(t: i64) -> i64 {
-    (t / CHUNK_RANGE_MS) * CHUNK_RANGE_MS + CHUNK_RANGE_MS
+    (t / CHUNK_RANGE_MS)
+        .saturating_mul(CHUNK_RANGE_MS)
+        .saturating_add(CHUNK_RANGE_MS)
+}
+
+/// The first and last timestamps whose chunk range is `t`'s. Go's division
+/// truncates toward zero: the range ending at one chunk range holds
+/// `-w+1 ..= w-1`, and a negative range `k*w` (k <= 0) holds
+/// `(k-2)*w+1 ..= (k-1)*w`.
+fn range_bounds(t: i64) -> (i64, i64) {
+    const W: i64 = CHUNK_RANGE_MS;
+    let end = range_end(t);
+    match end {
+        W => (-W + 1, W - 1),
+        e if e > W => (e - W, e - 1),
+        e => (e.saturating_sub(2 * W) + 1, e - W),
+    }
 }
 
 /// 2.42's `computeChunkEndTime`.
@@ -182,7 +197,8 @@ impl Chunk {
             union.iter().all(|i| new.contains_key(i))
         };
         let grows = |old: &BTreeMap<i32, f64>, new: &BTreeMap<i32, f64>| {
-            old.iter().all(|(i, c)| new.get(i).is_none_or(|n| n >= c))
+            // A reset only where a count fell (NaN never compares).
+            old.iter().all(|(i, c)| new.get(i).is_none_or(|n| !(n < c)))
         };
         covers(&self.union_positive, &b.positive)
             && covers(&self.union_negative, &b.negative)
@@ -476,5 +492,32 @@ mod tests {
             "the chunk of the new bucket"
         );
         assert_eq!(window(b + 5, b + 10), (b, b + CHUNK_RANGE_MS - 1));
+        // Go's truncating division: one range holds -2h+1 .. 2h-1.
+        assert_eq!(
+            window(-5_000, -1_000),
+            (-CHUNK_RANGE_MS + 1, CHUNK_RANGE_MS - 1)
+        );
+        assert_eq!(
+            window(5_000, 6_000),
+            (-CHUNK_RANGE_MS + 1, CHUNK_RANGE_MS - 1)
+        );
+        assert_eq!(
+            window(-CHUNK_RANGE_MS, -CHUNK_RANGE_MS),
+            (-2 * CHUNK_RANGE_MS + 1, -CHUNK_RANGE_MS)
+        );
+        // Every timestamp of a window is in a range the window covers.
+        for t in [
+            -3 * CHUNK_RANGE_MS,
+            -CHUNK_RANGE_MS - 1,
+            -1,
+            0,
+            1,
+            CHUNK_RANGE_MS,
+        ] {
+            let (a, b) = window(t, t);
+            assert!(a <= t && t <= b, "{t}: {a}..{b}");
+            assert_eq!(range_end(a), range_end(t));
+            assert_eq!(range_end(b), range_end(t));
+        }
     }
 }

@@ -10,7 +10,9 @@ pub fn corpus(at_s: f64) -> Vec<String> {
         r#"http_requests_total{job="api"}"#,
         r#"http_requests_total{instance="i1"}"#,
     ];
-    let ranges = ["1m", "5m", "2m30s"];
+    // 30s548ms: one of the ranges whose seconds Go's Duration.Seconds
+    // rounds differently from milliseconds / 1000.
+    let ranges = ["1m", "5m", "2m30s", "30s548ms"];
     for c in counters {
         for f in [
             "rate", "irate", "increase", "delta", "idelta", "resets", "changes", "deriv",

@@ -417,6 +417,12 @@ pub fn corpus() -> Vec<String> {
             "rate(nh_latency_seconds[5m:30s])",
             "sum(rate(nh_latency_seconds[1m])) by (job)",
             "absent(nh_latency_seconds)",
+            // A histogram and a float matched: no result.
+            r#"nh_conflict + ignoring(le) nh_conflict{le="1"}"#,
+            r#"nh_conflict{le="1"} < ignoring(le) nh_conflict"#,
+            r#"nh_conflict{le="1"} < bool ignoring(le) nh_conflict"#,
+            "nh_mixed + nh_mixed",
+            "nh_mixed / nh_mixed",
             r#"{__name__=~"nh_.*"}"#,
         ]
         .map(String::from),

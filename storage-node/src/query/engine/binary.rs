@@ -343,7 +343,11 @@ fn vector_vector(
                 }
             }
         }
-        out.push((metric, value, histogram));
+        // Only pairs of the same kind give a result (the match still
+        // counts above, for the matching errors).
+        if hl.is_some() == hr.is_some() {
+            out.push((metric, value, histogram));
+        }
     }
     Ok(out)
 }

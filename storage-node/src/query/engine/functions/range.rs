@@ -3,7 +3,7 @@
 //! `increase` and `delta` compute on native histograms; the others read a
 //! histogram point as its float value, 0.
 
-use scrapegrid_common::histogram::{FloatHistogram, ResetHint};
+use scrapegrid_common::histogram::FloatHistogram;
 
 use super::super::aggregate::quantile;
 use super::super::{execution, Hist, Point};
@@ -83,7 +83,7 @@ pub(super) fn extrapolated_rate(
     };
     let mut factor = extrapolate_to / sampled_interval;
     if is_rate {
-        factor /= range_ms as f64 / 1000.0;
+        factor /= go_seconds(range_ms);
     }
     match &mut histogram {
         None => result *= factor,
@@ -94,9 +94,17 @@ pub(super) fn extrapolated_rate(
     Some((result, histogram.map(Hist::new)))
 }
 
+/// A duration of `ms` milliseconds in seconds as Go's `Duration.Seconds`
+/// computes it (whole seconds plus the nanoseconds divided by 1e9: for
+/// some durations one ulp away from `ms / 1000`).
+fn go_seconds(ms: i64) -> f64 {
+    let (sec, rest_ms) = (ms / 1000, ms % 1000);
+    sec as f64 + (rest_ms * 1_000_000) as f64 / 1e9
+}
+
 /// 2.42's `histogramRate`: the last histogram minus the first, in the
 /// lowest schema of the window, with counter resets added back (for
-/// counters); a gauge histogram, compacted. `None` when a point is a float.
+/// counters), compacted. `None` when a point is a float.
 fn histogram_rate(points: &[Point], is_counter: bool) -> Option<FloatHistogram> {
     let first = points[0].h.as_deref()?;
     let last = points[points.len() - 1].h.as_deref()?;
@@ -119,7 +127,6 @@ fn histogram_rate(points: &[Point], is_counter: bool) -> Option<FloatHistogram> 
             prev = curr;
         }
     }
-    h.reset_hint = ResetHint::Gauge;
     h.compact();
     Some(h)
 }
