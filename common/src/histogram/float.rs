@@ -408,7 +408,7 @@ impl FloatHistogram {
     fn zero_count_for_larger_threshold(&self, mut larger: f64) -> (f64, f64) {
         // 2.42 panics on a smaller threshold; validated histograms never
         // ask for one, and a query must not bring the node down.
-        if larger == self.zero_threshold || larger < self.zero_threshold {
+        if larger <= self.zero_threshold {
             return (self.zero_count, self.zero_threshold);
         }
         'outer: loop {
@@ -464,7 +464,11 @@ impl FloatHistogram {
     fn reconcile_zero_buckets(&mut self, other: &FloatHistogram) -> f64 {
         let mut other_count = other.zero_count;
         let mut other_threshold = other.zero_threshold;
-        while other_threshold != self.zero_threshold {
+        // (A NaN threshold, which validation refuses, would never settle.)
+        while other_threshold != self.zero_threshold
+            && !other_threshold.is_nan()
+            && !self.zero_threshold.is_nan()
+        {
             if self.zero_threshold > other_threshold {
                 (other_count, other_threshold) =
                     other.zero_count_for_larger_threshold(self.zero_threshold);
