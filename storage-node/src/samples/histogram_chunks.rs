@@ -198,7 +198,10 @@ impl Chunk {
         };
         let grows = |old: &BTreeMap<i32, f64>, new: &BTreeMap<i32, f64>| {
             // A reset only where a count fell (NaN never compares).
-            old.iter().all(|(i, c)| new.get(i).is_none_or(|n| !(n < c)))
+            old.iter().all(|(i, c)| {
+                new.get(i)
+                    .is_none_or(|n| n.partial_cmp(c) != Some(std::cmp::Ordering::Less))
+            })
         };
         covers(&self.union_positive, &b.positive)
             && covers(&self.union_negative, &b.negative)
