@@ -16,11 +16,16 @@
 //! order, too old or a duplicate with another value fails the request with
 //! 400, as in Prometheus. Malformed input is answered 400 (413 when too large),
 //! which Prometheus does not retry; 503 when the writer cannot take writes,
-//! which it retries. Stale markers pass through bit-exact.
+//! which it retries. Stale markers pass through bit-exact. Native
+//! histograms are taken as 2.42's write handler reads them (a float
+//! histogram only when its float count or float zero count is positive)
+//! and checked as its head checks them.
 //!
 //! A read answers every query with the raw samples of the matching series
 //! in `[start, end]`, stale markers included (the reading Prometheus applies
-//! staleness itself), as one snappy-compressed `ReadResponse`. Only the
+//! staleness itself), native histograms with the buckets Prometheus reads
+//! them back with ([`crate::samples::align_histogram_chunks`]), as one
+//! snappy-compressed `ReadResponse`. Only the
 //! SAMPLES response type is implemented; a client that accepts only
 //! STREAMED_XOR_CHUNKS gets SAMPLES anyway, as from any Prometheus-compatible
 //! server without streaming (Prometheus 2.42's own client sends no accepted
