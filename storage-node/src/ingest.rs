@@ -8,7 +8,7 @@
 //! answer, ready or pending on the writer, into a bounded queue
 //! ([`MAX_IN_FLIGHT`]) that the response stream resolves one by one. When
 //! the queue is full, the task stops reading requests. The target metadata
-//! a batch carries goes to the [`MetadataStore`] as it arrives.
+//! a batch carries goes to the [`crate::metadata::MetadataStore`] as it arrives.
 //!
 //! On shutdown the task stops reading, lets the queued answers resolve and
 //! ends the stream with UNAVAILABLE, so the scraper reconnects elsewhere or

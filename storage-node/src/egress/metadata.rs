@@ -1,7 +1,7 @@
 //! The metadata of a `remote_write` endpoint, as Prometheus 2.42's
 //! `MetadataWatcher` sends it: every `metadata_config.send_interval` (the
 //! first after one interval), the metadata of every target the node knows
-//! ([`MetadataStore`]), each distinct (metric, type, help, unit) once, in
+//! ([`crate::metadata::MetadataStore`]), each distinct (metric, type, help, unit) once, in
 //! requests of at most `metadata_config.max_samples_per_send` entries that
 //! carry nothing else. A request is retried with the queue's backoff until
 //! it is sent or refused for good; nothing of it is kept on disk (the next
