@@ -1,6 +1,6 @@
 //! `/api/v1/metadata` and `/api/v1/targets/metadata`, as Prometheus 2.42's
 //! `metricMetadata` and `targetMetadata` answer them from the scrape caches
-//! of its active targets; here from the [`MetadataStore`] the scrapers fill.
+//! of its active targets; here from the [`crate::metadata::MetadataStore`] the scrapers fill.
 //!
 //! Prometheus walks its targets and metric names in Go map order, so with a
 //! `limit` it returns an arbitrary subset; here targets are walked ordered
