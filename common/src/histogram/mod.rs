@@ -9,8 +9,10 @@
 //! into a [`FloatHistogram`] ([`to_float`]), the form queries compute with:
 //! [`float`] holds its arithmetic (add, subtract, scale, change of schema,
 //! counter-reset detection) and bucket iteration, with 2.42's semantics;
-//! [`bounds`] the schemas' bucket bounds.
+//! [`bounds`] the schemas' bucket bounds; `adder.rs` the adding of
+//! buckets into spans that sums and differences use.
 
+mod adder;
 mod bounds;
 mod compact;
 mod float;

@@ -49,9 +49,15 @@ impl SeriesSource for DbSource<'_> {
         let read = reader.read_many(&ids, mint, maxt)?;
         // Histograms are read over the whole head-chunk ranges around the
         // read, to lay their buckets out as Prometheus reads them back.
+        // A database without any (the common case) costs one seek, not
+        // one per series.
         let (wmin, wmax) = samples::histogram_chunk_window(mint, maxt);
+        let any_histograms = reader.has_histograms()?;
         for ((labels, samples), id) in labels.into_iter().zip(read).zip(ids) {
-            let mut histograms = reader.histograms(id, wmin, wmax)?;
+            let mut histograms = Vec::new();
+            if any_histograms {
+                histograms = reader.histograms(id, wmin, wmax)?;
+            }
             if !histograms.is_empty() {
                 let floats = reader.read(id, wmin, wmax)?;
                 samples::align_histogram_chunks(&floats, &mut histograms);

@@ -34,6 +34,17 @@ fn corrupt() -> Error {
 }
 
 impl SampleReader<'_> {
+    /// Returns whether the snapshot holds any native histogram sample.
+    pub fn has_histograms(&self) -> Result<bool> {
+        let mut it = self
+            .snap
+            .raw_iterator_cf_opt(self.db.cf(keys::CF_HISTOGRAMS), ReadOptions::default());
+        it.seek_to_first();
+        let any = it.valid();
+        it.status()?;
+        Ok(any)
+    }
+
     /// Returns the native histogram samples of series `id` with
     /// `mint <= t <= maxt`, oldest first (each with its `timestamp` set).
     pub fn histograms(&self, id: u64, mint: i64, maxt: i64) -> Result<Vec<HistogramSample>> {
