@@ -9,7 +9,9 @@
 #                        the receiver in `remote_write`;
 #   - scrapegrid-direct: control plane + 1 scraper in direct mode, no
 #                        storage node (--remote-write.config: the scraper's
-#                        embedded node is the queue);
+#                        embedded node is the queue and keeps a local copy);
+#   - scrapegrid-agent:  the same with --remote-write.local-copy=false (the
+#                        queue only, as vmagent and Prometheus's agent mode);
 #   - vmagent:           Debian's vmagent 1.79 scraping with
 #                        -promscrape.config and remote-writing to the
 #                        receiver (Prometheus's protocol, snappy), its queue
@@ -21,6 +23,8 @@
 #   bench/egress-vs-vmagent.sh               # 100,000 series at 5s, WARMUP=30 WINDOW=120 OUTAGE=30
 #   SERIES=20000 WINDOW=60 bench/egress-vs-vmagent.sh
 #   bench/egress-vs-vmagent.sh --smoke       # about a minute, debug build (CI)
+#   ROUNDS=3 SYSTEMS="scrapegrid-agent vmagent" bench/egress-vs-vmagent.sh
+#                                            # each system 3 times, interleaved: one row per run
 #
 # Per run, after WARMUP seconds, over WINDOW seconds:
 #   - sent/s: rows the receiver inserted (`vm_rows_inserted_total` of type
@@ -28,9 +32,9 @@
 #     figure is the samples it stored, from scrape_samples_scraped);
 #   - CPU-s per million samples: user + system seconds of the system's
 #     processes (not the receiver's, not the targets') from /proc/<pid>/stat,
-#     per million of those samples; for scrapegrid-egress and
-#     scrapegrid-direct also the egress's own share, their CPU per sample
-#     less the baseline's;
+#     per million of those samples; for scrapegrid-egress, -direct and
+#     -agent also the egress's own share, their CPU per sample less the
+#     baseline's (the last baseline run's);
 #   - wire bytes per sample: compressed request bytes the system counts
 #     (scrapegrid_storage_remote_write_sent_bytes_total,
 #     vmagent_remotewrite_bytes_sent_total) over the rows inserted;
@@ -58,7 +62,8 @@ INTERVAL=${INTERVAL:-5s}
 WARMUP=${WARMUP:-30}
 WINDOW=${WINDOW:-120}
 OUTAGE=${OUTAGE:-30}
-SYSTEMS=${SYSTEMS:-scrapegrid scrapegrid-egress scrapegrid-direct vmagent}
+SYSTEMS=${SYSTEMS:-scrapegrid scrapegrid-egress scrapegrid-direct scrapegrid-agent vmagent}
+ROUNDS=${ROUNDS:-1}
 build_binaries "$smoke"
 work=$(mktemp -d)
 sys=()         # the running system's processes, in start order
@@ -114,7 +119,9 @@ start_system() {
       wait_ready "http://127.0.0.1:$rhttp/-/healthy" || return 1
       metrics_url=http://127.0.0.1:$port/metrics
       query_url=http://127.0.0.1:$port ;;
-    scrapegrid-direct)
+    scrapegrid-direct|scrapegrid-agent)
+      local copy=true
+      if [[ $name == scrapegrid-agent ]]; then copy=false; fi
       printf 'remote_write:\n  - url: http://127.0.0.1:%s/api/v1/write\n    name: sink\n' "$sink_port" >"$r/egress.yml"
       cat "$yml" >>"$r/egress.yml"
       chttp=$(free_port); cgrpc=$(free_port)
@@ -122,7 +129,7 @@ start_system() {
         >"$r/control-plane.log" 2>&1 & sys+=($!)
       wait_ready "http://127.0.0.1:$chttp/-/healthy" || return 1
       "$bin/scraper-node" --control-plane "http://127.0.0.1:$cgrpc" --http-addr "127.0.0.1:$port" --id bench-1 \
-        --remote-write.config "$r/egress.yml" --remote-write.data-dir "$r/direct" \
+        --remote-write.config "$r/egress.yml" --remote-write.data-dir "$r/direct" --remote-write.local-copy="$copy" \
         >"$r/scraper.log" 2>&1 & sys+=($!)
       wait_ready "http://127.0.0.1:$port/-/healthy" || return 1
       metrics_url=http://127.0.0.1:$port/metrics ;;
@@ -133,28 +140,28 @@ start_system() {
         >"$r/vmagent.log" 2>&1 & sys+=($!)
       wait_ready "http://127.0.0.1:$port/health" || return 1
       metrics_url=http://127.0.0.1:$port/metrics ;;
-    *) echo "unknown system $name (scrapegrid, scrapegrid-egress, scrapegrid-direct, vmagent)" >&2; return 1 ;;
+    *) echo "unknown system $name (scrapegrid, scrapegrid-egress, scrapegrid-direct, scrapegrid-agent, vmagent)" >&2; return 1 ;;
   esac
 }
 
 # Queued bytes for the receiver.
 queued_bytes() {
   case $1 in
-    scrapegrid-egress|scrapegrid-direct) metric "$metrics_url" scrapegrid_storage_remote_write_pending_bytes ;;
+    scrapegrid-egress|scrapegrid-direct|scrapegrid-agent) metric "$metrics_url" scrapegrid_storage_remote_write_pending_bytes ;;
     vmagent) du -sb "$queue_dir" | cut -f1 ;;
     *) echo 0 ;;
   esac
 }
 sent_bytes() {
   case $1 in
-    scrapegrid-egress|scrapegrid-direct) metric "$metrics_url" scrapegrid_storage_remote_write_sent_bytes_total ;;
+    scrapegrid-egress|scrapegrid-direct|scrapegrid-agent) metric "$metrics_url" scrapegrid_storage_remote_write_sent_bytes_total ;;
     vmagent) metric "$metrics_url" vmagent_remotewrite_bytes_sent_total ;;
     *) echo 0 ;;
   esac
 }
 
 run_one() {
-  local name=$1 r=$work/$1 status=ok p
+  local name=$1 r=$work/$1-$2 status=ok p
   mkdir -p "$r"
   local cpu=nan rows=nan wire=nan queued=nan catchup=nan
   sink_port=$(free_port)
@@ -217,7 +224,9 @@ yml=$work/prometheus.yml
 } >"$yml"
 
 failed=0
-for s in $SYSTEMS; do run_one "$s" || failed=1; done
+for round in $(seq 1 "$ROUNDS"); do
+  for s in $SYSTEMS; do run_one "$s" "$round" || failed=1; done
+done
 
 echo "### Remote write egress beside vmagent: $SERIES series every $INTERVAL, window ${WINDOW}s, outage ${OUTAGE}s"
 echo

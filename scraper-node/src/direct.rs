@@ -50,6 +50,8 @@ pub struct DirectConfig {
     pub max_disk_bytes_per_url: u64,
     /// How long the local copy is kept.
     pub retention: Duration,
+    /// Whether there is a local copy at all (else only the queue).
+    pub local_copy: bool,
     /// How long a shutdown waits for the queues to send what they hold.
     pub flush_deadline: Duration,
 }
@@ -62,6 +64,8 @@ pub struct Embedded {
     /// known only to this process): nothing else on the host can put
     /// samples into the queue the endpoints' credentials send from.
     pub write_token: scrapegrid_common::security::Token,
+    /// Its Ingest service, written to without gRPC.
+    pub local_ingest: storage_node::ingest::LocalIngest,
     stop: CancellationToken,
     task: JoinHandle<storage_node::Result<()>>,
 }
@@ -112,13 +116,17 @@ impl Embedded {
         config.egress = egress;
         config.egress_source = Some(source);
         config.retention.time = c.retention;
+        config.store_samples = c.local_copy;
         config.egress_flush_timeout = c.flush_deadline;
+        let local_ingest = storage_node::ingest::LocalIngest::default();
+        config.local_ingest = Some(local_ingest.clone());
         let stop = CancellationToken::new();
         let task = tokio::spawn(storage_node::run(config, grpc, http, stop.clone()));
         tracing::info!(%endpoint, data_dir = %c.data_dir.display(), "direct mode: remote_write through an embedded storage node");
         Ok(Self {
             endpoint,
             write_token,
+            local_ingest,
             stop,
             task,
         })

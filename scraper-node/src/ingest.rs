@@ -33,11 +33,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
 
 use scrapegrid_proto::v1 as pb;
 use scrapegrid_proto::v1::ingest_client::IngestClient;
 
 use scrapegrid_common::Labels;
+use storage_node::ingest::{LocalIngest, ResponseStream};
 
 use crate::batch::{next_stream, ScrapeBatch};
 use crate::metrics;
@@ -126,6 +128,7 @@ pub fn start(
     endpoint: watch::Receiver<String>,
     security: ClientSecurity,
     drain: oneshot::Receiver<tokio::time::Instant>,
+    local: Option<LocalIngest>,
 ) -> (IngestHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(SUBMIT_CAPACITY);
     let handle = IngestHandle {
@@ -135,6 +138,7 @@ pub fn start(
     };
     let task = Task {
         scraper_id,
+        local,
         security,
         endpoint,
         rx,
@@ -305,6 +309,8 @@ enum SessionEnd {
 
 struct Task {
     scraper_id: String,
+    /// The embedded storage node of direct mode, written to without gRPC.
+    local: Option<LocalIngest>,
     /// TLS and the write token for the storage node.
     security: ClientSecurity,
     endpoint: watch::Receiver<String>,
@@ -419,18 +425,6 @@ impl Task {
         if self.drained() {
             return SessionEnd::Shutdown;
         }
-        let channel = match self.security.endpoint(endpoint) {
-            Ok(e) => e.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true),
-            Err(e) => return SessionEnd::Failed(format!("invalid storage endpoint: {e}")),
-        };
-        let connect = tokio::select! {
-            _ = until(self.deadline) => return self.give_up(),
-            c = channel.connect() => c,
-        };
-        let channel = match connect {
-            Ok(c) => c,
-            Err(e) => return SessionEnd::Failed(format!("connect: {e}")),
-        };
         let (req_tx, req_rx) = mpsc::channel(WINDOW + 2);
         let hello = pb::WriteRequest {
             msg: Some(pb::write_request::Msg::Hello(pb::WriteHello {
@@ -438,17 +432,20 @@ impl Task {
             })),
         };
         let _ = req_tx.try_send(hello);
-        let mut client = IngestClient::new(channel)
-            .max_decoding_message_size(64 << 20)
-            .max_encoding_message_size(64 << 20);
-        let mut request = tonic::Request::new(ReceiverStream::new(req_rx));
-        self.security.authorize(&mut request);
-        let mut responses = match client.write(request).await {
-            Ok(r) => r.into_inner(),
+        let requests = ReceiverStream::new(req_rx);
+        let opened = match &self.local {
+            Some(local) => local.write(requests),
+            None => match self.open_grpc(endpoint, requests).await {
+                Ok(r) => r,
+                Err(end) => return end,
+            },
+        };
+        let mut responses = match opened {
+            Ok(r) => r,
             Err(e) => return SessionEnd::Failed(format!("write: {e}")),
         };
-        match tokio::time::timeout(Duration::from_secs(10), responses.message()).await {
-            Ok(Ok(Some(pb::WriteResponse {
+        match tokio::time::timeout(Duration::from_secs(10), responses.next()).await {
+            Ok(Some(Ok(pb::WriteResponse {
                 msg: Some(pb::write_response::Msg::Welcome(w)),
             }))) => {
                 self.outbox.on_welcome(w.last_sequence);
@@ -471,11 +468,11 @@ impl Task {
             }
             tokio::select! {
                 biased;
-                r = responses.message() => match r {
-                    Ok(Some(pb::WriteResponse { msg: Some(pb::write_response::Msg::Ack(ack)) })) => self.on_ack(ack),
-                    Ok(Some(_)) => {}
-                    Ok(None) => return SessionEnd::Failed("stream closed by storage".into()),
-                    Err(e) => return SessionEnd::Failed(e.to_string()),
+                r = responses.next() => match r {
+                    Some(Ok(pb::WriteResponse { msg: Some(pb::write_response::Msg::Ack(ack)) })) => self.on_ack(ack),
+                    Some(Ok(_)) => {}
+                    None => return SessionEnd::Failed("stream closed by storage".into()),
+                    Some(Err(e)) => return SessionEnd::Failed(e.to_string()),
                 },
                 Some(b) = self.rx.recv() => self.outbox.push(b),
                 at = drain_signal(&mut self.drain) => {
@@ -485,6 +482,36 @@ impl Task {
                 Ok(()) = self.endpoint.changed() => return SessionEnd::EndpointChanged,
             }
         }
+    }
+
+    /// Connects to the storage node at `endpoint` and opens a `Write`
+    /// stream of `requests`; `Err` ends the session.
+    async fn open_grpc(
+        &mut self,
+        endpoint: &str,
+        requests: ReceiverStream<pb::WriteRequest>,
+    ) -> Result<Result<ResponseStream, tonic::Status>, SessionEnd> {
+        let channel = match self.security.endpoint(endpoint) {
+            Ok(e) => e.connect_timeout(Duration::from_secs(2)).tcp_nodelay(true),
+            Err(e) => return Err(SessionEnd::Failed(format!("invalid storage endpoint: {e}"))),
+        };
+        let connect = tokio::select! {
+            _ = until(self.deadline) => return Err(self.give_up()),
+            c = channel.connect() => c,
+        };
+        let channel = match connect {
+            Ok(c) => c,
+            Err(e) => return Err(SessionEnd::Failed(format!("connect: {e}"))),
+        };
+        let mut client = IngestClient::new(channel)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20);
+        let mut request = tonic::Request::new(requests);
+        self.security.authorize(&mut request);
+        Ok(client
+            .write(request)
+            .await
+            .map(|r| Box::pin(r.into_inner()) as ResponseStream))
     }
 
     fn on_ack(&mut self, ack: pb::Ack) {

@@ -60,6 +60,9 @@ pub struct NodeConfig {
     /// The storage node to write to; `None`: the one the control plane
     /// names. Set in [`direct`] mode (the embedded node).
     pub storage_endpoint: Option<String>,
+    /// Direct mode: the embedded node's Ingest service, written to without
+    /// gRPC (`storage_endpoint` still serves handover reads).
+    pub local_ingest: Option<storage_node::ingest::LocalIngest>,
 }
 
 /// Runs the scraper node until `shutdown`; `http` serves `/metrics`.
@@ -79,6 +82,7 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
         endpoint_rx,
         node.storage_security.clone(),
         drain_rx,
+        node.local_ingest.clone(),
     );
     let client = scrape::http_client::TargetClient::new()?;
     // The loops outlive the shutdown signal: they hand over first, and the

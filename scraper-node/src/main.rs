@@ -73,6 +73,11 @@ struct Flags {
     /// Direct mode: how long the local copy is kept (0: forever).
     #[arg(long = "remote-write.retention", default_value = "1h", value_parser = duration)]
     remote_write_retention: Duration,
+    /// Direct mode: whether the embedded node keeps a local copy of the
+    /// samples, queryable on its HTTP API. `false` keeps only the queue
+    /// (as Prometheus's agent mode and vmagent do), for less CPU and disk.
+    #[arg(long = "remote-write.local-copy", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    remote_write_local_copy: bool,
     /// Direct mode: how long a shutdown waits for the queues to send what
     /// they hold before the process exits (the rest is sent after the next
     /// start on the same --remote-write.data-dir).
@@ -91,6 +96,13 @@ fn duration(s: &str) -> Result<Duration, String> {
 fn bytes(s: &str) -> Result<u64, String> {
     scrapegrid_common::duration::parse_size(s).map_err(|e| e.to_string())
 }
+
+/// Scrapes, batches and (in direct mode) the embedded node's writes and
+/// queue allocate and free many small objects across threads: mimalloc,
+/// as in the storage node binary (built without transparent huge pages,
+/// `.cargo/config.toml`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How much longer than `--drain-timeout` the process may take to exit:
 /// the delivery gets at least `ingest::FLUSH_FLOOR` after the handovers.
@@ -112,6 +124,7 @@ async fn run() -> anyhow::Result<()> {
                 data_dir: flags.remote_write_data_dir.clone(),
                 max_disk_bytes_per_url: flags.remote_write_max_disk,
                 retention: flags.remote_write_retention,
+                local_copy: flags.remote_write_local_copy,
                 flush_deadline: flags.remote_write_flush_deadline,
             })
             .await?,
@@ -159,6 +172,7 @@ async fn run() -> anyhow::Result<()> {
             client_ca: flags.http_client_ca,
         },
         storage_endpoint: embedded.as_ref().map(|e| e.endpoint.clone()),
+        local_ingest: embedded.as_ref().map(|e| e.local_ingest.clone()),
     };
     let shutdown = CancellationToken::new();
     let deadline = flags.drain_timeout + SHUTDOWN_SLACK;

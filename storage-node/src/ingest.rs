@@ -13,6 +13,10 @@
 //! On shutdown the task stops reading, lets the queued answers resolve and
 //! ends the stream with UNAVAILABLE, so the scraper reconnects elsewhere or
 //! later and resends what was not acked.
+//!
+//! [`LocalIngest`] opens the same stream from inside the process, without
+//! gRPC: a scraper in direct mode hands its messages to its embedded node
+//! as they are, with no encoding, HTTP/2 or socket between them.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -88,6 +92,71 @@ impl IngestService {
     }
 }
 
+impl IngestService {
+    /// Starts the task of one `Write` stream reading `requests`; returns
+    /// its answers.
+    fn open<S>(&self, requests: S) -> Result<ResponseStream, Status>
+    where
+        S: Stream<Item = Result<pb::WriteRequest, Status>> + Send + Unpin + 'static,
+    {
+        if self.shutdown.is_cancelled() {
+            return Err(Status::unavailable("storage node is shutting down"));
+        }
+        let (tx, rx) = mpsc::channel(MAX_IN_FLIGHT);
+        let stream = StreamTask {
+            writer: self.writer.clone(),
+            shutdown: self.shutdown.clone(),
+            out: tx,
+            metadata: self.metadata.clone(),
+        };
+        self.tasks.spawn(stream.run(requests));
+        Ok(Box::pin(ReceiverStream::new(rx).then(Answer::resolve)))
+    }
+}
+
+/// The `Write` stream opened from inside the process (direct mode's
+/// embedded node), without gRPC and without the write token: the embedder
+/// creates it, [`crate::run`] fills it once the node runs and empties it at
+/// shutdown (a stream open then ends as a gRPC one does).
+#[derive(Clone, Debug, Default)]
+pub struct LocalIngest(Arc<std::sync::Mutex<Option<IngestService>>>);
+
+/// The answers of a `Write` stream: the Welcome, then one ack per batch.
+pub type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::WriteResponse, Status>> + Send>>;
+
+impl LocalIngest {
+    /// Opens a `Write` stream of `requests`; UNAVAILABLE before the node
+    /// runs and after it stopped.
+    pub fn write<S>(&self, requests: S) -> Result<ResponseStream, Status>
+    where
+        S: Stream<Item = pb::WriteRequest> + Send + Unpin + 'static,
+    {
+        let service = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match service {
+            Some(s) => s.open(requests.map(Ok)),
+            None => Err(Status::unavailable(
+                "the embedded storage node is not running",
+            )),
+        }
+    }
+
+    /// Serves `service` until the returned guard drops.
+    pub(crate) fn serve(&self, service: IngestService) -> LocalServing {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(service);
+        LocalServing(self.clone())
+    }
+}
+
+/// Empties its [`LocalIngest`] when dropped, so that the writer handle it
+/// held does not keep the writer running.
+pub(crate) struct LocalServing(LocalIngest);
+
+impl Drop for LocalServing {
+    fn drop(&mut self) {
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 /// An answer in the response queue.
 enum Answer {
     Ready(Result<pb::WriteResponse, Status>),
@@ -112,8 +181,6 @@ fn ack_response(ack: pb::Ack) -> pb::WriteResponse {
     }
 }
 
-type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::WriteResponse, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl pb::ingest_server::Ingest for IngestService {
     type WriteStream = ResponseStream;
@@ -122,20 +189,7 @@ impl pb::ingest_server::Ingest for IngestService {
         &self,
         request: Request<Streaming<pb::WriteRequest>>,
     ) -> Result<Response<Self::WriteStream>, Status> {
-        if self.shutdown.is_cancelled() {
-            return Err(Status::unavailable("storage node is shutting down"));
-        }
-        let requests = request.into_inner();
-        let (tx, rx) = mpsc::channel(MAX_IN_FLIGHT);
-        let stream = StreamTask {
-            writer: self.writer.clone(),
-            shutdown: self.shutdown.clone(),
-            out: tx,
-            metadata: self.metadata.clone(),
-        };
-        self.tasks.spawn(stream.run(requests));
-        let responses = ReceiverStream::new(rx).then(Answer::resolve);
-        Ok(Response::new(Box::pin(responses)))
+        self.open(request.into_inner()).map(Response::new)
     }
 
     async fn take_handover(
@@ -182,7 +236,10 @@ struct StreamTask {
 }
 
 impl StreamTask {
-    async fn run(self, mut requests: Streaming<pb::WriteRequest>) {
+    async fn run<S>(self, mut requests: S)
+    where
+        S: Stream<Item = Result<pb::WriteRequest, Status>> + Unpin,
+    {
         metrics::ingest_stream_opened();
         let scraper_id = match self.hello(&mut requests).await {
             Ok(id) => id,
@@ -205,9 +262,12 @@ impl StreamTask {
     }
 
     /// Reads the `WriteHello` and answers `Welcome`.
-    async fn hello(&self, requests: &mut Streaming<pb::WriteRequest>) -> Result<Arc<str>, Status> {
+    async fn hello<S>(&self, requests: &mut S) -> Result<Arc<str>, Status>
+    where
+        S: Stream<Item = Result<pb::WriteRequest, Status>> + Unpin,
+    {
         let first = tokio::select! {
-            m = requests.message() => m?,
+            m = requests.next() => m.transpose()?,
             _ = self.shutdown.cancelled() => {
                 return Err(Status::unavailable("storage node is shutting down"));
             }
@@ -239,11 +299,10 @@ impl StreamTask {
 
     /// Handles batches until the scraper closes the stream (`Ok`) or the
     /// stream must end with a status (`Err`).
-    async fn batches(
-        &self,
-        scraper_id: &Arc<str>,
-        requests: &mut Streaming<pb::WriteRequest>,
-    ) -> Result<(), Status> {
+    async fn batches<S>(&self, scraper_id: &Arc<str>, requests: &mut S) -> Result<(), Status>
+    where
+        S: Stream<Item = Result<pb::WriteRequest, Status>> + Unpin,
+    {
         let mut refs = RefTable::default();
         loop {
             let msg = tokio::select! {
@@ -251,7 +310,7 @@ impl StreamTask {
                 _ = self.shutdown.cancelled() => {
                     return Err(Status::unavailable("storage node is shutting down"));
                 }
-                m = requests.message() => m,
+                m = requests.next() => m.transpose(),
             };
             let mut batch = match msg {
                 Ok(None) => return Ok(()),

@@ -131,6 +131,13 @@ pub struct Config {
     /// is queued (beside `shutdown_timeout`); what is left is sent after
     /// the next start.
     pub egress_flush_timeout: Duration,
+    /// Whether samples are stored (the default); without, the node only
+    /// queues them for `remote_write` (the index, metadata and exemplars
+    /// are kept), and queries find no samples.
+    pub store_samples: bool,
+    /// Filled with the Ingest service while the node runs, for an
+    /// embedder that writes without gRPC (direct mode).
+    pub local_ingest: Option<ingest::LocalIngest>,
 }
 
 impl Config {
@@ -151,6 +158,8 @@ impl Config {
             egress: Default::default(),
             egress_source: None,
             egress_flush_timeout: Duration::from_secs(10),
+            store_samples: true,
+            local_ingest: None,
         }
     }
 }
@@ -188,6 +197,7 @@ pub async fn run(
     let writer_options = writer::WriterOptions {
         out_of_order_time_window: config.out_of_order_time_window,
         max_exemplars: config.max_exemplars,
+        store_samples: config.store_samples,
     };
     let (writer, writer_thread) = {
         let db = db.clone();
@@ -234,6 +244,10 @@ pub async fn run(
         streams.clone(),
         metadata.clone(),
     );
+    let local = config
+        .local_ingest
+        .as_ref()
+        .map(|l| l.serve(ingest.clone()));
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = config.grpc_tls.tonic().map_err(Error::Tls)? {
         builder = builder.tls_config(tls)?;
@@ -288,6 +302,7 @@ pub async fn run(
     let deadline = Instant::now() + config.shutdown_timeout;
 
     // 1. Stop accepting; ingest streams end after their queued acks.
+    drop(local);
     for (name, handle) in [("grpc", grpc), ("http", http)] {
         if handle.is_finished() {
             continue;

@@ -94,14 +94,20 @@ pub struct WriterOptions {
     /// Exemplars stored at most (oldest arrivals deleted first), as
     /// Prometheus's `storage.exemplars.max_exemplars`; zero stores none.
     pub max_exemplars: usize,
+    /// Whether samples and native histograms are stored; without, only
+    /// the `remote_write` queue gets them (direct mode without a local
+    /// copy, as Prometheus's agent mode).
+    pub store_samples: bool,
 }
 
 impl Default for WriterOptions {
-    /// No out-of-order window, Prometheus's default exemplar limit.
+    /// No out-of-order window, Prometheus's default exemplar limit,
+    /// samples stored.
     fn default() -> Self {
         Self {
             out_of_order_time_window: Duration::ZERO,
             max_exemplars: crate::exemplars::DEFAULT_MAX_EXEMPLARS,
+            store_samples: true,
         }
     }
 }
@@ -233,6 +239,7 @@ pub fn spawn_with_egress(
         head_max_t: i64::MIN,
         ooo_window_ms: i64::try_from(options.out_of_order_time_window.as_millis())
             .unwrap_or(i64::MAX),
+        store_samples: options.store_samples,
         last_prune: Instant::now(),
         exemplars,
         egress,
@@ -261,6 +268,8 @@ struct State {
     /// the reference of the out-of-order window.
     head_max_t: i64,
     ooo_window_ms: i64,
+    /// [`WriterOptions::store_samples`].
+    store_samples: bool,
     last_prune: Instant,
     /// Newest exemplar per series and the arrival order of stored ones.
     exemplars: ExemplarBuffer,
@@ -504,7 +513,9 @@ impl State {
     fn append_histograms(&mut self, wb: &mut DbBatch, ids: &[u64], histograms: &[BatchHistogram]) {
         for h in histograms {
             let id = ids[h.series as usize];
-            samples::append_histogram(&self.db, wb, id, h.histogram.timestamp, &h.histogram);
+            if self.store_samples {
+                samples::append_histogram(&self.db, wb, id, h.histogram.timestamp, &h.histogram);
+            }
             if let Some(e) = &mut self.egress {
                 e.push_histogram(id, &h.histogram);
             }

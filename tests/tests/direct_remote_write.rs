@@ -60,6 +60,23 @@ fn direct_args(config: &Path, data: &Path) -> Vec<String> {
     ]
 }
 
+/// A cluster of a control plane on `yaml` and no scraper, without a storage
+/// node (the one the builder started is gone for good), and the path of
+/// `yaml` for `--remote-write.config`.
+async fn direct_cluster(yaml: &str) -> (Cluster, std::path::PathBuf) {
+    let mut cluster = Cluster::builder()
+        .scrapers(0)
+        .config(yaml)
+        .membership_timeout("3s")
+        .build()
+        .await
+        .unwrap();
+    cluster.storage.as_mut().unwrap().kill9();
+    let config = cluster.dir.path().join("direct.yml");
+    std::fs::write(&config, yaml).unwrap();
+    (cluster, config)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrapers_send_straight_to_victoriametrics_losing_and_doubling_nothing() {
     let mut targets = Vec::new();
@@ -85,18 +102,8 @@ remote_write:
 ",
         vm.write_url()
     );
-    let mut cluster = Cluster::builder()
-        .scrapers(0)
-        .config(&yaml)
-        .membership_timeout("3s")
-        .build()
-        .await
-        .unwrap();
-    // No storage node: the one the builder started is gone for good.
-    cluster.storage.as_mut().unwrap().kill9();
+    let (mut cluster, config) = direct_cluster(&yaml).await;
     let dir = cluster.dir.path().to_path_buf();
-    let config = dir.join("direct.yml");
-    std::fs::write(&config, &yaml).unwrap();
     // `<dir>/<id>/data`: where `start_storage(<dir>/<id>)` opens a node.
     let data = |id: &str| dir.join(id).join("data");
     for id in ["scraper-0", "scraper-1"] {
@@ -252,4 +259,127 @@ remote_write:
         "committed and sent: {total} samples in {} series",
         committed.len()
     );
+}
+
+/// Direct mode without a local copy (`--remote-write.local-copy=false`,
+/// Prometheus's agent mode): the embedded node keeps the queue and no
+/// samples. One scraper scrapes every 500 ms; VictoriaMetrics is stopped
+/// under load, the scraper is killed with `kill -9` meanwhile and started
+/// again on its directory, VictoriaMetrics comes back and the scraper shuts
+/// down. Each series at VictoriaMetrics must have every scrape of the run:
+/// no timestamp twice, and no gap longer than two intervals except where
+/// the scraper was dead (a lost queued sample leaves one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_local_copy_the_queue_alone_loses_nothing() {
+    let target = TargetServer::start("# TYPE m gauge\nm{k=\"a\"} 1\nm{k=\"b\"} 2\n")
+        .await
+        .unwrap();
+    let mut vm = VictoriaMetrics::start().await.unwrap();
+    let yaml = format!(
+        "global: {{scrape_interval: 500ms, scrape_timeout: 400ms}}
+scrape_configs:
+  - job_name: agent
+    static_configs: [{{targets: [{:?}]}}]
+remote_write:
+  - url: {}
+    queue_config: {{batch_send_deadline: 200ms, min_backoff: 20ms, max_backoff: 300ms}}
+",
+        target.addr,
+        vm.write_url()
+    );
+    let (mut cluster, config) = direct_cluster(&yaml).await;
+    let dir = cluster.dir.path().to_path_buf();
+    let mut args = direct_args(&config, &dir.join("agent"));
+    args.push("--remote-write.local-copy=false".into());
+    cluster.add_scraper_with("agent", &args).await.unwrap();
+    eventually(Duration::from_secs(30), || async {
+        let m = vm.export("m").await.ok()?;
+        (m.len() == 2 && m.iter().all(|(_, ts, _)| ts.len() >= 3)).then_some(())
+    })
+    .await
+    .unwrap();
+
+    // The local copy holds nothing (only the queue is kept).
+    let local = cluster
+        .scraper_mut("agent")
+        .listening("storage-http")
+        .await
+        .unwrap();
+    let url = format!(
+        "http://{local}/api/v1/query?query={}",
+        urlencode(r#"count({__name__=~".+"})"#)
+    );
+    let data = get_data(&cluster.http, &url).await.unwrap();
+    assert_eq!(data["result"], serde_json::json!([]), "local copy: {data}");
+
+    vm.stop().unwrap();
+    hold_for(
+        Duration::from_secs(3),
+        "scraping while VictoriaMetrics is down",
+    )
+    .await;
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let killed_ms = now_ms();
+    cluster.scraper_mut("agent").kill9();
+    hold_for(Duration::from_secs(1), "the scraper dead").await;
+    cluster.add_scraper_with("agent", &args).await.unwrap();
+    hold_for(
+        Duration::from_secs(3),
+        "scraping, VictoriaMetrics still down",
+    )
+    .await;
+    vm.start_again().await.unwrap();
+    hold_for(Duration::from_secs(2), "scraping with VictoriaMetrics back").await;
+    let code = cluster
+        .terminate_scraper("agent", Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(code, Some(0), "exit code");
+
+    // The first scrape of the restarted scraper, as VictoriaMetrics has it.
+    let mut series: Vec<(String, Vec<i64>)> = Vec::new();
+    for _ in 0..50 {
+        series = vm
+            .export("m")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, ts, _)| (k, ts))
+            .collect();
+        let last_ok = series
+            .iter()
+            .all(|(_, ts)| ts.iter().filter(|&&t| t > killed_ms + 6_000).count() >= 3);
+        if series.len() == 2 && last_ok {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(series.len(), 2, "{series:?}");
+    for (k, ts) in &series {
+        let set: BTreeSet<i64> = ts.iter().copied().collect();
+        assert_eq!(set.len(), ts.len(), "{k}: a timestamp twice");
+        let ts: Vec<i64> = set.into_iter().collect();
+        let before = ts.iter().filter(|&&t| t < killed_ms).count();
+        assert!(before >= 8, "{k}: {before} samples before the kill");
+        // The scraper came back: its first sample after the kill.
+        let back = *ts
+            .iter()
+            .find(|&&t| t >= killed_ms)
+            .unwrap_or_else(|| panic!("{k}: nothing after the kill"));
+        let gaps: Vec<(i64, i64)> = ts
+            .windows(2)
+            .map(|w| (w[0], w[1]))
+            .filter(|&(a, b)| b - a > 1_000 && !(a < killed_ms && b == back))
+            .collect();
+        assert!(gaps.is_empty(), "{k}: scrapes missing between {gaps:?}");
+        println!(
+            "{k}: {} samples, {before} before the kill, back after {} ms",
+            ts.len(),
+            back - killed_ms
+        );
+    }
 }

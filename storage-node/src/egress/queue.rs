@@ -12,9 +12,12 @@
 //!
 //! A request waits at most `batch_send_deadline` to fill up (not at all
 //! while the node flushes at shutdown). Labels of a
-//! series are read from the index once, extended with the external labels
-//! and relabeled by `write_relabel_configs`; a series the rules drop is
-//! skipped (and counted as dropped by relabeling, as Prometheus does not
+//! series are read from the index once, extended with the external labels,
+//! relabeled by `write_relabel_configs` and kept encoded in the queue's
+//! [`LabelArena`], found through a table indexed by series id (ids are
+//! dense, and a scrape's series have neighbouring ids, so a round walks
+//! both in order instead of probing a hash table per sample); a series
+//! the rules drop is skipped (and counted as dropped by relabeling, as Prometheus does not
 //! count it at all). Exemplars travel in the requests beside the samples
 //! when the endpoint has `send_exemplars`, each in its series' TimeSeries,
 //! and count toward `max_samples_per_send` as in Prometheus.
@@ -23,7 +26,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rustc_hash::FxHashMap;
 use scrapegrid_common::config::RemoteWriteConfig;
 use scrapegrid_common::relabel;
 use scrapegrid_common::xorshift::XorShift;
@@ -31,7 +33,7 @@ use scrapegrid_common::Labels;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Client, Delivery};
-use super::wire::{encode_labels, RequestBuilder};
+use super::wire::{encode_labels, LabelArena, RequestBuilder, Span};
 use super::Log;
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -63,9 +65,31 @@ impl Position {
     }
 }
 
-/// A series as this endpoint sees it: its labels after external labels and
-/// relabeling, or `None` when relabeling drops it.
-type Sent = Option<Arc<[u8]>>;
+/// A series as this endpoint sees it.
+#[derive(Clone, Copy, Debug, Default)]
+enum Sent {
+    /// Not looked up yet.
+    #[default]
+    Unknown,
+    /// Relabeling drops it.
+    Dropped,
+    /// Its labels after external labels and relabeling.
+    Labels(Span),
+}
+
+/// What the queue keeps per series id.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    sent: Sent,
+    /// The request (its number) the series was last added to, and its
+    /// index in that request.
+    request: u64,
+    index: u32,
+}
+
+/// The series ids past which the table of series stops: an id is a
+/// counter of series created, so one this far out is a corrupt record.
+const MAX_SERIES_ID: u64 = 1 << 32;
 
 pub struct Queue {
     log: Arc<Log>,
@@ -77,7 +101,11 @@ pub struct Queue {
     position: Position,
     shared: Arc<AtomicU64>,
     max_bytes: u64,
-    series: FxHashMap<u64, Sent>,
+    /// Per series id.
+    series: Vec<Slot>,
+    arena: LabelArena,
+    /// The number of the last request begun.
+    requests: u64,
     shards: usize,
     rng: XorShift,
 }
@@ -132,7 +160,9 @@ impl Queue {
             external_labels,
             position,
             max_bytes,
-            series: FxHashMap::default(),
+            series: Vec::new(),
+            arena: LabelArena::default(),
+            requests: 0,
             shards,
             rng: XorShift::new(0x5eed ^ position.seq),
         })
@@ -271,23 +301,18 @@ impl Queue {
             end,
             limit + self.position.offset as usize,
         )?;
-        let mut out: Vec<Vec<Request>> = (0..shards).map(|_| Vec::new()).collect();
-        // Per shard: the request being filled, where each series is in it,
-        // and its newest timestamp.
-        let fresh = |max: usize| {
-            let mut index_of = FxHashMap::default();
-            index_of.reserve(max);
-            (RequestBuilder::default(), index_of, i64::MIN)
-        };
-        let mut open: Vec<(RequestBuilder, FxHashMap<u64, u32>, i64)> =
-            (0..shards).map(|_| fresh(max)).collect();
-        let finish = |(req, _, newest): (RequestBuilder, FxHashMap<u64, u32>, i64)| Request {
+        let finish = |(req, _, newest): (RequestBuilder, u64, i64), arena: &LabelArena| Request {
             samples: req.samples(),
             exemplars: req.exemplars(),
             histograms: req.histograms(),
-            body: req.encode(),
+            body: req.encode(arena),
             newest_ms: newest,
         };
+        let mut out: Vec<Vec<Request>> = (0..shards).map(|_| Vec::new()).collect();
+        // Per shard: the request being filled, its number and its newest
+        // timestamp.
+        let mut open: Vec<(RequestBuilder, u64, i64)> =
+            (0..shards).map(|_| self.fresh_request()).collect();
         let mut taken = 0usize;
         let mut after = self.position;
         'records: for (seq, entries) in records {
@@ -318,21 +343,23 @@ impl Queue {
                 let b = &open[shard].0;
                 let items = b.samples() + b.exemplars() + b.histograms();
                 if items == max {
-                    let full = std::mem::replace(&mut open[shard], fresh(max));
-                    out[shard].push(finish(full));
+                    let fresh = self.fresh_request();
+                    let full = std::mem::replace(&mut open[shard], fresh);
+                    out[shard].push(finish(full, &self.arena));
                 }
-                // A series already in the request needs no label lookup.
-                let k = match open[shard].1.get(&e.id) {
-                    Some(&k) => k,
-                    None => {
-                        let Some(labels) = self.labels(e.id)? else {
-                            continue;
-                        };
-                        let (req, index_of, _) = &mut open[shard];
-                        let k = req.add_series(labels);
-                        index_of.insert(e.id, k);
-                        k
-                    }
+                let request = open[shard].1;
+                let slot = self.slot(e.id)?;
+                // A series already in the request is not added again.
+                let k = if slot.request == request {
+                    slot.index
+                } else {
+                    let Some(labels) = self.labels(e.id)? else {
+                        continue;
+                    };
+                    let k = open[shard].0.add_series(labels);
+                    let slot = &mut self.series[e.id as usize];
+                    (slot.request, slot.index) = (request, k);
+                    k
                 };
                 let (req, _, newest) = &mut open[shard];
                 match (&e.exemplar, &e.histogram) {
@@ -362,16 +389,39 @@ impl Queue {
         }
         for (shard, o) in open.into_iter().enumerate() {
             if o.0.samples() + o.0.exemplars() + o.0.histograms() > 0 {
-                out[shard].push(finish(o));
+                out[shard].push(finish(o, &self.arena));
             }
         }
         Ok(Some(Round { shards: out, after }))
     }
 
-    /// The labels series `id` is sent with.
-    fn labels(&mut self, id: u64) -> Result<Sent> {
-        if let Some(s) = self.series.get(&id) {
-            return Ok(s.clone());
+    /// An empty request with the next number.
+    fn fresh_request(&mut self) -> (RequestBuilder, u64, i64) {
+        self.requests += 1;
+        (RequestBuilder::default(), self.requests, i64::MIN)
+    }
+
+    /// The slot of series `id`, the table grown to hold it.
+    fn slot(&mut self, id: u64) -> Result<Slot> {
+        if id >= MAX_SERIES_ID {
+            return Err(Error::Corrupt {
+                what: "egress series id",
+            });
+        }
+        let i = id as usize;
+        if i >= self.series.len() {
+            self.series.resize(i + 1, Slot::default());
+        }
+        Ok(self.series[i])
+    }
+
+    /// Where the labels series `id` is sent with are in the arena; `None`
+    /// when relabeling drops it.
+    fn labels(&mut self, id: u64) -> Result<Option<Span>> {
+        match self.slot(id)?.sent {
+            Sent::Labels(s) => return Ok(Some(s)),
+            Sent::Dropped => return Ok(None),
+            Sent::Unknown => {}
         }
         let stored = Index::new(&self.db).series_labels(id)?;
         let mut b = stored.builder();
@@ -382,9 +432,10 @@ impl Queue {
         }
         let sent = relabel::process(&mut b, &self.config.write_relabel_configs).then(|| {
             let labels = b.labels();
-            encode_labels(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+            self.arena
+                .push(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())))
         });
-        self.series.insert(id, sent.clone());
+        self.series[id as usize].sent = sent.map_or(Sent::Dropped, Sent::Labels);
         Ok(sent)
     }
 

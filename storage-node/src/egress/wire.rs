@@ -1,8 +1,8 @@
 //! The remote-write 1.0 `WriteRequest` encoded by hand: each series' labels
-//! are encoded once (when the queue first sends the series) and copied into
-//! every request after, so a request costs a copy of bytes per series and a
-//! few bytes per sample, not a label set of strings to clone and encode
-//! (which was most of the egress's CPU). The bytes are what prost writes for
+//! are encoded once (when the queue first sends the series, into its
+//! [`LabelArena`]) and copied into every request after, so a request costs
+//! a copy of bytes per series and a few bytes per sample, not a label set
+//! of strings to clone and encode (which was most of the egress's CPU). The bytes are what prost writes for
 //! `proto/prometheus/types.proto`, with both fields of every sample written
 //! (prost leaves a zero value or timestamp out; receivers read either).
 
@@ -34,6 +34,52 @@ fn varint_len(v: u64) -> usize {
 /// in order).
 pub fn encode_labels<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> Arc<[u8]> {
     let mut out = Vec::new();
+    put_labels(&mut out, labels);
+    out.into()
+}
+
+/// Where one series' encoded labels sit in a [`LabelArena`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    start: usize,
+    len: u32,
+}
+
+/// The encoded labels of many series, one after another in one buffer: a
+/// queue keeps the labels of the series it sends here, so that a request
+/// copies them from memory laid out in series order (the order a scrape's
+/// series are stored and sent in) instead of from one allocation each.
+#[derive(Debug, Default)]
+pub struct LabelArena {
+    bytes: Vec<u8>,
+}
+
+impl LabelArena {
+    /// Appends the encoding of `labels` (as [`encode_labels`]).
+    pub fn push<'a>(&mut self, labels: impl Iterator<Item = (&'a str, &'a str)>) -> Span {
+        let start = self.bytes.len();
+        put_labels(&mut self.bytes, labels);
+        Span {
+            start,
+            len: (self.bytes.len() - start) as u32,
+        }
+    }
+
+    pub fn get(&self, s: Span) -> &[u8] {
+        &self.bytes[s.start..s.start + s.len as usize]
+    }
+
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+fn put_labels<'a>(out: &mut Vec<u8>, labels: impl Iterator<Item = (&'a str, &'a str)>) {
     for (name, value) in labels {
         let len = 1
             + varint_len(name.len() as u64)
@@ -42,15 +88,14 @@ pub fn encode_labels<'a>(labels: impl Iterator<Item = (&'a str, &'a str)>) -> Ar
             + varint_len(value.len() as u64)
             + value.len();
         out.push(FIELD_1_BYTES);
-        put_varint(&mut out, len as u64);
+        put_varint(out, len as u64);
         out.push(FIELD_1_BYTES);
-        put_varint(&mut out, name.len() as u64);
+        put_varint(out, name.len() as u64);
         out.extend_from_slice(name.as_bytes());
         out.push(FIELD_2_BYTES);
-        put_varint(&mut out, value.len() as u64);
+        put_varint(out, value.len() as u64);
         out.extend_from_slice(value.as_bytes());
     }
-    out.into()
 }
 
 fn sample_len(t: i64) -> usize {
@@ -76,12 +121,13 @@ fn field_len(body: usize) -> usize {
     1 + varint_len(body as u64) + body
 }
 
-/// One request being built: series (their encoded labels), samples
-/// (series index, timestamp, value) and exemplars (series index, encoded
-/// labels, timestamp, value) in arrival order.
+/// One request being built: series (where their encoded labels are in the
+/// queue's [`LabelArena`]), samples (series index, timestamp, value) and
+/// exemplars (series index, encoded labels, timestamp, value) in arrival
+/// order.
 #[derive(Debug, Default)]
 pub struct RequestBuilder {
-    series: Vec<Arc<[u8]>>,
+    series: Vec<Span>,
     samples: Vec<(u32, i64, f64)>,
     exemplars: Vec<(u32, Arc<[u8]>, i64, f64)>,
     /// Native histograms: series index and the encoded message.
@@ -89,8 +135,9 @@ pub struct RequestBuilder {
 }
 
 impl RequestBuilder {
-    /// Adds series `labels`; returns its index for [`Self::push`].
-    pub fn add_series(&mut self, labels: Arc<[u8]>) -> u32 {
+    /// Adds the series whose labels are at `labels`; returns its index for
+    /// [`Self::push`].
+    pub fn add_series(&mut self, labels: Span) -> u32 {
         self.series.push(labels);
         (self.series.len() - 1) as u32
     }
@@ -122,16 +169,19 @@ impl RequestBuilder {
         self.exemplars.len()
     }
 
-    /// The encoded `WriteRequest`: each series once, with its samples,
-    /// then its exemplars, then its histograms in the order they were
-    /// pushed.
-    pub fn encode(mut self) -> Vec<u8> {
+    /// The encoded `WriteRequest`: each series once (its labels from
+    /// `arena`), with its samples, then its exemplars, then its histograms
+    /// in the order they were pushed.
+    pub fn encode(mut self, arena: &LabelArena) -> Vec<u8> {
         // Stable: a series' samples, exemplars and histograms keep their order.
         self.samples.sort_by_key(|s| s.0);
         self.exemplars.sort_by_key(|e| e.0);
         self.histograms.sort_by_key(|h| h.0);
         let mut out = Vec::with_capacity(
-            self.series.iter().map(|l| l.len() + 4).sum::<usize>()
+            self.series
+                .iter()
+                .map(|l| l.len as usize + 4)
+                .sum::<usize>()
                 + self.samples.len() * 16
                 + self.exemplars.iter().map(|e| e.1.len() + 20).sum::<usize>()
                 + self.histograms.iter().map(|h| h.1.len() + 6).sum::<usize>(),
@@ -156,7 +206,7 @@ impl RequestBuilder {
             let h = histograms.iter().take_while(|h| h.0 == idx).count();
             let (these_h, rest) = histograms.split_at(h);
             histograms = rest;
-            let labels = &self.series[idx as usize];
+            let labels = arena.get(self.series[idx as usize]);
             let ts_len = labels.len()
                 + these
                     .iter()
@@ -209,8 +259,13 @@ mod tests {
     #[test]
     fn decodes_as_the_protobuf_it_stands_for() {
         let long = "v".repeat(300);
-        let a = encode_labels([("__name__", "up"), ("job", "a")].into_iter());
-        let b = encode_labels([("__name__", "x"), ("long", long.as_str())].into_iter());
+        let mut arena = LabelArena::default();
+        let a = arena.push([("__name__", "up"), ("job", "a")].into_iter());
+        let b = arena.push([("__name__", "x"), ("long", long.as_str())].into_iter());
+        assert_eq!(
+            arena.get(a),
+            &*encode_labels([("__name__", "up"), ("job", "a")].into_iter())
+        );
         let mut r = RequestBuilder::default();
         let (ia, ib) = (r.add_series(a), r.add_series(b));
         let stale = f64::from_bits(0x7ff0_0000_0000_0002);
@@ -219,7 +274,7 @@ mod tests {
         r.push(ia, 1_700_000_015_000, 0.0);
         r.push(ib, 0, -2.5);
         assert_eq!(r.samples(), 4);
-        let got = prom::WriteRequest::decode(r.encode().as_slice()).unwrap();
+        let got = prom::WriteRequest::decode(r.encode(&arena).as_slice()).unwrap();
         let label = |n: &str, v: &str| prom::Label {
             name: n.into(),
             value: v.into(),
@@ -247,15 +302,15 @@ mod tests {
         // Exemplars join their series' TimeSeries, or make one of their own.
         let mut r = RequestBuilder::default();
         let (ia, ib) = (
-            r.add_series(encode_labels([("__name__", "a")].into_iter())),
-            r.add_series(encode_labels([("__name__", "b")].into_iter())),
+            r.add_series(arena.push([("__name__", "a")].into_iter())),
+            r.add_series(arena.push([("__name__", "b")].into_iter())),
         );
         let trace = encode_labels([("trace_id", "t1")].into_iter());
         r.push(ia, 1000, 1.0);
         r.push_exemplar(ia, trace.clone(), 990, 0.5);
         r.push_exemplar(ib, trace, -3, 7.0);
         assert_eq!((r.samples(), r.exemplars()), (1, 2));
-        let got = prom::WriteRequest::decode(r.encode().as_slice()).unwrap();
+        let got = prom::WriteRequest::decode(r.encode(&arena).as_slice()).unwrap();
         assert_eq!(got.timeseries.len(), 2);
         assert_eq!(samples(&got.timeseries[0]), vec![(1000, 1f64.to_bits())]);
         let ex = |ts: &prom::TimeSeries| -> Vec<(Vec<prom::Label>, f64, i64)> {
@@ -276,7 +331,7 @@ mod tests {
 
         // Histograms join their series' TimeSeries after its exemplars.
         let mut r = RequestBuilder::default();
-        let ia = r.add_series(encode_labels([("__name__", "h")].into_iter()));
+        let ia = r.add_series(arena.push([("__name__", "h")].into_iter()));
         let h = |t: i64| prom::Histogram {
             count: Some(prom::histogram::Count::CountInt(3)),
             sum: 1.5,
@@ -293,7 +348,7 @@ mod tests {
         r.push_histogram(ia, h(20).encode_to_vec().into());
         r.push_histogram(ia, h(30).encode_to_vec().into());
         assert_eq!(r.histograms(), 2);
-        let got = prom::WriteRequest::decode(r.encode().as_slice()).unwrap();
+        let got = prom::WriteRequest::decode(r.encode(&arena).as_slice()).unwrap();
         assert_eq!(got.timeseries.len(), 1);
         assert_eq!(samples(&got.timeseries[0]), vec![(10, 2f64.to_bits())]);
         assert_eq!(got.timeseries[0].histograms, vec![h(20), h(30)]);

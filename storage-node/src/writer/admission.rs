@@ -197,7 +197,9 @@ impl State {
             };
             match verdict {
                 Verdict::Append => {
-                    samples::append_fresh(wb, id, s.ts_ms, s.value);
+                    if self.store_samples {
+                        samples::append_fresh(wb, id, s.ts_ms, s.value);
+                    }
                     if let Some(e) = &mut self.egress {
                         e.push(id, s.ts_ms, s.value);
                     }
@@ -212,7 +214,9 @@ impl State {
                     let taken = ooo_written.contains(&(id, s.ts_ms))
                         || samples::any_in(&db, id, s.ts_ms, s.ts_ms)?;
                     if !taken {
-                        samples::append(&db, wb, id, s.ts_ms, s.value);
+                        if self.store_samples {
+                            samples::append(&db, wb, id, s.ts_ms, s.value);
+                        }
                         if let Some(e) = &mut self.egress {
                             e.push(id, s.ts_ms, s.value);
                         }
