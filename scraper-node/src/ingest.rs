@@ -2,7 +2,8 @@
 //!
 //! Scrape loops `submit` batches into a bounded channel (capacity
 //! [`SUBMIT_CAPACITY`]; a full channel makes the loop wait). One task owns the
-//! outbox and the `Write` stream. On every (re)connect it sends a WriteHello,
+//! outbox and the `Write` stream (gRPC, or in direct mode the embedded
+//! node's [`LocalIngest`]: the same messages, handed over in the process). On every (re)connect it sends a WriteHello,
 //! learns from the Welcome the last sequence the storage node has durably
 //! applied for this scraper id, drops what is already stored, and (re)sends
 //! the rest in order. Sequence numbers are assigned at first send and never

@@ -197,7 +197,7 @@ async fn run(n: usize, chunk_target: usize, compact: bool) -> Usage {
                 target_id: format!("target-{target}"),
                 target_generation: 1,
                 timestamp_ms: t,
-                series: series[target].clone(),
+                series: series[target].iter().cloned().map(Into::into).collect(),
                 samples,
                 handover: None,
                 exemplars: Vec::new(),

@@ -178,7 +178,7 @@ async fn run(native: bool) -> Usage {
                 target_id: format!("target-{target}"),
                 target_generation: 1,
                 timestamp_ms: t,
-                series: series[target].clone(),
+                series: series[target].iter().cloned().map(Into::into).collect(),
                 samples: floats,
                 handover: None,
                 exemplars: Vec::new(),

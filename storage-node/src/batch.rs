@@ -7,7 +7,16 @@
 //! sample still defines its series for the batches that follow.
 //! Exemplars name their series by the same references; a series that only
 //! an exemplar names is added to the batch's series.
+//!
+//! A reference's entry ([`StreamSeries`]) also keeps the series id once the
+//! writer stored or found the series, so the stream's later batches carry
+//! the id ([`SeriesRef::Id`]) and the writer looks nothing up for them.
+//! References are the scraper's series numbers, counted from 1, so the
+//! table is an array indexed by reference (a scrape's series have
+//! neighbouring numbers: resolving walks it in order), with a map for
+//! references far past the number defined.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -18,19 +27,116 @@ use scrapegrid_proto::v1 as pb;
 
 use crate::exemplars::Exemplar;
 
+/// What a stream's reference stands for.
+#[derive(Debug)]
+pub struct StreamSeries {
+    pub labels: Arc<CompactLabels>,
+    /// The series id, [`UNKNOWN_ID`] until a write that named the series
+    /// succeeded ([`StreamSeries::learn`]).
+    id: AtomicU64,
+}
+
+/// No series id yet.
+const UNKNOWN_ID: u64 = u64::MAX;
+
+impl StreamSeries {
+    pub fn new(labels: Arc<CompactLabels>) -> Arc<Self> {
+        Arc::new(Self {
+            labels,
+            id: AtomicU64::new(UNKNOWN_ID),
+        })
+    }
+
+    /// Notes the series id of these labels, once a write stored or found
+    /// it (ids are never reused, so it stays right for the stream's life).
+    pub fn learn(&self, id: u64) {
+        self.id.store(id, Ordering::Release);
+    }
+
+    fn known_id(&self) -> Option<u64> {
+        let id = self.id.load(Ordering::Acquire);
+        (id != UNKNOWN_ID).then_some(id)
+    }
+}
+
+/// One series of a [`Batch`].
+#[derive(Debug, Clone)]
+pub enum SeriesRef {
+    /// A series the database holds, by id.
+    Id(u64),
+    /// A series by labels: the writer finds or creates it, and tells the
+    /// entry its id.
+    Labels(Arc<StreamSeries>),
+}
+
+impl SeriesRef {
+    fn of(entry: &Arc<StreamSeries>) -> Self {
+        match entry.known_id() {
+            Some(id) => SeriesRef::Id(id),
+            None => SeriesRef::Labels(entry.clone()),
+        }
+    }
+}
+
+impl From<Arc<CompactLabels>> for SeriesRef {
+    fn from(labels: Arc<CompactLabels>) -> Self {
+        SeriesRef::Labels(StreamSeries::new(labels))
+    }
+}
+
+impl PartialEq for SeriesRef {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (SeriesRef::Id(a), SeriesRef::Id(b)) => a == b,
+            (SeriesRef::Labels(a), SeriesRef::Labels(b)) => a.labels == b.labels,
+            _ => false,
+        }
+    }
+}
+
+/// References below this many (or four times the number defined) are
+/// kept in the array, the rest in the map.
+const DENSE_FLOOR: u64 = 1 << 16;
+
 /// Stream-scoped series references.
 #[derive(Debug, Default)]
 pub struct RefTable {
-    refs: FxHashMap<u64, Arc<CompactLabels>>,
+    dense: Vec<Option<Arc<StreamSeries>>>,
+    sparse: FxHashMap<u64, Arc<StreamSeries>>,
+    len: usize,
 }
 
 impl RefTable {
     pub fn len(&self) -> usize {
-        self.refs.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.refs.is_empty()
+        self.len == 0
+    }
+
+    fn get(&self, r: u64) -> Option<&Arc<StreamSeries>> {
+        match usize::try_from(r).ok().and_then(|i| self.dense.get(i)) {
+            Some(Some(e)) => Some(e),
+            _ => self.sparse.get(&r),
+        }
+    }
+
+    /// Binds `r` to `labels`, replacing what it stood for.
+    fn insert(&mut self, r: u64, labels: Arc<CompactLabels>) {
+        let entry = StreamSeries::new(labels);
+        let limit = (self.len as u64).saturating_mul(4).max(DENSE_FLOOR);
+        if r < limit {
+            let i = r as usize;
+            if i >= self.dense.len() {
+                self.dense.resize(i + 1, None);
+            }
+            if self.dense[i].replace(entry).is_none() && self.sparse.remove(&r).is_none() {
+                self.len += 1;
+            }
+        } else if self.sparse.insert(r, entry).is_none() {
+            self.len += 1;
+        }
     }
 }
 
@@ -43,7 +149,7 @@ pub struct Batch {
     /// The scrape's timestamp (fencing compares it).
     pub timestamp_ms: i64,
     /// The series the samples refer to (a label set may appear twice).
-    pub series: Vec<Arc<CompactLabels>>,
+    pub series: Vec<SeriesRef>,
     pub samples: Vec<Sample>,
     /// The series set handed over to the target's next owner, if this is a
     /// handover batch.
@@ -117,10 +223,7 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
     let mut first_err = None;
     for def in &batch.new_series {
         match validate_labels(def) {
-            Ok(labels) => {
-                refs.refs
-                    .insert(def.r#ref, Arc::new(CompactLabels::new(&labels)));
-            }
+            Ok(labels) => refs.insert(def.r#ref, Arc::new(CompactLabels::new(&labels))),
             Err(e) => {
                 first_err.get_or_insert(e);
             }
@@ -154,9 +257,8 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
     let mut series = Vec::with_capacity(n);
     let mut samples = Vec::with_capacity(n);
     for (i, (&r, &value)) in batch.refs.iter().zip(&batch.values).enumerate() {
-        let labels = refs
-            .refs
-            .get(&r)
+        let entry = refs
+            .get(r)
             .ok_or_else(|| Invalid(format!("unknown series ref {r}")))?;
         let ts_ms = batch
             .timestamps_ms
@@ -168,7 +270,7 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
             ts_ms,
             value,
         });
-        series.push(labels.clone());
+        series.push(SeriesRef::of(entry));
     }
     let mut index: FxHashMap<u64, u32> = FxHashMap::default();
     if !batch.exemplars.is_empty() || !batch.histograms.is_empty() {
@@ -188,12 +290,11 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
         let idx = match index.get(&r) {
             Some(&idx) => idx,
             None => {
-                let labels = refs
-                    .refs
-                    .get(&r)
+                let entry = refs
+                    .get(r)
                     .ok_or_else(|| Invalid(format!("unknown histogram series ref {r}")))?;
                 let idx = series.len() as u32;
-                series.push(labels.clone());
+                series.push(SeriesRef::of(entry));
                 index.insert(r, idx);
                 idx
             }
@@ -210,12 +311,11 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
         let idx = match index.get(&e.r#ref) {
             Some(&idx) => idx,
             None => {
-                let labels = refs
-                    .refs
-                    .get(&e.r#ref)
+                let entry = refs
+                    .get(e.r#ref)
                     .ok_or_else(|| Invalid(format!("unknown exemplar series ref {}", e.r#ref)))?;
                 let idx = series.len() as u32;
-                series.push(labels.clone());
+                series.push(SeriesRef::of(entry));
                 index.insert(e.r#ref, idx);
                 idx
             }
@@ -236,10 +336,9 @@ pub fn resolve(refs: &mut RefTable, batch: pb::Batch) -> Result<Batch, Invalid> 
         let series = batch
             .handover_refs
             .iter()
-            .map(|r| {
-                refs.refs
-                    .get(r)
-                    .cloned()
+            .map(|&r| {
+                refs.get(r)
+                    .map(|e| e.labels.clone())
                     .ok_or_else(|| Invalid(format!("unknown handover series ref {r}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -304,10 +403,64 @@ mod tests {
         let b = resolve(&mut refs, batch(2, vec![], vec![7, 7], vec![2.0, 3.0])).unwrap();
         assert_eq!(b.samples.len(), 2);
         let (a, c) = (b.samples[0].series as usize, b.samples[1].series as usize);
+        let SeriesRef::Labels(x) = &b.series[a] else {
+            panic!("the writer did not learn the id")
+        };
+        let SeriesRef::Labels(y) = &b.series[c] else {
+            panic!("the writer did not learn the id")
+        };
         assert!(
-            Arc::ptr_eq(&b.series[a], &b.series[c]),
+            Arc::ptr_eq(x, y),
             "two samples of one series name the same label set"
         );
+        // Once the writer learned the id, batches carry it.
+        x.learn(42);
+        let b = resolve(&mut refs, batch(3, vec![], vec![7], vec![4.0])).unwrap();
+        assert_eq!(b.series, vec![SeriesRef::Id(42)]);
+    }
+
+    #[test]
+    fn references_near_and_far_resolve_and_redefine() {
+        let mut refs = RefTable::default();
+        let far = u64::MAX - 1;
+        let defs = vec![
+            def(1, &[("__name__", "a")]),
+            def(far, &[("__name__", "far")]),
+            def(DENSE_FLOOR + 5, &[("__name__", "past")]),
+        ];
+        let b = resolve(
+            &mut refs,
+            batch(1, defs, vec![far, 1, DENSE_FLOOR + 5], vec![1.0; 3]),
+        )
+        .unwrap();
+        assert_eq!(
+            (refs.len(), refs.dense.len()),
+            (3, 2),
+            "far ones in the map"
+        );
+        let name = |s: &SeriesRef| match s {
+            SeriesRef::Labels(e) => e.labels.to_labels().get("__name__").unwrap().to_string(),
+            SeriesRef::Id(id) => format!("id {id}"),
+        };
+        let names: Vec<String> = b.series.iter().map(name).collect();
+        assert_eq!(names, ["far", "a", "past"]);
+        // A redefinition replaces the entry (and forgets its id).
+        if let SeriesRef::Labels(e) = &b.series[1] {
+            e.learn(9);
+        }
+        let b = resolve(
+            &mut refs,
+            batch(
+                2,
+                vec![def(1, &[("__name__", "z")])],
+                vec![1, far],
+                vec![1.0; 2],
+            ),
+        )
+        .unwrap();
+        assert_eq!(refs.len(), 3);
+        let names: Vec<String> = b.series.iter().map(name).collect();
+        assert_eq!(names, ["z", "far"]);
     }
 
     #[test]

@@ -55,7 +55,7 @@ use scrapegrid_common::CompactLabels;
 use scrapegrid_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::batch::{Batch, BatchHistogram, Sample};
+use crate::batch::{Batch, BatchHistogram, Sample, SeriesRef, StreamSeries};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::{index, keys, metrics, samples};
@@ -281,6 +281,8 @@ struct State {
 struct NewSeries {
     ids: FxHashMap<Arc<CompactLabels>, u64>,
     next_id: u64,
+    /// The stream entries of the batch's series named by labels, and their ids.
+    learned: Vec<(Arc<StreamSeries>, u64)>,
 }
 
 /// A reply waiting for the group's WAL sync.
@@ -464,46 +466,90 @@ impl State {
     fn resolve_series(
         &mut self,
         wb: &mut WriteBatch,
-        series: &[Arc<CompactLabels>],
+        series: &[SeriesRef],
     ) -> Result<(Vec<u64>, NewSeries)> {
-        let db = self.db.clone();
-        let mut created = NewSeries {
-            ids: FxHashMap::default(),
-            next_id: self.next_series_id,
-        };
+        let mut created = self.new_series();
         let mut ids = Vec::with_capacity(series.len());
-        for labels in series {
-            let id = match created.ids.get(labels) {
-                Some(&id) => id,
-                None => match self.lookup_series(labels)? {
-                    Some(id) => id,
-                    None => {
-                        let id = created.next_id;
-                        created.next_id += 1;
-                        index::put_series(&db, wb, id, labels);
-                        created.ids.insert(labels.clone(), id);
-                        id
-                    }
-                },
+        for s in series {
+            let id = match s {
+                SeriesRef::Id(id) => *id,
+                SeriesRef::Labels(entry) => {
+                    let id = self.series_id(wb, &mut created, &entry.labels)?;
+                    created.learned.push((entry.clone(), id));
+                    id
+                }
             };
             ids.push(id);
         }
+        self.stage_next_series_id(wb, &created);
+        Ok((ids, created))
+    }
+
+    /// [`Self::resolve_series`] for label sets (remote write).
+    fn resolve_labels(
+        &mut self,
+        wb: &mut WriteBatch,
+        series: &[Arc<CompactLabels>],
+    ) -> Result<(Vec<u64>, NewSeries)> {
+        let mut created = self.new_series();
+        let ids = series
+            .iter()
+            .map(|labels| self.series_id(wb, &mut created, labels))
+            .collect::<Result<Vec<u64>>>()?;
+        self.stage_next_series_id(wb, &created);
+        Ok((ids, created))
+    }
+
+    fn new_series(&self) -> NewSeries {
+        NewSeries {
+            ids: FxHashMap::default(),
+            next_id: self.next_series_id,
+            learned: Vec::new(),
+        }
+    }
+
+    /// The id of `labels`: found, created by this write already, or
+    /// created now (its index entries added to `wb`).
+    fn series_id(
+        &mut self,
+        wb: &mut WriteBatch,
+        created: &mut NewSeries,
+        labels: &Arc<CompactLabels>,
+    ) -> Result<u64> {
+        if let Some(&id) = created.ids.get(labels) {
+            return Ok(id);
+        }
+        if let Some(id) = self.lookup_series(labels)? {
+            return Ok(id);
+        }
+        let id = created.next_id;
+        created.next_id += 1;
+        index::put_series(&self.db, wb, id, labels);
+        created.ids.insert(labels.clone(), id);
+        Ok(id)
+    }
+
+    /// Adds the advanced next series id to `wb` when the write creates series.
+    fn stage_next_series_id(&self, wb: &mut WriteBatch, created: &NewSeries) {
         if created.next_id != self.next_series_id {
             wb.put_cf(
-                db.cf(keys::CF_META),
+                self.db.cf(keys::CF_META),
                 keys::META_NEXT_SERIES_ID,
                 keys::encode_u64(created.next_id),
             );
         }
-        Ok((ids, created))
     }
 
-    /// Records series made durable by a write; returns how many were new.
+    /// Records series made durable by a write (and tells the batch's
+    /// stream entries their ids); returns how many were new.
     fn commit_series(&mut self, created: NewSeries) -> usize {
         self.next_series_id = created.next_id;
         let n = created.ids.len();
         for (labels, id) in created.ids {
             self.series.insert(labels, id);
+        }
+        for (entry, id) in created.learned {
+            entry.learn(id);
         }
         n
     }

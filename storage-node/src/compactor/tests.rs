@@ -257,7 +257,7 @@ fn batch(seq: u64, series: &[Arc<CompactLabels>], t: i64) -> Batch {
         handover: None,
         exemplars: Vec::new(),
         histograms: Vec::new(),
-        series: series.to_vec(),
+        series: series.iter().cloned().map(Into::into).collect(),
         samples: (0..series.len() as u32)
             .map(|i| batch::Sample {
                 series: i,

@@ -269,7 +269,7 @@ async fn ingest_keeps_working_during_a_pass() {
             handover: None,
             exemplars: Vec::new(),
             histograms: Vec::new(),
-            series: vec![fresh.clone()],
+            series: vec![fresh.clone().into()],
             samples: vec![Sample {
                 series: 0,
                 ts_ms: NOW + seq as i64,

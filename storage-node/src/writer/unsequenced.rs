@@ -20,7 +20,7 @@ impl State {
             return Err(Error::WriterUnavailable(f.clone()));
         }
         let mut wb = DbBatch::default();
-        let (ids, created) = self.resolve_series(&mut wb, series)?;
+        let (ids, created) = self.resolve_labels(&mut wb, series)?;
         let admitted = self.admit_samples(&mut wb, &ids, points, false)?;
         let rejected = admitted.out_of_order + admitted.too_old + admitted.duplicate;
         if rejected > 0 {

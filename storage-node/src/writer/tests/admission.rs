@@ -28,7 +28,7 @@ fn batch(seq: u64, series: &[&str], points: &[(u32, i64, f64)]) -> Batch {
         handover: None,
         exemplars: Vec::new(),
         histograms: Vec::new(),
-        series: series.iter().map(|n| labels(n)).collect(),
+        series: series.iter().map(|n| labels(n).into()).collect(),
         samples: points
             .iter()
             .map(|&(series, ts_ms, value)| Sample {

@@ -23,7 +23,7 @@ fn batch(seq: u64, generation: u64, series: Vec<Arc<CompactLabels>>) -> Batch {
         target_id: "t".into(),
         target_generation: generation,
         timestamp_ms: 1000 * seq as i64,
-        series,
+        series: series.into_iter().map(Into::into).collect(),
         samples,
         handover: None,
         exemplars: Vec::new(),
@@ -82,4 +82,84 @@ async fn applies_deduplicates_and_fences() {
         })
     );
     assert_eq!(db.get_meta_u64(&keys::seq_key("s")).unwrap(), Some(3));
+}
+
+/// A stream's entries learn their series ids from a write that succeeded,
+/// so its later batches name series by id, and samples by id land in the
+/// series the labels made; a refused batch teaches nothing.
+#[tokio::test]
+async fn stream_entries_learn_series_ids_from_applied_writes() {
+    use crate::batch::{resolve, RefTable, SeriesRef};
+    use scrapegrid_proto::v1 as pb;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::open(dir.path()).unwrap());
+    let (writer, thread) = spawn(db.clone()).unwrap();
+    let s: Arc<str> = "s".into();
+    writer.hello(s.clone()).await.unwrap();
+    let wire = |seq: u64, generation: u64, defs: bool| pb::Batch {
+        sequence: seq,
+        target_id: "t".into(),
+        target_generation: generation,
+        timestamp_ms: 1000 * seq as i64,
+        new_series: if defs {
+            ["a", "b"]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| pb::SeriesDef {
+                    r#ref: i as u64 + 1,
+                    labels: vec![pb::Label {
+                        name: "__name__".into(),
+                        value: n.to_string(),
+                    }],
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        refs: vec![2, 1],
+        values: vec![seq as f64, seq as f64],
+        ..Default::default()
+    };
+    let mut refs = RefTable::default();
+    let apply = |b: Batch| {
+        let writer = writer.clone();
+        let s = s.clone();
+        async move { writer.submit(s, b).await.unwrap().await.unwrap().unwrap() }
+    };
+    let ack = apply(resolve(&mut refs, wire(1, 5, true)).unwrap()).await;
+    assert_eq!(ack.status(), pb::AckStatus::Applied);
+    let b = resolve(&mut refs, wire(2, 5, false)).unwrap();
+    // b, named first, was created first.
+    assert_eq!(
+        b.series,
+        vec![SeriesRef::Id(1), SeriesRef::Id(2)],
+        "b then a"
+    );
+    apply(b).await;
+    // Another stream's write under an older generation: fenced.
+    let mut fresh = RefTable::default();
+    let refused = resolve(&mut fresh, wire(3, 4, true)).unwrap();
+    assert_eq!(
+        apply(refused).await.status(),
+        pb::AckStatus::Refused,
+        "fenced"
+    );
+    let b = resolve(&mut fresh, wire(4, 5, false)).unwrap();
+    assert!(
+        b.series.iter().all(|s| matches!(s, SeriesRef::Labels(_))),
+        "a refused write teaches no id: {:?}",
+        b.series
+    );
+    drop(writer);
+    thread.join().unwrap();
+    let got: Vec<(i64, f64)> = crate::samples::read(&db, 2, 0, i64::MAX)
+        .unwrap()
+        .iter()
+        .map(|p| (p.t, p.v))
+        .collect();
+    assert_eq!(
+        got,
+        [(1000, 1.0), (2000, 2.0)],
+        "series a, by labels then by id"
+    );
 }

@@ -31,7 +31,7 @@ fn batch(seq: u64, ts: i64, series: &[&str], exemplars: Vec<(u32, Exemplar)>) ->
         timestamp_ms: ts,
         series: series
             .iter()
-            .map(|n| Arc::new(CompactLabels::from(Labels::from_pairs([("__name__", *n)]))))
+            .map(|n| Arc::new(CompactLabels::from(Labels::from_pairs([("__name__", *n)]))).into())
             .collect(),
         samples: (0..series.len() as u32)
             .map(|series| Sample {
