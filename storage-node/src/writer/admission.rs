@@ -173,6 +173,8 @@ impl State {
     ) -> Result<Admitted> {
         let db = self.db.clone();
         let mut out = Admitted::default();
+        // A scrape names each series once: one head per sample.
+        out.heads.reserve(batch_samples.len());
         // Out-of-order samples written by this batch, so a second one at the
         // same timestamp is dropped like one already stored.
         let mut ooo_written: FxHashSet<(u64, i64)> = FxHashSet::default();
