@@ -34,7 +34,7 @@
 #     processes (not the receiver's, not the targets') from /proc/<pid>/stat,
 #     per million of those samples; for scrapegrid-egress, -direct and
 #     -agent also the egress's own share, their CPU per sample less the
-#     baseline's (the last baseline run's);
+#     baseline's (the latest baseline run before them);
 #   - wire bytes per sample: compressed request bytes the system counts
 #     (scrapegrid_storage_remote_write_sent_bytes_total,
 #     vmagent_remotewrite_bytes_sent_total) over the rows inserted;
@@ -233,11 +233,11 @@ echo
 echo "| system | samples/s | CPU-s / M samples | egress CPU-s / M samples | wire B/sample | queue B/sample | catch-up s |"
 echo "|---|---|---|---|---|---|---|"
 awk -F'\t' -v w="$WINDOW" -v o="$OUTAGE" '
-  { name[NR] = $1; cpu[NR] = $3; rows[NR] = $4; wire[NR] = $5; queued[NR] = $6; catchup[NR] = $7
-    if ($1 == "scrapegrid" && $4 + 0 > 0) base = $3 / $4 * 1e6 }
+  { name[NR] = $1; cpu[NR] = $3; rows[NR] = $4; wire[NR] = $5; queued[NR] = $6; catchup[NR] = $7 }
   END {
     for (i = 1; i <= NR; i++) {
       per = rows[i] + 0 > 0 ? cpu[i] / rows[i] * 1e6 : "nan"
+      if (name[i] == "scrapegrid" && rows[i] + 0 > 0) base = per
       own = (name[i] ~ /^scrapegrid-/ && base != "") ? sprintf("%.3f", per - base) : "-"
       wb = (wire[i] != "nan" && rows[i] + 0 > 0) ? sprintf("%.2f", wire[i] / rows[i]) : "-"
       qb = (queued[i] != "nan" && rows[i] + 0 > 0) ? sprintf("%.2f", queued[i] / (rows[i] / w * o)) : "-"
