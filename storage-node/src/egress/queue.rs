@@ -87,10 +87,6 @@ struct Slot {
     index: u32,
 }
 
-/// The series ids past which the table of series stops: an id is a
-/// counter of series created, so one this far out is a corrupt record.
-const MAX_SERIES_ID: u64 = 1 << 32;
-
 pub struct Queue {
     log: Arc<Log>,
     db: Arc<Db>,
@@ -106,6 +102,9 @@ pub struct Queue {
     arena: LabelArena,
     /// The number of the last request begun.
     requests: u64,
+    /// Ids below this were created when last read: the table grows only
+    /// to ids that exist (a corrupt record's cannot make it huge).
+    ids_below: u64,
     shards: usize,
     rng: XorShift,
 }
@@ -163,6 +162,7 @@ impl Queue {
             series: Vec::new(),
             arena: LabelArena::default(),
             requests: 0,
+            ids_below: 0,
             shards,
             rng: XorShift::new(0x5eed ^ position.seq),
         })
@@ -403,10 +403,18 @@ impl Queue {
 
     /// The slot of series `id`, the table grown to hold it.
     fn slot(&mut self, id: u64) -> Result<Slot> {
-        if id >= MAX_SERIES_ID {
-            return Err(Error::Corrupt {
-                what: "egress series id",
-            });
+        if id >= self.ids_below {
+            // The writer stores the counter with the record that first
+            // names a new id.
+            self.ids_below = self
+                .db
+                .get_meta_u64(keys::META_NEXT_SERIES_ID)?
+                .unwrap_or(keys::FIRST_SERIES_ID);
+            if id >= self.ids_below {
+                return Err(Error::Corrupt {
+                    what: "egress series id",
+                });
+            }
         }
         let i = id as usize;
         if i >= self.series.len() {

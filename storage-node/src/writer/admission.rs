@@ -142,6 +142,14 @@ impl Heads {
         self.len
     }
 
+    /// Returns how many series have a head newer than `cutoff`.
+    pub(super) fn count_newer(&self, cutoff: i64) -> usize {
+        self.t
+            .iter()
+            .filter(|&&t| t != NO_HEAD && t >= cutoff)
+            .count()
+    }
+
     /// Drops the heads older than `cutoff`.
     pub(super) fn retain_newer(&mut self, cutoff: i64) {
         for t in &mut self.t {
@@ -275,13 +283,21 @@ impl State {
     /// Drops the [`Head`]s of series without a sample in the last
     /// [`ACTIVE_SERIES_WINDOW`], at most every [`PRUNE_INTERVAL`]; they are
     /// reloaded from the database when the series gets a sample again.
+    /// Without stored samples ([`super::WriterOptions::store_samples`]) a
+    /// head is the only record of a series' newest sample, so none is
+    /// dropped (a dropped one would let an older sample, or the same one
+    /// again, through to the queue); the gauge still counts the active.
     pub(super) fn prune_heads(&mut self) {
         if self.last_prune.elapsed() < PRUNE_INTERVAL {
             return;
         }
         self.last_prune = Instant::now();
         let cutoff = now_ms().saturating_sub(ACTIVE_SERIES_WINDOW.as_millis() as i64);
-        self.heads.retain_newer(cutoff);
-        metrics::active_series(self.heads.len());
+        if self.store_samples {
+            self.heads.retain_newer(cutoff);
+            metrics::active_series(self.heads.len());
+        } else {
+            metrics::active_series(self.heads.count_newer(cutoff));
+        }
     }
 }

@@ -19,6 +19,12 @@ fn setup(q_sends: bool, p_sends: bool) -> (tempfile::TempDir, Queue) {
         let labels = Labels::from_pairs([("__name__", format!("s{id}"))]);
         crate::index::put_series(&db, &mut wb, id, &CompactLabels::from(labels));
     }
+    // As the writer counts the ids it created.
+    wb.put_cf(
+        db.cf(keys::CF_META),
+        keys::META_NEXT_SERIES_ID,
+        keys::encode_u64(3),
+    );
     db.write_unsynced(wb).unwrap();
     let file = scrapegrid_common::config::load_str(
         &format!(
@@ -117,4 +123,16 @@ fn without_send_exemplars_they_are_passed_over() {
     let r2 = q.next_round(end, 3).unwrap().unwrap();
     assert_eq!(contents(&r2), (0, 0), "a round of nothing to send");
     assert_eq!(r2.after, Position { seq: 1, offset: 0 });
+}
+
+#[test]
+fn the_series_table_grows_only_to_ids_that_exist() {
+    let (_dir, mut q) = setup(false, false);
+    assert!(q.slot(2).is_ok());
+    assert!(
+        matches!(q.slot(3), Err(Error::Corrupt { .. })),
+        "id 3 was never created"
+    );
+    assert!(matches!(q.slot(1 << 40), Err(Error::Corrupt { .. })));
+    assert_eq!(q.series.len(), 3, "ids 0 to 2");
 }

@@ -135,7 +135,16 @@ async fn stream_entries_learn_series_ids_from_applied_writes() {
         vec![SeriesRef::Id(1), SeriesRef::Id(2)],
         "b then a"
     );
-    apply(b).await;
+    assert_eq!(apply(b).await.status(), pb::AckStatus::Applied);
+    // A duplicate (a resend) teaches nothing either.
+    let mut resent = RefTable::default();
+    let dup = resolve(&mut resent, wire(2, 5, true)).unwrap();
+    assert_eq!(apply(dup).await.status(), pb::AckStatus::Duplicate);
+    assert!(resolve(&mut resent, wire(5, 5, false))
+        .unwrap()
+        .series
+        .iter()
+        .all(|s| matches!(s, SeriesRef::Labels(_))));
     // Another stream's write under an older generation: fenced.
     let mut fresh = RefTable::default();
     let refused = resolve(&mut fresh, wire(3, 4, true)).unwrap();
