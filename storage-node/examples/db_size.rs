@@ -54,19 +54,8 @@ fn main() {
     let config = CompactorConfig::default();
     let now = newest.saturating_add(config.head_window.as_millis() as i64);
     compact_once(&db, &config, now, &CancellationToken::new()).expect("compact");
-    let mut opts = rocksdb::CompactOptions::default();
-    opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
-    for cf in keys::ALL_CFS {
-        db.raw().flush_cf(db.cf(cf)).expect("flush");
-        db.raw()
-            .compact_range_cf_opt(db.cf(cf), None::<&[u8]>, None::<&[u8]>, &opts);
-    }
-    let sst = |cf| {
-        db.raw()
-            .property_int_value_cf(db.cf(cf), "rocksdb.total-sst-files-size")
-            .expect("property")
-            .unwrap_or(0)
-    };
+    db.compact_fully().expect("compact fully");
+    let sst = |cf| db.sst_bytes(cf).expect("sst size");
     let sample_bytes = sst(keys::CF_SAMPLES) + sst(keys::CF_CHUNKS);
     let index_bytes =
         sst(keys::CF_SERIES) + sst(keys::CF_SERIES_BY_LABELS) + sst(keys::CF_POSTINGS);

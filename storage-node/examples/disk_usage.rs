@@ -226,25 +226,12 @@ async fn run(n: usize, chunk_target: usize, compact: bool) -> Usage {
             let now = START_MS + (n as i64 + 1) * INTERVAL_MS + 2 * 3_600_000;
             compact_once(&db2, &config, now, &CancellationToken::new()).expect("compact");
         }
-        // Force rewriting the bottommost level too, or a lone flushed file
-        // is moved down as is, deleted head keys and all.
-        let mut opts = rocksdb::CompactOptions::default();
-        opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
-        for cf in keys::ALL_CFS {
-            db2.raw().flush_cf(db2.cf(cf)).expect("flush");
-            db2.raw()
-                .compact_range_cf_opt(db2.cf(cf), None::<&[u8]>, None::<&[u8]>, &opts);
-        }
+        db2.compact_fully().expect("compact fully");
     })
     .await
     .expect("compaction");
 
-    let sst = |cf| {
-        db.raw()
-            .property_int_value_cf(db.cf(cf), "rocksdb.total-sst-files-size")
-            .expect("property")
-            .unwrap_or(0)
-    };
+    let sst = |cf| db.sst_bytes(cf).expect("sst size");
     let chunk_payload = db
         .raw()
         .iterator_cf(db.cf(keys::CF_CHUNKS), rocksdb::IteratorMode::Start)

@@ -207,22 +207,11 @@ async fn run(native: bool) -> Usage {
             &CancellationToken::new(),
         )
         .expect("compact");
-        let mut opts = rocksdb::CompactOptions::default();
-        opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
-        for cf in keys::ALL_CFS {
-            db2.raw().flush_cf(db2.cf(cf)).expect("flush");
-            db2.raw()
-                .compact_range_cf_opt(db2.cf(cf), None::<&[u8]>, None::<&[u8]>, &opts);
-        }
+        db2.compact_fully().expect("compact fully");
     })
     .await
     .expect("compaction");
-    let sst = |cf| {
-        db.raw()
-            .property_int_value_cf(db.cf(cf), "rocksdb.total-sst-files-size")
-            .expect("property")
-            .unwrap_or(0)
-    };
+    let sst = |cf| db.sst_bytes(cf).expect("sst size");
     Usage {
         samples,
         sst: sst(keys::CF_HISTOGRAMS) + sst(keys::CF_SAMPLES) + sst(keys::CF_CHUNKS),

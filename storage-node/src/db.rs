@@ -276,13 +276,7 @@ impl Db {
     /// [`Self::compact_superseded_checkpoints`] when the files hold more
     /// than twice the live bytes plus `slack`.
     pub(crate) fn compact_checkpoints_beyond(&self, slack: u64) -> Result<bool> {
-        let sst = |cf| -> Result<u64> {
-            Ok(self
-                .inner
-                .property_int_value_cf(self.cf(cf), "rocksdb.total-sst-files-size")?
-                .unwrap_or(0))
-        };
-        let on_disk = sst(keys::CF_OPEN_CHUNKS)? + sst(keys::CF_WAL)?;
+        let on_disk = self.sst_bytes(keys::CF_OPEN_CHUNKS)? + self.sst_bytes(keys::CF_WAL)?;
         let live = self.open.checkpointed_bytes();
         if on_disk <= 2 * live + slack {
             return Ok(false);
@@ -292,6 +286,28 @@ impl Db {
                 .compact_range_cf(self.cf(cf), None::<&[u8]>, None::<&[u8]>);
         }
         Ok(true)
+    }
+
+    /// The bytes of column family `cf`'s files.
+    pub fn sst_bytes(&self, cf: &'static str) -> Result<u64> {
+        Ok(self
+            .inner
+            .property_int_value_cf(self.cf(cf), "rocksdb.total-sst-files-size")?
+            .unwrap_or(0))
+    }
+
+    /// Flushes every column family and rewrites all of its files, the
+    /// bottommost level too (else a lone flushed file is moved down as is,
+    /// deleted keys and all): what measurements of size on disk want.
+    pub fn compact_fully(&self) -> Result<()> {
+        let mut opts = rocksdb::CompactOptions::default();
+        opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+        for cf in keys::ALL_CFS {
+            self.inner.flush_cf(self.cf(cf))?;
+            self.inner
+                .compact_range_cf_opt(self.cf(cf), None::<&[u8]>, None::<&[u8]>, &opts);
+        }
+        Ok(())
     }
 
     /// Writes a checkpoint of the open chunks now (unsynced).
