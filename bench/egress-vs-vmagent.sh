@@ -64,6 +64,12 @@ WINDOW=${WINDOW:-120}
 OUTAGE=${OUTAGE:-30}
 SYSTEMS=${SYSTEMS:-scrapegrid scrapegrid-egress scrapegrid-direct scrapegrid-agent vmagent}
 ROUNDS=${ROUNDS:-1}
+# Samples per remote-write request, for every system alike: unset, each
+# keeps its default (scrapegrid and Prometheus 2.42: 500 per request,
+# batch_send_deadline 5s; vmagent: 10,000 rows per block, flushed every
+# 1s); SEND_BATCH=N gives scrapegrid's queue max_samples_per_send N and
+# batch_send_deadline 1s, and vmagent -remoteWrite.maxRowsPerBlock=N.
+SEND_BATCH=${SEND_BATCH:-}
 build_binaries "$smoke"
 work=$(mktemp -d)
 sys=()         # the running system's processes, in start order
@@ -95,6 +101,14 @@ start_sink() {
 }
 sink_rows() { metric "http://127.0.0.1:$sink_port/metrics" 'vm_rows_inserted_total{type="promremotewrite"}'; }
 
+# The remote_write section of scrapegrid's configs.
+remote_write_yml() {
+  printf 'remote_write:\n  - url: http://127.0.0.1:%s/api/v1/write\n    name: sink\n' "$sink_port"
+  if [[ -n $SEND_BATCH ]]; then
+    printf '    queue_config:\n      max_samples_per_send: %s\n      batch_send_deadline: 1s\n' "$SEND_BATCH"
+  fi
+}
+
 # Starts one system; sets metrics_url (where its egress counters are),
 # query_url (scrapegrid's query API) and queue_dir (vmagent's).
 start_system() {
@@ -104,7 +118,7 @@ start_system() {
     scrapegrid|scrapegrid-egress)
       local config=()
       if [[ $name == scrapegrid-egress ]]; then
-        printf 'remote_write:\n  - url: http://127.0.0.1:%s/api/v1/write\n    name: sink\n' "$sink_port" >"$r/egress.yml"
+        remote_write_yml >"$r/egress.yml"
         config=(--config "$r/egress.yml")
       fi
       sgrpc=$(free_port); chttp=$(free_port); cgrpc=$(free_port); rhttp=$(free_port)
@@ -122,7 +136,7 @@ start_system() {
     scrapegrid-direct|scrapegrid-agent)
       local copy=true
       if [[ $name == scrapegrid-agent ]]; then copy=false; fi
-      printf 'remote_write:\n  - url: http://127.0.0.1:%s/api/v1/write\n    name: sink\n' "$sink_port" >"$r/egress.yml"
+      remote_write_yml >"$r/egress.yml"
       cat "$yml" >>"$r/egress.yml"
       chttp=$(free_port); cgrpc=$(free_port)
       "$bin/control-plane" --config "$yml" --grpc-addr "127.0.0.1:$cgrpc" --http-addr "127.0.0.1:$chttp" \
@@ -135,8 +149,10 @@ start_system() {
       metrics_url=http://127.0.0.1:$port/metrics ;;
     vmagent)
       queue_dir=$r/queue
+      local rows=()
+      if [[ -n $SEND_BATCH ]]; then rows=(-remoteWrite.maxRowsPerBlock="$SEND_BATCH"); fi
       vmagent -promscrape.config="$yml" -remoteWrite.url="http://127.0.0.1:$sink_port/api/v1/write" \
-        -remoteWrite.tmpDataPath="$queue_dir" -httpListenAddr="127.0.0.1:$port" \
+        -remoteWrite.tmpDataPath="$queue_dir" -httpListenAddr="127.0.0.1:$port" "${rows[@]}" \
         >"$r/vmagent.log" 2>&1 & sys+=($!)
       wait_ready "http://127.0.0.1:$port/health" || return 1
       metrics_url=http://127.0.0.1:$port/metrics ;;
@@ -228,7 +244,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for s in $SYSTEMS; do run_one "$s" "$round" || failed=1; done
 done
 
-echo "### Remote write egress beside vmagent: $SERIES series every $INTERVAL, window ${WINDOW}s, outage ${OUTAGE}s"
+echo "### Remote write egress beside vmagent: $SERIES series every $INTERVAL, window ${WINDOW}s, outage ${OUTAGE}s, samples per request: ${SEND_BATCH:-the defaults}"
 echo
 echo "| system | samples/s | CPU-s / M samples | egress CPU-s / M samples | wire B/sample | queue B/sample | catch-up s |"
 echo "|---|---|---|---|---|---|---|"

@@ -532,7 +532,10 @@ impl State {
                 record.encode(),
             );
         }
-        db.write_unsynced(wb)?;
+        if let Err(e) = db.write_unsynced(wb) {
+            self.undo_admitted(admitted);
+            return Err(e);
+        }
         if let Some(e) = &mut self.egress {
             e.committed();
         }

@@ -7,6 +7,7 @@ use scrapegrid_common::Labels;
 
 use super::*;
 
+mod plain_blocks;
 mod realistic;
 
 /// Parses a text-format body: its entries and the error, if any.

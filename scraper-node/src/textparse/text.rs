@@ -31,6 +31,10 @@ use lexer::Lexer;
 pub(super) struct TextParser<'a> {
     body: &'a [u8],
     lex: Lexer<'a>,
+    /// Whether label blocks in the plain form are read in one pass
+    /// ([`Lexer::plain_label_block`]); off only in the test that compares
+    /// both ways.
+    plain_blocks: bool,
 }
 
 impl<'a> TextParser<'a> {
@@ -38,6 +42,16 @@ impl<'a> TextParser<'a> {
         TextParser {
             body,
             lex: Lexer::new(body),
+            plain_blocks: true,
+        }
+    }
+
+    /// A parser that lexes every label block token by token.
+    #[cfg(test)]
+    pub(super) fn token_by_token(body: &'a [u8]) -> Self {
+        TextParser {
+            plain_blocks: false,
+            ..Self::new(body)
         }
     }
 
@@ -119,11 +133,17 @@ impl<'a> TextParser<'a> {
     /// where its line starts.
     fn sample(&mut self, line_start: usize) -> Result<Sample<'a>, ParseError> {
         let mut series_end = self.lex.pos;
-        let mut t = self.next_token();
-        if t == Token::BraceOpen {
-            self.label_pairs()?;
+        let mut t;
+        if self.plain_blocks && self.lex.plain_label_block() {
             series_end = self.lex.pos;
             t = self.next_token();
+        } else {
+            t = self.next_token();
+            if t == Token::BraceOpen {
+                self.label_pairs()?;
+                series_end = self.lex.pos;
+                t = self.next_token();
+            }
         }
         if t != Token::Value {
             return Err(self.unexpected("expected value after metric", t));

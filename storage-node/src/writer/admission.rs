@@ -68,12 +68,14 @@ pub fn check(
     Verdict::OutOfOrder
 }
 
-/// The outcome of admitting one batch's samples, applied to the writer's
-/// state once the batch is written.
+/// The outcome of admitting one batch's samples. The batch's new heads are
+/// already in the writer's [`Heads`] (a dense array: no per-batch map to
+/// hash each sample into); a batch that is not written gives them back
+/// with [`State::undo_admitted`].
 #[derive(Debug, Default)]
 pub(super) struct Admitted {
-    /// New newest samples by series id.
-    pub(super) heads: FxHashMap<u64, Head>,
+    /// Each head the batch replaced, in order: `(series id, previous)`.
+    undo: Vec<(u64, Option<Head>)>,
     pub(super) max_t: Option<i64>,
     /// Samples written.
     pub(super) appended: usize,
@@ -124,17 +126,31 @@ impl Heads {
     }
 
     pub(super) fn insert(&mut self, id: u64, h: Head) {
-        let Ok(i) = usize::try_from(id) else { return };
+        self.set(id, Some(h));
+    }
+
+    /// Sets series `id`'s head, or empties its slot; returns the head it
+    /// had.
+    fn set(&mut self, id: u64, h: Option<Head>) -> Option<Head> {
+        let Ok(i) = usize::try_from(id) else {
+            return None;
+        };
         if i >= self.t.len() {
+            // Emptying a slot past the end: it is empty already.
+            h?;
             let n = (i + 1).next_power_of_two();
             self.t.resize(n, NO_HEAD);
             self.v.resize(n, 0);
         }
-        if self.t[i] == NO_HEAD {
-            self.len += usize::from(h.t != NO_HEAD);
-        }
-        self.t[i] = h.t;
-        self.v[i] = h.v;
+        let (t, v) = h.map_or((NO_HEAD, 0), |h| (h.t, h.v));
+        let old = match self.t[i] {
+            NO_HEAD => None,
+            t => Some(Head { t, v: self.v[i] }),
+        };
+        self.len = self.len + usize::from(t != NO_HEAD) - usize::from(old.is_some());
+        self.t[i] = t;
+        self.v[i] = v;
+        old
     }
 
     /// Returns how many series have a head.
@@ -179,10 +195,27 @@ impl State {
         batch_samples: &[Sample],
         before_successor: bool,
     ) -> Result<Admitted> {
-        let db = self.db.clone();
         let mut out = Admitted::default();
         // A scrape names each series once: one head per sample.
-        out.heads.reserve(batch_samples.len());
+        out.undo.reserve(batch_samples.len());
+        match self.admit_into(&mut out, wb, ids, batch_samples, before_successor) {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                self.undo_admitted(out);
+                Err(e)
+            }
+        }
+    }
+
+    fn admit_into(
+        &mut self,
+        out: &mut Admitted,
+        wb: &mut DbBatch,
+        ids: &[u64],
+        batch_samples: &[Sample],
+        before_successor: bool,
+    ) -> Result<()> {
+        let db = self.db.clone();
         // Out-of-order samples written by this batch, so a second one at the
         // same timestamp is dropped like one already stored.
         let mut ooo_written: FxHashSet<(u64, i64)> = FxHashSet::default();
@@ -192,8 +225,10 @@ impl State {
         for s in batch_samples {
             let id = ids[s.series as usize];
             let v = s.value.to_bits();
-            let newest = match out.heads.get(&id) {
-                Some(h) => Some(*h),
+            // The head is this batch's last sample of the series, if it had
+            // one; a series this batch creates has none before.
+            let newest = match self.heads.get(id) {
+                Some(h) => Some(h),
                 None if id >= self.next_series_id => None,
                 None => self.newest(id, s.ts_ms)?,
             };
@@ -213,7 +248,8 @@ impl State {
                     if let Some(e) = &mut self.egress {
                         e.push(id, s.ts_ms, s.value);
                     }
-                    out.heads.insert(id, Head { t: s.ts_ms, v });
+                    let previous = self.heads.set(id, Some(Head { t: s.ts_ms, v }));
+                    out.undo.push((id, previous));
                     out.max_t = Some(out.max_t.map_or(s.ts_ms, |m| m.max(s.ts_ms)));
                     out.appended += 1;
                 }
@@ -240,7 +276,15 @@ impl State {
                 Verdict::Duplicate => out.duplicate += 1,
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// Gives back the heads of a batch that was not written (newest change
+    /// undone first).
+    pub(super) fn undo_admitted(&mut self, admitted: Admitted) {
+        for (id, previous) in admitted.undo.into_iter().rev() {
+            self.heads.set(id, previous);
+        }
     }
 
     /// Returns the newest stored sample of series `id` if it is at or after
@@ -267,9 +311,6 @@ impl State {
     /// Makes a written batch's admitted samples the new state and counts
     /// its rejections.
     pub(super) fn commit_admitted(&mut self, admitted: &Admitted) {
-        for (&id, &h) in &admitted.heads {
-            self.heads.insert(id, h);
-        }
         if let Some(t) = admitted.max_t {
             self.head_max_t = self.head_max_t.max(t);
         }

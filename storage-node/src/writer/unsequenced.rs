@@ -27,20 +27,25 @@ impl State {
             metrics::samples_rejected(metrics::REJECT_OUT_OF_ORDER, admitted.out_of_order);
             metrics::samples_rejected(metrics::REJECT_TOO_OLD, admitted.too_old);
             metrics::samples_rejected(metrics::REJECT_DUPLICATE, admitted.duplicate);
-            return Err(Error::BadData(format!(
+            let err = Error::BadData(format!(
                 "{rejected} of {} samples rejected ({} out of order, {} too old, {} duplicate \
                  timestamp with another value); nothing stored",
                 points.len(),
                 admitted.out_of_order,
                 admitted.too_old,
                 admitted.duplicate
-            )));
+            ));
+            self.undo_admitted(admitted);
+            return Err(err);
         }
         self.append_histograms(&mut wb, &ids, histograms);
         if let Some(e) = &mut self.egress {
             e.stage(&self.db, &mut wb);
         }
-        self.db.write_unsynced(wb)?;
+        if let Err(e) = self.db.write_unsynced(wb) {
+            self.undo_admitted(admitted);
+            return Err(e);
+        }
         if let Some(e) = &mut self.egress {
             e.committed();
         }

@@ -302,6 +302,59 @@ impl<'a> Lexer<'a> {
         Token::LValue
     }
 
+    /// Reads a whole label block from its `{` at the cursor, in state
+    /// `Value`, when it has the plain form almost every exposition uses:
+    /// `name="value"` pairs, each followed by a `,` or the closing `}`, no
+    /// blanks, no backslash and no byte past ASCII in a value. Then the
+    /// cursor is past the `}` in state `Value`, where lexing the block
+    /// token by token would leave it (that path accepts every plain block,
+    /// with the same bytes). Otherwise it returns `false` with the cursor
+    /// unchanged, and the caller lexes the block token by token, which
+    /// decides everything else. A scrape reads most series from its cache
+    /// by their text, so this one pass over the block is all most lines get.
+    pub(crate) fn plain_label_block(&mut self) -> bool {
+        let body = self.body;
+        if self.state != State::Value || body.get(self.pos) != Some(&b'{') {
+            return false;
+        }
+        let mut i = self.pos + 1;
+        loop {
+            match body.get(i) {
+                Some(b'}') => break,
+                Some(&c) if is_label_name_start(c) => {}
+                _ => return false,
+            }
+            let name = &body[i + 1..];
+            i += 1 + name
+                .iter()
+                .position(|&c| !is_label_name_char(c))
+                .unwrap_or(name.len());
+            if body.get(i..i + 2) != Some(b"=\"".as_slice()) {
+                return false;
+            }
+            i += 2;
+            let value = &body[i..];
+            let Some(n) = value
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || !c.is_ascii())
+            else {
+                return false;
+            };
+            if value[n] != b'"' {
+                return false;
+            }
+            i += n + 1;
+            match body.get(i) {
+                Some(b',') => i += 1,
+                Some(b'}') => {}
+                _ => return false,
+            }
+        }
+        self.start = i;
+        self.pos = i + 1;
+        true
+    }
+
     /// Moves past the bytes after the cursor that `keep` accepts, as
     /// repeated [`Lexer::advance`] calls would in a state that keeps NULs;
     /// `keep` must refuse `\n` and NUL. Returns the byte it stops at.

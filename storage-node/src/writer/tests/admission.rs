@@ -355,3 +355,40 @@ async fn a_previous_owners_late_scrape_is_written_out_of_order() {
         .await;
     assert_eq!(ack.reason(), pb::RefuseReason::Fenced);
 }
+
+/// A remote write is all or nothing: one rejected sample refuses the
+/// request, and the heads its other samples set are given back, so the
+/// same samples, sent again without the bad one, are all written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_refused_write_leaves_no_heads_behind() {
+    let n = Node::open(Duration::ZERO);
+    let w = n.writer.as_ref().unwrap();
+    let pt = |series, ts_ms, value| Sample {
+        series,
+        ts_ms,
+        value,
+    };
+    let series = || vec![labels("a"), labels("b")];
+    w.write(series(), vec![pt(0, 10, 1.0), pt(1, 20, 1.0)], Vec::new())
+        .await
+        .unwrap();
+    // a at 30 (twice: the second undo restores the first's), then b out of order.
+    let refused = w
+        .write(
+            series(),
+            vec![pt(0, 30, 2.0), pt(0, 40, 3.0), pt(1, 15, 2.0)],
+            Vec::new(),
+        )
+        .await;
+    assert!(matches!(refused, Err(Error::BadData(_))), "{refused:?}");
+    // a at 30 with another value: a duplicate had the refused write's head
+    // for a stayed, accepted now.
+    w.write(series(), vec![pt(0, 30, 5.0), pt(0, 35, 6.0)], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        n.stored(1),
+        vec![(10, bits(1.0)), (30, bits(5.0)), (35, bits(6.0))]
+    );
+    assert_eq!(n.stored(2), vec![(20, bits(1.0))]);
+}
