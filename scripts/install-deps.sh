@@ -10,8 +10,13 @@
 #   curl                       the README's query example
 #   dnsmasq-base               a real DNS server for the dns_sd_configs tests
 #   openssl                    certificates for the TLS scrape tests
+#   kubernetes-client          kubectl (unless one is installed), which renders
+#                              deploy/kubernetes in the deploy test
 set -euo pipefail
 pkgs=(protobuf-compiler libprotobuf-dev openssl librocksdb-dev libclang1-14 libclang-common-14-dev prometheus victoria-metrics etcd-server curl dnsmasq-base)
+# Any kubectl will do (some machines have one from another package, which
+# Debian's would conflict with).
+command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
