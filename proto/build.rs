@@ -30,9 +30,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ".io.prometheus.client.Counter.exemplar",
         ".io.prometheus.client.Bucket.exemplar",
     ];
+    // The encoded descriptors of every file, for gRPC server reflection.
+    let descriptors =
+        std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("scrapegrid_descriptor.bin");
     boxed
         .iter()
         .fold(tonic_prost_build::configure(), |b, path| b.boxed(path))
+        .file_descriptor_set_path(descriptors)
         .compile_protos(&files, &["proto"])?;
     Ok(())
 }

@@ -17,6 +17,8 @@
 //! - [`go_quote`]: Go's `strconv.Quote`, for texts that must read as Prometheus's.
 //! - [`go_url`]: URLs escaped as Go's `net/url` writes them, for the scrape
 //!   URL Prometheus builds from a target's labels.
+//! - [`grpc_standard`]: the health and reflection services every gRPC
+//!   server adds, so grpcurl and Kubernetes gRPC probes work.
 //! - [`http_client_tls`]: a job's `http_config` as HTTP clients apply it
 //!   (scrapes and HTTP SD): TLS with files re-read, credentials, Go's
 //!   error texts.
@@ -36,6 +38,7 @@ pub mod config;
 pub mod duration;
 pub mod go_quote;
 pub mod go_url;
+pub mod grpc_standard;
 pub mod histogram;
 pub mod http_client_tls;
 pub mod labels;

@@ -149,6 +149,11 @@ pub async fn run(
             scrapegrid_common::security::require_token(node.join_token.clone()),
         );
     let grpc_shutdown = shutdown.clone();
+    let (health, health_service, reflection, reflection_alpha) =
+        scrapegrid_common::grpc_standard::services(&[
+            scrapegrid_proto::v1::control_plane_server::SERVICE_NAME,
+        ]);
+    tokio::spawn(health.serve_until(shutdown.clone()));
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = grpc_tls {
         builder = builder
@@ -159,6 +164,9 @@ pub async fn run(
         .http2_keepalive_interval(Some(Duration::from_secs(5)))
         .http2_keepalive_timeout(Some(Duration::from_secs(5)))
         .add_service(grpc_service)
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
             async move { grpc_shutdown.cancelled().await },

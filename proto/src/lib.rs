@@ -13,6 +13,7 @@
 //! the [`prost`] it was generated for, so that users decode and encode with
 //! the same version. No etcd protos live here: the control plane talks to
 //! etcd through the `etcd-client` crate.
+//! [`FILE_DESCRIPTOR_SET`] is what gRPC server reflection serves.
 //! [`STALE_NAN_BITS`] is the one constant every plane must agree on.
 
 /// Generated messages, clients and servers of package `scrapegrid.v1`.
@@ -46,6 +47,10 @@ pub mod prometheus_client {
 }
 
 pub use prost;
+
+/// The encoded `FileDescriptorSet` of every `.proto` file here, served by
+/// gRPC server reflection (`grpcurl list`, `grpcurl describe`).
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("scrapegrid_descriptor");
 
 /// Bits of the NaN that marks a series as stale, as in Prometheus.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;

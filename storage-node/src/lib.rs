@@ -248,6 +248,12 @@ pub async fn run(
         .local_ingest
         .as_ref()
         .map(|l| l.serve(ingest.clone()));
+    let (health, health_service, reflection, reflection_alpha) =
+        scrapegrid_common::grpc_standard::services(&[
+            scrapegrid_proto::v1::ingest_server::SERVICE_NAME,
+            scrapegrid_proto::v1::query_server::SERVICE_NAME,
+        ]);
+    tokio::spawn(health.serve_until(stop.clone()));
     let mut builder = tonic::transport::Server::builder();
     if let Some(tls) = config.grpc_tls.tonic().map_err(Error::Tls)? {
         builder = builder.tls_config(tls)?;
@@ -259,6 +265,9 @@ pub async fn run(
                 .with_engine(config.query, config.query_timeout)
                 .into_server(config.read_token.clone()),
         )
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
         .serve_with_incoming_shutdown(
             TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
             stop.clone().cancelled_owned(),

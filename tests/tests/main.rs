@@ -15,6 +15,7 @@ mod differential;
 mod direct_remote_write;
 mod exemplars;
 mod failover;
+mod grpc_standard;
 mod ha_conformance;
 mod kubernetes_sd;
 mod kubernetes_sd_client;
