@@ -10,6 +10,7 @@
 mod check_config;
 mod cluster;
 mod consul_sd;
+mod ctl;
 mod deploy;
 mod differential;
 mod direct_remote_write;
