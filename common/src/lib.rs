@@ -11,6 +11,7 @@
 //!   the job and the field.
 //! - [`duration`]: Prometheus duration syntax (`15s`, `1m30s`) and size
 //!   syntax (`512MB`).
+//! - [`error_chain`]: an error with its causes, as one line.
 //! - [`clock`]: the wall clock in Unix milliseconds.
 //! - [`histogram`]: native histograms as Prometheus 2.42 defines them:
 //!   validation, compaction, and the float arithmetic queries use.
@@ -36,6 +37,7 @@
 pub mod clock;
 pub mod config;
 pub mod duration;
+pub mod error_chain;
 pub mod go_quote;
 pub mod go_url;
 pub mod grpc_standard;

@@ -3,6 +3,7 @@
 //! Prometheus API (`/api/v1/query`, `/api/v1/query_range`), with the read
 //! token as a bearer token when one is given.
 
+use scrapegrid_common::error_chain::error_chain;
 use serde_json::Value;
 
 /// Why a call failed, each with its exit code.
@@ -58,12 +59,12 @@ impl Api {
             .authorized(self.http.get(url).query(query))
             .send()
             .await
-            .map_err(|e| Failure::Unreachable(format!("GET {url}: {}", chain(&e))))?;
+            .map_err(|e| Failure::Unreachable(format!("GET {url}: {}", error_chain(&e))))?;
         let status = resp.status();
         let text = resp
             .text()
             .await
-            .map_err(|e| Failure::Unreachable(format!("GET {url}: {}", chain(&e))))?;
+            .map_err(|e| Failure::Unreachable(format!("GET {url}: {}", error_chain(&e))))?;
         let body: Value = serde_json::from_str(&text)
             .map_err(|_| Failure::Refused(format!("GET {url}: HTTP {status}: {}", text.trim())))?;
         if body["status"] != "success" {
@@ -81,7 +82,7 @@ impl Api {
             .authorized(self.http.post(url))
             .send()
             .await
-            .map_err(|e| Failure::Unreachable(format!("POST {url}: {}", chain(&e))))?;
+            .map_err(|e| Failure::Unreachable(format!("POST {url}: {}", error_chain(&e))))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if !status.is_success() {
@@ -92,15 +93,4 @@ impl Api {
         }
         Ok(text)
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

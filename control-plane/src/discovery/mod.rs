@@ -162,13 +162,7 @@ pub(crate) async fn with_auth(
 
 /// A failed request with every cause, for logs and errors.
 pub(crate) fn error_chain(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        text = format!("{text}: {inner}");
-        source = inner.source();
-    }
-    text
+    scrapegrid_common::error_chain::error_chain(e)
 }
 
 /// Reads a response body of at most `limit` bytes, chunk by chunk, so a

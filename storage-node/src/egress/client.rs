@@ -11,6 +11,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use scrapegrid_common::config::http_client::Auth;
 use scrapegrid_common::config::RemoteWriteConfig;
+use scrapegrid_common::error_chain::error_chain;
 use scrapegrid_common::http_client_tls::{authorization, OAuth2Tokens, TlsClients};
 use scrapegrid_common::xorshift::XorShift;
 use tokio_util::sync::CancellationToken;
@@ -227,18 +228,6 @@ impl Client {
             backoff = (backoff * 2).min(queue.max_backoff);
         }
     }
-}
-
-/// An error and its causes, as one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
