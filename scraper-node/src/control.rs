@@ -18,6 +18,8 @@
 //! the drain deadline stops it earlier; the targets it then stops are logged
 //! and counted (`scrapegrid_scraper_drain_targets_abandoned_total`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -49,6 +51,10 @@ pub struct SessionConfig {
     pub status_interval: Duration,
     /// How long a drain may take in all: handovers and delivery.
     pub drain_timeout: Duration,
+    /// Set while the scraper is a member of a leader's shard set (its
+    /// session open, its first snapshot applied) and not draining: what
+    /// `/-/ready` answers.
+    pub ready: Arc<AtomicBool>,
 }
 
 enum End {
@@ -88,7 +94,9 @@ pub async fn run(
             next += 1;
             e
         });
-        match session(&config, &endpoint, &mut manager, &cancel, &mut drain).await {
+        let ended = session(&config, &endpoint, &mut manager, &cancel, &mut drain).await;
+        config.ready.store(false, Ordering::Relaxed);
+        match ended {
             End::Drained => break,
             End::DeadlinePassed => {
                 abandon(&manager);
@@ -207,12 +215,18 @@ async fn session(
                 if tx.try_send(goodbye()).is_err() {
                     return End::Failed("goodbye could not be sent".into());
                 }
+                config.ready.store(false, Ordering::Relaxed);
                 *drain = Some(start_drain(config));
             }
             _ = until(*drain) => return End::DeadlinePassed,
             _ = tokio::time::sleep(poll) => {}
             m = inbound.message() => match m {
-                Ok(Some(pb::ControlMessage { msg: Some(pb::control_message::Msg::Assignment(a)) })) => manager.apply(a),
+                Ok(Some(pb::ControlMessage { msg: Some(pb::control_message::Msg::Assignment(a)) })) => {
+                    if a.full && drain.is_none() {
+                        config.ready.store(true, Ordering::Relaxed);
+                    }
+                    manager.apply(a)
+                }
                 Ok(Some(pb::ControlMessage { msg: Some(pb::control_message::Msg::NotLeader(n)) })) => {
                     return End::NotLeader(n.leader_endpoint)
                 }

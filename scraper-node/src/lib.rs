@@ -31,6 +31,8 @@ pub mod scrape;
 pub mod target;
 pub mod textparse;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::routing::get;
@@ -96,13 +98,30 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
         endpoints: node.control_planes.clone(),
         status_interval: node.status_interval,
         drain_timeout: node.drain_timeout,
+        ready: Arc::new(AtomicBool::new(false)),
     };
+    let ready = session.ready.clone();
     let control_task = tokio::spawn(control::run(session, manager, shutdown.clone()));
 
     let handle = scrapegrid_common::telemetry::metrics_handle();
     let router = axum::Router::new()
         .route("/metrics", get(move || async move { handle.render() }))
-        .route("/-/healthy", get(|| async { "Healthy.\n" }));
+        .route("/-/healthy", get(|| async { "Healthy.\n" }))
+        // Ready while a leading control plane counts it as a member and it
+        // is not draining (Kubernetes' readiness: a rollout waits for it).
+        .route(
+            "/-/ready",
+            get(move || async move {
+                if ready.load(Ordering::Relaxed) {
+                    (axum::http::StatusCode::OK, "Ready.\n")
+                } else {
+                    (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "Service Unavailable: not a member of a leading control plane's shard set, or draining.\n",
+                    )
+                }
+            }),
+        );
     // `/metrics` stays up through the drain, so what it gives up can be read.
     let http_stop = CancellationToken::new();
     let http_until = http_stop.clone().cancelled_owned();

@@ -24,6 +24,7 @@ mod native_scrape;
 mod overlap;
 mod promql;
 mod promql_native;
+mod readiness;
 mod reload;
 mod remote_write_egress;
 mod rescale;
