@@ -186,7 +186,6 @@ async fn health_and_reflection_answer_without_tokens_on_every_grpc_server() -> R
         }
         other => panic!("{other:?}"),
     }
-    drop(alpha);
 
     // A watcher sees the storage node stop serving once it is told to
     // shut down, before it exits.

@@ -225,12 +225,12 @@ impl State {
         for s in batch_samples {
             let id = ids[s.series as usize];
             let v = s.value.to_bits();
-            // The head is this batch's last sample of the series, if it had
-            // one; a series this batch creates has none before.
-            let newest = match self.heads.get(id) {
-                Some(h) => Some(h),
-                None if id >= self.next_series_id => None,
-                None => self.newest(id, s.ts_ms)?,
+            // The head holds this batch's last sample of the series, if it
+            // had one; a series this batch creates has nothing stored.
+            let newest = if id >= self.next_series_id {
+                self.heads.get(id)
+            } else {
+                self.newest(id, s.ts_ms)?
             };
             let head_max_t = out.max_t.unwrap_or(i64::MIN).max(self.head_max_t);
             let verdict = match check(newest, s.ts_ms, v, head_max_t, self.ooo_window_ms) {
