@@ -3,7 +3,8 @@
 //! the owning scraper), and the cluster's own view:
 //! `/api/v1/scrapegrid/cluster` (leader or not, generation, members with
 //! their targets and series) and `/api/v1/scrapegrid/moves` (the latest
-//! target moves). A control plane that does not lead shows no targets.
+//! target moves), and `POST /api/v1/scrapegrid/drain?scraper=ID` (tell one
+//! scraper to drain). A control plane that does not lead shows no targets.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -15,7 +16,7 @@ use serde_json::{json, Map, Value};
 use scrapegrid_common::duration::format_duration;
 use scrapegrid_common::Labels;
 
-use crate::coordinator::Coordinator;
+use crate::coordinator::{Coordinator, DrainRequest};
 use crate::reload::Reloader;
 
 /// The control plane's HTTP endpoints; with `read_token`, the API and
@@ -32,6 +33,7 @@ pub fn router(
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/scrapegrid/cluster", get(cluster))
         .route("/api/v1/scrapegrid/moves", get(moves))
+        .route("/api/v1/scrapegrid/drain", post(drain))
         .route_layer(axum::middleware::from_fn_with_state(
             read_token,
             scrapegrid_common::security::require_bearer,
@@ -52,6 +54,44 @@ async fn reload(State(r): State<Reloader>) -> (StatusCode, String) {
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("failed to reload config: {e}\n"),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct DrainParams {
+    scraper: Option<String>,
+}
+
+/// `POST /api/v1/scrapegrid/drain?scraper=ID`: 200 when the scraper was
+/// told (it drains and exits, as on SIGTERM), 400 without `scraper`, 404
+/// when no member has that id, 503 on a control plane that does not lead.
+async fn drain(
+    State(c): State<Coordinator>,
+    Query(p): Query<DrainParams>,
+) -> (StatusCode, Json<Value>) {
+    let error = |code: StatusCode, kind: &str, error: String| {
+        let body = json!({"status": "error", "errorType": kind, "error": error});
+        (code, Json(body))
+    };
+    let Some(id) = p.scraper.filter(|s| !s.is_empty()) else {
+        let why = "missing parameter \"scraper\" (the scraper's --id)".to_string();
+        return error(StatusCode::BAD_REQUEST, "bad_data", why);
+    };
+    match c.request_drain(&id).await {
+        DrainRequest::Sent => (
+            StatusCode::OK,
+            Json(json!({"status": "success", "data": {"scraper": id}})),
+        ),
+        DrainRequest::UnknownMember => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no scraper {id:?} is a member"),
+        ),
+        DrainRequest::NotLeading => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this control plane does not lead; ask the leader".into(),
         ),
     }
 }

@@ -2,7 +2,8 @@
 //! coordinator. Each `Session` stream becomes a member session: the Hello
 //! joins, every Status is a heartbeat, a Goodbye drains, and the end of the
 //! stream leaves. A control plane that does not lead answers `NotLeader`
-//! with the leader's endpoint. `Reload` re-reads the configuration file.
+//! with the leader's endpoint. `Reload` re-reads the configuration file;
+//! `Drain` tells one member to drain.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +17,7 @@ use tonic::{Request, Response, Status, Streaming};
 use scrapegrid_proto::v1 as pb;
 use scrapegrid_proto::v1::scraper_message::Msg;
 
-use crate::coordinator::{inputs, Coordinator, Event, Hello, OUTBOUND_CAPACITY};
+use crate::coordinator::{inputs, Coordinator, DrainRequest, Event, Hello, OUTBOUND_CAPACITY};
 use crate::ha::Election;
 use crate::reload::Reloader;
 
@@ -79,6 +80,22 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
                 warnings: config.warnings.clone(),
             })),
             Err(error) => Err(Status::invalid_argument(error.to_string())),
+        }
+    }
+
+    async fn drain(
+        &self,
+        request: Request<pb::DrainRequest>,
+    ) -> Result<Response<pb::DrainResponse>, Status> {
+        let id = request.into_inner().scraper_id;
+        match self.coordinator.request_drain(&id).await {
+            DrainRequest::Sent => Ok(Response::new(pb::DrainResponse {})),
+            DrainRequest::UnknownMember => {
+                Err(Status::not_found(format!("no scraper {id:?} is a member")))
+            }
+            DrainRequest::NotLeading => Err(Status::unavailable(
+                "this control plane does not lead; ask the leader",
+            )),
         }
     }
 

@@ -1,5 +1,5 @@
 //! The HTTP APIs the CLI calls: the control plane's (`/api/v1/targets`,
-//! `/api/v1/scrapegrid/cluster`, `/-/reload`) and the storage node's
+//! `/api/v1/scrapegrid/cluster`, `/-/reload`, `/api/v1/scrapegrid/drain`) and the storage node's
 //! Prometheus API (`/api/v1/query`, `/api/v1/query_range`), with the read
 //! token as a bearer token when one is given.
 
@@ -13,6 +13,8 @@ pub enum Failure {
     Unreachable(String),
     /// The server answered with an error (exit 1).
     Refused(String),
+    /// The server knows no such thing (HTTP 404; exit 3).
+    NotFound(String),
 }
 
 impl Failure {
@@ -20,6 +22,7 @@ impl Failure {
         match self {
             Failure::Unreachable(_) => 4,
             Failure::Refused(_) => 1,
+            Failure::NotFound(_) => 3,
         }
     }
 }
@@ -27,7 +30,7 @@ impl Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Unreachable(e) | Failure::Refused(e) => f.write_str(e),
+            Failure::Unreachable(e) | Failure::Refused(e) | Failure::NotFound(e) => f.write_str(e),
         }
     }
 }
@@ -76,20 +79,27 @@ impl Api {
         Ok(body["data"].clone())
     }
 
-    /// POSTs to `url`, expecting 200; returns the body.
-    pub async fn post(&self, url: &str) -> Result<String, Failure> {
+    /// POSTs to `url` with `query`, expecting 200; returns the body. A
+    /// JSON error body gives its `error`.
+    pub async fn post(&self, url: &str, query: &[(&str, String)]) -> Result<String, Failure> {
         let resp = self
-            .authorized(self.http.post(url))
+            .authorized(self.http.post(url).query(query))
             .send()
             .await
             .map_err(|e| Failure::Unreachable(format!("POST {url}: {}", error_chain(&e))))?;
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if !status.is_success() {
-            return Err(Failure::Refused(format!(
-                "POST {url}: HTTP {status}: {}",
-                text.trim()
-            )));
+            let error = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|b| b["error"].as_str().map(str::to_string))
+                .unwrap_or_else(|| text.trim().to_string());
+            let message = format!("POST {url}: HTTP {status}: {error}");
+            return Err(if status == reqwest::StatusCode::NOT_FOUND {
+                Failure::NotFound(message)
+            } else {
+                Failure::Refused(message)
+            });
         }
         Ok(text)
     }

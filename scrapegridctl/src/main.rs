@@ -1,12 +1,13 @@
 //! `scrapegridctl`: the scrapegrid command line. It checks configs and
 //! talks to a running cluster over the same HTTP APIs a user would curl:
-//! the control plane's (members, targets, reload) and the storage node's
+//! the control plane's (members, targets, reload, drain) and the storage node's
 //! Prometheus API (queries). Tables for people by default, `--output json`
 //! for scripts (the API's `data`, filtered as asked).
 //!
 //! Exit codes: 0 done; 1 the server refused (an invalid config, a query
 //! error, a control plane that is not the leader, a refused reload); 2 bad
-//! usage; 3 no such target; 4 a server could not be reached.
+//! usage; 3 no such target (or scraper, for `drain`); 4 a server could not
+//! be reached.
 
 mod api;
 mod table;
@@ -99,6 +100,13 @@ enum Command {
     },
     /// Makes the control plane re-read its configuration (`POST /-/reload`).
     Reload,
+    /// Tells one scraper to drain, as its SIGTERM would: it hands every
+    /// target over, delivers what it scraped and exits. Ask the leader;
+    /// exit 3 when no member has that id.
+    Drain {
+        /// The scraper's --id (see `members`).
+        scraper: String,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -269,11 +277,21 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             Ok(0)
         }
         Command::Reload => {
-            api.post(&format!("{cp}/-/reload")).await?;
+            api.post(&format!("{cp}/-/reload"), &[]).await?;
             if json_out {
                 print_json(&json!({"reloaded": true}));
             } else {
                 println!("reloaded: the new configuration is in force");
+            }
+            Ok(0)
+        }
+        Command::Drain { scraper } => {
+            let url = format!("{cp}/api/v1/scrapegrid/drain");
+            api.post(&url, &[("scraper", scraper.clone())]).await?;
+            if json_out {
+                print_json(&json!({"draining": scraper}));
+            } else {
+                println!("draining {scraper}: it hands its targets over and exits (see `members`)");
             }
             Ok(0)
         }

@@ -7,7 +7,8 @@
 //! heartbeat) every status interval. While no control plane is reachable the
 //! manager keeps running its last assignment.
 //!
-//! Shutdown drains: the session says Goodbye and stays open; the control
+//! Shutdown (SIGTERM, or a `Drain` from the control plane, which cancels
+//! the same token) drains: the session says Goodbye and stays open; the control
 //! plane moves every target away with a handover time, each loop scrapes up
 //! to it and hands over, and once none is left the remaining loops stop and
 //! the ingest client flushes what they sent. A drain outlives sessions: when
@@ -229,6 +230,12 @@ async fn session(
                 }
                 Ok(Some(pb::ControlMessage { msg: Some(pb::control_message::Msg::NotLeader(n)) })) => {
                     return End::NotLeader(n.leader_endpoint)
+                }
+                Ok(Some(pb::ControlMessage { msg: Some(pb::control_message::Msg::Drain(_)) })) => {
+                    // As SIGTERM: the same token, so the node stops when
+                    // the drain ends; the next turn of the loop says Goodbye.
+                    tracing::info!(%endpoint, "the control plane asked this scraper to drain");
+                    cancel.cancel();
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => return End::Failed("stream closed by the control plane".into()),

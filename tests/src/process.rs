@@ -83,10 +83,21 @@ impl Process {
 
     /// Sends SIGTERM and waits for a clean exit; returns its exit status code.
     pub fn terminate(&mut self, deadline: Duration) -> Result<Option<i32>> {
-        let Some(mut c) = self.child.take() else {
+        let Some(c) = self.child.take() else {
             bail!("{} not running", self.name)
         };
         unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        self.child = Some(c);
+        self.wait_exit(deadline)
+            .with_context(|| format!("{} after SIGTERM", self.name))
+    }
+
+    /// Waits for the process to exit on its own; returns its exit status
+    /// code. Past `deadline` it is killed and this fails.
+    pub fn wait_exit(&mut self, deadline: Duration) -> Result<Option<i32>> {
+        let Some(mut c) = self.child.take() else {
+            bail!("{} not running", self.name)
+        };
         let start = Instant::now();
         loop {
             if let Some(status) = c.try_wait()? {
@@ -94,7 +105,8 @@ impl Process {
             }
             if start.elapsed() > deadline {
                 let _ = c.kill();
-                bail!("{} did not exit within {deadline:?} of SIGTERM", self.name);
+                let _ = c.wait();
+                bail!("{} did not exit within {deadline:?}", self.name);
             }
             std::thread::sleep(Duration::from_millis(20));
         }

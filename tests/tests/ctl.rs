@@ -1,7 +1,8 @@
 //! `scrapegridctl` (issue 16) against a real cluster on loopback: two
 //! scrapers, a target that answers and one that does not. Each command's
-//! table and JSON output, the filters, and the documented exit codes (0
-//! done, 1 refused, 2 usage, 3 no such target, 4 unreachable).
+//! table and JSON output, the filters, a remote drain, and the documented
+//! exit codes (0 done, 1 refused, 2 usage, 3 no such target or scraper, 4
+//! unreachable).
 
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -9,17 +10,25 @@ use std::time::Duration;
 use scrapegrid_tests::{bin, eventually, free_addr, now_secs, Cluster, TargetServer};
 use serde_json::Value;
 
-struct Ctl<'a> {
-    cluster: &'a Cluster,
+struct Ctl {
+    control_plane: String,
+    storage: String,
 }
 
-impl Ctl<'_> {
+impl Ctl {
+    fn new(cluster: &Cluster) -> Self {
+        Ctl {
+            control_plane: format!("http://{}", cluster.control_http),
+            storage: format!("http://{}", cluster.storage_http),
+        }
+    }
+
     fn run(&self, args: &[&str]) -> Output {
         Command::new(bin("scrapegridctl"))
             .arg("--control-plane")
-            .arg(format!("http://{}", self.cluster.control_http))
+            .arg(&self.control_plane)
             .arg("--storage")
-            .arg(format!("http://{}", self.cluster.storage_http))
+            .arg(&self.storage)
             .args(args)
             .output()
             .unwrap()
@@ -54,12 +63,12 @@ async fn the_cli_lists_shows_queries_and_reloads_with_documented_exit_codes() ->
         "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: web\n    static_configs:\n      - targets: ['{}']\n  - job_name: gone\n    static_configs:\n      - targets: ['{dead}']\n",
         good.addr
     );
-    let cluster = Cluster::builder()
+    let mut cluster = Cluster::builder()
         .scrapers(2)
         .config(&config)
         .build()
         .await?;
-    let ctl = Ctl { cluster: &cluster };
+    let ctl = Ctl::new(&cluster);
     let ids: Vec<String> = cluster.scrapers.iter().map(|s| s.0.clone()).collect();
 
     // Members: both scrapers, in the table and in JSON.
@@ -178,6 +187,44 @@ async fn the_cli_lists_shows_queries_and_reloads_with_documented_exit_codes() ->
     assert_eq!(invalid.status.code(), Some(1));
     let report: Value = serde_json::from_slice(&invalid.stdout)?;
     assert_eq!(report[0]["valid"], false);
+
+    // Drain: an unknown scraper is exit 3 (gRPC: NOT_FOUND); a member hands
+    // its targets to the other one and exits 0, as on SIGTERM.
+    let unknown = ctl.run(&["drain", "no-such-scraper"]);
+    assert_eq!(unknown.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no-such-scraper"));
+    let mut grpc = scrapegrid_proto::v1::control_plane_client::ControlPlaneClient::connect(
+        format!("http://{}", cluster.control_grpc),
+    )
+    .await?;
+    let status = grpc
+        .drain(scrapegrid_proto::v1::DrainRequest {
+            scraper_id: "no-such-scraper".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
+    drop(grpc);
+    let (gone, kept) = (&ids[0], &ids[1]);
+    assert!(ctl
+        .ok(&["drain", gone])
+        .contains(&format!("draining {gone}")));
+    let code = cluster.scrapers[0]
+        .2
+        .as_mut()
+        .expect("running")
+        .wait_exit(Duration::from_secs(60))?;
+    assert_eq!(code, Some(0), "a drained scraper exits 0");
+    let members = eventually(Duration::from_secs(30), || async {
+        let m = ctl.json(&["members"]);
+        (m["members"].as_array()?.len() == 1 && m["unassigned"] == 0).then_some(m)
+    })
+    .await?;
+    assert_eq!(members["members"][0]["id"], kept.as_str());
+    let owned = ctl.json(&["targets", "--owner", kept]);
+    assert_eq!(owned.as_array().map(Vec::len), Some(2), "{owned}");
+    let log = cluster.scrapers[0].2.as_ref().expect("kept").log();
+    assert!(log.contains("asked this scraper to drain"), "{log}");
 
     // Usage and unreachable servers.
     assert_eq!(ctl.run(&["no-such-command"]).status.code(), Some(2));

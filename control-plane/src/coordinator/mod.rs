@@ -86,6 +86,13 @@ pub enum Event {
         reports: Vec<TargetReport>,
     },
     View(oneshot::Sender<ClusterView>),
+    /// An operator asks a member to drain: send it `Drain` on its stream
+    /// (it answers with a Goodbye, which is [`Event::Drain`]). The reply
+    /// says whether the member was there to tell.
+    RequestDrain {
+        scraper_id: String,
+        reply: oneshot::Sender<bool>,
+    },
     /// A validated new configuration: targets are rebuilt from the last
     /// discovery result, and members get the pools that changed.
     Reload(Arc<Config>),
@@ -207,12 +214,38 @@ impl Coordinator {
         self.send(Event::Reload(config)).await;
     }
 
+    /// Tells the member `scraper_id` to drain (see [`Event::RequestDrain`]).
+    pub async fn request_drain(&self, scraper_id: &str) -> DrainRequest {
+        if !self.is_leading() {
+            return DrainRequest::NotLeading;
+        }
+        let (reply, rx) = oneshot::channel();
+        let scraper_id = scraper_id.to_string();
+        self.send(Event::RequestDrain { scraper_id, reply }).await;
+        match rx.await {
+            Ok(true) => DrainRequest::Sent,
+            Ok(false) => DrainRequest::UnknownMember,
+            Err(_) => DrainRequest::NotLeading,
+        }
+    }
+
     /// Returns a copy of the current state; `None` when not leading.
     pub async fn view(&self) -> Option<ClusterView> {
         let (tx, rx) = oneshot::channel();
         self.send(Event::View(tx)).await;
         rx.await.ok()
     }
+}
+
+/// What became of a drain request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DrainRequest {
+    /// The member was told; it drains and exits.
+    Sent,
+    /// No member has that id.
+    UnknownMember,
+    /// This control plane does not lead.
+    NotLeading,
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

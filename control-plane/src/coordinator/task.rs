@@ -104,11 +104,33 @@ impl Task {
                 let _ = reply.send(self.state.view());
                 false
             }
+            Event::RequestDrain { scraper_id, reply } => {
+                let _ = reply.send(self.tell_drain(&scraper_id));
+                false
+            }
             Event::Reload(config) => {
                 self.state.reload(config);
                 true
             }
         }
+    }
+
+    /// Sends `Drain` to a member; returns whether it is one. A member
+    /// whose stream is full or closed is left to the next round's checks:
+    /// it is leaving anyway.
+    fn tell_drain(&mut self, scraper_id: &str) -> bool {
+        let Some((_, tx)) = self.outboxes.get(scraper_id) else {
+            return false;
+        };
+        if !self.state.members.contains_key(scraper_id) {
+            return false;
+        }
+        let msg = pb::ControlMessage {
+            msg: Some(pb::control_message::Msg::Drain(pb::Drain {})),
+        };
+        let sent = tx.try_send(Ok(msg)).is_ok();
+        tracing::info!(scraper = %scraper_id, sent, "told a scraper to drain");
+        true
     }
 
     /// Closes the streams of sessions the state no longer has.
