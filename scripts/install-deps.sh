@@ -10,10 +10,12 @@
 #   curl                       the README's query example
 #   dnsmasq-base               a real DNS server for the dns_sd_configs tests
 #   openssl                    certificates for the TLS scrape tests
+#   chromium, fonts-dejavu-core   headless Chromium for the web UI tests (and
+#                              screenshots with readable text)
 #   kubernetes-client          kubectl (unless one is installed), which renders
 #                              deploy/kubernetes in the deploy test
 set -euo pipefail
-pkgs=(protobuf-compiler libprotobuf-dev openssl librocksdb-dev libclang1-14 libclang-common-14-dev prometheus victoria-metrics etcd-server curl dnsmasq-base)
+pkgs=(protobuf-compiler libprotobuf-dev openssl librocksdb-dev libclang1-14 libclang-common-14-dev prometheus victoria-metrics etcd-server curl dnsmasq-base chromium fonts-dejavu-core)
 # Any kubectl will do (some machines have one from another package, which
 # Debian's would conflict with).
 command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)

@@ -35,8 +35,8 @@ setsid $bin/scraper-node --control-plane http://127.0.0.1:9091 --http-addr 127.0
 
 cat <<TXT
 scrapegrid is running (logs in $data/*.log):
-  storage node   Prometheus API http://127.0.0.1:9090   gRPC 127.0.0.1:9095
-  control plane  targets        http://127.0.0.1:9092/api/v1/targets   gRPC 127.0.0.1:9091
+  storage node   Prometheus API http://127.0.0.1:9090   gRPC 127.0.0.1:9095   web UI http://127.0.0.1:9090/graph
+  control plane  targets        http://127.0.0.1:9092/api/v1/targets   gRPC 127.0.0.1:9091   web UI http://127.0.0.1:9092/targets
   scrapers       /metrics       http://127.0.0.1:9093  http://127.0.0.1:9094
   demo target    /metrics       http://127.0.0.1:9100/metrics
 Query it (first samples arrive after a few seconds):

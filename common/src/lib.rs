@@ -28,6 +28,8 @@
 //! - [`telemetry`]: tracing, the `/metrics` recorder and the signal handling
 //!   every binary installs, and [`telemetry::announce`], the
 //!   `listening <grpc|http> <addr>` line each node prints on stdout once bound.
+//! - [`web`]: the web UI's shared stylesheet and scripts, and how a node
+//!   serves its pages.
 //! - [`xorshift`]: a seeded generator for property tests, simulations and benchmarks.
 //!
 //! Data flows one way: the control plane loads [`config`], relabels targets
@@ -47,6 +49,7 @@ pub mod labels;
 pub mod relabel;
 pub mod security;
 pub mod telemetry;
+pub mod web;
 pub mod xorshift;
 
 pub use go_quote::go_quote;

@@ -294,7 +294,13 @@ impl RelabelConfig {
 /// Applies the rules in order to `lb`; returns false when a rule dropped the
 /// set (`lb` is then left part-way relabeled and should be discarded).
 pub fn process(lb: &mut LabelsBuilder, rules: &[RelabelConfig]) -> bool {
-    rules.iter().all(|rule| apply(lb, rule))
+    dropping_rule(lb, rules).is_none()
+}
+
+/// Applies the rules in order to `lb`; returns the index of the rule that
+/// dropped the set, `None` when none did (as [`process`], for saying why).
+pub fn dropping_rule(lb: &mut LabelsBuilder, rules: &[RelabelConfig]) -> Option<usize> {
+    rules.iter().position(|rule| !apply(lb, rule))
 }
 
 /// Relabels a set; returns `None` when a rule dropped it.

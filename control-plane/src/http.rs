@@ -3,8 +3,10 @@
 //! the owning scraper), and the cluster's own view:
 //! `/api/v1/scrapegrid/cluster` (leader or not, generation, members with
 //! their targets and series) and `/api/v1/scrapegrid/moves` (the latest
-//! target moves), and `POST /api/v1/scrapegrid/drain?scraper=ID` (tell one
-//! scraper to drain). A control plane that does not lead shows no targets.
+//! target moves), `/api/v1/scrapegrid/dropped` (dropped targets and why),
+//! and `POST /api/v1/scrapegrid/drain?scraper=ID` (tell one scraper to
+//! drain). A control plane that does not lead shows no targets. The web UI
+//! (`/targets`, `/service-discovery`, `/cluster`, from `ui/`) reads these.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -14,10 +16,36 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use scrapegrid_common::duration::format_duration;
+use scrapegrid_common::web::{Page, Site};
 use scrapegrid_common::Labels;
 
 use crate::coordinator::{Coordinator, DrainRequest};
 use crate::reload::Reloader;
+
+/// The web UI (`/` leads to the first page).
+static UI: Site = Site {
+    node: "control plane",
+    pages: &[
+        Page {
+            path: "/targets",
+            title: "Targets",
+            scripts: &[],
+            body: include_str!("ui/targets.html"),
+        },
+        Page {
+            path: "/service-discovery",
+            title: "Service discovery",
+            scripts: &[],
+            body: include_str!("ui/service_discovery.html"),
+        },
+        Page {
+            path: "/cluster",
+            title: "Cluster",
+            scripts: &[],
+            body: include_str!("ui/cluster.html"),
+        },
+    ],
+};
 
 /// The control plane's HTTP endpoints; with `read_token`, the API and
 /// `/-/reload` require it as a bearer token (`/metrics` and the health
@@ -34,12 +62,14 @@ pub fn router(
         .route("/api/v1/scrapegrid/cluster", get(cluster))
         .route("/api/v1/scrapegrid/moves", get(moves))
         .route("/api/v1/scrapegrid/drain", post(drain))
+        .route("/api/v1/scrapegrid/dropped", get(dropped))
         .route_layer(axum::middleware::from_fn_with_state(
             read_token,
             scrapegrid_common::security::require_bearer,
         ));
     Router::new()
         .merge(guarded)
+        .merge(scrapegrid_common::web::router(&UI))
         .route("/metrics", get(move || async move { metrics.render() }))
         .route("/-/healthy", get(|| async { "Healthy.\n" }))
         .route("/-/ready", get(|| async { "Ready.\n" }))
@@ -185,6 +215,7 @@ async fn targets(State(c): State<Coordinator>, Query(p): Query<TargetsParams>) -
                 "scrapeInterval": format_duration(t.interval),
                 "scrapeTimeout": format_duration(t.timeout),
                 "scraper": owner.as_ref().map(|o| o.scraper.clone()),
+                "generation": owner.as_ref().map(|o| o.generation.to_string()),
             }));
         }
     }
@@ -202,6 +233,26 @@ async fn targets(State(c): State<Coordinator>, Query(p): Query<TargetsParams>) -
         "status": "success",
         "data": { "activeTargets": active, "droppedTargets": dropped },
     }))
+}
+
+/// `GET /api/v1/scrapegrid/dropped`: every target discovery found and
+/// this control plane does not scrape, with why (the relabeling rule that
+/// dropped it, or what makes it invalid).
+async fn dropped(State(c): State<Coordinator>) -> Json<Value> {
+    let view = c.view().await.unwrap_or_default();
+    let dropped: Vec<Value> = view
+        .dropped
+        .iter()
+        .map(|d| {
+            json!({
+                "job": d.job,
+                "discoveredLabels": label_map(&d.discovered),
+                "reason": d.reason,
+                "invalid": d.error.is_some(),
+            })
+        })
+        .collect();
+    Json(json!({"status": "success", "data": dropped}))
 }
 
 fn label_map(l: &Labels) -> Value {

@@ -43,6 +43,9 @@ pub struct DroppedTarget {
     pub discovered: Labels,
     /// Why it is not scraped when it is invalid; `None` when relabeling dropped it.
     pub error: Option<String>,
+    /// Why it is not scraped, for people: the error, or which
+    /// `relabel_configs` rule dropped it.
+    pub reason: String,
 }
 
 /// Builds the targets of one job from its discovered groups.
@@ -62,17 +65,22 @@ pub fn build(sc: &ScrapeConfig, groups: &[TargetGroup]) -> (Vec<ScrapeTarget>, V
             }
             let discovered = lb.labels();
             match populate(sc, discovered.clone()) {
-                Ok(Some(target)) => active.push(target),
-                Ok(None) => dropped.push(DroppedTarget {
+                Ok(Ok(target)) => active.push(target),
+                Ok(Err(rule)) => dropped.push(DroppedTarget {
                     job: sc.job_name.clone(),
                     discovered,
                     error: None,
+                    reason: format!(
+                        "relabel_configs[{rule}] (action: {}) dropped it",
+                        sc.relabel_configs[rule].action.as_str()
+                    ),
                 }),
                 Err(error) => {
                     tracing::warn!(job = %sc.job_name, labels = %discovered, %error, "invalid target");
                     dropped.push(DroppedTarget {
                         job: sc.job_name.clone(),
                         discovered,
+                        reason: error.clone(),
                         error: Some(error),
                     })
                 }
@@ -107,11 +115,11 @@ fn defaults(sc: &ScrapeConfig) -> Vec<(String, String)> {
     d
 }
 
-/// Relabels one target; `Ok(None)` when relabeling drops it.
-fn populate(sc: &ScrapeConfig, discovered: Labels) -> Result<Option<ScrapeTarget>, String> {
+/// Relabels one target; `Ok(Err(i))` when `relabel_configs[i]` drops it.
+fn populate(sc: &ScrapeConfig, discovered: Labels) -> Result<Result<ScrapeTarget, usize>, String> {
     let mut lb = discovered.builder();
-    if !relabel::process(&mut lb, &sc.relabel_configs) {
-        return Ok(None);
+    if let Some(rule) = relabel::dropping_rule(&mut lb, &sc.relabel_configs) {
+        return Ok(Err(rule));
     }
     let Some(addr) = lb.get("__address__").map(str::to_string) else {
         return Err("no address".into());
@@ -157,7 +165,7 @@ fn populate(sc: &ScrapeConfig, discovered: Labels) -> Result<Option<ScrapeTarget
             .map(|(n, v)| (n.to_string(), v.to_string())),
     );
     let id = target_id(&labels, &url);
-    Ok(Some(ScrapeTarget {
+    Ok(Ok(ScrapeTarget {
         id,
         job: sc.job_name.clone(),
         url,
@@ -310,6 +318,10 @@ mod tests {
         );
         assert_eq!(dropped.len(), 1);
         assert_eq!(dropped[0].error, None);
+        assert_eq!(
+            dropped[0].reason,
+            "relabel_configs[0] (action: drop) dropped it"
+        );
         assert_eq!(active.len(), 1);
         assert_eq!(active[0].url, "http://probe:9115/metrics?target=a%3A1");
         assert_eq!(active[0].labels.get("instance"), Some("probe:9115"));
@@ -322,6 +334,7 @@ mod tests {
         let (active, dropped) = build(&sc, &[group(&["a:1"], &[])]);
         assert!(active.is_empty());
         assert_eq!(dropped[0].error.as_deref(), Some("no address"));
+        assert_eq!(dropped[0].reason, "no address");
         let sc = job("");
         let (_, dropped) = build(&sc, &[group(&["a:1/x"], &[])]);
         assert!(dropped[0]

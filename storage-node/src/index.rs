@@ -455,5 +455,88 @@ impl<'a> Index<'a> {
     }
 }
 
+/// How many of each the index holds, as Prometheus's postings statistics
+/// (`/api/v1/status/tsdb`): every series stored, the top ten of each list.
+#[derive(Debug, Default, PartialEq)]
+pub struct PostingsStats {
+    pub num_series: u64,
+    /// Distinct label name and value pairs.
+    pub num_label_pairs: u64,
+    /// Series per metric name.
+    pub series_by_metric: Vec<(String, u64)>,
+    /// Distinct values per label name.
+    pub values_by_label: Vec<(String, u64)>,
+    /// Bytes of the distinct values per label name.
+    pub bytes_by_label: Vec<(String, u64)>,
+    /// Series per `name=value` pair.
+    pub series_by_pair: Vec<(String, u64)>,
+}
+
+/// Entries of each list in [`PostingsStats`].
+const STATS_TOP: usize = 10;
+
+impl Index<'_> {
+    /// Counts the postings: one pass over every postings key.
+    pub fn stats(&self) -> Result<PostingsStats> {
+        let mut stats = PostingsStats::default();
+        let mut pairs = Vec::new();
+        // The values of the label whose keys are being read (names are
+        // contiguous in key order).
+        let mut name: Vec<u8> = Vec::new();
+        let mut values: std::collections::HashMap<Vec<u8>, u64> = Default::default();
+        let mut flush = |name: &[u8], values: &mut std::collections::HashMap<Vec<u8>, u64>| {
+            if name.is_empty() {
+                values.clear();
+                return;
+            }
+            let name = String::from_utf8_lossy(name).into_owned();
+            let bytes = values.keys().map(|v| v.len() as u64).sum();
+            stats.num_label_pairs += values.len() as u64;
+            stats
+                .values_by_label
+                .push((name.clone(), values.len() as u64));
+            stats.bytes_by_label.push((name.clone(), bytes));
+            for (value, n) in values.drain() {
+                let value = String::from_utf8_lossy(&value).into_owned();
+                if name == "__name__" {
+                    stats.series_by_metric.push((value.clone(), n));
+                }
+                pairs.push((format!("{name}={value}"), n));
+            }
+        };
+        let mut all = 0;
+        self.scan_postings(&[], |k| {
+            if k.name.is_empty() {
+                all += u64::from(k.value.is_empty());
+                return Ok(());
+            }
+            if k.name != name.as_slice() {
+                flush(&name, &mut values);
+                name = k.name.to_vec();
+            }
+            *values.entry(k.value.to_vec()).or_default() += 1;
+            Ok(())
+        })?;
+        flush(&name, &mut values);
+        stats.num_series = all;
+        stats.series_by_pair = pairs;
+        for list in [
+            &mut stats.series_by_metric,
+            &mut stats.values_by_label,
+            &mut stats.bytes_by_label,
+            &mut stats.series_by_pair,
+        ] {
+            top(list);
+        }
+        Ok(stats)
+    }
+}
+
+/// Keeps the [`STATS_TOP`] largest counts, largest first (ties by name).
+fn top(list: &mut Vec<(String, u64)>) {
+    list.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    list.truncate(STATS_TOP);
+}
+
 #[cfg(test)]
 mod tests;

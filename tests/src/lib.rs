@@ -37,6 +37,7 @@
 //! [`storage`] runs a storage node in the test's process and speaks its
 //! ingest protocol, for the storage node's own tests
 //! (`tests/tests/storage_*.rs`).
+//! [`browser`] drives headless Chromium for the web UI tests.
 //! When a test panics, the nodes' logs are printed.
 
 use std::future::Future;
@@ -48,6 +49,7 @@ use anyhow::{bail, Result};
 use serde_json::Value;
 
 pub mod audit;
+pub mod browser;
 mod cluster;
 pub mod consul_api;
 pub mod differential;

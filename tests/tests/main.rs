@@ -36,3 +36,5 @@ mod storage_process;
 mod storage_remote;
 mod storage_retention;
 mod target_metadata;
+mod tsdb_status;
+mod web_ui;

@@ -2,8 +2,10 @@
 //! `labels`, `label/<name>/values`, `query_exemplars` in [`exemplars`],
 //! `metadata` and `targets/metadata` in [`metadata`]),
 //! Prometheus remote write and read
-//! (`/api/v1/write`, `/api/v1/read`, in [`remote`]), plus `/metrics`,
-//! `/-/healthy` and `/-/ready`.
+//! (`/api/v1/write`, `/api/v1/read`, in [`remote`]),
+//! `/api/v1/status/tsdb` ([`tsdb_status`]), plus `/metrics`, `/-/healthy`
+//! and `/-/ready`, and the web UI's pages (`/graph`, `/tsdb-status`, from
+//! `ui/`).
 //!
 //! Handlers parse parameters ([`params`]) on the async thread, then run the
 //! query on the blocking pool under the query timeout, and encode the
@@ -15,6 +17,7 @@ pub mod json;
 pub mod metadata;
 pub mod params;
 pub mod remote;
+pub mod tsdb_status;
 
 use scrapegrid_common::security::Token;
 use std::collections::BTreeSet;
@@ -64,6 +67,25 @@ pub struct ApiState {
     pub metadata: Arc<crate::metadata::MetadataStore>,
 }
 
+/// The web UI (`/` leads to the first page).
+static UI: scrapegrid_common::web::Site = scrapegrid_common::web::Site {
+    node: "storage node",
+    pages: &[
+        scrapegrid_common::web::Page {
+            path: "/graph",
+            title: "Graph",
+            scripts: &["/ui/static/graph.js"],
+            body: include_str!("../ui/graph.html"),
+        },
+        scrapegrid_common::web::Page {
+            path: "/tsdb-status",
+            title: "TSDB status",
+            scripts: &[],
+            body: include_str!("../ui/tsdb_status.html"),
+        },
+    ],
+};
+
 /// Returns the router of every HTTP endpoint.
 pub fn router(state: ApiState) -> Router {
     let reads = Router::new()
@@ -82,6 +104,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/metadata", get(metadata::metric_metadata))
         .route("/api/v1/targets/metadata", get(metadata::target_metadata))
         .route("/api/v1/read", post(remote::read))
+        .route("/api/v1/status/tsdb", get(tsdb_status::tsdb_status))
         .route_layer(axum::middleware::from_fn_with_state(
             state.read_token.clone(),
             scrapegrid_common::security::require_bearer,
@@ -100,6 +123,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload).put(reload))
+        .merge(scrapegrid_common::web::router(&UI))
         .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)
 }

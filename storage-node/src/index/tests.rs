@@ -156,3 +156,38 @@ fn label_names_and_values() {
     // Sorted by labels: `env` sorts before `job`.
     assert_eq!(in_range.iter().map(|s| s.0).collect::<Vec<_>>(), [3, 2]);
 }
+
+#[test]
+fn stats_count_series_values_bytes_and_pairs() {
+    let t = fixture();
+    let s = Index::new(&t.db).stats().unwrap();
+    let list = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+        v.iter().map(|(n, c)| (n.to_string(), *c)).collect()
+    };
+    assert_eq!(s.num_series, 5);
+    // __name__: up, other; job: a, b, c; env: prod, dev; v: "x\0y", "x".
+    assert_eq!(s.num_label_pairs, 9);
+    assert_eq!(s.series_by_metric, list(&[("up", 3), ("other", 2)]));
+    assert_eq!(
+        s.values_by_label,
+        list(&[("job", 3), ("__name__", 2), ("env", 2), ("v", 2)])
+    );
+    assert_eq!(
+        s.bytes_by_label,
+        list(&[("__name__", 7), ("env", 7), ("v", 4), ("job", 3)])
+    );
+    assert_eq!(
+        s.series_by_pair,
+        list(&[
+            ("__name__=up", 3),
+            ("job=a", 3),
+            ("__name__=other", 2),
+            ("env=dev", 1),
+            ("env=prod", 1),
+            ("job=b", 1),
+            ("job=c", 1),
+            ("v=x", 1),
+            ("v=x\0y", 1),
+        ])
+    );
+}
