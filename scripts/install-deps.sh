@@ -10,12 +10,13 @@
 #   curl                       the README's query example
 #   dnsmasq-base               a real DNS server for the dns_sd_configs tests
 #   openssl                    certificates for the TLS scrape tests
+#   prometheus-node-exporter   the reference the host integration is compared with
 #   chromium, fonts-dejavu-core   headless Chromium for the web UI tests (and
 #                              screenshots with readable text)
 #   kubernetes-client          kubectl (unless one is installed), which renders
 #                              deploy/kubernetes in the deploy test
 set -euo pipefail
-pkgs=(protobuf-compiler libprotobuf-dev openssl librocksdb-dev libclang1-14 libclang-common-14-dev prometheus victoria-metrics etcd-server curl dnsmasq-base chromium fonts-dejavu-core)
+pkgs=(protobuf-compiler libprotobuf-dev openssl librocksdb-dev libclang1-14 libclang-common-14-dev prometheus victoria-metrics etcd-server curl dnsmasq-base chromium fonts-dejavu-core prometheus-node-exporter)
 # Any kubectl will do (some machines have one from another package, which
 # Debian's would conflict with).
 command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)
@@ -30,13 +31,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Debian's prometheus package starts a system service on install; scrapegrid's
-# tests start their own Prometheus on loopback ports, so stop the packaged one.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
-  systemctl stop prometheus prometheus-node-exporter 2>/dev/null || true
-fi
-# Likewise victoria-metrics: the benchmark starts its own, and the packaged
-# one would take CPU and memory from the systems it measures.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet victoria-metrics 2>/dev/null; then
-  systemctl stop victoria-metrics 2>/dev/null || true
-fi
+# Debian's prometheus, prometheus-node-exporter and victoria-metrics packages
+# start system services on install. The tests and the benchmark start their
+# own on loopback ports; the packaged ones would hold ports (node_exporter
+# :9100 is the local cluster's demo target) and take CPU from what is measured.
+for service in prometheus prometheus-node-exporter victoria-metrics; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl stop "$service" 2>/dev/null || true
+  fi
+done

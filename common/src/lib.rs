@@ -12,6 +12,8 @@
 //! - [`duration`]: Prometheus duration syntax (`15s`, `1m30s`) and size
 //!   syntax (`512MB`).
 //! - [`error_chain`]: an error with its causes, as one line.
+//! - [`exposition`]: floats and escapes of the text exposition format, as
+//!   client_golang writes them.
 //! - [`clock`]: the wall clock in Unix milliseconds.
 //! - [`histogram`]: native histograms as Prometheus 2.42 defines them:
 //!   validation, compaction, and the float arithmetic queries use.
@@ -20,6 +22,9 @@
 //!   URL Prometheus builds from a target's labels.
 //! - [`grpc_standard`]: the health and reflection services every gRPC
 //!   server adds, so grpcurl and Kubernetes gRPC probes work.
+//! - [`host_metrics`]: the `host` integration's exposition: CPU, memory,
+//!   disks, filesystems and network from `/proc`, `/sys` and `statvfs`,
+//!   with node_exporter 1.5's names.
 //! - [`http_client_tls`]: a job's `http_config` as HTTP clients apply it
 //!   (scrapes and HTTP SD): TLS with files re-read, credentials, Go's
 //!   error texts.
@@ -40,10 +45,12 @@ pub mod clock;
 pub mod config;
 pub mod duration;
 pub mod error_chain;
+pub mod exposition;
 pub mod go_quote;
 pub mod go_url;
 pub mod grpc_standard;
 pub mod histogram;
+pub mod host_metrics;
 pub mod http_client_tls;
 pub mod labels;
 pub mod relabel;

@@ -8,7 +8,9 @@
 //! a full assignment snapshot, then deltas. The coordinator's rules are a
 //! pure state machine (`State::plan(now)` returns a `Plan`) inside a thin
 //! task that reads the clock, sends and persists. [`http`] serves `/metrics`,
-//! `/api/v1/targets` and the cluster's own view; [`reload`] re-reads the
+//! `/api/v1/targets`, the cluster's own view and the web UI;
+//! [`integrations`] discovers the targets of the built-in integrations
+//! (`self`, `host`) from the cluster itself; [`reload`] re-reads the
 //! configuration on SIGHUP, `POST /-/reload` or the gRPC `Reload` call.
 //! [`metrics`] declares the control plane's own metrics; [`error`] its error
 //! type.
@@ -31,6 +33,7 @@ pub mod discovery;
 pub mod error;
 pub mod ha;
 pub mod http;
+pub mod integrations;
 pub mod leader;
 pub mod metrics;
 pub mod reload;
@@ -98,9 +101,12 @@ pub async fn run(
         jobs = config.scrape_configs.len(),
         "loaded configuration"
     );
+    let own_http = own_http_addr(http.local_addr()?, node.advertise_url.as_deref());
+    let coordinator = coordinator::Coordinator::new(config.clone(), own_http);
     let options = discovery::DiscoveryOptions {
         update_interval: node.discovery_update_interval,
         dns_resolver: node.dns_resolver,
+        endpoints: coordinator.endpoints(),
     };
     let discovery =
         discovery::DiscoveryManager::start(config.clone(), options, shutdown.child_token());
@@ -117,7 +123,6 @@ pub async fn run(
             format!("{scheme}://{}", grpc.local_addr()?)
         }
     };
-    let coordinator = coordinator::Coordinator::new(config);
     let options = coordinator::CoordinatorOptions {
         storage_endpoint: node.storage_endpoint,
         membership_timeout: node.membership_timeout,
@@ -185,6 +190,27 @@ pub async fn run(
     Ok(())
 }
 
+/// This control plane's HTTP address as the others reach it: the bound
+/// address, or, when bound to every interface, the advertised gRPC URL's
+/// host with the HTTP port (`None` without one: the `self` integration
+/// then leaves the control plane out).
+fn own_http_addr(bound: std::net::SocketAddr, advertise_url: Option<&str>) -> Option<String> {
+    if !bound.ip().is_unspecified() {
+        return Some(bound.to_string());
+    }
+    let url = advertise_url?;
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => format!("[{}]", v6.split(']').next()?),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(h, _)| h)
+            .to_string(),
+    };
+    Some(format!("{host}:{}", bound.port()))
+}
+
 /// Reloads the configuration on every SIGHUP until shutdown.
 async fn reload_on_sighup(reloader: reload::Reloader, shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
@@ -204,5 +230,28 @@ async fn reload_on_sighup(reloader: reload::Reloader, shutdown: CancellationToke
                 let _ = reloader.reload().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_http_addr;
+
+    #[test]
+    fn own_http_addr_is_the_bound_one_or_the_advertised_host() {
+        let at = |s: &str| s.parse().unwrap();
+        assert_eq!(
+            own_http_addr(at("127.0.0.1:9092"), None).as_deref(),
+            Some("127.0.0.1:9092")
+        );
+        assert_eq!(own_http_addr(at("0.0.0.0:9092"), None), None);
+        assert_eq!(
+            own_http_addr(at("0.0.0.0:9092"), Some("http://cp-0.cp:9091")).as_deref(),
+            Some("cp-0.cp:9092")
+        );
+        assert_eq!(
+            own_http_addr(at("[::]:9092"), Some("https://[fd00::7]:9091/")).as_deref(),
+            Some("[fd00::7]:9092")
+        );
     }
 }

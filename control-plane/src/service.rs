@@ -104,7 +104,8 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
         request: Request<Streaming<pb::ScraperMessage>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         // Inline secrets go only over TLS or to a scraper on this host.
-        let withhold = !self.tls && !request.remote_addr().is_some_and(|a| a.ip().is_loopback());
+        let remote = request.remote_addr();
+        let withhold = !self.tls && !remote.is_some_and(|a| a.ip().is_loopback());
         let mut inbound = request.into_inner();
         let hello = match inbound.message().await? {
             Some(pb::ScraperMessage {
@@ -116,7 +117,11 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
                 ))
             }
         };
-        let hello = Hello::try_from(hello).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut hello =
+            Hello::try_from(hello).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if let Some(peer) = remote {
+            hello.http_addr = reachable_http_addr(&hello.http_addr, peer.ip());
+        }
         if !self.coordinator.is_leading() {
             return Ok(Response::new(self.not_leader().await));
         }
@@ -178,6 +183,16 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
     }
 }
 
+/// A scraper's HTTP address as others reach it: one bound to every
+/// interface (`0.0.0.0:9093`, `[::]:9093`) gets the address its session
+/// came from.
+fn reachable_http_addr(addr: &str, peer: std::net::IpAddr) -> String {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) if a.ip().is_unspecified() => std::net::SocketAddr::new(peer, a.port()).to_string(),
+        _ => addr.to_string(),
+    }
+}
+
 /// Why a scrape has no inline secret: the scrape error its target shows.
 const WITHHELD: &str = "the control plane withheld an inline secret: it sends them only over TLS \
 (--grpc-tls-cert) or to a scraper on its own host; use password_file or credentials_file";
@@ -208,6 +223,17 @@ fn withhold_secrets(mut m: pb::ControlMessage) -> pb::ControlMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unspecified_http_addr_takes_the_sessions_address() {
+        let peer = "10.1.2.3".parse().unwrap();
+        assert_eq!(reachable_http_addr("0.0.0.0:9093", peer), "10.1.2.3:9093");
+        assert_eq!(reachable_http_addr("[::]:9093", peer), "10.1.2.3:9093");
+        let v6 = "fd00::5".parse().unwrap();
+        assert_eq!(reachable_http_addr("[::]:9093", v6), "[fd00::5]:9093");
+        assert_eq!(reachable_http_addr("10.9.9.9:9093", peer), "10.9.9.9:9093");
+        assert_eq!(reachable_http_addr("", peer), "");
+    }
 
     #[test]
     fn inline_secrets_are_withheld_and_files_kept() {

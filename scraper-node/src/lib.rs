@@ -17,8 +17,10 @@
 //! a leader has moved each target away), stop what is left, then deliver
 //! every unacked batch. One drain deadline (`--drain-timeout`) bounds it all.
 //!
-//! [`run`] runs the node on an already-bound HTTP listener (`/metrics` and
-//! health); the binary prints `listening http <addr>` on stdout once bound.
+//! [`run`] runs the node on an already-bound HTTP listener (`/metrics`,
+//! health, readiness, and `/integrations/host/metrics`, the `host`
+//! integration); the binary prints `listening http <addr>` on stdout once
+//! bound.
 
 pub mod batch;
 pub mod control;
@@ -107,6 +109,10 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
     let router = axum::Router::new()
         .route("/metrics", get(move || async move { handle.render() }))
         .route("/-/healthy", get(|| async { "Healthy.\n" }))
+        // The `host` integration: this host's CPU, memory, disks and
+        // network with node_exporter's names, scraped when the config
+        // enables it.
+        .route("/integrations/host/metrics", get(host_metrics))
         // Ready while a leading control plane counts it as a member and it
         // is not draining (Kubernetes' readiness: a rollout waits for it).
         .route(
@@ -146,4 +152,28 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
     http_server.await??;
     c?;
     Ok(())
+}
+
+/// `GET /integrations/host/metrics`: this host's metrics, read from `/proc`,
+/// `/sys` and the mounted filesystems at each request.
+async fn host_metrics() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let read = tokio::task::spawn_blocking(|| {
+        scrapegrid_common::host_metrics::render(std::path::Path::new("/"))
+    });
+    match read.await {
+        Ok(body) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading the host's metrics failed: {e}\n"),
+        )
+            .into_response(),
+    }
 }

@@ -18,6 +18,8 @@ mod exemplars;
 mod failover;
 mod grpc_standard;
 mod ha_conformance;
+mod host_metrics;
+mod integrations;
 mod kubernetes_sd;
 mod kubernetes_sd_client;
 mod native_scrape;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::parse::{self, JobEntry};
 use super::validate::{self, Context, Seg};
-use super::{glob, remote_write, Config, ConfigError, GlobalConfig, ScrapeConfig};
+use super::{glob, integrations, remote_write, Config, ConfigError, GlobalConfig, ScrapeConfig};
 
 /// Loads `path` and the files it includes; relative paths are resolved
 /// against the directory of the file they are written in.
@@ -51,6 +51,7 @@ pub(super) fn load_text(text: &str, file: &str, dir: Option<&Path>) -> (Config, 
     let global = validate::global(doc.global, &mut ctx);
     let mut jobs = Jobs::default();
     jobs.add(doc.jobs, &global, &mut ctx, &mut errors, false);
+    let integration_jobs = integrations::jobs(doc.integrations, &global, &mut ctx);
     let remote_write = remote_write::remote_write_section(doc.remote_write, &mut ctx, &mut errors);
     let included = included_files(&doc.scrape_config_files, &mut ctx);
     let invalid = std::mem::take(&mut ctx.errors);
@@ -89,6 +90,22 @@ pub(super) fn load_text(text: &str, file: &str, dir: Option<&Path>) -> (Config, 
         errors.extend(file_errors);
     }
 
+    // Integration jobs come last; their names are reserved.
+    for job in integration_jobs {
+        if let Some(other) = jobs.first_found.get(&job.job_name) {
+            errors.push(ConfigError::whole_file(
+                file,
+                format!(
+                    "integrations: the job name {:?} is reserved for the {} integration, \
+                     but {other} has a scrape_configs entry with it",
+                    job.job_name,
+                    job.integration.as_ref().map_or("", |i| i.name()),
+                ),
+            ));
+            continue;
+        }
+        jobs.list.push(job);
+    }
     let mut unique: Vec<ConfigError> = Vec::with_capacity(errors.len());
     for e in errors {
         if !unique.contains(&e) {

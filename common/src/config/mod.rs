@@ -29,6 +29,7 @@ mod consul;
 mod error;
 pub mod glob;
 pub mod http_client;
+mod integrations;
 mod kubernetes;
 mod load;
 mod parse;
@@ -57,6 +58,7 @@ use crate::labels::Labels;
 use crate::relabel::RelabelConfig;
 
 pub use error::{ConfigError, ConfigErrorDetail, Result};
+pub use integrations::Integration;
 pub use kubernetes::{check_selector, KubernetesRole, KubernetesSelector};
 pub use remote_write::{MetadataConfig, QueueConfig, RemoteWriteConfig};
 pub use scrape_protocols::{
@@ -156,6 +158,9 @@ pub struct ScrapeConfig {
     pub scrape_native_histograms: bool,
     /// How scrapes authenticate and their TLS.
     pub http_client: http_client::HttpClientConfig,
+    /// For an `integrations` job: where its targets come from (the cluster
+    /// itself, not an SD config).
+    pub integration: Option<Integration>,
 }
 
 impl Default for ScrapeConfig {
@@ -189,6 +194,7 @@ impl Default for ScrapeConfig {
             scrape_protocols: Vec::new(),
             scrape_native_histograms: false,
             http_client: Default::default(),
+            integration: None,
         }
     }
 }

@@ -15,6 +15,7 @@ use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::error::ConfigError;
+use super::integrations::RawIntegrations;
 use super::raw::{RawConfig, RawGlobal, RawScrapeConfig, RawScrapeConfigFile};
 use super::remote_write::RawRemoteWriteConfig;
 use super::validate::Seg;
@@ -33,6 +34,7 @@ pub(super) struct Document {
     pub jobs: Vec<JobEntry>,
     /// Always read entry by entry.
     pub remote_write: Vec<Entry<RawRemoteWriteConfig>>,
+    pub integrations: RawIntegrations,
 }
 
 /// Reads a main config file; `None` when it is not YAML. Errors are pushed
@@ -50,7 +52,7 @@ pub(super) fn main_document(
         }
         Err(_) => {
             let mut doc = Document::default();
-            match whole::<RawConfig<IgnoredAny, IgnoredAny>>(text) {
+            match whole::<RawConfig<IgnoredAny, IgnoredAny, IgnoredAny>>(text) {
                 Ok(skeleton) => doc.ignored_sections = skeleton.ignored_sections(),
                 Err(e) => errors.push(ConfigError::from_yaml(file, &e)),
             }
@@ -59,6 +61,8 @@ pub(super) fn main_document(
                 part(text, &[Seg::Key("scrape_config_files")], file, errors).unwrap_or_default();
             doc.jobs = entries(text, "scrape_configs", file, errors);
             doc.remote_write = entries(text, "remote_write", file, errors);
+            doc.integrations =
+                part(text, &[Seg::Key("integrations")], file, errors).unwrap_or_default();
             return Some(doc);
         }
     };
@@ -73,6 +77,7 @@ pub(super) fn main_document(
             .map(Ok)
             .collect(),
         remote_write: entries(text, "remote_write", file, errors),
+        integrations: whole.integrations.unwrap_or_default(),
     })
 }
 

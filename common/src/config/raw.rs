@@ -28,7 +28,11 @@ use scrapegrid_proto::v1 as pb;
 /// skeleton with [`de::IgnoredAny`] there when it reads a document part by part.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawConfig<G = RawGlobal, J = Option<RawScrapeConfig>> {
+pub(super) struct RawConfig<
+    G = RawGlobal,
+    J = Option<RawScrapeConfig>,
+    G2 = super::integrations::RawIntegrations,
+> {
     #[serde(default)]
     pub global: Option<G>,
     #[serde(default)]
@@ -40,6 +44,9 @@ pub(super) struct RawConfig<G = RawGlobal, J = Option<RawScrapeConfig>> {
     #[serde(default)]
     #[allow(dead_code)]
     pub remote_write: Option<de::IgnoredAny>,
+    /// scrapegrid's built-in integrations ([`super::integrations`]).
+    #[serde(default)]
+    pub integrations: Option<G2>,
     // Sections scrapegrid accepts without acting on them.
     #[serde(default)]
     pub rule_files: Option<Value>,
@@ -53,7 +60,7 @@ pub(super) struct RawConfig<G = RawGlobal, J = Option<RawScrapeConfig>> {
     pub tracing: Option<Value>,
 }
 
-impl<G, J> RawConfig<G, J> {
+impl<G, J, G2> RawConfig<G, J, G2> {
     /// Returns the opaque top-level sections that are present.
     pub fn ignored_sections(&self) -> Vec<&'static str> {
         [

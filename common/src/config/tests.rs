@@ -639,3 +639,74 @@ scrape_configs:
         .collect();
     assert_eq!(jobs, [false, true]);
 }
+
+#[test]
+fn integrations_become_jobs_named_after_them() {
+    let c = load(
+        "global: {scrape_interval: 30s}\nscrape_configs: [{job_name: a}]\nintegrations:\n  self: {enabled: true, storage_url: 'http://127.0.0.1:9090/'}\n  host: {enabled: true, scrape_interval: 5s}\n",
+    );
+    let names: Vec<&str> = c
+        .scrape_configs
+        .iter()
+        .map(|j| j.job_name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "integrations/self", "integrations/host"]);
+    let own = &c.scrape_configs[1];
+    assert_eq!(
+        own.integration,
+        Some(Integration::SelfMetrics {
+            storage_url: Some("http://127.0.0.1:9090".into())
+        })
+    );
+    assert_eq!(
+        (own.scrape_interval, own.scrape_timeout),
+        (secs(30), secs(10))
+    );
+    let host = &c.scrape_configs[2];
+    assert_eq!(host.integration, Some(Integration::Host));
+    assert_eq!(
+        (host.scrape_interval, host.scrape_timeout),
+        (secs(5), secs(5))
+    );
+    // Off unless enabled.
+    let c = load("integrations: {self: {storage_url: 'http://s:9090'}, host: {enabled: false}}");
+    assert!(c.scrape_configs.is_empty());
+}
+
+#[test]
+fn integration_errors_name_the_field() {
+    for (yaml, want) in [
+        (
+            "integrations: {self: {enabled: true, storage_url: 'storage:9090'}}",
+            "integrations.self.storage_url: \"storage:9090\": not a URL",
+        ),
+        (
+            "integrations: {self: {enabled: true, storage_url: 'http://s:9090/api'}}",
+            "without a path",
+        ),
+        (
+            "integrations: {host: {enabled: true, scrape_interval: 5s, scrape_timeout: 10s}}",
+            "integrations.host.scrape_timeout: scrape timeout (10s) greater than scrape interval (5s)",
+        ),
+        (
+            "integrations: {host: {enabled: true, procfs: /proc}}",
+            "unknown field `procfs`",
+        ),
+        (
+            "integrations: {host: {enabled: true, storage_url: 'http://s:1'}}",
+            "integrations.host.storage_url: only the self integration has a storage_url",
+        ),
+        (
+            "integrations: {mysql: {enabled: true}}",
+            "unknown field `mysql`",
+        ),
+        (
+            "scrape_configs: [{job_name: integrations/host}]\nintegrations: {host: {enabled: true}}",
+            "the job name \"integrations/host\" is reserved for the host integration",
+        ),
+    ] {
+        let err = load_str(yaml, FILE).expect_err(yaml).to_string();
+        assert!(err.starts_with("prometheus.yml"), "{yaml}: {err}");
+        assert!(err.contains(want), "{yaml}\n got: {err}\nwant: {want}");
+    }
+}

@@ -430,6 +430,7 @@ pub(super) fn scrape_config(
         label_value_length_limit: raw.label_value_length_limit.unwrap_or(0),
         body_size_limit: raw.body_size_limit.unwrap_or(0),
         http_client,
+        integration: None,
     }
 }
 

@@ -53,6 +53,7 @@ use scrapegrid_common::config::Config;
 use scrapegrid_proto::v1 as pb;
 
 use crate::discovery::DiscoveredTargets;
+use crate::integrations::{Endpoints, EndpointsSender};
 use crate::targets::{DroppedTarget, ScrapeTarget};
 pub use inputs::{Hello, TargetReport};
 use state::{Now, State};
@@ -154,17 +155,30 @@ struct HandleInner {
     term: std::sync::RwLock<Option<mpsc::Sender<Event>>>,
     /// The configuration in force, for the next term.
     config: std::sync::Mutex<Arc<Config>>,
+    /// Where the components are, for the integrations' targets: a term's
+    /// task publishes this control plane and its members.
+    endpoints: EndpointsSender,
+    /// This control plane's HTTP address (`host:port`), if reachable.
+    own_http: Option<String>,
 }
 
 impl Coordinator {
-    /// A coordinator that does not lead yet.
-    pub fn new(config: Arc<Config>) -> Self {
+    /// A coordinator that does not lead yet; `own_http` is this control
+    /// plane's HTTP address as others reach it.
+    pub fn new(config: Arc<Config>, own_http: Option<String>) -> Self {
         Self {
             inner: Arc::new(HandleInner {
                 term: std::sync::RwLock::new(None),
                 config: std::sync::Mutex::new(config),
+                endpoints: watch::Sender::new(Default::default()),
+                own_http,
             }),
         }
+    }
+
+    /// Where the cluster's components are while this control plane leads.
+    pub fn endpoints(&self) -> watch::Receiver<Arc<Endpoints>> {
+        self.inner.endpoints.subscribe()
     }
 
     /// Starts the coordinator task of a term with the configuration in
@@ -178,7 +192,8 @@ impl Coordinator {
         let (tx, rx) = mpsc::channel(1024);
         let config = lock(&self.inner.config).clone();
         let state = State::new(config, &options, Now::read());
-        let task = Task::new(state, options.persist.clone());
+        let endpoints = (self.inner.endpoints.clone(), self.inner.own_http.clone());
+        let task = Task::new(state, options.persist.clone(), endpoints);
         tokio::spawn(task.run(rx, discovered, options, cancel));
         *self.inner.term.write().unwrap_or_else(|e| e.into_inner()) = Some(tx);
     }

@@ -18,6 +18,7 @@ use super::state::{Now, State};
 use super::{CoordinatorOptions, Event, Outbound};
 use crate::discovery::DiscoveredTargets;
 use crate::ha::PersistQueue;
+use crate::integrations::{Endpoints, EndpointsSender};
 use crate::metrics;
 
 pub(super) struct Task {
@@ -25,14 +26,22 @@ pub(super) struct Task {
     /// Each member's stream, with the session it belongs to.
     outboxes: HashMap<String, (u64, Outbound)>,
     persist: Option<PersistQueue>,
+    /// Where the integrations' targets are published, and this control
+    /// plane's own HTTP address.
+    endpoints: (EndpointsSender, Option<String>),
 }
 
 impl Task {
-    pub(super) fn new(state: State, persist: Option<PersistQueue>) -> Self {
+    pub(super) fn new(
+        state: State,
+        persist: Option<PersistQueue>,
+        endpoints: (EndpointsSender, Option<String>),
+    ) -> Self {
         Task {
             state,
             outboxes: HashMap::new(),
             persist,
+            endpoints,
         }
     }
 
@@ -66,6 +75,7 @@ impl Task {
                 _ = tick.tick() => self.state.expire(Now::read()),
             };
             self.prune_outboxes();
+            self.publish_endpoints();
             pending |= changed;
             // Before the first discovery result every owner would look gone.
             if pending && self.state.synced && tokio::time::Instant::now() >= grace_end {
@@ -131,6 +141,28 @@ impl Task {
         let sent = tx.try_send(Ok(msg)).is_ok();
         tracing::info!(scraper = %scraper_id, sent, "told a scraper to drain");
         true
+    }
+
+    /// Publishes this control plane and its members' HTTP addresses when
+    /// they changed (the integrations' discovery reads them).
+    fn publish_endpoints(&self) {
+        let now = Endpoints {
+            control_plane: self.endpoints.1.clone(),
+            scrapers: self
+                .state
+                .members
+                .iter()
+                .filter(|(_, m)| !m.http_addr.is_empty())
+                .map(|(id, m)| (id.clone(), m.http_addr.clone()))
+                .collect(),
+        };
+        self.endpoints.0.send_if_modified(|e| {
+            if **e == now {
+                return false;
+            }
+            *e = Arc::new(now);
+            true
+        });
     }
 
     /// Closes the streams of sessions the state no longer has.

@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use scrapegrid_common::config::{
-    Config, ConsulSdConfig, DnsSdConfig, FileSdConfig, HttpSdConfig, KubernetesSdConfig,
-    StaticConfig,
+    Config, ConsulSdConfig, DnsSdConfig, FileSdConfig, HttpSdConfig, Integration,
+    KubernetesSdConfig, StaticConfig,
 };
 
 use super::{
@@ -39,6 +39,8 @@ pub struct DiscoveryOptions {
     /// DNS server for dns_sd_configs; `None` means the first `nameserver` of
     /// `/etc/resolv.conf`, read at each refresh.
     pub dns_resolver: Option<SocketAddr>,
+    /// Where the cluster's components are, for the integrations' targets.
+    pub endpoints: watch::Receiver<Arc<crate::integrations::Endpoints>>,
 }
 
 /// Identity of a provider: the SD config it runs.
@@ -50,6 +52,8 @@ pub enum ProviderKey {
     Dns(DnsSdConfig),
     Kubernetes(KubernetesSdConfig),
     Consul(ConsulSdConfig),
+    /// An integration's job: targets from the cluster itself.
+    Integration(Integration),
 }
 
 /// Returns the providers a job needs: its static configs (one provider),
@@ -75,6 +79,7 @@ pub fn provider_keys(sc: &scrapegrid_common::config::ScrapeConfig) -> Vec<Provid
             .cloned()
             .map(ProviderKey::Consul),
     );
+    keys.extend(sc.integration.clone().map(ProviderKey::Integration));
     keys
 }
 
@@ -110,6 +115,16 @@ fn spawn_provider(
         }
         ProviderKey::Consul(c) => {
             tokio::spawn(consul_sd::run(id, c.clone(), tx, cancel));
+        }
+        ProviderKey::Integration(i) => {
+            let endpoints = options.endpoints.clone();
+            tokio::spawn(crate::integrations::run(
+                id,
+                i.clone(),
+                endpoints,
+                tx,
+                cancel,
+            ));
         }
     }
 }
@@ -282,6 +297,7 @@ mod tests {
         DiscoveryOptions {
             update_interval: Duration::from_millis(20),
             dns_resolver: None,
+            endpoints: watch::channel(Default::default()).1,
         }
     }
 
@@ -355,11 +371,18 @@ mod tests {
                 ProviderKey::Dns(_) => "dns",
                 ProviderKey::Kubernetes(_) => "kubernetes",
                 ProviderKey::Consul(_) => "consul",
+                ProviderKey::Integration(_) => "integration",
             })
             .collect();
         assert_eq!(
             kinds,
             ["static", "file", "http", "dns", "kubernetes", "consul"]
+        );
+        let yaml = "integrations: {host: {enabled: true}}";
+        let config = load_str(yaml, "t.yml").unwrap();
+        assert_eq!(
+            provider_keys(&config.scrape_configs[0]),
+            [ProviderKey::Integration(Integration::Host)]
         );
     }
 

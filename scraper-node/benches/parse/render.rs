@@ -7,28 +7,9 @@ use std::fmt::Write as _;
 use scrapegrid_proto::prometheus_client as pb;
 use scrapegrid_proto::prost::Message as _;
 
-use super::bodies::*;
+use scrapegrid_common::exposition::{escape, go_float};
 
-/// Formats a float as Go's `strconv.FormatFloat(v, 'g', -1, 64)`, as the
-/// text format writes values and `le`/`quantile` labels (`1e+06`, `0.005`).
-fn go_float(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    let e = format!("{v:e}");
-    let (mantissa, exp) = e.split_once('e').expect("{:e} has an exponent");
-    let exp: i32 = exp.parse().expect("{:e} exponent");
-    // Go switches to the exponent form for the shortest 'g' at 1e+06.
-    if !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.abs())
-    } else {
-        format!("{v}")
-    }
-}
+use super::bodies::*;
 
 /// Formats a float as client_golang's OpenMetrics encoder: Go's shortest
 /// form with `.0` added to an integral value.
@@ -39,19 +20,6 @@ fn om_float(v: f64) -> String {
     } else {
         s + ".0"
     }
-}
-
-fn escape(s: &str, quotes: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' if quotes => out.push_str("\\\""),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Writes `name{labels[,extra]} value\n`.
