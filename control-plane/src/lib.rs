@@ -91,6 +91,8 @@ pub async fn run(
     http: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<()> {
+    // The recorder first: descriptions given before it exists are lost.
+    scrapegrid_common::telemetry::metrics_handle();
     metrics::describe();
     let config = Arc::new(scrapegrid_common::config::load_file(&node.config_path)?);
     for warning in &config.warnings {

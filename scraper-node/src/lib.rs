@@ -71,6 +71,8 @@ pub struct NodeConfig {
 
 /// Runs the scraper node until `shutdown`; `http` serves `/metrics`.
 pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToken) -> Result<()> {
+    // The recorder first: descriptions given before it exists are lost.
+    scrapegrid_common::telemetry::metrics_handle();
     metrics::describe();
     let http_addr = http.local_addr()?.to_string();
     let (endpoint_tx, endpoint_rx) =

@@ -78,7 +78,7 @@ pub const REMOTE_WRITE_METADATA_RETRIED: &str =
 pub const SAMPLES_APPENDED: &str = "scrapegrid_storage_samples_appended_total";
 /// Native histogram samples written (Prometheus's
 /// `prometheus_tsdb_head_samples_appended_total{type="histogram"}`).
-pub const HISTOGRAMS_APPENDED: &str = "scrapegrid_storage_histogram_samples_appended_total";
+pub const HISTOGRAMS_APPENDED: &str = "scrapegrid_storage_histograms_appended_total";
 /// Series created (first sample of a new label set).
 pub const SERIES_CREATED: &str = "scrapegrid_storage_series_created_total";
 /// Duration of one WAL sync that makes a group of batches durable.

@@ -22,6 +22,7 @@ mod host_metrics;
 mod integrations;
 mod kubernetes_sd;
 mod kubernetes_sd_client;
+mod metrics_reference;
 mod native_scrape;
 mod overlap;
 mod promql;

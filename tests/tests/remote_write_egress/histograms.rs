@@ -132,7 +132,7 @@ async fn native_histograms_are_sent_when_asked() {
     .unwrap_or_else(|_| panic!("received {:?}", by_series(&with).keys()));
     assert!(without.histograms().is_empty(), "histograms sent unasked");
     assert_eq!(
-        metric(&node, "scrapegrid_storage_histogram_samples_appended_total").await,
+        metric(&node, "scrapegrid_storage_histograms_appended_total").await,
         24.0,
         "every histogram written is counted"
     );
