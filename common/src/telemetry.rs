@@ -4,7 +4,8 @@
 //! [`announce`], the one line on stdout per listener that tells scripts
 //! and tests which address a node got (bind port 0 to let the OS pick); and
 //! [`run_until_signal`], which runs a node until SIGTERM or SIGINT and gives
-//! it a deadline to drain.
+//! it a deadline to drain; and [`Progress`], the periodic log line of a long
+//! operation (recovery, compaction, a drain) with its counts.
 
 use std::sync::OnceLock;
 
@@ -111,4 +112,121 @@ where
     joined
         .map_err(NodeExit::Panicked)?
         .map_err(NodeExit::Failed)
+}
+
+/// Progress of a long operation, logged at most every [`Progress::EVERY`]
+/// with its counts so far: one line at `info` while it runs (only once it
+/// has run that long: short operations stay quiet), and [`Progress::done`]
+/// at the end when it logged any. `what` names the operation
+/// (`replaying the open chunks' WAL`).
+pub struct Progress {
+    what: &'static str,
+    started: std::time::Instant,
+    last: std::time::Instant,
+    every: std::time::Duration,
+    logged: bool,
+}
+
+impl Progress {
+    /// How often a running operation logs.
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+    pub fn new(what: &'static str) -> Self {
+        Self::every(what, Self::EVERY)
+    }
+
+    /// As [`Progress::new`], logging every `every`.
+    pub fn every(what: &'static str, every: std::time::Duration) -> Self {
+        let now = std::time::Instant::now();
+        Self {
+            what,
+            every,
+            started: now,
+            last: now,
+            logged: false,
+        }
+    }
+
+    /// Logs `done` of `total` (if known) when the last line is
+    /// [`Progress::EVERY`] old.
+    pub fn tick(&mut self, done: u64, total: Option<u64>) {
+        if self.last.elapsed() < self.every {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        self.logged = true;
+        let elapsed = format!("{:.1}s", self.started.elapsed().as_secs_f64());
+        match total {
+            Some(total) => tracing::info!(done, total, %elapsed, "{}: in progress", self.what),
+            None => tracing::info!(done, %elapsed, "{}: in progress", self.what),
+        }
+    }
+
+    /// Logs the end with `done`, if it logged progress before.
+    pub fn done(self, done: u64) {
+        if self.logged {
+            let elapsed = format!("{:.1}s", self.started.elapsed().as_secs_f64());
+            tracing::info!(done, %elapsed, "{}: done", self.what);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    /// What `f` logs, as text.
+    fn logs(f: impl FnOnce()) -> String {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Sink(writer.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = buf.lock().unwrap().clone();
+        String::from_utf8(text).unwrap()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_short_operation_is_quiet_and_a_long_one_logs_its_counts() {
+        let quiet = logs(|| {
+            let mut p = Progress::new("quick");
+            p.tick(1, Some(2));
+            p.done(2);
+        });
+        assert!(quiet.is_empty(), "{quiet}");
+        let long = logs(|| {
+            let mut p = Progress::every("replaying", Duration::from_millis(20));
+            p.tick(1, None);
+            std::thread::sleep(Duration::from_millis(30));
+            p.tick(7, Some(10));
+            p.tick(8, Some(10));
+            p.done(10);
+        });
+        let lines: Vec<&str> = long.lines().collect();
+        assert_eq!(lines.len(), 2, "{long}");
+        assert!(
+            lines[0].contains("replaying: in progress") && lines[0].contains("done=7 total=10"),
+            "{long}"
+        );
+        assert!(
+            lines[1].contains("replaying: done") && lines[1].contains("done=10"),
+            "{long}"
+        );
+    }
 }

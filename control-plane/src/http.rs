@@ -5,7 +5,9 @@
 //! their targets and series) and `/api/v1/scrapegrid/moves` (the latest
 //! target moves), `/api/v1/scrapegrid/dropped` (dropped targets and why),
 //! and `POST /api/v1/scrapegrid/drain?scraper=ID` (tell one scraper to
-//! drain). A control plane that does not lead shows no targets. The web UI
+//! drain). A follower forwards the cluster-wide ones to the leader
+//! ([`crate::forward`]); `/api/v1/scrapegrid/cluster` is each control
+//! plane's own (a follower names the leader's address). The web UI
 //! (`/targets`, `/service-discovery`, `/cluster`, from `ui/`) reads these.
 
 use axum::extract::{Query, State};
@@ -20,6 +22,7 @@ use scrapegrid_common::web::{Page, Site};
 use scrapegrid_common::Labels;
 
 use crate::coordinator::{Coordinator, DrainRequest};
+use crate::forward::Forward;
 use crate::reload::Reloader;
 
 /// The web UI (`/` leads to the first page).
@@ -54,21 +57,35 @@ pub fn router(
     coordinator: Coordinator,
     reloader: Reloader,
     read_token: Option<scrapegrid_common::security::Token>,
+    forward: Forward,
 ) -> Router {
     let metrics = scrapegrid_common::telemetry::metrics_handle();
-    let guarded = Router::new()
-        .route("/-/reload", post(reload).put(reload).with_state(reloader))
+    let auth = axum::middleware::from_fn_with_state(
+        read_token,
+        scrapegrid_common::security::require_bearer,
+    );
+    // The leader's view: a follower asks the leader ([`crate::forward`]).
+    let cluster_wide = Router::new()
         .route("/api/v1/targets", get(targets))
-        .route("/api/v1/scrapegrid/cluster", get(cluster))
         .route("/api/v1/scrapegrid/moves", get(moves))
         .route("/api/v1/scrapegrid/drain", post(drain))
         .route("/api/v1/scrapegrid/dropped", get(dropped))
         .route_layer(axum::middleware::from_fn_with_state(
-            read_token,
-            scrapegrid_common::security::require_bearer,
-        ));
+            forward.clone(),
+            crate::forward::to_leader,
+        ))
+        .route_layer(auth.clone());
+    // Each control plane's own.
+    let own = Router::new()
+        .route("/-/reload", post(reload).put(reload).with_state(reloader))
+        .route(
+            "/api/v1/scrapegrid/cluster",
+            get(cluster).with_state(forward),
+        )
+        .route_layer(auth);
     Router::new()
-        .merge(guarded)
+        .merge(cluster_wide)
+        .merge(own)
         .merge(scrapegrid_common::web::router(&UI))
         .route("/metrics", get(move || async move { metrics.render() }))
         .route("/-/healthy", get(|| async { "Healthy.\n" }))
@@ -126,10 +143,12 @@ async fn drain(
     }
 }
 
-/// `GET /api/v1/scrapegrid/cluster`.
-async fn cluster(State(c): State<Coordinator>) -> Json<Value> {
-    let Some(view) = c.view().await else {
-        return Json(json!({"status": "success", "data": {"leader": false}}));
+/// `GET /api/v1/scrapegrid/cluster`: this control plane's own answer (a
+/// follower says so, with the leader's HTTP address when known).
+async fn cluster(State(f): State<Forward>) -> Json<Value> {
+    let Some(view) = f.coordinator.view().await else {
+        let leader = f.leader_http().await;
+        return Json(json!({"status": "success", "data": {"leader": false, "leaderHttp": leader}}));
     };
     let members: Vec<Value> = view
         .members

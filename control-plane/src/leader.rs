@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::coordinator::{Coordinator, CoordinatorOptions};
 use crate::discovery::DiscoveredTargets;
+use crate::ha::advertised::Advertised;
 use crate::ha::{Ha, HaError, Leadership, PersistQueue, StateStore};
 use crate::metrics;
 
@@ -28,13 +29,15 @@ pub async fn run(
     coordinator: Coordinator,
     options: CoordinatorOptions,
     discovered: watch::Receiver<Arc<DiscoveredTargets>>,
-    endpoint: String,
+    advertised: Advertised,
     shutdown: CancellationToken,
 ) {
+    let endpoint = advertised.grpc.clone();
+    let value = advertised.encode();
     loop {
         let leadership = tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = ha.election.campaign(&endpoint) => match r {
+            r = ha.election.campaign(&value) => match r {
                 Ok(l) => l,
                 Err(error) => {
                     tracing::error!(%error, "campaign failed; retrying");

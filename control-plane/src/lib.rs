@@ -31,6 +31,7 @@
 pub mod coordinator;
 pub mod discovery;
 pub mod error;
+pub mod forward;
 pub mod ha;
 pub mod http;
 pub mod integrations;
@@ -104,7 +105,12 @@ pub async fn run(
         "loaded configuration"
     );
     let own_http = own_http_addr(http.local_addr()?, node.advertise_url.as_deref());
-    let coordinator = coordinator::Coordinator::new(config.clone(), own_http);
+    let coordinator = coordinator::Coordinator::new(config.clone(), own_http.clone());
+    let http_scheme = if node.http_tls.cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let options = discovery::DiscoveryOptions {
         update_interval: node.discovery_update_interval,
         dns_resolver: node.dns_resolver,
@@ -125,6 +131,10 @@ pub async fn run(
             format!("{scheme}://{}", grpc.local_addr()?)
         }
     };
+    let advertised = ha::advertised::Advertised {
+        grpc: endpoint,
+        http: own_http.map(|h| format!("{http_scheme}://{h}")),
+    };
     let options = coordinator::CoordinatorOptions {
         storage_endpoint: node.storage_endpoint,
         membership_timeout: node.membership_timeout,
@@ -138,7 +148,7 @@ pub async fn run(
         coordinator.clone(),
         options,
         discovery.targets,
-        endpoint,
+        advertised,
         shutdown.clone(),
     ));
 
@@ -150,7 +160,7 @@ pub async fn run(
             service::ControlPlaneService::new(
                 coordinator.clone(),
                 reloader.clone(),
-                ha.election,
+                ha.election.clone(),
                 grpc_tls.is_some(),
             ),
             scrapegrid_common::security::require_token(node.join_token.clone()),
@@ -182,7 +192,12 @@ pub async fn run(
     let http_tls = node.http_tls.rustls().map_err(Error::Tls)?;
     let http_server = scrapegrid_common::security::serve_http(
         http,
-        http::router(coordinator, reloader, node.read_token.clone()),
+        http::router(
+            coordinator.clone(),
+            reloader,
+            node.read_token.clone(),
+            forward::Forward::new(coordinator, ha.election),
+        ),
         http_tls,
         async move { http_shutdown.cancelled().await },
     );

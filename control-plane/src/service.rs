@@ -18,6 +18,7 @@ use scrapegrid_proto::v1 as pb;
 use scrapegrid_proto::v1::scraper_message::Msg;
 
 use crate::coordinator::{inputs, Coordinator, DrainRequest, Event, Hello, OUTBOUND_CAPACITY};
+use crate::ha::advertised::Advertised;
 use crate::ha::Election;
 use crate::reload::Reloader;
 
@@ -49,7 +50,7 @@ impl ControlPlaneService {
     /// The answer of a control plane that does not lead.
     async fn not_leader(&self) -> ControlStream {
         let leader = match self.election.leader().await {
-            Ok(l) => l.unwrap_or_default(),
+            Ok(l) => l.map(|v| Advertised::decode(&v).grpc).unwrap_or_default(),
             Err(error) => {
                 tracing::debug!(%error, "leader unknown");
                 String::new()

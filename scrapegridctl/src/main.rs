@@ -139,13 +139,20 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
     match cli.command {
         Command::CheckConfig { files } => Ok(check_config(&files, json_out)),
         Command::Members => {
-            let data = api
+            let mut data = api
                 .data(&format!("{cp}/api/v1/scrapegrid/cluster"), &[])
                 .await?;
+            // A follower names the leader: ask it.
+            if let (false, Some(leader)) = (data["leader"] == true, data["leaderHttp"].as_str()) {
+                let leader = leader.trim_end_matches('/').to_string();
+                data = api
+                    .data(&format!("{leader}/api/v1/scrapegrid/cluster"), &[])
+                    .await?;
+            }
             if data["leader"] != true {
                 return Err(Failure::Refused(format!(
-                    "the control plane at {cp} is not the leader: ask the one whose \
-                     scrapegrid_control_leader is 1"
+                    "the control plane at {cp} is not the leader and knows none: ask the \
+                     one whose scrapegrid_control_leader is 1"
                 )));
             }
             if json_out {

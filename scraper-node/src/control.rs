@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
+use scrapegrid_common::telemetry::Progress;
 use scrapegrid_proto::v1 as pb;
 use scrapegrid_proto::v1::control_plane_client::ControlPlaneClient;
 
@@ -205,10 +206,21 @@ async fn session(
     tracing::info!(%endpoint, scraper = %config.scraper_id, draining = drain.is_some(), "control plane session open");
     let mut tick = tokio::time::interval(config.status_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut progress: Option<(Progress, u64)> = None;
     loop {
         if drain.is_some() && manager.is_idle() {
             tracing::info!("every target handed over");
             return End::Drained;
+        }
+        if drain.is_some() {
+            let left = manager.unfinished() as u64;
+            let (p, total) = progress.get_or_insert_with(|| {
+                (
+                    Progress::new("draining: handing targets over (targets)"),
+                    left,
+                )
+            });
+            p.tick(total.saturating_sub(left), Some(*total));
         }
         let poll = Duration::from_millis(if drain.is_some() { 50 } else { 3_600_000 });
         tokio::select! {

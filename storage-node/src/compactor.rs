@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scrapegrid_common::clock::now_ms;
+use scrapegrid_common::telemetry::Progress;
 
 use crate::db::DbBatch;
 use tokio::time::MissedTickBehavior;
@@ -161,10 +162,12 @@ fn compact_due(
     stop: &CancellationToken,
 ) -> Result<RoundStats> {
     let mut stats = RoundStats::default();
+    let mut progress = Progress::new("compacting head samples into chunks (series)");
     for group in groups(due, config.max_group_samples) {
         if stop.is_cancelled() {
             break;
         }
+        progress.tick(stats.series as u64, Some(due.len() as u64));
         let done = db.read_modify_write(|| {
             let reader = SampleReader::new(db);
             let mut wb = DbBatch::default();
@@ -183,6 +186,7 @@ fn compact_due(
         stats.chunks_written += done.chunks_written;
         stats.chunks_rewritten += done.chunks_rewritten;
     }
+    progress.done(stats.series as u64);
     Ok(stats)
 }
 

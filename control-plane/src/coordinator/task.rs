@@ -180,6 +180,7 @@ impl Task {
                 let kind = if m.handover { "handover" } else { "failover" };
                 ::metrics::counter!(metrics::TARGET_MOVES, "kind" => kind).increment(1);
             }
+            log_round(&plan.owners, self.state.members.len());
             self.state.apply(plan.owners);
             if let (Some(change), Some(p)) = (plan.persist, &self.persist) {
                 p.push(change);
@@ -237,4 +238,23 @@ impl Task {
             .count();
         ::metrics::gauge!(metrics::UNASSIGNED_TARGETS).set(unassigned as f64);
     }
+}
+
+/// One line per round that gives targets owners: how many, how many of
+/// them moved (handed over between live members, or failed over from a
+/// gone one), over how many members, at which generation.
+fn log_round(changes: &super::plan::OwnerChanges, members: usize) {
+    if changes.set.is_empty() {
+        return;
+    }
+    let handovers = changes.moves.iter().filter(|m| m.handover).count();
+    tracing::info!(
+        owned = changes.set.len(),
+        moved = changes.moves.len(),
+        handovers,
+        failovers = changes.moves.len() - handovers,
+        members,
+        generation = changes.generation,
+        "assigned targets"
+    );
 }

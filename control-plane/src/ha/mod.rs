@@ -16,6 +16,8 @@
 //!   state under a key prefix ([`keys`] documents the layout).
 //!
 //! Both pass the same conformance suite (`tests/tests/ha_conformance.rs`).
+//! [`advertised`] is what a candidate advertises as the election's value
+//! (its gRPC endpoint and HTTP address).
 //! [`persist_queue`] holds owner changes between the coordinator, which
 //! never waits for the store, and the leader's persister; [`error`] is the
 //! error type of both traits.
@@ -24,6 +26,7 @@
 //! `leadership.lost` fires (saving with `save(&leadership, ..)`) -> stop
 //! acting as leader -> `campaign` again; `resign` on graceful shutdown.
 
+pub mod advertised;
 pub mod error;
 pub mod etcd;
 pub mod keys;

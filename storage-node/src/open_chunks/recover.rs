@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use rocksdb::{ColumnFamily, DB};
+use scrapegrid_common::telemetry::Progress;
 
 use super::{corrupt, lock, slot, wal, Open, OpenChunks, Staging, MIN_CHECKPOINT_WAL_BYTES};
 use crate::db::Db;
@@ -66,9 +67,11 @@ impl OpenChunks {
         let mut max_t = i64::MIN;
 
         let mut open_by_id: HashMap<u64, Box<Open>> = HashMap::new();
+        let mut progress = Progress::new("loading the open chunks' checkpoint (series)");
         let mut it = db.raw_iterator_cf_opt(out.cfs.open, Db::total_order_read_options());
         it.seek_to_first();
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            progress.tick(open_by_id.len() as u64, None);
             let id = keys::decode_u64(k).ok_or_else(|| corrupt("open chunk key"))?;
             let end = ends.get(id)?;
             let mut open = Box::new(Open::new());
@@ -93,11 +96,14 @@ impl OpenChunks {
             it.next();
         }
         it.status()?;
+        progress.done(open_by_id.len() as u64);
 
         let mut next_seq = 0;
+        let mut progress = Progress::new("replaying the open chunks' WAL (records)");
         let mut it = db.raw_iterator_cf(out.cfs.wal);
         it.seek_to_first();
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            progress.tick(done.wal_records as u64, None);
             let seq = keys::decode_u64(k).ok_or_else(|| corrupt("wal key"))?;
             next_seq = seq + 1;
             done.wal_records += 1;
@@ -124,6 +130,7 @@ impl OpenChunks {
             it.next();
         }
         it.status()?;
+        progress.done(done.wal_records as u64);
         // Replay re-created what the WAL holds: after a checkpoint's worth
         // of records the next checkpoint comes soon.
         let chunks = Self::empty(next_seq);

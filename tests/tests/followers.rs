@@ -1,0 +1,119 @@
+//! Followers answer the cluster's HTTP API as the leader does (issue 16,
+//! and a hole issue 17 listed): with two control planes on real etcd, the
+//! follower's `/api/v1/targets` is the leader's (every target with its
+//! owner), `/api/v1/scrapegrid/moves` and a drain request reach the
+//! leader, and its `/api/v1/scrapegrid/cluster` says it follows and where
+//! the leader is. After the leader is killed, the survivor leads and
+//! answers for itself.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use scrapegrid_tests::audit::FleetServer;
+use scrapegrid_tests::etcd::Etcd;
+use scrapegrid_tests::ha::{counter_body, HaCluster};
+use scrapegrid_tests::{eventually, get_data};
+use serde_json::Value;
+
+const TARGETS: usize = 4;
+
+/// Target label `t` -> owner, from one control plane's `/api/v1/targets`.
+fn owners(data: &Value) -> BTreeMap<String, String> {
+    data["activeTargets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| {
+                    Some((
+                        t["labels"]["t"].as_str()?.to_string(),
+                        t["scraper"].as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_answers_with_the_leaders_view() -> Result<()> {
+    let etcd = Etcd::start().await?;
+    let fleet = FleetServer::start(TARGETS, counter_body).await?;
+    let mut cluster = HaCluster::builder()
+        .control_planes(2)
+        .etcd(&etcd)
+        .scrapers(2)
+        .build(&fleet)
+        .await?;
+    let owned = eventually(Duration::from_secs(20), || cluster.owners(TARGETS))
+        .await
+        .context("every target owned")?;
+    let leader = cluster.leader().await.context("a leader")?;
+    let follower = 1 - leader;
+    let (lhttp, fhttp) = (
+        cluster.controls[leader].http.clone(),
+        cluster.controls[follower].http.clone(),
+    );
+
+    // Targets: the leader's, through the follower, marked forwarded.
+    let resp = cluster
+        .http
+        .get(format!("http://{fhttp}/api/v1/targets"))
+        .send()
+        .await?;
+    assert_eq!(
+        resp.headers()
+            .get("x-scrapegrid-forwarded")
+            .map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let body: Value = resp.json().await?;
+    assert_eq!(owners(&body["data"]), owned, "{body}");
+
+    // Its own cluster view: a follower, pointing at the leader.
+    let own = get_data(
+        &cluster.http,
+        &format!("http://{fhttp}/api/v1/scrapegrid/cluster"),
+    )
+    .await?;
+    assert_eq!(own["leader"], false, "{own}");
+    assert_eq!(own["leaderHttp"], format!("http://{lhttp}"), "{own}");
+
+    // Moves and drain reach the leader (an unknown scraper: its 404).
+    let moves = get_data(
+        &cluster.http,
+        &format!("http://{fhttp}/api/v1/scrapegrid/moves"),
+    )
+    .await?;
+    assert!(moves.is_array(), "{moves}");
+    let drain = cluster
+        .http
+        .post(format!(
+            "http://{fhttp}/api/v1/scrapegrid/drain?scraper=nobody"
+        ))
+        .send()
+        .await?;
+    assert_eq!(drain.status().as_u16(), 404);
+
+    // The leader gone, the survivor leads and answers for itself.
+    cluster.kill_control(leader);
+    eventually(Duration::from_secs(30), || async {
+        (cluster.leader().await? == follower).then_some(())
+    })
+    .await?;
+    let after = eventually(Duration::from_secs(30), || async {
+        let resp = cluster
+            .http
+            .get(format!("http://{fhttp}/api/v1/targets"))
+            .send()
+            .await
+            .ok()?;
+        let forwarded = resp.headers().contains_key("x-scrapegrid-forwarded");
+        let body: Value = resp.json().await.ok()?;
+        let o = owners(&body["data"]);
+        (!forwarded && o.len() == TARGETS).then_some(o)
+    })
+    .await?;
+    assert_eq!(after.len(), TARGETS);
+    Ok(())
+}
