@@ -228,6 +228,38 @@ fn own_http_addr(bound: std::net::SocketAddr, advertise_url: Option<&str>) -> Op
     Some(format!("{host}:{}", bound.port()))
 }
 
+/// Reads `--advertise-url`: `http(s)://host:port`, with an IPv6 host put
+/// in brackets when written without (a pod IP substituted into
+/// `http://$(POD_IP):9091`).
+pub fn advertise_url(url: &str) -> std::result::Result<String, String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("{url:?}: write http://host:port or https://host:port"))?;
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("{url:?}: the scheme must be http or https"));
+    }
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains('/') {
+        return Err(format!(
+            "{url:?}: write {scheme}://host:port, without a path"
+        ));
+    }
+    if authority.starts_with('[') {
+        return Ok(format!("{scheme}://{authority}"));
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if host.parse::<std::net::Ipv6Addr>().is_ok() => {
+            port.parse::<u16>()
+                .map_err(|_| format!("{url:?}: {port:?} is not a port"))?;
+            Ok(format!("{scheme}://[{host}]:{port}"))
+        }
+        _ if authority.parse::<std::net::Ipv6Addr>().is_ok() => Err(format!(
+            "{url:?}: an IPv6 address needs a port ({scheme}://[{authority}]:9091)"
+        )),
+        _ => Ok(format!("{scheme}://{authority}")),
+    }
+}
+
 /// Reloads the configuration on every SIGHUP until shutdown.
 async fn reload_on_sighup(reloader: reload::Reloader, shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
@@ -252,7 +284,35 @@ async fn reload_on_sighup(reloader: reload::Reloader, shutdown: CancellationToke
 
 #[cfg(test)]
 mod tests {
-    use super::own_http_addr;
+    use super::{advertise_url, own_http_addr};
+
+    #[test]
+    fn advertise_url_brackets_a_bare_ipv6_host() {
+        assert_eq!(
+            advertise_url("http://fd00::7:9091").as_deref(),
+            Ok("http://[fd00::7]:9091")
+        );
+        assert_eq!(
+            advertise_url("https://[fd00::7]:9091/").as_deref(),
+            Ok("https://[fd00::7]:9091")
+        );
+        assert_eq!(
+            advertise_url("http://10.0.0.1:9091").as_deref(),
+            Ok("http://10.0.0.1:9091")
+        );
+        assert_eq!(
+            advertise_url("http://cp-0.cp:9091").as_deref(),
+            Ok("http://cp-0.cp:9091")
+        );
+        for bad in [
+            "10.0.0.1:9091",
+            "ftp://x:1",
+            "http://x:1/path",
+            "http://fd00::7",
+        ] {
+            assert!(advertise_url(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn own_http_addr_is_the_bound_one_or_the_advertised_host() {

@@ -80,8 +80,9 @@ struct Flags {
     #[arg(long, default_value = "2s", value_parser = duration)]
     etcd_lease_ttl: Duration,
     /// The gRPC URL other control planes give scrapers for this one
-    /// (default: http:// and --grpc-addr).
-    #[arg(long)]
+    /// (default: http:// and --grpc-addr). An IPv6 address may be written
+    /// without brackets (`http://$(POD_IP):9091`).
+    #[arg(long, value_parser = control_plane::advertise_url)]
     advertise_url: Option<String>,
     /// Serve gRPC over TLS with this certificate (PEM); with
     /// --grpc-tls-key.
