@@ -42,7 +42,11 @@ scrapegrid is running (logs in $data/*.log):
 Query it (first samples arrive after a few seconds):
   curl -s 'http://127.0.0.1:9090/api/v1/query?query=up'
   promtool query instant http://127.0.0.1:9090 up
+  $bin/scrapegridctl targets            # or members, query, drain scraper-b, ...
+A scraper that drains (scrapegridctl drain) exits; the rest keeps running.
 Ctrl-C stops the cluster.
 TXT
-wait -n "${pids[@]}" || true
+# The demo target, the storage node and the control plane: if one of them
+# exits, the cluster stops.
+wait -n "${pids[@]:0:3}" || true
 echo "a process exited; stopping the cluster (see $data/*.log)" >&2
