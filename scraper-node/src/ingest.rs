@@ -14,6 +14,12 @@
 //! metadata travels whole, on the first batch that carries a snapshot of it
 //! the stream has not carried yet.
 //!
+//! Each process draws a random incarnation for its `WriteHello`: when a
+//! second process is started with the same `--id`, the storage node gives
+//! the id's sequence numbers to the newer one and refuses the older one
+//! (with an error that says so), rather than acking one's batches as
+//! duplicates of the other's.
+//!
 //! The outbox is bounded ([`MAX_PENDING`] batches): when the storage node is
 //! away that long, new batches are dropped and counted in
 //! `scrapegrid_scraper_batches_dropped_total`.
@@ -139,6 +145,7 @@ pub fn start(
     };
     let task = Task {
         scraper_id,
+        incarnation: incarnation(),
         local,
         security,
         endpoint,
@@ -148,6 +155,18 @@ pub fn start(
         outbox: Outbox::default(),
     };
     (handle, tokio::spawn(task.run()))
+}
+
+/// This process's incarnation (`WriteHello.incarnation`): random, never 0.
+fn incarnation() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut x = nanos ^ (u64::from(std::process::id()) << 32) ^ 0x9e37_79b9_7f4a_7c15;
+    // splitmix64's finalizer spreads close seeds apart.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (x ^ (x >> 31)).max(1)
 }
 
 struct Pending {
@@ -310,6 +329,9 @@ enum SessionEnd {
 
 struct Task {
     scraper_id: String,
+    /// This process's incarnation: the storage node refuses it once a
+    /// newer process with the same id has said Hello.
+    incarnation: u64,
     /// The embedded storage node of direct mode, written to without gRPC.
     local: Option<LocalIngest>,
     /// TLS and the write token for the storage node.
@@ -430,6 +452,7 @@ impl Task {
         let hello = pb::WriteRequest {
             msg: Some(pb::write_request::Msg::Hello(pb::WriteHello {
                 scraper_id: self.scraper_id.clone(),
+                incarnation: self.incarnation,
             })),
         };
         let _ = req_tx.try_send(hello);

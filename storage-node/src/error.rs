@@ -29,6 +29,12 @@ pub enum Error {
     /// The node is shutting down.
     #[error("shutting down")]
     ShuttingDown,
+    /// A Hello from a scraper process that a newer one with the same id
+    /// replaced ([`crate::writer`]'s incarnations).
+    #[error(
+        "scraper id {scraper_id:?} is owned by a newer process; give each scraper its own --id"
+    )]
+    Superseded { scraper_id: String },
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     #[error("grpc server: {0}")]
@@ -46,7 +52,9 @@ impl From<Error> for tonic::Status {
         let msg = err.to_string();
         match err {
             Error::InvalidMatchers(_) | Error::BadData(_) => tonic::Status::invalid_argument(msg),
-            Error::Execution(_) => tonic::Status::failed_precondition(msg),
+            Error::Execution(_) | Error::Superseded { .. } => {
+                tonic::Status::failed_precondition(msg)
+            }
             Error::QueryTimeout(_) => tonic::Status::deadline_exceeded(msg),
             Error::WriterUnavailable(_) | Error::ShuttingDown => tonic::Status::unavailable(msg),
             Error::Storage(_)

@@ -1,7 +1,8 @@
 //! The gRPC `Ingest` service: one task per `Write` stream.
 //!
 //! The stream task reads the `WriteHello`, asks the writer for the scraper's
-//! durable last sequence and answers `Welcome`. Then for each `Batch` it
+//! durable last sequence (refused when a newer process owns the scraper id:
+//! the writer's incarnations) and answers `Welcome`. Then for each `Batch` it
 //! resolves stream-scoped series references ([`crate::batch`]) and either
 //! queues the batch on the writer or, when it is malformed, answers REFUSED/
 //! INVALID at once. Answers leave in request order: the task pushes each
@@ -241,8 +242,8 @@ impl StreamTask {
         S: Stream<Item = Result<pb::WriteRequest, Status>> + Unpin,
     {
         metrics::ingest_stream_opened();
-        let scraper_id = match self.hello(&mut requests).await {
-            Ok(id) => id,
+        let (scraper_id, incarnation) = match self.hello(&mut requests).await {
+            Ok(hello) => hello,
             Err(status) => {
                 self.push(Answer::Ready(Err(status))).await;
                 metrics::ingest_stream_closed();
@@ -250,7 +251,7 @@ impl StreamTask {
             }
         };
         self.metadata.stream_opened(&scraper_id);
-        let end = self.batches(&scraper_id, &mut requests).await;
+        let end = self.batches(&scraper_id, incarnation, &mut requests).await;
         self.metadata.stream_ended(&scraper_id);
         if let Err(status) = end {
             tracing::debug!(scraper = %scraper_id, status = %status, "ingest stream ended");
@@ -262,7 +263,7 @@ impl StreamTask {
     }
 
     /// Reads the `WriteHello` and answers `Welcome`.
-    async fn hello<S>(&self, requests: &mut S) -> Result<Arc<str>, Status>
+    async fn hello<S>(&self, requests: &mut S) -> Result<(Arc<str>, u64), Status>
     where
         S: Stream<Item = Result<pb::WriteRequest, Status>> + Unpin,
     {
@@ -284,8 +285,15 @@ impl StreamTask {
             return Err(Status::invalid_argument("WriteHello.scraper_id is empty"));
         }
         let scraper_id: Arc<str> = hello.scraper_id.into();
-        let last_sequence = self.writer.hello(scraper_id.clone()).await?;
-        tracing::info!(scraper = %scraper_id, last_sequence, "ingest stream opened");
+        let incarnation = hello.incarnation;
+        let last_sequence = match self.writer.hello_as(scraper_id.clone(), incarnation).await {
+            Err(e @ crate::error::Error::Superseded { .. }) => {
+                tracing::warn!(scraper = %scraper_id, incarnation, "ingest stream refused: a newer process owns this scraper id");
+                return Err(e.into());
+            }
+            other => other?,
+        };
+        tracing::info!(scraper = %scraper_id, incarnation, last_sequence, "ingest stream opened");
         let welcome = pb::WriteResponse {
             msg: Some(pb::write_response::Msg::Welcome(pb::Welcome {
                 last_sequence,
@@ -294,12 +302,17 @@ impl StreamTask {
         if !self.push(Answer::Ready(Ok(welcome))).await {
             return Err(Status::cancelled("response stream closed"));
         }
-        Ok(scraper_id)
+        Ok((scraper_id, incarnation))
     }
 
     /// Handles batches until the scraper closes the stream (`Ok`) or the
     /// stream must end with a status (`Err`).
-    async fn batches<S>(&self, scraper_id: &Arc<str>, requests: &mut S) -> Result<(), Status>
+    async fn batches<S>(
+        &self,
+        scraper_id: &Arc<str>,
+        incarnation: u64,
+        requests: &mut S,
+    ) -> Result<(), Status>
     where
         S: Stream<Item = Result<pb::WriteRequest, Status>> + Unpin,
     {
@@ -333,7 +346,11 @@ impl StreamTask {
                     .apply(&batch.target_id, batch.target_generation, scraper_id, m);
             }
             let answer = match batch::resolve(&mut refs, batch) {
-                Ok(batch) => Answer::Pending(self.writer.submit(scraper_id.clone(), batch).await?),
+                Ok(batch) => Answer::Pending(
+                    self.writer
+                        .submit_as(scraper_id.clone(), incarnation, batch)
+                        .await?,
+                ),
                 Err(invalid) => {
                     metrics::batch_refused("invalid");
                     tracing::debug!(scraper = %scraper_id, sequence, error = %invalid, "batch refused");

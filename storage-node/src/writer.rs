@@ -41,7 +41,8 @@
 //! [`admission`] the sample rules; [`resolve`] the series ids a write
 //! names (found, created, learned by streams); [`series_ids`] the labels
 //! -> id map; [`exemplar_buffer`] the exemplar state;
-//! [`ownership`] fencing and handover records; [`unsequenced`] remote
+//! [`ownership`] fencing and handover records; [`incarnations`] which
+//! process owns each scraper id's sequences; [`unsequenced`] remote
 //! writes (no sequence, no fencing, all or nothing); `tests` the tests, by
 //! topic.
 
@@ -65,6 +66,7 @@ use crate::{index, keys, metrics, samples};
 mod admission;
 mod egress;
 mod exemplar_buffer;
+mod incarnations;
 pub mod ownership;
 mod resolve;
 pub use egress::EgressOpener;
@@ -121,11 +123,13 @@ enum Job {
     /// Returns the durable last sequence of a scraper.
     Hello {
         scraper_id: Arc<str>,
+        incarnation: u64,
         reply: oneshot::Sender<Result<u64>>,
     },
     /// Applies one batch and returns its ack.
     Batch {
         scraper_id: Arc<str>,
+        incarnation: u64,
         batch: Batch,
         reply: oneshot::Sender<Result<pb::Ack>>,
     },
@@ -158,17 +162,41 @@ pub type PendingAck = oneshot::Receiver<Result<pb::Ack>>;
 impl WriterHandle {
     /// Returns the last sequence durably applied for `scraper_id` (0 if none).
     pub async fn hello(&self, scraper_id: Arc<str>) -> Result<u64> {
+        self.hello_as(scraper_id, 0).await
+    }
+
+    /// As [`WriterHandle::hello`], for the process `incarnation`
+    /// ([`incarnations`]): fails with [`Error::Superseded`] when a newer one
+    /// owns the id.
+    pub async fn hello_as(&self, scraper_id: Arc<str>, incarnation: u64) -> Result<u64> {
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Hello { scraper_id, reply }).await?;
+        self.send(Job::Hello {
+            scraper_id,
+            incarnation,
+            reply,
+        })
+        .await?;
         rx.await.map_err(|_| closed())?
     }
 
     /// Queues `batch`; waits while the queue is full. The returned receiver
     /// yields the ack once the batch is durable (or known not to be stored).
     pub async fn submit(&self, scraper_id: Arc<str>, batch: Batch) -> Result<PendingAck> {
+        self.submit_as(scraper_id, 0, batch).await
+    }
+
+    /// As [`WriterHandle::submit`], from the process `incarnation`: refused
+    /// (SUPERSEDED) when a newer one owns the id.
+    pub async fn submit_as(
+        &self,
+        scraper_id: Arc<str>,
+        incarnation: u64,
+        batch: Batch,
+    ) -> Result<PendingAck> {
         let (reply, rx) = oneshot::channel();
         self.send(Job::Batch {
             scraper_id,
+            incarnation,
             batch,
             reply,
         })
@@ -236,6 +264,7 @@ pub fn spawn_with_egress(
         next_series_id,
         series: SeriesIds::default(),
         seqs: HashMap::new(),
+        incarnations: Default::default(),
         gens: HashMap::new(),
         failed: None,
         heads: Default::default(),
@@ -262,6 +291,8 @@ struct State {
     /// Labels -> series id of every series written or looked up so far.
     series: SeriesIds,
     seqs: HashMap<Arc<str>, u64>,
+    /// Which process owns each scraper id's sequences.
+    incarnations: incarnations::Incarnations,
     gens: HashMap<String, Fence>,
     /// Set when a WAL sync failed; every later job fails with it.
     failed: Option<String>,
@@ -315,14 +346,43 @@ impl State {
         let mut written = 0;
         for job in group {
             match job {
-                Job::Hello { scraper_id, reply } => {
-                    let res = self.last_sequence(&scraper_id);
+                Job::Hello {
+                    scraper_id,
+                    incarnation,
+                    reply,
+                } => {
+                    let res = match self.incarnations.hello(&scraper_id, incarnation) {
+                        Ok(()) => self.last_sequence(&scraper_id),
+                        Err(incarnations::Superseded) => Err(Error::Superseded {
+                            scraper_id: scraper_id.to_string(),
+                        }),
+                    };
                     replies.push(Reply::Hello(reply, res));
+                }
+                Job::Batch {
+                    scraper_id,
+                    incarnation,
+                    batch,
+                    reply,
+                } if !self.incarnations.owns(&scraper_id, incarnation) => {
+                    metrics::batch_refused("superseded");
+                    let why = format!(
+                        "a newer process with scraper id {scraper_id:?} owns its sequence numbers; \
+                         give each scraper its own --id"
+                    );
+                    let refused = ack(
+                        batch.sequence,
+                        pb::AckStatus::Refused,
+                        pb::RefuseReason::Superseded,
+                        why,
+                    );
+                    replies.push(Reply::Ack(reply, Ok(refused)));
                 }
                 Job::Batch {
                     scraper_id,
                     batch,
                     reply,
+                    ..
                 } => {
                     let res = self.apply(scraper_id, batch);
                     if let (Err(err), None) = (&res, &self.failed) {

@@ -74,25 +74,32 @@ impl Stream {
 
     /// Opens a stream to the node at `endpoint`.
     pub async fn open_at(endpoint: &str, scraper_id: &str) -> (Stream, u64) {
+        Self::open_as(endpoint, scraper_id, 0).await.unwrap()
+    }
+
+    /// Opens a stream as the scraper process `incarnation`; the error is
+    /// the status that ended it instead of a Welcome.
+    pub async fn open_as(
+        endpoint: &str,
+        scraper_id: &str,
+        incarnation: u64,
+    ) -> Result<(Stream, u64), tonic::Status> {
         let mut client = IngestClient::connect(endpoint.to_string()).await.unwrap();
         let (tx, rx) = mpsc::channel(16);
         tx.send(pb::WriteRequest {
             msg: Some(pb::write_request::Msg::Hello(pb::WriteHello {
                 scraper_id: scraper_id.into(),
+                incarnation,
             })),
         })
         .await
         .unwrap();
-        let mut rx = client
-            .write(ReceiverStream::new(rx))
-            .await
-            .unwrap()
-            .into_inner();
-        let welcome = match rx.message().await.unwrap().unwrap().msg {
+        let mut rx = client.write(ReceiverStream::new(rx)).await?.into_inner();
+        let welcome = match rx.message().await?.and_then(|m| m.msg) {
             Some(pb::write_response::Msg::Welcome(w)) => w,
             other => panic!("expected a Welcome, got {other:?}"),
         };
-        (Stream { tx, rx }, welcome.last_sequence)
+        Ok((Stream { tx, rx }, welcome.last_sequence))
     }
 
     /// Sends a batch and returns its ack.

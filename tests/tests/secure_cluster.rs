@@ -192,6 +192,7 @@ async fn only_trusted_scrapers_join_and_write() -> Result<()> {
             tx.send(pb::WriteRequest {
                 msg: Some(pb::write_request::Msg::Hello(pb::WriteHello {
                     scraper_id: "writer".into(),
+                    incarnation: 0,
                 })),
             })
             .await?;

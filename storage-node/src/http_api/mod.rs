@@ -176,7 +176,8 @@ impl From<Error> for ApiError {
             | Error::Corrupt { .. }
             | Error::Io(_)
             | Error::Transport(_)
-            | Error::Tls(_) => ErrorKind::Internal,
+            | Error::Tls(_)
+            | Error::Superseded { .. } => ErrorKind::Internal,
         };
         Self::new(kind, err.to_string())
     }
