@@ -1,7 +1,11 @@
 //! Writing the Prometheus text exposition format as client_golang writes
 //! it: [`go_float`] for values (and `le`/`quantile` labels) and [`escape`]
 //! for HELP texts and label values. The host integration and the parser
-//! benchmark's target bodies use them.
+//! benchmark's target bodies use them, and the protobuf parser
+//! ([`push_go_float`], into its own buffer) for the `le` and `quantile`
+//! labels it writes.
+
+use std::fmt::Write as _;
 
 /// Escapes as the text format does: backslash and newline in HELP texts,
 /// and double quotes too in label values.
@@ -32,15 +36,49 @@ pub fn go_float(v: f64) -> String {
     if v.is_infinite() {
         return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
     }
-    // Rust's `{:e}` and `{}` write the same shortest digits as Go.
-    let sci = format!("{v:e}");
+    let mut out = String::with_capacity(24);
+    push_go_float(&mut out, v);
+    out
+}
+
+/// Appends a finite `f` as Go's `strconv.FormatFloat(f, 'g', -1, 64)`: the
+/// shortest digits that round-trip, in exponent form when the exponent is
+/// below -4 or at least 6 (`1e+06`, `1.5e-07`), else in decimal form.
+pub fn push_go_float(out: &mut String, f: f64) {
+    // Rust's `{:e}` has the same shortest digits: "-1.2345e-7".
+    let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..6).contains(&exp) {
-        format!("{v}")
-    } else {
+    let (negative, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if negative {
+        out.push('-');
+    }
+    if !(-4..6).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
         let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
+        let _ = write!(out, "e{sign}{:02}", exp.unsigned_abs());
+    } else if exp >= 0 {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(&digits);
+            out.extend(std::iter::repeat_n('0', int_len - digits.len()));
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    } else {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
+        out.push_str(&digits);
     }
 }
 

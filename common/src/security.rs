@@ -304,6 +304,43 @@ pub async fn serve_http(
     }
 }
 
+/// Refuses (403) a request that changes something (not GET or HEAD) when
+/// a browser sent it from another site: its `Sec-Fetch-Site` is
+/// `cross-site`, or its `Origin` names another host than `Host`. Without
+/// a token, any page a user opens could otherwise POST a drain or a
+/// reload. Clients that are not browsers send neither header.
+pub async fn refuse_cross_site(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let foreign_origin = headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_some_and(|origin| {
+            let authority = origin.split_once("://").map_or(origin, |(_, a)| a);
+            Some(authority) != host
+        });
+    if cross_site || foreign_origin {
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "Forbidden: a request from another site\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
 /// Admits a request carrying the token as `Authorization: Bearer <token>`
 /// (everything without a token); 401 otherwise.
 pub async fn require_bearer(

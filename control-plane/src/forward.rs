@@ -8,8 +8,9 @@
 //! [`FORWARDED_HEADER`] and is never forwarded again (two control planes
 //! that each think the other leads, during a change of leader, answer for
 //! themselves). Without a known leader HTTP address (no leader, or one
-//! whose HTTP server uses TLS, which followers do not forward to), the
-//! follower answers for itself: no targets.
+//! whose HTTP server uses TLS), or on a follower that serves HTTPS itself
+//! (what it received is not sent on in the clear), the follower answers
+//! for itself: no targets.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,10 +36,13 @@ pub struct Forward {
     pub coordinator: Coordinator,
     pub election: Arc<dyn Election>,
     pub client: reqwest::Client,
+    /// This control plane serves HTTPS: what it receives is not sent on in
+    /// the clear (tokens included), so it forwards nothing.
+    pub tls: bool,
 }
 
 impl Forward {
-    pub fn new(coordinator: Coordinator, election: Arc<dyn Election>) -> Self {
+    pub fn new(coordinator: Coordinator, election: Arc<dyn Election>, tls: bool) -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -47,18 +51,34 @@ impl Forward {
             coordinator,
             election,
             client,
+            tls,
         }
     }
 
-    /// The leader's plain-HTTP base URL, when this control plane does not
-    /// lead and one is known.
+    /// The leader's HTTP base URL (as it advertises it), when this control
+    /// plane does not lead and one is known.
     pub async fn leader_http(&self) -> Option<String> {
         if self.coordinator.is_leading() {
             return None;
         }
-        let value = self.election.leader().await.ok()??;
-        Advertised::decode(&value)
-            .http
+        let value = match self.election.leader().await {
+            Ok(v) => v?,
+            Err(error) => {
+                tracing::debug!(%error, "leader unknown");
+                return None;
+            }
+        };
+        Advertised::decode(&value).http
+    }
+
+    /// Where to forward to: the leader over plain HTTP, from a plain-HTTP
+    /// control plane only.
+    async fn target(&self) -> Option<String> {
+        if self.tls {
+            return None;
+        }
+        self.leader_http()
+            .await
             .filter(|h| h.starts_with("http://"))
     }
 }
@@ -68,7 +88,7 @@ pub async fn to_leader(State(f): State<Forward>, request: Request, next: Next) -
     if request.headers().contains_key(FORWARDED_HEADER) {
         return next.run(request).await;
     }
-    let Some(base) = f.leader_http().await else {
+    let Some(base) = f.target().await else {
         return next.run(request).await;
     };
     let path = request
@@ -107,7 +127,25 @@ pub async fn to_leader(State(f): State<Forward>, request: Request, next: Next) -
     };
     let status = answer.status();
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
-    let bytes = answer.bytes().await.unwrap_or_default();
+    if answer.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return (
+            StatusCode::BAD_GATEWAY,
+            format!("the leader's answer is larger than {MAX_BODY} bytes\n"),
+        )
+            .into_response();
+    }
+    let bytes = match answer.bytes().await {
+        Ok(b) if b.len() <= MAX_BODY => b,
+        Ok(_) => {
+            let why = format!("the leader's answer is larger than {MAX_BODY} bytes\n");
+            return (StatusCode::BAD_GATEWAY, why).into_response();
+        }
+        Err(e) => {
+            let why = scrapegrid_common::error_chain::error_chain(&e);
+            let why = format!("reading the leader's answer from {base}: {why}\n");
+            return (StatusCode::BAD_GATEWAY, why).into_response();
+        }
+    };
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     if let Some(ct) = content_type {

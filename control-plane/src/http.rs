@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use scrapegrid_common::duration::format_duration;
+use scrapegrid_common::security::refuse_cross_site as cross_site;
 use scrapegrid_common::web::{Page, Site};
 use scrapegrid_common::Labels;
 
@@ -74,6 +75,7 @@ pub fn router(
             forward.clone(),
             crate::forward::to_leader,
         ))
+        .route_layer(axum::middleware::from_fn(cross_site))
         .route_layer(auth.clone());
     // Each control plane's own.
     let own = Router::new()
@@ -82,6 +84,7 @@ pub fn router(
             "/api/v1/scrapegrid/cluster",
             get(cluster).with_state(forward),
         )
+        .route_layer(axum::middleware::from_fn(cross_site))
         .route_layer(auth);
     Router::new()
         .merge(cluster_wide)
@@ -112,7 +115,8 @@ struct DrainParams {
 
 /// `POST /api/v1/scrapegrid/drain?scraper=ID`: 200 when the scraper was
 /// told (it drains and exits, as on SIGTERM), 400 without `scraper`, 404
-/// when no member has that id, 503 on a control plane that does not lead.
+/// when no member has that id, 503 when its stream could not take the
+/// message or on a control plane that does not lead.
 async fn drain(
     State(c): State<Coordinator>,
     Query(p): Query<DrainParams>,
@@ -139,6 +143,11 @@ async fn drain(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
             "this control plane does not lead; ask the leader".into(),
+        ),
+        DrainRequest::Busy => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("scraper {id:?} could not be told (its stream is full or closed); try again"),
         ),
     }
 }

@@ -196,7 +196,7 @@ pub async fn run(
             coordinator.clone(),
             reloader,
             node.read_token.clone(),
-            forward::Forward::new(coordinator, ha.election),
+            forward::Forward::new(coordinator, ha.election, http_scheme == "https"),
         ),
         http_tls,
         async move { http_shutdown.cancelled().await },
@@ -244,20 +244,40 @@ pub fn advertise_url(url: &str) -> std::result::Result<String, String> {
             "{url:?}: write {scheme}://host:port, without a path"
         ));
     }
-    if authority.starts_with('[') {
-        return Ok(format!("{scheme}://{authority}"));
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if host.parse::<std::net::Ipv6Addr>().is_ok() => {
-            port.parse::<u16>()
-                .map_err(|_| format!("{url:?}: {port:?} is not a port"))?;
-            Ok(format!("{scheme}://[{host}]:{port}"))
+    // `$(POD_IP):9091` on an IPv6 pod: the last group is the port (the
+    // whole may read as an IPv6 address too; a URL needs a port anyway).
+    if let Some((host, port)) = authority.rsplit_once(':') {
+        if host.parse::<std::net::Ipv6Addr>().is_ok() && port.parse::<u16>().is_ok() {
+            return Ok(format!("{scheme}://[{host}]:{port}"));
         }
-        _ if authority.parse::<std::net::Ipv6Addr>().is_ok() => Err(format!(
-            "{url:?}: an IPv6 address needs a port ({scheme}://[{authority}]:9091)"
-        )),
-        _ => Ok(format!("{scheme}://{authority}")),
     }
+    if authority.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Err(format!(
+            "{url:?}: an IPv6 address needs a port ({scheme}://[{authority}]:9091)"
+        ));
+    }
+    let Some((host, port)) = authority.rsplit_once(':') else {
+        return Err(format!(
+            "{url:?}: the port is missing ({scheme}://host:port)"
+        ));
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!("{url:?}: {port:?} is not a port"));
+    }
+    let host = match host.strip_prefix('[') {
+        Some(v6) => match v6.strip_suffix(']') {
+            Some(v6) if v6.parse::<std::net::Ipv6Addr>().is_ok() => v6,
+            _ => return Err(format!("{url:?}: {host:?} is not an IPv6 address")),
+        },
+        None => host,
+    };
+    if host.is_empty() || host.contains(['[', ']', '@', '?', '#']) {
+        return Err(format!("{url:?}: {host:?} is not a host"));
+    }
+    if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        return Ok(format!("{scheme}://[{host}]:{port}"));
+    }
+    Ok(format!("{scheme}://{host}:{port}"))
 }
 
 /// Reloads the configuration on every SIGHUP until shutdown.

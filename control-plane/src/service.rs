@@ -97,6 +97,9 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
             DrainRequest::NotLeading => Err(Status::unavailable(
                 "this control plane does not lead; ask the leader",
             )),
+            DrainRequest::Busy => Err(Status::unavailable(format!(
+                "scraper {id:?} could not be told (its stream is full or closed); try again"
+            ))),
         }
     }
 

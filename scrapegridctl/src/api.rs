@@ -90,12 +90,15 @@ impl Api {
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         if !status.is_success() {
-            let error = serde_json::from_str::<Value>(&text)
-                .ok()
+            let body = serde_json::from_str::<Value>(&text).ok();
+            let error = body
+                .as_ref()
                 .and_then(|b| b["error"].as_str().map(str::to_string))
                 .unwrap_or_else(|| text.trim().to_string());
             let message = format!("POST {url}: HTTP {status}: {error}");
-            return Err(if status == reqwest::StatusCode::NOT_FOUND {
+            // Only an API's "no such thing", not a route an older server lacks.
+            let not_found = body.is_some_and(|b| b["errorType"] == "not_found");
+            return Err(if not_found {
                 Failure::NotFound(message)
             } else {
                 Failure::Refused(message)

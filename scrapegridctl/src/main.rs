@@ -142,8 +142,11 @@ async fn run(cli: Cli) -> Result<i32, Failure> {
             let mut data = api
                 .data(&format!("{cp}/api/v1/scrapegrid/cluster"), &[])
                 .await?;
-            // A follower names the leader: ask it.
-            if let (false, Some(leader)) = (data["leader"] == true, data["leaderHttp"].as_str()) {
+            // A follower names the leader: ask it, over the same scheme
+            // (the token is not sent on in the clear).
+            let same_scheme = |l: &&str| l.split("://").next() == cp.split("://").next();
+            let named = data["leaderHttp"].as_str().filter(same_scheme);
+            if let (false, Some(leader)) = (data["leader"] == true, named) {
                 let leader = leader.trim_end_matches('/').to_string();
                 data = api
                     .data(&format!("{leader}/api/v1/scrapegrid/cluster"), &[])

@@ -476,12 +476,19 @@ pub struct PostingsStats {
 const STATS_TOP: usize = 10;
 
 impl Index<'_> {
-    /// Counts the postings: one pass over every postings key.
+    /// Counts the postings: one pass over every postings key. Memory: the
+    /// distinct values of one label at a time, and ten entries per list.
     pub fn stats(&self) -> Result<PostingsStats> {
-        let mut stats = PostingsStats::default();
-        let mut pairs = Vec::new();
+        let (mut metrics, mut labels, mut bytes, mut pairs) = (
+            TopK::default(),
+            TopK::default(),
+            TopK::default(),
+            TopK::default(),
+        );
+        let mut num_label_pairs = 0;
         // The values of the label whose keys are being read (names are
-        // contiguous in key order).
+        // contiguous in key order; a value's keys may not be, when another
+        // value extends it with a NUL byte).
         let mut name: Vec<u8> = Vec::new();
         let mut values: std::collections::HashMap<Vec<u8>, u64> = Default::default();
         let mut flush = |name: &[u8], values: &mut std::collections::HashMap<Vec<u8>, u64>| {
@@ -489,19 +496,18 @@ impl Index<'_> {
                 values.clear();
                 return;
             }
-            let name = String::from_utf8_lossy(name).into_owned();
-            let bytes = values.keys().map(|v| v.len() as u64).sum();
-            stats.num_label_pairs += values.len() as u64;
-            stats
-                .values_by_label
-                .push((name.clone(), values.len() as u64));
-            stats.bytes_by_label.push((name.clone(), bytes));
+            let name = String::from_utf8_lossy(name);
+            num_label_pairs += values.len() as u64;
+            labels.offer(values.len() as u64, || name.to_string());
+            bytes.offer(values.keys().map(|v| v.len() as u64).sum(), || {
+                name.to_string()
+            });
             for (value, n) in values.drain() {
-                let value = String::from_utf8_lossy(&value).into_owned();
+                let value = || String::from_utf8_lossy(&value).into_owned();
                 if name == "__name__" {
-                    stats.series_by_metric.push((value.clone(), n));
+                    metrics.offer(n, value);
                 }
-                pairs.push((format!("{name}={value}"), n));
+                pairs.offer(n, || format!("{name}={}", value()));
             }
         };
         let mut all = 0;
@@ -514,28 +520,61 @@ impl Index<'_> {
                 flush(&name, &mut values);
                 name = k.name.to_vec();
             }
-            *values.entry(k.value.to_vec()).or_default() += 1;
+            match values.get_mut(k.value) {
+                Some(n) => *n += 1,
+                None => {
+                    values.insert(k.value.to_vec(), 1);
+                }
+            }
             Ok(())
         })?;
         flush(&name, &mut values);
-        stats.num_series = all;
-        stats.series_by_pair = pairs;
-        for list in [
-            &mut stats.series_by_metric,
-            &mut stats.values_by_label,
-            &mut stats.bytes_by_label,
-            &mut stats.series_by_pair,
-        ] {
-            top(list);
-        }
-        Ok(stats)
+        Ok(PostingsStats {
+            num_series: all,
+            num_label_pairs,
+            series_by_metric: metrics.into_sorted(),
+            values_by_label: labels.into_sorted(),
+            bytes_by_label: bytes.into_sorted(),
+            series_by_pair: pairs.into_sorted(),
+        })
     }
 }
 
-/// Keeps the [`STATS_TOP`] largest counts, largest first (ties by name).
-fn top(list: &mut Vec<(String, u64)>) {
-    list.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    list.truncate(STATS_TOP);
+/// The [`STATS_TOP`] largest counts seen, ties by name: a min-heap of the
+/// kept ones, so an entry that cannot enter costs no name.
+#[derive(Default)]
+struct TopK {
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, std::cmp::Reverse<String>)>>,
+}
+
+impl TopK {
+    /// Offers `count` under the name `name()` builds.
+    fn offer(&mut self, count: u64, name: impl FnOnce() -> String) {
+        use std::cmp::Reverse;
+        if self.heap.len() == STATS_TOP {
+            let Some(Reverse((least, _))) = self.heap.peek() else {
+                return;
+            };
+            if count < *least {
+                return;
+            }
+        }
+        self.heap.push(Reverse((count, Reverse(name()))));
+        if self.heap.len() > STATS_TOP {
+            self.heap.pop();
+        }
+    }
+
+    /// Largest first, ties by name.
+    fn into_sorted(self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = self
+            .heap
+            .into_iter()
+            .map(|std::cmp::Reverse((n, std::cmp::Reverse(name)))| (name, n))
+            .collect();
+        out.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
 }
 
 #[cfg(test)]

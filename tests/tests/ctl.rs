@@ -205,6 +205,24 @@ async fn the_cli_lists_shows_queries_and_reloads_with_documented_exit_codes() ->
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::NotFound, "{status:?}");
     drop(grpc);
+    // A browser page on another site cannot drain (no token here).
+    let drain_url = format!("http://{}/api/v1/scrapegrid/drain", cluster.control_http);
+    let cross = cluster
+        .http
+        .post(&drain_url)
+        .query(&[("scraper", ids[0].as_str())])
+        .header("origin", "http://elsewhere.example")
+        .send()
+        .await?;
+    assert_eq!(cross.status().as_u16(), 403);
+    let same = cluster
+        .http
+        .post(&drain_url)
+        .query(&[("scraper", "no-such-scraper")])
+        .header("origin", format!("http://{}", cluster.control_http))
+        .send()
+        .await?;
+    assert_eq!(same.status().as_u16(), 404, "the same origin passes");
     let (gone, kept) = (&ids[0], &ids[1]);
     assert!(ctl
         .ok(&["drain", gone])

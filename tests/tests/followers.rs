@@ -45,7 +45,7 @@ async fn a_follower_answers_with_the_leaders_view() -> Result<()> {
         .scrapers(2)
         .build(&fleet)
         .await?;
-    let owned = eventually(Duration::from_secs(20), || cluster.owners(TARGETS))
+    eventually(Duration::from_secs(20), || cluster.owners(TARGETS))
         .await
         .context("every target owned")?;
     let leader = cluster.leader().await.context("a leader")?;
@@ -55,20 +55,29 @@ async fn a_follower_answers_with_the_leaders_view() -> Result<()> {
         cluster.controls[follower].http.clone(),
     );
 
-    // Targets: the leader's, through the follower, marked forwarded.
-    let resp = cluster
-        .http
-        .get(format!("http://{fhttp}/api/v1/targets"))
-        .send()
-        .await?;
-    assert_eq!(
-        resp.headers()
-            .get("x-scrapegrid-forwarded")
-            .map(|v| v.as_bytes()),
-        Some(&b"1"[..])
-    );
-    let body: Value = resp.json().await?;
-    assert_eq!(owners(&body["data"]), owned, "{body}");
+    // Targets: the leader's, through the follower, marked forwarded (read
+    // from both until they agree: owners may still move while the second
+    // scraper joins).
+    let targets = |addr: String| {
+        let http = cluster.http.clone();
+        async move {
+            let resp = http
+                .get(format!("http://{addr}/api/v1/targets"))
+                .send()
+                .await
+                .ok()?;
+            let forwarded = resp.headers().contains_key("x-scrapegrid-forwarded");
+            let body: Value = resp.json().await.ok()?;
+            Some((forwarded, owners(&body["data"])))
+        }
+    };
+    eventually(Duration::from_secs(20), || async {
+        let (forwarded, through) = targets(fhttp.clone()).await?;
+        let (direct, own) = targets(lhttp.clone()).await?;
+        (forwarded && !direct && through.len() == TARGETS && through == own).then_some(())
+    })
+    .await
+    .context("the follower answers with the leader's targets")?;
 
     // Its own cluster view: a follower, pointing at the leader.
     let own = get_data(

@@ -153,9 +153,14 @@ async fn pages_load_show_the_cluster_and_draw_a_query() -> Result<()> {
         .collect();
     assert_eq!(members, ids);
     assert_eq!(with_class(&dom, "div", "load-bar").len(), 2, "{dom}");
-    // Both joined within the startup grace: nothing has moved yet.
+    // The moves table: rows, or its empty state (both scrapers may have
+    // joined within the startup grace).
     let moves = by_id(&dom, "table", "moves").expect("table#moves");
-    assert!(moves.text().contains("no moves yet"), "{}", moves.text());
+    assert!(
+        !with_class(moves.inner, "tr", "move").is_empty() || moves.text().contains("no moves yet"),
+        "{}",
+        moves.text()
+    );
 
     // Graph: a range query draws one line per series and a legend; the
     // table tab lists the instant result; a bad query shows its error.
@@ -250,6 +255,42 @@ async fn a_node_with_a_read_token_asks_for_it() -> Result<()> {
             "{url}: no token form: {dom}"
         );
         assert!(!loaded(&dom), "{url} drew data without its token");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_scrape_url_is_shown_but_is_no_link() -> Result<()> {
+    let good = TargetServer::start(EXPOSITION).await?;
+    // Relabeling may make any scheme of an address with a port (as in
+    // Prometheus); the page must not turn it into a script link.
+    let config = format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: web\n    static_configs:\n      - targets: ['{good}']\n  - job_name: evil\n    static_configs:\n      - targets: ['{good}']\n    relabel_configs:\n      - target_label: __scheme__\n        replacement: javascript\n",
+        good = good.addr
+    );
+    let cluster = Cluster::builder().config(&config).build().await?;
+    let cp = format!("http://{}", cluster.control_http);
+    eventually(Duration::from_secs(30), || async {
+        let t = get_data(&cluster.http, &format!("{cp}/api/v1/targets"))
+            .await
+            .ok()?;
+        (t["activeTargets"].as_array()?.len() == 2).then_some(())
+    })
+    .await?;
+    let dom = Browser::new()?.dom(&format!("{cp}/targets")).await?;
+    ensure!(loaded(&dom), "targets page not loaded: {dom}");
+    let links: Vec<_> = with_class(&dom, "td", "endpoint")
+        .iter()
+        .flat_map(|td| td.all("a"))
+        .collect();
+    assert_eq!(links.len(), 2, "{dom}");
+    for link in links {
+        let text = link.text();
+        if text.starts_with("javascript:") {
+            assert_eq!(link.attr("href"), None, "{}", link.open);
+        } else {
+            assert_eq!(link.attr("href"), Some(text.as_str()), "{}", link.open);
+        }
     }
     Ok(())
 }

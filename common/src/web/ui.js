@@ -5,6 +5,8 @@
   "use strict";
 
   var TOKEN_KEY = "scrapegrid.token";
+  // Links may only lead to http(s) URLs or paths on this node.
+  var SAFE_URL = /^(https?:\/\/|\/(?!\/)|\?|#)/i;
   var SG = {};
 
   function byId(id) { return document.getElementById(id); }
@@ -26,6 +28,8 @@
           Object.keys(v).forEach(function (d) { node.dataset[d] = String(v[d]); });
         } else if (k === "value" || k === "checked" || k === "selected") {
           node[k] = v; // properties, not attributes, so the live state is set
+        } else if ((k === "href" || k === "src") && !SAFE_URL.test(String(v))) {
+          return; // a javascript: (or any other) URL from the data is never a link
         } else if (k === "style" && typeof v === "object") {
           Object.keys(v).forEach(function (s) { node.style[s] = v[s]; });
         } else {

@@ -89,10 +89,10 @@ pub enum Event {
     View(oneshot::Sender<ClusterView>),
     /// An operator asks a member to drain: send it `Drain` on its stream
     /// (it answers with a Goodbye, which is [`Event::Drain`]). The reply
-    /// says whether the member was there to tell.
+    /// says whether it was told.
     RequestDrain {
         scraper_id: String,
-        reply: oneshot::Sender<bool>,
+        reply: oneshot::Sender<DrainRequest>,
     },
     /// A validated new configuration: targets are rebuilt from the last
     /// discovery result, and members get the pools that changed.
@@ -237,11 +237,7 @@ impl Coordinator {
         let (reply, rx) = oneshot::channel();
         let scraper_id = scraper_id.to_string();
         self.send(Event::RequestDrain { scraper_id, reply }).await;
-        match rx.await {
-            Ok(true) => DrainRequest::Sent,
-            Ok(false) => DrainRequest::UnknownMember,
-            Err(_) => DrainRequest::NotLeading,
-        }
+        rx.await.unwrap_or(DrainRequest::NotLeading)
     }
 
     /// Returns a copy of the current state; `None` when not leading.
@@ -259,6 +255,8 @@ pub enum DrainRequest {
     Sent,
     /// No member has that id.
     UnknownMember,
+    /// The member's stream is full or closed: it was not told.
+    Busy,
     /// This control plane does not lead.
     NotLeading,
 }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use scrapegrid_proto::v1 as pb;
 
 use super::state::{Now, State};
-use super::{CoordinatorOptions, Event, Outbound};
+use super::{CoordinatorOptions, DrainRequest, Event, Outbound};
 use crate::discovery::DiscoveredTargets;
 use crate::ha::PersistQueue;
 use crate::integrations::{Endpoints, EndpointsSender};
@@ -75,11 +75,15 @@ impl Task {
                 _ = tick.tick() => self.state.expire(Now::read()),
             };
             self.prune_outboxes();
-            self.publish_endpoints();
+            // Membership changes only with what may change the assignment.
+            if changed {
+                self.publish_endpoints();
+            }
             pending |= changed;
             // Before the first discovery result every owner would look gone.
             if pending && self.state.synced && tokio::time::Instant::now() >= grace_end {
                 self.reconcile();
+                self.publish_endpoints();
                 pending = false;
             }
         }
@@ -125,22 +129,25 @@ impl Task {
         }
     }
 
-    /// Sends `Drain` to a member; returns whether it is one. A member
-    /// whose stream is full or closed is left to the next round's checks:
-    /// it is leaving anyway.
-    fn tell_drain(&mut self, scraper_id: &str) -> bool {
+    /// Sends `Drain` to a member. A member whose stream is full or closed
+    /// is not told ([`DrainRequest::Busy`]; the next round's checks drop a
+    /// closed one).
+    fn tell_drain(&mut self, scraper_id: &str) -> DrainRequest {
         let Some((_, tx)) = self.outboxes.get(scraper_id) else {
-            return false;
+            return DrainRequest::UnknownMember;
         };
         if !self.state.members.contains_key(scraper_id) {
-            return false;
+            return DrainRequest::UnknownMember;
         }
         let msg = pb::ControlMessage {
             msg: Some(pb::control_message::Msg::Drain(pb::Drain {})),
         };
-        let sent = tx.try_send(Ok(msg)).is_ok();
-        tracing::info!(scraper = %scraper_id, sent, "told a scraper to drain");
-        true
+        if tx.try_send(Ok(msg)).is_err() {
+            tracing::warn!(scraper = %scraper_id, "could not tell a scraper to drain: its stream is full or closed");
+            return DrainRequest::Busy;
+        }
+        tracing::info!(scraper = %scraper_id, "told a scraper to drain");
+        DrainRequest::Sent
     }
 
     /// Publishes this control plane and its members' HTTP addresses when

@@ -122,7 +122,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
-        .route("/-/reload", post(reload).put(reload))
+        .route(
+            "/-/reload",
+            post(reload)
+                .put(reload)
+                .route_layer(axum::middleware::from_fn(
+                    scrapegrid_common::security::refuse_cross_site,
+                )),
+        )
         .merge(scrapegrid_common::web::router(&UI))
         .route_layer(axum::middleware::from_fn(crate::metrics::track_http))
         .with_state(state)

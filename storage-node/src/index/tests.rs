@@ -191,3 +191,22 @@ fn stats_count_series_values_bytes_and_pairs() {
         ])
     );
 }
+
+#[test]
+fn top_k_keeps_what_a_full_sort_keeps() {
+    let mut rng = scrapegrid_common::xorshift::XorShift::new(7);
+    for round in 0..200 {
+        let n = rng.below(40) as usize;
+        let entries: Vec<(String, u64)> = (0..n)
+            .map(|i| (format!("n{}", (i * 7919 + round) % 97), rng.below(5)))
+            .collect();
+        let mut top = TopK::default();
+        for (name, count) in &entries {
+            top.offer(*count, || name.clone());
+        }
+        let mut want = entries.clone();
+        want.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        want.truncate(STATS_TOP);
+        assert_eq!(top.into_sorted(), want, "{entries:?}");
+    }
+}
