@@ -14,6 +14,11 @@
 //! metadata travels whole, on the first batch that carries a snapshot of it
 //! the stream has not carried yet.
 //!
+//! A batch refused as FENCED (a newer generation of its target, another
+//! scraper's, is stored) fences the target at its generation ([`Fences`]):
+//! its scrape loop stops, so a scraper cut off from the control planes does
+//! not keep scraping a target that has moved.
+//!
 //! Each process draws a random incarnation for its `WriteHello`: when a
 //! second process is started with the same `--id`, the storage node gives
 //! the id's sequence numbers to the newer one and refuses the older one
@@ -33,7 +38,8 @@
 //! `scrapegrid_scraper_drain_samples_abandoned_total`.
 
 use scrapegrid_common::security::ClientSecurity;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -64,9 +70,41 @@ pub struct IngestHandle {
     tx: mpsc::Sender<ScrapeBatch>,
     endpoint: watch::Receiver<String>,
     security: ClientSecurity,
+    fences: Arc<Fences>,
+}
+
+/// The targets the storage node fenced for this scraper: a batch of the
+/// target at that generation (or older) was refused because a newer
+/// generation, another scraper's, is stored. A loop at such a generation
+/// stops: the target has moved, though no control plane said so yet (this
+/// scraper may not reach one). A later assignment of the target carries a
+/// newer generation and runs again.
+#[derive(Debug, Default)]
+pub struct Fences(std::sync::Mutex<HashMap<String, u64>>);
+
+impl Fences {
+    fn fence(&self, target_id: &str, generation: u64) {
+        if let Ok(mut f) = self.0.lock() {
+            let g = f.entry(target_id.to_string()).or_default();
+            *g = (*g).max(generation);
+        }
+    }
+
+    /// Whether a loop of `target_id` at `generation` has been fenced.
+    pub fn is_fenced(&self, target_id: &str, generation: u64) -> bool {
+        self.0
+            .lock()
+            .is_ok_and(|f| f.get(target_id).is_some_and(|&g| g >= generation))
+    }
 }
 
 impl IngestHandle {
+    /// Whether the storage node fenced `target_id` at `generation`
+    /// ([`Fences`]).
+    pub fn is_fenced(&self, target_id: &str, generation: u64) -> bool {
+        self.fences.is_fenced(target_id, generation)
+    }
+
     pub async fn submit(&self, batch: ScrapeBatch) {
         // Fails only after shutdown, when the batch can no longer be delivered.
         let _ = self.tx.send(batch).await;
@@ -138,14 +176,17 @@ pub fn start(
     local: Option<LocalIngest>,
 ) -> (IngestHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(SUBMIT_CAPACITY);
+    let fences = Arc::new(Fences::default());
     let handle = IngestHandle {
         tx,
         endpoint: endpoint.clone(),
         security: security.clone(),
+        fences: fences.clone(),
     };
     let task = Task {
         scraper_id,
         incarnation: incarnation(),
+        fences,
         local,
         security,
         endpoint,
@@ -332,6 +373,8 @@ struct Task {
     /// This process's incarnation: the storage node refuses it once a
     /// newer process with the same id has said Hello.
     incarnation: u64,
+    /// Targets whose batches came back FENCED.
+    fences: Arc<Fences>,
     /// The embedded storage node of direct mode, written to without gRPC.
     local: Option<LocalIngest>,
     /// TLS and the write token for the storage node.
@@ -549,6 +592,16 @@ impl Task {
         ::metrics::counter!(metrics::BATCHES_ACKED, "status" => label).increment(1);
         if status == pb::AckStatus::Refused {
             tracing::warn!(sequence = ack.sequence, reason = ack.reason, message = %ack.message, "batch refused by storage");
+            if ack.reason == pb::RefuseReason::Fenced as i32 {
+                let refused = self
+                    .outbox
+                    .pending
+                    .iter()
+                    .find(|p| p.seq == Some(ack.sequence));
+                if let Some(p) = refused {
+                    self.fences.fence(&p.batch.target_id, p.batch.generation);
+                }
+            }
         }
         self.outbox.on_ack(ack.sequence);
     }

@@ -144,11 +144,12 @@ impl ScrapeManager {
     /// Starts the loop of `t`, replacing a running one that differs (or any
     /// running one with `force`, when its pool changed).
     fn upsert(&mut self, t: &pb::Target, force: bool) {
+        // A loop that ended on its own (fenced) runs again when assigned.
         if !force
             && self
                 .loops
                 .get(&t.id)
-                .is_some_and(|l| l.spec.source == target::definition(t))
+                .is_some_and(|l| l.spec.source == target::definition(t) && !l.task.is_finished())
         {
             return;
         }

@@ -4,6 +4,9 @@
 pub const TARGETS: &str = "scrapegrid_scraper_targets";
 /// Scrape loops started (a new target, or a changed one restarted).
 pub const LOOPS_STARTED: &str = "scrapegrid_scraper_loops_started_total";
+/// Scrape loops stopped because the storage node fenced their target
+/// (another scraper owns a newer generation).
+pub const LOOPS_FENCED: &str = "scrapegrid_scraper_loops_fenced_total";
 /// Scrapes by result (`success`, `failure`).
 pub const SCRAPES: &str = "scrapegrid_scraper_scrapes_total";
 /// Samples parsed from target responses.
@@ -38,6 +41,10 @@ pub fn describe() {
     describe_gauge!(TARGETS, "Targets this scraper runs.");
     describe_counter!(SCRAPES, "Scrapes by result.");
     describe_counter!(LOOPS_STARTED, "Scrape loops started.");
+    describe_counter!(
+        LOOPS_FENCED,
+        "Scrape loops stopped because the storage node fenced their target."
+    );
     describe_counter!(SAMPLES_SCRAPED, "Samples parsed from target responses.");
     describe_gauge!(BATCHES_PENDING, "Batches waiting for a storage ack.");
     describe_counter!(

@@ -224,6 +224,28 @@ impl Cluster {
         Ok(self.scrapers.len() - 1)
     }
 
+    /// Starts a scraper that reaches the control plane at `control_plane`
+    /// (`host:port`, e.g. a [`crate::cut::Cut`] in between); returns its
+    /// index.
+    pub async fn add_scraper_via(&mut self, id: &str, control_plane: &str) -> Result<usize> {
+        let mut args = vec![
+            "--control-plane".into(),
+            format!("{}://{control_plane}", self.grpc_scheme),
+            "--http-addr".into(),
+            ANY_PORT.into(),
+            "--id".into(),
+            id.into(),
+            "--status-interval".into(),
+            "500ms".into(),
+        ];
+        args.extend(self.scraper_args.iter().cloned());
+        let mut p = Process::spawn(id, &bin("scraper-node"), &args, self.dir.path())?;
+        let http_addr = p.listening("http").await?;
+        wait_healthy(&self.http, &http_addr).await?;
+        self.scrapers.push((id.into(), http_addr, Some(p)));
+        Ok(self.scrapers.len() - 1)
+    }
+
     /// Starts the storage node again on the same ports and data directory
     /// (after a `kill9` of the old one) and waits until it is healthy.
     pub async fn restart_storage(&mut self) -> Result<()> {

@@ -37,7 +37,8 @@
 //! [`storage`] runs a storage node in the test's process and speaks its
 //! ingest protocol, for the storage node's own tests
 //! (`tests/tests/storage_*.rs`).
-//! [`browser`] drives headless Chromium for the web UI tests.
+//! [`browser`] drives headless Chromium for the web UI tests; [`cut`] is a
+//! TCP forwarder a test cuts to partition two components.
 //! When a test panics, the nodes' logs are printed.
 
 use std::future::Future;
@@ -52,6 +53,7 @@ pub mod audit;
 pub mod browser;
 mod cluster;
 pub mod consul_api;
+pub mod cut;
 pub mod differential;
 pub mod etcd;
 pub mod ha;

@@ -16,6 +16,7 @@ mod differential;
 mod direct_remote_write;
 mod exemplars;
 mod failover;
+mod fenced;
 mod followers;
 mod grpc_standard;
 mod ha_conformance;

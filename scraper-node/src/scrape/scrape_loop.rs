@@ -169,6 +169,18 @@ pub async fn run(
             _ = control.wake.notified() => continue,
             _ = tokio::time::sleep(wait) => {}
         }
+        if ingest.is_fenced(&spec.id, spec.generation) {
+            // Moved while no control plane could tell this scraper: the
+            // new owner's batches are stored, so stop without stale
+            // markers (as a move does).
+            tracing::warn!(target = %spec.url, generation = spec.generation, "the storage node fenced this target (another scraper owns a newer generation); stopping it until a control plane assigns it again");
+            ::metrics::counter!(metrics::LOOPS_FENCED).increment(1);
+            if let Ok(mut h) = control.health.lock() {
+                h.health = pb::Health::Unknown as i32;
+                h.last_error = "fenced: another scraper owns this target now".into();
+            }
+            return;
+        }
         let ts = scrape_timestamp(now_ms(), slot, interval);
         let started = Instant::now();
         let fetched = match &spec.forced_error {
