@@ -218,7 +218,20 @@ impl State {
                 let mut targets: Vec<pb::Target> = after
                     .iter()
                     .filter(|(_, o)| o.member == *id)
-                    .filter_map(|(tid, o)| handed.remove(*tid).or_else(|| o.sent.clone()))
+                    .filter_map(|(tid, o)| {
+                        handed.remove(*tid).or_else(|| {
+                            let mut t = o.sent.clone()?;
+                            // A handover to it still to come (it restarted
+                            // since): it starts then, not now.
+                            if let Some((to, at)) = self.handovers.get(*tid) {
+                                if to == id && *at > now.wall_ms {
+                                    t.start_at_ms = *at;
+                                    t.await_handover = true;
+                                }
+                            }
+                            Some(t)
+                        })
+                    })
                     .collect();
                 targets.sort_by(|a, b| a.id.cmp(&b.id));
                 // A member that rejoins while its targets move away (a
@@ -255,6 +268,15 @@ impl State {
         }
         self.owners.extend(changes.set);
         self.generation = changes.generation;
+        for tid in &changes.released {
+            self.handovers.remove(tid);
+        }
+        for m in &changes.moves {
+            if m.handover {
+                self.handovers
+                    .insert(m.target.clone(), (m.to.clone(), m.at_ms));
+            }
+        }
         for m in changes.moves {
             if self.moves.len() == MOVES_KEPT {
                 self.moves.pop_front();

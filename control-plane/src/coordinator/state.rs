@@ -82,6 +82,10 @@ pub(super) struct State {
     pub(super) handover_lead: Duration,
     pub(super) membership_timeout: Duration,
     pub(super) moves: std::collections::VecDeque<Move>,
+    /// Handovers whose time has not come, by target: the new owner and
+    /// the handover time, so that a snapshot re-sent to the new owner
+    /// (it restarted mid-handover) still starts the target then.
+    pub(super) handovers: HashMap<String, (String, i64)>,
 }
 
 impl State {
@@ -110,6 +114,7 @@ impl State {
             handover_lead: options.handover_lead,
             membership_timeout: options.membership_timeout,
             moves: Default::default(),
+            handovers: HashMap::new(),
         };
         if let Some(restored) = &options.restored {
             let until = now.mono + options.membership_timeout;
@@ -309,6 +314,7 @@ impl State {
             }
             alive
         });
+        self.handovers.retain(|_, (_, at)| *at > now.wall_ms);
         let presumed = self.presumed.len();
         self.presumed.retain(|id, until| {
             let alive = *until > now.mono;

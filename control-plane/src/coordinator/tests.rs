@@ -103,6 +103,34 @@ const CASES: &[Case] = &[
         steps: &[(Join("c"), "a: delta -1>; b: delta -1>; c: snap +2^ p1")],
     },
     Case {
+        name: "a joiner restarted mid-handover still starts at the handover time",
+        start: A,
+        steps: &[
+            (Join("b"), "a: delta -3>; b: snap +3^ p1"),
+            (Crash("b"), "-"),
+            (Join("b"), "b: snap +3^ p1"),
+            (Advance(1000), "-"),
+        ],
+    },
+    Case {
+        name: "a joiner that reconnects mid-handover keeps waiting for it",
+        start: A,
+        steps: &[
+            (Join("b"), "a: delta -3>; b: snap +3^ p1"),
+            (Rejoin("b"), "b: snap +3^ p1"),
+            (Advance(1000), "-"),
+        ],
+    },
+    Case {
+        name: "an old owner that reconnects mid-handover keeps handing over",
+        start: A,
+        steps: &[
+            (Join("b"), "a: delta -3>; b: snap +3^ p1"),
+            (Rejoin("a"), "a: snap +3 p1"),
+            (Advance(1000), "-"),
+        ],
+    },
+    Case {
         name: "a drain hands everything to the others at the handover time",
         start: A_AND_B,
         steps: &[
