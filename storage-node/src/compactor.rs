@@ -1,7 +1,9 @@
 //! The compactor: moves older head samples (out-of-order ones: in-order
 //! samples go to [`crate::open_chunks`]) into compressed chunks, and before
 //! each round has RocksDB drop superseded open chunk checkpoints
-//! ([`Db::compact_superseded_checkpoints`]).
+//! ([`Db::compact_superseded_checkpoints`]) and deletes handover records
+//! an hour past their handover
+//! ([`crate::writer::ownership::prune_handovers`]).
 //!
 //! Every [`CompactorConfig::interval`] one round runs on a blocking thread
 //! ([`compact_once`]). It scans the head ([`samples::scan_head`], which
@@ -102,7 +104,14 @@ pub async fn run(db: Arc<Db>, config: CompactorConfig, stop: CancellationToken) 
                 Ok(false) => {}
                 Err(err) => tracing::warn!(error = %err, "reading the checkpoint files' size"),
             }
-            compact_once(&db, &config, now_ms(), &round_stop)
+            let now = now_ms();
+            let before = now.saturating_sub(crate::writer::ownership::HANDOVER_KEPT_MS);
+            match crate::writer::ownership::prune_handovers(&db, before) {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(records = n, "pruned old handover records"),
+                Err(err) => tracing::warn!(error = %err, "pruning handover records"),
+            }
+            compact_once(&db, &config, now, &round_stop)
         })
         .await;
         if let Ok(Ok(stats)) = &round {

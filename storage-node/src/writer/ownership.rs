@@ -1,5 +1,7 @@
 //! Who may write a target's samples: generation fencing, and the series set
-//! a target's previous owner hands over to the next.
+//! a target's previous owner hands over to the next (kept
+//! [`HANDOVER_KEPT_MS`] after the handover: [`prune_handovers`], which the
+//! compactor runs each round).
 //!
 //! **Fencing.** Every assignment of a target to a scraper carries a
 //! generation that only grows. Per target the writer keeps a [`Fence`]: the
@@ -128,9 +130,68 @@ impl Handover {
     }
 }
 
+/// How long a handover record is kept after its handover: the new owner
+/// reads it at its first scrape; past Prometheus's 5 minute lookback a
+/// vanished series reads as gone anyway.
+pub const HANDOVER_KEPT_MS: i64 = 3_600_000;
+
+/// Deletes the handover records of handovers before `before_ms`; returns
+/// how many. Read and delete under the database's write lock, so a record
+/// the writer replaces meanwhile is never deleted.
+pub fn prune_handovers(db: &crate::db::Db, before_ms: i64) -> crate::error::Result<usize> {
+    db.read_modify_write(|| {
+        let cf = db.cf(keys::CF_META);
+        let mut ro = rocksdb::ReadOptions::default();
+        if let Some(end) = keys::prefix_end(keys::META_HANDOVER_PREFIX) {
+            ro.set_iterate_upper_bound(end);
+        }
+        let mut it = db.raw().raw_iterator_cf_opt(cf, ro);
+        it.seek(keys::META_HANDOVER_PREFIX);
+        let mut wb = crate::db::DbBatch::default();
+        let mut deleted = 0;
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            // An undecodable record helps nobody either.
+            if Handover::decode(v).is_none_or(|h| h.timestamp_ms < before_ms) {
+                wb.delete_cf(cf, k);
+                deleted += 1;
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok((wb, deleted))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn old_handover_records_are_pruned() {
+        let t = crate::testutil::TestDb::with_series(&[]);
+        let record = |ts| Handover {
+            generation: 3,
+            timestamp_ms: ts,
+            series: vec![Labels::from_pairs([("__name__", "up")])],
+        };
+        let mut wb = crate::db::DbBatch::default();
+        let cf = t.db.cf(keys::CF_META);
+        wb.put_cf(cf, keys::handover_key("old"), record(1_000).encode());
+        wb.put_cf(cf, keys::handover_key("new"), record(9_000).encode());
+        wb.put_cf(cf, keys::handover_key("junk"), b"x");
+        wb.put_cf(cf, keys::seq_key("scraper"), keys::encode_u64(5));
+        t.db.write_unsynced(wb).unwrap();
+        assert_eq!(prune_handovers(&t.db, 5_000).unwrap(), 2);
+        let get = |k: &[u8]| t.db.get(keys::CF_META, k).unwrap();
+        assert!(get(&keys::handover_key("old")).is_none());
+        assert!(get(&keys::handover_key("junk")).is_none());
+        assert!(get(&keys::handover_key("new")).is_some());
+        assert!(
+            get(&keys::seq_key("scraper")).is_some(),
+            "other records stay"
+        );
+        assert_eq!(prune_handovers(&t.db, 5_000).unwrap(), 0);
+    }
 
     #[test]
     fn older_generations_are_fenced_from_the_newer_first_batch_on() {
