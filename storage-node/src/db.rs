@@ -21,8 +21,8 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Options,
-    ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
+    DBRecoveryMode, Options, ReadOptions, SliceTransform, WriteBatch, WriteOptions, DB,
 };
 
 use crate::chunk_ends::ChunkEnds;
@@ -144,6 +144,11 @@ impl Db {
         opts.create_missing_column_families(true);
         // Acks wait for an explicit WAL sync; never let RocksDB skip the WAL.
         opts.set_manual_wal_flush(false);
+        // A WAL cut short at its end (a crash during an unsynced write) is
+        // replayed up to the cut; damage anywhere else fails the open. The
+        // default, point-in-time recovery, would replay up to the damage
+        // and drop every synced (acked) write after it without a word.
+        opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
         // A column family written slowly (chunks, the index) keeps every
         // WAL file since its last flush alive until its memtable fills:
         // loading 32 M samples left 1.5 GB of WAL to replay at the next
@@ -191,7 +196,10 @@ impl Db {
             }
             ColumnFamilyDescriptor::new(*name, cf_opts)
         });
-        let inner = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let inner = DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| Error::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
         let head = HeadBounds::load(head_oldest(&inner)?);
         let chunk_ends = ChunkEnds::default();
         let (open, recovered) = {

@@ -6,6 +6,10 @@ pub enum Error {
     /// RocksDB failed (IO error, corruption detected by RocksDB, ...).
     #[error("rocksdb: {0}")]
     Storage(#[from] rocksdb::Error),
+    /// The database in `path` could not be opened (damaged files, a
+    /// missing directory, another process holding its lock).
+    #[error("cannot open the database in {path}: {reason}{}", damaged_hint(reason))]
+    Open { path: String, reason: String },
     /// A stored record could not be decoded.
     #[error("corrupt {what} record")]
     Corrupt { what: &'static str },
@@ -44,6 +48,16 @@ pub enum Error {
     Tls(String),
 }
 
+/// What to do about a damaged database.
+fn damaged_hint(reason: &str) -> &'static str {
+    if reason.contains("Corruption") {
+        " (the files are damaged: restore the directory from a backup, or move it \
+         away to start empty, losing what it held)"
+    } else {
+        ""
+    }
+}
+
 /// Storage node result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -58,6 +72,7 @@ impl From<Error> for tonic::Status {
             Error::QueryTimeout(_) => tonic::Status::deadline_exceeded(msg),
             Error::WriterUnavailable(_) | Error::ShuttingDown => tonic::Status::unavailable(msg),
             Error::Storage(_)
+            | Error::Open { .. }
             | Error::Corrupt { .. }
             | Error::Io(_)
             | Error::Transport(_)

@@ -35,6 +35,7 @@ mod remote_write_egress;
 mod rescale;
 mod scrape_http_config;
 mod secure_cluster;
+mod storage_corruption;
 mod storage_exemplars;
 mod storage_incarnation;
 mod storage_ingest_and_query;

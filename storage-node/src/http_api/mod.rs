@@ -180,6 +180,7 @@ impl From<Error> for ApiError {
             Error::QueryTimeout(_) => ErrorKind::Timeout,
             Error::ShuttingDown | Error::WriterUnavailable(_) => ErrorKind::Unavailable,
             Error::Storage(_)
+            | Error::Open { .. }
             | Error::Corrupt { .. }
             | Error::Io(_)
             | Error::Transport(_)
