@@ -38,7 +38,7 @@
 //! `scrapegrid_scraper_drain_samples_abandoned_total`.
 
 use scrapegrid_common::security::ClientSecurity;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,6 +56,7 @@ use storage_node::ingest::{LocalIngest, ResponseStream};
 
 use crate::batch::{next_stream, ScrapeBatch};
 use crate::metrics;
+pub use fences::Fences;
 
 pub const SUBMIT_CAPACITY: usize = 1024;
 pub const WINDOW: usize = 128;
@@ -71,31 +72,6 @@ pub struct IngestHandle {
     endpoint: watch::Receiver<String>,
     security: ClientSecurity,
     fences: Arc<Fences>,
-}
-
-/// The targets the storage node fenced for this scraper: a batch of the
-/// target at that generation (or older) was refused because a newer
-/// generation, another scraper's, is stored. A loop at such a generation
-/// stops: the target has moved, though no control plane said so yet (this
-/// scraper may not reach one). A later assignment of the target carries a
-/// newer generation and runs again.
-#[derive(Debug, Default)]
-pub struct Fences(std::sync::Mutex<HashMap<String, u64>>);
-
-impl Fences {
-    fn fence(&self, target_id: &str, generation: u64) {
-        if let Ok(mut f) = self.0.lock() {
-            let g = f.entry(target_id.to_string()).or_default();
-            *g = (*g).max(generation);
-        }
-    }
-
-    /// Whether a loop of `target_id` at `generation` has been fenced.
-    pub fn is_fenced(&self, target_id: &str, generation: u64) -> bool {
-        self.0
-            .lock()
-            .is_ok_and(|f| f.get(target_id).is_some_and(|&g| g >= generation))
-    }
 }
 
 impl IngestHandle {
@@ -607,5 +583,6 @@ impl Task {
     }
 }
 
+mod fences;
 #[cfg(test)]
 mod tests;

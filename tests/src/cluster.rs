@@ -206,28 +206,24 @@ impl Cluster {
     /// Starts a scraper with the given id and extra arguments (instead of
     /// the cluster's); returns its index.
     pub async fn add_scraper_with(&mut self, id: &str, extra: &[String]) -> Result<usize> {
-        let mut args = vec![
-            "--control-plane".into(),
-            format!("{}://{}", self.grpc_scheme, self.control_grpc),
-            "--http-addr".into(),
-            ANY_PORT.into(),
-            "--id".into(),
-            id.into(),
-            "--status-interval".into(),
-            "500ms".into(),
-        ];
-        args.extend(extra.iter().cloned());
-        let mut p = Process::spawn(id, &bin("scraper-node"), &args, self.dir.path())?;
-        let http_addr = p.listening("http").await?;
-        wait_healthy(&self.http, &http_addr).await?;
-        self.scrapers.push((id.into(), http_addr, Some(p)));
-        Ok(self.scrapers.len() - 1)
+        let control = self.control_grpc.clone();
+        self.spawn_scraper(id, &control, extra).await
     }
 
     /// Starts a scraper that reaches the control plane at `control_plane`
     /// (`host:port`, e.g. a [`crate::cut::Cut`] in between); returns its
     /// index.
     pub async fn add_scraper_via(&mut self, id: &str, control_plane: &str) -> Result<usize> {
+        let extra = self.scraper_args.clone();
+        self.spawn_scraper(id, control_plane, &extra).await
+    }
+
+    async fn spawn_scraper(
+        &mut self,
+        id: &str,
+        control_plane: &str,
+        extra: &[String],
+    ) -> Result<usize> {
         let mut args = vec![
             "--control-plane".into(),
             format!("{}://{control_plane}", self.grpc_scheme),
@@ -238,7 +234,7 @@ impl Cluster {
             "--status-interval".into(),
             "500ms".into(),
         ];
-        args.extend(self.scraper_args.iter().cloned());
+        args.extend(extra.iter().cloned());
         let mut p = Process::spawn(id, &bin("scraper-node"), &args, self.dir.path())?;
         let http_addr = p.listening("http").await?;
         wait_healthy(&self.http, &http_addr).await?;

@@ -168,6 +168,24 @@ pub struct Scraper {
 }
 
 /// Storage node, control planes and scrapers on loopback, scraping one fleet.
+/// Target label `t` -> owning scraper, from the `data` of an
+/// `/api/v1/targets` answer (targets without an owner left out).
+pub fn owners_in(data: &Value) -> BTreeMap<String, String> {
+    data["activeTargets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| {
+                    Some((
+                        t["labels"]["t"].as_str()?.to_string(),
+                        t["scraper"].as_str().filter(|s| !s.is_empty())?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub struct HaCluster {
     pub storage: Option<Process>,
     storage_args: Vec<String>,
@@ -325,16 +343,7 @@ impl HaCluster {
         let leader = self.leader().await?;
         let url = format!("http://{}/api/v1/targets", self.controls[leader].http);
         let v: Value = self.http.get(&url).send().await.ok()?.json().await.ok()?;
-        let active = v["data"]["activeTargets"].as_array()?;
-        let owners: BTreeMap<String, String> = active
-            .iter()
-            .filter_map(|t| {
-                Some((
-                    t["labels"]["t"].as_str()?.to_string(),
-                    t["scraper"].as_str().filter(|s| !s.is_empty())?.to_string(),
-                ))
-            })
-            .collect();
+        let owners = owners_in(&v["data"]);
         (owners.len() == targets).then_some(owners)
     }
 

@@ -6,34 +6,16 @@
 //! the leader is. After the leader is killed, the survivor leads and
 //! answers for itself.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use scrapegrid_tests::audit::FleetServer;
 use scrapegrid_tests::etcd::Etcd;
-use scrapegrid_tests::ha::{counter_body, HaCluster};
+use scrapegrid_tests::ha::{counter_body, owners_in, HaCluster};
 use scrapegrid_tests::{eventually, get_data};
 use serde_json::Value;
 
 const TARGETS: usize = 4;
-
-/// Target label `t` -> owner, from one control plane's `/api/v1/targets`.
-fn owners(data: &Value) -> BTreeMap<String, String> {
-    data["activeTargets"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| {
-                    Some((
-                        t["labels"]["t"].as_str()?.to_string(),
-                        t["scraper"].as_str()?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_answers_with_the_leaders_view() -> Result<()> {
@@ -68,7 +50,7 @@ async fn a_follower_answers_with_the_leaders_view() -> Result<()> {
                 .ok()?;
             let forwarded = resp.headers().contains_key("x-scrapegrid-forwarded");
             let body: Value = resp.json().await.ok()?;
-            Some((forwarded, owners(&body["data"])))
+            Some((forwarded, owners_in(&body["data"])))
         }
     };
     eventually(Duration::from_secs(20), || async {
@@ -119,7 +101,7 @@ async fn a_follower_answers_with_the_leaders_view() -> Result<()> {
             .ok()?;
         let forwarded = resp.headers().contains_key("x-scrapegrid-forwarded");
         let body: Value = resp.json().await.ok()?;
-        let o = owners(&body["data"]);
+        let o = owners_in(&body["data"]);
         (!forwarded && o.len() == TARGETS).then_some(o)
     })
     .await?;
