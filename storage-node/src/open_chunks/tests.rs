@@ -255,7 +255,17 @@ fn superseded_checkpoints_are_compacted_away() {
     assert!(before > 2 * live, "{before} bytes on disk for {live} live");
     assert!(!db.compact_superseded_checkpoints().unwrap(), "small: left");
     assert!(db.compact_checkpoints_beyond(0).unwrap());
-    let after = sst();
+    // RocksDB deletes the compacted files in the background (and its own
+    // compactions may still be finishing on a loaded machine): give it a
+    // few seconds to get there.
+    let mut after = sst();
+    for _ in 0..50 {
+        if after < before / 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        after = sst();
+    }
     assert!(after < before / 2, "{after} of {before} bytes left");
     // Every series still reads back whole after a restart.
     let t = t.reopen();
