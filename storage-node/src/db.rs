@@ -289,9 +289,13 @@ impl Db {
         if on_disk <= 2 * live + slack {
             return Ok(false);
         }
+        // Bottommost too: a file RocksDB would move down as is keeps the
+        // superseded versions this is meant to drop.
+        let mut opts = rocksdb::CompactOptions::default();
+        opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
         for cf in [keys::CF_OPEN_CHUNKS, keys::CF_WAL] {
             self.inner
-                .compact_range_cf(self.cf(cf), None::<&[u8]>, None::<&[u8]>);
+                .compact_range_cf_opt(self.cf(cf), None::<&[u8]>, None::<&[u8]>, &opts);
         }
         Ok(true)
     }
