@@ -116,6 +116,12 @@ pub async fn run(
             }
             End::Failed(error) => {
                 tracing::warn!(%endpoint, %error, draining = drain.is_some(), "control plane session failed; keeping the last assignment");
+                // Go on after the endpoint that failed, so a leader that
+                // stopped answering (the hint other control planes still
+                // give until its lease runs out) is not asked twice in a row.
+                if let Some(p) = config.endpoints.iter().position(|e| *e == endpoint) {
+                    next = p + 1;
+                }
             }
         }
         tokio::select! {
@@ -157,11 +163,19 @@ async fn session(
     cancel: &CancellationToken,
     drain: &mut Option<Instant>,
 ) -> End {
+    // A control plane that stops answering without closing the connection
+    // (paused, or its host gone) must be noticed long before a new leader
+    // gives up on this scraper (the membership timeout, many status
+    // intervals): an HTTP/2 ping every status interval, answered within
+    // one (at least a second), or the session ends and the next endpoint
+    // is tried.
+    let ping = config.status_interval;
     let ep = match config.security.endpoint(endpoint) {
         Ok(e) => e
             .connect_timeout(Duration::from_secs(2))
-            .http2_keep_alive_interval(Duration::from_secs(5))
-            .keep_alive_timeout(Duration::from_secs(5))
+            .http2_keep_alive_interval(ping)
+            .keep_alive_timeout(ping.max(Duration::from_secs(1)))
+            .keep_alive_while_idle(true)
             .tcp_nodelay(true),
         Err(e) => return End::Failed(e),
     };

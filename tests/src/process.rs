@@ -81,6 +81,13 @@ impl Process {
         }
     }
 
+    /// Sends `signal` (SIGSTOP, SIGCONT, SIGHUP, ...) and returns at once.
+    pub fn signal(&self, signal: i32) {
+        if let Some(c) = &self.child {
+            unsafe { libc::kill(c.id() as i32, signal) };
+        }
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns its exit status code.
     pub fn terminate(&mut self, deadline: Duration) -> Result<Option<i32>> {
         let Some(c) = self.child.take() else {

@@ -6,6 +6,10 @@
 //!   changes owner (the new leader restores the assignment from etcd).
 //! - etcd stopped for a while: scraping goes on, nothing moves, and once
 //!   etcd is back a leader keeps every target where it was.
+//! - the leader paused (SIGSTOP) past its lease: the scrapers, whose
+//!   sessions to it stay open but silent, find the new leader before it
+//!   gives up on them (its membership timeout), so nothing moves, nothing
+//!   is scraped twice and nothing is lost.
 
 use std::time::{Duration, Instant};
 
@@ -140,4 +144,54 @@ async fn leader_failover_and_etcd_outage_move_nothing_and_lose_nothing() -> Resu
     assert_nothing_lost(&cluster, "etcd outage", &fleet, window).await?;
     drop(cluster);
     Ok(())
+}
+
+/// Found by the chaos run (issue 17): a leader paused past its lease left
+/// the scrapers on its silent stream for up to ten seconds (an HTTP/2 ping
+/// every 5 s with a 5 s timeout); the new leader, after its membership
+/// timeout, dropped them as members that never rejoined, gave every target
+/// to the first that did, and the old owners scraped the same slots until
+/// their new assignments came (a double scrape, one value lost as a
+/// duplicate sample).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_leader_moves_nothing() -> Result<()> {
+    let etcd = Etcd::start().await?;
+    let fleet = FleetServer::start(TARGETS, counter_body).await?;
+    let cluster = HaCluster::builder()
+        .control_planes(2)
+        .etcd(&etcd)
+        .scrapers(2)
+        .membership_timeout("3s")
+        .build(&fleet)
+        .await?;
+    let owners = eventually(Duration::from_secs(20), || cluster.owners(TARGETS))
+        .await
+        .context("every target owned")?;
+    hold_for(Duration::from_secs(2), "steady scraping before the pause").await;
+    let before = cluster.leader().await.context("a leader")?;
+    let paused_at = audit::now_ms();
+    let leader = cluster.controls[before]
+        .process
+        .as_ref()
+        .context("leader")?;
+    leader.signal(libc::SIGSTOP);
+    hold_for(Duration::from_secs(8), "the leader stays paused").await;
+    leader.signal(libc::SIGCONT);
+    let after = eventually(Duration::from_secs(10), || cluster.leader())
+        .await
+        .context("a leader after the pause")?;
+    println!("control-plane-{before} paused for 8 s; control-plane-{after} leads");
+    assert_ne!(before, after, "the paused leader lost its lease");
+    hold_for(Duration::from_secs(2), "steady scraping after the pause").await;
+    let owners_after = eventually(Duration::from_secs(10), || cluster.owners(TARGETS))
+        .await
+        .context("owners after the pause")?;
+    let moves = cluster.moves().await?;
+    assert!(moves.is_empty(), "the new leader moved targets: {moves:?}");
+    assert_eq!(owners, owners_after, "no target moves because of a pause");
+    let window = Window {
+        start_ms: paused_at - 1_000,
+        end_ms: audit::now_ms() - 1_000,
+    };
+    assert_nothing_lost(&cluster, "leader paused", &fleet, window).await
 }

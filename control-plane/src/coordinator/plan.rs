@@ -53,10 +53,21 @@ impl State {
             .map(|(id, _)| Member::new(id.as_str()))
             .chain(self.presumed.keys().map(|id| Member::new(id.as_str())))
             .collect();
+        // A target whose series count no member has reported yet (a new
+        // one, or every target right after a leader change until the
+        // statuses come in) weighs what the reported ones weigh on average:
+        // taken as 0, the first member to report would look overloaded and
+        // hand targets over for nothing.
+        let (known, sum) = self
+            .targets
+            .keys()
+            .filter_map(|t| self.weights.get(t))
+            .fold((0u64, 0u64), |(n, sum), w| (n + 1, sum + w));
+        let unknown = sum.checked_div(known).unwrap_or(0);
         let weighted: Vec<(&str, u64)> = self
             .targets
             .keys()
-            .map(|t| (t.as_str(), self.weights.get(t).copied().unwrap_or(0)))
+            .map(|t| (t.as_str(), self.weights.get(t).copied().unwrap_or(unknown)))
             .collect();
         let previous = bounded::Assignment::from_owners(
             self.owners

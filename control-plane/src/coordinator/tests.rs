@@ -202,6 +202,7 @@ const CASES: &[Case] = &[
         name: "a member over its capacity after new weights hands the excess over",
         start: A_AND_B,
         steps: &[
+            (Weigh("b", 10), "-"),
             (Weigh("a", 1000), "a: delta -1>; b: delta +1^"),
             (Advance(1000), "-"),
             (Weigh("b", 1000), "-"),
@@ -221,6 +222,21 @@ const CASES: &[Case] = &[
         name: "a reload re-sends the changed pool and every target using it",
         start: A_AND_B,
         steps: &[(Reload, "a: delta +3 p1; b: delta +3 p1")],
+    },
+    Case {
+        name: "statuses coming in one member at a time after a leader change move nothing",
+        start: A_AND_B,
+        steps: &[
+            (Weigh("a", 1000), "-"),
+            (Weigh("b", 1000), "-"),
+            (LeaderChange, "-"),
+            (Rejoin("b"), "b: snap +3 p1"),
+            (Rejoin("a"), "a: snap +3 p1"),
+            (Weigh("a", 1000), "-"),
+            (Advance(1000), "-"),
+            (Weigh("b", 1000), "-"),
+            (Advance(1000), "-"),
+        ],
     },
     Case {
         name: "a leader change moves nothing: owners are learnt back",
