@@ -19,7 +19,7 @@ use scrapegrid_proto::v1 as pb;
 
 mod source;
 
-pub use source::{FleetServer, REQUESTS};
+pub use source::{FleetServer, Request, REQUESTS};
 
 /// A closed time range in milliseconds since the Unix epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,7 +4,10 @@
 //! scrapers that know every control plane. Every part is a real process
 //! that a test can `kill -9`, restart or SIGTERM, and the fleet's scrapes
 //! are audited from the storage node and from the targets' request logs
-//! ([`HaCluster::audit`]).
+//! ([`HaCluster::audit`]). A partitionable cluster
+//! ([`HaClusterBuilder::partitionable`]) puts a [`Cut`] between each
+//! scraper and the control planes and one between the scrapers and the
+//! storage node, so a test can partition them too.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,7 +17,9 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::audit::{self, counter_steps, CounterSteps, Coverage, FleetServer, Window};
+use crate::cut::Cut;
 use crate::etcd::Etcd;
+use crate::process::set_flag;
 use crate::{bin, eventually, start_storage, wait_healthy, Process, ANY_PORT};
 
 /// The job every fleet target belongs to.
@@ -37,9 +42,18 @@ pub struct HaClusterBuilder {
     interval_ms: i64,
     membership_timeout: &'static str,
     scraper_args: Vec<String>,
+    partitionable: bool,
 }
 
 impl HaClusterBuilder {
+    /// Scrapers reach the control planes, and everything reaches the
+    /// storage node's gRPC, through [`Cut`]s the test can cut
+    /// ([`HaCluster::partition_scraper`], [`HaCluster::partition_storage`]).
+    pub fn partitionable(mut self) -> Self {
+        self.partitionable = true;
+        self
+    }
+
     pub fn control_planes(mut self, n: usize) -> Self {
         self.control_planes = n;
         self
@@ -86,8 +100,18 @@ impl HaClusterBuilder {
                 fleet.static_configs()
             ),
         )?;
-        let http = reqwest::Client::new();
+        // A paused process must not hang a test's question forever.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()?;
         let storage = start_storage(dir.path(), "storage-node").await?;
+        let storage_cut = match self.partitionable {
+            true => Some(Cut::start(&storage.grpc).await?),
+            false => None,
+        };
+        let storage_for_controls = storage_cut
+            .as_ref()
+            .map_or(storage.grpc.clone(), |c| c.addr.clone());
         let mut cluster = HaCluster {
             storage: Some(storage.process),
             storage_args: storage.args,
@@ -97,6 +121,11 @@ impl HaClusterBuilder {
             controls: Vec::new(),
             scrapers: Vec::new(),
             scraper_args: self.scraper_args,
+            control_args: Vec::new(),
+            starts: 0,
+            partitionable: self.partitionable,
+            storage_cut,
+            scraper_cuts: BTreeMap::new(),
             interval_ms: self.interval_ms,
             http,
             config,
@@ -111,7 +140,7 @@ impl HaClusterBuilder {
                 "--http-addr",
                 ANY_PORT,
                 "--storage",
-                &format!("http://{}", cluster.storage_grpc),
+                &format!("http://{storage_for_controls}"),
                 "--discovery-update-interval",
                 "100ms",
                 "--membership-timeout",
@@ -127,6 +156,10 @@ impl HaClusterBuilder {
             let grpc = process.listening("grpc").await?;
             let http_addr = process.listening("http").await?;
             wait_healthy(&cluster.http, &http_addr).await?;
+            // A restart listens where this run did.
+            set_flag(&mut a, "--grpc-addr", &grpc);
+            set_flag(&mut a, "--http-addr", &http_addr);
+            cluster.control_args.push(a);
             cluster.controls.push(ControlPlane {
                 grpc,
                 http: http_addr,
@@ -157,6 +190,13 @@ pub struct Draining {
     id: String,
     sent_ms: i64,
     task: tokio::task::JoinHandle<(Result<Option<i32>>, Process)>,
+}
+
+impl Draining {
+    /// The scraper that drains.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// One scraper of an [`HaCluster`].
@@ -195,6 +235,14 @@ pub struct HaCluster {
     pub controls: Vec<ControlPlane>,
     pub scrapers: Vec<Scraper>,
     scraper_args: Vec<String>,
+    /// Each control plane's flags, with the addresses of its first run.
+    control_args: Vec<Vec<String>>,
+    /// Processes started after the first ones, to name their logs.
+    starts: usize,
+    partitionable: bool,
+    storage_cut: Option<Cut>,
+    /// Scraper id -> its links to each control plane.
+    scraper_cuts: BTreeMap<String, Vec<Cut>>,
     pub interval_ms: i64,
     pub http: reqwest::Client,
     pub config: PathBuf,
@@ -211,17 +259,52 @@ impl HaCluster {
             interval_ms: 500,
             membership_timeout: "5s",
             scraper_args: Vec::new(),
+            partitionable: false,
         }
     }
 
     /// Starts a scraper that knows every control plane and waits until it
     /// is healthy.
     pub async fn add_scraper(&mut self, id: &str) -> Result<()> {
-        let endpoints: Vec<String> = self
-            .controls
-            .iter()
-            .map(|c| format!("http://{}", c.grpc))
-            .collect();
+        let (process, http) = self.spawn_scraper(id, id).await?;
+        self.scrapers.push(Scraper {
+            id: id.into(),
+            http,
+            process: Some(process),
+        });
+        Ok(())
+    }
+
+    /// Starts scraper `id` again (after a `kill -9`, or after it drained)
+    /// with the same id and flags, and waits until it is healthy.
+    pub async fn restart_scraper(&mut self, id: &str) -> Result<()> {
+        self.starts += 1;
+        let name = format!("{id}-{}", self.starts + 1);
+        let (process, http) = self.spawn_scraper(id, &name).await?;
+        let s = self.scraper_mut(id);
+        s.http = http;
+        s.process = Some(process);
+        Ok(())
+    }
+
+    async fn spawn_scraper(&mut self, id: &str, name: &str) -> Result<(Process, String)> {
+        let mut endpoints = Vec::new();
+        for c in &self.controls {
+            endpoints.push(format!("http://{}", c.grpc));
+        }
+        if self.partitionable {
+            if !self.scraper_cuts.contains_key(id) {
+                let mut cuts = Vec::new();
+                for c in &self.controls {
+                    cuts.push(Cut::start(&c.grpc).await?);
+                }
+                self.scraper_cuts.insert(id.to_string(), cuts);
+            }
+            endpoints = self.scraper_cuts[id]
+                .iter()
+                .map(|c| format!("http://{}", c.addr))
+                .collect();
+        }
         let mut a = args(&[
             "--control-plane",
             &endpoints.join(","),
@@ -233,15 +316,59 @@ impl HaCluster {
             "500ms",
         ]);
         a.extend(self.scraper_args.iter().cloned());
-        let mut p = Process::spawn(id, &bin("scraper-node"), &a, self.dir.path())?;
+        let mut p = Process::spawn(name, &bin("scraper-node"), &a, self.dir.path())?;
         let http_addr = p.listening("http").await?;
         wait_healthy(&self.http, &http_addr).await?;
-        self.scrapers.push(Scraper {
-            id: id.into(),
-            http: http_addr,
-            process: Some(p),
-        });
-        Ok(())
+        Ok((p, http_addr))
+    }
+
+    fn scraper_mut(&mut self, id: &str) -> &mut Scraper {
+        self.scrapers
+            .iter_mut()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("no scraper {id}"))
+    }
+
+    /// `kill -9` of scraper `id`.
+    pub fn kill_scraper(&mut self, id: &str) {
+        if let Some(mut p) = self.scraper_mut(id).process.take() {
+            p.kill9();
+        }
+    }
+
+    /// Cuts (or heals) every link between scraper `id` and the control planes.
+    pub fn partition_scraper(&self, id: &str, cut: bool) {
+        for c in self.scraper_cuts.get(id).into_iter().flatten() {
+            match cut {
+                true => c.cut(),
+                false => c.heal(),
+            }
+        }
+    }
+
+    /// Cuts (or heals) every link to the storage node's gRPC.
+    pub fn partition_storage(&self, cut: bool) {
+        if let Some(c) = &self.storage_cut {
+            match cut {
+                true => c.cut(),
+                false => c.heal(),
+            }
+        }
+    }
+
+    /// Starts control plane `i` again (after a `kill -9`) on the ports of
+    /// its first run and waits until it is healthy.
+    pub async fn restart_control(&mut self, i: usize) -> Result<()> {
+        self.starts += 1;
+        let name = format!("control-plane-{i}-{}", self.starts + 1);
+        let p = Process::spawn(
+            &name,
+            &bin("control-plane"),
+            &self.control_args[i],
+            self.dir.path(),
+        )?;
+        self.controls[i].process = Some(p);
+        wait_healthy(&self.http, &self.controls[i].http).await
     }
 
     /// Sends SIGTERM to a scraper and returns at once; [`Self::drained`]

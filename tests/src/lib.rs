@@ -38,7 +38,9 @@
 //! ingest protocol, for the storage node's own tests
 //! (`tests/tests/storage_*.rs`).
 //! [`browser`] drives headless Chromium for the web UI tests; [`cut`] is a
-//! TCP forwarder a test cuts to partition two components.
+//! TCP forwarder a test cuts to partition two components. [`chaos`] runs a
+//! whole cluster under random overlapping faults and judges what it stored
+//! against what the targets served.
 //! When a test panics, the nodes' logs are printed.
 
 use std::future::Future;
@@ -51,6 +53,7 @@ use serde_json::Value;
 
 pub mod audit;
 pub mod browser;
+pub mod chaos;
 mod cluster;
 pub mod consul_api;
 pub mod cut;

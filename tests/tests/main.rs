@@ -7,6 +7,7 @@
 //! in-process node (`scrapegrid_tests::storage`) or its real binary
 //! (`scrapegrid_tests::start_storage`), on its own.
 
+mod chaos;
 mod check_config;
 mod cluster;
 mod consul_sd;

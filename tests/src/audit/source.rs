@@ -7,9 +7,13 @@
 //! plus URL) differ while all share one address.
 //!
 //! A body may hold `{requests}`: it is served as the number of requests the
-//! target has received, this one included, so a counter stored from it steps
-//! by exactly one per stored scrape, and a scrape taken but never stored
-//! shows as a step of two ([`crate::audit::counter_steps`]).
+//! target has answered with its body, this one included, so a counter
+//! stored from it steps by exactly one per stored scrape, and a scrape taken
+//! but never stored shows as a step of two ([`crate::audit::counter_steps`]).
+//! A target can be made to fail ([`FleetServer::set_status`]): it then
+//! answers with that status and an empty body, which is logged but does not
+//! count. [`FleetServer::log`] gives every request with the value it served,
+//! so a checker knows each sample the storage node should hold.
 //!
 //! Every request is logged with the process that sent it
 //! ([`FleetServer::requests_by`]), so a slot scraped twice names both
@@ -47,9 +51,23 @@ struct Fleet {
 
 struct FleetTarget {
     body: String,
-    /// Arrival of every request (ms since the Unix epoch) and the sender's pid.
-    requests: Vec<(i64, Option<i32>)>,
+    /// The status answered; anything but 200 comes with an empty body.
+    status: StatusCode,
+    /// Requests answered with the body.
+    served: u64,
+    requests: Vec<Request>,
     switch: Option<Switch>,
+}
+
+/// One request a target received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Arrival, in ms since the Unix epoch.
+    pub at_ms: i64,
+    /// The sending process, when it could be found.
+    pub pid: Option<i32>,
+    /// The value of `{requests}` it was served; `None` when the target failed it.
+    pub value: Option<u64>,
 }
 
 /// One connection: its peer and, once a request asked, the sending process.
@@ -102,6 +120,8 @@ impl FleetServer {
                 .map(|i| {
                     Mutex::new(FleetTarget {
                         body: body(i),
+                        status: StatusCode::OK,
+                        served: 0,
                         requests: Vec::new(),
                         switch: None,
                     })
@@ -147,14 +167,29 @@ impl FleetServer {
         self.target(i).body = body.to_string();
     }
 
+    /// Makes target `i` answer `status` (with an empty body, not counted)
+    /// until it is set back to 200.
+    pub fn set_status(&self, i: usize, status: u16) {
+        self.target(i).status = StatusCode::from_u16(status).expect("an HTTP status");
+    }
+
     /// Returns the arrival times (ms since the epoch) of every request for target `i`.
     pub fn requests(&self, i: usize) -> Vec<i64> {
-        self.target(i).requests.iter().map(|(t, _)| *t).collect()
+        self.target(i).requests.iter().map(|r| r.at_ms).collect()
     }
 
     /// Returns the arrival time and the sender's pid (`None` when it could
     /// not be found) of every request for target `i`.
     pub fn requests_by(&self, i: usize) -> Vec<(i64, Option<i32>)> {
+        self.target(i)
+            .requests
+            .iter()
+            .map(|r| (r.at_ms, r.pid))
+            .collect()
+    }
+
+    /// Returns every request target `i` received, with what it served.
+    pub fn log(&self, i: usize) -> Vec<Request> {
         self.target(i).requests.clone()
     }
 
@@ -196,14 +231,27 @@ async fn serve(
     let pid = peer.pid(fleet.port).await;
     let mut guard = target.lock().unwrap();
     let t = &mut *guard;
-    t.requests.push((now, pid));
+    if t.status != StatusCode::OK {
+        t.requests.push(Request {
+            at_ms: now,
+            pid,
+            value: None,
+        });
+        return t.status.into_response();
+    }
+    t.served += 1;
+    t.requests.push(Request {
+        at_ms: now,
+        pid,
+        value: Some(t.served),
+    });
     if let Some(s) = t.switch.as_mut() {
         if s.at.is_none() && pid.is_some_and(|p| p != s.unless_pid) {
             s.at = Some(now);
             t.body = s.body.clone();
         }
     }
-    let body = t.body.replace(REQUESTS, &t.requests.len().to_string());
+    let body = t.body.replace(REQUESTS, &t.served.to_string());
     drop(guard);
     (
         StatusCode::OK,
@@ -298,6 +346,16 @@ mod tests {
         assert_eq!(senders, vec![Some(me), curl_pid, Some(me)]);
         assert_eq!(fleet.requests(0).len(), 3);
         assert_eq!(fleet.requests_by(1), vec![(fleet.requests(1)[0], Some(me))]);
+        // A failing target logs the request but serves no value.
+        let counting = FleetServer::start(1, |_| format!("c {REQUESTS}\n")).await?;
+        let url = format!("http://{}/t/0", counting.addr);
+        assert_eq!(http.get(&url).send().await?.text().await?, "c 1\n");
+        counting.set_status(0, 503);
+        assert_eq!(http.get(&url).send().await?.status(), 503);
+        counting.set_status(0, 200);
+        assert_eq!(http.get(&url).send().await?.text().await?, "c 2\n");
+        let values: Vec<Option<u64>> = counting.log(0).iter().map(|r| r.value).collect();
+        assert_eq!(values, vec![Some(1), None, Some(2)]);
         Ok(())
     }
 }
