@@ -11,12 +11,13 @@
 #   dnsmasq-base               a real DNS server for the dns_sd_configs tests
 #   openssl                    certificates for the TLS scrape tests
 #   prometheus-node-exporter   the reference the host integration is compared with
+#   faketime                   a scraper whose clock is off, for the clock skew test
 #   chromium, fonts-dejavu-core   headless Chromium for the web UI tests (and
 #                              screenshots with readable text)
 #   kubernetes-client          kubectl (unless one is installed), which renders
 #                              deploy/kubernetes in the deploy test
 set -euo pipefail
-pkgs=(protobuf-compiler libprotobuf-dev openssl librocksdb-dev libclang1-14 libclang-common-14-dev prometheus victoria-metrics etcd-server curl dnsmasq-base chromium fonts-dejavu-core prometheus-node-exporter)
+pkgs=(protobuf-compiler libprotobuf-dev openssl librocksdb-dev libclang1-14 libclang-common-14-dev prometheus victoria-metrics etcd-server curl dnsmasq-base chromium fonts-dejavu-core prometheus-node-exporter faketime)
 # Any kubectl will do (some machines have one from another package, which
 # Debian's would conflict with).
 command -v kubectl >/dev/null 2>&1 || pkgs+=(kubernetes-client)

@@ -180,7 +180,8 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
                 .await;
         });
         let outbound = ReceiverStream::new(rx).map(move |m| match m {
-            Ok(m) if withhold => Ok(withhold_secrets(m)),
+            Ok(m) if withhold => Ok(stamp(withhold_secrets(m))),
+            Ok(m) => Ok(stamp(m)),
             other => other,
         });
         Ok(Response::new(Box::pin(outbound)))
@@ -195,6 +196,15 @@ fn reachable_http_addr(addr: &str, peer: std::net::IpAddr) -> String {
         Ok(a) if a.ip().is_unspecified() => std::net::SocketAddr::new(peer, a.port()).to_string(),
         _ => addr.to_string(),
     }
+}
+
+/// `m` with the time it leaves, when it is an assignment: the clock the
+/// scraper reads slots and timestamps on (`Assignment.sent_at_ms`).
+fn stamp(mut m: pb::ControlMessage) -> pb::ControlMessage {
+    if let Some(pb::control_message::Msg::Assignment(a)) = &mut m.msg {
+        a.sent_at_ms = scrapegrid_common::clock::now_ms();
+    }
+    m
 }
 
 /// Why a scrape has no inline secret: the scrape error its target shows.

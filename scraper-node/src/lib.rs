@@ -7,7 +7,9 @@
 //! (target labels, metric relabeling, limits, staleness, report series) that
 //! the [`ingest`] client delivers to the storage node exactly once.
 //! [`target`] holds the validated pools and targets an assignment carries,
-//! [`metrics`] the node's own metrics, [`error`] its error type.
+//! [`metrics`] the node's own metrics, [`error`] its error type, [`clock`]
+//! the cluster's clock (the control plane's, estimated) that slots and
+//! timestamps are read on.
 //! [`direct`] is the mode without a storage node: an embedded one is the
 //! durable queue to the `remote_write` endpoints.
 //!
@@ -23,6 +25,7 @@
 //! bound.
 
 pub mod batch;
+pub mod clock;
 pub mod control;
 pub mod direct;
 pub mod error;

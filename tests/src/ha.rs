@@ -173,6 +173,20 @@ impl HaClusterBuilder {
     }
 }
 
+/// Where Debian's `faketime` package puts libfaketime.
+fn libfaketime() -> Result<String> {
+    let candidates = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    ];
+    candidates
+        .iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .map(|p| p.to_string())
+        .context("libfaketime.so.1 is missing: install Debian's faketime (scripts/install-deps.sh)")
+}
+
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
@@ -196,6 +210,11 @@ impl Draining {
     /// The scraper that drains.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Whether it has exited (or the wait for it has given up).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
     }
 }
 
@@ -266,7 +285,14 @@ impl HaCluster {
     /// Starts a scraper that knows every control plane and waits until it
     /// is healthy.
     pub async fn add_scraper(&mut self, id: &str) -> Result<()> {
-        let (process, http) = self.spawn_scraper(id, id).await?;
+        self.add_scraper_skewed(id, None).await
+    }
+
+    /// Starts a scraper as [`Self::add_scraper`] does, with its wall clock
+    /// `skew` off when one is given (`+3s`, `-2s`; libfaketime, from
+    /// Debian's `faketime`, installed by scripts/install-deps.sh).
+    pub async fn add_scraper_skewed(&mut self, id: &str, skew: Option<&str>) -> Result<()> {
+        let (process, http) = self.spawn_scraper(id, id, skew).await?;
         self.scrapers.push(Scraper {
             id: id.into(),
             http,
@@ -280,14 +306,19 @@ impl HaCluster {
     pub async fn restart_scraper(&mut self, id: &str) -> Result<()> {
         self.starts += 1;
         let name = format!("{id}-{}", self.starts + 1);
-        let (process, http) = self.spawn_scraper(id, &name).await?;
+        let (process, http) = self.spawn_scraper(id, &name, None).await?;
         let s = self.scraper_mut(id);
         s.http = http;
         s.process = Some(process);
         Ok(())
     }
 
-    async fn spawn_scraper(&mut self, id: &str, name: &str) -> Result<(Process, String)> {
+    async fn spawn_scraper(
+        &mut self,
+        id: &str,
+        name: &str,
+        skew: Option<&str>,
+    ) -> Result<(Process, String)> {
         let mut endpoints = Vec::new();
         for c in &self.controls {
             endpoints.push(format!("http://{}", c.grpc));
@@ -316,7 +347,22 @@ impl HaCluster {
             "500ms",
         ]);
         a.extend(self.scraper_args.iter().cloned());
-        let mut p = Process::spawn(name, &bin("scraper-node"), &a, self.dir.path())?;
+        let mut p = match skew {
+            None => Process::spawn(name, &bin("scraper-node"), &a, self.dir.path())?,
+            // libfaketime preloaded into the scraper itself (the `faketime`
+            // wrapper would stand between it and the signals a test sends).
+            Some(skew) => Process::spawn_with_env(
+                name,
+                &bin("scraper-node"),
+                &a,
+                self.dir.path(),
+                &[
+                    ("LD_PRELOAD", &libfaketime()?),
+                    ("FAKETIME", skew),
+                    ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+                ],
+            )?,
+        };
         let http_addr = p.listening("http").await?;
         wait_healthy(&self.http, &http_addr).await?;
         Ok((p, http_addr))
@@ -474,6 +520,19 @@ impl HaCluster {
         (owners.len() == targets).then_some(owners)
     }
 
+    /// Waits (up to 30 s) until every one of `targets` has an owner among
+    /// `live`, and each of `live` owns one.
+    pub async fn settled(&self, targets: usize, live: &[&str]) -> Result<()> {
+        eventually(Duration::from_secs(30), || async {
+            let o = self.owners(targets).await?;
+            let ok = o.values().all(|s| live.contains(&s.as_str()))
+                && live.iter().all(|l| o.values().any(|s| s == l));
+            ok.then_some(())
+        })
+        .await
+        .with_context(|| format!("every target owned by {live:?}"))
+    }
+
     /// Returns the leader's log of moves.
     pub async fn moves(&self) -> Result<Vec<Value>> {
         let leader = self.leader().await.context("no leader")?;
@@ -494,7 +553,17 @@ impl HaCluster {
         fleet: &FleetServer,
         deadline: Duration,
     ) -> Result<()> {
-        let want: Vec<usize> = (0..fleet.len()).map(|i| fleet.requests(i).len()).collect();
+        // The last value each target served (failed requests serve none).
+        let want: Vec<u64> = (0..fleet.len())
+            .map(|i| {
+                fleet
+                    .log(i)
+                    .iter()
+                    .filter_map(|r| r.value)
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
         eventually(deadline, || async {
             let series = self.select("fleet_requests_total", 0).await.ok()?;
             let stored: BTreeMap<String, f64> = series

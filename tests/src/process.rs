@@ -49,10 +49,22 @@ pub struct Process {
 
 impl Process {
     pub fn spawn(name: &str, program: &Path, args: &[String], log_dir: &Path) -> Result<Self> {
+        Self::spawn_with_env(name, program, args, log_dir, &[])
+    }
+
+    /// As [`Self::spawn`], with these environment variables set as well.
+    pub fn spawn_with_env(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        log_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         let log = log_dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log)?;
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),

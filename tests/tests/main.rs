@@ -9,6 +9,7 @@
 
 mod chaos;
 mod check_config;
+mod clock_skew;
 mod cluster;
 mod consul_sd;
 mod ctl;

@@ -31,19 +31,6 @@ const STEADY: Duration = Duration::from_secs(3);
 /// How long a SIGTERMed scraper may take; its own drain deadline is 60 s.
 const DRAIN: Duration = Duration::from_secs(75);
 
-/// Waits until every target has an owner among `live`, and each of `live`
-/// owns one.
-async fn settled(cluster: &HaCluster, live: &[&str]) -> Result<()> {
-    eventually(Duration::from_secs(30), || async {
-        let o = cluster.owners(TARGETS).await?;
-        let ok = o.values().all(|s| live.contains(&s.as_str()))
-            && live.iter().all(|l| o.values().any(|s| s == l));
-        ok.then_some(())
-    })
-    .await
-    .with_context(|| format!("every target owned by {live:?}"))
-}
-
 /// Lets the cluster scrape for [`STEADY`], waits until every scrape so far
 /// is stored, then audits from `start_ms` and asserts nothing was lost.
 async fn audit_since(
@@ -85,7 +72,9 @@ async fn kill_etcd(etcd: &mut Etcd, cluster: &HaCluster) -> Result<()> {
 async fn drain_during_storage_restart_loses_nothing() -> Result<()> {
     let fleet = FleetServer::start(TARGETS, counter_body).await?;
     let mut cluster = HaCluster::builder().scrapers(2).build(&fleet).await?;
-    settled(&cluster, &["scraper-0", "scraper-1"]).await?;
+    cluster
+        .settled(TARGETS, &["scraper-0", "scraper-1"])
+        .await?;
     hold_for(STEADY, "steady scraping").await;
     let moved: Vec<usize> = cluster
         .owners(TARGETS)
@@ -126,7 +115,7 @@ async fn drain_during_storage_restart_loses_nothing() -> Result<()> {
         took.as_millis()
     );
     assert_eq!(code, Some(0), "a drain exits 0");
-    settled(&cluster, &["scraper-0"]).await?;
+    cluster.settled(TARGETS, &["scraper-0"]).await?;
     audit_since(&cluster, &fleet, start_ms, "drain during a storage restart").await?;
 
     // The storage node was down at the handover: the new owner committed
@@ -176,7 +165,7 @@ async fn drain_during_storage_restart_loses_nothing() -> Result<()> {
 async fn join_during_storage_restart_loses_nothing() -> Result<()> {
     let fleet = FleetServer::start(TARGETS, counter_body).await?;
     let mut cluster = HaCluster::builder().scrapers(1).build(&fleet).await?;
-    settled(&cluster, &["scraper-0"]).await?;
+    cluster.settled(TARGETS, &["scraper-0"]).await?;
     hold_for(STEADY, "steady scraping").await;
 
     let start_ms = audit::now_ms();
@@ -187,7 +176,9 @@ async fn join_during_storage_restart_loses_nothing() -> Result<()> {
     )
     .await;
     cluster.add_scraper("scraper-1").await?;
-    settled(&cluster, &["scraper-0", "scraper-1"]).await?;
+    cluster
+        .settled(TARGETS, &["scraper-0", "scraper-1"])
+        .await?;
     hold_for(
         Duration::from_secs(2),
         "the joiner scrapes while the storage node is down",
@@ -212,7 +203,9 @@ async fn drain_during_leader_change_leaves_nothing_unscraped() -> Result<()> {
         .scrapers(2)
         .build(&fleet)
         .await?;
-    settled(&cluster, &["scraper-0", "scraper-1"]).await?;
+    cluster
+        .settled(TARGETS, &["scraper-0", "scraper-1"])
+        .await?;
     hold_for(STEADY, "steady scraping").await;
 
     let start_ms = audit::now_ms();
@@ -231,7 +224,7 @@ async fn drain_during_leader_change_leaves_nothing_unscraped() -> Result<()> {
         took.as_millis()
     );
     assert_eq!(code, Some(0), "a drain exits 0");
-    settled(&cluster, &["scraper-0"]).await?;
+    cluster.settled(TARGETS, &["scraper-0"]).await?;
     audit_since(&cluster, &fleet, start_ms, "drain during a leader change").await?;
     drop(etcd);
     Ok(())
@@ -250,7 +243,9 @@ async fn drain_while_the_leader_is_killed_loses_nothing() -> Result<()> {
         .scrapers(2)
         .build(&fleet)
         .await?;
-    settled(&cluster, &["scraper-0", "scraper-1"]).await?;
+    cluster
+        .settled(TARGETS, &["scraper-0", "scraper-1"])
+        .await?;
     hold_for(STEADY, "steady scraping").await;
 
     let start_ms = audit::now_ms();
@@ -263,7 +258,7 @@ async fn drain_while_the_leader_is_killed_loses_nothing() -> Result<()> {
         took.as_millis()
     );
     assert_eq!(code, Some(0), "a drain exits 0");
-    settled(&cluster, &["scraper-0"]).await?;
+    cluster.settled(TARGETS, &["scraper-0"]).await?;
     audit_since(
         &cluster,
         &fleet,
@@ -288,7 +283,7 @@ async fn join_while_etcd_is_down_loses_nothing() -> Result<()> {
         .scrapers(1)
         .build(&fleet)
         .await?;
-    settled(&cluster, &["scraper-0"]).await?;
+    cluster.settled(TARGETS, &["scraper-0"]).await?;
     hold_for(STEADY, "steady scraping").await;
 
     let start_ms = audit::now_ms();
@@ -300,7 +295,9 @@ async fn join_while_etcd_is_down_loses_nothing() -> Result<()> {
     )
     .await;
     etcd.start_again().await?;
-    settled(&cluster, &["scraper-0", "scraper-1"]).await?;
+    cluster
+        .settled(TARGETS, &["scraper-0", "scraper-1"])
+        .await?;
     audit_since(&cluster, &fleet, start_ms, "join while etcd is down").await?;
     drop(etcd);
     Ok(())
@@ -318,7 +315,9 @@ async fn a_drain_that_cannot_finish_gives_up_at_its_deadline_and_says_so() -> Re
         .scraper_args(&["--drain-timeout", "3s"])
         .build(&fleet)
         .await?;
-    settled(&cluster, &["scraper-0", "scraper-1"]).await?;
+    cluster
+        .settled(TARGETS, &["scraper-0", "scraper-1"])
+        .await?;
     let owned = cluster
         .owners(TARGETS)
         .await

@@ -351,6 +351,8 @@ impl Outgoing<'_> {
             pools,
             targets,
             removals,
+            // Stamped as it leaves (`service::stamp`).
+            sent_at_ms: 0,
         }
     }
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use scrapegrid_common::clock::now_ms;
+use crate::clock::now_ms;
 use scrapegrid_common::Labels;
 use scrapegrid_proto::stale_marker;
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 
-use scrapegrid_common::clock::now_ms;
+use crate::clock::now_ms;
 use scrapegrid_proto::v1 as pb;
 
 use super::handover;
