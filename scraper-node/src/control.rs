@@ -1,7 +1,9 @@
 //! The scraper's session with the control plane.
 //!
 //! One task keeps a `Session` stream open to one of the configured control
-//! plane endpoints (rotating on failure, following `NotLeader` hints), sends a
+//! plane endpoints (rotating on failure, following `NotLeader` hints except
+//! to a control plane whose session just failed: one that hangs is still
+//! named leader until its lease runs out), sends a
 //! Hello with the targets it runs, applies every Assignment to the
 //! [`ScrapeManager`], and sends a Status (health per target, also the
 //! heartbeat) every status interval. While no control plane is reachable the
@@ -19,6 +21,7 @@
 //! the drain deadline stops it earlier; the targets it then stops are logged
 //! and counted (`scrapegrid_scraper_drain_targets_abandoned_total`).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +40,10 @@ use crate::metrics;
 
 /// The longest pause between two session attempts after failures.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How long a control plane whose session failed is not taken as the
+/// leader on another's word: the others name a leader that hangs (paused,
+/// its host gone) until its lease runs out.
+const DISTRUST: Duration = Duration::from_secs(5);
 
 /// How long stopped loops may take to hand in their last batch (a fetch in
 /// flight) before they are aborted.
@@ -80,6 +87,7 @@ pub async fn run(
     let mut hint: Option<String> = None;
     let mut backoff = Duration::from_millis(100);
     let mut drain: Option<Instant> = None;
+    let mut failed: HashMap<String, Instant> = HashMap::new();
     loop {
         if let Some(deadline) = drain {
             if manager.is_idle() {
@@ -109,13 +117,19 @@ pub async fn run(
                 // A leader is being elected: ask again soon, so that every
                 // scraper is back within the new leader's startup grace.
                 backoff = Duration::from_millis(100);
-                if !leader.is_empty() && leader != endpoint {
+                let distrusted = failed
+                    .get(&leader)
+                    .is_some_and(|at| at.elapsed() < DISTRUST);
+                if distrusted {
+                    tracing::info!(%leader, "that leader's session just failed; asking the next control plane");
+                } else if !leader.is_empty() && leader != endpoint {
                     hint = Some(leader);
                     continue;
                 }
             }
             End::Failed(error) => {
                 tracing::warn!(%endpoint, %error, draining = drain.is_some(), "control plane session failed; keeping the last assignment");
+                failed.insert(endpoint.clone(), Instant::now());
                 // Go on after the endpoint that failed, so a leader that
                 // stopped answering (the hint other control planes still
                 // give until its lease runs out) is not asked twice in a row.
@@ -249,6 +263,7 @@ async fn session(
             _ = tokio::time::sleep(poll) => {}
             m = inbound.message() => match m {
                 Ok(Some(pb::ControlMessage { msg: Some(pb::control_message::Msg::Assignment(a)) })) => {
+                    crate::clock::observe(a.sent_at_ms);
                     if a.full && drain.is_none() {
                         config.ready.store(true, Ordering::Relaxed);
                     }

@@ -21,6 +21,7 @@
 use std::time::Duration;
 
 pub mod judge;
+pub mod owners;
 pub mod run;
 
 /// What a fault does.
@@ -133,7 +134,7 @@ impl Rng {
 pub fn plan(seed: u64, length: Duration, mean_gap: Duration) -> Vec<Step> {
     let mut rng = Rng::new(seed);
     let mut steps = Vec::new();
-    let mean = mean_gap.as_millis() as u64;
+    let mean = (mean_gap.as_millis() as u64).max(1);
     let mut at = rng.between(mean / 2, mean);
     loop {
         let fault = Fault::ALL[rng.between(0, Fault::ALL.len() as u64 - 1) as usize];

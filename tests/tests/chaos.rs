@@ -40,6 +40,12 @@ async fn chaos_loses_nothing() -> Result<()> {
     );
     let (report, start_ms, logs) = run(settings).await?;
     println!("{report}");
+    let failed_drains: Vec<_> = report.drains.iter().filter(|d| d.1 != Some(0)).collect();
+    assert!(
+        failed_drains.is_empty(),
+        "chaos seed {}: drains that did not exit 0: {failed_drains:?}",
+        report.settings.seed
+    );
     assert!(
         report.verdict.is_clean(),
         "chaos seed {}: {}\ntimeline:\n{}\nlogs in {logs}",

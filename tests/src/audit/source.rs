@@ -97,7 +97,11 @@ impl Peer {
             .await
             .ok()
             .flatten();
-        *self.pid.get_or_init(|| pid)
+        // Only a found sender is kept: a miss is asked again next time.
+        if let Some(p) = pid {
+            let _ = self.pid.set(Some(p));
+        }
+        pid
     }
 }
 

@@ -1,14 +1,19 @@
 //! The chaos run's checker: a pure function from what one target served,
-//! what the storage node holds for it and the windows its faults excuse, to
+//! what the storage node holds for it and the faults that touched it, to
 //! counts of what went wrong. Tested below on hand-made sequences.
 //!
 //! Every successful response of a fleet target carries its number
 //! ([`Request::value`]), so the samples the storage node must hold are known:
-//! each value served once, stored once, in the order served. What a declared
-//! fault may excuse is excused only inside its window (widened by one
-//! interval on each side, for the scrape that straddles its edge): a lost
-//! value, a missed interval, a slot scraped twice, a stale marker. A value
-//! stored twice, or out of order, is never excused.
+//! each value served once, stored once, in the order served. Only a fault
+//! of a scraper that owned the target ([`ScraperFault`]: killed, paused or
+//! cut off from the control planes) excuses anything, and only what that
+//! scraper did: a value it was served and never delivered (a killed one
+//! loses all it had not delivered, however old), a slot it scraped beside
+//! the next owner, two values stored out of order because of that, and the
+//! intervals and stale markers inside its window (widened by one interval
+//! on each side), and the value of the other scrape of a slot it scraped
+//! twice (the storage node keeps one of the two). A failing target excuses
+//! its stale markers. A value stored twice is never excused.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,8 +32,34 @@ pub struct TargetRecord<'a> {
     pub up: &'a [(i64, f64)],
     /// Timestamps of stale markers in every stored series of the target.
     pub stale: &'a [i64],
-    /// The windows in which this target's faults excuse gaps and markers.
-    pub excused: &'a [Window],
+    /// Faults of scrapers that owned the target at the time.
+    pub faults: &'a [ScraperFault],
+    /// When the target failed its requests.
+    pub failing: &'a [Window],
+}
+
+/// A fault of a scraper that owned the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScraperFault {
+    /// From the fault until its targets are owned elsewhere or it is back.
+    pub window: Window,
+    /// Every process the scraper ran as.
+    pub pids: Vec<i32>,
+    /// `kill -9`: what it had not delivered is gone, however old.
+    pub killed: bool,
+}
+
+impl ScraperFault {
+    fn covers(&self, at: i64, interval_ms: i64) -> bool {
+        self.window.start_ms - interval_ms <= at && at <= self.window.end_ms + interval_ms
+    }
+
+    /// Whether this fault excuses what request `r` came to.
+    fn excuses(&self, r: &Request, interval_ms: i64) -> bool {
+        r.pid.is_some_and(|p| self.pids.contains(&p))
+            && (self.covers(r.at_ms, interval_ms)
+                || (self.killed && r.at_ms <= self.window.start_ms))
+    }
 }
 
 /// What the checker found, for one target or summed over many.
@@ -58,6 +89,8 @@ pub struct Verdict {
     /// Stale markers outside excused windows.
     pub spurious_stale: usize,
     pub stale_excused: usize,
+    /// Requests whose sending process was not found (nothing excuses them).
+    pub unattributed: usize,
     /// A line for each unexcused finding (target label first when summed).
     pub details: Vec<String>,
 }
@@ -79,6 +112,7 @@ impl Verdict {
         self.double_scrapes_excused += other.double_scrapes_excused;
         self.spurious_stale += other.spurious_stale;
         self.stale_excused += other.stale_excused;
+        self.unattributed += other.unattributed;
         self.details
             .extend(other.details.iter().map(|d| format!("t={name}: {d}")));
     }
@@ -102,7 +136,7 @@ impl fmt::Display for Verdict {
             "targets {}, samples served {}, stored {}; lost {} (in fault windows {}), \
              duplicated {}, out of order {}; intervals missed: stored {}, at the targets {} \
              (in fault windows {}); double scrapes {} (in fault windows {}); \
-             spurious stale markers {} (in fault windows {})",
+             spurious stale markers {} (in fault windows {}); requests without a known sender {}",
             self.targets,
             self.served,
             self.stored,
@@ -117,6 +151,7 @@ impl fmt::Display for Verdict {
             self.double_scrapes_excused,
             self.spurious_stale,
             self.stale_excused,
+            self.unattributed,
         )
     }
 }
@@ -124,15 +159,23 @@ impl fmt::Display for Verdict {
 /// Judges one target over `window` (requests after its end are not judged;
 /// stored samples around it close its gaps).
 pub fn judge(t: &TargetRecord<'_>, interval_ms: i64, window: Window) -> Verdict {
-    let excused = |at: i64| {
-        t.excused
+    let by_request = |r: &Request| t.faults.iter().any(|f| f.excuses(r, interval_ms));
+    let in_fault = |at: i64| t.faults.iter().any(|f| f.covers(at, interval_ms));
+    let failing = |at: i64| {
+        t.failing
             .iter()
             .any(|w| w.start_ms - interval_ms <= at && at <= w.end_ms + interval_ms)
     };
     let mut v = Verdict {
         targets: 1,
+        unattributed: t.requests.iter().filter(|r| r.pid.is_none()).count(),
         ..Verdict::default()
     };
+    let served: BTreeMap<u64, &Request> = t
+        .requests
+        .iter()
+        .filter_map(|r| Some((r.value?, r)))
+        .collect();
 
     // Every value served must be stored exactly once, in order.
     let mut stored: Vec<(i64, u64)> = t
@@ -153,25 +196,42 @@ pub fn judge(t: &TargetRecord<'_>, interval_ms: i64, window: Window) -> Verdict 
         }
     }
     for pair in stored.windows(2) {
-        if pair[1].1 < pair[0].1 {
+        let ((ta, a), (tb, b)) = (pair[0], pair[1]);
+        if b >= a {
+            continue;
+        }
+        // Two owners scraped one slot a few ms apart: their timestamps
+        // may be in the other order than their requests.
+        let excused = [a, b]
+            .iter()
+            .any(|x| served.get(x).is_some_and(|r| by_request(r)));
+        if !excused {
             v.out_of_order += 1;
-            v.details.push(format!(
-                "value {} at {} stored after value {} at {}",
-                pair[1].1, pair[1].0, pair[0].1, pair[0].0
-            ));
+            v.details
+                .push(format!("value {b} at {tb} stored after value {a} at {ta}"));
         }
     }
+    // A slot scraped twice beside a faulted scraper: the storage node keeps
+    // whichever of the two scrapes reached it first and refuses the other
+    // (a duplicate or out-of-order sample), whoever sent it.
+    let beside_a_fault = |r: &Request| {
+        t.requests.iter().any(|o| {
+            2 * (o.at_ms - r.at_ms).abs() < interval_ms && !std::ptr::eq(o, r) && by_request(o)
+        })
+    };
     for r in t.requests.iter().filter(|r| r.at_ms <= window.end_ms) {
         let Some(x) = r.value else { continue };
         v.served += 1;
         if copies.contains_key(&x) {
             v.stored += 1;
-        } else if excused(r.at_ms) {
+        } else if by_request(r) || beside_a_fault(r) {
             v.lost_excused += 1;
         } else {
             v.lost += 1;
-            v.details
-                .push(format!("value {x} served at {} never stored", r.at_ms));
+            v.details.push(format!(
+                "value {x} served at {} to pid {:?} never stored",
+                r.at_ms, r.pid
+            ));
         }
     }
 
@@ -182,11 +242,11 @@ pub fn judge(t: &TargetRecord<'_>, interval_ms: i64, window: Window) -> Verdict 
             .map(|(ts, _)| *ts)
             .collect();
     let requests: Vec<i64> = t.requests.iter().map(|r| r.at_ms).collect();
-    for (times, what, count) in [(&up, "stored up", 0), (&requests, "requests", 1)] {
-        let (missed, in_faults, gaps) = missed_slots(times, interval_ms, window, &excused);
+    for (times, what) in [(&up, "stored up"), (&requests, "requests")] {
+        let (missed, in_faults, gaps) = missed_slots(times, interval_ms, window, &in_fault);
         v.missed_excused += in_faults;
-        match count {
-            0 => v.missed_stored += missed,
+        match what {
+            "stored up" => v.missed_stored += missed,
             _ => v.missed_requests += missed,
         }
         for (a, b) in gaps {
@@ -195,21 +255,24 @@ pub fn judge(t: &TargetRecord<'_>, interval_ms: i64, window: Window) -> Verdict 
             ));
         }
     }
-    let mut sorted = requests.clone();
-    sorted.sort_unstable();
+    let mut sorted: Vec<&Request> = t.requests.iter().collect();
+    sorted.sort_by_key(|r| r.at_ms);
     for pair in sorted.windows(2) {
         let (a, b) = (pair[0], pair[1]);
-        if 2 * (b - a) < interval_ms && window.contains(b) {
-            if excused(b) {
+        if 2 * (b.at_ms - a.at_ms) < interval_ms && window.contains(b.at_ms) {
+            if by_request(a) || by_request(b) {
                 v.double_scrapes_excused += 1;
             } else {
                 v.double_scrapes += 1;
-                v.details.push(format!("requests at {a} and {b}"));
+                v.details.push(format!(
+                    "requests at {} (pid {:?}) and {} (pid {:?})",
+                    a.at_ms, a.pid, b.at_ms, b.pid
+                ));
             }
         }
     }
     for &s in t.stale.iter().filter(|s| window.contains(**s)) {
-        if excused(s) {
+        if failing(s) || in_fault(s) {
             v.stale_excused += 1;
         } else {
             v.spurious_stale += 1;
@@ -276,14 +339,15 @@ mod tests {
         Window { start_ms, end_ms }
     }
 
-    /// Requests at `times`, served 1, 2, ... (None where the time is negative: failed).
+    /// Requests at `times` from pid 1 (pid 2 where the time is odd), served
+    /// 1, 2, ... (none where the time is negative: failed).
     fn served(times: &[i64]) -> Vec<Request> {
         let mut n = 0;
         times
             .iter()
             .map(|&t| Request {
                 at_ms: t.abs(),
-                pid: Some(1),
+                pid: Some(if t % 2 == 0 { 1 } else { 2 }),
                 value: (t >= 0).then(|| {
                     n += 1;
                     n
@@ -300,24 +364,51 @@ mod tests {
         times.iter().map(|&t| (t, 1.0)).collect()
     }
 
-    fn check(
-        requests: &[Request],
-        counter: &[(i64, f64)],
-        up: &[(i64, f64)],
-        stale: &[i64],
-        excused: &[Window],
-    ) -> Verdict {
+    fn fault(start_ms: i64, end_ms: i64, pid: i32, killed: bool) -> ScraperFault {
+        ScraperFault {
+            window: w(start_ms, end_ms),
+            pids: vec![pid],
+            killed,
+        }
+    }
+
+    struct Case<'a> {
+        requests: &'a [Request],
+        counter: &'a [(i64, f64)],
+        up: &'a [(i64, f64)],
+        stale: &'a [i64],
+        faults: &'a [ScraperFault],
+        failing: &'a [Window],
+    }
+
+    fn check(c: Case<'_>) -> Verdict {
         judge(
             &TargetRecord {
-                requests,
-                counter,
-                up,
-                stale,
-                excused,
+                requests: c.requests,
+                counter: c.counter,
+                up: c.up,
+                stale: c.stale,
+                faults: c.faults,
+                failing: c.failing,
             },
             I,
             w(0, 5000),
         )
+    }
+
+    fn case<'a>(
+        requests: &'a [Request],
+        counter: &'a [(i64, f64)],
+        up: &'a [(i64, f64)],
+    ) -> Case<'a> {
+        Case {
+            requests,
+            counter,
+            up,
+            stale: &[],
+            faults: &[],
+            failing: &[],
+        }
     }
 
     #[test]
@@ -332,18 +423,18 @@ mod tests {
             (4000, 5),
             (5000, 6),
         ]);
-        let v = check(&r, &c, &ups(&times), &[], &[]);
+        let v = check(case(&r, &c, &ups(&times)));
         assert!(v.is_clean(), "{v}: {:?}", v.details);
-        assert_eq!((v.served, v.stored), (6, 6));
+        assert_eq!((v.served, v.stored, v.unattributed), (6, 6, 0));
     }
 
     #[test]
-    fn a_value_never_stored_is_lost_unless_a_fault_excuses_it() {
+    fn a_lost_value_is_excused_only_by_a_fault_of_the_process_it_went_to() {
         let times = [0, 1000, 2000, 3000, 4000, 5000];
         let r = served(&times);
         let c = stored(&[(0, 1), (1000, 2), (3000, 4), (4000, 5), (5000, 6)]);
         let up = ups(&[0, 1000, 3000, 4000, 5000]);
-        let v = check(&r, &c, &up, &[], &[]);
+        let v = check(case(&r, &c, &up));
         assert_eq!(
             (v.lost, v.missed_stored, v.missed_requests),
             (1, 1, 0),
@@ -353,49 +444,102 @@ mod tests {
             .details
             .iter()
             .any(|d| d.contains("value 3 served at 2000")));
-        // A fault from 1800 to 1900 excuses it (its window widens by an interval).
-        let v = check(&r, &c, &up, &[], &[w(1800, 1900)]);
+        // Value 3 went to pid 1; a fault of pid 1 around it excuses it.
+        let faults = [fault(1800, 1900, 1, false)];
+        let v = check(Case {
+            faults: &faults,
+            ..case(&r, &c, &up)
+        });
         assert!(v.is_clean(), "{v}: {:?}", v.details);
         assert_eq!((v.lost_excused, v.missed_excused), (1, 1));
-        // One far away does not.
-        let v = check(&r, &c, &up, &[], &[w(4000, 4500)]);
+        // A fault of another process at the same time does not excuse the
+        // loss (the gap, in its window, is excused).
+        let faults = [fault(1800, 1900, 2, false)];
+        let v = check(Case {
+            faults: &faults,
+            ..case(&r, &c, &up)
+        });
+        assert_eq!((v.lost, v.missed_stored), (1, 0), "{v}");
+        // Nor does one of pid 1 far away, unless it was a kill: a killed
+        // scraper loses what it had not delivered, however old.
+        let faults = [fault(4000, 4500, 1, false)];
+        let v = check(Case {
+            faults: &faults,
+            ..case(&r, &c, &up)
+        });
         assert_eq!(v.lost, 1, "{v}");
+        let faults = [fault(4000, 4500, 1, true)];
+        let v = check(Case {
+            faults: &faults,
+            ..case(&r, &c, &up)
+        });
+        assert_eq!((v.lost, v.lost_excused), (0, 1), "{v}");
     }
 
     #[test]
-    fn duplicates_and_disorder_are_never_excused() {
+    fn duplicates_are_never_excused_and_disorder_only_beside_a_faulted_scraper() {
         let times = [0, 1000, 2000, 3000];
         let r = served(&times);
         let c = stored(&[(0, 1), (1000, 2), (1010, 2), (2000, 4), (2500, 3)]);
-        let all = [w(0, 5000)];
-        let v = check(&r, &c, &ups(&times), &[], &all);
+        let faults = [fault(0, 5000, 2, false)];
+        let v = check(Case {
+            faults: &faults,
+            ..case(&r, &c, &ups(&times))
+        });
         assert_eq!((v.duplicated, v.out_of_order), (1, 1), "{v}");
         assert!(!v.is_clean());
+        // Values 3 and 4 went to pid 1: a fault of pid 1 excuses their order.
+        let faults = [fault(0, 5000, 1, false)];
+        let v = check(Case {
+            faults: &faults,
+            ..case(&r, &c, &ups(&times))
+        });
+        assert_eq!((v.duplicated, v.out_of_order), (1, 0), "{v}");
     }
 
     #[test]
-    fn double_scrapes_and_gaps_at_the_target() {
-        // Slot 2000 taken twice; slot 4000 not at all.
-        let r = served(&[0, 1000, 2000, 2100, 3000, 5000]);
+    fn double_scrapes_need_a_faulted_sender_and_gaps_a_fault_window() {
+        // Slot 2000 taken twice (by pid 1, then pid 2 at 2101); slot 4000 not at all.
+        let r = served(&[0, 1000, 2000, 2101, 3000, 5000]);
         let c = stored(&[
             (0, 1),
             (1000, 2),
             (2000, 3),
-            (2100, 4),
+            (2101, 4),
             (3000, 5),
             (5000, 6),
         ]);
         let up = ups(&[0, 1000, 2000, 3000, 4000, 5000]);
-        let v = check(&r, &c, &up, &[], &[]);
+        let v = check(case(&r, &c, &up));
         assert_eq!((v.double_scrapes, v.missed_requests), (1, 1), "{v}");
         assert_eq!((v.lost, v.duplicated, v.missed_stored), (0, 0, 0));
-        let v = check(&r, &c, &up, &[], &[w(2000, 4000)]);
+        assert!(
+            v.details.iter().any(|d| d.contains("pid Some(2)")),
+            "{:?}",
+            v.details
+        );
+        let faults = [fault(2000, 4000, 2, false)];
+        let v = check(Case {
+            faults: &faults,
+            ..case(&r, &c, &up)
+        });
         assert!(v.is_clean(), "{v}: {:?}", v.details);
         assert_eq!((v.double_scrapes_excused, v.missed_excused), (1, 1));
+        // The slot's other scrape (pid 1's value 3) refused as a duplicate:
+        // excused beside the fault, not without it.
+        let c = stored(&[(0, 1), (1000, 2), (2101, 4), (3000, 5), (5000, 6)]);
+        let v = check(Case {
+            faults: &faults,
+            ..case(&r, &c, &up)
+        });
+        assert!(v.is_clean(), "{v}: {:?}", v.details);
+        assert_eq!(v.lost_excused, 1);
+        let v = check(case(&r, &c, &up));
+        assert_eq!(v.lost, 1, "{v}");
     }
 
     #[test]
-    fn failed_requests_serve_nothing_and_markers_need_a_fault() {
+    fn a_failing_target_excuses_its_stale_markers_and_nothing_else() {
         // The target failed at 2000 and 3000: up is still stored, the
         // counter goes stale, the values go on from 3.
         let r = served(&[0, 1000, -2000, -3000, 4000, 5000]);
@@ -408,12 +552,37 @@ mod tests {
             (5000, 4.0),
         ];
         let up = ups(&[0, 1000, 2000, 3000, 4000, 5000]);
-        let v = check(&r, &c, &up, &[2000], &[]);
+        let v = check(Case {
+            stale: &[2000],
+            ..case(&r, &c, &up)
+        });
         assert_eq!(v.spurious_stale, 1, "{v}");
         assert_eq!((v.served, v.lost, v.missed_stored), (4, 0, 0), "{v}");
-        let v = check(&r, &c, &up, &[2000], &[w(2000, 3000)]);
+        let failing = [w(2000, 3000)];
+        let v = check(Case {
+            stale: &[2000],
+            failing: &failing,
+            ..case(&r, &c, &up)
+        });
         assert!(v.is_clean(), "{v}: {:?}", v.details);
         assert_eq!(v.stale_excused, 1);
+        // It excuses no gap.
+        let up = ups(&[0, 1000, 4000, 5000]);
+        let v = check(Case {
+            stale: &[2000],
+            failing: &failing,
+            ..case(&r, &c, &up)
+        });
+        assert_eq!(v.missed_stored, 2, "{v}");
+    }
+
+    #[test]
+    fn requests_without_a_sender_are_counted() {
+        let mut r = served(&[0, 1000]);
+        r[1].pid = None;
+        let c = stored(&[(0, 1), (1000, 2)]);
+        let v = check(case(&r, &c, &ups(&[0, 1000, 2000, 3000, 4000, 5000])));
+        assert_eq!(v.unattributed, 1);
     }
 
     #[test]

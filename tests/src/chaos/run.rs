@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use scrapegrid_proto::is_stale_marker;
 
-use super::judge::{judge, TargetRecord, Verdict};
+use super::judge::{judge, ScraperFault, TargetRecord, Verdict};
+use super::owners::OwnerWatch;
 use super::{plan, Fault, Step};
 use crate::audit::{self, FleetServer, Window};
 use crate::etcd::Etcd;
@@ -76,8 +77,6 @@ pub struct Applied {
     /// When it started and when it ended (its subject back), ms since the epoch.
     pub start_ms: i64,
     pub end_ms: i64,
-    /// For a scraper fault: the targets the scraper was scraping when it began.
-    pub targets: BTreeSet<usize>,
 }
 
 impl Applied {
@@ -171,12 +170,11 @@ impl Report {
             .iter()
             .map(|a| {
                 format!(
-                    "{:>8} ms to {:>8} ms  {:?} {} targets {:?}",
+                    "{:>8} ms to {:>8} ms  {:?} {}",
                     a.start_ms - start_ms,
                     a.end_ms - start_ms,
                     a.fault,
                     a.subject,
-                    a.targets
                 )
             })
             .collect::<Vec<_>>()
@@ -207,9 +205,15 @@ struct Chaos {
     pids: BTreeMap<String, Vec<i32>>,
     storage_faulted: bool,
     control_faulted: bool,
+    /// The control plane SIGSTOPped now, which answers nothing.
+    paused_control: Option<usize>,
     etcd_faulted: bool,
     flapping: BTreeSet<usize>,
     draining: Vec<Draining>,
+    /// Each finished drain: scraper, exit code, how long it took.
+    drains: Vec<(String, Option<i32>, Duration)>,
+    /// Who owned each target when, as the control planes said.
+    owners: OwnerWatch,
     next_scraper: usize,
     reloads: usize,
     applied: Vec<Applied>,
@@ -232,7 +236,14 @@ pub async fn run(settings: Settings) -> Result<(Report, i64, String)> {
         .partitionable()
         .build(&fleet)
         .await?;
+    let owners = OwnerWatch::start(
+        cluster.http.clone(),
+        cluster.controls.iter().map(|c| c.http.clone()).collect(),
+    );
     let mut chaos = Chaos {
+        owners,
+        drains: Vec::new(),
+        paused_control: None,
         running: cluster.scrapers.iter().map(|s| s.id.clone()).collect(),
         pids: cluster
             .scrapers
@@ -287,11 +298,8 @@ pub async fn run(settings: Settings) -> Result<(Report, i64, String)> {
             Event::End(h) => chaos.end(h).await?,
         }
     }
-    let mut drains = Vec::new();
     for d in std::mem::take(&mut chaos.draining) {
-        let id = d.id().to_string();
-        let (code, took) = chaos.cluster.drained(d).await?;
-        drains.push((id, code, took));
+        chaos.finish_drain(d).await?;
     }
     chaos.settled().await.context("after the faults")?;
     hold_for(Duration::from_secs(3), "steady scraping after the faults").await;
@@ -308,13 +316,14 @@ pub async fn run(settings: Settings) -> Result<(Report, i64, String)> {
         let dir = std::mem::replace(&mut chaos.cluster.dir, tempfile::tempdir()?);
         logs = dir.keep().display().to_string();
     }
+    chaos.owners.stop();
     let report = Report {
         settings,
         planned,
         applied: chaos.applied,
         skipped: chaos.skipped,
         verdict,
-        drains,
+        drains: chaos.drains,
         took: began.elapsed(),
     };
     Ok((report, start_ms, logs))
@@ -346,32 +355,21 @@ impl Chaos {
     }
 
     fn record(&mut self, step: &Step, subject: Subject, start_ms: i64) -> usize {
-        let targets = match &subject {
-            Subject::Scraper(id) if step.fault != Fault::DrainScraper => {
-                self.scraping(id, start_ms)
-            }
-            _ => BTreeSet::new(),
-        };
         self.applied.push(Applied {
             fault: step.fault,
             subject,
             start_ms,
             end_ms: start_ms,
-            targets,
         });
         self.applied.len() - 1
     }
 
-    /// The targets scraper `id` requested in the last three intervals.
-    fn scraping(&self, id: &str, now_ms: i64) -> BTreeSet<usize> {
-        let pids = &self.pids[id];
-        (0..self.fleet.len())
-            .filter(|&i| {
-                self.fleet.log(i).iter().rev().take(8).any(|r| {
-                    r.at_ms >= now_ms - 3 * INTERVAL_MS && r.pid.is_some_and(|p| pids.contains(&p))
-                })
-            })
-            .collect()
+    /// Waits for a drained scraper's exit and records it.
+    async fn finish_drain(&mut self, d: Draining) -> Result<String> {
+        let id = d.id().to_string();
+        let (code, took) = self.cluster.drained(d).await?;
+        self.drains.push((id.clone(), code, took));
+        Ok(id)
     }
 
     fn skip(&mut self, fault: Fault) -> Result<Option<Holding>> {
@@ -410,9 +408,22 @@ impl Chaos {
                 if self.running.len() >= MOST_SCRAPERS {
                     return self.skip(fault);
                 }
-                let id = format!("scraper-{}", self.next_scraper);
-                self.next_scraper += 1;
-                self.cluster.add_scraper(&id).await?;
+                // Every other join brings back a scraper that drained.
+                let done = self.draining.iter().position(|d| d.is_finished());
+                let id = match done {
+                    Some(i) if step.pick.is_multiple_of(2) => {
+                        let d = self.draining.swap_remove(i);
+                        let id = self.finish_drain(d).await?;
+                        self.cluster.restart_scraper(&id).await?;
+                        id
+                    }
+                    _ => {
+                        let id = format!("scraper-{}", self.next_scraper);
+                        self.next_scraper += 1;
+                        self.cluster.add_scraper(&id).await?;
+                        id
+                    }
+                };
                 self.note_pid(&id);
                 self.running.insert(id.clone());
                 Subject::Scraper(id)
@@ -434,26 +445,29 @@ impl Chaos {
                 if self.control_faulted {
                     return self.skip(fault);
                 }
-                let leader = self.cluster.leader().await;
+                // Without a known leader, a "follower" might be the leader.
+                let Some(leader) = self.cluster.leader().await else {
+                    return self.skip(fault);
+                };
                 let victim = match fault {
                     Fault::KillFollower => {
                         let followers: Vec<usize> = (0..self.cluster.controls.len())
-                            .filter(|i| Some(*i) != leader)
+                            .filter(|i| *i != leader)
                             .collect();
                         followers[step.pick as usize % followers.len()]
                     }
-                    _ => match leader {
-                        Some(l) => l,
-                        None => return self.skip(fault),
-                    },
+                    _ => leader,
                 };
                 self.control_faulted = true;
                 let i = self.record(step, Subject::Control(victim), now);
                 match fault {
-                    Fault::PauseLeader => signal(
-                        self.cluster.controls[victim].process.as_ref(),
-                        libc::SIGSTOP,
-                    ),
+                    Fault::PauseLeader => {
+                        signal(
+                            self.cluster.controls[victim].process.as_ref(),
+                            libc::SIGSTOP,
+                        );
+                        self.paused_control = Some(victim);
+                    }
                     _ => self.cluster.kill_control(victim),
                 }
                 return Ok(Some(Holding { applied: i }));
@@ -511,7 +525,8 @@ impl Chaos {
                 self.cluster.restart_control(*i).await?
             }
             (Fault::PauseLeader, Subject::Control(i)) => {
-                signal(self.cluster.controls[*i].process.as_ref(), libc::SIGCONT)
+                signal(self.cluster.controls[*i].process.as_ref(), libc::SIGCONT);
+                self.paused_control = None;
             }
             (Fault::KillEtcd, _) => self.etcd.start_again().await?,
             (Fault::FlapTarget, Subject::Target(t)) => {
@@ -555,59 +570,79 @@ impl Chaos {
             &self.cluster.config,
             format!("{body}\n# reload {}\n", self.reloads),
         )?;
-        for c in &self.cluster.controls {
-            if c.process.is_some() {
+        for (i, c) in self.cluster.controls.iter().enumerate() {
+            // A paused one would not answer; a killed one reads the file
+            // when it starts again.
+            if c.process.is_some() && self.paused_control != Some(i) {
                 let url = format!("http://{}/-/reload", c.http);
-                // A paused one does not answer; it reads the file when it does.
                 let _ = self.cluster.http.post(&url).send().await;
             }
         }
         Ok(())
     }
 
-    /// The windows in which each target's faults excuse what they excuse:
-    /// a scraper fault, for the targets its scraper was scraping (and those
-    /// of an earlier scraper fault whose window it began in: they may have
-    /// moved to it), from its start until the membership timeout, its end,
-    /// and any leader fault it overlaps are past, plus [`RECOVERY`]; a
-    /// failing target, while it fails.
-    fn excused(&self) -> Vec<Vec<Window>> {
-        let mut windows = vec![Vec::new(); self.fleet.len()];
+    /// The window a scraper fault may leave its targets unscraped in: from
+    /// its start until the membership timeout and its end are past, and the
+    /// control plane had time to move the targets ([`RECOVERY`]); when a
+    /// leader fault overlaps it, until the next leader's membership timeout
+    /// (from its election, a lease after the fault began) is past too.
+    fn window_of(&self, a: &Applied) -> Window {
         let mt = MEMBERSHIP_TIMEOUT.as_millis() as i64;
+        let lease = LEASE.as_millis() as i64;
         let recovery = RECOVERY.as_millis() as i64;
-        let mut earlier: Vec<(Window, BTreeSet<usize>)> = Vec::new();
-        for a in &self.applied {
-            if let (Fault::FlapTarget, Subject::Target(t)) = (&a.fault, &a.subject) {
-                windows[*t].push(Window {
-                    start_ms: a.start_ms,
-                    end_ms: a.end_ms,
-                });
+        let mut end = a.end_ms.max(a.start_ms + mt) + recovery;
+        for l in self.applied.iter().filter(|l| l.stops_the_leader()) {
+            if l.start_ms <= end && a.start_ms <= l.end_ms {
+                end = end.max(l.end_ms.max(l.start_ms + lease + mt) + recovery);
             }
-            if !a.stops_a_scraper() {
-                continue;
-            }
-            let mut end = a.end_ms.max(a.start_ms + mt) + recovery;
-            for l in self.applied.iter().filter(|l| l.stops_the_leader()) {
-                if l.start_ms <= end && a.start_ms <= l.end_ms {
-                    end = end.max(l.end_ms + recovery);
-                }
-            }
-            let w = Window {
-                start_ms: a.start_ms,
-                end_ms: end,
-            };
-            let mut targets = a.targets.clone();
-            for (e, t) in &earlier {
-                if e.contains(a.start_ms) {
-                    targets.extend(t);
-                }
-            }
-            for &t in &targets {
-                windows[t].push(w);
-            }
-            earlier.push((w, targets));
         }
-        windows
+        Window {
+            start_ms: a.start_ms,
+            end_ms: end,
+        }
+    }
+
+    /// The faults of scrapers that owned target `t` when they held: the
+    /// scraper scraped it shortly before or during the fault, or the
+    /// control planes said it owned it then.
+    fn faults_of(&self, t: usize, requests: &[audit::Request]) -> Vec<ScraperFault> {
+        let label = t.to_string();
+        self.applied
+            .iter()
+            .filter(|a| a.stops_a_scraper())
+            .filter_map(|a| {
+                let Subject::Scraper(id) = &a.subject else {
+                    return None;
+                };
+                let window = self.window_of(a);
+                let pids = self.pids.get(id).cloned().unwrap_or_default();
+                let scraped = requests.iter().any(|r| {
+                    r.pid.is_some_and(|p| pids.contains(&p))
+                        && window.start_ms - 3 * INTERVAL_MS <= r.at_ms
+                        && r.at_ms <= window.end_ms
+                });
+                let owned = self
+                    .owners
+                    .owned_during(&label, id, window.start_ms, window.end_ms);
+                (scraped || owned).then(|| ScraperFault {
+                    window,
+                    pids,
+                    killed: a.fault == Fault::KillScraper,
+                })
+            })
+            .collect()
+    }
+
+    /// When target `t` failed its requests.
+    fn failing_of(&self, t: usize) -> Vec<Window> {
+        self.applied
+            .iter()
+            .filter(|a| a.fault == Fault::FlapTarget && a.subject == Subject::Target(t))
+            .map(|a| Window {
+                start_ms: a.start_ms,
+                end_ms: a.end_ms,
+            })
+            .collect()
     }
 
     /// Reads what the storage node holds for the fleet and judges every
@@ -616,7 +651,7 @@ impl Chaos {
         let series = audit::select(
             &self.cluster.storage_grpc,
             &[("job", JOB)],
-            window.start_ms - 60_000,
+            0,
             audit::now_ms() + 60_000,
         )
         .await?;
@@ -624,9 +659,12 @@ impl Chaos {
         let rebase = |samples: &[(i64, f64)]| -> Vec<(i64, f64)> {
             samples.iter().map(|&(t, v)| (t - o, v)).collect()
         };
-        let excused = self.excused();
+        let shift = |w: Window| Window {
+            start_ms: w.start_ms - o,
+            end_ms: w.end_ms - o,
+        };
         let mut total = Verdict::default();
-        for (i, excused) in excused.iter().enumerate() {
+        for i in 0..self.fleet.len() {
             let t = i.to_string();
             let mine: Vec<_> = series.iter().filter(|s| s.label("t") == t).collect();
             let named = |name: &str| {
@@ -642,23 +680,22 @@ impl Chaos {
                 .map(|(t, _)| *t - o)
                 .collect();
             let mut requests = self.fleet.log(i);
+            let mut faults = self.faults_of(i, &requests);
+            for f in &mut faults {
+                f.window = shift(f.window);
+            }
+            let failing: Vec<Window> = self.failing_of(i).into_iter().map(shift).collect();
             for r in &mut requests {
                 r.at_ms -= o;
             }
-            let excused: Vec<Window> = excused
-                .iter()
-                .map(|w| Window {
-                    start_ms: w.start_ms - o,
-                    end_ms: w.end_ms - o,
-                })
-                .collect();
             let v = judge(
                 &TargetRecord {
                     requests: &requests,
                     counter: &named("fleet_requests_total"),
                     up: &named("up"),
                     stale: &stale,
-                    excused: &excused,
+                    faults: &faults,
+                    failing: &failing,
                 },
                 INTERVAL_MS,
                 Window {
@@ -667,6 +704,14 @@ impl Chaos {
                 },
             );
             total.add(&t, &v);
+        }
+        // Name the processes in the findings.
+        for d in &mut total.details {
+            for (id, pids) in &self.pids {
+                for p in pids {
+                    *d = d.replace(&format!("pid Some({p})"), &format!("{id} (pid {p})"));
+                }
+            }
         }
         Ok(total)
     }
