@@ -7,26 +7,32 @@
 //! their own clocks one would start before the other stopped, or stamp its
 //! samples seconds away from the other's.
 //!
-//! The estimate is the control plane's send time minus the local receive
-//! time, which is short of the true offset by the message's transit. So a
-//! larger reading replaces the estimate at once (less transit, or the
-//! clocks moved apart), and a smaller one only when it is smaller by more
-//! than [`SLACK_MS`] (the clocks moved back together; a slow delivery
-//! alone should not shift every slot). The offset is exported as
-//! `scrapegrid_scraper_clock_offset_seconds`, and one beyond a second is
-//! logged: the host's clock wants fixing.
+//! A reading is the control plane's send time minus the local receive
+//! time, short of the true offset by the message's transit (and by any
+//! time it waited to be read). So the estimate is the largest of the last
+//! [`READINGS`] readings: a slow delivery does not shift every slot, and
+//! clocks that moved show once the older readings have gone. The offset is
+//! exported as `scrapegrid_scraper_clock_offset_seconds`, and one beyond a
+//! second is logged: the host's clock wants fixing.
+//!
+//! The offset changes only when assignments arrive, and follows the
+//! leading control plane: control planes must agree on the time (NTP), or a
+//! leader change steps every timestamp by their difference.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
 
 use crate::metrics;
 
-/// How much smaller than the estimate a reading must be to replace it.
-pub const SLACK_MS: i64 = 100;
+/// How many recent readings the estimate is the largest of.
+pub const READINGS: usize = 8;
 
 /// Offsets beyond this are logged as a warning.
 const WARN_MS: i64 = 1000;
 
 static OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+static RECENT: Mutex<VecDeque<i64>> = Mutex::new(VecDeque::new());
 
 /// Milliseconds since the Unix epoch on the cluster's clock.
 pub fn now_ms() -> i64 {
@@ -41,7 +47,10 @@ pub fn observe(sent_at_ms: i64) {
     }
     let reading = sent_at_ms - scrapegrid_common::clock::now_ms();
     let current = OFFSET_MS.load(Ordering::Relaxed);
-    let next = estimate(current, reading);
+    let next = {
+        let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+        estimate(&mut recent, reading)
+    };
     if next != current {
         OFFSET_MS.store(next, Ordering::Relaxed);
         ::metrics::gauge!(metrics::CLOCK_OFFSET).set(next as f64 / 1000.0);
@@ -54,13 +63,13 @@ pub fn observe(sent_at_ms: i64) {
     }
 }
 
-/// The estimate after `reading`, from `current`.
-fn estimate(current: i64, reading: i64) -> i64 {
-    if reading > current || reading < current - SLACK_MS {
-        reading
-    } else {
-        current
+/// Adds `reading` to the recent ones; returns the estimate.
+fn estimate(recent: &mut VecDeque<i64>, reading: i64) -> i64 {
+    if recent.len() == READINGS {
+        recent.pop_front();
     }
+    recent.push_back(reading);
+    recent.iter().copied().max().unwrap_or(reading)
 }
 
 #[cfg(test)]
@@ -68,14 +77,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn readings_move_the_estimate_up_at_once_and_down_past_the_slack() {
+    fn the_estimate_is_the_largest_recent_reading() {
+        let mut recent = VecDeque::new();
         // Transit makes readings short of the offset: the larger wins.
-        assert_eq!(estimate(0, -3), 0);
-        assert_eq!(estimate(-3, 0), 0);
-        assert_eq!(estimate(0, 2500), 2500);
-        assert_eq!(estimate(2500, 2450), 2500, "a slow delivery");
-        assert_eq!(estimate(2500, 2400), 2500, "at the slack");
-        assert_eq!(estimate(2500, 2399), 2399, "the clocks moved back");
-        assert_eq!(estimate(2500, -3000), -3000);
+        assert_eq!(estimate(&mut recent, -3), -3);
+        assert_eq!(estimate(&mut recent, 2500), 2500, "the clocks moved apart");
+        assert_eq!(estimate(&mut recent, 2300), 2500, "a slow delivery");
+        // The clocks moved back together: once the larger readings are
+        // older than the last READINGS, the estimate follows.
+        for k in 0..READINGS - 1 {
+            assert!(estimate(&mut recent, 10) > 10, "reading {k}");
+        }
+        assert_eq!(estimate(&mut recent, 10), 10);
     }
 }

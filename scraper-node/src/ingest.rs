@@ -25,6 +25,15 @@
 //! (with an error that says so), rather than acking one's batches as
 //! duplicates of the other's.
 //!
+//! The storage node keeps a stream's references until the stream ends, so
+//! with series churn (new series replacing old ones) its table grows. Once
+//! a stream has defined more than [`ROTATE_FACTOR`] times the series the
+//! scraper's targets produce now (and at least [`ROTATE_FLOOR`]), the task
+//! sends nothing more on it and starts a new stream once what it sent is
+//! acked: the old table goes,
+//! and live series are defined again, once (counted in
+//! `scrapegrid_scraper_ingest_rotations_total`).
+//!
 //! The outbox is bounded ([`MAX_PENDING`] batches): when the storage node is
 //! away that long, new batches are dropped and counted in
 //! `scrapegrid_scraper_batches_dropped_total`.
@@ -38,7 +47,7 @@
 //! `scrapegrid_scraper_drain_samples_abandoned_total`.
 
 use scrapegrid_common::security::ClientSecurity;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +70,13 @@ pub use fences::Fences;
 pub const SUBMIT_CAPACITY: usize = 1024;
 pub const WINDOW: usize = 128;
 pub const MAX_PENDING: usize = 20_000;
+/// A stream that defined this many times the live series is replaced.
+pub const ROTATE_FACTOR: usize = 4;
+/// ... and at least this many.
+pub const ROTATE_FLOOR: usize = 10_000;
+/// A target whose latest batch is this much older than the newest batch no
+/// longer counts as live (it stopped, or left discovery).
+const LIVE_HORIZON_MS: i64 = 15 * 60 * 1000;
 /// The least time a drain gives delivery once the loops have stopped, even
 /// when the handovers took the whole drain deadline.
 pub const FLUSH_FLOOR: Duration = Duration::from_secs(5);
@@ -200,6 +216,18 @@ struct Outbox {
     /// This stream's number: a series marked with it has been defined on
     /// it ([`crate::batch::Series::mark_defined`]).
     stream: u64,
+    /// Series defined on this stream so far.
+    defined: usize,
+    /// Each target's series in its latest batch and that batch's time (a
+    /// target handed over is forgotten at once, one that stopped otherwise
+    /// once [`LIVE_HORIZON_MS`] passed), and their sum.
+    live: HashMap<String, (usize, i64)>,
+    live_total: usize,
+    /// The newest batch time seen.
+    newest_ms: i64,
+    /// A rotation is due: nothing more is sent on this stream, and it is
+    /// replaced once what was sent is acked.
+    rotating: bool,
 }
 
 impl Default for Outbox {
@@ -209,12 +237,27 @@ impl Default for Outbox {
             next_seq: 0,
             sent: 0,
             stream: next_stream(),
+            defined: 0,
+            live: HashMap::new(),
+            live_total: 0,
+            newest_ms: 0,
+            rotating: false,
         }
     }
 }
 
 impl Outbox {
     fn push(&mut self, batch: ScrapeBatch) {
+        let before = if batch.handover.is_some() {
+            self.live.remove(&batch.target_id)
+        } else {
+            let n = batch.series.len() + batch.histograms.len();
+            self.live_total += n;
+            self.newest_ms = self.newest_ms.max(batch.timestamp_ms);
+            self.live
+                .insert(batch.target_id.clone(), (n, batch.timestamp_ms))
+        };
+        self.live_total -= before.map_or(0, |(n, _)| n);
         if self.pending.len() >= MAX_PENDING {
             ::metrics::counter!(metrics::BATCHES_DROPPED).increment(1);
             return;
@@ -235,11 +278,38 @@ impl Outbox {
         self.next_seq = self.next_seq.max(last + 1);
         self.sent = 0;
         self.stream = next_stream();
+        self.defined = 0;
+        self.rotating = false;
+    }
+
+    /// Whether this stream defined enough series beyond the live ones to
+    /// be replaced; once it did, nothing more is sent on it.
+    fn rotation_due(&mut self) -> bool {
+        if self.rotating {
+            return true;
+        }
+        let threshold = |live: usize| (ROTATE_FACTOR * live).max(ROTATE_FLOOR);
+        if self.defined <= threshold(self.live_total) {
+            return false;
+        }
+        // Targets that stopped long ago no longer count.
+        let horizon = self.newest_ms - LIVE_HORIZON_MS;
+        let mut gone = 0;
+        self.live.retain(|_, (n, at)| {
+            let keep = *at >= horizon;
+            if !keep {
+                gone += *n;
+            }
+            keep
+        });
+        self.live_total -= gone;
+        self.rotating = self.defined > threshold(self.live_total);
+        self.rotating
     }
 
     /// Returns the next batch to send, if the window allows.
     fn next_to_send(&mut self) -> Option<pb::Batch> {
-        if self.sent >= WINDOW || self.sent >= self.pending.len() {
+        if self.sent >= WINDOW || self.sent >= self.pending.len() || self.rotation_due() {
             return None;
         }
         let p = &mut self.pending[self.sent];
@@ -249,7 +319,9 @@ impl Outbox {
             s
         });
         self.sent += 1;
-        Some(encode(seq, &p.batch, self.stream))
+        let batch = encode(seq, &p.batch, self.stream);
+        self.defined += batch.new_series.len();
+        Some(batch)
     }
 
     /// Removes everything up to `seq` (acks arrive in order).
@@ -341,6 +413,8 @@ fn encode(seq: u64, b: &ScrapeBatch, stream: u64) -> pb::Batch {
 enum SessionEnd {
     Shutdown,
     EndpointChanged,
+    /// The stream defined too many series beyond the live ones.
+    Rotate,
     Failed(String),
 }
 
@@ -396,6 +470,11 @@ impl Task {
             match end {
                 SessionEnd::Shutdown => return,
                 SessionEnd::EndpointChanged => backoff = Duration::from_millis(100),
+                SessionEnd::Rotate => {
+                    ::metrics::counter!(metrics::INGEST_ROTATIONS).increment(1);
+                    tracing::info!(%endpoint, defined = self.outbox.defined, live = self.outbox.live_total, "ingest stream replaced: it defined many more series than are live");
+                    backoff = Duration::from_millis(100);
+                }
                 SessionEnd::Failed(error) => {
                     ::metrics::counter!(metrics::INGEST_RECONNECTS).increment(1);
                     tracing::warn!(%endpoint, %error, pending = self.outbox.pending.len(), draining = self.deadline.is_some(), "ingest stream failed; retrying");
@@ -508,6 +587,9 @@ impl Task {
             }
             if self.drained() {
                 return SessionEnd::Shutdown;
+            }
+            if self.outbox.rotation_due() && self.outbox.sent == 0 {
+                return SessionEnd::Rotate;
             }
             tokio::select! {
                 biased;

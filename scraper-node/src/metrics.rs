@@ -19,6 +19,9 @@ pub const BATCHES_DROPPED: &str = "scrapegrid_scraper_batches_dropped_total";
 pub const BATCHES_ACKED: &str = "scrapegrid_scraper_batches_acked_total";
 /// Ingest stream failures.
 pub const INGEST_RECONNECTS: &str = "scrapegrid_scraper_ingest_reconnects_total";
+/// Ingest streams replaced because they defined many more series than are
+/// live (series churn).
+pub const INGEST_ROTATIONS: &str = "scrapegrid_scraper_ingest_rotations_total";
 /// How far the control plane's clock is ahead of this host's (seconds;
 /// negative when behind): slots and timestamps follow the control plane's.
 pub const CLOCK_OFFSET: &str = "scrapegrid_scraper_clock_offset_seconds";
@@ -59,10 +62,15 @@ pub fn describe() {
         "Batches acked by the storage node, by status."
     );
     describe_counter!(INGEST_RECONNECTS, "Ingest stream failures.");
+    describe_counter!(
+        INGEST_ROTATIONS,
+        "Ingest streams replaced because they defined many more series than are live."
+    );
     describe_gauge!(
         CLOCK_OFFSET,
         "How far the control plane's clock is ahead of this host's, in seconds."
     );
+    ::metrics::gauge!(CLOCK_OFFSET).set(0.0);
     describe_counter!(HANDOVERS, "Target handovers by outcome.");
     describe_counter!(
         DRAIN_BATCHES_ABANDONED,

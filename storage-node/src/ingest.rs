@@ -317,6 +317,7 @@ impl StreamTask {
         S: Stream<Item = Result<pb::WriteRequest, Status>> + Unpin,
     {
         let mut refs = RefTable::default();
+        let mut counted = CountedRefs(0);
         loop {
             let msg = tokio::select! {
                 biased;
@@ -345,7 +346,9 @@ impl StreamTask {
                 self.metadata
                     .apply(&batch.target_id, batch.target_generation, scraper_id, m);
             }
-            let answer = match batch::resolve(&mut refs, batch) {
+            let resolved = batch::resolve(&mut refs, batch);
+            counted.update(refs.len());
+            let answer = match resolved {
                 Ok(batch) => Answer::Pending(
                     self.writer
                         .submit_as(scraper_id.clone(), incarnation, batch)
@@ -376,5 +379,24 @@ impl StreamTask {
             r = self.out.send(answer) => r.is_ok(),
             _ = self.shutdown.cancelled() => false,
         }
+    }
+}
+
+/// Keeps `scrapegrid_storage_ingest_stream_refs` in step with one stream's
+/// reference table, and takes the table's count back when the stream ends.
+struct CountedRefs(usize);
+
+impl CountedRefs {
+    fn update(&mut self, len: usize) {
+        if len != self.0 {
+            metrics::ingest_stream_refs(len as f64 - self.0 as f64);
+            self.0 = len;
+        }
+    }
+}
+
+impl Drop for CountedRefs {
+    fn drop(&mut self) {
+        metrics::ingest_stream_refs(-(self.0 as f64));
     }
 }

@@ -87,6 +87,9 @@ pub const WRITE_SYNC_SECONDS: &str = "scrapegrid_storage_write_sync_duration_sec
 pub const WRITE_GROUP_BATCHES: &str = "scrapegrid_storage_write_group_batches";
 /// Open ingest streams.
 pub const INGEST_STREAMS: &str = "scrapegrid_storage_ingest_streams";
+/// Series references the open ingest streams hold (each stream's table
+/// lives as long as the stream).
+pub const INGEST_STREAM_REFS: &str = "scrapegrid_storage_ingest_stream_refs";
 /// Samples rejected while the rest of their batch was stored, labelled by
 /// `reason` ([`REJECT_OUT_OF_ORDER`], [`REJECT_TOO_OLD`], [`REJECT_DUPLICATE`]).
 pub const SAMPLES_REJECTED: &str = "scrapegrid_storage_samples_rejected_total";
@@ -266,6 +269,10 @@ fn describe() {
     );
     describe_histogram!(WRITE_GROUP_BATCHES, "Batches made durable per WAL sync.");
     describe_gauge!(INGEST_STREAMS, "Open ingest streams.");
+    describe_gauge!(
+        INGEST_STREAM_REFS,
+        "Series references the open ingest streams hold."
+    );
     describe_histogram!(
         CHECKPOINT_SECONDS,
         metrics::Unit::Seconds,
@@ -357,6 +364,7 @@ fn describe() {
         counter!(BATCHES_REFUSED, "reason" => reason).absolute(0);
     }
     gauge!(INGEST_STREAMS).set(0.0);
+    gauge!(INGEST_STREAM_REFS).set(0.0);
     for reason in [REJECT_OUT_OF_ORDER, REJECT_TOO_OLD, REJECT_DUPLICATE] {
         counter!(SAMPLES_REJECTED, "reason" => reason).absolute(0);
     }
@@ -488,6 +496,11 @@ pub fn ingest_stream_opened() {
 
 pub fn ingest_stream_closed() {
     gauge!(INGEST_STREAMS).decrement(1.0);
+}
+
+/// A stream's reference table grew (or, when it ends, went) by `delta`.
+pub fn ingest_stream_refs(delta: f64) {
+    gauge!(INGEST_STREAM_REFS).increment(delta);
 }
 
 /// Counts `n` samples rejected for `reason` (one of the `REJECT_` names).

@@ -203,7 +203,8 @@ pub struct ControlPlane {
 pub struct Draining {
     id: String,
     sent_ms: i64,
-    task: tokio::task::JoinHandle<(Result<Option<i32>>, Process)>,
+    /// Its exit code, the process, and when it exited (ms since the epoch).
+    task: tokio::task::JoinHandle<(Result<Option<i32>>, Process, i64)>,
 }
 
 impl Draining {
@@ -429,7 +430,7 @@ impl HaCluster {
         let sent_ms = audit::now_ms();
         let task = tokio::task::spawn_blocking(move || {
             let code = p.terminate(deadline);
-            (code, p)
+            (code, p, audit::now_ms())
         });
         Draining {
             id: id.to_string(),
@@ -441,8 +442,8 @@ impl HaCluster {
     /// Waits until a SIGTERMed scraper has exited; returns its exit code and
     /// how long it took. Its log stays with the cluster.
     pub async fn drained(&mut self, d: Draining) -> Result<(Option<i32>, Duration)> {
-        let (code, p) = d.task.await?;
-        let took = Duration::from_millis((audit::now_ms() - d.sent_ms).max(0) as u64);
+        let (code, p, exited_ms) = d.task.await?;
+        let took = Duration::from_millis((exited_ms - d.sent_ms).max(0) as u64);
         let log = p.log();
         if let Some(s) = self.scrapers.iter_mut().find(|s| s.id == d.id) {
             s.process = Some(p);

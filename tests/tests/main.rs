@@ -23,6 +23,7 @@ mod followers;
 mod grpc_standard;
 mod ha_conformance;
 mod host_metrics;
+mod ingest_rotation;
 mod integrations;
 mod kubernetes_sd;
 mod kubernetes_sd_client;

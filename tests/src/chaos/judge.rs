@@ -242,8 +242,20 @@ pub fn judge(t: &TargetRecord<'_>, interval_ms: i64, window: Window) -> Verdict 
             .map(|(ts, _)| *ts)
             .collect();
     let requests: Vec<i64> = t.requests.iter().map(|r| r.at_ms).collect();
+    // A stored slot is also excused when its scrape went to a faulted
+    // scraper's process (a killed one's backlog, however old).
+    let stored_excused = |at: i64| {
+        in_fault(at)
+            || t.requests
+                .iter()
+                .any(|r| 2 * (r.at_ms - at).abs() <= interval_ms && by_request(r))
+    };
     for (times, what) in [(&up, "stored up"), (&requests, "requests")] {
-        let (missed, in_faults, gaps) = missed_slots(times, interval_ms, window, &in_fault);
+        let excused: &dyn Fn(i64) -> bool = match what {
+            "stored up" => &stored_excused,
+            _ => &in_fault,
+        };
+        let (missed, in_faults, gaps) = missed_slots(times, interval_ms, window, excused);
         v.missed_excused += in_faults;
         match what {
             "stored up" => v.missed_stored += missed,
@@ -474,6 +486,7 @@ mod tests {
             ..case(&r, &c, &up)
         });
         assert_eq!((v.lost, v.lost_excused), (0, 1), "{v}");
+        assert_eq!(v.missed_stored, 0, "its slot went with it: {v}");
     }
 
     #[test]
