@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every scrapegrid test: installs what the tests need (Debian packages),
 # builds the binaries the end-to-end tests start, runs the test suite, then
-# the benchmarks' smoke runs.
+# the benchmarks' smoke runs and every fuzz target for a short while.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -15,3 +15,5 @@ fi
 bash bench/promql-vs-prometheus.sh --smoke
 bash bench/cluster-vs-peers.sh --smoke
 bash bench/egress-vs-vmagent.sh --smoke
+# Every fuzz target for 20 s (cargo-fuzz on stable Rust).
+bash scripts/fuzz.sh --smoke
