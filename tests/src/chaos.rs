@@ -16,12 +16,14 @@
 //! stale markers. Nothing else excuses anything: a storage node killed,
 //! paused or cut off, a control plane or etcd killed, the leader paused
 //! past its lease, a reload, a drain or a join must lose nothing, miss no
-//! interval and double nothing.
+//! interval and double nothing. [`owners`] records who owned each target
+//! when, through the run, for the checker; [`report`] prints the figures.
 
 use std::time::Duration;
 
 pub mod judge;
 pub mod owners;
+pub mod report;
 pub mod run;
 
 /// What a fault does.

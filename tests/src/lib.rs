@@ -48,7 +48,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 pub mod audit;
@@ -81,6 +81,21 @@ pub async fn get_data(http: &reqwest::Client, url: &str) -> Result<Value> {
         bail!("GET {url}: {body}");
     }
     Ok(body["data"].clone())
+}
+
+/// Reads the value of the unlabelled sample `name` from `http://{addr}/metrics`.
+pub async fn metric_value(http: &reqwest::Client, addr: &str, name: &str) -> Result<f64> {
+    let text = http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .with_context(|| format!("no {name} on http://{addr}/metrics"))
 }
 
 /// The Prometheus HTTP API at `addr`: a storage node's or Prometheus's own,

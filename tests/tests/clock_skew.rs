@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 
 use scrapegrid_tests::audit::{self, FleetServer, Window};
 use scrapegrid_tests::ha::{counter_body, HaCluster};
-use scrapegrid_tests::hold_for;
+use scrapegrid_tests::{hold_for, metric_value};
 
 const TARGETS: usize = 8;
 const DRAIN: Duration = Duration::from_secs(75);
@@ -27,17 +27,12 @@ async fn offset(cluster: &HaCluster, id: &str) -> Result<f64> {
         .iter()
         .find(|s| s.id == id)
         .context("scraper")?;
-    let text = cluster
-        .http
-        .get(format!("http://{}/metrics", s.http))
-        .send()
-        .await?
-        .text()
-        .await?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("scrapegrid_scraper_clock_offset_seconds "))
-        .and_then(|v| v.trim().parse().ok())
-        .with_context(|| format!("no clock offset on {id}'s /metrics"))
+    metric_value(
+        &cluster.http,
+        &s.http,
+        "scrapegrid_scraper_clock_offset_seconds",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,10 +7,11 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use scrapegrid_tests::audit::{self, FleetServer, Window, REQUESTS};
 use scrapegrid_tests::ha::HaCluster;
+use scrapegrid_tests::metric_value as metric;
 
 const CHURN: usize = 500;
 
@@ -22,21 +23,6 @@ fn churning_body(_: usize) -> String {
         body.push_str(&format!("churn{{scrape=\"{REQUESTS}\",k=\"{k}\"}} 1\n"));
     }
     body
-}
-
-/// Reads one unlabelled sample from a node's `/metrics`.
-async fn metric(http: &reqwest::Client, addr: &str, name: &str) -> Result<f64> {
-    let text = http
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let prefix = format!("{name} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .with_context(|| format!("no {name} on {addr}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
