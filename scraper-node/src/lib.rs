@@ -65,7 +65,7 @@ pub struct NodeConfig {
     /// TLS of the HTTP listener; plain HTTP without a certificate.
     pub http_tls: scrapegrid_common::security::HttpTls,
     /// The storage node to write to; `None`: the one the control plane
-    /// names. Set in [`direct`] mode (the embedded node).
+    /// names. Set in [`direct`] mode (the embedded node) and by `--storage`.
     pub storage_endpoint: Option<String>,
     /// Direct mode: the embedded node's Ingest service, written to without
     /// gRPC (`storage_endpoint` still serves handover reads).

@@ -48,6 +48,11 @@ struct Flags {
     /// A file holding the token the storage node requires to write.
     #[arg(long)]
     write_token_file: Option<std::path::PathBuf>,
+    /// The storage node's gRPC endpoint as this scraper reaches it
+    /// (http(s)://host:port), when that differs from the address the
+    /// control planes name (a proxy, NAT); default: theirs.
+    #[arg(long, conflicts_with = "remote_write_config")]
+    storage: Option<String>,
     /// Serve HTTP over TLS with this certificate (PEM); with
     /// --http-tls-key.
     #[arg(long)]
@@ -171,7 +176,10 @@ async fn run() -> anyhow::Result<()> {
             key: flags.http_tls_key,
             client_ca: flags.http_client_ca,
         },
-        storage_endpoint: embedded.as_ref().map(|e| e.endpoint.clone()),
+        storage_endpoint: match &embedded {
+            Some(e) => Some(e.endpoint.clone()),
+            None => flags.storage,
+        },
         local_ingest: embedded.as_ref().map(|e| e.local_ingest.clone()),
     };
     let shutdown = CancellationToken::new();

@@ -96,6 +96,10 @@ pub const SAMPLES_REJECTED: &str = "scrapegrid_storage_samples_rejected_total";
 /// Samples of a target's previous owner that arrived after its successor's
 /// first batch and were written out of order rather than rejected.
 pub const SAMPLES_BEFORE_SUCCESSOR: &str = "scrapegrid_storage_samples_before_successor_total";
+/// Samples of a target's new owner written out of order because its old
+/// owner, not yet fenced, had stored later scrapes first
+/// ([`crate::writer::ownership`]).
+pub const SAMPLES_AFTER_OVERRUN: &str = "scrapegrid_storage_samples_after_overrun_total";
 /// Series with a sample in the last [`crate::writer::ACTIVE_SERIES_WINDOW`].
 pub const ACTIVE_SERIES: &str = "scrapegrid_storage_active_series";
 /// Bytes of live SST files, labelled by column family `cf`.
@@ -294,6 +298,10 @@ fn describe() {
     describe_counter!(
         SAMPLES_BEFORE_SUCCESSOR,
         "Samples of a moved target's previous owner written out of order after its successor's first batch."
+    );
+    describe_counter!(
+        SAMPLES_AFTER_OVERRUN,
+        "Samples of a moved target's new owner written out of order because the old owner, not yet fenced, stored later scrapes first."
     );
     describe_gauge!(ACTIVE_SERIES, "Series with a sample in the last hour.");
     describe_gauge!(
@@ -503,13 +511,22 @@ pub fn ingest_stream_refs(delta: f64) {
     gauge!(INGEST_STREAM_REFS).increment(delta);
 }
 
-/// Counts `n` samples rejected for `reason` (one of the `REJECT_` names).
+/// Counts `n` samples of a previous owner written out of order.
 pub fn samples_before_successor(n: u64) {
     if n > 0 {
         counter!(SAMPLES_BEFORE_SUCCESSOR).increment(n);
     }
 }
 
+/// Counts `n` samples of a new owner written out of order behind an old
+/// owner's overrun.
+pub fn samples_after_overrun(n: u64) {
+    if n > 0 {
+        counter!(SAMPLES_AFTER_OVERRUN).increment(n);
+    }
+}
+
+/// Counts `n` samples rejected for `reason` (one of the `REJECT_` names).
 pub fn samples_rejected(reason: &'static str, n: u64) {
     if n > 0 {
         counter!(SAMPLES_REJECTED, "reason" => reason).increment(n);

@@ -74,7 +74,7 @@ mod series_ids;
 mod unsequenced;
 
 use exemplar_buffer::ExemplarBuffer;
-use ownership::{Fence, Handover};
+use ownership::{Fence, Handover, LateWrites};
 use series_ids::SeriesIds;
 
 pub use admission::{check, Head, Verdict};
@@ -532,7 +532,7 @@ impl State {
                 String::new(),
             ));
         }
-        let mut before_successor = false;
+        let mut late = LateWrites::None;
         let fence = if batch.target_id.is_empty() {
             None
         } else {
@@ -553,8 +553,9 @@ impl State {
                     ),
                 ));
             }
-            before_successor = batch.target_generation < seen.generation;
-            Some(seen.after(batch.target_generation, batch.timestamp_ms))
+            let fence = seen.after(batch.target_generation, batch.timestamp_ms);
+            late = fence.late_writes(batch.target_generation);
+            Some(fence)
         };
 
         let db = self.db.clone();
@@ -562,7 +563,7 @@ impl State {
         let mut wb = DbBatch::default();
 
         let (ids, created) = self.resolve_series(&mut wb, &batch.series)?;
-        let admitted = self.admit_samples(&mut wb, &ids, &batch.samples, before_successor)?;
+        let admitted = self.admit_samples(&mut wb, &ids, &batch.samples, late)?;
         self.append_histograms(&mut wb, &ids, &batch.histograms);
         // Exemplars are keyed by when they arrived: the scrape's time.
         let ingest_ms = match batch.timestamp_ms {

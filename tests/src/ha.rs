@@ -51,7 +51,8 @@ pub struct HaClusterBuilder {
 impl HaClusterBuilder {
     /// Scrapers reach the control planes, and everything reaches the
     /// storage node's gRPC, through [`Cut`]s the test can cut
-    /// ([`HaCluster::partition_scraper`], [`HaCluster::partition_storage`]).
+    /// ([`HaCluster::partition_scraper`], [`HaCluster::partition_storage`],
+    /// and each scraper's own link, [`HaCluster::partition_scraper_storage`]).
     pub fn partitionable(mut self) -> Self {
         self.partitionable = true;
         self
@@ -129,6 +130,7 @@ impl HaClusterBuilder {
             partitionable: self.partitionable,
             storage_cut,
             scraper_cuts: BTreeMap::new(),
+            scraper_storage_cuts: BTreeMap::new(),
             interval_ms: self.interval_ms,
             http,
             config,
@@ -266,6 +268,9 @@ pub struct HaCluster {
     storage_cut: Option<Cut>,
     /// Scraper id -> its links to each control plane.
     scraper_cuts: BTreeMap<String, Vec<Cut>>,
+    /// Each scraper's link to the storage node (`--storage`), behind
+    /// `storage_cut`.
+    scraper_storage_cuts: BTreeMap<String, Cut>,
     pub interval_ms: i64,
     pub http: reqwest::Client,
     pub config: PathBuf,
@@ -340,6 +345,17 @@ impl HaCluster {
                 .map(|c| format!("http://{}", c.addr))
                 .collect();
         }
+        // Its own link to the storage node, behind the one every link
+        // passes.
+        let mut storage = Vec::new();
+        if let Some(shared) = &self.storage_cut {
+            if !self.scraper_storage_cuts.contains_key(id) {
+                let cut = Cut::start(&shared.addr).await?;
+                self.scraper_storage_cuts.insert(id.to_string(), cut);
+            }
+            let addr = &self.scraper_storage_cuts[id].addr;
+            storage = args(&["--storage", &format!("http://{addr}")]);
+        }
         let mut a = args(&[
             "--control-plane",
             &endpoints.join(","),
@@ -350,6 +366,7 @@ impl HaCluster {
             "--status-interval",
             "500ms",
         ]);
+        a.extend(storage);
         a.extend(self.scraper_args.iter().cloned());
         let mut p = match skew {
             None => Process::spawn(name, &bin("scraper-node"), &a, self.dir.path())?,
@@ -389,6 +406,16 @@ impl HaCluster {
     /// Cuts (or heals) every link between scraper `id` and the control planes.
     pub fn partition_scraper(&self, id: &str, cut: bool) {
         for c in self.scraper_cuts.get(id).into_iter().flatten() {
+            match cut {
+                true => c.cut(),
+                false => c.heal(),
+            }
+        }
+    }
+
+    /// Cuts (or heals) the link between scraper `id` and the storage node.
+    pub fn partition_scraper_storage(&self, id: &str, cut: bool) {
+        if let Some(c) = self.scraper_storage_cuts.get(id) {
             match cut {
                 true => c.cut(),
                 false => c.heal(),

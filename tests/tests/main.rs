@@ -30,6 +30,7 @@ mod kubernetes_sd_client;
 mod metrics_reference;
 mod native_scrape;
 mod overlap;
+mod overrun;
 mod promql;
 mod promql_native;
 mod readiness;

@@ -84,6 +84,9 @@ pub(super) struct Admitted {
     pub(super) duplicate: u64,
     /// Samples of a previous owner's last scrapes written out of order.
     pub(super) before_successor: u64,
+    /// Samples of a new owner written out of order behind an old owner's
+    /// overrun ([`super::ownership`]).
+    pub(super) after_overrun: u64,
 }
 
 impl Admitted {
@@ -182,23 +185,24 @@ impl State {
     /// accepted ones to `wb`. Series with ids from `self.next_series_id` on
     /// are created by this batch and have no samples yet.
     ///
-    /// `before_successor` marks the last scrapes of a target's previous
-    /// owner that reach the node after its successor's first batch (the
-    /// fence lets them through: they are from before the handover time). Its
-    /// samples are older than the successor's by construction, so they are
-    /// written out of order, as within an out-of-order window, instead of
-    /// being lost.
+    /// `late` ([`super::ownership`]) marks the last scrapes of a target's
+    /// previous owner that reach the node after its successor's first batch
+    /// (the fence lets them through: they are from before the handover
+    /// time), and the new owner's scrapes behind an old owner's overrun.
+    /// Their samples are older than what their series hold because two
+    /// owners' streams raced, so they are written out of order, as within
+    /// an out-of-order window, instead of being lost.
     pub(super) fn admit_samples(
         &mut self,
         wb: &mut DbBatch,
         ids: &[u64],
         batch_samples: &[Sample],
-        before_successor: bool,
+        late: LateWrites,
     ) -> Result<Admitted> {
         let mut out = Admitted::default();
         // A scrape names each series once: one head per sample.
         out.undo.reserve(batch_samples.len());
-        match self.admit_into(&mut out, wb, ids, batch_samples, before_successor) {
+        match self.admit_into(&mut out, wb, ids, batch_samples, late) {
             Ok(()) => Ok(out),
             Err(e) => {
                 self.undo_admitted(out);
@@ -213,7 +217,7 @@ impl State {
         wb: &mut DbBatch,
         ids: &[u64],
         batch_samples: &[Sample],
-        before_successor: bool,
+        late: LateWrites,
     ) -> Result<()> {
         let db = self.db.clone();
         // Out-of-order samples written by this batch, so a second one at the
@@ -234,8 +238,11 @@ impl State {
             };
             let head_max_t = out.max_t.unwrap_or(i64::MIN).max(self.head_max_t);
             let verdict = match check(newest, s.ts_ms, v, head_max_t, self.ooo_window_ms) {
-                Verdict::OutOfOrder | Verdict::TooOld if before_successor => {
-                    out.before_successor += 1;
+                Verdict::OutOfOrder | Verdict::TooOld if late.admits(s.ts_ms) => {
+                    match late {
+                        LateWrites::BeforeSuccessor => out.before_successor += 1,
+                        _ => out.after_overrun += 1,
+                    }
                     Verdict::AppendOutOfOrder
                 }
                 verdict => verdict,
@@ -318,6 +325,7 @@ impl State {
         metrics::samples_rejected(metrics::REJECT_TOO_OLD, admitted.too_old);
         metrics::samples_rejected(metrics::REJECT_DUPLICATE, admitted.duplicate);
         metrics::samples_before_successor(admitted.before_successor);
+        metrics::samples_after_overrun(admitted.after_overrun);
         metrics::active_series(self.heads.len());
     }
 

@@ -13,6 +13,17 @@
 //! time is the old owner's last scrape still in flight, and is stored: a move
 //! loses no interval to a race between the two owners' streams.
 //!
+//! **Overrun.** The fence can only refuse what reaches the node after the
+//! newer generation's first batch. An old owner that did not hear of the
+//! move (paused, or cut off from the control planes) may store scrapes from
+//! after that time first, while the new owner's batches wait (its link to
+//! this node is down, or this node was). Those scrapes are kept, and the
+//! fence records how far they reach ([`Fence::overrun_until`]); the new
+//! generation's samples up to there, older than what its series hold, are
+//! written out of order instead of being refused, so the slots the old
+//! owner missed (it was paused, say) are not lost. A slot both scraped
+//! keeps the sample stored first.
+//!
 //! **Handover.** A scraper that gives a target to another live scraper sends
 //! a last batch marked `handover` listing the series of its last successful
 //! scrape. The writer stores that set as the target's [`Handover`] record in
@@ -32,6 +43,12 @@ pub struct Fence {
     pub generation: u64,
     /// Timestamp of the first batch of `generation`.
     pub first_ts: i64,
+    /// The newest batch timestamp stored for the target, of any generation.
+    pub newest_ts: i64,
+    /// When `generation`'s first batch came, the newest timestamp an older
+    /// generation had stored at or after `first_ts` (its overrun);
+    /// `i64::MIN` when none had.
+    pub overrun_until: i64,
 }
 
 impl Default for Fence {
@@ -40,6 +57,8 @@ impl Default for Fence {
         Self {
             generation: 0,
             first_ts: i64::MIN,
+            newest_ts: i64::MIN,
+            overrun_until: i64::MIN,
         }
     }
 }
@@ -52,37 +71,90 @@ impl Fence {
 
     /// Returns the fence after a batch of `generation` at `ts_ms` is stored.
     pub fn after(self, generation: u64, ts_ms: i64) -> Self {
+        let newest_ts = self.newest_ts.max(ts_ms);
         if generation > self.generation {
             Self {
                 generation,
                 first_ts: ts_ms,
+                newest_ts,
+                overrun_until: match self.newest_ts >= ts_ms {
+                    true => self.newest_ts,
+                    false => i64::MIN,
+                },
             }
         } else {
-            self
+            Self { newest_ts, ..self }
         }
     }
 
-    /// Generation then first timestamp, big-endian.
-    pub fn encode(&self) -> [u8; 16] {
-        let mut out = [0u8; 16];
+    /// Returns which samples of a batch of `generation` may be written out
+    /// of order (older than their series' newest) rather than refused: all
+    /// of an older generation's batch (it passed [`Self::refuses`], so it is
+    /// from before the newer owner's first scrape), the current
+    /// generation's up to an old owner's overrun.
+    pub fn late_writes(&self, generation: u64) -> LateWrites {
+        if generation < self.generation {
+            LateWrites::BeforeSuccessor
+        } else if generation == self.generation && self.overrun_until != i64::MIN {
+            LateWrites::AfterOverrun(self.overrun_until)
+        } else {
+            LateWrites::None
+        }
+    }
+
+    /// Generation, first timestamp, newest timestamp and overrun,
+    /// big-endian.
+    pub fn encode(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
         out[..8].copy_from_slice(&self.generation.to_be_bytes());
-        out[8..].copy_from_slice(&self.first_ts.to_be_bytes());
+        out[8..16].copy_from_slice(&self.first_ts.to_be_bytes());
+        out[16..24].copy_from_slice(&self.newest_ts.to_be_bytes());
+        out[24..].copy_from_slice(&self.overrun_until.to_be_bytes());
         out
     }
 
     /// Decodes [`Self::encode`]; eight bytes are a generation stored before
-    /// first timestamps were kept, which fences every older batch.
+    /// first timestamps were kept, which fences every older batch; sixteen
+    /// a fence stored before overruns were kept.
     pub fn decode(b: &[u8]) -> Option<Self> {
+        let i64_at = |at: usize| Some(i64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?));
         match b.len() {
             8 => Some(Self {
                 generation: keys::decode_u64(b)?,
-                first_ts: i64::MIN,
+                ..Self::default()
             }),
-            16 => Some(Self {
+            16 | 32 => Some(Self {
                 generation: keys::decode_u64(&b[..8])?,
-                first_ts: i64::from_be_bytes(b[8..].try_into().ok()?),
+                first_ts: i64_at(8)?,
+                newest_ts: if b.len() == 32 { i64_at(16)? } else { i64::MIN },
+                overrun_until: if b.len() == 32 { i64_at(24)? } else { i64::MIN },
             }),
             _ => None,
+        }
+    }
+}
+
+/// Which samples of a batch the writer writes out of order rather than
+/// refuse ([`Fence::late_writes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LateWrites {
+    /// The usual rules.
+    None,
+    /// The last scrapes of a target's previous owner: every sample.
+    BeforeSuccessor,
+    /// The new owner's scrapes behind an old owner's overrun: samples up to
+    /// this timestamp.
+    AfterOverrun(i64),
+}
+
+impl LateWrites {
+    /// Returns whether a sample at `ts_ms` that the usual rules refuse as
+    /// out of order or too old is written.
+    pub fn admits(self, ts_ms: i64) -> bool {
+        match self {
+            Self::None => false,
+            Self::BeforeSuccessor => true,
+            Self::AfterOverrun(until) => ts_ms <= until,
         }
     }
 }
@@ -198,13 +270,45 @@ mod tests {
         let f = Fence::default();
         assert!(!f.refuses(0, 0));
         let f = f.after(5, 10_000);
-        assert_eq!(f.after(5, 11_000), f, "same generation keeps the fence");
+        assert_eq!(
+            f.after(5, 11_000),
+            Fence {
+                newest_ts: 11_000,
+                ..f
+            },
+            "same generation keeps the fence"
+        );
         assert!(!f.refuses(5, 11_000));
         assert!(!f.refuses(6, 9_000), "newer generations always pass");
         assert!(f.refuses(4, 10_000), "old owner at the new owner's slot");
         assert!(f.refuses(4, 12_000));
         assert!(!f.refuses(4, 9_000), "old owner's last scrape in flight");
         assert_eq!(f.after(4, 9_000), f, "an older batch leaves the fence");
+        assert_eq!(f.late_writes(4), LateWrites::BeforeSuccessor);
+        assert_eq!(f.late_writes(5), LateWrites::None, "no overrun");
+    }
+
+    /// The old owner stored scrapes up to 14,000 before the new owner's
+    /// first batch (10,000) came: the new owner may write out of order up
+    /// to there, and the old owner is fenced from 10,000 on.
+    #[test]
+    fn an_old_owners_overrun_lets_the_new_owner_write_before_it() {
+        let f = Fence::default().after(4, 9_000).after(4, 14_000);
+        assert_eq!(f.late_writes(4), LateWrites::None);
+        let f = f.after(5, 10_000);
+        assert_eq!(f.overrun_until, 14_000);
+        let late = f.late_writes(5);
+        assert_eq!(late, LateWrites::AfterOverrun(14_000));
+        assert!(late.admits(14_000) && !late.admits(14_001));
+        assert!(f.refuses(4, 15_000));
+        let f = f.after(5, 16_000);
+        assert_eq!(
+            (f.newest_ts, f.overrun_until, f.first_ts),
+            (16_000, 14_000, 10_000)
+        );
+        // A newer owner whose first batch is past everything: no overrun.
+        let f = f.after(6, 20_000);
+        assert_eq!(f.late_writes(6), LateWrites::None);
     }
 
     #[test]
@@ -212,8 +316,19 @@ mod tests {
         let f = Fence {
             generation: 7,
             first_ts: -3,
+            newest_ts: 12,
+            overrun_until: 11,
         };
         assert_eq!(Fence::decode(&f.encode()), Some(f));
+        let before_overruns = Fence::decode(&f.encode()[..16]).unwrap();
+        assert_eq!(
+            before_overruns,
+            Fence {
+                newest_ts: i64::MIN,
+                overrun_until: i64::MIN,
+                ..f
+            }
+        );
         let old = Fence::decode(&keys::encode_u64(9)).unwrap();
         assert_eq!(old.generation, 9);
         assert!(

@@ -21,7 +21,7 @@ impl State {
         }
         let mut wb = DbBatch::default();
         let (ids, created) = self.resolve_labels(&mut wb, series)?;
-        let admitted = self.admit_samples(&mut wb, &ids, points, false)?;
+        let admitted = self.admit_samples(&mut wb, &ids, points, LateWrites::None)?;
         let rejected = admitted.out_of_order + admitted.too_old + admitted.duplicate;
         if rejected > 0 {
             metrics::samples_rejected(metrics::REJECT_OUT_OF_ORDER, admitted.out_of_order);

@@ -50,6 +50,15 @@ fn rejected(reason: &str) -> u64 {
         .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
 }
 
+/// Returns the current value of the unlabelled counter `name`.
+fn counted(name: &str) -> u64 {
+    let prefix = format!("{name} ");
+    let text = metrics::handle().render();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+}
+
 struct Node {
     db: Arc<Db>,
     writer: Option<WriterHandle>,
@@ -315,13 +324,7 @@ async fn out_of_order_window_accepts_recent_samples() {
 #[tokio::test]
 async fn a_previous_owners_late_scrape_is_written_out_of_order() {
     let node = Node::open(Duration::ZERO);
-    let late = || {
-        let prefix = format!("{} ", metrics::SAMPLES_BEFORE_SUCCESSOR);
-        let text = metrics::handle().render();
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
-    };
+    let late = || counted(metrics::SAMPLES_BEFORE_SUCCESSOR);
     let late_before = late();
     let target = |mut b: Batch, generation: u64, ts: i64| {
         b.target_id = "t".into();
@@ -354,6 +357,63 @@ async fn a_previous_owners_late_scrape_is_written_out_of_order() {
         .send(target(batch(4, &["m"], &[(0, 2500, 9.0)]), 1, 2500))
         .await;
     assert_eq!(ack.reason(), pb::RefuseReason::Fenced);
+}
+
+/// An old owner that did not hear of the move (paused, then cut off from
+/// the control planes) stores a scrape from after the move before the new
+/// owner's first batch comes (its link to the node was down). The new
+/// owner's scrapes of the slots the old owner missed are written out of
+/// order, not lost; a slot both scraped keeps the sample stored first; the
+/// old owner is fenced from the new owner's first scrape on, and the new
+/// owner's own out-of-order samples past the overrun are refused as ever.
+#[tokio::test]
+async fn a_new_owners_scrapes_behind_an_old_owners_overrun_are_written() {
+    let node = Node::open(Duration::ZERO);
+    let behind = || counted(metrics::SAMPLES_AFTER_OVERRUN);
+    let behind_before = behind();
+    let seq = std::cell::Cell::new(0);
+    let send = |generation: u64, ts: i64, v: f64| {
+        seq.set(seq.get() + 1);
+        let mut b = batch(seq.get(), &["m"], &[(0, ts, v)]);
+        b.target_id = "t".into();
+        b.target_generation = generation;
+        b.timestamp_ms = ts;
+        node.send(b)
+    };
+    // The old owner, then paused through 2000 and 3000; it resumes at 4000.
+    for (ts, v) in [(1000, 1.0), (4000, 4.1)] {
+        assert_eq!(send(1, ts, v).await.status(), pb::AckStatus::Applied);
+    }
+    // The new owner's backlog: 2000 and 3000 are the slots the old owner
+    // missed; at 4000 both scraped.
+    let duplicates = rejected(metrics::REJECT_DUPLICATE);
+    for (ts, v) in [(2000, 2.0), (3000, 3.0), (4000, 4.0), (5000, 5.0)] {
+        let ack = send(2, ts, v).await;
+        assert_eq!(ack.status(), pb::AckStatus::Applied, "{}", ack.message);
+    }
+    assert_eq!(
+        node.stored(1),
+        [
+            (1000, bits(1.0)),
+            (2000, bits(2.0)),
+            (3000, bits(3.0)),
+            (4000, bits(4.1)),
+            (5000, bits(5.0)),
+        ]
+    );
+    assert_eq!(behind(), behind_before + 2);
+    assert_eq!(rejected(metrics::REJECT_DUPLICATE), duplicates + 1);
+
+    let ack = send(1, 6000, 6.1).await;
+    assert_eq!(ack.reason(), pb::RefuseReason::Fenced, "the old owner");
+    let ooo = rejected(metrics::REJECT_OUT_OF_ORDER);
+    assert_eq!(send(2, 4500, 4.5).await.status(), pb::AckStatus::Applied);
+    assert_eq!(
+        rejected(metrics::REJECT_OUT_OF_ORDER),
+        ooo + 1,
+        "past the overrun"
+    );
+    assert_eq!(node.stored(1).len(), 5);
 }
 
 /// A remote write is all or nothing: one rejected sample refuses the

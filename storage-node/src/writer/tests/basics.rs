@@ -78,7 +78,9 @@ async fn applies_deduplicates_and_fences() {
         Fence::decode(&fence),
         Some(Fence {
             generation: 6,
-            first_ts: 3000
+            first_ts: 3000,
+            newest_ts: 3000,
+            overrun_until: i64::MIN,
         })
     );
     assert_eq!(db.get_meta_u64(&keys::seq_key("s")).unwrap(), Some(3));
