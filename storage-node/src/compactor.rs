@@ -97,6 +97,11 @@ pub async fn run(db: Arc<Db>, config: CompactorConfig, stop: CancellationToken) 
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
+        if db.writes_refused() {
+            // The disk is (nearly) full: the room left is RocksDB's.
+            tracing::debug!("compaction round skipped: writes are refused for want of space");
+            continue;
+        }
         let (db, config, round_stop) = (db.clone(), config.clone(), stop.clone());
         let round = tokio::task::spawn_blocking(move || {
             match db.compact_superseded_checkpoints() {

@@ -56,6 +56,9 @@ pub struct Db {
     chunk_ends: ChunkEnds,
     /// Every series' open chunk.
     open: OpenChunks,
+    /// Set while the writer's free-space guard refuses writes, so the
+    /// compactor waits too.
+    writes_refused: std::sync::atomic::AtomicBool,
 }
 
 /// One atomic write: the `WriteBatch` (reached through `Deref`) and the head
@@ -244,6 +247,7 @@ impl Db {
             head,
             chunk_ends,
             open,
+            writes_refused: Default::default(),
         })
     }
 
@@ -493,6 +497,41 @@ impl Db {
         self.head.compacted(&compacted);
         self.head.apply_ready();
         Ok(())
+    }
+
+    /// The database's directory.
+    pub fn path(&self) -> &Path {
+        self.inner.path()
+    }
+
+    /// Whether the writer refuses writes for want of space now.
+    pub fn writes_refused(&self) -> bool {
+        self.writes_refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_writes_refused(&self, refused: bool) {
+        self.writes_refused
+            .store(refused, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Returns how many background errors (failed flushes and compactions)
+    /// RocksDB has met since the database was opened.
+    pub fn background_errors(&self) -> u64 {
+        self.inner
+            .property_int_value("rocksdb.background-errors")
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    }
+
+    /// Writes one meta key and nothing else (no samples, nothing staged in
+    /// memory): whether RocksDB takes writes, without any risk to the
+    /// state a failed write would leave behind.
+    pub fn probe_write(&self) -> Result<()> {
+        let mut wb = DbBatch::default();
+        wb.put_cf(self.cf(keys::CF_META), keys::META_DISK_PROBE, []);
+        self.write_unsynced(wb)
     }
 
     /// Flushes and fsyncs the WAL: every write before it is durable after it.

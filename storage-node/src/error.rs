@@ -33,6 +33,10 @@ pub enum Error {
     /// The node is shutting down.
     #[error("shutting down")]
     ShuttingDown,
+    /// Writes are refused until space is freed (the writer's free-space
+    /// guard, `--storage.min-free-disk-space`).
+    #[error("{0}")]
+    DiskFull(String),
     /// A Hello from a scraper process that a newer one with the same id
     /// replaced ([`crate::writer`]'s incarnations).
     #[error(
@@ -71,6 +75,7 @@ impl From<Error> for tonic::Status {
             }
             Error::QueryTimeout(_) => tonic::Status::deadline_exceeded(msg),
             Error::WriterUnavailable(_) | Error::ShuttingDown => tonic::Status::unavailable(msg),
+            Error::DiskFull(_) => tonic::Status::resource_exhausted(msg),
             Error::Storage(_)
             | Error::Open { .. }
             | Error::Corrupt { .. }

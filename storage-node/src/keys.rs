@@ -149,6 +149,9 @@ pub const META_SEQ_PREFIX: &[u8] = b"seq/";
 pub const META_GEN_PREFIX: &[u8] = b"gen/";
 /// Meta key prefix of the series set a target's previous owner handed over.
 pub const META_HANDOVER_PREFIX: &[u8] = b"handover/";
+/// Meta key the writer writes to learn whether the database takes writes
+/// again after the disk was full ([`crate::db::Db::probe_write`]).
+pub const META_DISK_PROBE: &[u8] = b"disk_probe";
 
 /// Meta key prefix of each `remote_write` queue's position in
 /// [`CF_EGRESS`] ([`crate::egress`]).

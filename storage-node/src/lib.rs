@@ -92,6 +92,11 @@ use tonic::transport::server::TcpIncoming;
 
 pub use error::{Error, Result};
 
+/// The default of `--storage.min-free-disk-space`: room for RocksDB to
+/// flush its memtables (the WAL bound keeps them under about 16 MiB) and
+/// compact a few files after writes stop.
+pub const DEFAULT_MIN_FREE_DISK_BYTES: u64 = 100 << 20;
+
 /// How the node runs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -135,6 +140,10 @@ pub struct Config {
     /// queues them for `remote_write` (the index, metadata and exemplars
     /// are kept), and queries find no samples.
     pub store_samples: bool,
+    /// Writes are refused (and kept by the scrapers) while less than this
+    /// is available on the data directory's filesystem
+    /// (`--storage.min-free-disk-space`); 0 turns the guard off.
+    pub min_free_disk_bytes: u64,
     /// Filled with the Ingest service while the node runs, for an
     /// embedder that writes without gRPC (direct mode).
     pub local_ingest: Option<ingest::LocalIngest>,
@@ -159,6 +168,7 @@ impl Config {
             egress_source: None,
             egress_flush_timeout: Duration::from_secs(10),
             store_samples: true,
+            min_free_disk_bytes: DEFAULT_MIN_FREE_DISK_BYTES,
             local_ingest: None,
         }
     }
@@ -198,6 +208,7 @@ pub async fn run(
         out_of_order_time_window: config.out_of_order_time_window,
         max_exemplars: config.max_exemplars,
         store_samples: config.store_samples,
+        min_free_disk_bytes: config.min_free_disk_bytes,
     };
     let (writer, writer_thread) = {
         let db = db.clone();

@@ -56,6 +56,12 @@ struct Args {
     /// How often retention runs.
     #[arg(long = "retention.check-interval", default_value = "1m", value_parser = parse_duration, hide = true)]
     retention_interval: Duration,
+    /// Refuse writes while less than this is available on the data
+    /// directory's filesystem (scrapers keep their batches and send them
+    /// again once space is freed; as VictoriaMetrics'
+    /// -storage.minFreeDiskSpaceBytes); 0 turns the guard off.
+    #[arg(long = "storage.min-free-disk-space", default_value = "100MB", value_parser = parse_size)]
+    min_free_disk_space: u64,
     /// Accept samples up to this much older than the newest written
     /// (Prometheus duration; 0 rejects every out-of-order sample).
     #[arg(long = "storage.out-of-order-time-window", default_value = "0", value_parser = parse_duration)]
@@ -145,6 +151,7 @@ async fn run() -> anyhow::Result<()> {
         interval: args.retention_interval,
     };
     config.out_of_order_time_window = args.out_of_order_time_window;
+    config.min_free_disk_bytes = args.min_free_disk_space;
     config.max_exemplars = args.max_exemplars;
     config.query_timeout = args.query_timeout;
     config.query.lookback_ms = args.lookback_delta.as_millis() as i64;

@@ -109,6 +109,9 @@ pub const MEMTABLES_BYTES: &str = "scrapegrid_storage_memtables_bytes";
 /// SST files plus memtables of every column family: what `--retention.size`
 /// limits.
 pub const DISK_BYTES: &str = "scrapegrid_storage_disk_bytes";
+/// Bytes available on the data directory's filesystem, as the writer's
+/// free-space guard last read them (`--storage.min-free-disk-space`).
+pub const DISK_AVAILABLE: &str = "scrapegrid_storage_disk_available_bytes";
 /// Per-series ranges deleted by retention, labelled by `reason` (`time`,
 /// `size`).
 pub const RETENTION_DELETED_RANGES: &str = "scrapegrid_storage_retention_deleted_ranges_total";
@@ -319,6 +322,11 @@ fn describe() {
         metrics::Unit::Bytes,
         "SST files plus memtables of all column families."
     );
+    describe_gauge!(
+        DISK_AVAILABLE,
+        metrics::Unit::Bytes,
+        "Bytes available on the data directory's filesystem; below --storage.min-free-disk-space writes are refused."
+    );
     describe_counter!(
         RETENTION_DELETED_RANGES,
         "Per-series sample ranges deleted by retention, by reason."
@@ -368,7 +376,7 @@ fn describe() {
     ] {
         counter!(name).absolute(0);
     }
-    for reason in ["fenced", "invalid"] {
+    for reason in ["fenced", "invalid", "disk_full"] {
         counter!(BATCHES_REFUSED, "reason" => reason).absolute(0);
     }
     gauge!(INGEST_STREAMS).set(0.0);
@@ -482,7 +490,8 @@ pub fn batch_duplicate() {
     counter!(BATCHES_DUPLICATE).increment(1);
 }
 
-/// Counts a refused batch; `reason` is `fenced` or `invalid`.
+/// Counts a refused batch; `reason` is `fenced`, `invalid`, `superseded`
+/// or `disk_full`.
 pub fn batch_refused(reason: &'static str) {
     counter!(BATCHES_REFUSED, "reason" => reason).increment(1);
 }
@@ -561,6 +570,10 @@ pub fn cf_size(cf: &'static str, sst_bytes: u64, memtable_bytes: u64) {
 
 pub fn disk_bytes(total: u64) {
     gauge!(DISK_BYTES).set(total as f64);
+}
+
+pub fn disk_available(bytes: u64) {
+    gauge!(DISK_AVAILABLE).set(bytes as f64);
 }
 
 /// Records one retention pass; `reason` is `time` or `size`.

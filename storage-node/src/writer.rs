@@ -41,7 +41,8 @@
 //! [`admission`] the sample rules; [`resolve`] the series ids a write
 //! names (found, created, learned by streams); [`series_ids`] the labels
 //! -> id map; [`exemplar_buffer`] the exemplar state;
-//! [`ownership`] fencing and handover records; [`incarnations`] which
+//! [`ownership`] fencing and handover records; [`disk_space`] the guard
+//! that refuses writes before the disk is full; [`incarnations`] which
 //! process owns each scraper id's sequences; [`unsequenced`] remote
 //! writes (no sequence, no fencing, all or nothing); `tests` the tests, by
 //! topic.
@@ -64,6 +65,7 @@ use crate::error::{Error, Result};
 use crate::{index, keys, metrics, samples};
 
 mod admission;
+mod disk_space;
 mod egress;
 mod exemplar_buffer;
 mod incarnations;
@@ -103,16 +105,21 @@ pub struct WriterOptions {
     /// the `remote_write` queue gets them (direct mode without a local
     /// copy, as Prometheus's agent mode).
     pub store_samples: bool,
+    /// Writes are refused while less than this is available on the
+    /// database's filesystem ([`disk_space`], `--storage.min-free-disk-space`);
+    /// 0 turns the guard off.
+    pub min_free_disk_bytes: u64,
 }
 
 impl Default for WriterOptions {
     /// No out-of-order window, Prometheus's default exemplar limit,
-    /// samples stored.
+    /// samples stored, no free-space guard.
     fn default() -> Self {
         Self {
             out_of_order_time_window: Duration::ZERO,
             max_exemplars: crate::exemplars::DEFAULT_MAX_EXEMPLARS,
             store_samples: true,
+            min_free_disk_bytes: 0,
         }
     }
 }
@@ -260,6 +267,8 @@ pub fn spawn_with_egress(
     let exemplars = ExemplarBuffer::load(&db, options.max_exemplars)?;
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let mut state = State {
+        disk: disk_space::DiskGuard::new(db.path().to_path_buf(), options.min_free_disk_bytes),
+        refused: Default::default(),
         db,
         next_series_id,
         series: SeriesIds::default(),
@@ -296,6 +305,11 @@ struct State {
     gens: HashMap<String, Fence>,
     /// Set when a WAL sync failed; every later job fails with it.
     failed: Option<String>,
+    /// The free-space guard.
+    disk: disk_space::DiskGuard,
+    /// Sequences refused for want of space, per scraper: its later
+    /// batches wait for them.
+    refused: disk_space::Refused,
     /// Newest stored sample per series id, for the series seen lately.
     heads: admission::Heads,
     /// Newest timestamp written since start (Prometheus's head max time),
@@ -344,6 +358,13 @@ impl State {
     fn run_group(&mut self, group: Vec<Job>) {
         let mut replies = Vec::with_capacity(group.len());
         let mut written = 0;
+        let writes = group
+            .iter()
+            .any(|j| matches!(j, Job::Batch { .. } | Job::Write { .. }));
+        let disk_full = match writes && self.failed.is_none() {
+            true => self.disk.check(&self.db).err().map(|e| e.to_string()),
+            false => None,
+        };
         for job in group {
             match job {
                 Job::Hello {
@@ -383,7 +404,27 @@ impl State {
                     batch,
                     reply,
                     ..
+                } if disk_full.is_some() || self.refused.blocks(&scraper_id, batch.sequence) => {
+                    metrics::batch_refused("disk_full");
+                    let why = disk_full.clone().unwrap_or_else(|| {
+                        "an earlier batch of this scraper was refused for want of disk space; \
+                         send it again first"
+                            .into()
+                    });
+                    self.refused.refuse(&scraper_id, batch.sequence);
+                    replies.push(Reply::Ack(reply, Err(Error::DiskFull(why))));
+                }
+                Job::Write { reply, .. } if disk_full.is_some() => {
+                    let why = disk_full.clone().unwrap_or_default();
+                    replies.push(Reply::Written(reply, Err(Error::DiskFull(why))));
+                }
+                Job::Batch {
+                    scraper_id,
+                    batch,
+                    reply,
+                    ..
                 } => {
+                    self.refused.taken(&scraper_id, batch.sequence);
                     let res = self.apply(scraper_id, batch);
                     if let (Err(err), None) = (&res, &self.failed) {
                         // Later batches of the scraper must not be applied
@@ -454,7 +495,7 @@ impl State {
     /// write is synced with the next group's. A failure fails the writer
     /// as a failed write does.
     fn checkpoint(&mut self) {
-        if self.failed.is_some() {
+        if self.failed.is_some() || self.disk.is_low() {
             return;
         }
         let start = Instant::now();

@@ -137,9 +137,19 @@ pub async fn start_storage(dir: &Path, name: &str) -> Result<StorageNode> {
 /// Starts a storage node as [`start_storage`] does, with `extra` flags
 /// after the usual ones (e.g. `--retention.time 1h`).
 pub async fn start_storage_with(dir: &Path, name: &str, extra: &[&str]) -> Result<StorageNode> {
+    start_storage_in(&dir.join("data"), dir, name, extra).await
+}
+
+/// Starts a storage node on `data_dir`, logging to `log_dir`.
+pub async fn start_storage_in(
+    data_dir: &Path,
+    log_dir: &Path,
+    name: &str,
+    extra: &[&str],
+) -> Result<StorageNode> {
     let mut args: Vec<String> = [
         "--data-dir",
-        &dir.join("data").display().to_string(),
+        &data_dir.display().to_string(),
         "--grpc-addr",
         ANY_PORT,
         "--http-addr",
@@ -149,7 +159,7 @@ pub async fn start_storage_with(dir: &Path, name: &str, extra: &[&str]) -> Resul
     .chain(extra)
     .map(|s| s.to_string())
     .collect();
-    let mut process = Process::spawn(name, &bin("storage-node"), &args, dir)?;
+    let mut process = Process::spawn(name, &bin("storage-node"), &args, log_dir)?;
     let grpc = process.listening("grpc").await?;
     let http = process.listening("http").await?;
     set_flag(&mut args, "--grpc-addr", &grpc);

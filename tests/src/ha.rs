@@ -10,7 +10,7 @@
 //! storage node, so a test can partition them too.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -22,7 +22,7 @@ mod fleet_audit;
 use crate::cut::Cut;
 use crate::etcd::Etcd;
 use crate::process::set_flag;
-use crate::{bin, eventually, start_storage, wait_healthy, Process, ANY_PORT};
+use crate::{bin, eventually, start_storage_in, wait_healthy, Process, ANY_PORT};
 pub use fleet_audit::Audit;
 
 /// The job every fleet target belongs to.
@@ -46,9 +46,24 @@ pub struct HaClusterBuilder {
     membership_timeout: &'static str,
     scraper_args: Vec<String>,
     partitionable: bool,
+    storage_args: Vec<String>,
+    storage_data_dir: Option<PathBuf>,
 }
 
 impl HaClusterBuilder {
+    /// Flags the storage node gets besides its addresses and data directory.
+    pub fn storage_args(mut self, a: &[&str]) -> Self {
+        self.storage_args = args(a);
+        self
+    }
+
+    /// Where the storage node keeps its data (default: the cluster's
+    /// directory): a filesystem the test controls.
+    pub fn storage_data_dir(mut self, dir: &Path) -> Self {
+        self.storage_data_dir = Some(dir.to_path_buf());
+        self
+    }
+
     /// Scrapers reach the control planes, and everything reaches the
     /// storage node's gRPC, through [`Cut`]s the test can cut
     /// ([`HaCluster::partition_scraper`], [`HaCluster::partition_storage`],
@@ -108,7 +123,12 @@ impl HaClusterBuilder {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(3))
             .build()?;
-        let storage = start_storage(dir.path(), "storage-node").await?;
+        let data_dir = self
+            .storage_data_dir
+            .clone()
+            .unwrap_or_else(|| dir.path().join("data"));
+        let extra: Vec<&str> = self.storage_args.iter().map(String::as_str).collect();
+        let storage = start_storage_in(&data_dir, dir.path(), "storage-node", &extra).await?;
         let storage_cut = match self.partitionable {
             true => Some(Cut::start(&storage.grpc).await?),
             false => None,
@@ -288,6 +308,8 @@ impl HaCluster {
             membership_timeout: "5s",
             scraper_args: Vec::new(),
             partitionable: false,
+            storage_args: Vec::new(),
+            storage_data_dir: None,
         }
     }
 

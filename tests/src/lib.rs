@@ -38,7 +38,8 @@
 //! ingest protocol, for the storage node's own tests
 //! (`tests/tests/storage_*.rs`).
 //! [`browser`] drives headless Chromium for the web UI tests; [`cut`] is a
-//! TCP forwarder a test cuts to partition two components. [`chaos`] runs a
+//! TCP forwarder a test cuts to partition two components; [`tmpfs`] a small
+//! filesystem a test fills up. [`chaos`] runs a
 //! whole cluster under random overlapping faults and judges what it stored
 //! against what the targets served.
 //! When a test panics, the nodes' logs are printed.
@@ -69,9 +70,12 @@ pub mod remote_receiver;
 pub mod sd_oracle;
 pub mod storage;
 pub mod tls_targets;
+pub mod tmpfs;
 pub mod victoria;
 
-pub use cluster::{start_storage, start_storage_with, Cluster, ClusterBuilder, StorageNode};
+pub use cluster::{
+    start_storage, start_storage_in, start_storage_with, Cluster, ClusterBuilder, StorageNode,
+};
 pub use process::{bin, free_addr, set_flag, wait_healthy, Process, ANY_PORT};
 
 /// GETs `url` and returns the JSON `data` of a `success` answer.

@@ -16,6 +16,7 @@ mod ctl;
 mod deploy;
 mod differential;
 mod direct_remote_write;
+mod disk_full;
 mod exemplars;
 mod failover;
 mod fenced;

@@ -178,7 +178,9 @@ impl From<Error> for ApiError {
             Error::BadData(_) | Error::InvalidMatchers(_) => ErrorKind::BadData,
             Error::Execution(_) => ErrorKind::Execution,
             Error::QueryTimeout(_) => ErrorKind::Timeout,
-            Error::ShuttingDown | Error::WriterUnavailable(_) => ErrorKind::Unavailable,
+            Error::ShuttingDown | Error::WriterUnavailable(_) | Error::DiskFull(_) => {
+                ErrorKind::Unavailable
+            }
             Error::Storage(_)
             | Error::Open { .. }
             | Error::Corrupt { .. }

@@ -87,9 +87,10 @@ impl RemoteError {
                 StatusCode::BAD_REQUEST
             }
             Self::Storage(Error::BadData(_) | Error::InvalidMatchers(_)) => StatusCode::BAD_REQUEST,
-            Self::Storage(Error::ShuttingDown | Error::WriterUnavailable(_)) | Self::Timeout => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Storage(
+                Error::ShuttingDown | Error::WriterUnavailable(_) | Error::DiskFull(_),
+            )
+            | Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -22,7 +22,9 @@
 //! generation's samples up to there, older than what its series hold, are
 //! written out of order instead of being refused, so the slots the old
 //! owner missed (it was paused, say) are not lost. A slot both scraped
-//! keeps the sample stored first.
+//! keeps the sample stored first when both have the slot's timestamp; an
+//! old owner that woke late stamps its scrape off the slot, and then both
+//! are kept (a double scrape, as the partition made it).
 //!
 //! **Handover.** A scraper that gives a target to another live scraper sends
 //! a last batch marked `handover` listing the series of its last successful
@@ -96,7 +98,10 @@ impl Fence {
         if generation < self.generation {
             LateWrites::BeforeSuccessor
         } else if generation == self.generation && self.overrun_until != i64::MIN {
-            LateWrites::AfterOverrun(self.overrun_until)
+            LateWrites::AfterOverrun {
+                from: self.first_ts,
+                until: self.overrun_until,
+            }
         } else {
             LateWrites::None
         }
@@ -142,9 +147,10 @@ pub enum LateWrites {
     None,
     /// The last scrapes of a target's previous owner: every sample.
     BeforeSuccessor,
-    /// The new owner's scrapes behind an old owner's overrun: samples up to
-    /// this timestamp.
-    AfterOverrun(i64),
+    /// The new owner's scrapes behind an old owner's overrun: samples from
+    /// its first scrape (`from`) up to the overrun's end (`until`); older
+    /// samples (a target's own timestamps going back) are refused as ever.
+    AfterOverrun { from: i64, until: i64 },
 }
 
 impl LateWrites {
@@ -154,7 +160,7 @@ impl LateWrites {
         match self {
             Self::None => false,
             Self::BeforeSuccessor => true,
-            Self::AfterOverrun(until) => ts_ms <= until,
+            Self::AfterOverrun { from, until } => (from..=until).contains(&ts_ms),
         }
     }
 }
@@ -298,8 +304,15 @@ mod tests {
         let f = f.after(5, 10_000);
         assert_eq!(f.overrun_until, 14_000);
         let late = f.late_writes(5);
-        assert_eq!(late, LateWrites::AfterOverrun(14_000));
-        assert!(late.admits(14_000) && !late.admits(14_001));
+        assert_eq!(
+            late,
+            LateWrites::AfterOverrun {
+                from: 10_000,
+                until: 14_000
+            }
+        );
+        assert!(late.admits(10_000) && late.admits(14_000));
+        assert!(!late.admits(14_001) && !late.admits(9_999));
         assert!(f.refuses(4, 15_000));
         let f = f.after(5, 16_000);
         assert_eq!(
