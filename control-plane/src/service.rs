@@ -132,6 +132,7 @@ impl pb::control_plane_server::ControlPlane for ControlPlaneService {
         let scraper_id = hello.scraper_id.clone();
         let session = self.sessions.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        send_clock(tx.downgrade());
         self.coordinator
             .send(Event::Join { hello, session, tx })
             .await;
@@ -198,13 +199,46 @@ fn reachable_http_addr(addr: &str, peer: std::net::IpAddr) -> String {
     }
 }
 
-/// `m` with the time it leaves, when it is an assignment: the clock the
-/// scraper reads slots and timestamps on (`Assignment.sent_at_ms`).
+/// `m` with the time it leaves, when it is an assignment or a clock
+/// reading: the clock the scraper reads slots and timestamps on
+/// (`Assignment.sent_at_ms`, `Clock.sent_at_ms`).
 fn stamp(mut m: pb::ControlMessage) -> pb::ControlMessage {
-    if let Some(pb::control_message::Msg::Assignment(a)) = &mut m.msg {
-        a.sent_at_ms = scrapegrid_common::clock::now_ms();
+    match &mut m.msg {
+        Some(pb::control_message::Msg::Assignment(a)) => {
+            a.sent_at_ms = scrapegrid_common::clock::now_ms();
+        }
+        Some(pb::control_message::Msg::Clock(c)) => {
+            c.sent_at_ms = scrapegrid_common::clock::now_ms();
+        }
+        _ => {}
     }
     m
+}
+
+/// How often a session carries the control plane's clock between
+/// assignments.
+pub const CLOCK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Sends a [`pb::Clock`] on the session every [`CLOCK_EVERY`] while the
+/// session lasts (the coordinator holds its sender; this task holds only a
+/// weak one, so the session still ends when the coordinator drops it).
+fn send_clock(tx: mpsc::WeakSender<Result<pb::ControlMessage, Status>>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CLOCK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(tx) = tx.upgrade() else { return };
+            let clock = pb::ControlMessage {
+                msg: Some(pb::control_message::Msg::Clock(pb::Clock::default())),
+            };
+            // A full stream skips a reading; the next one comes.
+            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Ok(clock)) {
+                return;
+            }
+        }
+    });
 }
 
 /// Why a scrape has no inline secret: the scrape error its target shows.

@@ -272,6 +272,9 @@ async fn session(
                 Ok(Some(pb::ControlMessage { msg: Some(pb::control_message::Msg::NotLeader(n)) })) => {
                     return End::NotLeader(n.leader_endpoint)
                 }
+                Ok(Some(pb::ControlMessage { msg: Some(pb::control_message::Msg::Clock(c)) })) => {
+                    crate::clock::observe(c.sent_at_ms);
+                }
                 Ok(Some(pb::ControlMessage { msg: Some(pb::control_message::Msg::Drain(_)) })) => {
                     // As SIGTERM: the same token, so the node stops when
                     // the drain ends; the next turn of the loop says Goodbye.

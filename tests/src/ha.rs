@@ -198,6 +198,16 @@ impl HaClusterBuilder {
     }
 }
 
+/// How far a scraper's wall clock is off ([`HaCluster::add_scraper_skewed`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Skew<'a> {
+    /// By a fixed amount: `+3s`, `-2s`.
+    Fixed(&'a str),
+    /// By what the file says (the same form), read again every second, so
+    /// a test steps the clock by writing it.
+    File(&'a Path),
+}
+
 /// Where Debian's `faketime` package puts libfaketime.
 fn libfaketime() -> Result<String> {
     let candidates = [
@@ -320,9 +330,9 @@ impl HaCluster {
     }
 
     /// Starts a scraper as [`Self::add_scraper`] does, with its wall clock
-    /// `skew` off when one is given (`+3s`, `-2s`; libfaketime, from
-    /// Debian's `faketime`, installed by scripts/install-deps.sh).
-    pub async fn add_scraper_skewed(&mut self, id: &str, skew: Option<&str>) -> Result<()> {
+    /// `skew` off when one is given (libfaketime, from Debian's `faketime`,
+    /// installed by scripts/install-deps.sh).
+    pub async fn add_scraper_skewed(&mut self, id: &str, skew: Option<Skew<'_>>) -> Result<()> {
         let (process, http) = self.spawn_scraper(id, id, skew).await?;
         self.scrapers.push(Scraper {
             id: id.into(),
@@ -348,7 +358,7 @@ impl HaCluster {
         &mut self,
         id: &str,
         name: &str,
-        skew: Option<&str>,
+        skew: Option<Skew<'_>>,
     ) -> Result<(Process, String)> {
         let mut endpoints = Vec::new();
         for c in &self.controls {
@@ -394,17 +404,24 @@ impl HaCluster {
             None => Process::spawn(name, &bin("scraper-node"), &a, self.dir.path())?,
             // libfaketime preloaded into the scraper itself (the `faketime`
             // wrapper would stand between it and the signals a test sends).
-            Some(skew) => Process::spawn_with_env(
-                name,
-                &bin("scraper-node"),
-                &a,
-                self.dir.path(),
-                &[
-                    ("LD_PRELOAD", &libfaketime()?),
-                    ("FAKETIME", skew),
+            Some(skew) => {
+                let lib = libfaketime()?;
+                let mut env = vec![
+                    ("LD_PRELOAD", lib.as_str()),
                     ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
-                ],
-            )?,
+                ];
+                let file;
+                match skew {
+                    Skew::Fixed(s) => env.push(("FAKETIME", s)),
+                    Skew::File(path) => {
+                        file = path.display().to_string();
+                        env.push(("FAKETIME_TIMESTAMP_FILE", &file));
+                        // Read again every second: the test steps it.
+                        env.push(("FAKETIME_CACHE_DURATION", "1"));
+                    }
+                }
+                Process::spawn_with_env(name, &bin("scraper-node"), &a, self.dir.path(), &env)?
+            }
         };
         let http_addr = p.listening("http").await?;
         wait_healthy(&self.http, &http_addr).await?;
