@@ -7,7 +7,9 @@
 //! only for targets that left discovery. A target that moved to another live
 //! scraper carries a handover time: its loop keeps scraping until then, hands
 //! its series over and ends by itself (it is kept in `handing_over` until
-//! it has). A target whose definition or pool changed is restarted. The
+//! it has; a target assigned back before then replaces that loop, as it
+//! replaces a running one). A target whose definition or pool changed is
+//! restarted. The
 //! manager is owned by the control session task, so it needs no lock; loop
 //! health is shared through a small mutex per loop.
 
@@ -164,8 +166,19 @@ impl ScrapeManager {
                 return;
             }
         };
-        // A loop that replaces a running one inherits its series.
-        let inherit = self.loops.remove(&t.id).map(|old| {
+        // A loop that replaces a running one inherits its series. That
+        // includes one still handing the target over (it came back before
+        // the handover time, say because the scraper it was moving to
+        // died): left running, it would scrape every slot the new loop
+        // scrapes until then.
+        let running = self.loops.remove(&t.id).or_else(|| {
+            let i = self
+                .handing_over
+                .iter()
+                .position(|l| l.spec.id == t.id && !l.task.is_finished())?;
+            Some(self.handing_over.swap_remove(i))
+        });
+        let inherit = running.map(|old| {
             let (tx, rx) = tokio::sync::oneshot::channel();
             if let Ok(mut h) = old.control.handoff.lock() {
                 *h = Some(tx);

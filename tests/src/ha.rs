@@ -48,9 +48,16 @@ pub struct HaClusterBuilder {
     partitionable: bool,
     storage_args: Vec<String>,
     storage_data_dir: Option<PathBuf>,
+    control_args: Vec<String>,
 }
 
 impl HaClusterBuilder {
+    /// Flags every control plane gets besides those the cluster sets.
+    pub fn control_args(mut self, a: &[&str]) -> Self {
+        self.control_args = args(a);
+        self
+    }
+
     /// Flags the storage node gets besides its addresses and data directory.
     pub fn storage_args(mut self, a: &[&str]) -> Self {
         self.storage_args = args(a);
@@ -176,6 +183,7 @@ impl HaClusterBuilder {
             if let Some(etcd) = &self.etcd {
                 a.extend(args(&["--etcd-endpoints", etcd, "--etcd-lease-ttl", "2s"]));
             }
+            a.extend(self.control_args.iter().cloned());
             let name = format!("control-plane-{i}");
             let mut process = Process::spawn(&name, &bin("control-plane"), &a, cluster.dir.path())?;
             let grpc = process.listening("grpc").await?;
@@ -320,6 +328,7 @@ impl HaCluster {
             partitionable: false,
             storage_args: Vec::new(),
             storage_data_dir: None,
+            control_args: Vec::new(),
         }
     }
 

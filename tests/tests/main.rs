@@ -23,6 +23,7 @@ mod fenced;
 mod followers;
 mod grpc_standard;
 mod ha_conformance;
+mod handover_back;
 mod host_metrics;
 mod ingest_rotation;
 mod integrations;
