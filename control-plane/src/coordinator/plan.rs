@@ -106,6 +106,13 @@ impl State {
                     }
                     (pb::RemovalReason::Moved, handover_at)
                 }
+                // An owner presumed alive after a leader change is not
+                // gone: moved now, its target would run twice until it
+                // reconnects. It waits, as above, for a handover.
+                Some(_) if self.presumed.contains_key(&owned.member) => {
+                    waiting.insert(tid.clone());
+                    continue;
+                }
                 // The old owner is gone: nobody to tell.
                 Some(_) => (pb::RemovalReason::Moved, -1),
             };

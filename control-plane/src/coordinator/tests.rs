@@ -260,6 +260,17 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "a joiner after a leader change takes nothing from owners not back yet",
+        start: A_AND_B,
+        steps: &[
+            (LeaderChange, "-"),
+            (Join("c"), "c: snap"),
+            (Rejoin("a"), "a: snap +2 -1> p1; c: delta +1^ p1"),
+            (Rejoin("b"), "b: snap +3 p1"),
+            (Advance(1000), "-"),
+        ],
+    },
+    Case {
         name: "a live owner keeps targets whose new owner has not reconnected",
         start: A_AND_B,
         steps: &[
