@@ -459,7 +459,9 @@ fn readers_see_every_sample_while_head_bounds_rise() {
     // A last round at the end: with no reader left its narrowings apply,
     // and each bound is at or before the oldest head sample and past the
     // cut of a round at most one chunk (8 steps) before the last (3 steps
-    // before the end).
+    // before the end), or at a late (off-grid) sample written after the
+    // rounds had passed its time: too few to be due, it waits in the head
+    // (seen once in a full run on a loaded machine).
     let now = START + STEPS * STEP;
     compact_once(db, &cfg, now, &CancellationToken::new()).unwrap();
     assert_eq!(db.head_bounds().pending_narrowings(), 0);
@@ -467,8 +469,9 @@ fn readers_see_every_sample_while_head_bounds_rise() {
     for id in 1..=SERIES {
         let oldest = reader.head(id, i64::MIN, i64::MAX).unwrap()[0].t;
         let bound = db.head_bounds().head_min(id);
+        let late = (oldest - START) % STEP == 1;
         assert!(
-            bound <= oldest && bound > START + (STEPS - 3 - 8) * STEP,
+            bound <= oldest && (bound > START + (STEPS - 3 - 8) * STEP || late),
             "series {id}: bound {bound}, oldest head sample {oldest}"
         );
     }
