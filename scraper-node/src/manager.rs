@@ -167,15 +167,22 @@ impl ScrapeManager {
             }
         };
         // A loop that replaces a running one inherits its series. That
-        // includes one still handing the target over (it came back before
-        // the handover time, say because the scraper it was moving to
-        // died): left running, it would scrape every slot the new loop
-        // scrapes until then.
+        // includes one still handing the target over when the new loop
+        // starts before the handover time (the target came back by
+        // failover: the scraper it was moving to died): left running, it
+        // would scrape every slot the new loop scrapes until then. One
+        // handing over before the new loop's start (the target comes back
+        // by a later handover) runs on: the slots between are the other
+        // scraper's.
         let running = self.loops.remove(&t.id).or_else(|| {
-            let i = self
-                .handing_over
-                .iter()
-                .position(|l| l.spec.id == t.id && !l.task.is_finished())?;
+            let i = self.handing_over.iter().position(|l| {
+                l.spec.id == t.id
+                    && !l.task.is_finished()
+                    && spec.start_at_ms
+                        < l.control
+                            .stop_at_ms
+                            .load(std::sync::atomic::Ordering::SeqCst)
+            })?;
             Some(self.handing_over.swap_remove(i))
         });
         let inherit = running.map(|old| {

@@ -159,6 +159,11 @@ impl State {
             };
             let target = &self.targets[tid];
             if let Some(o) = current {
+                if o.sent.is_none() && !self.members.contains_key(&o.member) {
+                    // Presumed alive, not back yet: nothing reaches it, so
+                    // nothing is confirmed; its Hello says what it runs.
+                    continue;
+                }
                 if o.sent.is_none() {
                     // Learnt back: keep its generation; a snapshot or this
                     // delta tells the member the current definition.

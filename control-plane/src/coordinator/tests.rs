@@ -271,6 +271,18 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name:
+            "a restored owner that comes back restarted, running nothing, loses its targets at once",
+        start: A_AND_B,
+        steps: &[
+            (LeaderChange, "-"),
+            (Join("c"), "c: snap"),
+            (Rejoin("b"), "b: snap +2 -1> p1; c: delta +1^ p1"),
+            (Join("a"), "a: snap +2 p1; c: delta +1"),
+            (Advance(1000), "-"),
+        ],
+    },
+    Case {
         name: "a live owner keeps targets whose new owner has not reconnected",
         start: A_AND_B,
         steps: &[

@@ -150,6 +150,11 @@ pub async fn run(
         .then(|| handover::Incoming::start(&spec, &ingest));
     let mut last_ts = None;
     loop {
+        if control.cancel.is_cancelled() {
+            // Stopped (replaced, say) while it scraped: what it holds goes
+            // to its successor below, not into a handover.
+            break;
+        }
         let stop_at = control.stop_at_ms.load(Ordering::SeqCst);
         if stop_at > 0 && slot >= stop_at {
             // Moved: the new owner scrapes from `stop_at` on.
