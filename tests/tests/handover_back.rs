@@ -3,7 +3,8 @@
 //! a `kill -9` lost its session again at once): the scraper ran two loops
 //! for the target until the handover time, the one handing over and a new
 //! one, and scraped each of those slots twice (one value lost as a
-//! duplicate). Now the new loop replaces the one handing over.
+//! duplicate). Now the new loop replaces the one handing over when it
+//! starts before that one's handover time, and only then.
 
 use std::time::Duration;
 
@@ -15,90 +16,86 @@ use scrapegrid_tests::{eventually, hold_for};
 
 const TARGETS: usize = 8;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_target_back_before_its_handover_time_is_scraped_once() -> Result<()> {
-    let fleet = FleetServer::start(TARGETS, counter_body).await?;
+/// One scraper owning every target, then `joiner` joining: returns once
+/// the leader has planned handovers to it `lead` ahead, with the start of
+/// the audit window and how many were planned.
+async fn handovers_planned(
+    fleet: &FleetServer,
+    lead: &str,
+    joiner: &str,
+) -> Result<(HaCluster, i64, usize)> {
     let mut cluster = HaCluster::builder()
         .scrapers(1)
-        .control_args(&["--handover-lead", "4s"])
-        .build(&fleet)
+        .control_args(&["--handover-lead", lead])
+        .build(fleet)
         .await?;
     cluster.settled(TARGETS, &["scraper-0"]).await?;
     hold_for(Duration::from_secs(2), "steady scraping").await;
     let start_ms = audit::now_ms();
-
-    // A scraper joins: the leader plans handovers to it 4 s ahead. It dies
-    // before the handover time, so its targets come back to scraper-0,
-    // whose loops are still handing them over.
-    cluster.add_scraper("joiner").await?;
+    cluster.add_scraper(joiner).await?;
     let planned = eventually(Duration::from_secs(10), || async {
         let moves = cluster.moves().await.ok()?;
         let n = moves
             .iter()
-            .filter(|m| m["to"] == "joiner" && m["handover"] == true)
+            .filter(|m| m["to"] == joiner && m["handover"] == true)
             .count();
         (n > 0).then_some(n)
     })
     .await
-    .context("handovers to the joiner planned")?;
-    cluster.kill_scraper("joiner");
-    cluster.settled(TARGETS, &["scraper-0"]).await?;
-    hold_for(Duration::from_secs(6), "past the handover time").await;
+    .with_context(|| format!("handovers to {joiner} planned"))?;
+    Ok((cluster, start_ms, planned))
+}
+
+/// Waits until everything scraped is stored, then audits the fleet from
+/// `start_ms` to now.
+async fn assert_clean(
+    cluster: &HaCluster,
+    fleet: &FleetServer,
+    start_ms: i64,
+    what: &str,
+) -> Result<()> {
     let end_ms = audit::now_ms() - cluster.interval_ms;
     cluster
-        .wait_counters_stored(&fleet, Duration::from_secs(20))
+        .wait_counters_stored(fleet, Duration::from_secs(20))
         .await
         .context("every scrape stored")?;
-    let a = cluster.audit(&fleet, Window { start_ms, end_ms }).await?;
-    println!("{planned} handovers planned, then back: {a}");
-    a.assert_clean("targets back before their handover time");
+    let a = cluster.audit(fleet, Window { start_ms, end_ms }).await?;
+    println!("{what}: {a}");
+    a.assert_clean(what);
     Ok(())
 }
 
-/// The other way back: the scraper a target is moving to drains before
-/// the handover time, so the target comes back by a later handover. The
-/// loop handing it over runs on until its handover time (a first version
-/// of the fix above replaced it at once, and nobody scraped the slots until
-/// then), the drainer scrapes from there to the second handover, and the
-/// first owner from then on.
+/// The scraper the targets move to dies before the handover time, so they
+/// come back to scraper-0 by failover, whose loops still hand them over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_back_before_its_handover_time_is_scraped_once() -> Result<()> {
+    let fleet = FleetServer::start(TARGETS, counter_body).await?;
+    let (mut cluster, start_ms, planned) = handovers_planned(&fleet, "4s", "joiner").await?;
+    cluster.kill_scraper("joiner");
+    cluster.settled(TARGETS, &["scraper-0"]).await?;
+    hold_for(Duration::from_secs(6), "past the handover time").await;
+    let what = format!("{planned} handovers planned, back by failover");
+    assert_clean(&cluster, &fleet, start_ms, &what).await
+}
+
+/// The other way back: the scraper the targets move to drains before the
+/// handover time, so they come back by a later handover. The loops handing
+/// them over run on until their handover time (a first version of the fix
+/// above replaced them at once, and nobody scraped the slots until then:
+/// 23 intervals missed), the drainer scrapes from there to the second
+/// handover, and scraper-0 from then on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_back_by_a_later_handover_is_scraped_once() -> Result<()> {
     let fleet = FleetServer::start(TARGETS, counter_body).await?;
-    let mut cluster = HaCluster::builder()
-        .scrapers(1)
-        .control_args(&["--handover-lead", "3s"])
-        .build(&fleet)
-        .await?;
-    cluster.settled(TARGETS, &["scraper-0"]).await?;
-    hold_for(Duration::from_secs(2), "steady scraping").await;
-    let start_ms = audit::now_ms();
-
-    cluster.add_scraper("drainer").await?;
-    let planned = eventually(Duration::from_secs(10), || async {
-        let moves = cluster.moves().await.ok()?;
-        let n = moves
-            .iter()
-            .filter(|m| m["to"] == "drainer" && m["handover"] == true)
-            .count();
-        (n > 0).then_some(n)
-    })
-    .await
-    .context("handovers to the drainer planned")?;
+    let (mut cluster, start_ms, planned) = handovers_planned(&fleet, "3s", "drainer").await?;
     let d = cluster.terminate_scraper("drainer", Duration::from_secs(30));
     let (code, took) = cluster.drained(d).await?;
     assert_eq!(code, Some(0), "the drainer drains");
     cluster.settled(TARGETS, &["scraper-0"]).await?;
-    hold_for(Duration::from_secs(2), "steady scraping after the drain").await;
-    let end_ms = audit::now_ms() - cluster.interval_ms;
-    cluster
-        .wait_counters_stored(&fleet, Duration::from_secs(20))
-        .await
-        .context("every scrape stored")?;
-    let a = cluster.audit(&fleet, Window { start_ms, end_ms }).await?;
-    println!(
-        "{planned} handovers planned, the drainer drained in {} ms: {a}",
+    hold_for(Duration::from_secs(5), "past both handover times").await;
+    let what = format!(
+        "{planned} handovers planned, back by handover (drained in {} ms)",
         took.as_millis()
     );
-    a.assert_clean("targets back by a later handover");
-    Ok(())
+    assert_clean(&cluster, &fleet, start_ms, &what).await
 }
