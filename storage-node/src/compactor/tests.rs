@@ -1,4 +1,4 @@
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use scrapegrid_common::{CompactLabels, Labels};
@@ -397,6 +397,9 @@ fn readers_see_every_sample_while_head_bounds_rise() {
     let tdb = TestDb::with_series(&[]);
     let db = &tdb.db;
     let written = AtomicI64::new(0);
+    // Reads done so far: the writer waits for the readers now and then, so
+    // that reads interleave with the writes however loaded the machine is.
+    let reads_done = AtomicUsize::new(0);
     let stop = CancellationToken::new();
     let cfg = CompactorConfig {
         chunk_target: 8,
@@ -415,6 +418,15 @@ fn readers_see_every_sample_while_head_bounds_rise() {
                 }
                 db.write_unsynced(wb).unwrap();
                 written.store(j, Ordering::Release);
+                if j % 100 == 0 {
+                    let want = 2 * (j as usize / 100);
+                    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                    while reads_done.load(Ordering::Acquire) < want
+                        && std::time::Instant::now() < deadline
+                    {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
             }
             stop.cancel();
         });
@@ -446,14 +458,14 @@ fn readers_see_every_sample_while_head_bounds_rise() {
                             assert_eq!(bits(got), pbits(&want), "series {id} at step {j}");
                         }
                         reads += 1;
+                        reads_done.fetch_add(1, Ordering::AcqRel);
                     }
                     reads
                 })
             })
             .collect();
-        for r in readers {
-            assert!(r.join().unwrap() > 10, "the readers ran");
-        }
+        let reads: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+        assert!(reads >= 30, "the readers ran: {reads} reads");
     });
     assert!(count(db, keys::CF_CHUNKS) > 0, "the compactor ran");
     // A last round at the end: with no reader left its narrowings apply,
