@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use scrapegrid_tests::audit::{self, FleetServer, Window};
+use scrapegrid_tests::audit::{self, FleetServer};
 use scrapegrid_tests::ha::{counter_body, HaCluster};
 use scrapegrid_tests::{eventually, hold_for};
 
@@ -46,25 +46,6 @@ async fn handovers_planned(
     Ok((cluster, start_ms, planned))
 }
 
-/// Waits until everything scraped is stored, then audits the fleet from
-/// `start_ms` to now.
-async fn assert_clean(
-    cluster: &HaCluster,
-    fleet: &FleetServer,
-    start_ms: i64,
-    what: &str,
-) -> Result<()> {
-    let end_ms = audit::now_ms() - cluster.interval_ms;
-    cluster
-        .wait_counters_stored(fleet, Duration::from_secs(20))
-        .await
-        .context("every scrape stored")?;
-    let a = cluster.audit(fleet, Window { start_ms, end_ms }).await?;
-    println!("{what}: {a}");
-    a.assert_clean(what);
-    Ok(())
-}
-
 /// The scraper the targets move to dies before the handover time, so they
 /// come back to scraper-0 by failover, whose loops still hand them over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +56,9 @@ async fn a_target_back_before_its_handover_time_is_scraped_once() -> Result<()> 
     cluster.settled(TARGETS, &["scraper-0"]).await?;
     hold_for(Duration::from_secs(6), "past the handover time").await;
     let what = format!("{planned} handovers planned, back by failover");
-    assert_clean(&cluster, &fleet, start_ms, &what).await
+    cluster
+        .assert_clean_since(&fleet, start_ms, Duration::from_secs(20), &what)
+        .await
 }
 
 /// The other way back: the scraper the targets move to drains before the
@@ -97,5 +80,7 @@ async fn a_target_back_by_a_later_handover_is_scraped_once() -> Result<()> {
         "{planned} handovers planned, back by handover (drained in {} ms)",
         took.as_millis()
     );
-    assert_clean(&cluster, &fleet, start_ms, &what).await
+    cluster
+        .assert_clean_since(&fleet, start_ms, Duration::from_secs(20), &what)
+        .await
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use scrapegrid_proto::is_stale_marker;
-use scrapegrid_tests::audit::{self, FleetServer, Window};
+use scrapegrid_tests::audit::{self, FleetServer};
 use scrapegrid_tests::etcd::Etcd;
 use scrapegrid_tests::ha::{counter_body, HaCluster};
 use scrapegrid_tests::{eventually, hold_for, wait_healthy};
@@ -40,15 +40,9 @@ async fn audit_since(
     what: &str,
 ) -> Result<()> {
     hold_for(STEADY, "steady scraping").await;
-    let end_ms = audit::now_ms() - cluster.interval_ms;
     cluster
-        .wait_counters_stored(fleet, Duration::from_secs(30))
+        .assert_clean_since(fleet, start_ms, Duration::from_secs(30), what)
         .await
-        .context("every scrape stored")?;
-    let a = cluster.audit(fleet, Window { start_ms, end_ms }).await?;
-    println!("{what}: {a}");
-    a.assert_clean(what);
-    Ok(())
 }
 
 /// `kill -9` of etcd; returns once no control plane leads.

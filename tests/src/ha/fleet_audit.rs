@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::{HaCluster, JOB};
 use crate::audit::{self, counter_steps, CounterSteps, Coverage, FleetServer, Window};
@@ -62,6 +62,26 @@ impl HaCluster {
             audit::now_ms() + 60_000,
         )
         .await
+    }
+
+    /// Waits (up to `deadline`) until every scrape so far is stored, then
+    /// audits the fleet from `start_ms` to an interval ago, prints the
+    /// audit and asserts it is clean ([`Audit::assert_clean`]).
+    pub async fn assert_clean_since(
+        &self,
+        fleet: &FleetServer,
+        start_ms: i64,
+        deadline: Duration,
+        what: &str,
+    ) -> Result<()> {
+        let end_ms = audit::now_ms() - self.interval_ms;
+        self.wait_counters_stored(fleet, deadline)
+            .await
+            .context("every scrape stored")?;
+        let a = self.audit(fleet, Window { start_ms, end_ms }).await?;
+        println!("{what}: {a}");
+        a.assert_clean(what);
+        Ok(())
     }
 
     /// Audits the fleet over `window`: the stored `up` samples, the stored
