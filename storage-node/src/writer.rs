@@ -65,7 +65,7 @@ use crate::error::{Error, Result};
 use crate::{index, keys, metrics, samples};
 
 mod admission;
-mod disk_space;
+pub mod disk_space;
 mod egress;
 mod exemplar_buffer;
 mod incarnations;

@@ -19,11 +19,14 @@ use serde_json::Value;
 use crate::audit::{self, FleetServer};
 
 mod fleet_audit;
+mod skew;
 use crate::cut::Cut;
 use crate::etcd::Etcd;
 use crate::process::set_flag;
 use crate::{bin, eventually, start_storage_in, wait_healthy, Process, ANY_PORT};
 pub use fleet_audit::Audit;
+use skew::libfaketime;
+pub use skew::Skew;
 
 /// The job every fleet target belongs to.
 pub const JOB: &str = "fleet";
@@ -204,30 +207,6 @@ impl HaClusterBuilder {
         }
         Ok(cluster)
     }
-}
-
-/// How far a scraper's wall clock is off ([`HaCluster::add_scraper_skewed`]).
-#[derive(Clone, Copy, Debug)]
-pub enum Skew<'a> {
-    /// By a fixed amount: `+3s`, `-2s`.
-    Fixed(&'a str),
-    /// By what the file says (the same form), read again every second, so
-    /// a test steps the clock by writing it.
-    File(&'a Path),
-}
-
-/// Where Debian's `faketime` package puts libfaketime.
-fn libfaketime() -> Result<String> {
-    let candidates = [
-        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
-        "/usr/lib/faketime/libfaketime.so.1",
-    ];
-    candidates
-        .iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .map(|p| p.to_string())
-        .context("libfaketime.so.1 is missing: install Debian's faketime (scripts/install-deps.sh)")
 }
 
 fn args(a: &[&str]) -> Vec<String> {

@@ -58,16 +58,12 @@ impl Tmpfs {
         Ok(written)
     }
 
-    /// Bytes available on the filesystem.
+    /// Bytes available on the filesystem (as the storage node's free-space
+    /// guard reads them).
     pub fn available(&self) -> Result<u64> {
-        use std::os::unix::ffi::OsStrExt;
-        let path = std::ffi::CString::new(self.path.as_os_str().as_bytes())?;
-        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-        // SAFETY: `path` is NUL-terminated and `st` a valid out pointer.
-        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
-            return Err(std::io::Error::last_os_error().into());
-        }
-        Ok(st.f_bavail as u64 * st.f_frsize as u64)
+        Ok(storage_node::writer::disk_space::available_bytes(
+            &self.path,
+        )?)
     }
 }
 

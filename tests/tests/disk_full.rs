@@ -39,12 +39,10 @@ fn body(i: usize) -> String {
 
 /// Batches the storage node refused for want of space.
 async fn refused(cluster: &HaCluster) -> Option<f64> {
-    let url = format!("http://{}/metrics", cluster.storage_http);
-    let text = reqwest::get(url).await.ok()?.text().await.ok()?;
-    let prefix = "scrapegrid_storage_batches_refused_total{reason=\"disk_full\"} ";
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .and_then(|v| v.trim().parse().ok())
+    let name = "scrapegrid_storage_batches_refused_total{reason=\"disk_full\"}";
+    metric_value(&cluster.http, &cluster.storage_http, name)
+        .await
+        .ok()
 }
 
 /// The newest stored value of every target's request counter, summed.
@@ -101,7 +99,7 @@ async fn a_full_disk_refuses_writes_and_loses_nothing_once_freed() -> Result<()>
     assert_eq!(stored(&cluster).await?, stored_before, "nothing stored");
     assert!(fleet_served(&fleet) >= served_before + 4 * TARGETS as u64);
     let available = metric_value(
-        &reqwest::Client::new(),
+        &cluster.http,
         &cluster.storage_http,
         "scrapegrid_storage_disk_available_bytes",
     )

@@ -82,7 +82,7 @@ async fn a_new_owners_backlog_behind_an_old_owners_overrun_is_stored() -> Result
         .await
         .context("every scrape stored")?;
     let overrun = metric_value(
-        &reqwest::Client::new(),
+        &cluster.http,
         &cluster.storage_http,
         "scrapegrid_storage_samples_after_overrun_total",
     )

@@ -162,7 +162,7 @@ impl Refused {
 }
 
 /// Bytes an unprivileged process may still write on `dir`'s filesystem.
-fn available_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+pub fn available_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
