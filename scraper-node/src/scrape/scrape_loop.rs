@@ -50,8 +50,8 @@ pub struct LoopControl {
     pub mode: Arc<AtomicU8>,
     pub health: Arc<Mutex<pb::TargetHealth>>,
     /// Set when a new loop replaces this one: on a quiet stop the loop sends
-    /// its series and metadata there instead of dropping them.
-    pub handoff: Mutex<Option<oneshot::Sender<Inherited>>>,
+    /// its series, metadata and next slot there instead of dropping them.
+    pub handoff: Mutex<Option<oneshot::Sender<Handoff>>>,
     /// The handover time of a target that moved away (0: none).
     pub stop_at_ms: AtomicI64,
     /// Wakes the loop when `stop_at_ms` is set.
@@ -81,6 +81,15 @@ impl LoopControl {
         self.stop_at_ms.store(at_ms.max(1), Ordering::SeqCst);
         self.wake.notify_one();
     }
+}
+
+/// What a loop hands the loop that replaces it.
+pub struct Handoff {
+    pub state: Inherited,
+    /// The interval the old loop scraped at, and the first of its slots it
+    /// did not scrape.
+    pub interval: i64,
+    pub next_slot: i64,
 }
 
 /// Returns the target's offset inside its interval.
@@ -120,6 +129,32 @@ pub fn first_slot(now: i64, interval: i64, offset: i64, start_at: i64) -> i64 {
     next_slot(now.max(start_at - 1), interval, offset)
 }
 
+/// Returns the first slot of a loop that replaces another one which had
+/// not scraped `handed` yet (`(interval, next_slot)`): that slot, even if it
+/// is a moment past (the old loop's timer fired as it was replaced), when
+/// the interval is unchanged, it is not more than an interval ago, and it is
+/// not before the new loop's handover time. Otherwise [`first_slot`].
+pub fn resume_slot(
+    now: i64,
+    interval: i64,
+    offset: i64,
+    start_at: i64,
+    handed: Option<(i64, i64)>,
+) -> i64 {
+    let first = first_slot(now, interval, offset, start_at);
+    match handed {
+        Some((old_interval, next))
+            if old_interval == interval
+                && next < first
+                && next > now - interval
+                && next >= start_at =>
+        {
+            next
+        }
+        _ => first,
+    }
+}
+
 /// Runs the loop until cancelled. `inherit` delivers the series and metadata of the loop
 /// this one replaces, once that loop has handed in its last batch.
 pub async fn run(
@@ -127,24 +162,26 @@ pub async fn run(
     client: TargetClient,
     ingest: IngestHandle,
     control: Arc<LoopControl>,
-    inherit: Option<oneshot::Receiver<Inherited>>,
+    inherit: Option<oneshot::Receiver<Handoff>>,
 ) {
     let interval = spec.interval.as_millis().max(1) as i64;
     let offset = offset_ms(&spec.id, interval);
     let mut state = TargetState::new(spec.clone());
+    let mut handed = None;
     if let Some(rx) = inherit {
         // The old loop finishes its scrape in flight first (at most a timeout).
         let wait = spec.timeout + Duration::from_secs(1);
         tokio::select! {
             _ = control.cancel.cancelled() => {}
             r = tokio::time::timeout(wait, rx) => {
-                if let Ok(Ok(inherited)) = r {
-                    state.inherit(inherited);
+                if let Ok(Ok(h)) = r {
+                    state.inherit(h.state);
+                    handed = Some((h.interval, h.next_slot));
                 }
             }
         }
     }
-    let mut slot = first_slot(now_ms(), interval, offset, spec.start_at_ms);
+    let mut slot = resume_slot(now_ms(), interval, offset, spec.start_at_ms, handed);
     let mut incoming = spec
         .await_handover
         .then(|| handover::Incoming::start(&spec, &ingest));
@@ -262,7 +299,11 @@ pub async fn run(
             ingest.submit(forget).await;
         }
     } else if let Some(tx) = control.handoff.lock().ok().and_then(|mut h| h.take()) {
-        let _ = tx.send(state.into_inherited());
+        let _ = tx.send(Handoff {
+            state: state.into_inherited(),
+            interval,
+            next_slot: slot,
+        });
     }
 }
 
@@ -300,6 +341,64 @@ mod tests {
             10_001,
             "short intervals are not aligned"
         );
+    }
+
+    #[test]
+    fn a_replacing_loop_scrapes_the_slot_its_predecessor_did_not() {
+        // interval 1000, offset 200; the old loop's next slot was 10_200.
+        let cases = [
+            // (now, start_at, handed, expected, why)
+            (
+                10_202,
+                0,
+                Some((1000, 10_200)),
+                10_200,
+                "replaced 2 ms after its slot: scraped at once",
+            ),
+            (
+                10_100,
+                0,
+                Some((1000, 10_200)),
+                10_200,
+                "replaced before its slot: the same slot",
+            ),
+            (10_202, 0, None, 11_200, "nothing handed: the next slot"),
+            (
+                10_202,
+                0,
+                Some((2000, 10_200)),
+                11_200,
+                "another interval: its own grid",
+            ),
+            (
+                11_300,
+                0,
+                Some((1000, 10_200)),
+                12_200,
+                "more than an interval ago: skipped",
+            ),
+            (
+                10_202,
+                11_200,
+                Some((1000, 10_200)),
+                11_200,
+                "before its handover time: not its slot",
+            ),
+            (
+                10_202,
+                10_200,
+                Some((1000, 10_200)),
+                10_200,
+                "at its handover time: its slot",
+            ),
+        ];
+        for (now, start_at, handed, expected, why) in cases {
+            assert_eq!(
+                resume_slot(now, 1000, 200, start_at, handed),
+                expected,
+                "{why}"
+            );
+        }
     }
 
     #[test]
