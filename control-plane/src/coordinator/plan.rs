@@ -158,6 +158,10 @@ impl State {
                 _ => member,
             };
             let target = &self.targets[tid];
+            if current.is_none() && self.disowned.contains(tid) && !self.presumed.is_empty() {
+                // Its saved owner was stale: a member not back yet may run it.
+                continue;
+            }
             if let Some(o) = current {
                 if o.sent.is_none() && !self.members.contains_key(&o.member) {
                     // Presumed alive, not back yet: nothing reaches it, so
@@ -166,7 +170,15 @@ impl State {
                 }
                 if o.sent.is_none() {
                     // Learnt back: keep its generation; a snapshot or this
-                    // delta tells the member the current definition.
+                    // delta tells the member the current definition. One
+                    // the store lacks is saved.
+                    if self.unsaved.contains(tid) {
+                        persist.upserts.push(PersistedOwner {
+                            target_id: tid.to_string(),
+                            member: o.member.clone(),
+                            generation: o.generation,
+                        });
+                    }
                     let msg = to_proto(target, o.generation);
                     let mut confirmed = o.clone();
                     confirmed.sent = Some(msg.clone());
@@ -288,6 +300,13 @@ impl State {
     pub(super) fn apply(&mut self, changes: OwnerChanges) {
         for tid in &changes.released {
             self.owners.remove(tid);
+        }
+        for tid in changes.set.keys() {
+            self.unsaved.remove(tid);
+            self.disowned.remove(tid);
+        }
+        for tid in &changes.released {
+            self.unsaved.remove(tid);
         }
         self.owners.extend(changes.set);
         self.generation = changes.generation;

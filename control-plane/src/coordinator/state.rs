@@ -86,6 +86,14 @@ pub(super) struct State {
     /// the handover time, so that a snapshot re-sent to the new owner
     /// (it restarted mid-handover) still starts the target then.
     pub(super) handovers: HashMap<String, (String, i64)>,
+    /// Owners learnt from a Hello that the store does not have (a leader
+    /// sent the move and died before saving it): saved at the next round,
+    /// so the next leader does not restore the stale owner.
+    pub(super) unsaved: HashSet<String>,
+    /// Targets whose restored owner came back without them: the saved
+    /// owner was stale, so a member not back yet may run them at a newer
+    /// generation. Nobody new takes them while a member is presumed.
+    pub(super) disowned: HashSet<String>,
 }
 
 impl State {
@@ -115,6 +123,8 @@ impl State {
             membership_timeout: options.membership_timeout,
             moves: Default::default(),
             handovers: HashMap::new(),
+            unsaved: HashSet::new(),
+            disowned: HashSet::new(),
         };
         if let Some(restored) = &options.restored {
             let until = now.mono + options.membership_timeout;
@@ -159,6 +169,8 @@ impl State {
                 .get(&r.target_id)
                 .is_some_and(|o| o.generation >= r.generation);
             if !newer {
+                self.unsaved.insert(r.target_id.clone());
+                self.disowned.remove(&r.target_id);
                 self.owners.insert(
                     r.target_id.clone(),
                     Owned {
@@ -173,9 +185,17 @@ impl State {
         // run is stale (it handed the target on, and the save of that move
         // did not happen): forget it, so the target is assigned afresh
         // instead of restarted on a scraper that may be draining.
+        // Someone else may run it at a newer generation (that move's save
+        // is what did not happen): it waits for the members not back yet.
         let running: HashSet<&str> = hello.running.iter().map(|r| r.target_id.as_str()).collect();
+        let disowned = &mut self.disowned;
         self.owners.retain(|t, o| {
-            o.member != hello.scraper_id || o.sent.is_some() || running.contains(t.as_str())
+            let stale =
+                o.member == hello.scraper_id && o.sent.is_none() && !running.contains(t.as_str());
+            if stale {
+                disowned.insert(t.clone());
+            }
+            !stale
         });
         self.presumed.remove(&hello.scraper_id);
         self.members.insert(

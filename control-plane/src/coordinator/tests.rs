@@ -71,6 +71,10 @@ enum Step {
     Targets(usize),
     /// A configuration with another scrape interval for the job.
     Reload,
+    /// The state store goes away: the leader's changes are not saved (it
+    /// sends them all the same) until `StoreBack`.
+    StoreDown,
+    StoreBack,
 }
 use Step::*;
 
@@ -325,6 +329,36 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "a failover the store lost: the owner back restarted takes nothing from the failover's owner",
+        start: A_AND_B,
+        steps: &[
+            (StoreDown, "-"),
+            (Crash("a"), "-"),
+            (Advance(16_000), "b: delta +3"),
+            (LeaderChange, "-"),
+            (StoreBack, "-"),
+            (Join("a"), "a: snap"),
+            (Rejoin("b"), "a: delta +3^ p1; b: snap +3 -3> p1"),
+            (Advance(1000), "-"),
+        ],
+    },
+    Case {
+        name: "a failover the store lost: the next leader saves it when it learns it back",
+        start: A_AND_B,
+        steps: &[
+            (StoreDown, "-"),
+            (Crash("a"), "-"),
+            (Advance(16_000), "b: delta +3"),
+            (LeaderChange, "-"),
+            (StoreBack, "-"),
+            (Rejoin("b"), "b: snap +6 p1"),
+            (LeaderChange, "-"),
+            (Join("a"), "a: snap"),
+            (Rejoin("b"), "a: delta +3^ p1; b: snap +3 -3> p1"),
+            (Advance(1000), "-"),
+        ],
+    },
+    Case {
         name: "generations only grow past what a scraper says it runs",
         start: A,
         steps: &[
@@ -360,6 +394,8 @@ struct World {
     stored_generation: u64,
     /// The highest generation each target was ever assigned at.
     highest: HashMap<String, u64>,
+    /// Whether changes are lost instead of saved.
+    store_down: bool,
 }
 
 fn config(reload: bool) -> Arc<scrapegrid_common::config::Config> {
@@ -396,6 +432,7 @@ impl World {
             stored: BTreeMap::new(),
             stored_generation: 0,
             highest: HashMap::new(),
+            store_down: false,
         };
         w.discover();
         w
@@ -539,6 +576,8 @@ impl World {
                 self.reload = true;
                 self.state.reload(config(true));
             }
+            StoreDown => self.store_down = true,
+            StoreBack => self.store_down = false,
         }
     }
 
@@ -567,7 +606,7 @@ impl World {
             assert_eq!(moved.get(m.target.as_str()), Some(&m.handover));
         }
         self.state.apply(plan.owners);
-        if let Some(change) = &plan.persist {
+        if let Some(change) = plan.persist.as_ref().filter(|_| !self.store_down) {
             self.persist(change);
         }
         let mut lines = Vec::new();
@@ -799,6 +838,43 @@ fn a_round_with_nothing_new_sends_and_persists_nothing() {
     assert!(plan.owners.moves.is_empty());
     w.state.apply(plan.owners);
     assert_eq!(w.state.generation, generation);
+}
+
+#[test]
+fn an_owner_learnt_back_that_the_store_lacks_is_saved_once() {
+    let mut w = World::new();
+    for step in [Join("a"), Join("b"), Advance(1000), StoreDown, Crash("a")] {
+        w.step(step);
+        w.round();
+    }
+    w.step(Advance(16_000));
+    assert_eq!(w.round(), "b: delta +3");
+    let learnt: Vec<(String, u64)> = w
+        .running("b")
+        .into_iter()
+        .map(|r| (r.target_id, r.generation))
+        .collect();
+    let stale = |w: &World| {
+        learnt
+            .iter()
+            .filter(|(t, g)| {
+                w.stored
+                    .get(t)
+                    .is_none_or(|o| o.member != "b" || o.generation != *g)
+            })
+            .count()
+    };
+    assert_eq!(stale(&w), 3, "the failover was not saved");
+    w.step(LeaderChange);
+    w.step(StoreBack);
+    w.round();
+    w.step(Rejoin("b"));
+    w.round();
+    assert_eq!(stale(&w), 0, "learnt back from b's Hello, and saved");
+    // Rejoining again saves nothing more.
+    w.step(Rejoin("b"));
+    let plan = w.state.plan(w.now);
+    assert!(plan.persist.is_none(), "{:?}", plan.persist);
 }
 
 #[test]
