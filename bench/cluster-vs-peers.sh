@@ -146,7 +146,7 @@ start_system() {
       for i in $(seq 1 "${name#scrapegrid-}"); do
         rhttp=$(free_port); health+=("http://127.0.0.1:$rhttp/-/healthy")
         "$bin/scraper-node" --control-plane "http://127.0.0.1:$cgrpc" --http-addr "127.0.0.1:$rhttp" --id "bench-$i" \
-          >"$r/scraper-$i.log" 2>&1 & sys+=($!)
+          --outbox.dir "$r" >"$r/scraper-$i.log" 2>&1 & sys+=($!)
       done
       for i in "${health[@]}"; do wait_ready "$i" || return 1; done ;;
     *) echo "unknown system $name (prometheus, victoriametrics, scrapegrid-N)" >&2; return 1 ;;

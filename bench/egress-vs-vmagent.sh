@@ -129,7 +129,7 @@ start_system() {
         --storage "http://127.0.0.1:$sgrpc" >"$r/control-plane.log" 2>&1 & sys+=($!)
       wait_ready "http://127.0.0.1:$chttp/-/healthy" || return 1
       "$bin/scraper-node" --control-plane "http://127.0.0.1:$cgrpc" --http-addr "127.0.0.1:$rhttp" --id bench-1 \
-        >"$r/scraper.log" 2>&1 & sys+=($!)
+        --outbox.dir "$r" >"$r/scraper.log" 2>&1 & sys+=($!)
       wait_ready "http://127.0.0.1:$rhttp/-/healthy" || return 1
       metrics_url=http://127.0.0.1:$port/metrics
       query_url=http://127.0.0.1:$port ;;
@@ -142,7 +142,7 @@ start_system() {
       "$bin/control-plane" --config "$yml" --grpc-addr "127.0.0.1:$cgrpc" --http-addr "127.0.0.1:$chttp" \
         >"$r/control-plane.log" 2>&1 & sys+=($!)
       wait_ready "http://127.0.0.1:$chttp/-/healthy" || return 1
-      "$bin/scraper-node" --control-plane "http://127.0.0.1:$cgrpc" --http-addr "127.0.0.1:$port" --id bench-1 \
+      "$bin/scraper-node" --control-plane "http://127.0.0.1:$cgrpc" --http-addr "127.0.0.1:$port" --id bench-1 --outbox.dir "$r" \
         --remote-write.config "$r/egress.yml" --remote-write.data-dir "$r/direct" --remote-write.local-copy="$copy" \
         >"$r/scraper.log" 2>&1 & sys+=($!)
       wait_ready "http://127.0.0.1:$port/-/healthy" || return 1

@@ -113,7 +113,7 @@ run_round() {
   $bin/control-plane --config "$r/prometheus.yml" --grpc-addr "127.0.0.1:$cgrpc" --http-addr "127.0.0.1:$chttp" \
     --storage "http://127.0.0.1:$sgrpc" >"$r/control-plane.log" 2>&1 & local control=$!; pids+=("$control")
   wait_ready "http://127.0.0.1:$chttp/-/healthy"
-  $bin/scraper-node --control-plane "http://127.0.0.1:$cgrpc" --http-addr "127.0.0.1:$rhttp" --id bench \
+  $bin/scraper-node --control-plane "http://127.0.0.1:$cgrpc" --http-addr "127.0.0.1:$rhttp" --id bench --outbox.dir "$r" \
     >"$r/scraper.log" 2>&1 & local scraper=$!; pids+=("$scraper")
   wait_ready "http://127.0.0.1:$rhttp/-/healthy"
   wait_ready "http://127.0.0.1:$pport/-/ready"

@@ -30,8 +30,8 @@ setsid python3 -m http.server 9100 --bind 127.0.0.1 --directory deploy/local/dem
 setsid $bin/storage-node --data-dir "$data/storage" --grpc-addr 127.0.0.1:9095 --http-addr 127.0.0.1:9090 >"$data/storage.log" 2>&1 & pids+=($!)
 setsid $bin/control-plane --config deploy/local/prometheus.yml --grpc-addr 127.0.0.1:9091 --http-addr 127.0.0.1:9092 \
   --storage http://127.0.0.1:9095 >"$data/control-plane.log" 2>&1 & pids+=($!)
-setsid $bin/scraper-node --control-plane http://127.0.0.1:9091 --http-addr 127.0.0.1:9093 --id scraper-a >"$data/scraper-a.log" 2>&1 & pids+=($!)
-setsid $bin/scraper-node --control-plane http://127.0.0.1:9091 --http-addr 127.0.0.1:9094 --id scraper-b >"$data/scraper-b.log" 2>&1 & pids+=($!)
+setsid $bin/scraper-node --control-plane http://127.0.0.1:9091 --http-addr 127.0.0.1:9093 --id scraper-a --outbox.dir "$data" >"$data/scraper-a.log" 2>&1 & pids+=($!)
+setsid $bin/scraper-node --control-plane http://127.0.0.1:9091 --http-addr 127.0.0.1:9094 --id scraper-b --outbox.dir "$data" >"$data/scraper-b.log" 2>&1 & pids+=($!)
 
 cat <<TXT
 scrapegrid is running (logs in $data/*.log):

@@ -34,8 +34,10 @@
 //! and live series are defined again, once (counted in
 //! `scrapegrid_scraper_ingest_rotations_total`).
 //!
-//! The outbox is bounded ([`MAX_PENDING`] batches): when the storage node is
-//! away that long, new batches are dropped and counted in
+//! The outbox holds [`OutboxConfig::memory_batches`] batches in memory;
+//! when the storage node is away longer, the rest goes to disk in order
+//! ([`spill`], `--outbox.dir`) and comes back as acks make room. Without a
+//! spill directory, or over its limit, batches are dropped and counted in
 //! `scrapegrid_scraper_batches_dropped_total`.
 //!
 //! Shutdown drains: once the scrape loops have stopped, [`start`]'s `drain`
@@ -80,6 +82,44 @@ pub(super) const LIVE_HORIZON_MS: i64 = 15 * 60 * 1000;
 /// The least time a drain gives delivery once the loops have stopped, even
 /// when the handovers took the whole drain deadline.
 pub const FLUSH_FLOOR: Duration = Duration::from_secs(5);
+
+/// Where the outbox keeps what memory does not hold.
+#[derive(Clone, Debug)]
+pub struct OutboxConfig {
+    /// Batches held in memory.
+    pub memory_batches: usize,
+    /// The spill directory of this scraper (`None`: drop instead).
+    pub spill_dir: Option<std::path::PathBuf>,
+    /// Bytes the spill may take before its oldest batches are dropped
+    /// (0: no limit).
+    pub max_disk_bytes: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            memory_batches: MAX_PENDING,
+            spill_dir: None,
+            max_disk_bytes: 0,
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// The outbox, with what an earlier process spilled. A spill directory
+    /// that cannot be opened (another process with this id holds it) is
+    /// logged and done without.
+    fn open(&self) -> Outbox {
+        let spill = self.spill_dir.as_ref().and_then(|dir| {
+            spill::Spill::open(dir, self.max_disk_bytes)
+                .map_err(|error| {
+                    tracing::error!(dir = %dir.display(), %error, "outbox: the spill directory cannot be used; batches over --outbox.memory-batches will be dropped");
+                })
+                .ok()
+        });
+        Outbox::new(self.memory_batches, spill)
+    }
+}
 
 /// Where scrape loops put their batches.
 #[derive(Clone)]
@@ -166,6 +206,7 @@ pub fn start(
     security: ClientSecurity,
     drain: oneshot::Receiver<tokio::time::Instant>,
     local: Option<LocalIngest>,
+    outbox: &OutboxConfig,
 ) -> (IngestHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(SUBMIT_CAPACITY);
     let fences = Arc::new(Fences::default());
@@ -185,7 +226,7 @@ pub fn start(
         rx,
         drain: Some(drain),
         deadline: None,
-        outbox: Outbox::default(),
+        outbox: outbox.open(),
     };
     (handle, tokio::spawn(task.run()))
 }
@@ -288,6 +329,7 @@ impl Task {
         self.deadline = Some(at.max(Instant::now() + FLUSH_FLOOR));
         tracing::info!(
             pending = self.outbox.pending.len(),
+            on_disk = self.outbox.on_disk(),
             "draining: delivering unacked batches"
         );
         self.drained()
@@ -295,24 +337,19 @@ impl Task {
 
     /// Whether a drain has delivered everything.
     fn drained(&self) -> bool {
-        self.deadline.is_some() && self.outbox.pending.is_empty()
+        self.deadline.is_some() && self.outbox.is_empty()
     }
 
     /// Gives up what is still unacked at the drain deadline.
     fn give_up(&mut self) -> SessionEnd {
-        let batches = self.outbox.pending.len();
-        let samples: usize = self
-            .outbox
-            .pending
-            .iter()
-            .map(|p| p.batch.values.len())
-            .sum();
+        let (batches, samples) = self.outbox.memory_only();
         ::metrics::counter!(metrics::DRAIN_BATCHES_ABANDONED).increment(batches as u64);
         ::metrics::counter!(metrics::DRAIN_SAMPLES_ABANDONED).increment(samples as u64);
         tracing::error!(
             batches,
             samples,
-            "drain deadline passed: giving up batches the storage node has not acked"
+            on_disk = self.outbox.on_disk(),
+            "drain deadline passed: giving up batches the storage node has not acked (what is on disk is sent by the next process with this --id)"
         );
         SessionEnd::Shutdown
     }
@@ -449,7 +486,8 @@ impl Task {
                     .iter()
                     .find(|p| p.seq == Some(ack.sequence));
                 if let Some(p) = refused {
-                    self.fences.fence(&p.batch.target_id, p.batch.generation);
+                    let (target, generation) = p.item.target();
+                    self.fences.fence(target, generation);
                 }
             }
         }
@@ -459,5 +497,6 @@ impl Task {
 
 mod fences;
 mod outbox;
+mod spill;
 #[cfg(test)]
 mod tests;

@@ -70,6 +70,8 @@ pub struct NodeConfig {
     /// Direct mode: the embedded node's Ingest service, written to without
     /// gRPC (`storage_endpoint` still serves handover reads).
     pub local_ingest: Option<storage_node::ingest::LocalIngest>,
+    /// How much the outbox holds in memory, and where the rest goes.
+    pub outbox: ingest::OutboxConfig,
 }
 
 /// Runs the scraper node until `shutdown`; `http` serves `/metrics`.
@@ -92,6 +94,7 @@ pub async fn run(node: NodeConfig, http: TcpListener, shutdown: CancellationToke
         node.storage_security.clone(),
         drain_rx,
         node.local_ingest.clone(),
+        &node.outbox,
     );
     let client = scrape::http_client::TargetClient::new()?;
     // The loops outlive the shutdown signal: they hand over first, and the

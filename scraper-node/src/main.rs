@@ -92,6 +92,19 @@ struct Flags {
     /// (PEM) may connect.
     #[arg(long)]
     http_client_ca: Option<std::path::PathBuf>,
+    /// Batches the outbox holds in memory while the storage node is away
+    /// or slow; the rest goes to --outbox.dir.
+    #[arg(long = "outbox.memory-batches", default_value_t = scraper_node::ingest::MAX_PENDING)]
+    outbox_memory_batches: usize,
+    /// Where batches over --outbox.memory-batches wait, in a subdirectory
+    /// per --id (`outbox-<id>`); what a process leaves there is sent by the
+    /// next one with the same id. Empty: drop them instead.
+    #[arg(long = "outbox.dir", default_value = "scraper-data")]
+    outbox_dir: String,
+    /// Bytes the spilled batches may take before the oldest are dropped
+    /// and counted (0: no limit).
+    #[arg(long = "outbox.max-disk-usage", default_value = "1GB", value_parser = bytes)]
+    outbox_max_disk: u64,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -100,6 +113,20 @@ fn duration(s: &str) -> Result<Duration, String> {
 
 fn bytes(s: &str) -> Result<u64, String> {
     scrapegrid_common::duration::parse_size(s).map_err(|e| e.to_string())
+}
+
+/// `id` with every character but ASCII letters, digits, `.`, `_` and `-`
+/// replaced by `_`, to name a directory.
+fn file_safe(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Scrapes, batches and (in direct mode) the embedded node's writes and
@@ -165,7 +192,7 @@ async fn run() -> anyhow::Result<()> {
         None => security.with_token(token("--write-token-file", flags.write_token_file)?),
     };
     let node = scraper_node::NodeConfig {
-        scraper_id,
+        scraper_id: scraper_id.clone(),
         control_planes: flags.control_plane,
         status_interval: flags.status_interval,
         drain_timeout: flags.drain_timeout,
@@ -181,6 +208,14 @@ async fn run() -> anyhow::Result<()> {
             None => flags.storage,
         },
         local_ingest: embedded.as_ref().map(|e| e.local_ingest.clone()),
+        outbox: scraper_node::ingest::OutboxConfig {
+            memory_batches: flags.outbox_memory_batches,
+            spill_dir: (!flags.outbox_dir.is_empty()).then(|| {
+                std::path::Path::new(&flags.outbox_dir)
+                    .join(format!("outbox-{}", file_safe(&scraper_id)))
+            }),
+            max_disk_bytes: flags.outbox_max_disk,
+        },
     };
     let shutdown = CancellationToken::new();
     let deadline = flags.drain_timeout + SHUTDOWN_SLACK;

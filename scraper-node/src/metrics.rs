@@ -13,8 +13,14 @@ pub const SCRAPES: &str = "scrapegrid_scraper_scrapes_total";
 pub const SAMPLES_SCRAPED: &str = "scrapegrid_scraper_samples_scraped_total";
 /// Batches waiting for an ack from the storage node.
 pub const BATCHES_PENDING: &str = "scrapegrid_scraper_batches_pending";
-/// Batches dropped because the outbox was full.
+/// Batches dropped: the outbox was full (in memory with no spill
+/// directory, or over `--outbox.max-disk-usage` on disk), or a spilled one
+/// did not read back.
 pub const BATCHES_DROPPED: &str = "scrapegrid_scraper_batches_dropped_total";
+/// Batches the outbox wrote to disk because memory was full.
+pub const BATCHES_SPILLED: &str = "scrapegrid_scraper_batches_spilled_total";
+/// Bytes of spilled batches on disk.
+pub const OUTBOX_DISK_BYTES: &str = "scrapegrid_scraper_outbox_disk_bytes";
 /// Acks by status (`applied`, `duplicate`, `refused`).
 pub const BATCHES_ACKED: &str = "scrapegrid_scraper_batches_acked_total";
 /// Ingest stream failures.
@@ -55,8 +61,14 @@ pub fn describe() {
     describe_gauge!(BATCHES_PENDING, "Batches waiting for a storage ack.");
     describe_counter!(
         BATCHES_DROPPED,
-        "Batches dropped because the outbox was full."
+        "Batches dropped: the outbox was full, or a spilled one did not read back."
     );
+    describe_counter!(
+        BATCHES_SPILLED,
+        "Batches the outbox wrote to disk because memory was full."
+    );
+    describe_gauge!(OUTBOX_DISK_BYTES, "Bytes of spilled batches on disk.");
+    ::metrics::gauge!(OUTBOX_DISK_BYTES).set(0.0);
     describe_counter!(
         BATCHES_ACKED,
         "Batches acked by the storage node, by status."

@@ -69,6 +69,9 @@ impl Process {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
+            // Relative defaults (a scraper's --outbox.dir) stay in the
+            // test's directory.
+            .current_dir(log_dir)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)

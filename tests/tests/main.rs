@@ -31,6 +31,7 @@ mod kubernetes_sd;
 mod kubernetes_sd_client;
 mod metrics_reference;
 mod native_scrape;
+mod outbox_spill;
 mod overlap;
 mod overrun;
 mod promql;

@@ -3,24 +3,56 @@
 //! changed), and the current stream's state: which series it defined
 //! ([`encode`] sends labels the first time on a stream, references after)
 //! and whether it defined enough beyond the live series to be replaced.
+//! Past `memory_batches` it spills to disk ([`Spill`]), in order: once a
+//! batch went to disk every later one does, until the disk is read up.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use scrapegrid_proto::v1 as pb;
 
+use super::spill::{Spill, SPILLED_REF};
 use super::{LIVE_HORIZON_MS, MAX_PENDING, ROTATE_FACTOR, ROTATE_FLOOR, WINDOW};
-use crate::batch::{next_stream, ScrapeBatch};
+use crate::batch::{next_stream, ScrapeBatch, SeriesRef, TargetMetadata};
 use crate::metrics;
 
 /// A batch waiting for its ack, and its sequence number once sent.
 pub(super) struct Pending {
     pub(super) seq: Option<u64>,
-    pub(super) batch: ScrapeBatch,
+    pub(super) item: Item,
+    /// The spill segment it was read back from.
+    segment: Option<u64>,
+}
+
+/// A batch as scraped, or as read back from disk (whole: [`encode_whole`]).
+pub(super) enum Item {
+    Scraped(ScrapeBatch),
+    Spilled(pb::Batch),
+}
+
+impl Item {
+    /// Its target and generation.
+    pub(super) fn target(&self) -> (&str, u64) {
+        match self {
+            Item::Scraped(b) => (&b.target_id, b.generation),
+            Item::Spilled(b) => (&b.target_id, b.target_generation),
+        }
+    }
+
+    pub(super) fn samples(&self) -> usize {
+        match self {
+            Item::Scraped(b) => b.values.len(),
+            Item::Spilled(b) => b.values.len(),
+        }
+    }
 }
 
 /// The batches not yet acked, in order, and what the current stream carried.
 pub(super) struct Outbox {
     pub(super) pending: VecDeque<Pending>,
+    /// How many batches `pending` holds before the rest goes to `spill`
+    /// (or, without one, is dropped).
+    memory_batches: usize,
+    spill: Option<Spill>,
     /// Next sequence number; 0 until the first Welcome.
     pub(super) next_seq: u64,
     /// How many of `pending` (from the front) were sent on this stream.
@@ -44,8 +76,16 @@ pub(super) struct Outbox {
 
 impl Default for Outbox {
     fn default() -> Self {
-        Self {
+        Self::new(MAX_PENDING, None)
+    }
+}
+
+impl Outbox {
+    pub(super) fn new(memory_batches: usize, spill: Option<Spill>) -> Self {
+        let mut o = Self {
             pending: VecDeque::new(),
+            memory_batches: memory_batches.max(1),
+            spill,
             next_seq: 0,
             sent: 0,
             stream: next_stream(),
@@ -54,11 +94,31 @@ impl Default for Outbox {
             live_total: 0,
             newest_ms: 0,
             rotating: false,
-        }
+        };
+        // What an earlier process left on disk goes first.
+        o.refill();
+        o
     }
-}
 
-impl Outbox {
+    /// Whether nothing waits, in memory or on disk.
+    pub(super) fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.spill.as_ref().is_none_or(|s| s.unread() == 0)
+    }
+
+    /// The batches and samples a process that ends now loses: those held
+    /// only in memory (one read back from disk stays there until acked).
+    pub(super) fn memory_only(&self) -> (usize, usize) {
+        self.pending
+            .iter()
+            .filter(|p| p.segment.is_none())
+            .fold((0, 0), |(b, s), p| (b + 1, s + p.item.samples()))
+    }
+
+    /// Batches waiting on disk, not read back yet.
+    pub(super) fn on_disk(&self) -> u64 {
+        self.spill.as_ref().map_or(0, |s| s.unread())
+    }
+
     pub(super) fn push(&mut self, batch: ScrapeBatch) {
         if batch.handover.is_some() {
             let gone = self.live.remove(&batch.target_id);
@@ -78,12 +138,52 @@ impl Outbox {
                 }
             }
         }
-        if self.pending.len() >= MAX_PENDING {
-            ::metrics::counter!(metrics::BATCHES_DROPPED).increment(1);
+        if self.on_disk() > 0 || self.pending.len() >= self.memory_batches {
+            match self.spill.as_mut() {
+                Some(spill) => {
+                    if let Err(error) = spill.append(&encode_whole(&batch)) {
+                        tracing::error!(%error, "outbox: spilling a batch to disk failed; dropped");
+                        ::metrics::counter!(metrics::BATCHES_DROPPED).increment(1);
+                    }
+                    self.refill();
+                }
+                None => ::metrics::counter!(metrics::BATCHES_DROPPED).increment(1),
+            }
             return;
         }
-        self.pending.push_back(Pending { seq: None, batch });
+        self.pending.push_back(Pending {
+            seq: None,
+            item: Item::Scraped(batch),
+            segment: None,
+        });
         ::metrics::gauge!(metrics::BATCHES_PENDING).set(self.pending.len() as f64);
+    }
+
+    /// Reads spilled batches back while memory has room.
+    fn refill(&mut self) {
+        let Some(spill) = self.spill.as_mut() else {
+            return;
+        };
+        while self.pending.len() < self.memory_batches {
+            let Some((segment, batch)) = spill.read() else {
+                break;
+            };
+            self.pending.push_back(Pending {
+                seq: None,
+                item: Item::Spilled(batch),
+                segment: Some(segment),
+            });
+        }
+        ::metrics::gauge!(metrics::BATCHES_PENDING).set(self.pending.len() as f64);
+    }
+
+    /// Removes the oldest pending batch (acked, or durable already).
+    fn pop_front(&mut self) {
+        if let Some(p) = self.pending.pop_front() {
+            if let (Some(segment), Some(spill)) = (p.segment, self.spill.as_mut()) {
+                spill.acked(segment);
+            }
+        }
     }
 
     /// Starts a new stream whose Welcome said `last` is durable.
@@ -93,8 +193,9 @@ impl Outbox {
             .front()
             .is_some_and(|p| p.seq.is_some_and(|s| s <= last))
         {
-            self.pending.pop_front();
+            self.pop_front();
         }
+        self.refill();
         self.next_seq = self.next_seq.max(last + 1);
         self.sent = 0;
         self.stream = next_stream();
@@ -139,7 +240,13 @@ impl Outbox {
             s
         });
         self.sent += 1;
-        let batch = encode(seq, &p.batch, self.stream);
+        let batch = match &p.item {
+            Item::Scraped(b) => encode(seq, b, self.stream),
+            Item::Spilled(b) => pb::Batch {
+                sequence: seq,
+                ..b.clone()
+            },
+        };
         self.defined += batch.new_series.len();
         Some(batch)
     }
@@ -151,11 +258,30 @@ impl Outbox {
             .front()
             .is_some_and(|p| p.seq.is_some_and(|s| s <= seq))
         {
-            self.pending.pop_front();
+            self.pop_front();
             self.sent = self.sent.saturating_sub(1);
         }
+        self.refill();
         ::metrics::gauge!(metrics::BATCHES_PENDING).set(self.pending.len() as f64);
     }
+}
+
+/// Encodes a batch to be read back by any stream, of this process or a
+/// later one: every series it uses defined in it, references above
+/// [`SPILLED_REF`] (so they replace no live series' definition), metadata
+/// whole.
+fn encode_whole(b: &ScrapeBatch) -> pb::Batch {
+    let spilled = |s: &SeriesRef| s.id | SPILLED_REF;
+    let mut seen = HashSet::new();
+    let new_series = used_series(b)
+        .filter(|s| seen.insert(s.id))
+        .map(|s| pb::SeriesDef {
+            r#ref: spilled(s),
+            labels: s.labels.to_proto(),
+        })
+        .collect();
+    let metadata = b.metadata.as_deref().map(metadata_proto);
+    columns(b, 0, new_series, spilled, metadata)
 }
 
 /// Encodes a batch for this stream: labels for series not yet defined on it
@@ -163,24 +289,40 @@ impl Outbox {
 /// series normally has a sample in the same batch, but a definition never
 /// depends on it).
 fn encode(seq: u64, b: &ScrapeBatch, stream: u64) -> pb::Batch {
-    let mut new_series = Vec::new();
-    let handover = b.handover.as_deref().unwrap_or_default();
-    let exemplar_series = b.exemplars.iter().map(|(s, _, _)| s);
-    let histogram_series = b.histograms.iter().map(|(s, _)| s);
-    for s in b
-        .series
+    let new_series = used_series(b)
+        .filter(|s| s.mark_defined(stream))
+        .map(|s| pb::SeriesDef {
+            r#ref: s.id,
+            labels: s.labels.to_proto(),
+        })
+        .collect();
+    let metadata = b
+        .metadata
+        .as_deref()
+        .filter(|m| m.mark_sent(stream))
+        .map(metadata_proto);
+    columns(b, seq, new_series, |s| s.id, metadata)
+}
+
+/// Every series a batch names: its samples', histograms', handed-over and
+/// exemplars' (with repeats).
+fn used_series(b: &ScrapeBatch) -> impl Iterator<Item = &SeriesRef> {
+    b.series
         .iter()
-        .chain(histogram_series)
-        .chain(handover)
-        .chain(exemplar_series)
-    {
-        if s.mark_defined(stream) {
-            new_series.push(pb::SeriesDef {
-                r#ref: s.id,
-                labels: s.labels.to_proto(),
-            });
-        }
-    }
+        .chain(b.histograms.iter().map(|(s, _)| s))
+        .chain(b.handover.as_deref().unwrap_or_default())
+        .chain(b.exemplars.iter().map(|(s, _, _)| s))
+}
+
+/// The wire batch of `b` with these definitions, references and metadata.
+fn columns(
+    b: &ScrapeBatch,
+    seq: u64,
+    new_series: Vec<pb::SeriesDef>,
+    r: impl Fn(&SeriesRef) -> u64,
+    metadata: Option<pb::TargetMetadata>,
+) -> pb::Batch {
+    let handover = b.handover.as_deref().unwrap_or_default();
     let all_at_batch_time = b.timestamps_ms.iter().all(|t| *t == b.timestamp_ms);
     pb::Batch {
         sequence: seq,
@@ -188,7 +330,7 @@ fn encode(seq: u64, b: &ScrapeBatch, stream: u64) -> pb::Batch {
         target_generation: b.generation,
         timestamp_ms: b.timestamp_ms,
         new_series,
-        refs: b.series.iter().map(|s| s.id).collect(),
+        refs: b.series.iter().map(&r).collect(),
         values: b.values.clone(),
         timestamps_ms: if all_at_batch_time {
             Vec::new()
@@ -196,36 +338,36 @@ fn encode(seq: u64, b: &ScrapeBatch, stream: u64) -> pb::Batch {
             b.timestamps_ms.clone()
         },
         handover: b.handover.is_some(),
-        handover_refs: handover.iter().map(|s| s.id).collect(),
+        handover_refs: handover.iter().map(&r).collect(),
         exemplars: b
             .exemplars
             .iter()
             .map(|(s, ts, e)| pb::Exemplar {
-                r#ref: s.id,
+                r#ref: r(s),
                 labels: e.labels.to_proto(),
                 value: e.value,
                 timestamp_ms: *ts,
                 has_timestamp: e.timestamp_ms.is_some(),
             })
             .collect(),
-        histogram_refs: b.histograms.iter().map(|(s, _)| s.id).collect(),
+        histogram_refs: b.histograms.iter().map(|(s, _)| r(s)).collect(),
         histograms: b.histograms.iter().map(|(_, h)| h.clone()).collect(),
-        metadata: b
-            .metadata
-            .as_ref()
-            .filter(|m| m.mark_sent(stream))
-            .map(|m| pb::TargetMetadata {
-                target_labels: m.target_labels.to_proto(),
-                metrics: m
-                    .metrics
-                    .iter()
-                    .map(|e| pb::MetricMetadata {
-                        metric: e.metric.to_string(),
-                        r#type: e.kind.to_string(),
-                        help: e.help.to_string(),
-                        unit: e.unit.to_string(),
-                    })
-                    .collect(),
-            }),
+        metadata,
+    }
+}
+
+fn metadata_proto(m: &TargetMetadata) -> pb::TargetMetadata {
+    pb::TargetMetadata {
+        target_labels: m.target_labels.to_proto(),
+        metrics: m
+            .metrics
+            .iter()
+            .map(|e| pb::MetricMetadata {
+                metric: e.metric.to_string(),
+                r#type: e.kind.to_string(),
+                help: e.help.to_string(),
+                unit: e.unit.to_string(),
+            })
+            .collect(),
     }
 }

@@ -144,3 +144,61 @@ fn unacked_batches_are_resent_with_the_same_sequence() {
     assert_eq!(again.sequence, 1);
     assert_eq!(again.new_series.len(), 1);
 }
+
+#[test]
+fn past_memory_batches_wait_on_disk_in_order_and_define_their_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Series::new(Labels::from_pairs([("__name__", "a")]));
+    let open = || Outbox::new(2, Some(spill::Spill::open(dir.path(), 0).unwrap()));
+    let mut o = open();
+    for ts in 1..=5 {
+        o.push(batch(ts, std::slice::from_ref(&a)));
+    }
+    assert_eq!((o.pending.len(), o.on_disk()), (2, 3));
+    o.on_welcome(0);
+    let sent: Vec<pb::Batch> = std::iter::from_fn(|| o.next_to_send()).collect();
+    assert_eq!(sent.len(), 2, "what memory holds");
+    o.on_ack(sent[1].sequence);
+    // Room again: the disk comes back, in order, before anything newer.
+    o.push(batch(6, std::slice::from_ref(&a)));
+    let mut order = Vec::new();
+    while !o.is_empty() {
+        let batches: Vec<pb::Batch> = std::iter::from_fn(|| o.next_to_send()).collect();
+        assert!(!batches.is_empty());
+        for b in &batches {
+            order.push(b.timestamp_ms);
+            if b.timestamp_ms > 2 {
+                // Read back whole: its series defined in it, in a
+                // reference space of its own.
+                assert_eq!(b.new_series.len(), 1);
+                assert_eq!(b.refs, vec![a.id | spill::SPILLED_REF]);
+                assert_eq!(b.new_series[0].r#ref, b.refs[0]);
+            }
+        }
+        o.on_ack(batches.last().unwrap().sequence);
+    }
+    assert_eq!(order, vec![3, 4, 5, 6]);
+
+    // A process that dies with batches on disk leaves them to the next.
+    for ts in 7..=10 {
+        o.push(batch(ts, std::slice::from_ref(&a)));
+    }
+    assert_eq!(o.on_disk(), 2);
+    drop(o);
+    let mut o = open();
+    o.on_welcome(0);
+    let left: Vec<i64> = std::iter::from_fn(|| o.next_to_send())
+        .map(|b| b.timestamp_ms)
+        .collect();
+    assert_eq!(left, vec![9, 10], "the two in memory died with the process");
+}
+
+#[test]
+fn without_a_spill_directory_the_newest_are_dropped() {
+    let mut o = Outbox::new(2, None);
+    for ts in 1..=3 {
+        o.push(batch(ts, &[]));
+    }
+    assert_eq!(o.pending.len(), 2);
+    assert_eq!(o.on_disk(), 0);
+}
