@@ -94,8 +94,8 @@ async fn what_a_killed_scraper_left_on_disk_is_sent_by_the_next_one() -> Result<
     assert_eq!(a.stored.missed, 0, "spilled scrapes not stored: {a}");
     let memory: u64 = MEMORY.parse()?;
     assert!(
-        a.steps.lost <= memory,
-        "only the batches in memory die with the process: {a}"
+        a.steps.lost <= memory + TARGETS as u64,
+        "only the batches in memory (and a scrape in flight per target) die with the process: {a}"
     );
     assert_eq!(a.stored.duplicates, 0, "{a}");
     Ok(())

@@ -10,10 +10,11 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use scrapegrid_proto::v1 as pb;
 
-use super::spill::{Spill, SPILLED_REF};
+use super::spill::{ReadBack, Spill, SPILLED_REF};
 use super::{LIVE_HORIZON_MS, MAX_PENDING, ROTATE_FACTOR, ROTATE_FLOOR, WINDOW};
 use crate::batch::{next_stream, ScrapeBatch, SeriesRef, TargetMetadata};
 use crate::metrics;
+use scrapegrid_proto::prost::Message as _;
 
 /// A batch waiting for its ack, and its sequence number once sent.
 pub(super) struct Pending {
@@ -26,7 +27,7 @@ pub(super) struct Pending {
 /// A batch as scraped, or as read back from disk (whole: [`encode_whole`]).
 pub(super) enum Item {
     Scraped(ScrapeBatch),
-    Spilled(pb::Batch),
+    Spilled(ReadBack),
 }
 
 impl Item {
@@ -34,17 +35,15 @@ impl Item {
     pub(super) fn target(&self) -> (&str, u64) {
         match self {
             Item::Scraped(b) => (&b.target_id, b.generation),
-            Item::Spilled(b) => (&b.target_id, b.target_generation),
-        }
-    }
-
-    pub(super) fn samples(&self) -> usize {
-        match self {
-            Item::Scraped(b) => b.values.len(),
-            Item::Spilled(b) => b.values.len(),
+            Item::Spilled(r) => (&r.target_id, r.generation),
         }
     }
 }
+
+/// Spilled batches read back into memory at most: enough to fill the
+/// window twice, so memory holds encodings for what is about to go, not
+/// the whole spill.
+const READ_AHEAD: usize = 2 * WINDOW;
 
 /// The batches not yet acked, in order, and what the current stream carried.
 pub(super) struct Outbox {
@@ -53,6 +52,8 @@ pub(super) struct Outbox {
     /// (or, without one, is dropped).
     memory_batches: usize,
     spill: Option<Spill>,
+    /// How many of `pending` were read back from `spill`.
+    read_back: usize,
     /// Next sequence number; 0 until the first Welcome.
     pub(super) next_seq: u64,
     /// How many of `pending` (from the front) were sent on this stream.
@@ -86,6 +87,7 @@ impl Outbox {
             pending: VecDeque::new(),
             memory_batches: memory_batches.max(1),
             spill,
+            read_back: 0,
             next_seq: 0,
             sent: 0,
             stream: next_stream(),
@@ -110,8 +112,11 @@ impl Outbox {
     pub(super) fn memory_only(&self) -> (usize, usize) {
         self.pending
             .iter()
-            .filter(|p| p.segment.is_none())
-            .fold((0, 0), |(b, s), p| (b + 1, s + p.item.samples()))
+            .filter_map(|p| match &p.item {
+                Item::Scraped(b) => Some(b.values.len()),
+                Item::Spilled(_) => None,
+            })
+            .fold((0, 0), |(b, s), n| (b + 1, s + n))
     }
 
     /// Batches waiting on disk, not read back yet.
@@ -164,14 +169,15 @@ impl Outbox {
         let Some(spill) = self.spill.as_mut() else {
             return;
         };
-        while self.pending.len() < self.memory_batches {
-            let Some((segment, batch)) = spill.read() else {
+        while self.pending.len() < self.memory_batches && self.read_back < READ_AHEAD {
+            let Some(r) = spill.read() else {
                 break;
             };
+            self.read_back += 1;
             self.pending.push_back(Pending {
                 seq: None,
-                item: Item::Spilled(batch),
-                segment: Some(segment),
+                segment: Some(r.segment),
+                item: Item::Spilled(r),
             });
         }
         ::metrics::gauge!(metrics::BATCHES_PENDING).set(self.pending.len() as f64);
@@ -180,8 +186,11 @@ impl Outbox {
     /// Removes the oldest pending batch (acked, or durable already).
     fn pop_front(&mut self) {
         if let Some(p) = self.pending.pop_front() {
-            if let (Some(segment), Some(spill)) = (p.segment, self.spill.as_mut()) {
-                spill.acked(segment);
+            if let Some(segment) = p.segment {
+                self.read_back -= 1;
+                if let Some(spill) = self.spill.as_mut() {
+                    spill.acked(segment);
+                }
             }
         }
     }
@@ -241,13 +250,30 @@ impl Outbox {
         });
         self.sent += 1;
         let batch = match &p.item {
-            Item::Scraped(b) => encode(seq, b, self.stream),
-            Item::Spilled(b) => pb::Batch {
-                sequence: seq,
-                ..b.clone()
-            },
+            Item::Scraped(b) => {
+                let batch = encode(seq, b, self.stream);
+                self.defined += batch.new_series.len();
+                batch
+            }
+            // Its definitions are its own (references above SPILLED_REF,
+            // replaced by the next spilled batch that defines them): they
+            // do not count toward a rotation.
+            Item::Spilled(r) => {
+                let decoded = pb::Batch::decode(r.bytes.as_slice()).unwrap_or_else(|error| {
+                    // It decoded when read back: memory went bad.
+                    tracing::error!(%error, target = %r.target_id, "outbox: a batch read back no longer decodes; sent empty");
+                    pb::Batch {
+                        target_id: r.target_id.clone(),
+                        target_generation: r.generation,
+                        ..Default::default()
+                    }
+                });
+                pb::Batch {
+                    sequence: seq,
+                    ..decoded
+                }
+            }
         };
-        self.defined += batch.new_series.len();
         Some(batch)
     }
 

@@ -34,6 +34,15 @@ const HEADER: u64 = 12;
 /// (a process counter) never reach it.
 pub(crate) const SPILLED_REF: u64 = 1 << 63;
 
+/// A batch read back: its encoding (decoded again when sent, so memory
+/// holds bytes, not a batch of label strings), its segment and its target.
+pub(super) struct ReadBack {
+    pub(super) segment: u64,
+    pub(super) bytes: Vec<u8>,
+    pub(super) target_id: String,
+    pub(super) generation: u64,
+}
+
 /// One segment file.
 struct Segment {
     id: u64,
@@ -156,7 +165,9 @@ impl Spill {
         self.segments.iter().map(|s| s.records - s.read).sum()
     }
 
-    /// Appends a batch.
+    /// Appends a batch. A failed write leaves nothing of it behind: the
+    /// segment is cut back to its last whole record and sealed, and the
+    /// next batch starts a new one.
     pub(super) fn append(&mut self, batch: &pb::Batch) -> io::Result<()> {
         let bytes = batch.encode_to_vec();
         let writing = self.segments.back().is_some_and(|s| !s.sealed);
@@ -169,11 +180,16 @@ impl Spill {
             self.roll()?;
         }
         let w = self.writer.as_mut().expect("a segment is open for writing");
-        w.write_all(&(bytes.len() as u32).to_le_bytes())?;
-        w.write_all(&xxhash_rust::xxh3::xxh3_64(&bytes).to_le_bytes())?;
-        w.write_all(&bytes)?;
-        // Readable at once: the reader may be on this segment.
-        w.flush()?;
+        let written = w
+            .write_all(&(bytes.len() as u32).to_le_bytes())
+            .and_then(|()| w.write_all(&xxhash_rust::xxh3::xxh3_64(&bytes).to_le_bytes()))
+            .and_then(|()| w.write_all(&bytes))
+            // Readable at once: the reader may be on this segment.
+            .and_then(|()| w.flush());
+        if let Err(error) = written {
+            self.seal_written(true);
+            return Err(error);
+        }
         let s = self.segments.back_mut().expect("the segment written");
         s.records += 1;
         s.bytes += HEADER + bytes.len() as u64;
@@ -184,11 +200,28 @@ impl Spill {
         Ok(())
     }
 
+    /// Stops writing the last segment; with `cut`, its file is cut back to
+    /// its whole records (what a failed write left goes).
+    fn seal_written(&mut self, cut: bool) {
+        let Some(w) = self.writer.take() else {
+            return;
+        };
+        // Whatever the buffer still holds is dropped, not written.
+        let (file, _) = w.into_parts();
+        if let Some(s) = self.segments.back_mut().filter(|s| !s.sealed) {
+            s.sealed = true;
+            if cut {
+                if let Err(error) = file.set_len(s.bytes) {
+                    tracing::error!(path = %s.path.display(), %error, "outbox: cutting a failed write off a spilled segment failed");
+                }
+            }
+        }
+    }
+
     /// Seals the segment written and starts the next one.
     fn roll(&mut self) -> io::Result<()> {
-        if let Some(mut w) = self.writer.take() {
-            w.flush()?;
-        }
+        // Every append flushed: nothing is buffered.
+        self.seal_written(false);
         if let Some(s) = self.segments.back_mut() {
             s.sealed = true;
         }
@@ -232,9 +265,9 @@ impl Spill {
         }
     }
 
-    /// Reads the oldest batch not read yet; returns it with its segment.
-    /// A record that does not read back whole ends its segment (logged).
-    pub(super) fn read(&mut self) -> Option<(u64, pb::Batch)> {
+    /// Reads the oldest batch not read yet. A record that does not read
+    /// back whole ends its segment (logged and counted).
+    pub(super) fn read(&mut self) -> Option<ReadBack> {
         loop {
             let s = self.segments.iter_mut().find(|s| s.read < s.records)?;
             if self.reader.as_ref().is_none_or(|(id, _)| *id != s.id) {
@@ -246,8 +279,7 @@ impl Spill {
                     Ok(f) => self.reader = Some((s.id, BufReader::new(f))),
                     Err(error) => {
                         tracing::error!(path = %s.path.display(), %error, "outbox: a spilled segment cannot be read; its batches are lost");
-                        ::metrics::counter!(metrics::BATCHES_DROPPED).increment(s.records - s.read);
-                        s.read = s.records;
+                        self.give_up_segment();
                         continue;
                     }
                 }
@@ -260,7 +292,12 @@ impl Spill {
                     match pb::Batch::decode(bytes.as_slice()) {
                         Ok(b) => {
                             s.outstanding += 1;
-                            return Some((s.id, b));
+                            return Some(ReadBack {
+                                segment: s.id,
+                                target_id: b.target_id,
+                                generation: b.target_generation,
+                                bytes,
+                            });
                         }
                         Err(error) => {
                             tracing::error!(path = %s.path.display(), %error, "outbox: a spilled batch does not decode; skipped");
@@ -270,12 +307,28 @@ impl Spill {
                 }
                 Ok(None) | Err(_) => {
                     tracing::error!(path = %s.path.display(), lost = s.records - s.read, "outbox: a spilled segment ends early; the rest is lost");
-                    ::metrics::counter!(metrics::BATCHES_DROPPED).increment(s.records - s.read);
-                    s.read = s.records;
-                    self.reader = None;
+                    self.give_up_segment();
                 }
             }
         }
+    }
+
+    /// Counts the unread rest of the first segment with any as lost, and
+    /// stops writing it if it is the one written (later batches start a
+    /// new segment rather than follow a record that does not read).
+    fn give_up_segment(&mut self) {
+        let Some(s) = self.segments.iter_mut().find(|s| s.read < s.records) else {
+            return;
+        };
+        ::metrics::counter!(metrics::BATCHES_DROPPED).increment(s.records - s.read);
+        s.read = s.records;
+        s.read_at = s.bytes;
+        let written = !s.sealed;
+        self.reader = None;
+        if written {
+            self.seal_written(false);
+        }
+        self.collect();
     }
 
     /// A batch read from segment `id` is acked.
@@ -284,11 +337,12 @@ impl Spill {
             s.outstanding = s.outstanding.saturating_sub(1);
         }
         // The segment written is sealed once read up: appends start anew.
-        if let Some(s) = self.segments.back_mut() {
-            if !s.sealed && s.read == s.records && s.outstanding == 0 {
-                s.sealed = true;
-                self.writer = None;
-            }
+        if self
+            .segments
+            .back()
+            .is_some_and(|s| !s.sealed && s.read == s.records && s.outstanding == 0)
+        {
+            self.seal_written(false);
         }
         self.collect();
         self.gauge();
@@ -389,9 +443,9 @@ mod tests {
 
     fn drain(s: &mut Spill) -> Vec<i64> {
         let mut out = Vec::new();
-        while let Some((seg, b)) = s.read() {
-            out.push(b.timestamp_ms);
-            s.acked(seg);
+        while let Some(r) = s.read() {
+            out.push(pb::Batch::decode(r.bytes.as_slice()).unwrap().timestamp_ms);
+            s.acked(r.segment);
         }
         out
     }
@@ -404,11 +458,11 @@ mod tests {
             s.append(&batch(n)).unwrap();
         }
         assert_eq!(s.unread(), 5);
-        let (seg, first) = s.read().unwrap();
-        assert_eq!(first.timestamp_ms, 0);
+        let first = s.read().unwrap();
+        assert_eq!(first.target_id, "t0");
         // Appends go on while reading.
         s.append(&batch(5)).unwrap();
-        s.acked(seg);
+        s.acked(first.segment);
         assert_eq!(drain(&mut s), vec![1, 2, 3, 4, 5]);
         assert_eq!(s.bytes, 0, "every segment delivered is deleted");
         let left: Vec<_> = fs::read_dir(dir.path())
@@ -447,6 +501,24 @@ mod tests {
         assert_eq!(s.unread(), 3);
         s.append(&batch(3)).unwrap();
         assert_eq!(drain(&mut s), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_record_that_does_not_read_back_ends_its_segment_and_later_ones_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spill::open(dir.path(), 0).unwrap();
+        s.append(&batch(0)).unwrap();
+        s.append(&batch(1)).unwrap();
+        // Damage the second record's bytes in the segment being written.
+        let path = s.segments.back().unwrap().path.clone();
+        let mut data = fs::read(&path).unwrap();
+        let last = data.len() - 1;
+        data[last] ^= 0xff;
+        fs::write(&path, data).unwrap();
+        assert_eq!(drain(&mut s), vec![0], "the damaged one is lost");
+        // Later batches do not follow the damaged record.
+        s.append(&batch(2)).unwrap();
+        assert_eq!(drain(&mut s), vec![2]);
     }
 
     #[test]
