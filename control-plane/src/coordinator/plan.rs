@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use scrapegrid_proto::v1 as pb;
 
 use super::state::{MemberState, Now, Owned, State, MOVES_KEPT};
-use super::wire::to_proto;
+use super::wire::{is_sent_form, to_proto};
 use super::Move;
 use crate::ha::{PersistedOwner, StateChange};
 use crate::sharding::bounded::{self, assign_bounded};
@@ -186,7 +186,10 @@ impl State {
                     adds.entry(o.member.clone()).or_default().push(msg);
                     continue;
                 }
-                if o.sent.as_ref() == Some(&to_proto(target, o.generation)) {
+                if o.sent
+                    .as_ref()
+                    .is_some_and(|sent| is_sent_form(sent, target, o.generation))
+                {
                     continue;
                 }
             }
@@ -239,6 +242,22 @@ impl State {
             generation: changes.generation,
             storage_endpoint: &self.storage_endpoint,
         };
+        // Each snapshot's owners, found in one pass (not one per member).
+        let mut owned_by: HashMap<&str, Vec<(&String, &Owned)>> = HashMap::new();
+        if self.members.values().any(|m| m.needs_snapshot) {
+            for (tid, o) in &after {
+                if self
+                    .members
+                    .get(&o.member)
+                    .is_some_and(|m| m.needs_snapshot)
+                {
+                    owned_by
+                        .entry(o.member.as_str())
+                        .or_default()
+                        .push((*tid, *o));
+                }
+            }
+        }
         let mut messages = BTreeMap::new();
         for (id, m) in &self.members {
             let msg = if m.needs_snapshot {
@@ -250,15 +269,16 @@ impl State {
                     .into_iter()
                     .map(|t| (t.id.clone(), t))
                     .collect();
-                let mut targets: Vec<pb::Target> = after
-                    .iter()
-                    .filter(|(_, o)| o.member == *id)
+                let mut targets: Vec<pb::Target> = owned_by
+                    .remove(id.as_str())
+                    .unwrap_or_default()
+                    .into_iter()
                     .filter_map(|(tid, o)| {
-                        handed.remove(*tid).or_else(|| {
+                        handed.remove(tid).or_else(|| {
                             let mut t = o.sent.clone()?;
                             // A handover to it still to come (it restarted
                             // since): it starts then, not now.
-                            if let Some((to, at)) = self.handovers.get(*tid) {
+                            if let Some((to, at)) = self.handovers.get(tid) {
                                 if to == id && *at > now.wall_ms {
                                     t.start_at_ms = *at;
                                     t.await_handover = true;

@@ -94,6 +94,10 @@ pub(super) struct State {
     /// owner was stale, so a member not back yet may run them at a newer
     /// generation. Nobody new takes them while a member is presumed.
     pub(super) disowned: HashSet<String>,
+    /// Targets each member was last made owner of without being told
+    /// (restored from the store, or learnt from its Hello): what its next
+    /// Hello checks, so a join costs its own targets, not every target.
+    pub(super) unconfirmed_of: HashMap<String, Vec<String>>,
 }
 
 impl State {
@@ -125,6 +129,7 @@ impl State {
             handovers: HashMap::new(),
             unsaved: HashSet::new(),
             disowned: HashSet::new(),
+            unconfirmed_of: HashMap::new(),
         };
         if let Some(restored) = &options.restored {
             let until = now.mono + options.membership_timeout;
@@ -132,6 +137,11 @@ impl State {
             for o in &restored.owners {
                 state.generation = state.generation.max(o.generation);
                 state.presumed.insert(o.member.clone(), until);
+                state
+                    .unconfirmed_of
+                    .entry(o.member.clone())
+                    .or_default()
+                    .push(o.target_id.clone());
                 state.owners.insert(
                     o.target_id.clone(),
                     Owned {
@@ -162,7 +172,31 @@ impl State {
             .max()
             .unwrap_or(0);
         self.generation = self.generation.max(running_max);
+        // An owner learnt from persisted state (or an earlier Hello) that
+        // the scraper does not run is stale (it handed the target on, and
+        // the save of that move did not happen): forget it, so the target
+        // is assigned afresh instead of restarted on a scraper that may be
+        // draining. Someone else may run it at a newer generation (that
+        // move's save is what did not happen): it waits for the members
+        // not back yet.
+        let running: HashSet<&str> = hello.running.iter().map(|r| r.target_id.as_str()).collect();
+        for t in self
+            .unconfirmed_of
+            .remove(&hello.scraper_id)
+            .unwrap_or_default()
+        {
+            let stale = !running.contains(t.as_str())
+                && self
+                    .owners
+                    .get(&t)
+                    .is_some_and(|o| o.member == hello.scraper_id && o.sent.is_none());
+            if stale {
+                self.owners.remove(&t);
+                self.disowned.insert(t);
+            }
+        }
         // What it runs is its own, unless someone newer owns it.
+        let mut learnt = Vec::new();
         for r in &hello.running {
             let newer = self
                 .owners
@@ -171,6 +205,7 @@ impl State {
             if !newer {
                 self.unsaved.insert(r.target_id.clone());
                 self.disowned.remove(&r.target_id);
+                learnt.push(r.target_id.clone());
                 self.owners.insert(
                     r.target_id.clone(),
                     Owned {
@@ -181,22 +216,9 @@ impl State {
                 );
             }
         }
-        // An owner learnt from persisted state that the scraper does not
-        // run is stale (it handed the target on, and the save of that move
-        // did not happen): forget it, so the target is assigned afresh
-        // instead of restarted on a scraper that may be draining.
-        // Someone else may run it at a newer generation (that move's save
-        // is what did not happen): it waits for the members not back yet.
-        let running: HashSet<&str> = hello.running.iter().map(|r| r.target_id.as_str()).collect();
-        let disowned = &mut self.disowned;
-        self.owners.retain(|t, o| {
-            let stale =
-                o.member == hello.scraper_id && o.sent.is_none() && !running.contains(t.as_str());
-            if stale {
-                disowned.insert(t.clone());
-            }
-            !stale
-        });
+        if !learnt.is_empty() {
+            self.unconfirmed_of.insert(hello.scraper_id.clone(), learnt);
+        }
         self.presumed.remove(&hello.scraper_id);
         self.members.insert(
             hello.scraper_id,

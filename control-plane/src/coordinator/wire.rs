@@ -92,6 +92,30 @@ pub(super) fn to_proto(t: &ScrapeTarget, generation: u64) -> pb::Target {
     }
 }
 
+/// Whether `sent` is `t`'s wire form at `generation` (without handover
+/// fields), compared in place: a round checks every target, so it builds
+/// nothing.
+pub(super) fn is_sent_form(sent: &pb::Target, t: &ScrapeTarget, generation: u64) -> bool {
+    let same_labels = |wire: &[pb::Label], labels: &scrapegrid_common::Labels| {
+        wire.len() == labels.len()
+            && wire
+                .iter()
+                .zip(labels.iter())
+                .all(|(w, l)| w.name == l.name && w.value == l.value)
+    };
+    sent.id == t.id
+        && sent.generation == generation
+        && sent.pool == t.job
+        && sent.url == t.url
+        && sent.scrape_interval_ms == t.interval.as_millis() as u64
+        && sent.scrape_timeout_ms == t.timeout.as_millis() as u64
+        && sent.start_at_ms == 0
+        && !sent.await_handover
+        && sent.forced_error == t.forced_error.as_deref().unwrap_or_default()
+        && same_labels(&sent.labels, &t.labels)
+        && same_labels(&sent.discovered_labels, &t.discovered)
+}
+
 /// The wire form of a `tls_config`: files as paths.
 fn tls(t: &TlsConfig) -> pb::TlsConfig {
     let path = |p: &Option<std::path::PathBuf>| {
