@@ -11,7 +11,8 @@
 //! Prints, each with wall time, the process's CPU time and its RSS growth:
 //! the first assignment (every scraper joined, every target placed), one
 //! status round (every scraper reports every target it runs, as every
-//! `--status-interval`), a scraper lost (its targets fail over), a scraper
+//! `--status-interval`), the cluster view the targets API reads, a scraper
+//! lost (its targets fail over), a scraper
 //! joining (its share handed over), the save of the whole state to etcd,
 //! its bytes there, its load, and a new leader's takeover (restored state,
 //! every scraper rejoining with what it runs, every snapshot sent).
@@ -36,6 +37,10 @@ use scrapegrid_common::Labels;
 use scrapegrid_proto::v1 as pb;
 
 const TAKEOVER_GRACE: Duration = Duration::from_secs(1);
+
+/// The binary's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Args {
     targets: usize,
@@ -396,11 +401,13 @@ async fn run(a: Args) {
         })
         .await;
     }
+    // The task takes events in order: this answer comes after the last
+    // status is taken in.
+    c.request_drain("nobody").await;
+    phase.done(&format!("{} reports", a.targets));
+    let phase = Phase::start("cluster view (targets API)");
     let view = c.view().await.expect("leading");
-    phase.done(&format!(
-        "{} reports; generation {}",
-        a.targets, view.generation
-    ));
+    phase.done(&format!("{} active targets", view.active.len()));
     drop(view);
 
     // A scraper is lost: its targets fail over.

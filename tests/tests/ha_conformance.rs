@@ -205,7 +205,7 @@ async fn large_state_round_trips<B: Backend>(backend: B) {
     let (a, b) = (backend.candidate(), backend.candidate());
     let la = lead(&a, "http://a").await;
     // More owners than one etcd transaction or one load page holds.
-    let owners: Vec<PersistedOwner> = (0..1234)
+    let owners: Vec<PersistedOwner> = (0..12_345)
         .map(|i| owner(&format!("target-{i:05}"), &format!("scraper-{}", i % 7), 20))
         .collect();
     let change = StateChange {
@@ -236,7 +236,7 @@ async fn large_state_round_trips<B: Backend>(backend: B) {
         generation: 21,
         owners: owners.into_iter().skip(1).step_by(2).collect(),
     };
-    assert_eq!(loaded.owners.len(), 617);
+    assert_eq!(loaded.owners.len(), 6_172);
     assert_eq!(loaded, expected);
 }
 

@@ -58,13 +58,19 @@ impl Task {
         // rejoin within a moment; assigning before they are back would hand
         // every target to the first one and move them again.
         let grace_end = tokio::time::Instant::now() + options.startup_grace;
+        // A round waits at least as long as the last one took, so events
+        // that come during a long round (a thousand scrapers rejoining a
+        // new leader of a million targets) are taken in and planned in one
+        // round rather than one round each: rounds take at most half the
+        // task's time.
+        let mut next_round = grace_end;
         let mut pending = false;
         loop {
-            let in_grace = tokio::time::Instant::now() < grace_end;
+            let waiting = tokio::time::Instant::now() < next_round;
             // Only what can change the assignment triggers a round;
             // heartbeats and views do not.
             let changed = tokio::select! {
-                _ = tokio::time::sleep_until(grace_end), if pending && in_grace => false,
+                _ = tokio::time::sleep_until(next_round), if pending && waiting => false,
                 _ = cancel.cancelled() => return,
                 Some(event) = events.recv() => self.on_event(event),
                 Ok(()) = discovered.changed() => {
@@ -81,10 +87,12 @@ impl Task {
             }
             pending |= changed;
             // Before the first discovery result every owner would look gone.
-            if pending && self.state.synced && tokio::time::Instant::now() >= grace_end {
+            if pending && self.state.synced && tokio::time::Instant::now() >= next_round {
+                let started = tokio::time::Instant::now();
                 self.reconcile();
                 self.publish_endpoints();
                 pending = false;
+                next_round = tokio::time::Instant::now() + started.elapsed();
             }
         }
     }
