@@ -9,8 +9,9 @@
 //! an exemplar names is added to the batch's series.
 //!
 //! A reference's entry ([`StreamSeries`]) also keeps the series id once the
-//! writer stored or found the series, so the stream's later batches carry
-//! the id ([`SeriesRef::Id`]); the table and its entries are in [`refs`].
+//! writer stored or found the series, so the writer looks up nothing for
+//! the stream's later batches ([`SeriesRef`]); the table and its entries
+//! are in [`refs`].
 
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use scrapegrid_proto::v1 as pb;
 use crate::exemplars::Exemplar;
 
 mod refs;
-pub use refs::{RefTable, SeriesRef, StreamSeries};
+pub use refs::{RefTable, SeriesRef, StreamSeries, EPOCH_MASK};
 
 /// A validated batch: series as label sets, samples pointing into them.
 #[derive(Debug, Clone, PartialEq)]
@@ -289,20 +290,18 @@ mod tests {
         let b = resolve(&mut refs, batch(2, vec![], vec![7, 7], vec![2.0, 3.0])).unwrap();
         assert_eq!(b.samples.len(), 2);
         let (a, c) = (b.samples[0].series as usize, b.samples[1].series as usize);
-        let SeriesRef::Labels(x) = &b.series[a] else {
-            panic!("the writer did not learn the id")
-        };
-        let SeriesRef::Labels(y) = &b.series[c] else {
-            panic!("the writer did not learn the id")
-        };
+        let (x, y) = (&b.series[a].0, &b.series[c].0);
+        assert_eq!(x.id_at(0), None, "the writer did not learn the id");
         assert!(
             Arc::ptr_eq(x, y),
             "two samples of one series name the same label set"
         );
-        // Once the writer learned the id, batches carry it.
-        x.learn(42);
+        // Once the writer learned the id, batches carry it, for the
+        // writer's series epoch it was learnt in.
+        x.learn(42, 3);
         let b = resolve(&mut refs, batch(3, vec![], vec![7], vec![4.0])).unwrap();
-        assert_eq!(b.series, vec![SeriesRef::Id(42)]);
+        assert_eq!(b.series[0].0.id_at(3), Some(42));
+        assert_eq!(b.series[0].0.id_at(4), None, "series collected since");
     }
 
     #[test]
@@ -324,16 +323,11 @@ mod tests {
             (3, 2),
             "far ones in the map"
         );
-        let name = |s: &SeriesRef| match s {
-            SeriesRef::Labels(e) => e.labels.to_labels().get("__name__").unwrap().to_string(),
-            SeriesRef::Id(id) => format!("id {id}"),
-        };
+        let name = |s: &SeriesRef| s.labels().to_labels().get("__name__").unwrap().to_string();
         let names: Vec<String> = b.series.iter().map(name).collect();
         assert_eq!(names, ["far", "a", "past"]);
         // A redefinition replaces the entry (and forgets its id).
-        if let SeriesRef::Labels(e) = &b.series[1] {
-            e.learn(9);
-        }
+        b.series[1].0.learn(9, 0);
         let b = resolve(
             &mut refs,
             batch(

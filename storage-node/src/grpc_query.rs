@@ -200,7 +200,7 @@ impl pb::query_server::Query for QueryService {
         let ms = matchers(&req.matchers)?;
         let range = range(req.start_ms, req.end_ms)?;
         let names = self
-            .blocking(move |db| Index::new(db).label_names(&ms, range))
+            .blocking(move |db| Index::at(db, &db.raw().snapshot()).label_names(&ms, range))
             .await?;
         Ok(Response::new(pb::LabelNamesResponse { names }))
     }
@@ -214,7 +214,7 @@ impl pb::query_server::Query for QueryService {
         let range = range(req.start_ms, req.end_ms)?;
         let name = req.name;
         let values = self
-            .blocking(move |db| Index::new(db).label_values(&name, &ms, range))
+            .blocking(move |db| Index::at(db, &db.raw().snapshot()).label_values(&name, &ms, range))
             .await?;
         Ok(Response::new(pb::LabelValuesResponse { values }))
     }

@@ -40,6 +40,18 @@ pub(crate) fn put_series(db: &Db, wb: &mut WriteBatch, id: u64, labels: &Compact
     }
 }
 
+/// Adds the removal of series `id` (labelled `labels`) to `wb`: the
+/// inverse of [`put_series`].
+pub(crate) fn delete_series(db: &Db, wb: &mut WriteBatch, id: u64, labels: &CompactLabels) {
+    wb.delete_cf(db.cf(keys::CF_SERIES), keys::series_key(id));
+    wb.delete_cf(db.cf(keys::CF_SERIES_BY_LABELS), labels.as_bytes());
+    let postings = db.cf(keys::CF_POSTINGS);
+    wb.delete_cf(postings, keys::all_postings_key(id));
+    for (name, value) in labels.iter() {
+        wb.delete_cf(postings, keys::postings_key(name, value, id));
+    }
+}
+
 /// How a matcher compares a label value.
 #[derive(Debug, Clone)]
 pub enum MatchOp {
@@ -219,6 +231,13 @@ impl<'a> Index<'a> {
         }
     }
 
+    fn get(&self, cf: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(match self.snap {
+            Some(snap) => snap.get_cf(self.db.cf(cf), key)?,
+            None => self.db.get(cf, key)?,
+        })
+    }
+
     /// Calls `f` with every postings key starting with `prefix`.
     fn scan_postings(
         &self,
@@ -288,6 +307,17 @@ impl<'a> Index<'a> {
     pub fn series_labels(&self, id: u64) -> Result<Labels> {
         let mut labels = self.labels_of(&[id])?;
         labels.pop().ok_or(Error::Corrupt { what: "series" })
+    }
+
+    /// Returns the label set of series `id`, `None` when no such series
+    /// is indexed (never was, or was collected with its last sample).
+    pub fn find_series_labels(&self, id: u64) -> Result<Option<Labels>> {
+        let Some(v) = self.get(keys::CF_SERIES, &keys::series_key(id))? else {
+            return Ok(None);
+        };
+        keys::decode_labels(&v)
+            .map(Some)
+            .ok_or(Error::Corrupt { what: "series" })
     }
 
     /// Returns the label sets of series `ids` (sorted ascending), in order.

@@ -248,6 +248,7 @@ pub async fn run(
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
 
+    let retention_writer = writer.clone();
     let ingest = ingest::IngestService::new(
         writer.clone(),
         db.clone(),
@@ -307,7 +308,12 @@ pub async fn run(
     let mut http = tokio::spawn(async move { http_server.await.map_err(Error::from) });
 
     let upkeep = tokio::spawn(metrics_upkeep(metrics_handle, stop.clone()));
-    let retention = retention::spawn(db.clone(), config.retention, stop.child_token());
+    let retention = retention::spawn(
+        db.clone(),
+        config.retention,
+        retention_writer,
+        stop.child_token(),
+    );
     tracing::info!(grpc = %grpc_addr, http = %http_addr, data_dir = %config.data_dir.display(), "storage node started");
 
     let mut failure: Option<Error> = None;

@@ -115,6 +115,9 @@ pub const DISK_AVAILABLE: &str = "scrapegrid_storage_disk_available_bytes";
 /// Per-series ranges deleted by retention, labelled by `reason` (`time`,
 /// `size`).
 pub const RETENTION_DELETED_RANGES: &str = "scrapegrid_storage_retention_deleted_ranges_total";
+/// Series removed from the index once retention left them no sample, as
+/// Prometheus's `prometheus_tsdb_head_series_removed_total`.
+pub const SERIES_REMOVED: &str = "scrapegrid_storage_series_removed_total";
 /// Duration of one retention pass.
 pub const RETENTION_SECONDS: &str = "scrapegrid_storage_retention_duration_seconds";
 /// Retention passes that failed.
@@ -331,6 +334,10 @@ fn describe() {
         RETENTION_DELETED_RANGES,
         "Per-series sample ranges deleted by retention, by reason."
     );
+    describe_counter!(
+        SERIES_REMOVED,
+        "Series removed from the index once retention left them no sample."
+    );
     describe_histogram!(
         RETENTION_SECONDS,
         metrics::Unit::Seconds,
@@ -391,6 +398,7 @@ fn describe() {
         counter!(RETENTION_DELETED_RANGES, "reason" => reason).absolute(0);
     }
     counter!(RETENTION_FAILURES).absolute(0);
+    counter!(SERIES_REMOVED).absolute(0);
     counter!(COMPACTION_ROUNDS).absolute(0);
     counter!(COMPACTED_SAMPLES).absolute(0);
     gauge!(ACTIVE_SERIES).set(0.0);
@@ -579,6 +587,10 @@ pub fn disk_available(bytes: u64) {
 /// Records one retention pass; `reason` is `time` or `size`.
 pub fn retention_deleted(reason: &'static str, ranges: u64) {
     counter!(RETENTION_DELETED_RANGES, "reason" => reason).increment(ranges);
+}
+
+pub fn series_removed(n: usize) {
+    counter!(SERIES_REMOVED).increment(n as u64);
 }
 
 pub fn retention_pass(elapsed: Duration, cutoff_ms: i64) {

@@ -26,10 +26,11 @@
 //! compacting the sample column families after each (a range tombstone frees
 //! nothing until compaction); it never deletes the newest timestamp.
 //!
-//! Series left without samples keep their index entries (`series`,
-//! `series_by_labels`, postings): `/api/v1/series` over a time range still
-//! filters them out by their samples, and a series that comes back reuses
-//! its id. Removing them needs a lock against the writer's series cache.
+//! A pass notes the series whose data it deleted to the end of some
+//! column family ([`PassReport::emptied`]), and the writer removes those
+//! left with nothing from the index ([`crate::writer::WriterHandle::collect`],
+//! on the writer thread: no sample can arrive between its check and the
+//! removal).
 //!
 //! Open chunks ([`crate::open_chunks`]) live in memory until they are cut
 //! (at most [`crate::open_chunks::CHUNK_SAMPLES`] samples or one
@@ -52,6 +53,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::writer::WriterHandle;
 use crate::{keys, metrics, samples};
 
 /// A key encoding: series id and timestamp to key, and back.
@@ -114,7 +116,7 @@ impl Default for RetentionConfig {
 }
 
 /// What one pass did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PassReport {
     /// The time cut-off applied (`now - retention.time`), if any.
     pub time_cutoff_ms: Option<i64>,
@@ -126,6 +128,10 @@ pub struct PassReport {
     pub size_ranges: u64,
     /// Database size after the pass, when a size limit is set.
     pub bytes_after: Option<u64>,
+    /// Series whose every key in a column family of samples the pass
+    /// deleted, ascending (a series may appear more than once): those that
+    /// hold nothing now leave the index.
+    pub emptied: Vec<u64>,
 }
 
 /// Bytes of one column family.
@@ -217,16 +223,32 @@ fn for_each_span(
 /// `cutoff_ms`; returns the number of ranges deleted. Stops early (having
 /// deleted part) when `stop` is cancelled.
 pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Result<u64> {
+    delete_before_noting(db, cutoff_ms, stop, &mut Vec::new())
+}
+
+/// [`delete_before`], adding to `emptied` the series whose every key in a
+/// column family of [`SAMPLE_CFS`] it deleted.
+fn delete_before_noting(
+    db: &Db,
+    cutoff_ms: i64,
+    stop: &CancellationToken,
+    emptied: &mut Vec<u64>,
+) -> Result<u64> {
     let mut ranges = 0u64;
     for cf_def @ (cf_name, key, _) in RETAINED_CFS {
         let cf = db.cf(cf_name);
         let mut wb = DbBatch::default();
         let mut pending = 0usize;
-        // Only chunks need their newest key: the chunk end rises to it.
+        // The chunk end rises to a chunk's newest key; a sample family's
+        // newest key tells whether the series is left without any.
         let chunks = cf_name == keys::CF_CHUNKS;
-        for_each_span(db, cf_def, chunks, |id, first, last| {
+        let samples = SAMPLE_CFS.iter().any(|(name, _, _)| *name == cf_name);
+        for_each_span(db, cf_def, samples, |id, first, last| {
             if first < cutoff_ms {
                 wb.delete_range_cf(cf, key(id, i64::MIN), key(id, cutoff_ms));
+                if samples && last.is_some_and(|last| last < cutoff_ms) {
+                    emptied.push(id);
+                }
                 if let (true, Some(last)) = (chunks, last) {
                     wb.touches_chunk(id, last);
                 }
@@ -295,10 +317,12 @@ pub fn run_pass(
         let newest = time_bounds(db)?.map_or(i64::MIN, |(_, newest)| newest);
         cutoff = newest.min(now_ms).saturating_sub(keep_ms);
         report.time_cutoff_ms = Some(cutoff);
-        report.time_ranges = delete_before(db, cutoff, stop)?;
+        report.time_ranges = delete_before_noting(db, cutoff, stop, &mut report.emptied)?;
         metrics::retention_deleted("time", report.time_ranges);
     }
     if config.size == 0 {
+        report.emptied.sort_unstable();
+        report.emptied.dedup();
         return Ok(report);
     }
     let mut bytes = total_bytes(db)?;
@@ -308,7 +332,7 @@ pub fn run_pass(
             let mut size_cutoff = cutoff.max(oldest);
             while bytes > config.size && size_cutoff < newest && !stop.is_cancelled() {
                 size_cutoff = size_cutoff.saturating_add(step).min(newest);
-                let ranges = delete_before(db, size_cutoff, stop)?;
+                let ranges = delete_before_noting(db, size_cutoff, stop, &mut report.emptied)?;
                 report.size_ranges += ranges;
                 metrics::retention_deleted("size", ranges);
                 compact_samples(db);
@@ -325,14 +349,36 @@ pub fn run_pass(
         }
     }
     report.bytes_after = Some(bytes);
+    report.emptied.sort_unstable();
+    report.emptied.dedup();
     Ok(report)
 }
 
+/// Series ids per [`WriterHandle::collect`] job at most: the writer checks
+/// each (a few seeks), so ingest waits for one job at a time, not a pass.
+pub const COLLECT_IDS_PER_JOB: usize = 1024;
+
+/// Has the writer remove the series of `emptied` that hold nothing now;
+/// returns how many it removed.
+pub async fn collect_emptied(writer: &WriterHandle, emptied: &[u64]) -> Result<usize> {
+    let mut removed = 0;
+    for ids in emptied.chunks(COLLECT_IDS_PER_JOB) {
+        removed += writer.collect(ids.to_vec()).await?;
+    }
+    Ok(removed)
+}
+
 /// Starts the background task: a retention pass every
-/// `config.interval` (when a limit is set) and the size gauges every
+/// `config.interval` (when a limit is set), then the removal of the series
+/// it left without samples through `writer`, and the size gauges every
 /// [`USAGE_INTERVAL`], each on the blocking pool. It ends when `stop` is
 /// cancelled, after the running pass notices (between series).
-pub fn spawn(db: Arc<Db>, config: RetentionConfig, stop: CancellationToken) -> JoinHandle<()> {
+pub fn spawn(
+    db: Arc<Db>,
+    config: RetentionConfig,
+    writer: WriterHandle,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let enabled = !config.time.is_zero() || config.size > 0;
         let mut pass_tick = tokio::time::interval(config.interval.max(Duration::from_millis(1)));
@@ -352,7 +398,14 @@ pub fn spawn(db: Arc<Db>, config: RetentionConfig, stop: CancellationToken) -> J
                     })
                     .await;
                     match joined {
-                        Ok((Ok(report), elapsed)) => log_pass(&report, elapsed),
+                        Ok((Ok(report), elapsed)) => {
+                            log_pass(&report, elapsed);
+                            match collect_emptied(&writer, &report.emptied).await {
+                                Ok(0) => {}
+                                Ok(removed) => tracing::info!(removed, "removed series retention left without samples"),
+                                Err(err) => tracing::warn!(error = %err, "removing series without samples failed"),
+                            }
+                        }
                         Ok((Err(err), _)) => {
                             metrics::retention_failed();
                             tracing::error!(error = %err, "retention pass failed");

@@ -318,6 +318,18 @@ impl<'a> SampleReader<'a> {
         self.cursor().read(id, mint, maxt)
     }
 
+    /// Returns whether series `id` holds anything: a sample (open chunk,
+    /// head or chunk) or a native histogram, whatever its time.
+    pub fn holds_any(&self, id: u64) -> Result<bool> {
+        if self.any_in(id, i64::MIN, i64::MAX)? {
+            return Ok(true);
+        }
+        let it = self.series_iter(keys::CF_HISTOGRAMS, id, i64::MIN);
+        let found = it.key().is_some();
+        it.status()?;
+        Ok(found)
+    }
+
     /// Returns whether series `id` has any sample with `mint <= t <= maxt`.
     pub fn any_in(&self, id: u64, mint: i64, maxt: i64) -> Result<bool> {
         if mint > maxt {

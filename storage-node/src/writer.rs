@@ -44,7 +44,8 @@
 //! [`ownership`] fencing and handover records; [`disk_space`] the guard
 //! that refuses writes before the disk is full; [`incarnations`] which
 //! process owns each scraper id's sequences; [`unsequenced`] remote
-//! writes (no sequence, no fencing, all or nothing); `tests` the tests, by
+//! writes (no sequence, no fencing, all or nothing); [`collect`] the
+//! removal of series retention left without samples; `tests` the tests, by
 //! topic.
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -65,6 +66,7 @@ use crate::error::{Error, Result};
 use crate::{index, keys, metrics, samples};
 
 mod admission;
+mod collect;
 pub mod disk_space;
 mod egress;
 mod exemplar_buffer;
@@ -147,6 +149,12 @@ enum Job {
         samples: Vec<Sample>,
         histograms: Vec<BatchHistogram>,
         reply: oneshot::Sender<Result<()>>,
+    },
+    /// Removes the series of `ids` that hold nothing ([`collect`]) and
+    /// returns how many it removed.
+    Collect {
+        ids: Vec<u64>,
+        reply: oneshot::Sender<Result<usize>>,
     },
     /// Syncs, then opens the remote write egress anew with `open` between
     /// two writes and queues what is stored from then on through it
@@ -231,6 +239,14 @@ impl WriterHandle {
         rx.await.map_err(|_| closed())?
     }
 
+    /// Removes the series of `ids` that hold no sample any more from the
+    /// index ([`collect`]); returns how many it removed, once durable.
+    pub async fn collect(&self, ids: Vec<u64>) -> Result<usize> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Collect { ids, reply }).await?;
+        rx.await.map_err(|_| closed())?
+    }
+
     async fn send(&self, job: Job) -> Result<()> {
         self.tx.send(job).await.map_err(|_| closed())
     }
@@ -272,6 +288,7 @@ pub fn spawn_with_egress(
         db,
         next_series_id,
         series: SeriesIds::default(),
+        series_epoch: 0,
         seqs: HashMap::new(),
         incarnations: Default::default(),
         gens: HashMap::new(),
@@ -297,8 +314,12 @@ pub fn spawn_with_egress(
 struct State {
     db: Arc<Db>,
     next_series_id: u64,
-    /// Labels -> series id of every series written or looked up so far.
+    /// Labels -> series id of every series written or looked up so far
+    /// and not collected since.
     series: SeriesIds,
+    /// Moves on each time series are collected: the ids streams learnt
+    /// before may name series that are gone ([`crate::batch::StreamSeries`]).
+    series_epoch: u32,
     seqs: HashMap<Arc<str>, u64>,
     /// Which process owns each scraper id's sequences.
     incarnations: incarnations::Incarnations,
@@ -330,6 +351,7 @@ enum Reply {
     Hello(oneshot::Sender<Result<u64>>, Result<u64>),
     Ack(oneshot::Sender<Result<pb::Ack>>, Result<pb::Ack>),
     Written(oneshot::Sender<Result<()>>, Result<()>),
+    Collected(oneshot::Sender<Result<usize>>, Result<usize>),
 }
 
 impl State {
@@ -439,6 +461,15 @@ impl State {
                     replies.push(Reply::Ack(reply, res));
                 }
                 Job::SwapEgress { open, reply } => drop(reply.send(self.swap_egress(open))),
+                Job::Collect { ids, reply } => {
+                    let res = self.collect(&ids);
+                    if let (Err(err), None) = (&res, &self.failed) {
+                        tracing::error!(error = %err, "write failed; refusing all further writes");
+                        self.failed = Some(err.to_string());
+                    }
+                    written += usize::from(matches!(res, Ok(n) if n > 0));
+                    replies.push(Reply::Collected(reply, res));
+                }
                 Job::Write {
                     series,
                     samples,
@@ -484,6 +515,10 @@ impl State {
                 (Reply::Written(tx, _), Some(f)) => {
                     drop(tx.send(Err(Error::WriterUnavailable(f.clone()))))
                 }
+                (Reply::Collected(tx, _), Some(f)) => {
+                    drop(tx.send(Err(Error::WriterUnavailable(f.clone()))))
+                }
+                (Reply::Collected(tx, res), None) => drop(tx.send(res)),
                 (Reply::Hello(tx, res), None) => drop(tx.send(res)),
                 (Reply::Written(tx, res), None) => drop(tx.send(res)),
                 (Reply::Ack(tx, res), None) => drop(tx.send(res)),

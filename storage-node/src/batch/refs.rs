@@ -1,10 +1,13 @@
 //! A stream's series references: what each stands for ([`StreamSeries`],
 //! its labels and, once the writer stored or found the series, its id)
-//! and the table of them ([`RefTable`]). A batch names a series by id
-//! ([`SeriesRef::Id`]) once its stream learned it, so the writer looks
-//! nothing up for it. References are the scraper's series numbers, counted
-//! from 1, so the table is an array indexed by reference (a scrape's series
-//! have neighbouring numbers: resolving walks it in order), with a map for
+//! and the table of them ([`RefTable`]). A batch names its series by their
+//! entries ([`SeriesRef`]): the writer takes the id an entry learnt, so it
+//! looks nothing up for it, unless series were collected since it learnt
+//! it (the writer's series epoch moved on, [`crate::writer`]'s `collect`),
+//! then it finds or creates the series by the entry's labels again.
+//! References are the scraper's series numbers, counted from 1, so the
+//! table is an array indexed by reference (a scrape's series have
+//! neighbouring numbers: resolving walks it in order), with a map for
 //! references far past the number defined.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,13 +20,20 @@ use scrapegrid_common::CompactLabels;
 #[derive(Debug)]
 pub struct StreamSeries {
     pub labels: Arc<CompactLabels>,
-    /// The series id, [`UNKNOWN_ID`] until a write that named the series
-    /// succeeded ([`StreamSeries::learn`]).
+    /// The series id and the writer's series epoch it was learnt in, one
+    /// word ([`ID_BITS`] of id, the epoch above), [`UNKNOWN_ID`] until a
+    /// write that named the series succeeded ([`StreamSeries::learn`]).
     id: AtomicU64,
 }
 
 /// No series id yet.
 const UNKNOWN_ID: u64 = u64::MAX;
+/// Bits of a learnt word that hold the id; an id past them is not learnt
+/// (its series is then found by labels each time: slower, still right).
+const ID_BITS: u32 = 40;
+/// The series epochs a learnt word tells apart ([`StreamSeries::id_at`]):
+/// an entry last used 2^24 collections ago could be taken as current.
+pub const EPOCH_MASK: u32 = (1 << (64 - ID_BITS)) - 1;
 
 impl StreamSeries {
     pub fn new(labels: Arc<CompactLabels>) -> Arc<Self> {
@@ -34,49 +44,48 @@ impl StreamSeries {
     }
 
     /// Notes the series id of these labels, once a write stored or found
-    /// it (ids are never reused, so it stays right for the stream's life).
-    pub fn learn(&self, id: u64) {
-        self.id.store(id, Ordering::Release);
+    /// it in the writer's series `epoch`: right until series are collected.
+    pub fn learn(&self, id: u64, epoch: u32) {
+        let word = match id < 1 << ID_BITS {
+            true => u64::from(epoch & EPOCH_MASK) << ID_BITS | id,
+            false => UNKNOWN_ID,
+        };
+        self.id.store(word, Ordering::Release);
     }
 
-    fn known_id(&self) -> Option<u64> {
-        let id = self.id.load(Ordering::Acquire);
-        (id != UNKNOWN_ID).then_some(id)
+    /// The id learnt in the writer's series `epoch`, if any: one learnt
+    /// before a collection may name a series that is gone.
+    pub fn id_at(&self, epoch: u32) -> Option<u64> {
+        let word = self.id.load(Ordering::Acquire);
+        (word != UNKNOWN_ID && (word >> ID_BITS) as u32 == epoch & EPOCH_MASK)
+            .then_some(word & ((1 << ID_BITS) - 1))
     }
 }
 
-/// One series of a [`Batch`].
+/// One series of a [`Batch`]: its stream's entry, whose id the writer
+/// takes when it is current, else whose labels it finds or creates.
 #[derive(Debug, Clone)]
-pub enum SeriesRef {
-    /// A series the database holds, by id.
-    Id(u64),
-    /// A series by labels: the writer finds or creates it, and tells the
-    /// entry its id.
-    Labels(Arc<StreamSeries>),
-}
+pub struct SeriesRef(pub Arc<StreamSeries>);
 
 impl SeriesRef {
     pub(super) fn of(entry: &Arc<StreamSeries>) -> Self {
-        match entry.known_id() {
-            Some(id) => SeriesRef::Id(id),
-            None => SeriesRef::Labels(entry.clone()),
-        }
+        SeriesRef(entry.clone())
+    }
+
+    pub fn labels(&self) -> &Arc<CompactLabels> {
+        &self.0.labels
     }
 }
 
 impl From<Arc<CompactLabels>> for SeriesRef {
     fn from(labels: Arc<CompactLabels>) -> Self {
-        SeriesRef::Labels(StreamSeries::new(labels))
+        SeriesRef(StreamSeries::new(labels))
     }
 }
 
 impl PartialEq for SeriesRef {
     fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (SeriesRef::Id(a), SeriesRef::Id(b)) => a == b,
-            (SeriesRef::Labels(a), SeriesRef::Labels(b)) => a.labels == b.labels,
-            _ => false,
-        }
+        self.0.labels == other.0.labels
     }
 }
 

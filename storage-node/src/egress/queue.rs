@@ -431,7 +431,13 @@ impl Queue {
             Sent::Dropped => return Ok(None),
             Sent::Unknown => {}
         }
-        let stored = Index::new(&self.db).series_labels(id)?;
+        let Some(stored) = Index::new(&self.db).find_series_labels(id)? else {
+            // Collected with its last sample: retention deleted what this
+            // queue had not sent yet. Skipped as a dropped series.
+            tracing::warn!(queue = %self.name, id, "remote_write queue names a series retention removed; its samples are dropped");
+            self.series[id as usize].sent = Sent::Dropped;
+            return Ok(None);
+        };
         let mut b = stored.builder();
         for l in self.external_labels.iter() {
             if stored.get(&l.name).is_none() {

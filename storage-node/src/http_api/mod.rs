@@ -347,7 +347,8 @@ async fn series(State(state): State<ApiState>, p: Params) -> Result<Response, Ap
     }
     let range = metadata_range(&p)?;
     let found = blocking(&state, move |db| {
-        let index = Index::new(db);
+        let snap = db.raw().snapshot();
+        let index = Index::at(db, &snap);
         let mut all = BTreeSet::<Labels>::new();
         for matchers in &sets {
             all.extend(
@@ -367,7 +368,8 @@ async fn label_names(State(state): State<ApiState>, p: Params) -> Result<Respons
     let sets = match_params(&p)?;
     let range = metadata_range(&p)?;
     let names = blocking(&state, move |db| {
-        let index = Index::new(db);
+        let snap = db.raw().snapshot();
+        let index = Index::at(db, &snap);
         if sets.is_empty() {
             return Ok(index.label_names(&[], range)?);
         }
@@ -392,7 +394,8 @@ async fn label_values(
     let sets = match_params(&p)?;
     let range = metadata_range(&p)?;
     let values = blocking(&state, move |db| {
-        let index = Index::new(db);
+        let snap = db.raw().snapshot();
+        let index = Index::at(db, &snap);
         if sets.is_empty() {
             return Ok(index.label_values(&name, &[], range)?);
         }

@@ -14,7 +14,7 @@ use crate::index::Index;
 
 pub async fn tsdb_status(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let data = blocking(&state, |db| {
-        let stats = Index::new(db).stats()?;
+        let stats = Index::at(db, &db.raw().snapshot()).stats()?;
         let open = db.open_chunks();
         let (min_time, max_time) = open.time_bounds().unwrap_or((i64::MAX, i64::MIN));
         let list = |l: &[(String, u64)]| -> Value {

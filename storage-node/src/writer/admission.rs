@@ -132,6 +132,11 @@ impl Heads {
         self.set(id, Some(h));
     }
 
+    /// Empties series `id`'s slot.
+    pub(super) fn remove(&mut self, id: u64) {
+        self.set(id, None);
+    }
+
     /// Sets series `id`'s head, or empties its slot; returns the head it
     /// had.
     fn set(&mut self, id: u64, h: Option<Head>) -> Option<Head> {

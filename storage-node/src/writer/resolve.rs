@@ -1,6 +1,7 @@
-//! Series resolution: the id of each series a write names (by id when
-//! its stream learned it, else found by labels or created), staged in the
-//! write's batch and applied to the writer's state once written.
+//! Series resolution: the id of each series a write names (the id its
+//! stream's entry learnt in the current series epoch, else found by labels
+//! or created), staged in the write's batch and applied to the writer's
+//! state once written.
 
 use super::*;
 
@@ -37,10 +38,10 @@ impl State {
     ) -> Result<(Vec<u64>, NewSeries)> {
         let mut created = self.new_series();
         let mut ids = Vec::with_capacity(series.len());
-        for s in series {
-            let id = match s {
-                SeriesRef::Id(id) => *id,
-                SeriesRef::Labels(entry) => {
+        for SeriesRef(entry) in series {
+            let id = match entry.id_at(self.series_epoch) {
+                Some(id) => id,
+                None => {
                     let id = self.series_id(wb, &mut created, &entry.labels)?;
                     created.learned.push((entry.clone(), id));
                     id
@@ -116,7 +117,7 @@ impl State {
             self.series.insert(labels, id);
         }
         for (entry, id) in created.learned {
-            entry.learn(id);
+            entry.learn(id, self.series_epoch);
         }
         n
     }

@@ -46,6 +46,13 @@ impl SeriesIds {
         self.by_labels.insert(labels, id);
     }
 
+    /// Forgets `labels` (a collected series).
+    pub(super) fn remove(&mut self, labels: &CompactLabels) {
+        if let Some((old, _)) = self.by_labels.remove_entry(labels) {
+            self.by_address.remove(&address(&old));
+        }
+    }
+
     /// Returns how many series are known.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {

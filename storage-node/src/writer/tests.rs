@@ -2,4 +2,5 @@
 
 mod admission;
 mod basics;
+mod collect;
 mod exemplars;

@@ -91,7 +91,7 @@ async fn applies_deduplicates_and_fences() {
 /// series the labels made; a refused batch teaches nothing.
 #[tokio::test]
 async fn stream_entries_learn_series_ids_from_applied_writes() {
-    use crate::batch::{resolve, RefTable, SeriesRef};
+    use crate::batch::{resolve, RefTable};
     use scrapegrid_proto::v1 as pb;
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(Db::open(dir.path()).unwrap());
@@ -133,8 +133,8 @@ async fn stream_entries_learn_series_ids_from_applied_writes() {
     let b = resolve(&mut refs, wire(2, 5, false)).unwrap();
     // b, named first, was created first.
     assert_eq!(
-        b.series,
-        vec![SeriesRef::Id(1), SeriesRef::Id(2)],
+        b.series.iter().map(|s| s.0.id_at(0)).collect::<Vec<_>>(),
+        [Some(1), Some(2)],
         "b then a"
     );
     assert_eq!(apply(b).await.status(), pb::AckStatus::Applied);
@@ -146,7 +146,7 @@ async fn stream_entries_learn_series_ids_from_applied_writes() {
         .unwrap()
         .series
         .iter()
-        .all(|s| matches!(s, SeriesRef::Labels(_))));
+        .all(|s| s.0.id_at(0).is_none()));
     // Another stream's write under an older generation: fenced.
     let mut fresh = RefTable::default();
     let refused = resolve(&mut fresh, wire(3, 4, true)).unwrap();
@@ -157,7 +157,7 @@ async fn stream_entries_learn_series_ids_from_applied_writes() {
     );
     let b = resolve(&mut fresh, wire(4, 5, false)).unwrap();
     assert!(
-        b.series.iter().all(|s| matches!(s, SeriesRef::Labels(_))),
+        b.series.iter().all(|s| s.0.id_at(0).is_none()),
         "a refused write teaches no id: {:?}",
         b.series
     );
