@@ -300,6 +300,18 @@ impl Appender {
         }
     }
 
+    /// The sequence the next record gets.
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
+    /// The oldest record some queue has not sent yet (every record before
+    /// it is sent or given up by every queue); [`Appender::next`] when
+    /// none is left.
+    pub fn unsent_from(&self) -> u64 {
+        self.log.lock().first
+    }
+
     /// Everything written so far is synced: queues may read it.
     pub fn publish(&self) {
         self.log.durable.send_if_modified(|end| {

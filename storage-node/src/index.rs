@@ -40,16 +40,23 @@ pub(crate) fn put_series(db: &Db, wb: &mut WriteBatch, id: u64, labels: &Compact
     }
 }
 
-/// Adds the removal of series `id` (labelled `labels`) to `wb`: the
-/// inverse of [`put_series`].
-pub(crate) fn delete_series(db: &Db, wb: &mut WriteBatch, id: u64, labels: &CompactLabels) {
-    wb.delete_cf(db.cf(keys::CF_SERIES), keys::series_key(id));
+/// Adds the removal of series `id` (labelled `labels`) from the index to
+/// `wb`: its postings and its `series_by_labels` entry, so no selector or
+/// listing finds it. Its labels by id (`series`) stay, for whoever still
+/// names the id (a remote write queue): [`forget_series`] removes them.
+pub(crate) fn unindex_series(db: &Db, wb: &mut WriteBatch, id: u64, labels: &CompactLabels) {
     wb.delete_cf(db.cf(keys::CF_SERIES_BY_LABELS), labels.as_bytes());
     let postings = db.cf(keys::CF_POSTINGS);
     wb.delete_cf(postings, keys::all_postings_key(id));
     for (name, value) in labels.iter() {
         wb.delete_cf(postings, keys::postings_key(name, value, id));
     }
+}
+
+/// Adds the removal of series `id`'s labels by id to `wb`: with
+/// [`unindex_series`], the inverse of [`put_series`].
+pub(crate) fn forget_series(db: &Db, wb: &mut WriteBatch, id: u64) {
+    wb.delete_cf(db.cf(keys::CF_SERIES), keys::series_key(id));
 }
 
 /// How a matcher compares a label value.

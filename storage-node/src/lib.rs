@@ -366,8 +366,11 @@ pub async fn run(
     drop(reloader);
     // A running retention pass stops between series; it must release the
     // database before it closes.
+    let abort_retention = retention.abort_handle();
     if timeout_at(deadline, retention).await.is_err() {
         tracing::warn!("retention pass did not stop before the deadline");
+        // Its writer handle must go, or the writer never stops.
+        abort_retention.abort();
     }
 
     // 2. With every writer handle gone, the writer drains, syncs and stops.

@@ -26,11 +26,14 @@
 //! compacting the sample column families after each (a range tombstone frees
 //! nothing until compaction); it never deletes the newest timestamp.
 //!
-//! A pass notes the series whose data it deleted to the end of some
-//! column family ([`PassReport::emptied`]), and the writer removes those
-//! left with nothing from the index ([`crate::writer::WriterHandle::collect`],
-//! on the writer thread: no sample can arrive between its check and the
-//! removal).
+//! After its deletes a pass lists the indexed series that hold no sample
+//! ([`PassReport::unsampled`]: one walk of each sample column family, as
+//! the deletes take, and the open chunks), and the writer removes them
+//! from the index ([`crate::writer::WriterHandle::collect`], on the writer
+//! thread: no sample can arrive between its check and the removal). Every
+//! pass lists them all again, so a series a pass could not remove (the
+//! disk low, a queue still sending it, a restart in between) goes at a
+//! later one, and so do series left empty before.
 //!
 //! Open chunks ([`crate::open_chunks`]) live in memory until they are cut
 //! (at most [`crate::open_chunks::CHUNK_SAMPLES`] samples or one
@@ -128,10 +131,9 @@ pub struct PassReport {
     pub size_ranges: u64,
     /// Database size after the pass, when a size limit is set.
     pub bytes_after: Option<u64>,
-    /// Series whose every key in a column family of samples the pass
-    /// deleted, ascending (a series may appear more than once): those that
-    /// hold nothing now leave the index.
-    pub emptied: Vec<u64>,
+    /// Indexed series holding no sample after the pass, ascending: they
+    /// leave the index. Empty when the pass was stopped.
+    pub unsampled: Vec<u64>,
 }
 
 /// Bytes of one column family.
@@ -223,32 +225,16 @@ fn for_each_span(
 /// `cutoff_ms`; returns the number of ranges deleted. Stops early (having
 /// deleted part) when `stop` is cancelled.
 pub fn delete_before(db: &Db, cutoff_ms: i64, stop: &CancellationToken) -> Result<u64> {
-    delete_before_noting(db, cutoff_ms, stop, &mut Vec::new())
-}
-
-/// [`delete_before`], adding to `emptied` the series whose every key in a
-/// column family of [`SAMPLE_CFS`] it deleted.
-fn delete_before_noting(
-    db: &Db,
-    cutoff_ms: i64,
-    stop: &CancellationToken,
-    emptied: &mut Vec<u64>,
-) -> Result<u64> {
     let mut ranges = 0u64;
     for cf_def @ (cf_name, key, _) in RETAINED_CFS {
         let cf = db.cf(cf_name);
         let mut wb = DbBatch::default();
         let mut pending = 0usize;
-        // The chunk end rises to a chunk's newest key; a sample family's
-        // newest key tells whether the series is left without any.
+        // Only chunks need their newest key: the chunk end rises to it.
         let chunks = cf_name == keys::CF_CHUNKS;
-        let samples = SAMPLE_CFS.iter().any(|(name, _, _)| *name == cf_name);
-        for_each_span(db, cf_def, samples, |id, first, last| {
+        for_each_span(db, cf_def, chunks, |id, first, last| {
             if first < cutoff_ms {
                 wb.delete_range_cf(cf, key(id, i64::MIN), key(id, cutoff_ms));
-                if samples && last.is_some_and(|last| last < cutoff_ms) {
-                    emptied.push(id);
-                }
                 if let (true, Some(last)) = (chunks, last) {
                     wb.touches_chunk(id, last);
                 }
@@ -317,12 +303,11 @@ pub fn run_pass(
         let newest = time_bounds(db)?.map_or(i64::MIN, |(_, newest)| newest);
         cutoff = newest.min(now_ms).saturating_sub(keep_ms);
         report.time_cutoff_ms = Some(cutoff);
-        report.time_ranges = delete_before_noting(db, cutoff, stop, &mut report.emptied)?;
+        report.time_ranges = delete_before(db, cutoff, stop)?;
         metrics::retention_deleted("time", report.time_ranges);
     }
     if config.size == 0 {
-        report.emptied.sort_unstable();
-        report.emptied.dedup();
+        report.unsampled = unsampled_unless_stopped(db, stop)?;
         return Ok(report);
     }
     let mut bytes = total_bytes(db)?;
@@ -332,7 +317,7 @@ pub fn run_pass(
             let mut size_cutoff = cutoff.max(oldest);
             while bytes > config.size && size_cutoff < newest && !stop.is_cancelled() {
                 size_cutoff = size_cutoff.saturating_add(step).min(newest);
-                let ranges = delete_before_noting(db, size_cutoff, stop, &mut report.emptied)?;
+                let ranges = delete_before(db, size_cutoff, stop)?;
                 report.size_ranges += ranges;
                 metrics::retention_deleted("size", ranges);
                 compact_samples(db);
@@ -349,20 +334,54 @@ pub fn run_pass(
         }
     }
     report.bytes_after = Some(bytes);
-    report.emptied.sort_unstable();
-    report.emptied.dedup();
+    report.unsampled = unsampled_unless_stopped(db, stop)?;
     Ok(report)
+}
+
+fn unsampled_unless_stopped(db: &Db, stop: &CancellationToken) -> Result<Vec<u64>> {
+    match stop.is_cancelled() {
+        true => Ok(Vec::new()),
+        false => series_without_samples(db),
+    }
+}
+
+/// Returns the indexed series that hold no sample (in a column family of
+/// [`SAMPLE_CFS`] or an open chunk), ascending. Read without a lock: the
+/// writer checks each again before it removes it.
+pub fn series_without_samples(db: &Db) -> Result<Vec<u64>> {
+    let mut held = rustc_hash::FxHashSet::default();
+    for cf_def in SAMPLE_CFS {
+        for_each_span(db, cf_def, false, |id, _, _| {
+            held.insert(id);
+            Ok(true)
+        })?;
+    }
+    let open = db.open_chunks();
+    let mut out = Vec::new();
+    for id in crate::index::Index::new(db).all_postings()? {
+        if !held.contains(&id) && !open.any_in(id, i64::MIN, i64::MAX)? {
+            out.push(id);
+        }
+    }
+    Ok(out)
 }
 
 /// Series ids per [`WriterHandle::collect`] job at most: the writer checks
 /// each (a few seeks), so ingest waits for one job at a time, not a pass.
 pub const COLLECT_IDS_PER_JOB: usize = 1024;
 
-/// Has the writer remove the series of `emptied` that hold nothing now;
-/// returns how many it removed.
-pub async fn collect_emptied(writer: &WriterHandle, emptied: &[u64]) -> Result<usize> {
+/// Has the writer remove the series of `unsampled` that still hold
+/// nothing, a job at a time until `stop`; returns how many it removed.
+pub async fn collect_unsampled(
+    writer: &WriterHandle,
+    unsampled: &[u64],
+    stop: &CancellationToken,
+) -> Result<usize> {
     let mut removed = 0;
-    for ids in emptied.chunks(COLLECT_IDS_PER_JOB) {
+    for ids in unsampled.chunks(COLLECT_IDS_PER_JOB) {
+        if stop.is_cancelled() {
+            break;
+        }
         removed += writer.collect(ids.to_vec()).await?;
     }
     Ok(removed)
@@ -390,17 +409,18 @@ pub fn spawn(
                 biased;
                 _ = stop.cancelled() => return,
                 _ = pass_tick.tick(), if enabled => {
-                    let (db, stop) = (db.clone(), stop.clone());
+                    let (pass_db, pass_stop) = (db.clone(), stop.clone());
                     let joined = tokio::task::spawn_blocking(move || {
                         let start = Instant::now();
-                        let res = run_pass(&db, &config, scrapegrid_common::clock::now_ms(), &stop);
+                        let now = scrapegrid_common::clock::now_ms();
+                        let res = run_pass(&pass_db, &config, now, &pass_stop);
                         (res, start.elapsed())
                     })
                     .await;
                     match joined {
                         Ok((Ok(report), elapsed)) => {
                             log_pass(&report, elapsed);
-                            match collect_emptied(&writer, &report.emptied).await {
+                            match collect_unsampled(&writer, &report.unsampled, &stop).await {
                                 Ok(0) => {}
                                 Ok(removed) => tracing::info!(removed, "removed series retention left without samples"),
                                 Err(err) => tracing::warn!(error = %err, "removing series without samples failed"),

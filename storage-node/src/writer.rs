@@ -289,6 +289,7 @@ pub fn spawn_with_egress(
         next_series_id,
         series: SeriesIds::default(),
         series_epoch: 0,
+        collected: Default::default(),
         seqs: HashMap::new(),
         incarnations: Default::default(),
         gens: HashMap::new(),
@@ -320,6 +321,8 @@ struct State {
     /// Moves on each time series are collected: the ids streams learnt
     /// before may name series that are gone ([`crate::batch::StreamSeries`]).
     series_epoch: u32,
+    /// Series removed whose labels by id wait for the remote write queues.
+    collected: collect::Collected,
     seqs: HashMap<Arc<str>, u64>,
     /// Which process owns each scraper id's sequences.
     incarnations: incarnations::Incarnations,

@@ -56,6 +56,13 @@ impl ExemplarBuffer {
         Ok(buffer)
     }
 
+    /// Forgets the newest exemplar of series `id`, removed with all of
+    /// its exemplars ([`super::collect`]); their keys may stay in the
+    /// arrival order, where evicting them deletes nothing.
+    pub(super) fn forget(&mut self, id: u64) {
+        self.newest.remove(&id);
+    }
+
     /// Drops the `n` oldest keys; a series whose newest exemplar goes has
     /// none left and accepts any next one, as in Prometheus.
     fn evict(&mut self, n: usize) {

@@ -30,6 +30,12 @@ fn ids_of(db: &Db, name: &str) -> Vec<u64> {
         .collect()
 }
 
+fn exemplar_keys(db: &Db) -> usize {
+    db.raw()
+        .iterator_cf(db.cf(keys::CF_EXEMPLARS), rocksdb::IteratorMode::Start)
+        .count()
+}
+
 /// A batch of one stream: `defs` defines a (ref 1) and b (ref 2), `refs`
 /// names which series get a sample (value = sequence) at `ts`.
 fn wire(seq: u64, ts: i64, defs: bool, refs: &[u64]) -> pb::Batch {
@@ -59,14 +65,14 @@ fn wire(seq: u64, ts: i64, defs: bool, refs: &[u64]) -> pb::Batch {
 /// 10 days later (b's first chunk is cut at the range boundary, a's open
 /// chunk goes idle and is cut at the checkpoint), then a retention pass
 /// that keeps one day: both lose their old chunk, only a is left with
-/// nothing.
+/// nothing, and the pass lists it.
 struct Aged {
     _dir: tempfile::TempDir,
     db: Arc<Db>,
     writer: WriterHandle,
     thread: std::thread::JoinHandle<()>,
     refs: RefTable,
-    emptied: Vec<u64>,
+    unsampled: Vec<u64>,
     a: u64,
     b: u64,
 }
@@ -83,11 +89,26 @@ impl Aged {
             writer,
             thread,
             refs: RefTable::default(),
-            emptied: Vec::new(),
+            unsampled: Vec::new(),
             a: 0,
             b: 0,
         };
-        t.apply(wire(1, 1000, true, &[1, 2])).await;
+        // a's sample carries an exemplar; the samples are stamped at 1 s
+        // in a scrape nearly 10 days later, so retention keeps the
+        // exemplar (it goes by the time of the scrape that brought it).
+        let mut first = wire(1, 10 * DAY - 1000, true, &[1, 2]);
+        first.timestamps_ms = vec![1000, 1000];
+        first.exemplars = vec![pb::Exemplar {
+            r#ref: 1,
+            labels: vec![pb::Label {
+                name: "trace_id".into(),
+                value: "x".into(),
+            }],
+            value: 1.0,
+            timestamp_ms: 1000,
+            ..Default::default()
+        }];
+        t.apply(first).await;
         t.apply(wire(2, 10 * DAY, false, &[2])).await;
         t.db.checkpoint_open_chunks().unwrap();
         let (a, b) = (ids_of(&t.db, "a"), ids_of(&t.db, "b"));
@@ -101,8 +122,8 @@ impl Aged {
         };
         let report =
             retention::run_pass(&t.db, &config, 10 * DAY, &CancellationToken::new()).unwrap();
-        assert_eq!(report.emptied, [t.a, t.b], "a's and b's chunks");
-        t.emptied = report.emptied;
+        assert_eq!(report.unsampled, [t.a], "b holds its open chunk");
+        t.unsampled = report.unsampled;
         t
     }
 
@@ -114,7 +135,8 @@ impl Aged {
     }
 
     async fn collect(&self) -> usize {
-        retention::collect_emptied(&self.writer, &self.emptied)
+        let stop = CancellationToken::new();
+        retention::collect_unsampled(&self.writer, &self.unsampled, &stop)
             .await
             .unwrap()
     }
@@ -126,9 +148,11 @@ impl Aged {
 }
 
 #[tokio::test]
-async fn series_retention_emptied_leave_the_index_and_come_back_anew() {
+async fn series_retention_left_without_samples_leave_the_index_and_come_back_anew() {
     let mut t = Aged::new().await;
-    assert_eq!(t.collect().await, 1, "a holds nothing, b its open chunk");
+    assert_eq!(exemplar_keys(&t.db), 1, "a's exemplar");
+    assert_eq!(t.collect().await, 1, "a holds nothing");
+    assert_eq!(exemplar_keys(&t.db), 0, "removed with a");
     assert_eq!(names(&t.db), ["b"], "a left the label values");
     assert_eq!(Index::new(&t.db).stats().unwrap().num_series, 1);
     assert_eq!(Index::new(&t.db).find_series_labels(t.a).unwrap(), None);
@@ -157,7 +181,7 @@ async fn series_retention_emptied_leave_the_index_and_come_back_anew() {
     t.stop();
 }
 
-/// A series that gets a sample between the retention pass that emptied it
+/// A series that gets a sample between the retention pass that listed it
 /// and the collection keeps its id.
 #[tokio::test]
 async fn a_series_written_after_the_pass_is_kept() {
