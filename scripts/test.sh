@@ -15,6 +15,7 @@ fi
 bash bench/promql-vs-prometheus.sh --smoke
 bash bench/cluster-vs-peers.sh --smoke
 bash bench/egress-vs-vmagent.sh --smoke
+bash bench/hostile-targets.sh --smoke
 cargo test -q -p control-plane --bench control_scale -- --smoke
 # Every fuzz target for 20 s (cargo-fuzz on stable Rust).
 bash scripts/fuzz.sh --smoke

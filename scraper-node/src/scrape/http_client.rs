@@ -146,21 +146,16 @@ impl TargetClient {
             // The announced length, within the limit and a bound (a hostile
             // target can announce anything), saves regrowing the buffer.
             let announced = response.content_length().unwrap_or(0).min(limit);
-            let mut body = BytesMut::with_capacity(
-                usize::try_from(announced)
-                    .map_or(GUNZIP_RESERVE_MAX, |n| n.min(GUNZIP_RESERVE_MAX)),
-            );
+            let mut body = CappedBody::new(usize::try_from(announced).unwrap_or(usize::MAX), limit);
             reading_body.store(true, std::sync::atomic::Ordering::Relaxed);
             while let Some(chunk) = response.chunk().await.map_err(|e| describe(url, e))? {
-                // A body that reaches the limit fails, as in Prometheus
-                // (it reads at most `limit` bytes, then checks `n >= limit`).
                 // A compressed body is held to the limit too.
-                if (body.len() + chunk.len()) as u64 >= limit {
-                    return Err(BODY_SIZE_LIMIT_EXCEEDED.into());
-                }
-                body.extend_from_slice(&chunk);
+                body.push(&chunk)?;
             }
-            let body = if gzipped { gunzip(&body, limit)? } else { body };
+            let body = match gzipped {
+                true => gunzip(&body.into_vec(), limit)?,
+                false => body.into_body(),
+            };
             Ok(Fetched { body, content_type })
         };
         match tokio::time::timeout(timeout, fut).await {
@@ -187,30 +182,108 @@ fn gunzip(compressed: &[u8], limit: u64) -> Result<BytesMut, String> {
     if compressed[..2] != [0x1f, 0x8b] || compressed[2] != 8 {
         return Err("gzip: invalid header".into());
     }
-    // As Prometheus: at most `limit` bytes are read (`io.LimitReader`), and
-    // reaching it fails the scrape. Decompressed straight into the body, a
-    // guess of its size reserved (texts compress about tenfold).
-    let guess = compressed.len().saturating_mul(8).min(GUNZIP_RESERVE_MAX);
-    let mut body = Vec::with_capacity(guess.min(usize::try_from(limit).unwrap_or(usize::MAX)));
-    let decoder = flate2::bufread::MultiGzDecoder::new(compressed);
-    match decoder.take(limit).read_to_end(&mut body) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            return Err("unexpected EOF".into())
-        }
-        Err(e) if e.to_string().contains("checksum") || e.to_string().contains("crc") => {
-            return Err("gzip: invalid checksum".into())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-            return Err("gzip: invalid header".into())
-        }
-        Err(_) => return Err("flate: corrupt input".into()),
+    // As Prometheus: reaching `limit` bytes fails the scrape. Decompressed
+    // into the body, a guess of its size reserved (texts compress about
+    // tenfold).
+    let mut body = CappedBody::new(compressed.len().saturating_mul(8), limit);
+    let mut decoder = flate2::bufread::MultiGzDecoder::new(compressed);
+    let mut chunk = vec![0u8; GUNZIP_CHUNK];
+    loop {
+        let n = match decoder.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err("unexpected EOF".into())
+            }
+            Err(e) if e.to_string().contains("checksum") || e.to_string().contains("crc") => {
+                return Err("gzip: invalid checksum".into())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                return Err("gzip: invalid header".into())
+            }
+            Err(_) => return Err("flate: corrupt input".into()),
+        };
+        body.push(&chunk[..n])?;
     }
-    if body.len() as u64 >= limit {
-        return Err(BODY_SIZE_LIMIT_EXCEEDED.into());
+    Ok(body.into_body())
+}
+
+/// Bytes decompressed per read.
+const GUNZIP_CHUNK: usize = 64 << 10;
+
+/// A body held to its limit as it is read, in blocks that are never
+/// reallocated (each twice the one before, up to [`BLOCK_MAX`]), joined
+/// once at the end (without a copy when it fit in one). A buffer that grew
+/// by doubling copied itself at each step and left the allocator holding
+/// every size it passed through: a target sending up to the 256 MiB cap
+/// cost the scraper about three times the cap.
+struct CappedBody {
+    blocks: Vec<Vec<u8>>,
+    len: usize,
+    limit: usize,
+}
+
+/// The first block's size when the length is not announced.
+const BLOCK_MIN: usize = 64 << 10;
+/// The largest block.
+const BLOCK_MAX: usize = 8 << 20;
+
+impl CappedBody {
+    /// An empty body whose first block holds `expected` bytes, at most
+    /// [`GUNZIP_RESERVE_MAX`] (a target can announce any length) and below
+    /// `limit`.
+    fn new(expected: usize, limit: u64) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let first = match expected {
+            0 => BLOCK_MIN,
+            n => n.min(GUNZIP_RESERVE_MAX),
+        };
+        Self {
+            blocks: vec![Vec::with_capacity(first.min(limit))],
+            len: 0,
+            limit,
+        }
     }
-    // No copy: the vector becomes the buffer.
-    Ok(BytesMut::from(bytes::Bytes::from(body)))
+
+    /// Appends `bytes`. A body that reaches the limit fails, as in
+    /// Prometheus (it reads at most `limit` bytes, then checks `n >= limit`).
+    fn push(&mut self, mut bytes: &[u8]) -> Result<(), String> {
+        if self.len + bytes.len() >= self.limit {
+            return Err(BODY_SIZE_LIMIT_EXCEEDED.into());
+        }
+        self.len += bytes.len();
+        while !bytes.is_empty() {
+            let last = self.blocks.last().expect("a body has a block");
+            if last.len() == last.capacity() {
+                let size = (last.capacity() * 2).clamp(BLOCK_MIN, BLOCK_MAX);
+                let room = self.limit - (self.len - bytes.len());
+                self.blocks.push(Vec::with_capacity(size.min(room)));
+            }
+            let last = self.blocks.last_mut().expect("a body has a block");
+            let n = (last.capacity() - last.len()).min(bytes.len());
+            last.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+
+    /// The bytes in one piece.
+    fn into_vec(mut self) -> Vec<u8> {
+        if self.blocks.len() == 1 {
+            return self.blocks.pop().expect("a body has a block");
+        }
+        let mut out = Vec::with_capacity(self.len);
+        for block in self.blocks.drain(..) {
+            out.extend_from_slice(&block);
+        }
+        out
+    }
+
+    /// The body (without a copy when it fit in one block).
+    fn into_body(self) -> BytesMut {
+        BytesMut::from(bytes::Bytes::from(self.into_vec()))
+    }
 }
 
 /// The most a body's buffer reserves before its bytes arrive, whatever a
@@ -256,4 +329,62 @@ fn describe(url: &str, e: reqwest::Error) -> String {
         s.push_str(&c);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const MIB: usize = 1 << 20;
+
+    /// A body read up to just under its limit holds no more than it read
+    /// (plus the last block's room): doubling took a 10 MiB body's buffer
+    /// to 16 MiB, and left every smaller size with the allocator.
+    #[test]
+    fn bodies_hold_what_they_read_within_their_limit() {
+        let limit = 10 * MIB as u64;
+        let mut body = CappedBody::new(0, limit);
+        let chunk = vec![b'x'; 60_000];
+        while body.len + chunk.len() < limit as usize {
+            body.push(&chunk).unwrap();
+        }
+        let held: usize = body.blocks.iter().map(Vec::capacity).sum();
+        assert!(held <= limit as usize, "{held}");
+        assert!(held - body.len <= BLOCK_MAX, "{held} for {}", body.len);
+        assert!(body.blocks.iter().all(|b| b.capacity() <= BLOCK_MAX));
+        assert_eq!(
+            body.push(&chunk).unwrap_err(),
+            BODY_SIZE_LIMIT_EXCEEDED,
+            "reaching the limit fails"
+        );
+        let n = body.len;
+        let joined = body.into_vec();
+        assert_eq!(joined.len(), n);
+        assert!(joined.iter().all(|&b| b == b'x'));
+
+        // Nearly the limit, gzipped: decompressed within it.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&vec![b'a'; 10 * MIB - 1]).unwrap();
+        let compressed = gz.finish().unwrap();
+        let body = gunzip(&compressed, limit).unwrap();
+        assert_eq!(body.len(), 10 * MIB - 1);
+        assert!(body.iter().all(|&b| b == b'a'));
+        // One byte more reaches it.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&vec![b'a'; 10 * MIB]).unwrap();
+        let bomb = gz.finish().unwrap();
+        assert_eq!(gunzip(&bomb, limit).unwrap_err(), BODY_SIZE_LIMIT_EXCEEDED);
+        // A body announcing more than it sends reserves at most the cap; a
+        // small one fits its first block and is not copied.
+        let body = CappedBody::new(usize::MAX, limit);
+        assert_eq!(
+            body.blocks[0].capacity(),
+            GUNZIP_RESERVE_MAX.min(limit as usize)
+        );
+        let mut small = CappedBody::new(5, limit);
+        small.push(b"up 1\n").unwrap();
+        let ptr = small.blocks[0].as_ptr();
+        assert_eq!(small.into_body().as_ptr(), ptr);
+    }
 }
