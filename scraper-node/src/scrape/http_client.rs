@@ -148,7 +148,13 @@ impl TargetClient {
             let announced = response.content_length().unwrap_or(0).min(limit);
             let mut body = CappedBody::new(usize::try_from(announced).unwrap_or(usize::MAX), limit);
             reading_body.store(true, std::sync::atomic::Ordering::Relaxed);
-            while let Some(chunk) = response.chunk().await.map_err(|e| describe(url, e))? {
+            // As in Go, a deadline hit while reading the body is reported
+            // without the request (reqwest's own timeout ends the read).
+            let read_failed = |e: reqwest::Error| match e.is_timeout() {
+                true => DEADLINE_EXCEEDED.to_string(),
+                false => describe(url, e),
+            };
+            while let Some(chunk) = response.chunk().await.map_err(read_failed)? {
                 // A compressed body is held to the limit too.
                 body.push(&chunk)?;
             }
@@ -337,6 +343,47 @@ mod tests {
     use std::io::Write;
 
     const MIB: usize = 1 << 20;
+
+    /// A target that sends its headers, then a byte now and then, times
+    /// out with Go's text for a deadline hit while reading the body
+    /// (Prometheus: `context deadline exceeded`, without the request).
+    #[tokio::test]
+    async fn a_body_that_trickles_times_out_as_in_prometheus() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8];
+                if conn.read_exact(&mut byte).await.is_err() {
+                    return;
+                }
+                request.push(byte[0]);
+            }
+            let head =
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n";
+            conn.write_all(head).await.unwrap();
+            for _ in 0..20 {
+                if conn.write_all(b"#").await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        let client = TargetClient::new().unwrap();
+        let accept = http::HeaderValue::from_static("text/plain");
+        let url = format!("http://{addr}/metrics");
+        let http = HttpClientConfig::default();
+        let err = client
+            .fetch(&url, &accept, Duration::from_millis(500), 0, &http)
+            .await
+            .err()
+            .expect("the scrape times out");
+        assert_eq!(err, DEADLINE_EXCEEDED);
+        server.abort();
+    }
 
     /// A body read up to just under its limit holds no more than it read
     /// (plus the last block's room): doubling took a 10 MiB body's buffer
