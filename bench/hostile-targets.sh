@@ -42,6 +42,11 @@ work=$(mktemp -d)
 sys=()
 srv=
 cleanup() {
+  local rc=$?
+  if (( rc != 0 )); then
+    echo "failed (exit $rc); the logs:" >&2
+    tail -n 20 "$work"/*.log >&2 2>/dev/null || true
+  fi
   stop_system
   [[ -n $srv ]] && stop_pid "$srv"
   rm -rf "$work"
@@ -50,7 +55,11 @@ trap cleanup EXIT
 port=$(free_port)
 echo "rendering the hostile bodies (a ${BOMB_MIB} MiB bomb)..." >&2
 python3 bench/hostile_targets.py "$port" "$BOMB_MIB" & srv=$!
-for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$port/fine" >/dev/null && break; sleep 0.2; done
+for _ in $(seq 1 600); do
+  curl -sf "http://127.0.0.1:$port/fine" >/dev/null && break
+  alive "$srv" || { echo "the hostile targets did not start" >&2; exit 1; }
+  sleep 0.2
+done
 wait_ready "http://127.0.0.1:$port/fine"
 
 # Writes the config: one job per kind (the job is named after it).
@@ -69,14 +78,17 @@ write_config() {
   } >"$work/prometheus.yml"
 }
 
-# Prints "job: health (last error)" for each target of a targets API answer.
+# Prints "job: health (last error); ..." for the targets of a targets API
+# answer, by job; "unknown" for one not scraped yet.
 health() {
   curl -sf "$1/api/v1/targets" | python3 -c '
 import json, sys
-for t in json.load(sys.stdin)["data"]["activeTargets"]:
-    err = t.get("lastError") or ""
-    print("%s: %s%s" % (t["scrapePool"], t["health"], " (%s)" % err if err else ""))
-' | paste -sd ';' - | sed 's/;/; /g'
+out = []
+for t in sorted(json.load(sys.stdin)["data"]["activeTargets"], key=lambda t: t["scrapePool"]):
+    err = (t.get("lastError") or "").replace("|", "/")
+    out.append("%s: %s%s" % (t["scrapePool"], t["health"], " (%s)" % err if err else ""))
+print("; ".join(out))
+'
 }
 
 # Runs one system on the kinds given; prints a table row.
@@ -110,7 +122,19 @@ run() {
       ;;
   esac
   sleep "$HOLD"
+  # Every target scraped at least once (a row of "unknown" would measure
+  # nothing), for at most a minute more.
   local peak now_kb status
+  for _ in $(seq 1 60); do
+    status=$(health "$targets" || true)
+    [[ -n $status && $status != *unknown* ]] && break
+    alive "$watched" || break
+    sleep 1
+  done
+  if [[ -z $status || $status == *unknown* ]]; then
+    echo "$system did not scrape every target of: $kinds ($status)" >&2
+    exit 1
+  fi
   peak=$(hwm_kb "$watched") now_kb=$(rss_kb "$watched")
   if ! alive "$watched"; then
     echo "$system died running $kinds; its logs:" >&2
@@ -130,7 +154,8 @@ for system in $SYSTEMS; do
     run "$system" "$kind"
   done
   if [[ $KINDS != *" "* ]]; then continue; fi
-  all=$(echo "$KINDS" | sed 's/\bfine\b//g; s/^ *//; s/ *$//; s/  */ /g')
+  all=$(for k in $KINDS; do [[ $k == fine ]] || printf '%s ' "$k"; done)
+  all=${all% }
   echo "$system: $all together for ${HOLD}s" >&2
   run "$system" "$all"
 done

@@ -9,7 +9,8 @@ Paths:
   /bomb      gzip: BOMB_MIB MiB (default 2048) of samples inflated from a
              few MiB on the wire
   /fine      a small well-formed exposition (the baseline)
-Bodies are rendered once at start, so serving costs little.
+Bodies are rendered once at start (after the port is bound), so serving
+costs little.
 """
 
 import http.server
@@ -20,6 +21,14 @@ import zlib
 
 PORT = int(sys.argv[1])
 BOMB_MIB = int(sys.argv[2]) if len(sys.argv) > 2 else 2048
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A scraper that gives up on a body resets the connection.
+        pass
+
 
 LINE = b"hostile_sample_total 1\n"
 CHUNK = LINE * ((64 << 10) // len(LINE))
@@ -38,6 +47,7 @@ def bomb_body():
     return b"".join(out)
 
 
+SERVER = Server(("127.0.0.1", PORT), None)
 LABELS = labels_body()
 BOMB = bomb_body()
 FINE = b"".join(f'fine_metric{{i="{i}"}} {i}\n'.encode() for i in range(100))
@@ -86,8 +96,5 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pass
 
 
-class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-
-
-Server(("127.0.0.1", PORT), Handler).serve_forever()
+SERVER.RequestHandlerClass = Handler
+SERVER.serve_forever()

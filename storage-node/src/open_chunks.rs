@@ -459,6 +459,13 @@ impl OpenChunks {
         .unwrap_or(Ok(()))
     }
 
+    /// Returns whether series `id` has any sample in memory (an open or a
+    /// recent chunk), without decoding one.
+    pub fn holds(&self, id: u64) -> bool {
+        self.with(id, |o| !o.enc.is_empty() || !o.recent.is_empty())
+            .unwrap_or(false)
+    }
+
     /// Returns whether series `id` has a sample in memory with
     /// `mint <= t <= maxt`.
     pub fn any_in(&self, id: u64, mint: i64, maxt: i64) -> Result<bool> {

@@ -341,29 +341,29 @@ pub fn run_pass(
 fn unsampled_unless_stopped(db: &Db, stop: &CancellationToken) -> Result<Vec<u64>> {
     match stop.is_cancelled() {
         true => Ok(Vec::new()),
-        false => series_without_samples(db),
+        false => series_without_samples(db, stop),
     }
 }
 
 /// Returns the indexed series that hold no sample (in a column family of
-/// [`SAMPLE_CFS`] or an open chunk), ascending. Read without a lock: the
-/// writer checks each again before it removes it.
-pub fn series_without_samples(db: &Db) -> Result<Vec<u64>> {
+/// [`SAMPLE_CFS`] or in memory), ascending; nothing once `stop` is
+/// cancelled. Read without a lock: the writer checks each again before it
+/// removes it.
+pub fn series_without_samples(db: &Db, stop: &CancellationToken) -> Result<Vec<u64>> {
     let mut held = rustc_hash::FxHashSet::default();
     for cf_def in SAMPLE_CFS {
         for_each_span(db, cf_def, false, |id, _, _| {
             held.insert(id);
-            Ok(true)
+            Ok(!stop.is_cancelled())
         })?;
     }
-    let open = db.open_chunks();
-    let mut out = Vec::new();
-    for id in crate::index::Index::new(db).all_postings()? {
-        if !held.contains(&id) && !open.any_in(id, i64::MIN, i64::MAX)? {
-            out.push(id);
-        }
+    if stop.is_cancelled() {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let open = db.open_chunks();
+    let mut ids = crate::index::Index::new(db).all_postings()?;
+    ids.retain(|id| !held.contains(id) && !open.holds(*id));
+    Ok(ids)
 }
 
 /// Series ids per [`WriterHandle::collect`] job at most: the writer checks
@@ -383,6 +383,10 @@ pub async fn collect_unsampled(
             break;
         }
         removed += writer.collect(ids.to_vec()).await?;
+    }
+    if unsampled.is_empty() {
+        // Still forgets the labels the remote write queues are done with.
+        writer.collect(Vec::new()).await?;
     }
     Ok(removed)
 }

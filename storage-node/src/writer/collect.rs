@@ -120,12 +120,17 @@ impl State {
     }
 
     /// Adds to `wb` the forgetting of the labels by id that every remote
-    /// write queue is done with; returns how many.
+    /// write queue is done with; returns how many. A log that starts over
+    /// (remote write turned off, its records deleted, then on again) is
+    /// done with every earlier record.
     fn forget_sent(&mut self, wb: &mut DbBatch) -> usize {
-        let sent_before = self.egress.as_ref().map_or(u64::MAX, |e| e.unsent_from());
+        let (sent_before, next) = self
+            .egress
+            .as_ref()
+            .map_or((u64::MAX, u64::MAX), |e| (e.unsent_from(), e.next()));
         let mut n = 0;
         while let Some(&(id, end)) = self.collected.0.front() {
-            if end > sent_before {
+            if end > sent_before && end <= next {
                 break;
             }
             index::forget_series(&self.db, wb, id);
