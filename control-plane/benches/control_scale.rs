@@ -189,6 +189,17 @@ async fn join(
 }
 
 /// Waits until `done` holds for what the scrapers were told.
+/// Each member's targets as `f` makes them from (target, generation).
+fn per_member<T>(members: &Members, f: impl Fn(&str, u64) -> T) -> Vec<(String, Vec<T>)> {
+    let all = members.lock().unwrap();
+    all.iter()
+        .map(|(id, m)| {
+            let items = m.targets.iter().map(|(t, g)| f(t, *g)).collect();
+            (id.clone(), items)
+        })
+        .collect()
+}
+
 async fn until(members: &Members, done: impl Fn(&BTreeMap<String, Member>) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
@@ -371,25 +382,13 @@ async fn run(a: Args) {
     phase.done(&format!("{} targets placed", a.targets));
 
     // One status round: every scraper reports every target it runs.
-    let reports: Vec<(String, Vec<TargetReport>)> = {
-        let all = members.lock().unwrap();
-        all.iter()
-            .map(|(id, m)| {
-                let r = m
-                    .targets
-                    .iter()
-                    .map(|(t, g)| TargetReport {
-                        target_id: t.clone(),
-                        generation: *g,
-                        health: Health::Up,
-                        series_count: 100,
-                        ..Default::default()
-                    })
-                    .collect();
-                (id.clone(), r)
-            })
-            .collect()
-    };
+    let reports = per_member(&members, |t, generation| TargetReport {
+        target_id: t.to_string(),
+        generation,
+        health: Health::Up,
+        series_count: 100,
+        ..Default::default()
+    });
     let phase = Phase::start("status round");
     for (i, (id, r)) in reports.into_iter().enumerate() {
         let scraper_id = id;
@@ -521,22 +520,10 @@ async fn run(a: Args) {
     for s in &sessions {
         s.cancel();
     }
-    let running: Vec<(String, Vec<Running>)> = {
-        let all = members.lock().unwrap();
-        all.iter()
-            .map(|(id, m)| {
-                let r = m
-                    .targets
-                    .iter()
-                    .map(|(t, g)| Running {
-                        target_id: t.clone(),
-                        generation: *g,
-                    })
-                    .collect();
-                (id.clone(), r)
-            })
-            .collect()
-    };
+    let running = per_member(&members, |t, generation| Running {
+        target_id: t.to_string(),
+        generation,
+    });
     let members2: Members = Arc::default();
     let c2 = Coordinator::new(config, None);
     let term2 = CancellationToken::new();
