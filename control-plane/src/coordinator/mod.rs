@@ -35,6 +35,7 @@
 //! targets; `tests` the table tests of the pure part.
 
 pub mod inputs;
+mod ledger;
 mod plan;
 mod state;
 mod task;

@@ -13,7 +13,7 @@ use super::state::{MemberState, Now, Owned, State, MOVES_KEPT};
 use super::wire::{is_sent_form, to_proto};
 use super::Move;
 use crate::ha::{PersistedOwner, StateChange};
-use crate::sharding::bounded::{self, assign_bounded};
+use crate::sharding::bounded;
 use crate::sharding::Member;
 
 /// What one round decides.
@@ -42,17 +42,50 @@ pub(super) struct OwnerChanges {
 }
 
 impl State {
-    /// Decides one assignment round at `now`.
-    pub(super) fn plan(&self, now: Now) -> Plan {
-        // Candidates: live members that are not draining, and restored
-        // members presumed alive until they rejoin or time out.
-        let candidates: Vec<Member> = self
-            .members
+    /// The members that may take targets: live members that are not
+    /// draining, and restored members presumed alive until they rejoin or
+    /// time out.
+    fn candidates(&self) -> Vec<Member> {
+        self.members
             .iter()
             .filter(|(_, m)| !m.draining)
             .map(|(id, _)| Member::new(id.as_str()))
             .chain(self.presumed.keys().map(|id| Member::new(id.as_str())))
-            .collect();
+            .collect()
+    }
+
+    /// Decides one assignment round at `now`, reading what may change:
+    /// the owners that move ([`bounded::assign_changes`] over the
+    /// ledger), the targets that left discovery, and those marked since
+    /// the last round (new or changed definitions, owners learnt from a
+    /// Hello; every target after a reload).
+    pub(super) fn plan(&self, now: Now) -> Plan {
+        let candidates = self.candidates();
+        let changes = bounded::assign_changes(self, &candidates, bounded::DEFAULT_EPSILON);
+        let mut scope: Vec<&str> = changes.keys().copied().collect();
+        scope.extend(self.ledger.gone().iter().map(String::as_str));
+        if self.recheck_all {
+            scope.extend(self.owners.keys().map(String::as_str));
+            scope.extend(self.targets.keys().map(String::as_str));
+        } else {
+            scope.extend(self.dirty.iter().map(String::as_str));
+        }
+        scope.sort_unstable();
+        scope.dedup();
+        let desired = |t: &str| match changes.get(t) {
+            Some(to) => *to,
+            None if self.targets.contains_key(t) => self.owners.get(t).map(|o| o.member.as_str()),
+            None => None,
+        };
+        self.plan_over(now, &scope, &desired, self.recheck_all)
+    }
+
+    /// Decides a round as [`State::plan`] does, from every target's owner
+    /// by [`bounded::assign_bounded`] over every target: what `plan` must
+    /// equal (the tests compare them at every round).
+    #[cfg(test)]
+    pub(super) fn plan_reference(&self, now: Now) -> Plan {
+        let candidates = self.candidates();
         // A target whose series count no member has reported yet (a new
         // one, or every target right after a leader change until the
         // statuses come in) weighs what the reported ones weigh on average:
@@ -74,7 +107,26 @@ impl State {
                 .iter()
                 .map(|(t, o)| (t.as_str(), o.member.as_str())),
         );
-        let desired = assign_bounded(&weighted, &candidates, &previous, bounded::DEFAULT_EPSILON);
+        let desired =
+            bounded::assign_bounded(&weighted, &candidates, &previous, bounded::DEFAULT_EPSILON);
+        let mut scope: Vec<&str> = self.owners.keys().map(String::as_str).collect();
+        scope.extend(self.targets.keys().map(String::as_str));
+        scope.sort_unstable();
+        scope.dedup();
+        self.plan_over(now, &scope, &|t| desired.owner(t), true)
+    }
+
+    /// Decides a round over the targets of `scope` (sorted), each of which
+    /// `desired` gives its owner after the round; every other target keeps
+    /// its owner and definition. With `pools`, every member's pools are
+    /// compared with the configuration's (after a reload).
+    fn plan_over<'s>(
+        &'s self,
+        now: Now,
+        scope: &[&'s str],
+        desired: &dyn Fn(&str) -> Option<&'s str>,
+        pools: bool,
+    ) -> Plan {
         let next_gen = self.generation + 1;
         let handover_at = now.wall_ms + self.handover_lead.as_millis() as i64;
         let mut changes = OwnerChanges {
@@ -90,10 +142,13 @@ impl State {
         // hand it to a member that has not reconnected yet (presumed alive
         // after a leader change): a handover needs both ends connected.
         let mut waiting = HashSet::new();
-        let mut handovers = HashSet::new();
-        for (tid, owned) in &self.owners {
+        let mut handovers = HashMap::new();
+        for &tid in scope {
+            let Some(owned) = self.owners.get(tid) else {
+                continue;
+            };
             let draining = self.members.get(&owned.member).is_some_and(|m| m.draining);
-            let (reason, stop_at) = match desired.owner(tid) {
+            let (reason, stop_at) = match desired(tid) {
                 None if !self.targets.contains_key(tid) => (pb::RemovalReason::Gone, 0),
                 // Nobody to take it over: a draining owner stops at once.
                 None if draining => (pb::RemovalReason::Moved, 0),
@@ -101,7 +156,7 @@ impl State {
                 Some(m) if m == owned.member => continue,
                 Some(to) if self.members.contains_key(&owned.member) => {
                     if !self.members.contains_key(to) {
-                        waiting.insert(tid.clone());
+                        waiting.insert(tid);
                         continue;
                     }
                     (pb::RemovalReason::Moved, handover_at)
@@ -110,7 +165,7 @@ impl State {
                 // gone: moved now, its target would run twice until it
                 // reconnects. It waits, as above, for a handover.
                 Some(_) if self.presumed.contains_key(&owned.member) => {
-                    waiting.insert(tid.clone());
+                    waiting.insert(tid);
                     continue;
                 }
                 // The old owner is gone: nobody to tell.
@@ -121,33 +176,50 @@ impl State {
                     .entry(owned.member.clone())
                     .or_default()
                     .push(pb::TargetRemoval {
-                        target_id: tid.clone(),
+                        target_id: tid.to_string(),
                         reason: reason as i32,
                         stop_at_ms: stop_at,
                     });
             }
-            changes.released.insert(tid.clone());
-            match desired.owner(tid) {
+            changes.released.insert(tid.to_string());
+            match desired(tid) {
                 Some(to) => {
-                    let handover = stop_at > 0;
+                    // A gone owner that was still to take the target over
+                    // from a live one: the live one scrapes until the
+                    // handover time, so the new owner takes it over then
+                    // (starting now, both would scrape it until then).
+                    let pending = self.handovers.get(tid).filter(|(from, was_to, at)| {
+                        stop_at < 0
+                            && *was_to == owned.member
+                            && *at > now.wall_ms
+                            && from != to
+                            && self.members.contains_key(from)
+                    });
+                    let (from, at) = match pending {
+                        Some((from, _, at)) => (from.clone(), Some(*at)),
+                        None => (owned.member.clone(), (stop_at > 0).then_some(handover_at)),
+                    };
                     changes.moves.push(Move {
-                        target: tid.clone(),
-                        from: owned.member.clone(),
+                        target: tid.to_string(),
+                        from,
                         to: to.to_string(),
                         generation: next_gen,
-                        handover,
-                        at_ms: if handover { handover_at } else { now.wall_ms },
+                        handover: at.is_some(),
+                        at_ms: at.unwrap_or(now.wall_ms),
                     });
-                    if handover {
-                        handovers.insert(tid.clone());
+                    if let Some(at) = at {
+                        handovers.insert(tid, at);
                     }
                 }
-                None => persist.removals.push(tid.clone()),
+                None => persist.removals.push(tid.to_string()),
             }
         }
 
         // Targets that are new, moved, changed, or learnt back.
-        for (tid, member) in desired.iter() {
+        for &tid in scope {
+            let Some(member) = desired(tid) else {
+                continue;
+            };
             let current = self
                 .owners
                 .get(tid)
@@ -208,9 +280,21 @@ impl State {
                 generation: next_gen,
             });
             let mut out = msg;
-            if handovers.contains(tid) {
-                out.start_at_ms = handover_at;
+            // A handover to this member still to come (set this round, or
+            // before: a changed definition re-sent) starts then.
+            let pending = self
+                .handovers
+                .get(tid)
+                .filter(|(_, to, at)| to == member && *at > now.wall_ms && current.is_some())
+                .map(|(_, _, at)| at);
+            if let Some(at) = handovers.get(tid).or(pending) {
+                out.start_at_ms = *at;
                 out.await_handover = true;
+            } else if self.settled_ms > now.wall_ms {
+                // A leader that just took over does not know the handovers
+                // its predecessor set for the coming moment: an owner it
+                // did not hear of may scrape until then.
+                out.start_at_ms = self.settled_ms;
             }
             adds.entry(member.to_string()).or_default().push(out);
         }
@@ -220,21 +304,22 @@ impl State {
             persist
         });
 
-        // The owners after the round, and the pools each member's targets
-        // use, to re-send those that changed.
-        let after: Vec<(&String, &Owned)> = self
-            .owners
-            .iter()
-            .filter(|(t, _)| !changes.released.contains(*t) && !changes.set.contains_key(*t))
-            .chain(changes.set.iter())
-            .collect();
+        // After a reload, the pools each member's targets use after the
+        // round, to re-send those that changed (pools change only then).
         let mut pools_in_use: HashMap<&str, HashSet<&str>> = HashMap::new();
-        for (_, o) in &after {
-            if let Some(sent) = &o.sent {
-                pools_in_use
-                    .entry(o.member.as_str())
-                    .or_default()
-                    .insert(sent.pool.as_str());
+        if pools {
+            let after = self
+                .owners
+                .iter()
+                .filter(|(t, _)| !changes.released.contains(*t) && !changes.set.contains_key(*t))
+                .chain(changes.set.iter());
+            for (_, o) in after {
+                if let Some(sent) = &o.sent {
+                    pools_in_use
+                        .entry(o.member.as_str())
+                        .or_default()
+                        .insert(sent.pool.as_str());
+                }
             }
         }
         let out = Outgoing {
@@ -242,21 +327,20 @@ impl State {
             generation: changes.generation,
             storage_endpoint: &self.storage_endpoint,
         };
-        // Each snapshot's owners, found in one pass (not one per member).
+        // Each snapshot's owners after the round: the member's targets
+        // that stay, and those the round gives it.
         let mut owned_by: HashMap<&str, Vec<(&String, &Owned)>> = HashMap::new();
-        if self.members.values().any(|m| m.needs_snapshot) {
-            for (tid, o) in &after {
-                if self
-                    .members
-                    .get(&o.member)
-                    .is_some_and(|m| m.needs_snapshot)
-                {
-                    owned_by
-                        .entry(o.member.as_str())
-                        .or_default()
-                        .push((*tid, *o));
-                }
+        for (id, m) in &self.members {
+            if !m.needs_snapshot {
+                continue;
             }
+            let kept = self
+                .ledger
+                .of(id)
+                .filter(|t| !changes.released.contains(*t) && !changes.set.contains_key(*t))
+                .filter_map(|t| self.owners.get_key_value(t));
+            let given = changes.set.iter().filter(|(_, o)| o.member == *id);
+            owned_by.insert(id.as_str(), kept.chain(given).collect());
         }
         let mut messages = BTreeMap::new();
         for (id, m) in &self.members {
@@ -278,7 +362,7 @@ impl State {
                             let mut t = o.sent.clone()?;
                             // A handover to it still to come (it restarted
                             // since): it starts then, not now.
-                            if let Some((to, at)) = self.handovers.get(tid) {
+                            if let Some((_, to, at)) = self.handovers.get(tid) {
                                 if to == id && *at > now.wall_ms {
                                     t.start_at_ms = *at;
                                     t.await_handover = true;
@@ -319,7 +403,7 @@ impl State {
     /// Makes a round's owner changes the state.
     pub(super) fn apply(&mut self, changes: OwnerChanges) {
         for tid in &changes.released {
-            self.owners.remove(tid);
+            self.remove_owner(tid);
         }
         for tid in changes.set.keys() {
             self.unsaved.remove(tid);
@@ -328,15 +412,19 @@ impl State {
         for tid in &changes.released {
             self.unsaved.remove(tid);
         }
-        self.owners.extend(changes.set);
+        for (tid, owned) in changes.set {
+            self.set_owner(tid, owned);
+        }
         self.generation = changes.generation;
+        self.dirty.clear();
+        self.recheck_all = false;
         for tid in &changes.released {
             self.handovers.remove(tid);
         }
         for m in &changes.moves {
             if m.handover {
                 self.handovers
-                    .insert(m.target.clone(), (m.to.clone(), m.at_ms));
+                    .insert(m.target.clone(), (m.from.clone(), m.to.clone(), m.at_ms));
             }
         }
         for m in changes.moves {

@@ -10,6 +10,7 @@ use scrapegrid_common::config::Config;
 use scrapegrid_proto::v1 as pb;
 
 use super::inputs::{Hello, TargetReport};
+use super::ledger::Ledger;
 use super::wire::pool;
 use super::{ClusterView, CoordinatorOptions, MemberView, Move, TargetOwner};
 use crate::discovery::DiscoveredTargets;
@@ -82,10 +83,12 @@ pub(super) struct State {
     pub(super) handover_lead: Duration,
     pub(super) membership_timeout: Duration,
     pub(super) moves: std::collections::VecDeque<Move>,
-    /// Handovers whose time has not come, by target: the new owner and
-    /// the handover time, so that a snapshot re-sent to the new owner
-    /// (it restarted mid-handover) still starts the target then.
-    pub(super) handovers: HashMap<String, (String, i64)>,
+    /// Handovers whose time has not come, by target: the old owner, the
+    /// new owner and the handover time, so that a snapshot re-sent to the
+    /// new owner (it restarted mid-handover) still starts the target then,
+    /// and one that takes the place of a new owner that is gone starts
+    /// then too.
+    pub(super) handovers: HashMap<String, (String, String, i64)>,
     /// Owners learnt from a Hello that the store does not have (a leader
     /// sent the move and died before saving it): saved at the next round,
     /// so the next leader does not restore the stale owner.
@@ -98,6 +101,20 @@ pub(super) struct State {
     /// (restored from the store, or learnt from its Hello): what its next
     /// Hello checks, so a join costs its own targets, not every target.
     pub(super) unconfirmed_of: HashMap<String, Vec<String>>,
+    /// Each member's targets and load, the unowned and the gone targets,
+    /// kept in step with `owners`, `targets` and `weights` (which change
+    /// only through the ledger's methods).
+    pub(super) ledger: Ledger,
+    /// Targets the next round checks whatever their owner: new, gone or
+    /// changed in discovery, owners learnt from a Hello.
+    pub(super) dirty: HashSet<String>,
+    /// The next round checks every target (after a reload: pools too).
+    pub(super) recheck_all: bool,
+    /// When the handovers a predecessor may have set are over (the start
+    /// of a term that restored state, plus the handover lead, in wall
+    /// milliseconds): what this leader starts afresh starts then at the
+    /// earliest.
+    pub(super) settled_ms: i64,
 }
 
 impl State {
@@ -130,6 +147,13 @@ impl State {
             unsaved: HashSet::new(),
             disowned: HashSet::new(),
             unconfirmed_of: HashMap::new(),
+            ledger: Ledger::default(),
+            dirty: HashSet::new(),
+            recheck_all: true,
+            settled_ms: match options.restored {
+                Some(_) => now.wall_ms + options.handover_lead.as_millis() as i64,
+                None => 0,
+            },
         };
         if let Some(restored) = &options.restored {
             let until = now.mono + options.membership_timeout;
@@ -142,7 +166,7 @@ impl State {
                     .entry(o.member.clone())
                     .or_default()
                     .push(o.target_id.clone());
-                state.owners.insert(
+                state.set_owner(
                     o.target_id.clone(),
                     Owned {
                         member: o.member.clone(),
@@ -190,8 +214,10 @@ impl State {
                     .owners
                     .get(&t)
                     .is_some_and(|o| o.member == hello.scraper_id && o.sent.is_none());
+            // Confirmed, or assigned afresh, at the next round.
+            self.dirty.insert(t.clone());
             if stale {
-                self.owners.remove(&t);
+                self.remove_owner(&t);
                 self.disowned.insert(t);
             }
         }
@@ -206,7 +232,8 @@ impl State {
                 self.unsaved.insert(r.target_id.clone());
                 self.disowned.remove(&r.target_id);
                 learnt.push(r.target_id.clone());
-                self.owners.insert(
+                self.dirty.insert(r.target_id.clone());
+                self.set_owner(
                     r.target_id.clone(),
                     Owned {
                         member: hello.scraper_id.clone(),
@@ -282,15 +309,20 @@ impl State {
             return;
         }
         m.last_seen = now.mono;
+        // Taken out while the weights change (they change the ledger).
+        let mut health = std::mem::take(&mut m.health);
         for h in reports {
             let owned = self
                 .owners
                 .get(&h.target_id)
                 .is_some_and(|o| o.member == scraper_id);
             if owned && h.series_count > 0 {
-                self.weights.insert(h.target_id.clone(), h.series_count);
+                self.set_weight(&h.target_id, h.series_count);
             }
-            m.health.insert(h.target_id.clone(), h);
+            health.insert(h.target_id.clone(), h);
+        }
+        if let Some(m) = self.members.get_mut(scraper_id) {
+            m.health = health;
         }
     }
 
@@ -304,6 +336,7 @@ impl State {
             .collect();
         self.config = config;
         self.rebuild_targets();
+        self.recheck_all = true;
         tracing::info!(jobs = self.pools.len(), "configuration reloaded");
     }
 
@@ -339,7 +372,8 @@ impl State {
             active.extend(a.into_iter().map(|t| (t.id.clone(), t)));
             dropped.extend(d);
         }
-        self.targets = active;
+        let changed = self.set_targets(active);
+        self.dirty.extend(changed);
         self.dropped = dropped;
     }
 
@@ -356,7 +390,7 @@ impl State {
             }
             alive
         });
-        self.handovers.retain(|_, (_, at)| *at > now.wall_ms);
+        self.handovers.retain(|_, (_, _, at)| *at > now.wall_ms);
         let presumed = self.presumed.len();
         self.presumed.retain(|id, until| {
             let alive = *until > now.mono;
@@ -390,17 +424,12 @@ impl State {
                 .members
                 .iter()
                 .map(|(id, m)| {
-                    let owned: Vec<&String> = self
-                        .owners
-                        .iter()
-                        .filter(|(_, o)| o.member == *id)
-                        .map(|(t, _)| t)
-                        .collect();
+                    let owned = self.ledger.of(id);
                     MemberView {
                         id: id.clone(),
                         http_addr: m.http_addr.clone(),
-                        targets: owned.len(),
-                        series: owned.iter().filter_map(|t| self.weights.get(*t)).sum(),
+                        targets: self.ledger.count(id),
+                        series: owned.filter_map(|t| self.weights.get(t)).sum(),
                         draining: m.draining,
                     }
                 })

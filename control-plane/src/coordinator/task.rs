@@ -229,15 +229,9 @@ impl Task {
     fn record_metrics(&self) {
         let s = &self.state;
         ::metrics::gauge!(metrics::MEMBERS).set(s.members.len() as f64);
-        let mut per_member: HashMap<&str, (u64, u64)> =
-            s.members.keys().map(|id| (id.as_str(), (0, 0))).collect();
-        for (t, o) in &s.owners {
-            if let Some(e) = per_member.get_mut(o.member.as_str()) {
-                e.0 += 1;
-                e.1 += s.weights.get(t).copied().unwrap_or(0);
-            }
-        }
-        for (member, (targets, series)) in per_member {
+        for member in s.members.keys() {
+            let targets = s.ledger.count(member);
+            let series: u64 = s.ledger.of(member).filter_map(|t| s.weights.get(t)).sum();
             let member = member.to_string();
             ::metrics::gauge!(metrics::MEMBER_TARGETS, "member" => member.clone())
                 .set(targets as f64);
@@ -246,12 +240,7 @@ impl Task {
         ::metrics::gauge!(metrics::TARGETS).set(s.targets.len() as f64);
         ::metrics::gauge!(metrics::DROPPED_TARGETS).set(s.dropped.len() as f64);
         ::metrics::gauge!(metrics::GENERATION).set(s.generation as f64);
-        let unassigned = s
-            .targets
-            .keys()
-            .filter(|t| !s.owners.contains_key(*t))
-            .count();
-        ::metrics::gauge!(metrics::UNASSIGNED_TARGETS).set(unassigned as f64);
+        ::metrics::gauge!(metrics::UNASSIGNED_TARGETS).set(s.ledger.unowned().len() as f64);
     }
 }
 

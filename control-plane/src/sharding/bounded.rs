@@ -197,109 +197,21 @@ pub fn assign_bounded(
         .iter()
         .map(|id| ids.binary_search(id).map_or(NONE, |i| i as u32))
         .collect();
-
-    let weight: Vec<u64> = targets.iter().map(|&(_, w)| w.max(1)).collect();
-    let hash: Vec<u64> = targets.iter().map(|(t, _)| xxh3_64(t.as_bytes())).collect();
-    let start: Vec<u32> = hash.iter().map(|&h| ring_index.start(&ring, h)).collect();
-    let prev: Vec<u32> = targets
+    let items: Vec<Item> = targets
         .iter()
-        .map(|(t, _)| {
-            previous
+        .map(|&(t, w)| {
+            let prev = previous
                 .owner
-                .get(*t)
-                .map_or(NONE, |&i| prev_to_cur[i as usize])
+                .get(t)
+                .map_or(NONE, |&i| prev_to_cur[i as usize]);
+            Item::new(t, w, prev, false, &ring, &ring_index)
         })
         .collect();
-
-    let total: u64 = weight.iter().sum();
-    let capacity = ((1.0 + epsilon) * total as f64 / n as f64).floor() as u64;
-
-    // Canonical order: heaviest first (they are the hardest to fit, and a
-    // member over capacity then sheds its lightest targets), then by hash.
-    let mut order: Vec<(Reverse<u64>, u64, u32)> = (0..targets.len())
-        .map(|i| (Reverse(weight[i]), hash[i], i as u32))
-        .collect();
-    order.sort_unstable_by(|a, b| {
-        (a.0, a.1)
-            .cmp(&(b.0, b.1))
-            .then_with(|| targets[a.2 as usize].0.cmp(targets[b.2 as usize].0))
-    });
-
-    let mut owner = vec![NONE; targets.len()];
+    let total: u64 = items.iter().map(|i| i.weight).sum();
+    let w_max = items.iter().map(|i| i.weight).max().unwrap_or(1);
+    let bounds = Bounds::new(total, w_max, n, epsilon, is_new.iter().any(|&b| b));
     let mut load = vec![0u64; n];
-    let fits = |load: &[u64], m: u32, w: u64| load[m as usize] + w <= capacity;
-
-    let home = |t: usize| ring[start[t] as usize].1;
-    let any_new = is_new.iter().any(|&b| b);
-
-    // 1. Keep: a target stays on its previous owner if it fits, targets on
-    //    the arcs of a new member last (a member over capacity sheds those
-    //    first: they have somewhere natural to go).
-    // Without a joiner, what must move is only what a member cannot keep:
-    // a member sheds once it is over the mean plus the heaviest target, not
-    // at `cap`, so weights drifting between rounds (series counts change)
-    // do not shuffle small fleets, where `cap` is a tight integer bound.
-    let w_max = weight.iter().copied().max().unwrap_or(1);
-    let keep_cap = if any_new {
-        capacity
-    } else {
-        capacity.max(total.div_ceil(n as u64) + w_max)
-    };
-    for arc_pass in [false, true] {
-        for &(_, _, t) in &order {
-            let (t, p) = (t as usize, prev[t as usize]);
-            if p != NONE
-                && is_new[home(t) as usize] == arc_pass
-                && load[p as usize] + weight[t] <= keep_cap
-            {
-                owner[t] = p;
-                load[p as usize] += weight[t];
-            }
-        }
-    }
-    // 2. Place what must move (shed, orphaned or new): the first new member
-    //    with room on the walk, else the first member with room, else the
-    //    least loaded. `new_floor` is a lower bound on the least loaded new
-    //    member's load (loads only grow here), so a fruitless walk over new
-    //    members happens at most once per distinct weight.
-    let mut new_floor = if any_new { 0 } else { u64::MAX };
-    for &(_, _, t) in &order {
-        let (t, w) = (t as usize, weight[t as usize]);
-        if owner[t] != NONE {
-            continue;
-        }
-        let s = start[t] as usize;
-        let walk = || (0..ring.len()).map(|k| ring[(s + k) % ring.len()].1);
-        let mut m = NONE;
-        if new_floor.saturating_add(w) <= capacity {
-            m = walk()
-                .find(|&m| is_new[m as usize] && fits(&load, m, w))
-                .unwrap_or(NONE);
-            if m == NONE {
-                new_floor = capacity - w + 1;
-            }
-        }
-        if m == NONE {
-            m = walk()
-                .find(|&m| fits(&load, m, w))
-                .unwrap_or_else(|| least_loaded(&load));
-        }
-        owner[t] = m;
-        load[m as usize] += w;
-    }
-    // 3. Arrivals: a new member takes the targets on its arcs while it has
-    //    room. This is how a joiner gets its share when nobody must shed.
-    if any_new {
-        for &(_, _, t) in &order {
-            let (t, w) = (t as usize, weight[t as usize]);
-            let (h, o) = (home(t), owner[t]);
-            if is_new[h as usize] && o != h && fits(&load, h, w) {
-                load[o as usize] -= w;
-                owner[t] = h;
-                load[h as usize] += w;
-            }
-        }
-    }
+    let owner = passes(&items, &ring, &is_new, &mut load, &bounds);
 
     let mut map = HashMap::with_capacity_and_hasher(targets.len(), Default::default());
     for (&(t, _), &m) in targets.iter().zip(&owner) {
@@ -309,8 +221,280 @@ pub fn assign_bounded(
         members: ids,
         owner: map,
         load,
-        capacity,
+        capacity: bounds.capacity,
     }
+}
+
+/// What [`assign_changes`] reads of the current owners and weights, which
+/// the caller keeps up to date as they change (the coordinator's ledger),
+/// so that a round reads what may move, not every target.
+pub trait Fleet {
+    /// The weight of every present target, each at least 1.
+    fn total(&self) -> u64;
+    /// The heaviest present target's weight.
+    fn heaviest(&self) -> u64;
+    /// The weight of `target` (at least 1).
+    fn weight(&self, target: &str) -> u64;
+    /// The member that owns `target`, if any.
+    fn owner(&self, target: &str) -> Option<&str>;
+    /// Whether `member` owns any target (present or not).
+    fn owns_any(&self, member: &str) -> bool;
+    /// The weight of the present targets `member` owns.
+    fn load(&self, member: &str) -> u64;
+    /// The present targets `member` owns.
+    fn targets_of(&self, member: &str) -> Vec<&str>;
+    /// The present targets owned by none of `members` (sorted).
+    fn orphans(&self, members: &[String]) -> Vec<&str>;
+    /// Every present target.
+    fn present(&self) -> Box<dyn Iterator<Item = &str> + '_>;
+}
+
+/// The owners that change when the targets of `fleet` are assigned to
+/// `members`: exactly what [`assign_bounded`] would change, given every
+/// present target with its weight and the current owners as `previous`,
+/// but reading only what may move: the targets of members that are not in
+/// `members` or own none, those of a member over the bound it may keep,
+/// and (when a member joins) every target's hash to find the joiner's
+/// arcs. Returns the targets whose owner changes, with the new owner (none
+/// when there is no member to take it).
+pub fn assign_changes<'a>(
+    fleet: &'a impl Fleet,
+    members: &'a [Member],
+    epsilon: f64,
+) -> HashMap<&'a str, Option<&'a str>> {
+    let mut sorted: Vec<&Member> = members.iter().collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    sorted.dedup_by(|a, b| a.id == b.id);
+    let n = sorted.len();
+    let ids: Vec<String> = sorted.iter().map(|m| m.id.clone()).collect();
+    let orphans = fleet.orphans(&ids);
+    if n == 0 {
+        return orphans.into_iter().map(|t| (t, None)).collect();
+    }
+    let ring = build_ring(&sorted);
+    let ring_index = RingIndex::new(&ring);
+    let is_new: Vec<bool> = ids.iter().map(|id| !fleet.owns_any(id)).collect();
+    let any_new = is_new.iter().any(|&b| b);
+    let index = |m: Option<&str>| {
+        m.and_then(|m| ids.binary_search_by(|x| x.as_str().cmp(m)).ok())
+            .map_or(NONE, |i| i as u32)
+    };
+    let bounds = Bounds::new(fleet.total(), fleet.heaviest(), n, epsilon, any_new);
+    // A member whose targets all fit keeps them all (in the batch's keep
+    // pass every partial sum of its loads is at most the whole); only the
+    // targets of one over the bound are taken through the keep pass.
+    let mut load = vec![0u64; n];
+    let mut items: Vec<Item> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, id) in ids.iter().enumerate() {
+        let full = fleet.load(id);
+        if full <= bounds.keep_cap {
+            load[i] = full;
+            continue;
+        }
+        for t in fleet.targets_of(id) {
+            seen.insert(t);
+            items.push(Item::new(
+                t,
+                fleet.weight(t),
+                i as u32,
+                false,
+                &ring,
+                &ring_index,
+            ));
+        }
+    }
+    for t in orphans {
+        seen.insert(t);
+        items.push(Item::new(
+            t,
+            fleet.weight(t),
+            NONE,
+            false,
+            &ring,
+            &ring_index,
+        ));
+    }
+    // Arrivals read the joiner's arcs: every target whose home is new.
+    if any_new {
+        for t in fleet.present() {
+            if seen.contains(t) {
+                continue;
+            }
+            let h = xxh3_64(t.as_bytes());
+            let home = ring[ring_index.start(&ring, h) as usize].1;
+            if is_new[home as usize] {
+                let owner = index(fleet.owner(t));
+                items.push(Item::new(
+                    t,
+                    fleet.weight(t),
+                    owner,
+                    true,
+                    &ring,
+                    &ring_index,
+                ));
+            }
+        }
+    }
+    let owner = passes(&items, &ring, &is_new, &mut load, &bounds);
+    items
+        .iter()
+        .zip(owner)
+        .filter(|(item, m)| item.prev != *m)
+        .map(|(item, m)| (item.id, (m != NONE).then(|| sorted[m as usize].id.as_str())))
+        .collect()
+}
+
+/// A target as the passes see it.
+struct Item<'a> {
+    id: &'a str,
+    /// At least 1.
+    weight: u64,
+    hash: u64,
+    /// Its home's index in the ring.
+    start: u32,
+    /// Its previous owner, or NONE.
+    prev: u32,
+    /// Already counted in its previous owner's load, which keeps it.
+    kept: bool,
+}
+
+impl<'a> Item<'a> {
+    fn new(
+        id: &'a str,
+        weight: u64,
+        prev: u32,
+        kept: bool,
+        ring: &[(u64, u32)],
+        ring_index: &RingIndex,
+    ) -> Self {
+        let hash = xxh3_64(id.as_bytes());
+        Item {
+            id,
+            weight: weight.max(1),
+            hash,
+            start: ring_index.start(ring, hash),
+            prev,
+            kept,
+        }
+    }
+}
+
+/// The load bounds of one assignment.
+struct Bounds {
+    /// `⌊(1+ε)·W/N⌋`.
+    capacity: u64,
+    /// What a member may keep in the keep pass.
+    keep_cap: u64,
+    any_new: bool,
+}
+
+impl Bounds {
+    fn new(total: u64, w_max: u64, n: usize, epsilon: f64, any_new: bool) -> Self {
+        let capacity = ((1.0 + epsilon) * total as f64 / n as f64).floor() as u64;
+        // Without a joiner, what must move is only what a member cannot
+        // keep: a member sheds once it is over the mean plus the heaviest
+        // target, not at `cap`, so weights drifting between rounds (series
+        // counts change) do not shuffle small fleets, where `cap` is a
+        // tight integer bound.
+        let keep_cap = if any_new {
+            capacity
+        } else {
+            capacity.max(total.div_ceil(n as u64) + w_max)
+        };
+        Bounds {
+            capacity,
+            keep_cap,
+            any_new,
+        }
+    }
+}
+
+/// The three passes over `items`, with `load` holding what members keep
+/// outside them; returns each item's owner (NONE only with no member).
+fn passes(
+    items: &[Item],
+    ring: &[(u64, u32)],
+    is_new: &[bool],
+    load: &mut [u64],
+    b: &Bounds,
+) -> Vec<u32> {
+    // Canonical order: heaviest first (they are the hardest to fit, and a
+    // member over capacity then sheds its lightest targets), then by hash.
+    let mut order: Vec<u32> = (0..items.len() as u32).collect();
+    order.sort_unstable_by(|&x, &y| {
+        let (x, y) = (&items[x as usize], &items[y as usize]);
+        (Reverse(x.weight), x.hash, x.id).cmp(&(Reverse(y.weight), y.hash, y.id))
+    });
+    let capacity = b.capacity;
+    let mut owner: Vec<u32> = items
+        .iter()
+        .map(|i| if i.kept { i.prev } else { NONE })
+        .collect();
+    let fits = |load: &[u64], m: u32, w: u64| load[m as usize] + w <= capacity;
+    let home = |t: usize| ring[items[t].start as usize].1;
+
+    // 1. Keep: a target stays on its previous owner if it fits, targets on
+    //    the arcs of a new member last (a member over capacity sheds those
+    //    first: they have somewhere natural to go).
+    for arc_pass in [false, true] {
+        for &t in &order {
+            let (t, item) = (t as usize, &items[t as usize]);
+            let p = item.prev;
+            if !item.kept
+                && p != NONE
+                && is_new[home(t) as usize] == arc_pass
+                && load[p as usize] + item.weight <= b.keep_cap
+            {
+                owner[t] = p;
+                load[p as usize] += item.weight;
+            }
+        }
+    }
+    // 2. Place what must move (shed, orphaned or new): the first new member
+    //    with room on the walk, else the first member with room, else the
+    //    least loaded. `new_floor` is a lower bound on the least loaded new
+    //    member's load (loads only grow here), so a fruitless walk over new
+    //    members happens at most once per distinct weight.
+    let mut new_floor = if b.any_new { 0 } else { u64::MAX };
+    for &t in &order {
+        let (t, w) = (t as usize, items[t as usize].weight);
+        if owner[t] != NONE {
+            continue;
+        }
+        let s = items[t].start as usize;
+        let walk = || (0..ring.len()).map(|k| ring[(s + k) % ring.len()].1);
+        let mut m = NONE;
+        if new_floor.saturating_add(w) <= capacity {
+            m = walk()
+                .find(|&m| is_new[m as usize] && fits(load, m, w))
+                .unwrap_or(NONE);
+            if m == NONE {
+                new_floor = capacity - w + 1;
+            }
+        }
+        if m == NONE {
+            m = walk()
+                .find(|&m| fits(load, m, w))
+                .unwrap_or_else(|| least_loaded(load));
+        }
+        owner[t] = m;
+        load[m as usize] += w;
+    }
+    // 3. Arrivals: a new member takes the targets on its arcs while it has
+    //    room. This is how a joiner gets its share when nobody must shed.
+    if b.any_new {
+        for &t in &order {
+            let (t, w) = (t as usize, items[t as usize].weight);
+            let (h, o) = (home(t), owner[t]);
+            if is_new[h as usize] && o != h && fits(load, h, w) {
+                load[o as usize] -= w;
+                owner[t] = h;
+                load[h as usize] += w;
+            }
+        }
+    }
+    owner
 }
 
 /// Returns the ring: `VNODES` points per member, sorted by position (ties,
