@@ -159,8 +159,8 @@ impl ScrapeManager {
             tracing::error!(target = %t.id, pool = %t.pool, "target refers to an unknown pool");
             return;
         };
-        let spec = match TargetSpec::from_proto(t, pool) {
-            Ok(s) => Arc::new(s),
+        let mut spec = match TargetSpec::from_proto(t, pool) {
+            Ok(s) => s,
             Err(error) => {
                 tracing::error!(target = %t.id, %error, "invalid target");
                 return;
@@ -185,6 +185,19 @@ impl ScrapeManager {
             })?;
             Some(self.handing_over.swap_remove(i))
         });
+        // One replaced before its first slot awaits a handover from
+        // another scraper then, which scrapes until that time: the new loop
+        // starts no earlier (the target came back here before it began:
+        // the scraper it was moving on to died).
+        if let Some(old) = &running {
+            if old.spec.start_at_ms > crate::clock::now_ms()
+                && old.spec.start_at_ms > spec.start_at_ms
+            {
+                spec.start_at_ms = old.spec.start_at_ms;
+                spec.await_handover |= old.spec.await_handover;
+            }
+        }
+        let spec = Arc::new(spec);
         let inherit = running.map(|old| {
             let (tx, rx) = tokio::sync::oneshot::channel();
             if let Ok(mut h) = old.control.handoff.lock() {
@@ -223,6 +236,20 @@ impl ScrapeManager {
         if let Some(l) = self.loops.remove(id) {
             l.control.stop(mode);
             self.stopping.push(l.task);
+        }
+        // Gone from discovery while this scraper still hands it over: the
+        // new owner has not scraped it yet, so this loop writes the stale
+        // markers now (handed over, nobody would; and back in discovery
+        // before the handover time, its next owner would scrape beside it).
+        if mode == StopMode::Gone {
+            let (gone, handing): (Vec<_>, Vec<_>) = std::mem::take(&mut self.handing_over)
+                .into_iter()
+                .partition(|l| l.spec.id == id);
+            self.handing_over = handing;
+            for l in gone {
+                l.control.stop(mode);
+                self.stopping.push(l.task);
+            }
         }
     }
 

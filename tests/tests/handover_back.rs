@@ -84,3 +84,64 @@ async fn a_target_back_by_a_later_handover_is_scraped_once() -> Result<()> {
         .assert_clean_since(&fleet, start_ms, Duration::from_secs(20), &what)
         .await
 }
+
+/// Every target leaves discovery while some are still handed over to a
+/// joiner: the scraper handing them over stops them at once and writes
+/// their stale markers. Before, only the new owner was told, whose loop had
+/// not scraped yet and wrote none, and the old loop ran on to the handover
+/// time and handed the series over to nobody: the series of those targets
+/// never went stale (a query saw them for five minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_gone_during_its_handover_goes_stale_at_once() -> Result<()> {
+    let fleet = FleetServer::start(TARGETS, counter_body).await?;
+    let (cluster, _, planned) = handovers_planned(&fleet, "6s", "joiner").await?;
+    let interval = cluster.interval_ms;
+    std::fs::write(
+        &cluster.config,
+        format!(
+            "global:\n  scrape_interval: {interval}ms\n  scrape_timeout: {}ms\nscrape_configs:\n  - job_name: {}\n    static_configs: []\n",
+            interval * 4 / 5,
+            scrapegrid_tests::ha::JOB
+        ),
+    )?;
+    let removed_ms = audit::now_ms();
+    let http = reqwest::Client::new();
+    for c in &cluster.controls {
+        http.post(format!("http://{}/-/reload", c.http))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+    hold_for(
+        Duration::from_secs(3),
+        "the removal applied, the handover time to come",
+    )
+    .await;
+    let end_ms = audit::now_ms();
+    let mut not_stale = Vec::new();
+    for i in 0..TARGETS {
+        let t = i.to_string();
+        let series = audit::select(
+            &cluster.storage_grpc,
+            &[("__name__", "up"), ("t", &t)],
+            removed_ms - 60_000,
+            end_ms,
+        )
+        .await?;
+        let stale = series.iter().any(|s| {
+            s.samples
+                .last()
+                .is_some_and(|(_, v)| scrapegrid_proto::is_stale_marker(*v))
+        });
+        if !stale {
+            not_stale.push(format!("t={t}: {series:?}"));
+        }
+    }
+    assert!(
+        not_stale.is_empty(),
+        "{planned} handovers planned, every target removed {} ms before the check: up not stale for\n{}",
+        end_ms - removed_ms,
+        not_stale.join("\n")
+    );
+    Ok(())
+}

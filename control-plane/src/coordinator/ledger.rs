@@ -95,10 +95,15 @@ impl Ledger {
 
     /// `target` (present or not, weighing `w`) is now `member`'s.
     fn link(&mut self, member: &str, target: &str, present: bool, w: Option<u64>) {
-        self.of
-            .entry(member.to_string())
-            .or_default()
-            .insert(target.to_string());
+        // Looked up before it is created: an id is allocated once.
+        match self.of.get_mut(member) {
+            Some(set) => set.insert(target.to_string()),
+            None => self
+                .of
+                .entry(member.to_string())
+                .or_default()
+                .insert(target.to_string()),
+        };
         if present {
             self.unowned.remove(target);
             self.carry(member, w, true);
@@ -217,9 +222,20 @@ impl Ledger {
 }
 
 impl State {
+    /// Whether `target` is in discovery, read from the ledger's sets (an
+    /// owned target is present unless gone, an unowned one if unowned)
+    /// rather than the ordered map of targets.
+    fn present(&self, target: &str) -> bool {
+        if self.owners.contains_key(target) {
+            !self.ledger.gone.contains(target)
+        } else {
+            self.ledger.unowned.contains(target)
+        }
+    }
+
     /// Makes `owned` the owner of `target`.
     pub(super) fn set_owner(&mut self, target: String, owned: super::state::Owned) {
-        let present = self.targets.contains_key(&target);
+        let present = self.present(&target);
         let w = self.weights.get(&target).copied();
         if let Some(old) = self.owners.get(&target) {
             if old.member != owned.member {
@@ -235,17 +251,22 @@ impl State {
 
     /// Takes `target`'s owner away.
     pub(super) fn remove_owner(&mut self, target: &str) -> Option<super::state::Owned> {
+        let present = self.present(target);
         let old = self.owners.remove(target)?;
-        let present = self.targets.contains_key(target);
         let w = self.weights.get(target).copied();
         self.ledger.unlink(&old.member, target, present, w);
         Some(old)
     }
 
-    /// Records `target`'s series count.
+    /// Records `target`'s series count (0, unknown, is not recorded: the
+    /// assignment counts every weight as at least 1).
     pub(super) fn set_weight(&mut self, target: &str, w: u64) {
+        if w == 0 {
+            return;
+        }
+        let present = self.present(target);
         let old = self.weights.insert(target.to_string(), w);
-        if self.targets.contains_key(target) && old != Some(w) {
+        if present && old != Some(w) {
             let owner = self.owners.get(target).map(|o| o.member.as_str());
             self.ledger.reweigh(owner, old, Some(w));
         }

@@ -39,6 +39,11 @@ pub(super) struct OwnerChanges {
     pub(super) set: HashMap<String, Owned>,
     /// Targets changing owner, for the view and the metrics.
     pub(super) moves: Vec<Move>,
+    /// Handovers whose time is to come, by target: from, to, when (set
+    /// this round, or an earlier one a new owner takes up).
+    pub(super) handovers: HashMap<String, (String, String, i64)>,
+    /// Targets whose handover ended before its time (gone from discovery).
+    pub(super) handovers_over: Vec<String>,
 }
 
 impl State {
@@ -62,16 +67,22 @@ impl State {
     pub(super) fn plan(&self, now: Now) -> Plan {
         let candidates = self.candidates();
         let changes = bounded::assign_changes(self, &candidates, bounded::DEFAULT_EPSILON);
-        let mut scope: Vec<&str> = changes.keys().copied().collect();
-        scope.extend(self.ledger.gone().iter().map(String::as_str));
-        if self.recheck_all {
-            scope.extend(self.owners.keys().map(String::as_str));
-            scope.extend(self.targets.keys().map(String::as_str));
+        // Every target an owner or the assignment acts on is present or
+        // gone: after a reload that is all of them (in order already).
+        let gone = self.ledger.gone().iter().map(String::as_str);
+        let scope: Vec<&str> = if self.recheck_all {
+            self.targets
+                .keys()
+                .map(String::as_str)
+                .chain(gone)
+                .collect()
         } else {
+            let mut scope: Vec<&str> = changes.keys().copied().chain(gone).collect();
             scope.extend(self.dirty.iter().map(String::as_str));
-        }
-        scope.sort_unstable();
-        scope.dedup();
+            scope.sort_unstable();
+            scope.dedup();
+            scope
+        };
         let desired = |t: &str| match changes.get(t) {
             Some(to) => *to,
             None if self.targets.contains_key(t) => self.owners.get(t).map(|o| o.member.as_str()),
@@ -116,7 +127,7 @@ impl State {
         self.plan_over(now, &scope, &|t| desired.owner(t), true)
     }
 
-    /// Decides a round over the targets of `scope` (sorted), each of which
+    /// Decides a round over the targets of `scope` (each once), each of which
     /// `desired` gives its owner after the round; every other target keeps
     /// its owner and definition. With `pools`, every member's pools are
     /// compared with the configuration's (after a reload).
@@ -181,6 +192,24 @@ impl State {
                         stop_at_ms: stop_at,
                     });
             }
+            // Gone while a live member still hands it over to its owner:
+            // that one stops too (back in discovery before the handover
+            // time, its new owner would scrape it beside it).
+            if reason == pb::RemovalReason::Gone {
+                if let Some((from, _, _)) = self.handovers.get(tid).filter(|(from, _, at)| {
+                    *at > now.wall_ms && *from != owned.member && self.members.contains_key(from)
+                }) {
+                    changes.handovers_over.push(tid.to_string());
+                    removals
+                        .entry(from.clone())
+                        .or_default()
+                        .push(pb::TargetRemoval {
+                            target_id: tid.to_string(),
+                            reason: reason as i32,
+                            stop_at_ms: 0,
+                        });
+                }
+            }
             changes.released.insert(tid.to_string());
             match desired(tid) {
                 Some(to) => {
@@ -199,6 +228,9 @@ impl State {
                         Some((from, _, at)) => (from.clone(), Some(*at)),
                         None => (owned.member.clone(), (stop_at > 0).then_some(handover_at)),
                     };
+                    if let Some(at) = at {
+                        handovers.insert(tid, (from.clone(), at));
+                    }
                     changes.moves.push(Move {
                         target: tid.to_string(),
                         from,
@@ -207,9 +239,6 @@ impl State {
                         handover: at.is_some(),
                         at_ms: at.unwrap_or(now.wall_ms),
                     });
-                    if let Some(at) = at {
-                        handovers.insert(tid, at);
-                    }
                 }
                 None => persist.removals.push(tid.to_string()),
             }
@@ -280,21 +309,40 @@ impl State {
                 generation: next_gen,
             });
             let mut out = msg;
-            // A handover to this member still to come (set this round, or
-            // before: a changed definition re-sent) starts then.
-            let pending = self
-                .handovers
-                .get(tid)
-                .filter(|(_, to, at)| to == member && *at > now.wall_ms && current.is_some())
-                .map(|(_, _, at)| at);
-            if let Some(at) = handovers.get(tid).or(pending) {
-                out.start_at_ms = *at;
+            // A handover still to come starts it then: one set this round;
+            // one to this member set before (a changed definition re-sent);
+            // or a live member that still hands it over (to a member that
+            // left or stopped it since) while another takes it up.
+            let pending = || {
+                self.handovers
+                    .get(tid)
+                    .filter(|(from, to, at)| {
+                        *at > now.wall_ms
+                            && match current {
+                                Some(_) => to == member,
+                                None => from != member && self.members.contains_key(from),
+                            }
+                    })
+                    .map(|(from, _, at)| (from.clone(), *at))
+            };
+            if let Some((from, at)) = handovers.get(tid).cloned().or_else(pending) {
+                out.start_at_ms = at;
                 out.await_handover = true;
-            } else if self.settled_ms > now.wall_ms {
+                changes
+                    .handovers
+                    .insert(tid.to_string(), (from, member.to_string(), at));
+            } else if self.settled_ms > now.wall_ms && current.is_none() {
                 // A leader that just took over does not know the handovers
                 // its predecessor set for the coming moment: an owner it
-                // did not hear of may scrape until then.
+                // did not hear of may scrape until then. (With the default
+                // startup grace, longer than the lead, that moment is past
+                // before the first round.) Recorded as a handover from
+                // nobody, so a snapshot re-sent until then starts it then.
                 out.start_at_ms = self.settled_ms;
+                changes.handovers.insert(
+                    tid.to_string(),
+                    (String::new(), member.to_string(), self.settled_ms),
+                );
             }
             adds.entry(member.to_string()).or_default().push(out);
         }
@@ -362,10 +410,10 @@ impl State {
                             let mut t = o.sent.clone()?;
                             // A handover to it still to come (it restarted
                             // since): it starts then, not now.
-                            if let Some((_, to, at)) = self.handovers.get(tid) {
+                            if let Some((from, to, at)) = self.handovers.get(tid) {
                                 if to == id && *at > now.wall_ms {
                                     t.start_at_ms = *at;
-                                    t.await_handover = true;
+                                    t.await_handover = !from.is_empty();
                                 }
                             }
                             Some(t)
@@ -418,15 +466,13 @@ impl State {
         self.generation = changes.generation;
         self.dirty.clear();
         self.recheck_all = false;
-        for tid in &changes.released {
+        // A handover's record stays until its time (`State::expire`), also
+        // when its target is released: a live member hands it over until
+        // then, whoever takes it up next.
+        for tid in &changes.handovers_over {
             self.handovers.remove(tid);
         }
-        for m in &changes.moves {
-            if m.handover {
-                self.handovers
-                    .insert(m.target.clone(), (m.from.clone(), m.to.clone(), m.at_ms));
-            }
-        }
+        self.handovers.extend(changes.handovers);
         for m in changes.moves {
             if self.moves.len() == MOVES_KEPT {
                 self.moves.pop_front();

@@ -83,8 +83,9 @@ pub(super) struct State {
     pub(super) handover_lead: Duration,
     pub(super) membership_timeout: Duration,
     pub(super) moves: std::collections::VecDeque<Move>,
-    /// Handovers whose time has not come, by target: the old owner, the
-    /// new owner and the handover time, so that a snapshot re-sent to the
+    /// Handovers whose time has not come, by target: the old owner (empty
+    /// for a start held back after a takeover), the new owner and the
+    /// handover time, so that a snapshot re-sent to the
     /// new owner (it restarted mid-handover) still starts the target then,
     /// and one that takes the place of a new owner that is gone starts
     /// then too.

@@ -740,10 +740,13 @@ impl World {
             // A loop still handing the target over is replaced by the new
             // one, which goes on from where it stops (the scraper's
             // `resume_slot`).
-            let start = t.start_at_ms.max(now);
+            // One that had not started yet (it awaited a handover from
+            // another member) hands on its start.
+            let mut start = t.start_at_ms.max(now);
             if current.is_none() {
                 for iv in ivs.iter_mut() {
                     if iv.member == member && iv.stop.is_some_and(|s| s > start) {
+                        start = start.max(iv.start);
                         iv.stop = Some(start);
                     }
                 }
@@ -752,7 +755,7 @@ impl World {
                 Some(i) => ivs[i].generation = t.generation,
                 None => ivs.push(Interval {
                     member: member.to_string(),
-                    start: t.start_at_ms.max(now),
+                    start,
                     stop: None,
                     generation: t.generation,
                 }),
@@ -775,10 +778,13 @@ impl World {
         }
         let gaps_known = !self.crashed.is_empty() || now < self.gaps_until;
         for ivs in self.runs.values_mut() {
-            // Over, or never started (replaced before its first slot).
-            ivs.retain(|iv| iv.stop.is_none_or(|s| s > now && s > iv.start));
+            ivs.retain(|iv| iv.stop.is_none_or(|s| s > now));
         }
+        // A loop stopped at its start (replaced before its first slot)
+        // never scrapes; it is kept, as a scraper keeps it until then.
+        let scrapes = |iv: &&Interval| iv.stop.is_none_or(|s| s > iv.start);
         for (t, ivs) in &self.runs {
+            let ivs: Vec<&Interval> = ivs.iter().filter(scrapes).collect();
             for (i, x) in ivs.iter().enumerate() {
                 for y in &ivs[i + 1..] {
                     let apart = x.stop.is_some_and(|s| s <= y.start)
@@ -802,7 +808,7 @@ impl World {
             assert_eq!(open[0].member, owner.member, "{context}: {t}: {ivs:?}");
             assert_eq!(open[0].generation, owner.generation, "{context}: {t}");
             // From now on, without a gap.
-            let mut sorted = ivs.clone();
+            let mut sorted: Vec<Interval> = ivs.iter().filter(scrapes).cloned().collect();
             sorted.sort_by_key(|iv| iv.start);
             let mut covered = now;
             for iv in &sorted {
@@ -1018,18 +1024,21 @@ fn a_hello_without_an_id_is_refused_at_the_edge() {
 /// leader and the store come and go. Every round must keep the ledger in
 /// step and decide what a round that reads every target decides.
 ///
-/// The promises (`World::check`, and generations that only grow) are not
-/// asserted here: over such
-/// sequences they found two holes, now mended and kept by the table cases
-/// (a failover to a member whose handover was still to come; a changed
-/// definition re-sent during a handover), and still fail on a few
-/// sequences of several faults within one handover lead (seed 6 with
-/// the check added, for one) or of a leader change soon after the store
-/// was down (seed 31: a generation lower than one the target had), which
-/// are not yet understood.
+/// With `SCRAPEGRID_COORDINATOR_PROMISES=1` every round must also keep the
+/// promises (`World::check`, generations that only grow); the test then
+/// runs every seed and lists those that break one. That mode found the
+/// holes mended beside the incremental rounds (a failover to a member
+/// whose handover was still to come, a changed definition re-sent during
+/// a handover, a target gone during its handover, a loop replaced before
+/// its first slot, a takeover's first starts), each kept by a table case
+/// or an e2e test; it still fails on sequences of several faults inside
+/// one handover lead (chains of handovers, one member's leave undoing
+/// another's), which are not closed yet, so it is not the default.
 #[test]
 fn random_rounds_match_the_reference() {
     const IDS: [&str; 5] = ["a", "b", "c", "d", "e"];
+    let promises = std::env::var_os("SCRAPEGRID_COORDINATOR_PROMISES").is_some();
+    let mut broken = Vec::new();
     for seed in 1..=100u64 {
         let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut next = |n: u64| {
@@ -1039,12 +1048,13 @@ fn random_rounds_match_the_reference() {
             rng % n
         };
         let mut w = World::new();
-        w.strict = false;
+        w.strict = promises;
         let mut history = Vec::new();
         // Scrapers cut off by a leader change: each rejoins or dies before
         // time passes (one that does neither while still scraping is
         // outside what the coordinator can know).
         let mut cut_off: Vec<&'static str> = Vec::new();
+        let mut saves_lost = false;
         for i in 0..80 {
             let id = IDS[next(IDS.len() as u64) as usize];
             let connected = w.sessions.contains_key(id);
@@ -1067,17 +1077,16 @@ fn random_rounds_match_the_reference() {
                 6 if connected => RejoinDraining(id),
                 7 | 8 => Advance([200, 600, 1_000, 16_000][next(4) as usize]),
                 9 => Targets(next(40) as usize),
-                // A leader change while the store is down loses what the
-                // leader learnt since: the next one cannot know who runs
-                // what until they are back (the storage node's fence is
-                // what holds then); the table cases cover that one.
+                // A leader change after the store was down in its term
+                // loses what the leader decided meanwhile: the next one
+                // cannot know who runs what until they are back (the
+                // storage node's fence is what holds then); the table
+                // cases cover that one.
                 10 if w.store_down => StoreBack,
+                10 if saves_lost => Advance(100),
                 10 => {
-                    cut_off.extend(
-                        w.sessions
-                            .keys()
-                            .filter_map(|k| IDS.iter().find(|x| *x == k)),
-                    );
+                    // In id order: the sessions' map has none.
+                    cut_off.extend(IDS.iter().filter(|x| w.sessions.contains_key(**x)));
                     LeaderChange
                 }
                 11 => Reload,
@@ -1091,10 +1100,15 @@ fn random_rounds_match_the_reference() {
             if let Rejoin(x) | RejoinDraining(x) | Crash(x) = step {
                 cut_off.retain(|c| *c != x);
             }
+            saves_lost |= matches!(step, StoreDown);
             let context = format!("seed {seed}, step {i}: {}, {step:?}", history.join(", "));
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 w.step(step);
-                w.round()
+                let line = w.round();
+                if promises {
+                    w.check(&format!("{context} => {line}"));
+                }
+                line
             }));
             if let Ok(line) = &result {
                 history.push(format!("{step:?} => {line}"));
@@ -1105,8 +1119,18 @@ fn random_rounds_match_the_reference() {
                     .cloned()
                     .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
-                panic!("{context}\n{msg}");
+                if !promises || msg.contains("a round that reads") || msg.contains("ledger") {
+                    panic!("{context}\n{msg}");
+                }
+                broken.push(format!("seed {seed}, step {i}: {msg}"));
+                break;
             }
         }
     }
+    assert!(
+        broken.is_empty(),
+        "{} of 100 seeds break a promise:\n{}",
+        broken.len(),
+        broken.join("\n")
+    );
 }

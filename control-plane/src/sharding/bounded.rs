@@ -243,7 +243,7 @@ pub trait Fleet {
     fn load(&self, member: &str) -> u64;
     /// The present targets `member` owns.
     fn targets_of(&self, member: &str) -> Vec<&str>;
-    /// The present targets owned by none of `members` (sorted).
+    /// The present targets owned by none of `members`.
     fn orphans(&self, members: &[String]) -> Vec<&str>;
     /// Every present target.
     fn present(&self) -> Box<dyn Iterator<Item = &str> + '_>;
@@ -261,7 +261,7 @@ pub fn assign_changes<'a>(
     fleet: &'a impl Fleet,
     members: &'a [Member],
     epsilon: f64,
-) -> HashMap<&'a str, Option<&'a str>> {
+) -> Changes<'a> {
     let mut sorted: Vec<&Member> = members.iter().collect();
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     sorted.dedup_by(|a, b| a.id == b.id);
@@ -285,7 +285,8 @@ pub fn assign_changes<'a>(
     // targets of one over the bound are taken through the keep pass.
     let mut load = vec![0u64; n];
     let mut items: Vec<Item> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: std::collections::HashSet<&str, BuildHasherDefault<IdHasher>> =
+        Default::default();
     for (i, id) in ids.iter().enumerate() {
         let full = fleet.load(id);
         if full <= bounds.keep_cap {
@@ -344,6 +345,10 @@ pub fn assign_changes<'a>(
         .map(|(item, m)| (item.id, (m != NONE).then(|| sorted[m as usize].id.as_str())))
         .collect()
 }
+
+/// What [`assign_changes`] returns: by target, its new owner (none when
+/// there is no member to take it).
+pub type Changes<'a> = HashMap<&'a str, Option<&'a str>, BuildHasherDefault<IdHasher>>;
 
 /// A target as the passes see it.
 struct Item<'a> {
@@ -552,7 +557,7 @@ impl RingIndex {
 /// A `Hasher` for string keys: one-shot xxh3 over the bytes (the std
 /// `SipHash` and the streaming xxh3 are several times slower on short ids).
 #[derive(Default)]
-struct IdHasher(u64);
+pub struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
