@@ -225,7 +225,7 @@ impl State {
     /// Whether `target` is in discovery, read from the ledger's sets (an
     /// owned target is present unless gone, an unowned one if unowned)
     /// rather than the ordered map of targets.
-    fn present(&self, target: &str) -> bool {
+    pub(super) fn present(&self, target: &str) -> bool {
         if self.owners.contains_key(target) {
             !self.ledger.gone.contains(target)
         } else {

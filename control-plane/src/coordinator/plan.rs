@@ -85,7 +85,7 @@ impl State {
         };
         let desired = |t: &str| match changes.get(t) {
             Some(to) => *to,
-            None if self.targets.contains_key(t) => self.owners.get(t).map(|o| o.member.as_str()),
+            None if self.present(t) => self.owners.get(t).map(|o| o.member.as_str()),
             None => None,
         };
         self.plan_over(now, &scope, &desired, self.recheck_all)
@@ -160,7 +160,7 @@ impl State {
             };
             let draining = self.members.get(&owned.member).is_some_and(|m| m.draining);
             let (reason, stop_at) = match desired(tid) {
-                None if !self.targets.contains_key(tid) => (pb::RemovalReason::Gone, 0),
+                None if !self.present(tid) => (pb::RemovalReason::Gone, 0),
                 // Nobody to take it over: a draining owner stops at once.
                 None if draining => (pb::RemovalReason::Moved, 0),
                 None => continue,

@@ -21,6 +21,9 @@ use crate::ha::PersistQueue;
 use crate::integrations::{Endpoints, EndpointsSender};
 use crate::metrics;
 
+/// The longest a round waits after the previous one.
+const MAX_ROUND_WAIT: Duration = Duration::from_secs(1);
+
 pub(super) struct Task {
     state: State,
     /// Each member's stream, with the session it belongs to.
@@ -58,11 +61,13 @@ impl Task {
         // rejoin within a moment; assigning before they are back would hand
         // every target to the first one and move them again.
         let grace_end = tokio::time::Instant::now() + options.startup_grace;
-        // A round waits at least as long as the last one took, so events
-        // that come during a long round (a thousand scrapers rejoining a
-        // new leader of a million targets) are taken in and planned in one
-        // round rather than one round each: rounds take at most half the
-        // task's time.
+        // A round waits as long as the last one took (at most
+        // `MAX_ROUND_WAIT`), so events that come during a long round (a
+        // thousand scrapers rejoining a new leader of a million targets)
+        // are taken in and planned in one round rather than one round
+        // each: rounds take at most half the task's time. The bound keeps
+        // a failover after a long first round from waiting as long (a
+        // round that reads what changed takes well under it).
         let mut next_round = grace_end;
         let mut pending = false;
         loop {
@@ -92,7 +97,7 @@ impl Task {
                 self.reconcile();
                 self.publish_endpoints();
                 pending = false;
-                next_round = tokio::time::Instant::now() + started.elapsed();
+                next_round = tokio::time::Instant::now() + started.elapsed().min(MAX_ROUND_WAIT);
             }
         }
     }
