@@ -28,9 +28,12 @@
 //! The rules are pure: the state and the clock in, a plan out
 //! (`State::plan(now) -> Plan`). Files: this one holds the API (events,
 //! views, the handle); [`inputs`] what scrapers say, as domain types;
-//! [`state`] the state and how each input changes it; [`plan`] the
+//! [`state`] the state and how each input changes it; [`ledger`] what a
+//! round reads instead of every target (each member's targets and load, the
+//! unowned and the gone targets), kept in step with the state; [`plan`] the
 //! assignment rounds (who owns what, handovers, drains, the message for each
-//! member, the change to persist); [`task`] the shell that reads the clock,
+//! member, the change to persist), which read only what may change;
+//! [`task`] the shell that reads the clock,
 //! sends, persists and records metrics; [`wire`] the wire forms of pools and
 //! targets; `tests` the table tests of the pure part.
 
